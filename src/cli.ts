@@ -1,0 +1,152 @@
+// The CLI only translates: flags become an options object for the same functions the tests call.
+import { Command, CommanderError, Option } from 'commander';
+import { loadConfig, type Config, type ConfigOverrides } from './config.ts';
+import { openDb, type Db } from './db/connect.ts';
+import { migrate } from './db/migrate.ts';
+import { BadInputError, ExitCode, describeError, exitCodeOf } from './errors.ts';
+import { createLogger, type Logger } from './log.ts';
+import { predict } from './run/predict.ts';
+import { yesterday } from './run/dates.ts';
+import { generateDemo } from './demo/generate.ts';
+import { runDemo } from './demo/run-demo.ts';
+import { printDemoSummary, printPredictResult, progressPrinter } from './cli-output.ts';
+
+interface GlobalFlags {
+  databaseUrl?: string;
+  json?: boolean;
+  quiet?: boolean;
+  logLevel?: Config['logLevel'];
+  workers?: number;
+  threads?: number;
+}
+
+interface Context { config: Config; log: Logger; flags: GlobalFlags }
+
+function int(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new BadInputError(`${name} must be a whole number (got ${JSON.stringify(v)})`);
+    return n;
+  };
+}
+
+function context(flags: GlobalFlags): Context {
+  const overrides: ConfigOverrides = {};
+  if (flags.databaseUrl) overrides.databaseUrl = flags.databaseUrl;
+  if (flags.workers) overrides.workers = flags.workers;
+  if (flags.threads) overrides.intraOpThreads = flags.threads;
+  if (flags.logLevel) overrides.logLevel = flags.logLevel;
+  const config = loadConfig(overrides);
+  const json = flags.json ?? !process.stderr.isTTY;
+  const log = createLogger({ level: flags.quiet ? 'warn' : config.logLevel, json });
+  return { config, log, flags };
+}
+
+/** Opens the database (embedded when no URL), runs fn, and closes everything in `finally`. */
+async function withDb<T>(ctx: Context, fn: (db: Db) => Promise<T>): Promise<T> {
+  const db = await openDb(ctx.config, { log: (m) => ctx.log.info(m) });
+  try {
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}
+
+/** SIGINT/SIGTERM abort the current run cleanly (marked failed, nothing published) instead of killing it. */
+function abortOnSignals(log: Logger): AbortController {
+  const ac = new AbortController();
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      log.warn(`${sig}: stopping the run; nothing will be published`);
+      ac.abort(new Error(`interrupted by ${sig}`));
+    });
+  }
+  return ac;
+}
+
+function globalOptions(cmd: Command): Command {
+  return cmd
+    .option('--database-url <url>', 'PostgreSQL to use (default: $DATABASE_URL, else the embedded server)')
+    .option('--json', 'JSON output and JSON log lines')
+    .option('--quiet', 'only warnings and errors')
+    .addOption(new Option('--log-level <level>').choices(['debug', 'info', 'warn', 'error', 'silent']));
+}
+
+export function buildProgram(): Command {
+  const program = new Command('batchcast')
+    .description('Batch predictions: Parquet features -> ONNX model -> top-K per user, published atomically in PostgreSQL')
+    .version('0.1.0')
+    .showHelpAfterError()
+    .exitOverride();
+
+  globalOptions(program.command('predict'))
+    .description('run a job for one date and publish the result')
+    .requiredOption('--job <name>', 'job name (a file in jobs/)')
+    .option('--date <YYYY-MM-DD>', 'prediction date (default: yesterday, UTC)')
+    .option('--workers <n>', 'inference worker threads', int('--workers'))
+    .option('--threads <n>', 'ONNX Runtime intra-op threads per worker', int('--threads'))
+    .action(async (opts: GlobalFlags & { job: string; date?: string }) => {
+      const ctx = context(opts);
+      const ac = abortOnSignals(ctx.log);
+      const result = await withDb(ctx, (db) => predict({
+        job: opts.job, date: opts.date ?? yesterday(), config: ctx.config, db, log: ctx.log, signal: ac.signal,
+        onProgress: opts.quiet || opts.json ? undefined : progressPrinter(),
+      }));
+      printPredictResult(result, opts);
+    });
+
+  globalOptions(program.command('demo'))
+    .description('generate the walking-route demo data, run the demo job for the latest date and show the result')
+    .option('--users <n>', 'users per date', int('--users'), 50_000)
+    .option('--items <n>', 'routes in the catalogue', int('--items'), 5_000)
+    .option('--days <n>', 'consecutive dates to generate', int('--days'), 3)
+    .option('--end-date <YYYY-MM-DD>', 'latest date (default: yesterday, UTC)')
+    .option('--regenerate', 'regenerate the data even if it exists')
+    .action(async (opts: GlobalFlags & { users: number; items: number; days: number; endDate?: string; regenerate?: boolean }) => {
+      const ctx = context(opts);
+      const summary = await withDb(ctx, async (db) => {
+        if (db.embedded) ctx.log.info(`using the embedded PostgreSQL on port ${db.embedded.port} (set DATABASE_URL to use your own server)`);
+        return runDemo({ config: ctx.config, db, log: ctx.log, users: opts.users, items: opts.items, days: opts.days, endDate: opts.endDate, regenerate: !!opts.regenerate, showUsers: 3 });
+      });
+      printDemoSummary(summary, opts);
+    });
+
+  globalOptions(program.command('generate'))
+    .description('write the demo inputs (items, features per date, model) without running anything')
+    .option('--users <n>', 'users per date', int('--users'), 50_000)
+    .option('--items <n>', 'routes in the catalogue', int('--items'), 5_000)
+    .option('--days <n>', 'consecutive dates', int('--days'), 3)
+    .option('--end-date <YYYY-MM-DD>', 'latest date (default: yesterday, UTC)')
+    .option('--out <dir>', 'output directory', 'data/demo')
+    .option('--rows-per-file <n>', 'split each date into Parquet files of at most this many rows', int('--rows-per-file'), 1_000_000)
+    .action(async (opts: GlobalFlags & { users: number; items: number; days: number; endDate?: string; out: string; rowsPerFile: number }) => {
+      const ctx = context(opts);
+      await generateDemo({ outDir: opts.out, users: opts.users, items: opts.items, days: opts.days, endDate: opts.endDate ?? yesterday(), k: 10, rowsPerFile: opts.rowsPerFile, seed: 7, log: (m) => ctx.log.info(m) });
+    });
+
+  globalOptions(program.command('migrate'))
+    .description('create or update the batchcast schema')
+    .action(async (opts: GlobalFlags) => {
+      const ctx = context(opts);
+      const applied = await withDb(ctx, (db) => migrate(db.pool));
+      ctx.log.info(applied.length ? `applied ${applied.join(', ')}` : 'schema is up to date');
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return ExitCode.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // help and version exit 0; a usage error is bad input
+      return err.exitCode === 0 ? ExitCode.ok : ExitCode.badInput;
+    }
+    process.stderr.write(`batchcast: ${describeError(err)}\n`);
+    return exitCodeOf(err);
+  }
+}
+

@@ -1,0 +1,160 @@
+// Configuration is read here and nowhere else, in one visible order:
+//   code defaults < config/default.json < config/$BATCHCAST_ENV.json < environment < flags.
+// The result is validated and frozen; a bad value names itself and says what to do.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { BadInputError } from './errors.ts';
+
+export interface EmbeddedConfig {
+  /** Data directory of the embedded PostgreSQL, relative to root unless absolute. */
+  dataDir: string;
+  /** 0 = pick a free port (tries 54329 first, so it never collides with a server on 5432). */
+  port: number;
+  user: string;
+  password: string;
+  startTimeoutMs: number;
+}
+
+export interface Config {
+  /** Project root: jobs/, config/ and data/ are looked up here. */
+  root: string;
+  jobsDir: string;
+  /** A real server; when unset the embedded PostgreSQL is used. */
+  databaseUrl: string | undefined;
+  /** Read-only role for the lookup API; falls back to databaseUrl. */
+  lookupDatabaseUrl: string | undefined;
+  embedded: EmbeddedConfig;
+  /** Inference worker threads, each with its own ONNX Runtime session. */
+  workers: number;
+  /** ORT intra-op threads per worker. */
+  intraOpThreads: number;
+  /** Rows per chunk handed from the reader to a worker (each worker runs the model on batch_size rows at a time). */
+  chunkRows: number;
+  /** Chunks in flight between read and write (bounds memory). */
+  inFlight: number;
+  /** Parallel COPY connections. */
+  copyConnections: number;
+  /** lock_timeout for the publish transaction. */
+  publishLockTimeoutMs: number;
+  /** statement_timeout for ordinary statements (COPY and index builds are exempt). */
+  statementTimeoutMs: number;
+  /** TCP keepalive / connection timeout for every pg connection. */
+  connectTimeoutMs: number;
+  logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  serve: { host: string; port: number; poolSize: number; statementTimeoutMs: number; rateLimitPerSecond: number };
+}
+
+export type ConfigOverrides = { [K in keyof Config]?: Config[K] extends object ? Partial<Config[K]> : Config[K] };
+
+const defaults: Config = {
+  root: process.cwd(),
+  jobsDir: 'jobs',
+  databaseUrl: undefined,
+  lookupDatabaseUrl: undefined,
+  embedded: { dataDir: 'data/pg', port: 0, user: 'postgres', password: 'batchcast', startTimeoutMs: 60_000 },
+  workers: 1,
+  intraOpThreads: 2,
+  chunkRows: 8192,
+  inFlight: 4,
+  copyConnections: 1,
+  publishLockTimeoutMs: 2_000,
+  statementTimeoutMs: 60_000,
+  connectTimeoutMs: 10_000,
+  logLevel: 'info',
+  serve: { host: '127.0.0.1', port: 8080, poolSize: 8, statementTimeoutMs: 2_000, rateLimitPerSecond: 0 },
+};
+
+function readJson(file: string): ConfigOverrides {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as ConfigOverrides;
+  } catch (err) {
+    throw new BadInputError(`config file ${file} is not valid JSON: ${(err as Error).message}; fix or remove it`, { cause: err });
+  }
+}
+
+function fromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
+  const o: ConfigOverrides = {};
+  const int = (name: string): number | undefined => {
+    const v = env[name];
+    if (v === undefined || v === '') return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n)) throw new BadInputError(`environment variable ${name}=${JSON.stringify(v)} must be an integer`);
+    return n;
+  };
+  if (env.DATABASE_URL) o.databaseUrl = env.DATABASE_URL;
+  if (env.LOOKUP_DATABASE_URL) o.lookupDatabaseUrl = env.LOOKUP_DATABASE_URL;
+  if (env.BATCHCAST_JOBS_DIR) o.jobsDir = env.BATCHCAST_JOBS_DIR;
+  if (env.BATCHCAST_LOG_LEVEL) o.logLevel = env.BATCHCAST_LOG_LEVEL as Config['logLevel'];
+  const embedded: Partial<EmbeddedConfig> = {};
+  if (env.BATCHCAST_PG_DIR) embedded.dataDir = env.BATCHCAST_PG_DIR;
+  if (int('BATCHCAST_PG_PORT') !== undefined) embedded.port = int('BATCHCAST_PG_PORT');
+  if (Object.keys(embedded).length) o.embedded = embedded;
+  if (int('BATCHCAST_WORKERS') !== undefined) o.workers = int('BATCHCAST_WORKERS');
+  if (int('BATCHCAST_THREADS') !== undefined) o.intraOpThreads = int('BATCHCAST_THREADS');
+  if (int('BATCHCAST_COPY_CONNECTIONS') !== undefined) o.copyConnections = int('BATCHCAST_COPY_CONNECTIONS');
+  return o;
+}
+
+function merge(base: Config, over: ConfigOverrides): Config {
+  const out = { ...base } as Record<string, unknown>;
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue;
+    const cur = out[k];
+    out[k] = cur && typeof cur === 'object' && typeof v === 'object' ? { ...cur, ...v } : v;
+  }
+  return out as unknown as Config;
+}
+
+function check(c: Config): void {
+  const positive = (name: string, v: number, max = Infinity) => {
+    if (!Number.isInteger(v) || v < 1 || v > max) {
+      throw new BadInputError(`config ${name}=${v} must be an integer between 1 and ${max}`);
+    }
+  };
+  positive('workers', c.workers, 64);
+  positive('intraOpThreads', c.intraOpThreads, 256);
+  positive('inFlight', c.inFlight, 1024);
+  positive('chunkRows', c.chunkRows, 1 << 20);
+  positive('copyConnections', c.copyConnections, 32);
+  positive('publishLockTimeoutMs', c.publishLockTimeoutMs);
+  positive('connectTimeoutMs', c.connectTimeoutMs);
+  if (!Number.isInteger(c.embedded.port) || c.embedded.port < 0 || c.embedded.port > 65535) {
+    throw new BadInputError(`config embedded.port=${c.embedded.port} must be 0 (pick a free port) or a TCP port`);
+  }
+  if (!['debug', 'info', 'warn', 'error', 'silent'].includes(c.logLevel)) {
+    throw new BadInputError(`config logLevel=${c.logLevel} must be one of debug, info, warn, error, silent`);
+  }
+  for (const [name, url] of [['databaseUrl', c.databaseUrl], ['lookupDatabaseUrl', c.lookupDatabaseUrl]] as const) {
+    if (url !== undefined && !/^postgres(ql)?:\/\//.test(url)) {
+      throw new BadInputError(`config ${name} must be a postgres:// URL (got something else; check DATABASE_URL)`);
+    }
+  }
+}
+
+/** Builds the configuration. `flags` are the CLI's (or a test's) overrides and win over everything. */
+export function loadConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+  const root = path.resolve(flags.root ?? env.BATCHCAST_ROOT ?? defaults.root);
+  let c = merge(defaults, { root });
+  const files = [path.join(root, 'config', 'default.json')];
+  if (env.BATCHCAST_ENV) {
+    const envFile = path.join(root, 'config', `${env.BATCHCAST_ENV}.json`);
+    if (!existsSync(envFile)) {
+      throw new BadInputError(`BATCHCAST_ENV=${env.BATCHCAST_ENV} but ${envFile} does not exist; create it or unset BATCHCAST_ENV`);
+    }
+    files.push(envFile);
+  }
+  for (const f of files) if (existsSync(f)) c = merge(c, readJson(f));
+  c = merge(c, fromEnv(env));
+  c = merge(c, flags);
+  c.root = root;
+  c.jobsDir = path.resolve(root, c.jobsDir);
+  c.embedded = { ...c.embedded, dataDir: path.resolve(root, c.embedded.dataDir) };
+  check(c);
+  return Object.freeze(c);
+}
+
+/** Hides the password in a connection string, for logs and error messages. */
+export function redactUrl(url: string | undefined): string {
+  if (!url) return '(embedded)';
+  return url.replace(/\/\/([^:/@]+):([^@]*)@/, '//$1:***@');
+}

@@ -1,0 +1,122 @@
+// The one seam to PostgreSQL: pools and dedicated clients are made here, with timeouts and error listeners,
+// and the embedded default is started here when no DATABASE_URL is configured.
+import pg from 'pg';
+import type { Config } from '../config.ts';
+import { redactUrl } from '../config.ts';
+import { InfraError } from '../errors.ts';
+import { startEmbedded, type EmbeddedServer } from './embedded.ts';
+
+// int8 (count(*), bigint ids) as JS numbers: run ids and row counts stay far below 2^53.
+pg.types.setTypeParser(20, (v) => Number(v));
+// date as 'YYYY-MM-DD' text, never a JS Date shifted by the local time zone.
+pg.types.setTypeParser(1082, (v) => v);
+
+export interface Db {
+  /** Connection string, password included: never log it, use `where` instead. */
+  url: string;
+  /** The server, password hidden, for messages. */
+  where: string;
+  pool: pg.Pool;
+  embedded: EmbeddedServer | undefined;
+  close(): Promise<void>;
+}
+
+export interface ClientOptions {
+  applicationName?: string;
+  /** Server-side statement_timeout; 0 disables it (COPY, index builds). */
+  statementTimeoutMs?: number;
+}
+
+function clientConfig(url: string, config: Pick<Config, 'connectTimeoutMs'>, opts: ClientOptions): pg.ClientConfig {
+  return {
+    connectionString: url,
+    connectionTimeoutMillis: config.connectTimeoutMs,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    application_name: opts.applicationName ?? 'batchcast',
+    statement_timeout: opts.statementTimeoutMs || undefined,
+  };
+}
+
+function connectError(where: string, err: unknown): InfraError {
+  const msg = err instanceof Error ? err.message : String(err);
+  return new InfraError(`cannot connect to PostgreSQL at ${where}: ${msg}; check that the server is up and DATABASE_URL is right`, { cause: err });
+}
+
+/** A dedicated connection (advisory lock, COPY). Its 'error' events are turned into `onError` calls, never crashes. */
+export async function connectClient(
+  url: string,
+  config: Pick<Config, 'connectTimeoutMs'>,
+  opts: ClientOptions & { onError?: (err: Error) => void } = {},
+): Promise<pg.Client> {
+  const client = new pg.Client(clientConfig(url, config, opts));
+  client.on('error', (err) => opts.onError?.(err));
+  try {
+    await client.connect();
+  } catch (err) {
+    await client.end().catch(() => {});
+    throw connectError(redactUrl(url), err);
+  }
+  return client;
+}
+
+export function createPool(url: string, config: Pick<Config, 'connectTimeoutMs'>, opts: ClientOptions & { max?: number; onError?: (err: Error) => void } = {}): pg.Pool {
+  const pool = new pg.Pool({ ...clientConfig(url, config, opts), max: opts.max ?? 4, idleTimeoutMillis: 30_000 });
+  // An idle client whose server went away emits 'error' on the pool; without a listener node would crash.
+  pool.on('error', (err) => opts.onError?.(err));
+  return pool;
+}
+
+/** Opens the configured database: DATABASE_URL when set, else the embedded server (started if needed). */
+export async function openDb(
+  config: Config,
+  opts: { log?: (msg: string) => void; poolSize?: number; applicationName?: string; url?: string } = {},
+): Promise<Db> {
+  const log = opts.log ?? (() => {});
+  let embedded: EmbeddedServer | undefined;
+  let url = opts.url ?? config.databaseUrl;
+  if (!url) {
+    embedded = await startEmbedded(config.embedded, log);
+    url = embedded.url;
+  }
+  const where = redactUrl(url);
+  const pool = createPool(url, config, {
+    max: opts.poolSize,
+    applicationName: opts.applicationName,
+    statementTimeoutMs: config.statementTimeoutMs,
+    onError: (err) => log(`idle database connection lost (${where}): ${err.message}`),
+  });
+  try {
+    await pool.query('select 1');
+  } catch (err) {
+    await pool.end().catch(() => {});
+    if (embedded?.owned) await embedded.stop().catch(() => {});
+    throw connectError(where, err);
+  }
+  return {
+    url,
+    where,
+    pool,
+    embedded,
+    async close() {
+      await pool.end().catch(() => {});
+      if (embedded?.owned) await embedded.stop();
+    },
+  };
+}
+
+/** Runs `fn` in a transaction on a pooled client, releasing it in `finally`. */
+export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    const out = await fn(client);
+    await client.query('commit');
+    return out;
+  } catch (err) {
+    await client.query('rollback').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}

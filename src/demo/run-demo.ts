@@ -1,0 +1,72 @@
+// `batchcast demo`: generate the walking-route data (unless it is already there), run the demo job for
+// the latest date, and show what came out, in words a person can check.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config.ts';
+import type { Db } from '../db/connect.ts';
+import type { Logger } from '../log.ts';
+import { loadJob } from '../jobs/load-job.ts';
+import { predict, type PredictResult } from '../run/predict.ts';
+import { yesterday } from '../run/dates.ts';
+import { withDuckDB, sqlString } from '../read/duckdb.ts';
+import { generateDemo } from './generate.ts';
+
+export interface DemoRunOptions {
+  config: Config;
+  db: Db;
+  log: Logger;
+  users: number;
+  items: number;
+  days: number;
+  endDate?: string;
+  /** regenerate even if data/demo already matches */
+  regenerate: boolean;
+  showUsers: number;
+}
+
+export interface DemoSummary {
+  result: PredictResult;
+  samples: { user: Record<string, unknown>; routes: { rank: number; name: string; km: number; tags: string; score: number }[] }[];
+}
+
+interface Stamp { users: number; items: number; days: number; endDate: string }
+
+export async function runDemo(o: DemoRunOptions): Promise<DemoSummary> {
+  const job = loadJob(o.config.jobsDir, 'demo', o.config.root);
+  const outDir = path.resolve(o.config.root, 'data/demo');
+  const endDate = o.endDate ?? yesterday();
+  const stampFile = path.join(outDir, 'generated.json');
+  const wanted: Stamp = { users: o.users, items: o.items, days: o.days, endDate };
+  const have = existsSync(stampFile) ? JSON.parse(readFileSync(stampFile, 'utf8')) as Stamp : undefined;
+  if (o.regenerate || JSON.stringify(have) !== JSON.stringify(wanted)) {
+    o.log.info(`generating demo data: ${o.users} users, ${o.items} routes, ${o.days} days ending ${endDate}`);
+    await generateDemo({ outDir, users: o.users, items: o.items, days: o.days, endDate, k: job.k, rowsPerFile: 1_000_000, seed: 7, log: (m) => o.log.info(m) });
+    writeFileSync(stampFile, JSON.stringify(wanted) + '\n');
+  }
+  const date = endDate;
+  const result = await predict({ job, date, config: o.config, db: o.db, log: o.log });
+
+  // A few users, with the features that explain their routes.
+  const { rows } = await o.db.pool.query<{ user_id: string; rank: number; item_id: string; score: number }>(
+    `select user_id, rank, item_id, score from batchcast.recommendations
+      where job = 'demo' and prediction_date = $1 and user_id = any($2::text[]) order by user_id, rank`,
+    [date, Array.from({ length: o.showUsers }, (_, i) => String(1 + i * 997))],
+  );
+  const samples = await withDuckDB({}, async (conn) => {
+    const catalogue = await conn.runAndReadAll(`SELECT route_id, name, length_km, replace(tags, ';', ', ') FROM read_csv(${sqlString(job.items.path)}, header = true)`);
+    const routes = new Map(catalogue.getRows().map(([id, name, km, tags]) => [String(id), { name: String(name), km: Number(km), tags: String(tags) }]));
+    const out: DemoSummary['samples'] = [];
+    for (const userId of [...new Set(rows.map((r) => r.user_id))]) {
+      const f = await conn.runAndReadAll(
+        `SELECT * EXCLUDE (user_id) FROM read_parquet(${sqlString(path.join(outDir, 'features', `dt=${date}`, '*.parquet'))}) WHERE user_id = ${Number(userId)}`,
+      );
+      out.push({
+        user: { user_id: userId, ...(f.getRowObjectsJson()[0] as Record<string, unknown>) },
+        routes: rows.filter((r) => r.user_id === userId)
+          .map((r) => ({ rank: r.rank, score: r.score, ...(routes.get(r.item_id) ?? { name: r.item_id, km: NaN, tags: '' }) })),
+      });
+    }
+    return out;
+  });
+  return { result, samples };
+}

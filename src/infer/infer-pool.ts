@@ -1,0 +1,128 @@
+// Step 2 of a run: a pool of worker threads, each with its own ONNX Runtime session.
+//
+// Why workers and not promises: session.run blocks the thread that calls it, so on the main thread it would
+// stall the DuckDB reads and the COPY writes. With the model in workers, the main thread keeps reading
+// and writing while the workers score.
+// How many: measured on 2 cores (heavy model, 32 features, 10k items, batches of 256) in bench/README.md;
+// the defaults (config.workers x config.intraOpThreads) follow that table.
+import { Worker } from 'node:worker_threads';
+import type { JobDefinition } from '../jobs/load-job.ts';
+import { BadInputError } from '../errors.ts';
+import type { BadRow, ScoreRequest, WorkerInit, WorkerReply } from './messages.ts';
+
+export interface Scored {
+  /** encoded COPY tuples */
+  buffer: Buffer;
+  rows: number;
+  bad: BadRow[];
+  inferMs: number;
+  encodeMs: number;
+}
+
+interface Pending { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }
+
+class WorkerHandle {
+  readonly worker: Worker;
+  readonly pending = new Map<number, Pending>();
+  private dead: Error | undefined;
+
+  constructor(index: number) {
+    this.worker = new Worker(new URL('./infer-worker-entry.mjs', import.meta.url), { name: `batchcast-infer-${index}` });
+    this.worker.on('message', (reply: WorkerReply) => {
+      const p = this.pending.get(reply.id);
+      if (!p) return;
+      this.pending.delete(reply.id);
+      p.resolve(reply);
+    });
+    const die = (err: Error) => {
+      this.dead = err;
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    };
+    this.worker.on('error', (err) => die(new Error(`inference worker ${index} crashed: ${err.message}`, { cause: err })));
+    this.worker.on('exit', (code) => die(new Error(`inference worker ${index} exited (code ${code})`)));
+  }
+
+  send(id: number, msg: object, transfer: ArrayBuffer[] = []): Promise<WorkerReply> {
+    if (this.dead) return Promise.reject(this.dead);
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage(msg, transfer);
+    });
+  }
+}
+
+export interface PoolOptions {
+  workers: number;
+  intraOpThreads: number;
+  itemIds: string[];
+}
+
+export class InferPool {
+  private nextId = 0;
+
+  private constructor(private readonly handles: WorkerHandle[], private readonly job: JobDefinition) {}
+
+  /** Starts the workers and loads the model in each; a model that does not fit the job fails here, before any work. */
+  static async start(job: JobDefinition, opts: PoolOptions): Promise<InferPool> {
+    const handles = Array.from({ length: opts.workers }, (_, i) => new WorkerHandle(i));
+    const pool = new InferPool(handles, job);
+    const init: WorkerInit = {
+      type: 'init',
+      modelPath: job.model.path,
+      inputName: job.model.input,
+      output: job.model.output,
+      k: job.k,
+      batchSize: job.batchSize,
+      intraOpThreads: opts.intraOpThreads,
+      featureSize: job.features.size,
+      featureNames: job.features.listColumn
+        ? Array.from({ length: job.features.size }, (_, i) => `${job.features.listColumn}[${i + 1}]`)
+        : job.features.columns,
+      itemIds: opts.itemIds,
+    };
+    try {
+      const replies = await Promise.all(handles.map((h) => h.send(-1, init)));
+      const bad = replies.find((r) => r.type === 'error');
+      if (bad && bad.type === 'error') throw new BadInputError(`job ${job.name}: ${bad.message}`);
+    } catch (err) {
+      await pool.close();
+      throw err;
+    }
+    return pool;
+  }
+
+  /** Scores one chunk on the least busy worker. The chunk's feature buffer is transferred, not copied. */
+  async score(ids: string[], features: Float32Array, rows: number): Promise<Scored> {
+    const id = this.nextId++;
+    const h = this.handles.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
+    const msg: ScoreRequest = { type: 'score', id, ids, features, rows };
+    const reply = await h.send(id, msg, [features.buffer as ArrayBuffer]);
+    if (reply.type === 'error') throw new BadInputError(`job ${this.job.name}: ${reply.message}`);
+    if (reply.type !== 'scored') throw new Error(`unexpected reply ${reply.type} from inference worker`);
+    return {
+      buffer: Buffer.from(reply.buffer.buffer, reply.buffer.byteOffset, reply.buffer.byteLength),
+      rows: reply.rows,
+      bad: reply.bad,
+      inferMs: reply.inferMs,
+      encodeMs: reply.encodeMs,
+    };
+  }
+
+  /** How often each item was in someone's top K, summed over workers: the run's popular items. */
+  async itemCounts(): Promise<Float64Array> {
+    let total: Float64Array | undefined;
+    for (const h of this.handles) {
+      const id = this.nextId++;
+      const reply = await h.send(id, { type: 'counts', id });
+      if (reply.type !== 'counts') throw new Error('inference worker did not return item counts');
+      if (!total) total = new Float64Array(reply.itemCounts.length);
+      reply.itemCounts.forEach((c, i) => { total![i] += c; });
+    }
+    return total ?? new Float64Array(0);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.handles.map((h) => h.worker.terminate().catch(() => 0)));
+  }
+}

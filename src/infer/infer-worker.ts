@@ -1,0 +1,169 @@
+// One inference worker thread: holds its own ONNX Runtime session, and turns a chunk of features into
+// encoded COPY rows. session.run blocks the thread it runs on (onnxruntime #19611), so real parallelism
+// comes from intra-op threads and from several of these workers, never from promises on one session.
+import { parentPort } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+import { topK } from './top-k.ts';
+import { encodeRows } from '../write/encode-rows.ts';
+import type { WorkerInit, WorkerRequest, WorkerReply, BadRow } from './messages.ts';
+
+let session: ort.InferenceSession;
+let init: WorkerInit;
+let itemIds: Buffer[];
+let itemCounts: Float64Array;
+
+function fail(id: number, err: unknown): WorkerReply {
+  return { type: 'error', id, message: err instanceof Error ? err.message : String(err) };
+}
+
+async function start(msg: WorkerInit): Promise<WorkerReply> {
+  init = msg;
+  try {
+    session = await ort.InferenceSession.create(msg.modelPath, {
+      intraOpNumThreads: msg.intraOpThreads,
+      interOpNumThreads: 1,
+      executionProviders: ['cpu'],
+      graphOptimizationLevel: 'all',
+    });
+  } catch (err) {
+    return fail(-1, `cannot load ONNX model ${msg.modelPath}: ${(err as Error).message.split('\n')[0]}; check the file is a complete .onnx model`);
+  }
+  const model = `model ${msg.modelPath}`;
+  if (!session.inputNames.includes(msg.inputName)) {
+    return fail(-1, `${model} has no input "${msg.inputName}" (inputs: ${session.inputNames.join(', ')}); fix model.input in the job`);
+  }
+  const wanted = msg.output.kind === 'scores' ? [msg.output.name] : [msg.output.values, msg.output.indices];
+  for (const name of wanted) {
+    if (!session.outputNames.includes(name)) {
+      return fail(-1, `${model} has no output "${name}" (outputs: ${session.outputNames.join(', ')}); fix model.output in the job`);
+    }
+  }
+  itemIds = msg.itemIds.map((s) => Buffer.from(s, 'utf8'));
+  itemCounts = new Float64Array(itemIds.length);
+  // One probe row checks the input width and the output shapes against the job and the items file.
+  let probe: ort.InferenceSession.OnnxValueMapType;
+  try {
+    probe = await session.run({ [msg.inputName]: new ort.Tensor('float32', new Float32Array(msg.featureSize), [1, msg.featureSize]) });
+  } catch (err) {
+    return fail(-1, `${model} rejects input "${msg.inputName}" of shape [batch, ${msg.featureSize}] (the job's ${msg.featureSize} features): ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (msg.output.kind === 'scores') {
+    const dims = probe[msg.output.name].dims;
+    if (dims.length !== 2 || dims[1] !== itemIds.length) {
+      return fail(-1, `${model} output "${msg.output.name}" has shape [${dims.join(', ')}] per user row, but the items file has ${itemIds.length} items; they must match`);
+    }
+    if (itemIds.length < msg.k) return fail(-1, `${model} scores ${itemIds.length} items, fewer than the job's k ${msg.k}`);
+  } else {
+    const dims = probe[msg.output.values].dims;
+    if (dims.length !== 2 || Number(dims[1]) < msg.k) {
+      return fail(-1, `${model} output "${msg.output.values}" has shape [${dims.join(', ')}], fewer than the job's k ${msg.k} per user; lower k or re-export the model`);
+    }
+  }
+  return { type: 'ready', id: -1, inputNames: session.inputNames, outputNames: session.outputNames };
+}
+
+function badFeatureRows(features: Float32Array, rows: number, size: number, ids: string[]): BadRow[] {
+  const bad: BadRow[] = [];
+  for (let r = 0; r < rows; r++) {
+    const base = r * size;
+    for (let c = 0; c < size; c++) {
+      const x = features[base + c];
+      if (x - x !== 0) { // NaN or +-Inf (x - x is NaN for both)
+        bad.push({ row: r, userId: ids[r], reason: `feature ${init.featureNames[c] ?? `#${c}`} is ${Number.isNaN(x) ? 'NaN or NULL' : x}` });
+        break;
+      }
+    }
+  }
+  return bad;
+}
+
+async function score(id: number, ids: string[], features: Float32Array, rows: number): Promise<WorkerReply> {
+  const size = init.featureSize;
+  const k = init.k;
+  const t0 = performance.now();
+  const bad = badFeatureRows(features, rows, size, ids);
+  let keep: number[] | undefined;
+  let input = features;
+  if (bad.length) {
+    const badSet = new Set(bad.map((b) => b.row));
+    keep = [];
+    for (let r = 0; r < rows; r++) if (!badSet.has(r)) keep.push(r);
+    input = new Float32Array(keep.length * size);
+    keep.forEach((r, n) => input.set(features.subarray(r * size, (r + 1) * size), n * size));
+  }
+  const good = keep ? keep.length : rows;
+  const values = new Float32Array(good * k);
+  const indices = new Int32Array(good * k);
+  for (let start = 0; start < good; start += init.batchSize) {
+    const n = Math.min(init.batchSize, good - start);
+    const x = new ort.Tensor('float32', input.subarray(start * size, (start + n) * size), [n, size]);
+    const out = await session.run({ [init.inputName]: x });
+    if (init.output.kind === 'scores') {
+      const s = out[init.output.name];
+      const top = topK(s.data as Float32Array, n, Number(s.dims[1]), k);
+      values.set(top.values, start * k);
+      indices.set(top.indices, start * k);
+    } else {
+      const v = out[init.output.values];
+      const ix = out[init.output.indices];
+      const width = Number(v.dims[1]);
+      const vd = v.data as Float32Array;
+      const id = ix.data as BigInt64Array | Int32Array;
+      for (let r = 0; r < n; r++) {
+        for (let j = 0; j < k; j++) {
+          values[(start + r) * k + j] = vd[r * width + j];
+          indices[(start + r) * k + j] = Number(id[r * width + j]);
+        }
+      }
+    }
+  }
+  const inferMs = performance.now() - t0;
+
+  // Scores that came out NaN are never published; item indices must exist in the items file.
+  const rowOf = (n: number) => (keep ? keep[n] : n);
+  const nanBad: number[] = [];
+  for (let n = 0; n < good; n++) {
+    for (let j = 0; j < k; j++) {
+      const s = values[n * k + j];
+      const ix = indices[n * k + j];
+      if (s !== s) { nanBad.push(n); break; }
+      if (ix < 0 || ix >= itemIds.length) {
+        return fail(id, `model returned item index ${ix} for user ${ids[rowOf(n)]}, but the items file has only ${itemIds.length} items (indices 0..${itemIds.length - 1}); the items file does not match the model`);
+      }
+    }
+  }
+  if (nanBad.length) {
+    const nanSet = new Set(nanBad);
+    for (const n of nanBad) bad.push({ row: rowOf(n), userId: ids[rowOf(n)], reason: 'model produced a NaN score' });
+    const kept: number[] = [];
+    for (let n = 0; n < good; n++) if (!nanSet.has(n)) kept.push(n);
+    // re-pack values/indices to the surviving rows
+    const v2 = new Float32Array(kept.length * k);
+    const i2 = new Int32Array(kept.length * k);
+    kept.forEach((n, m) => { v2.set(values.subarray(n * k, n * k + k), m * k); i2.set(indices.subarray(n * k, n * k + k), m * k); });
+    keep = kept.map(rowOf);
+    return finish(id, ids, keep, v2, i2, bad, inferMs, t0);
+  }
+  return finish(id, ids, keep, values, indices, bad, inferMs, t0);
+}
+
+function finish(id: number, ids: string[], keep: number[] | undefined, values: Float32Array, indices: Int32Array, bad: BadRow[], inferMs: number, t0: number): WorkerReply {
+  const k = init.k;
+  for (let i = 0; i < indices.length; i++) itemCounts[indices[i]]++;
+  const rowIds = keep ? keep.map((r) => ids[r]) : ids;
+  const buffer = encodeRows({ ids: rowIds, k, values, indices, itemIds });
+  return { type: 'scored', id, buffer, rows: rowIds.length, bad, inferMs, encodeMs: performance.now() - t0 - inferMs };
+}
+
+parentPort!.on('message', async (msg: WorkerRequest) => {
+  let reply: WorkerReply;
+  try {
+    if (msg.type === 'init') reply = await start(msg);
+    else if (msg.type === 'score') reply = await score(msg.id, msg.ids, msg.features, msg.rows);
+    else reply = { type: 'counts', id: msg.id, itemCounts };
+  } catch (err) {
+    reply = fail(msg.type === 'init' ? -1 : msg.id, err);
+  }
+  const transfer = reply.type === 'scored' ? [reply.buffer.buffer as ArrayBuffer] : [];
+  parentPort!.postMessage(reply, transfer);
+});

@@ -1,0 +1,40 @@
+// What the main thread and the inference workers say to each other.
+import type { ModelOutput } from '../jobs/load-job.ts';
+
+export interface WorkerInit {
+  type: 'init';
+  modelPath: string;
+  inputName: string;
+  output: ModelOutput;
+  k: number;
+  /** rows per session.run */
+  batchSize: number;
+  intraOpThreads: number;
+  featureSize: number;
+  featureNames: string[];
+  /** item id by model item index */
+  itemIds: string[];
+}
+
+export interface ScoreRequest {
+  type: 'score';
+  id: number;
+  rows: number;
+  ids: string[];
+  features: Float32Array;
+}
+
+export type WorkerRequest = WorkerInit | ScoreRequest | { type: 'counts'; id: number };
+
+export interface BadRow {
+  /** row within the chunk */
+  row: number;
+  userId: string;
+  reason: string;
+}
+
+export type WorkerReply =
+  | { type: 'ready'; id: -1; inputNames: readonly string[]; outputNames: readonly string[] }
+  | { type: 'scored'; id: number; buffer: Uint8Array; rows: number; bad: BadRow[]; inferMs: number; encodeMs: number }
+  | { type: 'counts'; id: number; itemCounts: Float64Array }
+  | { type: 'error'; id: number; message: string };

@@ -1,0 +1,158 @@
+// Step 1 of a run: find the date's partition, check it, and stream it through DuckDB as row-major
+// Float32Array chunks with their user ids. Memory is bounded by one chunk plus DuckDB's own buffers:
+// the partition is never held whole.
+import duckdb from '@duckdb/node-bindings';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { JobDefinition } from '../jobs/load-job.ts';
+import { BadInputError } from '../errors.ts';
+import { sqlIdent, sqlString } from './duckdb.ts';
+
+export interface FeatureChunk {
+  rows: number;
+  ids: string[];
+  /** rows x features.size, row-major, in model-input order. NULL features arrive as NaN. */
+  features: Float32Array;
+}
+
+export interface Partition {
+  job: string;
+  date: string;
+  files: string[];
+  rows: number;
+}
+
+const NUMERIC = /^(FLOAT|DOUBLE|REAL|DECIMAL.*|TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT)$/;
+const ID_TYPES = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|VARCHAR)$/;
+
+function filesSql(files: string[]): string {
+  return `read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = false)`;
+}
+
+/** The files of (job, date): those of the job's glob that sit under `<partition_column>=<date>/`. */
+export async function findPartitionFiles(conn: DuckDBConnection, job: JobDefinition, date: string): Promise<string[]> {
+  const reader = await conn.runAndReadAll(`SELECT file FROM glob(${sqlString(job.features.path)}) ORDER BY file`);
+  const segment = `/${job.features.partitionColumn}=${date}/`;
+  const files = reader.getRows().map((r) => String(r[0])).filter((f) => f.includes(segment));
+  if (files.length === 0) {
+    throw new BadInputError(
+      `job ${job.name}, date ${date}: no features partition: no file matches ${job.features.path} under ${job.features.partitionColumn}=${date}/; ` +
+        'check that the upstream export for that date ran, or pick another date',
+    );
+  }
+  return files;
+}
+
+/** Checks the partition's schema and ids before any work is done, and counts its rows. */
+export async function inspectPartition(conn: DuckDBConnection, job: JobDefinition, date: string, files: string[]): Promise<Partition> {
+  const where = `job ${job.name}, date ${date}`;
+  const fileList = files.length === 1 ? files[0] : `${files.length} files (${files[0]}, ...)`;
+  let columns: Map<string, string>;
+  try {
+    const described = await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${filesSql(files)}`);
+    columns = new Map(described.getRows().map((r) => [String(r[0]), String(r[1])]));
+  } catch (err) {
+    throw new BadInputError(`${where}: cannot read Parquet ${fileList}: ${(err as Error).message.split('\n')[0]}; re-export the partition`, { cause: err });
+  }
+  const f = job.features;
+  const need = (name: string, ok: RegExp, what: string) => {
+    const type = columns.get(name);
+    if (type === undefined) {
+      throw new BadInputError(`${where}, file ${fileList}: column "${name}" is missing (file has ${[...columns.keys()].join(', ')}); fix the export or the job's features`);
+    }
+    if (!ok.test(type)) throw new BadInputError(`${where}, file ${fileList}: column "${name}" is ${type}, expected ${what}; fix the export or the job's features`);
+  };
+  need(f.userIdColumn, ID_TYPES, 'an integer or VARCHAR user id');
+  for (const c of f.columns) need(c, NUMERIC, 'a number (FLOAT or DOUBLE)');
+  if (f.listColumn) {
+    need(f.listColumn, /^(FLOAT|DOUBLE)\[\d*\]$/, `FLOAT[${f.size}] or a list of floats`);
+    const m = /\[(\d+)\]$/.exec(columns.get(f.listColumn)!);
+    if (m && Number(m[1]) !== f.size) {
+      throw new BadInputError(`${where}, file ${fileList}: column "${f.listColumn}" is ${columns.get(f.listColumn)} but the job declares list_size ${f.size}`);
+    }
+  }
+
+  const uid = sqlIdent(f.userIdColumn);
+  const listCheck = f.listColumn ? `, count(*) FILTER (WHERE len(${sqlIdent(f.listColumn)}) <> ${f.size})` : ', 0';
+  const stats = await conn.runAndReadAll(
+    `SELECT count(*), count(*) - count(${uid}), count(DISTINCT ${uid})${listCheck} FROM ${filesSql(files)}`,
+  );
+  const [rows, nullIds, distinct, badLists] = stats.getRows()[0].map(Number);
+  if (nullIds > 0) {
+    const found = await conn.runAndReadAll(`SELECT filename, count(*) FROM read_parquet([${files.map(sqlString).join(', ')}], filename = true) WHERE ${uid} IS NULL GROUP BY 1 ORDER BY 1 LIMIT 1`);
+    const [file, n] = found.getRows()[0];
+    throw new BadInputError(`${where}, file ${file}: column "${f.userIdColumn}" is NULL in ${n} row(s) (${nullIds} in the partition); every row needs a user id`);
+  }
+  if (distinct < rows) {
+    const dup = await conn.runAndReadAll(
+      `SELECT ${uid}::VARCHAR, list(DISTINCT filename ORDER BY filename), count(*) FROM read_parquet([${files.map(sqlString).join(', ')}], filename = true)
+        GROUP BY 1 HAVING count(*) > 1 ORDER BY 3 DESC, 1 LIMIT 1`,
+    );
+    const [id, inFiles, n] = dup.getRows()[0];
+    const fileNames = (inFiles as { items: unknown[] }).items.map(String);
+    throw new BadInputError(
+      `${where}, file ${fileNames.join(' and ')}: column "${f.userIdColumn}" has ${rows - distinct} duplicate id(s), e.g. ${id} appears ${n} times; ` +
+        'dedupe the export so each user has one row',
+    );
+  }
+  if (badLists > 0) {
+    throw new BadInputError(`${where}, file ${fileList}: column "${f.listColumn}" has ${badLists} row(s) whose length is not ${f.size}; fix the export or list_size`);
+  }
+  if (rows < job.minRows) {
+    throw new BadInputError(`${where}, file ${fileList}: the partition has ${rows} rows, fewer than the job's min_rows ${job.minRows}; the upstream export is probably incomplete`);
+  }
+  return { job: job.name, date, files, rows };
+}
+
+/** SELECT that yields (user_id VARCHAR, features FLOAT[size]) with NULLs turned into NaN. */
+function scanSql(job: JobDefinition, files: string[]): string {
+  const f = job.features;
+  const nan = `'NaN'::FLOAT`;
+  const vector = f.listColumn
+    ? `coalesce(list_transform(${sqlIdent(f.listColumn)}::FLOAT[], x -> coalesce(x, ${nan})), list_transform(range(${f.size}), x -> ${nan}))::FLOAT[${f.size}]`
+    : `[${f.columns.map((c) => `coalesce(${sqlIdent(c)}::FLOAT, ${nan})`).join(', ')}]::FLOAT[${f.size}]`;
+  return `SELECT ${sqlIdent(f.userIdColumn)}::VARCHAR AS user_id, ${vector} AS features FROM ${filesSql(files)}`;
+}
+
+/**
+ * Streams the partition in chunks of `chunkRows` (the last may be smaller). DuckDB hands over 2,048-row
+ * data chunks; their float data is copied straight out of DuckDB's vector memory, with no per-value JS objects.
+ */
+export async function* readFeatures(conn: DuckDBConnection, job: JobDefinition, files: string[], chunkRows: number): AsyncGenerator<FeatureChunk> {
+  const size = job.features.size;
+  const result = await conn.stream(scanSql(job, files));
+  let ids: string[] = [];
+  let features = new Float32Array(chunkRows * size);
+  let filled = 0;
+  for (;;) {
+    const chunk = await result.fetchChunk();
+    if (!chunk || chunk.rowCount === 0) break;
+    const n = chunk.rowCount;
+    const idVector = chunk.getColumnVector(0);
+    const child = duckdb.array_vector_get_child(duckdb.data_chunk_get_vector(chunk.chunk, 1));
+    const bytes = duckdb.vector_get_data(child, n * size * 4);
+    const values = new Float32Array(bytes.buffer, bytes.byteOffset, n * size);
+    let offset = 0;
+    while (offset < n) {
+      const take = Math.min(n - offset, chunkRows - filled);
+      features.set(values.subarray(offset * size, (offset + take) * size), filled * size);
+      for (let i = 0; i < take; i++) ids.push(idVector.getItem(offset + i) as string);
+      filled += take;
+      offset += take;
+      if (filled === chunkRows) {
+        yield { rows: filled, ids, features };
+        ids = [];
+        features = new Float32Array(chunkRows * size);
+        filled = 0;
+      }
+    }
+  }
+  if (filled > 0) yield { rows: filled, ids, features: features.subarray(0, filled * size) };
+}
+
+/** Which file holds a user id: only asked when something is wrong with that user's row. */
+export async function fileOfUser(conn: DuckDBConnection, job: JobDefinition, files: string[], userId: string): Promise<string> {
+  const r = await conn.runAndReadAll(
+    `SELECT filename FROM read_parquet([${files.map(sqlString).join(', ')}], filename = true) WHERE ${sqlIdent(job.features.userIdColumn)}::VARCHAR = ${sqlString(userId)} LIMIT 1`,
+  );
+  return r.getRows().length ? String(r.getRows()[0][0]) : files.join(', ');
+}

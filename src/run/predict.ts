@@ -1,0 +1,186 @@
+// One run of job J for date D, start to finish:
+//   migrate -> lock (J, D) -> ledger row -> check inputs -> read | infer | COPY -> index -> attach -> publish
+// On any failure: the run is marked failed with the reason, its table is dropped, nothing is published,
+// and the error (with its exit code) reaches the caller. The previous generation keeps being served.
+import os from 'node:os';
+import type { Config } from '../config.ts';
+import { connectClient, type Db } from '../db/connect.ts';
+import { migrate } from '../db/migrate.ts';
+import { BadInputError, InfraError, describeError } from '../errors.ts';
+import { InferPool } from '../infer/infer-pool.ts';
+import { modelInfo } from '../infer/model-info.ts';
+import { loadJob, type JobDefinition } from '../jobs/load-job.ts';
+import type { Logger } from '../log.ts';
+import { withDuckDB } from '../read/duckdb.ts';
+import { fileOfUser, findPartitionFiles, inspectPartition } from '../read/read-features.ts';
+import { readItems } from '../read/read-items.ts';
+import { publishRun } from '../write/publish.ts';
+import { CopyWriter, attachRunTable, createRunTable, dropRunTable, indexRunTable } from '../write/write-predictions.ts';
+import { parseDate } from './dates.ts';
+import { failAbandonedRuns, markFailed, markSucceeded, startRun, updateRun } from './ledger.ts';
+import { acquireRunLock } from './lock.ts';
+import { BadRowError, runPipeline, type Progress } from './pipeline.ts';
+import { pruneGenerations } from './prune.ts';
+import { saveRejectedRows } from './rejected-rows.ts';
+
+export interface PredictOptions {
+  job: string | JobDefinition;
+  date: string;
+  config: Config;
+  db: Db;
+  log: Logger;
+  signal?: AbortSignal;
+  onProgress?: (p: Progress & { totalRows: number }) => void;
+}
+
+export interface PredictResult {
+  runId: number;
+  job: string;
+  date: string;
+  rows: number;
+  rejected: number;
+  seconds: number;
+  usersPerSecond: number;
+  modelVersion: string;
+  previousRunId: number | undefined;
+  timings: Record<string, number>;
+}
+
+/** The popular items of the run (most often in someone's top K), served to users without a row. */
+function fallbackItems(counts: Float64Array, itemIds: string[], k: number, users: number) {
+  const order = Array.from(counts.keys()).sort((a, b) => counts[b] - counts[a] || a - b).slice(0, k);
+  return { itemIds: order.map((i) => itemIds[i]), scores: order.map((i) => (users ? counts[i] / users : 0)) };
+}
+
+export async function predict(opts: PredictOptions): Promise<PredictResult> {
+  const { config, db } = opts;
+  const t0 = performance.now();
+  const date = parseDate(opts.date);
+  const job = typeof opts.job === 'string' ? loadJob(config.jobsDir, opts.job, config.root) : opts.job;
+  const log = opts.log.child({ job: job.name, date });
+  const where = `job ${job.name}, date ${date}`;
+  const timings: Record<string, number> = {};
+  const mark = (stage: string, since: number) => { timings[stage] = Math.round(performance.now() - since); };
+
+  await migrate(db.pool);
+  const lock = await acquireRunLock(db.url, config, job.name, date);
+  let runId: number | undefined;
+  let tableCreated = false;
+  let published = false;
+  let pool: InferPool | undefined;
+  const write = await connectClient(db.url, config, { applicationName: `batchcast write ${job.name} ${date}`.slice(0, 63), statementTimeoutMs: 0, onError: () => {} })
+    .catch(async (err) => { await lock.release(); throw err; });
+  try {
+    runId = await startRun(db.pool, job.name, date);
+    log.info(`run ${runId} started`, { runId, host: os.hostname() });
+    for (const old of await failAbandonedRuns(db.pool, job.name, date, runId)) {
+      await dropRunTable(write, old);
+      log.warn(`run ${old} was left running by a process that died; marked failed and cleaned up`, { runId: old });
+    }
+
+    // Check everything that can be checked before the expensive part.
+    let t = performance.now();
+    const model = await modelInfo(job);
+    const result = await withDuckDB({ threads: 1 }, async (conn) => {
+      const files = await findPartitionFiles(conn, job, date);
+      const partition = await inspectPartition(conn, job, date, files);
+      const itemIds = await readItems(conn, job);
+      await updateRun(db.pool, runId!, { modelVersion: model.version, modelSha256: model.sha256, inputFiles: files, k: job.k });
+      pool = await InferPool.start(job, {
+        workers: job.workers ?? config.workers,
+        intraOpThreads: job.intraOpThreads ?? config.intraOpThreads,
+        itemIds,
+      });
+      mark('prepare', t);
+      log.info(`reading ${partition.rows} users from ${files.length} file(s)`, { files: files.length, rows: partition.rows, model: model.version });
+
+      // Stream: read | infer | COPY.
+      t = performance.now();
+      await createRunTable(write, runId!);
+      tableCreated = true;
+      const writer = CopyWriter.open(write, runId!);
+      let piped;
+      try {
+        piped = await runPipeline({
+          conn, job, files, pool, writer,
+          chunkRows: Math.max(job.batchSize, config.chunkRows),
+          inFlight: config.inFlight,
+          signal: opts.signal,
+          onProgress: (p) => opts.onProgress?.({ ...p, totalRows: partition.rows }),
+        });
+      } catch (err) {
+        writer.abort(err as Error);
+        if (err instanceof BadRowError) {
+          const file = await fileOfUser(conn, job, files, err.row.userId).catch(() => files.join(', '));
+          throw new BadInputError(`${where}, file ${file}: ${err.message}; fix the export, or set bad_rows.mode to "skip" in the job to skip such rows`);
+        }
+        throw err;
+      }
+      const copied = await writer.finish();
+      mark('stream', t);
+      if (copied !== piped.rowsWritten) throw new Error(`${where}: COPY reported ${copied} rows but ${piped.rowsWritten} were sent`);
+      const counts = await pool.itemCounts();
+      return { partition, itemIds, piped, counts };
+    });
+    const { partition, piped } = result;
+    Object.assign(timings, { read: Math.round(piped.readMs), infer: Math.round(piped.inferMs), encode: Math.round(piped.encodeMs), write_wait: Math.round(piped.writeMs) });
+
+    if (piped.rowsRejected > 0) {
+      const fraction = piped.rowsRejected / partition.rows;
+      if (fraction > job.badRows.maxBadFraction) {
+        throw new BadInputError(`${where}: ${piped.rowsRejected} of ${partition.rows} rows are bad (${(fraction * 100).toFixed(2)}%, e.g. user ${piped.rejected[0].userId}: ${piped.rejected[0].reason}), over bad_rows.max_bad_fraction ${job.badRows.maxBadFraction}; fix the export`);
+      }
+      await saveRejectedRows(db.pool, runId, piped.rejected);
+      log.warn(`${piped.rowsRejected} bad rows skipped; see batchcast.rejected_rows`, { runId, rejected: piped.rowsRejected });
+    }
+    if (piped.rowsWritten === 0 || piped.rowsWritten < job.minRows) {
+      throw new BadInputError(`${where}: only ${piped.rowsWritten} rows to publish, fewer than min_rows ${Math.max(1, job.minRows)}; nothing published`);
+    }
+
+    t = performance.now();
+    await indexRunTable(write, runId);
+    mark('index', t);
+    t = performance.now();
+    await attachRunTable(write, runId, config.publishLockTimeoutMs);
+    mark('attach', t);
+    await updateRun(db.pool, runId, {
+      rowsRead: piped.rowsRead,
+      rowsWritten: piped.rowsWritten,
+      rowsRejected: piped.rowsRejected,
+      fallback: job.fallback ? fallbackItems(result.counts, result.itemIds, job.k, piped.rowsWritten) : undefined,
+    });
+
+    // Publish on the lock's own connection: if the lock was lost, this fails instead of publishing.
+    const lost = lock.lost();
+    if (lost) throw new InfraError(`${where}: the lock connection was lost (${lost.message}); not publishing, rerun the date`);
+    timings.total = Math.round(performance.now() - t0);
+    const pub = await publishRun(lock.client, { job: job.name, date, runId, action: 'publish', lockTimeoutMs: config.publishLockTimeoutMs },
+      (tx) => markSucceeded(tx, runId!, { ...timings, publish: 0 }));
+    published = true;
+    timings.publish = Math.round(pub.ms);
+    await updateRun(db.pool, runId, { timings });
+    log.info(`run ${runId} published`, { runId, rows: piped.rowsWritten, previous: pub.previousRunId ?? null, publishMs: timings.publish });
+
+    await pruneGenerations(db, write, { job: job.name, date, keep: job.retention.keep })
+      .catch((err) => log.warn(`retention for ${where} failed (the run is published): ${describeError(err)}`));
+
+    const seconds = (performance.now() - t0) / 1000;
+    return {
+      runId, job: job.name, date, rows: piped.rowsWritten, rejected: piped.rowsRejected, seconds,
+      usersPerSecond: piped.rowsWritten / seconds, modelVersion: model.version, previousRunId: pub.previousRunId, timings,
+    };
+  } catch (err) {
+    const message = describeError(err);
+    log.error(`run ${runId ?? '(not started)'} failed: ${message}`, { runId });
+    if (runId !== undefined && !published) {
+      timings.total = Math.round(performance.now() - t0);
+      await markFailed(db.pool, runId, message, timings).catch((e) => log.error(`could not mark run ${runId} failed: ${describeError(e)}`));
+      if (tableCreated) await dropRunTable(db.pool, runId).catch((e) => log.warn(`could not drop the table of failed run ${runId}: ${describeError(e)}; prune will`));
+    }
+    throw err;
+  } finally {
+    await pool?.close();
+    await write.end().catch(() => {});
+    await lock.release();
+  }
+}

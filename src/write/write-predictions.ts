@@ -1,0 +1,110 @@
+// Step 3 of a run: COPY the encoded rows into the run's own table, then index it and attach it as a
+// partition of batchcast.predictions. Until the pointer moves (publish.ts) no reader reaches it.
+import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { Writable } from 'node:stream';
+import { COPY_HEADER, COPY_TRAILER } from './encode-rows.ts';
+
+export function runTable(runId: number): string {
+  return `batchcast.predictions_r${Math.trunc(runId)}`;
+}
+
+/** A standalone table shaped like a partition, with run_id fixed by default and by CHECK (so ATTACH skips its scan). */
+export async function createRunTable(client: pg.ClientBase, runId: number): Promise<void> {
+  const t = runTable(runId);
+  await client.query(`create table ${t} (like batchcast.predictions including all)`);
+  await client.query(`alter table ${t} alter column run_id set default ${Math.trunc(runId)},
+                      add constraint predictions_r${Math.trunc(runId)}_run check (run_id = ${Math.trunc(runId)})`);
+}
+
+/** One COPY (binary) into the run table. write() honours backpressure; finish() returns the row count. */
+export class CopyWriter {
+  private failed: Error | undefined;
+  private readonly done: Promise<number>;
+
+  private constructor(private readonly stream: Writable & { rowCount?: number }) {
+    this.done = new Promise<number>((resolve, reject) => {
+      stream.on('error', (err) => { this.failed = err; reject(err); });
+      stream.on('finish', () => resolve(stream.rowCount ?? 0));
+    });
+    this.done.catch(() => {}); // observed through write()/finish(); never an unhandled rejection
+  }
+
+  static open(client: pg.ClientBase, runId: number): CopyWriter {
+    const stream = client.query(copyFrom(`copy ${runTable(runId)} (user_id, item_ids, scores) from stdin with (format binary)`));
+    const w = new CopyWriter(stream);
+    stream.write(COPY_HEADER);
+    return w;
+  }
+
+  async write(buf: Buffer): Promise<void> {
+    if (this.failed) throw this.failed;
+    if (!this.stream.write(buf)) {
+      await new Promise<void>((resolve, reject) => {
+        const onDrain = () => { this.stream.off('error', onError); resolve(); };
+        const onError = (err: Error) => { this.stream.off('drain', onDrain); reject(err); };
+        this.stream.once('drain', onDrain);
+        this.stream.once('error', onError);
+      });
+    }
+  }
+
+  async finish(): Promise<number> {
+    if (this.failed) throw this.failed;
+    this.stream.end(COPY_TRAILER);
+    return this.done;
+  }
+
+  /** Stops the COPY; the server rolls it back. */
+  abort(reason: Error): void {
+    if (!this.stream.destroyed) this.stream.destroy(reason);
+  }
+}
+
+/** After the load: the unique index (a duplicate user id fails here at the latest) and planner statistics. */
+export async function indexRunTable(client: pg.ClientBase, runId: number): Promise<void> {
+  const t = runTable(runId);
+  await client.query(`create unique index predictions_r${Math.trunc(runId)}_user on ${t} (user_id)`);
+  await client.query(`analyze ${t}`);
+}
+
+/**
+ * ATTACH takes SHARE UPDATE EXCLUSIVE on the parent, which readers' ACCESS SHARE does not conflict with;
+ * the CHECK constraint lets PostgreSQL skip the validation scan. lock_timeout keeps it from queueing
+ * behind a prune; it is retried a few times.
+ */
+export async function attachRunTable(client: pg.ClientBase, runId: number, lockTimeoutMs: number): Promise<void> {
+  const id = Math.trunc(runId);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await client.query('begin');
+      await client.query(`set local lock_timeout = ${Math.trunc(lockTimeoutMs)}`);
+      await client.query(`alter table batchcast.predictions attach partition ${runTable(id)} for values in (${id})`);
+      await client.query('commit');
+      return;
+    } catch (err) {
+      await client.query('rollback').catch(() => {});
+      if ((err as { code?: string }).code !== '55P03' || attempt >= 5) throw err;
+      await new Promise((r) => setTimeout(r, 200 * attempt));
+    }
+  }
+}
+
+/**
+ * Removes a run's table without blocking readers. A plain DROP of an attached partition takes ACCESS EXCLUSIVE
+ * on the parent, so an attached one is first detached CONCURRENTLY (SHARE UPDATE EXCLUSIVE, waits for the
+ * readers that might see it). The caller must not use a transaction: DETACH CONCURRENTLY refuses one.
+ */
+export async function dropRunTable(client: Pick<pg.Pool, 'query'>, runId: number): Promise<void> {
+  const t = runTable(runId);
+  const { rows } = await client.query<{ attached: boolean; pending: boolean }>(
+    `select true as attached, coalesce(i.inhdetachpending, false) as pending
+       from pg_inherits i where i.inhrelid = to_regclass($1) and i.inhparent = 'batchcast.predictions'::regclass`,
+    [t],
+  );
+  if (rows.length) {
+    const how = rows[0].pending ? 'finalize' : 'concurrently';
+    await client.query(`alter table batchcast.predictions detach partition ${t} ${how}`);
+  }
+  await client.query(`drop table if exists ${t}`);
+}
