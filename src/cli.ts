@@ -1,56 +1,14 @@
 // The CLI only translates: flags become an options object for the same functions the tests call.
-import { Command, CommanderError, Option } from 'commander';
-import { loadConfig, type Config, type ConfigOverrides } from './config.ts';
-import { openDb, type Db } from './db/connect.ts';
+import { Command, CommanderError } from 'commander';
+import { context, globalOptions, int, withDb, type GlobalFlags } from './cli-context.ts';
 import { migrate } from './db/migrate.ts';
-import { BadInputError, ExitCode, describeError, exitCodeOf } from './errors.ts';
-import { createLogger, type Logger } from './log.ts';
+import { ExitCode, describeError, exitCodeOf } from './errors.ts';
+import type { Logger } from './log.ts';
 import { predict } from './run/predict.ts';
 import { yesterday } from './run/dates.ts';
 import { generateDemo } from './demo/generate.ts';
 import { runDemo } from './demo/run-demo.ts';
 import { printDemoSummary, printPredictResult, progressPrinter } from './cli-output.ts';
-
-interface GlobalFlags {
-  databaseUrl?: string;
-  json?: boolean;
-  quiet?: boolean;
-  logLevel?: Config['logLevel'];
-  workers?: number;
-  threads?: number;
-}
-
-interface Context { config: Config; log: Logger; flags: GlobalFlags }
-
-function int(name: string) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new BadInputError(`${name} must be a whole number (got ${JSON.stringify(v)})`);
-    return n;
-  };
-}
-
-function context(flags: GlobalFlags): Context {
-  const overrides: ConfigOverrides = {};
-  if (flags.databaseUrl) overrides.databaseUrl = flags.databaseUrl;
-  if (flags.workers) overrides.workers = flags.workers;
-  if (flags.threads) overrides.intraOpThreads = flags.threads;
-  if (flags.logLevel) overrides.logLevel = flags.logLevel;
-  const config = loadConfig(overrides);
-  const json = flags.json ?? !process.stderr.isTTY;
-  const log = createLogger({ level: flags.quiet ? 'warn' : config.logLevel, json });
-  return { config, log, flags };
-}
-
-/** Opens the database (embedded when no URL), runs fn, and closes everything in `finally`. */
-async function withDb<T>(ctx: Context, fn: (db: Db) => Promise<T>): Promise<T> {
-  const db = await openDb(ctx.config, { log: (m) => ctx.log.info(m) });
-  try {
-    return await fn(db);
-  } finally {
-    await db.close();
-  }
-}
 
 /** SIGINT/SIGTERM abort the current run cleanly (marked failed, nothing published) instead of killing it. */
 function abortOnSignals(log: Logger): AbortController {
@@ -62,14 +20,6 @@ function abortOnSignals(log: Logger): AbortController {
     });
   }
   return ac;
-}
-
-function globalOptions(cmd: Command): Command {
-  return cmd
-    .option('--database-url <url>', 'PostgreSQL to use (default: $DATABASE_URL, else the embedded server)')
-    .option('--json', 'JSON output and JSON log lines')
-    .option('--quiet', 'only warnings and errors')
-    .addOption(new Option('--log-level <level>').choices(['debug', 'info', 'warn', 'error', 'silent']));
 }
 
 export function buildProgram(): Command {

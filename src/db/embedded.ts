@@ -44,6 +44,11 @@ function portIsFree(port: number): Promise<boolean> {
 async function pickPort(wanted: number): Promise<number> {
   if (wanted) return wanted;
   if (await portIsFree(54329)) return 54329;
+  return freePort();
+}
+
+/** A port the kernel says is free now. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);
