@@ -24,6 +24,10 @@ export interface Partition {
 const NUMERIC = /^(FLOAT|DOUBLE|REAL|DECIMAL.*|TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT)$/;
 const ID_TYPES = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|VARCHAR)$/;
 
+function firstLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0];
+}
+
 function filesSql(files: string[]): string {
   return `read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = false)`;
 }
@@ -46,28 +50,32 @@ export async function findPartitionFiles(conn: DuckDBConnection, job: JobDefinit
 export async function inspectPartition(conn: DuckDBConnection, job: JobDefinition, date: string, files: string[]): Promise<Partition> {
   const where = `job ${job.name}, date ${date}`;
   const fileList = files.length === 1 ? files[0] : `${files.length} files (${files[0]}, ...)`;
-  let columns: Map<string, string>;
-  try {
-    const described = await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${filesSql(files)}`);
-    columns = new Map(described.getRows().map((r) => [String(r[0]), String(r[1])]));
-  } catch (err) {
-    throw new BadInputError(`${where}: cannot read Parquet ${fileList}: ${(err as Error).message.split('\n')[0]}; re-export the partition`, { cause: err });
-  }
   const f = job.features;
-  const need = (name: string, ok: RegExp, what: string) => {
-    const type = columns.get(name);
-    if (type === undefined) {
-      throw new BadInputError(`${where}, file ${fileList}: column "${name}" is missing (file has ${[...columns.keys()].join(', ')}); fix the export or the job's features`);
+  // File by file, so a truncated or corrupt file, or one whose schema drifted, is named exactly.
+  for (const file of files) {
+    let columns: Map<string, string>;
+    try {
+      const described = await conn.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet(${sqlString(file)})`);
+      columns = new Map(described.getRows().map((r) => [String(r[0]), String(r[1])]));
+      await conn.runAndReadAll(`SELECT count(*) FROM read_parquet(${sqlString(file)})`);
+    } catch (err) {
+      throw new BadInputError(`${where}, file ${file}: not readable as Parquet (${firstLine(err)}); re-export the partition`, { cause: err });
     }
-    if (!ok.test(type)) throw new BadInputError(`${where}, file ${fileList}: column "${name}" is ${type}, expected ${what}; fix the export or the job's features`);
-  };
-  need(f.userIdColumn, ID_TYPES, 'an integer or VARCHAR user id');
-  for (const c of f.columns) need(c, NUMERIC, 'a number (FLOAT or DOUBLE)');
-  if (f.listColumn) {
-    need(f.listColumn, /^(FLOAT|DOUBLE)\[\d*\]$/, `FLOAT[${f.size}] or a list of floats`);
-    const m = /\[(\d+)\]$/.exec(columns.get(f.listColumn)!);
-    if (m && Number(m[1]) !== f.size) {
-      throw new BadInputError(`${where}, file ${fileList}: column "${f.listColumn}" is ${columns.get(f.listColumn)} but the job declares list_size ${f.size}`);
+    const need = (name: string, ok: RegExp, what: string) => {
+      const type = columns.get(name);
+      if (type === undefined) {
+        throw new BadInputError(`${where}, file ${file}: column "${name}" is missing (the file has ${[...columns.keys()].join(', ')}); fix the export or the job's features`);
+      }
+      if (!ok.test(type)) throw new BadInputError(`${where}, file ${file}: column "${name}" is ${type}, expected ${what}; fix the export or the job's features`);
+    };
+    need(f.userIdColumn, ID_TYPES, 'an integer or VARCHAR user id');
+    for (const c of f.columns) need(c, NUMERIC, 'a number (FLOAT or DOUBLE)');
+    if (f.listColumn) {
+      need(f.listColumn, /^(FLOAT|DOUBLE)\[\d*\]$/, `FLOAT[${f.size}] or a list of floats`);
+      const m = /\[(\d+)\]$/.exec(columns.get(f.listColumn)!);
+      if (m && Number(m[1]) !== f.size) {
+        throw new BadInputError(`${where}, file ${file}: column "${f.listColumn}" is ${columns.get(f.listColumn)} but the job declares list_size ${f.size}`);
+      }
     }
   }
 
@@ -75,7 +83,7 @@ export async function inspectPartition(conn: DuckDBConnection, job: JobDefinitio
   const listCheck = f.listColumn ? `, count(*) FILTER (WHERE len(${sqlIdent(f.listColumn)}) <> ${f.size})` : ', 0';
   const stats = await conn.runAndReadAll(
     `SELECT count(*), count(*) - count(${uid}), count(DISTINCT ${uid})${listCheck} FROM ${filesSql(files)}`,
-  );
+  ).catch((err) => { throw new BadInputError(`${where}, file ${fileList}: cannot read the partition (${firstLine(err)}); re-export it`, { cause: err }); });
   const [rows, nullIds, distinct, badLists] = stats.getRows()[0].map(Number);
   if (nullIds > 0) {
     const found = await conn.runAndReadAll(`SELECT filename, count(*) FROM read_parquet([${files.map(sqlString).join(', ')}], filename = true) WHERE ${uid} IS NULL GROUP BY 1 ORDER BY 1 LIMIT 1`);

@@ -1,0 +1,72 @@
+// Job files are validated at load; every error names the file and the field.
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BadInputError } from '../src/errors.ts';
+import { loadJob, parseJob } from '../src/jobs/load-job.ts';
+
+const base = {
+  features: { path: 'data/x/features/dt=*/*.parquet', partition_column: 'dt', user_id_column: 'user_id', columns: ['a', 'b'] },
+  model: { path: 'data/x/model.onnx', input: 'features', output: { kind: 'top_k', values: 'v', indices: 'i' } },
+  items: { path: 'data/x/items.csv', id_column: 'item_id' },
+  k: 10,
+};
+
+function parse(job: unknown, file = '/p/jobs/x.json') {
+  return parseJob(file, JSON.stringify(job), '/p');
+}
+
+function fails(job: unknown, ...parts: string[]) {
+  let err: unknown;
+  try { parse(job); } catch (e) { err = e; }
+  expect(err).toBeInstanceOf(BadInputError);
+  for (const p of parts) expect((err as Error).message).toContain(p);
+}
+
+describe('job definition', () => {
+  it('fills defaults and resolves paths against the project root', () => {
+    const job = parse(base);
+    expect(job.name).toBe('x');
+    expect(job.features.path).toBe('/p/data/x/features/dt=*/*.parquet');
+    expect(job.features.size).toBe(2);
+    expect(job.model.output).toEqual({ kind: 'top_k', values: 'v', indices: 'i' });
+    expect(job.batchSize).toBe(8192);
+    expect(job.badRows).toEqual({ mode: 'reject', maxBadFraction: 0 });
+    expect(job.retention.keep).toBe(3);
+    expect(job.schedule).toBeUndefined();
+    expect(Object.isFrozen(job)).toBe(true);
+  });
+
+  it('accepts one fixed-size list column instead of scalar columns', () => {
+    const job = parse({ ...base, features: { path: 'f/*.parquet', list_column: 'vec', list_size: 32 } });
+    expect(job.features).toMatchObject({ listColumn: 'vec', size: 32, columns: [], partitionColumn: 'dt', userIdColumn: 'user_id' });
+  });
+
+  it('names the bad field', () => {
+    fails({ ...base, k: 0 }, '/p/jobs/x.json', '"k"', 'between 1 and 1000');
+    fails({ ...base, k: 2.5 }, '"k"');
+    fails({ ...base, batch_size: 'big' }, '"batch_size"');
+    fails({ ...base, model: { ...base.model, output: { kind: 'probabilities' } } }, '"model.output.kind"', 'scores, top_k');
+    fails({ ...base, features: { ...base.features, columns: ['a', 'a'] } }, '"features.columns"', 'twice');
+    fails({ ...base, features: { ...base.features, columns: ['a', 7] } }, '"features.columns[1]"');
+    fails({ ...base, features: { path: 'x', list_column: 'v' } }, '"features.list_size"', 'missing');
+    fails({ ...base, features: { path: 'x', columns: ['a'], list_column: 'v', list_size: 2 } }, 'exactly one of "columns"');
+    fails({ ...base, items: undefined }, '"items"', 'missing');
+    fails({ ...base, bad_rows: { mode: 'skip', max_bad_fraction: 2 } }, '"bad_rows.max_bad_fraction"');
+    fails({ ...base, schedule: { timezone: 'UTC' } }, '"schedule.cron"', 'missing');
+    fails({ ...base, colour: 'red' }, '"colour"', 'not a known field');
+    fails({ ...base, name: 'other' }, '"name" is "other"', 'x.json');
+    fails([1, 2], 'must hold a JSON object');
+  });
+
+  it('rejects invalid JSON and unknown job names with what to do', () => {
+    expect(() => parseJob('/p/jobs/x.json', '{ nope', '/p')).toThrow(/not valid JSON/);
+    const root = mkdtempSync(path.join(os.tmpdir(), 'batchcast-jobs-'));
+    mkdirSync(path.join(root, 'jobs'));
+    writeFileSync(path.join(root, 'jobs', 'demo.json'), JSON.stringify(base));
+    expect(loadJob(path.join(root, 'jobs'), 'demo').name).toBe('demo');
+    expect(() => loadJob(path.join(root, 'jobs'), 'nope')).toThrow(/unknown job "nope".*known jobs: demo/);
+    expect(() => loadJob(path.join(root, 'jobs'), '../etc/passwd')).toThrow(/not valid/);
+  });
+});
