@@ -36,6 +36,10 @@ create table batchcast.predictions (
   item_ids text[] not null,
   scores   real[] not null
 ) partition by list (run_id);
+-- (run_id, user_id), not (user_id): with run_id leading, a lookup joined to the pointer prunes to one
+-- partition at run time ("never executed" for the others); with (user_id) alone every partition is probed.
+-- Each run builds its partition's index after COPY; ATTACH adopts it as part of this one.
+create unique index predictions_run_user on batchcast.predictions (run_id, user_id);
 
 -- The pointer: (job, date) -> the generation readers see. Publishing is an upsert of one row.
 create table batchcast.published (
