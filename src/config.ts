@@ -65,11 +65,19 @@ const defaults: Config = {
 };
 
 function readJson(file: string): ConfigOverrides {
+  let obj: Record<string, unknown>;
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as ConfigOverrides;
+    obj = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
     throw new BadInputError(`config file ${file} is not valid JSON: ${(err as Error).message}; fix or remove it`, { cause: err });
   }
+  for (const key of Object.keys(obj)) {
+    if (key.startsWith('$')) delete obj[key];
+    else if (!(key in defaults) || key === 'root') {
+      throw new BadInputError(`config file ${file}: unknown setting "${key}" (known: ${Object.keys(defaults).filter((k) => k !== 'root').join(', ')})`);
+    }
+  }
+  return obj as ConfigOverrides;
 }
 
 function fromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
