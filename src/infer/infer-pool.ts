@@ -9,6 +9,7 @@ import { Worker } from 'node:worker_threads';
 import type { JobDefinition } from '../jobs/load-job.ts';
 import { BadInputError } from '../errors.ts';
 import type { BadRow, ScoreRequest, WorkerInit, WorkerReply } from './messages.ts';
+import type { UserIds } from '../write/encode-rows.ts';
 
 export interface Scored {
   /** encoded COPY tuples */
@@ -93,11 +94,13 @@ export class InferPool {
   }
 
   /** Scores one chunk on the least busy worker. The chunk's feature buffer is transferred, not copied. */
-  async score(ids: string[], features: Float32Array, rows: number): Promise<Scored> {
+  async score(ids: UserIds, features: Float32Array, rows: number): Promise<Scored> {
     const id = this.nextId++;
     const h = this.handles.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
     const msg: ScoreRequest = { type: 'score', id, ids, features, rows };
-    const reply = await h.send(id, msg, [features.buffer as ArrayBuffer]);
+    const transfer = [features.buffer as ArrayBuffer];
+    if (ids instanceof BigInt64Array) transfer.push(ids.buffer as ArrayBuffer);
+    const reply = await h.send(id, msg, transfer);
     if (reply.type === 'error') throw new BadInputError(`job ${this.job.name}: ${reply.message}`);
     if (reply.type !== 'scored') throw new Error(`unexpected reply ${reply.type} from inference worker`);
     return {

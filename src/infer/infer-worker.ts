@@ -4,12 +4,12 @@
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { topK } from './top-k.ts';
-import { encodeRows } from '../write/encode-rows.ts';
+import { encodeItemIds, encodeRows, userIdText, type UserIds } from '../write/encode-rows.ts';
 import type { WorkerInit, WorkerRequest, WorkerReply, BadRow } from './messages.ts';
 
 let session: ort.InferenceSession;
 let init: WorkerInit;
-let itemIds: Buffer[];
+let itemIds: Uint8Array[];
 let itemCounts: Float64Array;
 
 function fail(id: number, err: unknown): WorkerReply {
@@ -38,7 +38,7 @@ async function start(msg: WorkerInit): Promise<WorkerReply> {
       return fail(-1, `${model} has no output "${name}" (outputs: ${session.outputNames.join(', ')}); fix model.output in the job`);
     }
   }
-  itemIds = msg.itemIds.map((s) => Buffer.from(s, 'utf8'));
+  itemIds = encodeItemIds(msg.itemIds);
   itemCounts = new Float64Array(itemIds.length);
   // One probe row checks the input width and the output shapes against the job and the items file.
   let probe: ort.InferenceSession.OnnxValueMapType;
@@ -62,14 +62,14 @@ async function start(msg: WorkerInit): Promise<WorkerReply> {
   return { type: 'ready', id: -1, inputNames: session.inputNames, outputNames: session.outputNames };
 }
 
-function badFeatureRows(features: Float32Array, rows: number, size: number, ids: string[]): BadRow[] {
+function badFeatureRows(features: Float32Array, rows: number, size: number, ids: UserIds): BadRow[] {
   const bad: BadRow[] = [];
   for (let r = 0; r < rows; r++) {
     const base = r * size;
     for (let c = 0; c < size; c++) {
       const x = features[base + c];
       if (x - x !== 0) { // NaN or +-Inf (x - x is NaN for both)
-        bad.push({ row: r, userId: ids[r], reason: `feature ${init.featureNames[c] ?? `#${c}`} is ${Number.isNaN(x) ? 'NaN or NULL' : x}` });
+        bad.push({ row: r, userId: userIdText(ids, r), reason: `feature ${init.featureNames[c] ?? `#${c}`} is ${Number.isNaN(x) ? 'NaN or NULL' : x}` });
         break;
       }
     }
@@ -77,7 +77,7 @@ function badFeatureRows(features: Float32Array, rows: number, size: number, ids:
   return bad;
 }
 
-async function score(id: number, ids: string[], features: Float32Array, rows: number): Promise<WorkerReply> {
+async function score(id: number, ids: UserIds, features: Float32Array, rows: number): Promise<WorkerReply> {
   const size = init.featureSize;
   const k = init.k;
   const t0 = performance.now();
@@ -128,13 +128,13 @@ async function score(id: number, ids: string[], features: Float32Array, rows: nu
       const ix = indices[n * k + j];
       if (s !== s) { nanBad.push(n); break; }
       if (ix < 0 || ix >= itemIds.length) {
-        return fail(id, `model returned item index ${ix} for user ${ids[rowOf(n)]}, but the items file has only ${itemIds.length} items (indices 0..${itemIds.length - 1}); the items file does not match the model`);
+        return fail(id, `model returned item index ${ix} for user ${userIdText(ids, rowOf(n))}, but the items file has only ${itemIds.length} items (indices 0..${itemIds.length - 1}); the items file does not match the model`);
       }
     }
   }
   if (nanBad.length) {
     const nanSet = new Set(nanBad);
-    for (const n of nanBad) bad.push({ row: rowOf(n), userId: ids[rowOf(n)], reason: 'model produced a NaN score' });
+    for (const n of nanBad) bad.push({ row: rowOf(n), userId: userIdText(ids, rowOf(n)), reason: 'model produced a NaN score' });
     const kept: number[] = [];
     for (let n = 0; n < good; n++) if (!nanSet.has(n)) kept.push(n);
     // re-pack values/indices to the surviving rows
@@ -147,12 +147,11 @@ async function score(id: number, ids: string[], features: Float32Array, rows: nu
   return finish(id, ids, keep, values, indices, bad, inferMs, t0);
 }
 
-function finish(id: number, ids: string[], keep: number[] | undefined, values: Float32Array, indices: Int32Array, bad: BadRow[], inferMs: number, t0: number): WorkerReply {
+function finish(id: number, ids: UserIds, keep: number[] | undefined, values: Float32Array, indices: Int32Array, bad: BadRow[], inferMs: number, t0: number): WorkerReply {
   const k = init.k;
   for (let i = 0; i < indices.length; i++) itemCounts[indices[i]]++;
-  const rowIds = keep ? keep.map((r) => ids[r]) : ids;
-  const buffer = encodeRows({ ids: rowIds, k, values, indices, itemIds });
-  return { type: 'scored', id, buffer, rows: rowIds.length, bad, inferMs, encodeMs: performance.now() - t0 - inferMs };
+  const buffer = encodeRows({ ids, idRows: keep, k, values, indices, itemIds });
+  return { type: 'scored', id, buffer, rows: values.length / k, bad, inferMs, encodeMs: performance.now() - t0 - inferMs };
 }
 
 parentPort!.on('message', async (msg: WorkerRequest) => {

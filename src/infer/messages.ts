@@ -1,5 +1,6 @@
 // What the main thread and the inference workers say to each other.
 import type { ModelOutput } from '../jobs/load-job.ts';
+import type { UserIds } from '../write/encode-rows.ts';
 
 export interface WorkerInit {
   type: 'init';
@@ -20,7 +21,7 @@ export interface ScoreRequest {
   type: 'score';
   id: number;
   rows: number;
-  ids: string[];
+  ids: UserIds;
   features: Float32Array;
 }
 

