@@ -38,10 +38,43 @@ export interface Config {
   publishLockTimeoutMs: number;
   /** statement_timeout for ordinary statements (COPY and index builds are exempt). */
   statementTimeoutMs: number;
-  /** TCP keepalive / connection timeout for every pg connection. */
+  /** Connection timeout for every pg connection. */
   connectTimeoutMs: number;
+  /** Client-side: a query with no answer for this long fails (catches half-open connections). */
+  queryTimeoutMs: number;
+  /** Client-side, on the write connection: index builds and attach may take this long. */
+  writeQueryTimeoutMs: number;
+  /** A COPY that accepts no data for this long fails (a silent network cut otherwise hangs forever). */
+  copyStallTimeoutMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
-  serve: { host: string; port: number; poolSize: number; statementTimeoutMs: number; rateLimitPerSecond: number };
+  serve: ServeConfig;
+  /** batchcast schedule and backfill: how child runs are started and stopped. */
+  schedule: ScheduleConfig;
+}
+
+export interface ScheduleConfig {
+  /** On SIGTERM, how long the scheduler waits for a running run to finish before asking it to stop. */
+  graceMs: number;
+  /** After asking a run to stop (SIGTERM), how long before it is killed (SIGKILL). */
+  killAfterMs: number;
+  /** Runs the scheduler starts at once, across all jobs. */
+  maxConcurrentRuns: number;
+}
+
+export interface ServeConfig {
+  host: string;
+  /** 0 = any free port (tests). */
+  port: number;
+  /** Connections to the lookup database; one of them is kept for /readyz and /metrics. */
+  poolSize: number;
+  /** statement_timeout of lookups; a lookup with no answer 1 s after it gets a 503. */
+  statementTimeoutMs: number;
+  /** Lookups per second for the whole process; 0 = no limit. */
+  rateLimitPerSecond: number;
+  /** Cache-Control max-age of a lookup answer; 0 = no-cache (clients revalidate with the ETag every time). */
+  cacheMaxAgeSeconds: number;
+  /** On SIGTERM, how long requests in flight may take before their connections are cut. */
+  shutdownTimeoutMs: number;
 }
 
 export type ConfigOverrides = { [K in keyof Config]?: Config[K] extends object ? Partial<Config[K]> : Config[K] };
@@ -60,8 +93,15 @@ const defaults: Config = {
   publishLockTimeoutMs: 2_000,
   statementTimeoutMs: 60_000,
   connectTimeoutMs: 10_000,
+  queryTimeoutMs: 65_000,
+  writeQueryTimeoutMs: 1_800_000,
+  copyStallTimeoutMs: 60_000,
   logLevel: 'info',
-  serve: { host: '127.0.0.1', port: 8080, poolSize: 8, statementTimeoutMs: 2_000, rateLimitPerSecond: 0 },
+  // poolSize 4: 3 lookup connections saturate 2 cores when batched (bench/README-lookup.md); more only add contention.
+  serve: { host: '127.0.0.1', port: 8080, poolSize: 4, statementTimeoutMs: 2_000, rateLimitPerSecond: 0, cacheMaxAgeSeconds: 60, shutdownTimeoutMs: 10_000 },
+  // 25 s + 5 s fits Kubernetes' default terminationGracePeriodSeconds of 30 s; raise all three together.
+  // One run at a time: a run already uses every core (workers x intra-op threads), a second one only competes.
+  schedule: { graceMs: 25_000, killAfterMs: 5_000, maxConcurrentRuns: 1 },
 };
 
 function readJson(file: string): ConfigOverrides {
@@ -100,6 +140,16 @@ function fromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
   if (int('BATCHCAST_WORKERS') !== undefined) o.workers = int('BATCHCAST_WORKERS');
   if (int('BATCHCAST_THREADS') !== undefined) o.intraOpThreads = int('BATCHCAST_THREADS');
   if (int('BATCHCAST_COPY_CONNECTIONS') !== undefined) o.copyConnections = int('BATCHCAST_COPY_CONNECTIONS');
+  const schedule: Partial<ScheduleConfig> = {};
+  if (int('BATCHCAST_SCHEDULE_GRACE_MS') !== undefined) schedule.graceMs = int('BATCHCAST_SCHEDULE_GRACE_MS');
+  if (int('BATCHCAST_SCHEDULE_MAX_RUNS') !== undefined) schedule.maxConcurrentRuns = int('BATCHCAST_SCHEDULE_MAX_RUNS');
+  if (Object.keys(schedule).length) o.schedule = schedule;
+  const serve: Partial<ServeConfig> = {};
+  if (env.BATCHCAST_SERVE_HOST) serve.host = env.BATCHCAST_SERVE_HOST;
+  if (int('BATCHCAST_SERVE_PORT') !== undefined) serve.port = int('BATCHCAST_SERVE_PORT');
+  if (int('BATCHCAST_SERVE_POOL_SIZE') !== undefined) serve.poolSize = int('BATCHCAST_SERVE_POOL_SIZE');
+  if (int('BATCHCAST_SERVE_RATE_LIMIT') !== undefined) serve.rateLimitPerSecond = int('BATCHCAST_SERVE_RATE_LIMIT');
+  if (Object.keys(serve).length) o.serve = serve;
   return o;
 }
 
@@ -126,9 +176,26 @@ function check(c: Config): void {
   positive('copyConnections', c.copyConnections, 32);
   positive('publishLockTimeoutMs', c.publishLockTimeoutMs);
   positive('connectTimeoutMs', c.connectTimeoutMs);
+  positive('queryTimeoutMs', c.queryTimeoutMs);
+  positive('writeQueryTimeoutMs', c.writeQueryTimeoutMs);
+  positive('copyStallTimeoutMs', c.copyStallTimeoutMs);
+  positive('schedule.maxConcurrentRuns', c.schedule.maxConcurrentRuns, 64);
+  for (const [name, v] of [['schedule.graceMs', c.schedule.graceMs], ['schedule.killAfterMs', c.schedule.killAfterMs]] as const) {
+    if (!Number.isInteger(v) || v < 0) throw new BadInputError(`config ${name}=${v} must be a whole number of milliseconds (0 or more)`);
+  }
   if (!Number.isInteger(c.embedded.port) || c.embedded.port < 0 || c.embedded.port > 65535) {
     throw new BadInputError(`config embedded.port=${c.embedded.port} must be 0 (pick a free port) or a TCP port`);
   }
+  const nonNegative = (name: string, v: number, max: number) => {
+    if (!Number.isInteger(v) || v < 0 || v > max) throw new BadInputError(`config ${name}=${v} must be an integer between 0 and ${max}`);
+  };
+  nonNegative('serve.port', c.serve.port, 65535);
+  positive('serve.poolSize', c.serve.poolSize, 100);
+  positive('serve.statementTimeoutMs', c.serve.statementTimeoutMs, 600_000);
+  nonNegative('serve.rateLimitPerSecond', c.serve.rateLimitPerSecond, 10_000_000);
+  nonNegative('serve.cacheMaxAgeSeconds', c.serve.cacheMaxAgeSeconds, 31_536_000);
+  positive('serve.shutdownTimeoutMs', c.serve.shutdownTimeoutMs, 600_000);
+  if (typeof c.serve.host !== 'string' || c.serve.host === '') throw new BadInputError('config serve.host must be a host name or address, e.g. 127.0.0.1 or 0.0.0.0');
   if (!['debug', 'info', 'warn', 'error', 'silent'].includes(c.logLevel)) {
     throw new BadInputError(`config logLevel=${c.logLevel} must be one of debug, info, warn, error, silent`);
   }

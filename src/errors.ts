@@ -9,6 +9,11 @@ export const ExitCode = {
   lockBusy: 3,
   /** Infrastructure: database unreachable, connection lost, timeouts, disk. Retrying may help. */
   infra: 4,
+  /**
+   * A backfill or scheduler pass where dates failed for different reasons (when every failed date failed
+   * with the same code, that code is used instead). The others were done; rerun the same command to retry.
+   */
+  datesFailed: 5,
 } as const;
 
 export class BatchcastError extends Error {
@@ -41,16 +46,24 @@ export function exitCodeOf(err: unknown): number {
   const code = (err as { code?: string } | undefined)?.code;
   if (code && infraCodes.has(code)) return ExitCode.infra;
   const msg = String((err as Error | undefined)?.message ?? err);
-  if (/Connection terminated|connection timeout|timeout expired|server closed the connection/i.test(msg)) return ExitCode.infra;
+  if (/Connection terminated|connection timeout|timeout expired|server closed the connection|Query read timeout|timeout exceeded/i.test(msg)) return ExitCode.infra;
   return ExitCode.failed;
 }
+
+// node-postgres' own words for its client-side timeouts, said in ours: which timeout fired, and what it means.
+const pgTimeouts: [RegExp, string][] = [
+  [/^Query read timeout$/, 'query timeout fired (client-side, config queryTimeoutMs): the server did not answer; the connection may be half-open or the server overloaded'],
+  [/^timeout expired$/, 'connect timeout fired (config connectTimeoutMs): no connection to PostgreSQL'],
+  [/^Connection terminated due to connection timeout$/, 'connect timeout fired (config connectTimeoutMs): no connection to PostgreSQL'],
+];
 
 /** One line: the message, then the causes' messages. */
 export function describeError(err: unknown): string {
   const parts: string[] = [];
   let e: unknown = err;
   for (let depth = 0; e && depth < 4; depth++) {
-    const msg = e instanceof Error ? e.message : String(e);
+    let msg = e instanceof Error ? e.message : String(e);
+    for (const [re, said] of pgTimeouts) if (re.test(msg)) msg = said;
     if (msg && !parts.some((p) => p.includes(msg))) parts.push(msg);
     e = e instanceof Error ? e.cause : undefined;
   }

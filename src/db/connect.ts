@@ -25,9 +25,13 @@ export interface ClientOptions {
   applicationName?: string;
   /** Server-side statement_timeout; 0 disables it (COPY, index builds). */
   statementTimeoutMs?: number;
+  /** Client-side timeout per query (default config.queryTimeoutMs): fires even when the server is unreachable. */
+  queryTimeoutMs?: number;
 }
 
-function clientConfig(url: string, config: Pick<Config, 'connectTimeoutMs'>, opts: ClientOptions): pg.ClientConfig {
+type TimeoutConfig = Pick<Config, 'connectTimeoutMs'> & Partial<Pick<Config, 'queryTimeoutMs'>>;
+
+function clientConfig(url: string, config: TimeoutConfig, opts: ClientOptions): pg.ClientConfig {
   return {
     connectionString: url,
     connectionTimeoutMillis: config.connectTimeoutMs,
@@ -35,6 +39,7 @@ function clientConfig(url: string, config: Pick<Config, 'connectTimeoutMs'>, opt
     keepAliveInitialDelayMillis: 10_000,
     application_name: opts.applicationName ?? 'batchcast',
     statement_timeout: opts.statementTimeoutMs || undefined,
+    query_timeout: opts.queryTimeoutMs ?? config.queryTimeoutMs,
   };
 }
 
@@ -46,7 +51,7 @@ function connectError(where: string, err: unknown): InfraError {
 /** A dedicated connection (advisory lock, COPY). Its 'error' events are turned into `onError` calls, never crashes. */
 export async function connectClient(
   url: string,
-  config: Pick<Config, 'connectTimeoutMs'>,
+  config: TimeoutConfig,
   opts: ClientOptions & { onError?: (err: Error) => void } = {},
 ): Promise<pg.Client> {
   const client = new pg.Client(clientConfig(url, config, opts));
@@ -60,7 +65,7 @@ export async function connectClient(
   return client;
 }
 
-export function createPool(url: string, config: Pick<Config, 'connectTimeoutMs'>, opts: ClientOptions & { max?: number; onError?: (err: Error) => void } = {}): pg.Pool {
+export function createPool(url: string, config: TimeoutConfig, opts: ClientOptions & { max?: number; onError?: (err: Error) => void } = {}): pg.Pool {
   const pool = new pg.Pool({ ...clientConfig(url, config, opts), max: opts.max ?? 4, idleTimeoutMillis: 30_000 });
   // An idle client whose server went away emits 'error' on the pool; without a listener node would crash.
   pool.on('error', (err) => opts.onError?.(err));

@@ -20,7 +20,7 @@ export function lockAppName(job: string, date: string): string {
   return `batchcast run ${job} ${date}`.slice(0, 63);
 }
 
-export async function acquireRunLock(url: string, config: Pick<Config, 'connectTimeoutMs'>, job: string, date: string): Promise<RunLock> {
+export async function acquireRunLock(url: string, config: Pick<Config, 'connectTimeoutMs'> & Partial<Pick<Config, 'queryTimeoutMs'>>, job: string, date: string): Promise<RunLock> {
   let lostWith: Error | undefined;
   const client = await connectClient(url, config, {
     applicationName: lockAppName(job, date),

@@ -68,7 +68,9 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
   let tableCreated = false;
   let published = false;
   let pool: InferPool | undefined;
-  const write = await connectClient(db.url, config, { applicationName: `batchcast write ${job.name} ${date}`.slice(0, 63), statementTimeoutMs: 0, onError: () => {} })
+  const write = await connectClient(db.url, config, {
+    applicationName: `batchcast write ${job.name} ${date}`.slice(0, 63), statementTimeoutMs: 0, queryTimeoutMs: config.writeQueryTimeoutMs, onError: () => {},
+  })
     .catch(async (err) => { await lock.release(); throw err; });
   try {
     runId = await startRun(db.pool, job.name, date);
@@ -83,14 +85,19 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
     const model = await modelInfo(job);
     const result = await withDuckDB({ threads: 1 }, async (conn) => {
       const files = await findPartitionFiles(conn, job, date);
-      const partition = await inspectPartition(conn, job, date, files);
       const itemIds = await readItems(conn, job);
-      await updateRun(db.pool, runId!, { modelVersion: model.version, modelSha256: model.sha256, inputFiles: files, k: job.k });
-      pool = await InferPool.start(job, {
+      // Starting the workers (thread start, model load, probe run) overlaps the partition checks.
+      const starting = InferPool.start(job, {
         workers: job.workers ?? config.workers,
         intraOpThreads: job.intraOpThreads ?? config.intraOpThreads,
         itemIds,
       });
+      const [inspected, started] = await Promise.allSettled([inspectPartition(conn, job, date, files), starting]);
+      if (started.status === 'fulfilled') pool = started.value; // closed in finally whatever happens next
+      if (inspected.status === 'rejected') throw inspected.reason;
+      if (started.status === 'rejected') throw started.reason;
+      const partition = inspected.value;
+      await updateRun(db.pool, runId!, { modelVersion: model.version, modelSha256: model.sha256, inputFiles: files, k: job.k });
       mark('prepare', t);
       log.info(`reading ${partition.rows} users from ${files.length} file(s)`, { files: files.length, rows: partition.rows, model: model.version });
 
@@ -98,11 +105,11 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
       t = performance.now();
       await createRunTable(write, runId!);
       tableCreated = true;
-      const writer = CopyWriter.open(write, runId!);
+      const writer = CopyWriter.open(write, runId!, config.copyStallTimeoutMs);
       let piped;
       try {
         piped = await runPipeline({
-          conn, job, files, idKind: partition.idKind, pool, writer,
+          conn, job, files, idKind: partition.idKind, pool: pool!, writer,
           chunkRows: Math.max(job.batchSize, config.chunkRows),
           inFlight: config.inFlight,
           signal: opts.signal,
@@ -119,7 +126,7 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
       const copied = await writer.finish();
       mark('stream', t);
       if (copied !== piped.rowsWritten) throw new Error(`${where}: COPY reported ${copied} rows but ${piped.rowsWritten} were sent`);
-      const counts = await pool.itemCounts();
+      const counts = await pool!.itemCounts();
       return { partition, itemIds, piped, counts };
     });
     const { partition, piped } = result;

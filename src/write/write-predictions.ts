@@ -23,7 +23,7 @@ export class CopyWriter {
   private failed: Error | undefined;
   private readonly done: Promise<number>;
 
-  private constructor(private readonly stream: Writable & { rowCount?: number }) {
+  private constructor(private readonly stream: Writable & { rowCount?: number }, private readonly stallMs: number) {
     this.done = new Promise<number>((resolve, reject) => {
       stream.on('error', (err) => { this.failed = err; reject(err); });
       stream.on('finish', () => resolve(stream.rowCount ?? 0));
@@ -31,9 +31,9 @@ export class CopyWriter {
     this.done.catch(() => {}); // observed through write()/finish(); never an unhandled rejection
   }
 
-  static open(client: pg.ClientBase, runId: number): CopyWriter {
+  static open(client: pg.ClientBase, runId: number, stallMs: number): CopyWriter {
     const stream = client.query(copyFrom(`copy ${runTable(runId)} (user_id, item_ids, scores) from stdin with (format binary)`));
-    const w = new CopyWriter(stream);
+    const w = new CopyWriter(stream, stallMs);
     stream.write(COPY_HEADER);
     return w;
   }
@@ -41,19 +41,32 @@ export class CopyWriter {
   async write(buf: Buffer): Promise<void> {
     if (this.failed) throw this.failed;
     if (!this.stream.write(buf)) {
-      await new Promise<void>((resolve, reject) => {
+      await this.withStallTimeout(new Promise<void>((resolve, reject) => {
         const onDrain = () => { this.stream.off('error', onError); resolve(); };
         const onError = (err: Error) => { this.stream.off('drain', onDrain); reject(err); };
         this.stream.once('drain', onDrain);
         this.stream.once('error', onError);
-      });
+      }));
     }
   }
 
   async finish(): Promise<number> {
     if (this.failed) throw this.failed;
     this.stream.end(COPY_TRAILER);
-    return this.done;
+    return this.withStallTimeout(this.done);
+  }
+
+  /** A silently cut connection never drains and never errors: give up after stallMs without progress. */
+  private withStallTimeout<T>(p: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err = new Error(`COPY stall timeout fired (config copyStallTimeoutMs = ${this.stallMs} ms): the server accepted no data; the connection may be half-open`);
+        this.abort(err);
+        reject(err);
+      }, this.stallMs);
+    });
+    return Promise.race([p, stalled]).finally(() => clearTimeout(timer));
   }
 
   /** Stops the COPY; the server rolls it back. */
@@ -65,6 +78,8 @@ export class CopyWriter {
 /** After the load: the unique index (a duplicate user id fails here at the latest) and planner statistics. */
 export async function indexRunTable(client: pg.ClientBase, runId: number): Promise<void> {
   const t = runTable(runId);
+  // The default 64 MB spills a 10M-row sort to disk; see bench/README.md for the measured difference.
+  await client.query(`set maintenance_work_mem = '256MB'`);
   await client.query(`create unique index predictions_r${Math.trunc(runId)}_run_user on ${t} (run_id, user_id)`);
   await client.query(`analyze ${t}`);
 }
