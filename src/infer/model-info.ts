@@ -4,7 +4,12 @@ import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import type { JobDefinition } from '../jobs/load-job.ts';
 import { BadInputError } from '../errors.ts';
 
-export interface ModelInfo { version: string; sha256: string }
+export interface ModelInfo {
+  version: string;
+  sha256: string;
+  /** items the model card says the model scores, when it says */
+  items: number | undefined;
+}
 
 export async function modelInfo(job: JobDefinition): Promise<ModelInfo> {
   const file = job.model.path;
@@ -12,13 +17,17 @@ export async function modelInfo(job: JobDefinition): Promise<ModelInfo> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
   const sha256 = hash.digest('hex');
-  let version = job.model.version;
-  if (!version && job.model.card && existsSync(job.model.card)) {
+  let card: { version?: string; sha256?: string; items?: { count?: number } } = {};
+  if (job.model.card) {
+    if (!existsSync(job.model.card)) throw new BadInputError(`job ${job.name}: model card ${job.model.card} not found; fix model.card in the job`);
     try {
-      version = (JSON.parse(readFileSync(job.model.card, 'utf8')) as { version?: string }).version;
+      card = JSON.parse(readFileSync(job.model.card, 'utf8'));
     } catch (err) {
       throw new BadInputError(`job ${job.name}: model card ${job.model.card} is not valid JSON: ${(err as Error).message}`, { cause: err });
     }
+    if (card.sha256 && card.sha256 !== sha256) {
+      throw new BadInputError(`job ${job.name}: model file ${file} does not match its card ${job.model.card} (sha256 ${sha256.slice(0, 12)}... vs ${card.sha256.slice(0, 12)}...); the model was replaced or is corrupt`);
+    }
   }
-  return { version: version ?? `sha256:${sha256.slice(0, 12)}`, sha256 };
+  return { version: job.model.version ?? card.version ?? `sha256:${sha256.slice(0, 12)}`, sha256, items: card.items?.count };
 }

@@ -3,6 +3,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { BadInputError } from '../errors.ts';
+import { cronProblem, timezoneProblem } from '../schedule/ticks.ts';
 
 export type ModelOutput =
   | { kind: 'scores'; name: string }
@@ -23,6 +24,8 @@ export interface JobDefinition {
     listColumn: string | undefined;
     /** Number of model inputs per user. */
     size: number;
+    /** Columns in the files that the job does not use are an error (schema drift) unless this is set. */
+    allowExtraColumns: boolean;
   };
   model: { path: string; input: string; output: ModelOutput; card: string | undefined; version: string | undefined };
   items: { path: string; idColumn: string; indexColumn: string | undefined };
@@ -101,6 +104,16 @@ class Fields {
   }
 }
 
+/** The cron expression and time zone are checked here, so a scheduler never starts with one it cannot run. */
+function parseSchedule(file: string, sched: Fields): NonNullable<JobDefinition['schedule']> {
+  const schedule = { cron: sched.string('cron'), timezone: sched.string('timezone', 'UTC'), catchupDays: sched.int('catchup_days', 7, 0, 3650) };
+  const cron = cronProblem(schedule.cron);
+  if (cron) throw new BadInputError(`job file ${file}: field "schedule.cron" ${cron}`);
+  const timezone = timezoneProblem(schedule.timezone);
+  if (timezone) throw new BadInputError(`job file ${file}: field "schedule.timezone" ${timezone}`);
+  return schedule;
+}
+
 const JOB_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
 
 /** Parses and validates one job file. Relative paths in it are resolved against `root`. */
@@ -121,7 +134,7 @@ export function parseJob(file: string, text: string, root: string): JobDefinitio
   const abs = (p: string) => path.resolve(root, p);
 
   const feat = f.object('features')!;
-  feat.rejectUnknown(['path', 'partition_column', 'user_id_column', 'columns', 'list_column', 'list_size']);
+  feat.rejectUnknown(['path', 'partition_column', 'user_id_column', 'columns', 'list_column', 'list_size', 'allow_extra_columns']);
   const hasColumns = feat.has('columns');
   const hasList = feat.has('list_column');
   if (hasColumns === hasList) {
@@ -136,6 +149,7 @@ export function parseJob(file: string, text: string, root: string): JobDefinitio
     columns,
     listColumn,
     size: hasList ? feat.int('list_size', undefined, 1, 1 << 20) : columns.length,
+    allowExtraColumns: feat.bool('allow_extra_columns', false),
   };
   if (columns.includes(features.userIdColumn)) {
     throw new BadInputError(`job file ${file}: field "features.columns" includes the user id column "${features.userIdColumn}"`);
@@ -181,9 +195,7 @@ export function parseJob(file: string, text: string, root: string): JobDefinitio
       maxBadFraction: bad ? bad.number('max_bad_fraction', 0, 0, 1) : 0,
     },
     fallback: f.bool('fallback', false),
-    schedule: sched
-      ? { cron: sched.string('cron'), timezone: sched.string('timezone', 'UTC'), catchupDays: sched.int('catchup_days', 7, 0, 3650) }
-      : undefined,
+    schedule: sched ? parseSchedule(file, sched) : undefined,
     retention: { keep: retention ? retention.int('keep', 3, 1, 1000) : 3 },
     workers: f.has('workers') ? f.int('workers', undefined, 1, 64) : undefined,
     intraOpThreads: f.has('intra_op_threads') ? f.int('intra_op_threads', undefined, 1, 256) : undefined,

@@ -76,6 +76,13 @@ export async function inspectPartition(conn: DuckDBConnection, job: JobDefinitio
       }
       if (!ok.test(type)) throw new BadInputError(`${where}, file ${file}: column "${name}" is ${type}, expected ${what}; fix the export or the job's features`);
     };
+    if (!f.allowExtraColumns) {
+      const used = new Set([f.userIdColumn, f.partitionColumn, ...f.columns, ...(f.listColumn ? [f.listColumn] : [])]);
+      const extra = [...columns.keys()].filter((c) => !used.has(c));
+      if (extra.length) {
+        throw new BadInputError(`${where}, file ${file}: column(s) ${extra.map((c) => `"${c}"`).join(', ')} are not in the job's features (schema drift?); add them to the job, or set features.allow_extra_columns to true`);
+      }
+    }
     need(f.userIdColumn, ID_TYPES, 'an integer or VARCHAR user id');
     if (!INT64_IDS.test(columns.get(f.userIdColumn)!)) idKind = 'string';
     for (const c of f.columns) need(c, NUMERIC, 'a number (FLOAT or DOUBLE)');

@@ -86,6 +86,9 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
     const result = await withDuckDB({ threads: 1 }, async (conn) => {
       const files = await findPartitionFiles(conn, job, date);
       const itemIds = await readItems(conn, job);
+      if (model.items !== undefined && model.items !== itemIds.length) {
+        throw new BadInputError(`job ${job.name}: the model card says the model scores ${model.items} items but the items file ${job.items.path} has ${itemIds.length}; use the items file the model was trained with`);
+      }
       // Starting the workers (thread start, model load, probe run) overlaps the partition checks.
       const starting = InferPool.start(job, {
         workers: job.workers ?? config.workers,
