@@ -101,6 +101,9 @@ async function score(id: number, ids: UserIds, features: Float32Array, rows: num
     if (init.output.kind === 'scores') {
       const s = out[init.output.name];
       const top = topK(s.data as Float32Array, n, Number(s.dims[1]), k);
+      // A NaN anywhere in a row's scores means the model is broken for that user: mark the row's top K NaN
+      // so the check below treats it like a NaN in the top K.
+      for (const r of top.nanRows) top.values[r * k] = NaN;
       values.set(top.values, start * k);
       indices.set(top.indices, start * k);
     } else {

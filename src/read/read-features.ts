@@ -24,6 +24,9 @@ export interface Partition {
   idKind: IdKind;
 }
 
+/** DuckDB failed while streaming the partition (a corrupt page, a bad value cast): the input's fault. */
+export class FeatureReadError extends Error {}
+
 /** 'int' when every file's id column fits int64 exactly, else 'string' (ids are text in PostgreSQL either way). */
 export type IdKind = 'int' | 'string';
 
@@ -76,13 +79,6 @@ export async function inspectPartition(conn: DuckDBConnection, job: JobDefinitio
       }
       if (!ok.test(type)) throw new BadInputError(`${where}, file ${file}: column "${name}" is ${type}, expected ${what}; fix the export or the job's features`);
     };
-    if (!f.allowExtraColumns) {
-      const used = new Set([f.userIdColumn, f.partitionColumn, ...f.columns, ...(f.listColumn ? [f.listColumn] : [])]);
-      const extra = [...columns.keys()].filter((c) => !used.has(c));
-      if (extra.length) {
-        throw new BadInputError(`${where}, file ${file}: column(s) ${extra.map((c) => `"${c}"`).join(', ')} are not in the job's features (schema drift?); add them to the job, or set features.allow_extra_columns to true`);
-      }
-    }
     need(f.userIdColumn, ID_TYPES, 'an integer or VARCHAR user id');
     if (!INT64_IDS.test(columns.get(f.userIdColumn)!)) idKind = 'string';
     for (const c of f.columns) need(c, NUMERIC, 'a number (FLOAT or DOUBLE)');
@@ -91,6 +87,13 @@ export async function inspectPartition(conn: DuckDBConnection, job: JobDefinitio
       const m = /\[(\d+)\]$/.exec(columns.get(f.listColumn)!);
       if (m && Number(m[1]) !== f.size) {
         throw new BadInputError(`${where}, file ${file}: column "${f.listColumn}" is ${columns.get(f.listColumn)} but the job declares list_size ${f.size}`);
+      }
+    }
+    if (!f.allowExtraColumns) {
+      const used = new Set([f.userIdColumn, f.partitionColumn, ...f.columns, ...(f.listColumn ? [f.listColumn] : [])]);
+      const extra = [...columns.keys()].filter((c) => !used.has(c));
+      if (extra.length) {
+        throw new BadInputError(`${where}, file ${file}: column(s) ${extra.map((c) => `"${c}"`).join(', ')} are not in the job's features (schema drift?); add them to the job, or set features.allow_extra_columns to true`);
       }
     }
   }
@@ -154,7 +157,12 @@ export async function* readFeatures(conn: DuckDBConnection, job: JobDefinition, 
   let features = new Float32Array(chunkRows * size);
   let filled = 0;
   for (;;) {
-    const chunk = await result.fetchChunk();
+    let chunk;
+    try {
+      chunk = await result.fetchChunk();
+    } catch (err) {
+      throw new FeatureReadError(firstLine(err), { cause: err });
+    }
     if (!chunk || chunk.rowCount === 0) break;
     const n = chunk.rowCount;
     const idVector = duckdb.data_chunk_get_vector(chunk.chunk, 0);

@@ -12,7 +12,7 @@ import { modelInfo } from '../infer/model-info.ts';
 import { loadJob, type JobDefinition } from '../jobs/load-job.ts';
 import type { Logger } from '../log.ts';
 import { withDuckDB } from '../read/duckdb.ts';
-import { fileOfUser, findPartitionFiles, inspectPartition } from '../read/read-features.ts';
+import { FeatureReadError, fileOfUser, findPartitionFiles, inspectPartition } from '../read/read-features.ts';
 import { readItems } from '../read/read-items.ts';
 import { publishRun } from '../write/publish.ts';
 import { CopyWriter, attachRunTable, createRunTable, dropRunTable, indexRunTable } from '../write/write-predictions.ts';
@@ -120,6 +120,9 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
         });
       } catch (err) {
         writer.abort(err as Error);
+        if (err instanceof FeatureReadError) {
+          throw new BadInputError(`${where}, file ${files.length === 1 ? files[0] : `one of ${files.join(', ')}`}: reading features failed (${err.message}); re-export the partition`, { cause: err });
+        }
         if (err instanceof BadRowError) {
           const file = await fileOfUser(conn, job, files, err.row.userId).catch(() => files.join(', '));
           throw new BadInputError(`${where}, file ${file}: ${err.message}; fix the export, or set bad_rows.mode to "skip" in the job to skip such rows`);
