@@ -40,13 +40,17 @@ const infraCodes = new Set([
   '57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '08004', '53100', '53200', '53300',
 ]);
 
-/** Maps any thrown value to the exit code a scheduler should see. */
+const infraMessages =
+  /Connection terminated|connection timeout|timeout expired|server closed the connection|Query read timeout|timeout exceeded|not queryable|terminating connection|ECONNREFUSED|ECONNRESET|the database system is (starting up|shutting down)/i;
+
+/** Maps any thrown value to the exit code a scheduler should see, looking through its causes. */
 export function exitCodeOf(err: unknown): number {
-  if (err instanceof BatchcastError) return err.exitCode;
-  const code = (err as { code?: string } | undefined)?.code;
-  if (code && infraCodes.has(code)) return ExitCode.infra;
-  const msg = String((err as Error | undefined)?.message ?? err);
-  if (/Connection terminated|connection timeout|timeout expired|server closed the connection|Query read timeout|timeout exceeded/i.test(msg)) return ExitCode.infra;
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as Error).cause, depth++) {
+    if (e instanceof BatchcastError) return e.exitCode;
+    const code = (e as { code?: string }).code;
+    if (code && infraCodes.has(code)) return ExitCode.infra;
+    if (infraMessages.test(String((e as Error).message ?? e))) return ExitCode.infra;
+  }
   return ExitCode.failed;
 }
 

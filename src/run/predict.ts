@@ -163,6 +163,7 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
       fallback: job.fallback ? fallbackItems(result.counts, result.itemIds, job.k, piped.rowsWritten) : undefined,
     });
 
+    log.info(`run ${runId} written: ${piped.rowsWritten} rows indexed and attached; publishing`, { runId });
     // Publish on the lock's own connection: if the lock was lost, this fails instead of publishing.
     const lost = lock.lost();
     if (lost) throw new InfraError(`${where}: the lock connection was lost (${lost.message}); not publishing, rerun the date`);

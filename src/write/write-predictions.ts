@@ -4,6 +4,7 @@ import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Writable } from 'node:stream';
 import { COPY_HEADER, COPY_TRAILER } from './encode-rows.ts';
+import { InfraError } from '../errors.ts';
 
 export function runTable(runId: number): string {
   return `batchcast.predictions_r${Math.trunc(runId)}`;
@@ -61,7 +62,7 @@ export class CopyWriter {
     let timer: NodeJS.Timeout | undefined;
     const stalled = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        const err = new Error(`COPY stall timeout fired (config copyStallTimeoutMs = ${this.stallMs} ms): the server accepted no data; the connection may be half-open`);
+        const err = new InfraError(`COPY stall timeout fired (config copyStallTimeoutMs = ${this.stallMs} ms): the server accepted no data; the connection may be half-open`);
         this.abort(err);
         reject(err);
       }, this.stallMs);
