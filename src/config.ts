@@ -140,6 +140,8 @@ function fromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
   if (int('BATCHCAST_WORKERS') !== undefined) o.workers = int('BATCHCAST_WORKERS');
   if (int('BATCHCAST_THREADS') !== undefined) o.intraOpThreads = int('BATCHCAST_THREADS');
   if (int('BATCHCAST_COPY_CONNECTIONS') !== undefined) o.copyConnections = int('BATCHCAST_COPY_CONNECTIONS');
+  if (int('BATCHCAST_CHUNK_ROWS') !== undefined) o.chunkRows = int('BATCHCAST_CHUNK_ROWS');
+  if (int('BATCHCAST_IN_FLIGHT') !== undefined) o.inFlight = int('BATCHCAST_IN_FLIGHT');
   const schedule: Partial<ScheduleConfig> = {};
   if (int('BATCHCAST_SCHEDULE_GRACE_MS') !== undefined) schedule.graceMs = int('BATCHCAST_SCHEDULE_GRACE_MS');
   if (int('BATCHCAST_SCHEDULE_MAX_RUNS') !== undefined) schedule.maxConcurrentRuns = int('BATCHCAST_SCHEDULE_MAX_RUNS');

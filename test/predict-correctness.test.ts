@@ -23,7 +23,9 @@ describe('published top K matches a brute-force top K', () => {
       const date = '2026-11-20';
       // 700 users over 2 files, batches of 64 and chunks of 128: many chunks, a ragged last one.
       const fx = await makeFixture({ ...c, users: 700, items: 150, k: 7, dates: [date] });
-      const config = loadConfig({ databaseUrl: t.url, root: fx.root, chunkRows: 128, workers: 2, intraOpThreads: 1 }, {});
+      // The last case also splits the load over two COPY connections.
+      const copyConnections = c.name === 'topk_string_list' ? 2 : 1;
+      const config = loadConfig({ databaseUrl: t.url, root: fx.root, chunkRows: 128, workers: 2, intraOpThreads: 1, copyConnections }, {});
       const result = await predict({ job: fx.job, date, config, db: t.db, log });
       expect(result.rows).toBe(700);
 

@@ -40,7 +40,8 @@ export interface PipelineOptions {
   files: string[];
   idKind: IdKind;
   pool: InferPool;
-  writer: CopyWriter;
+  /** one or more COPY streams into the run's table; chunks go round-robin */
+  writers: CopyWriter[];
   chunkRows: number;
   inFlight: number;
   signal?: AbortSignal;
@@ -53,6 +54,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
   const tasks = new Set<Promise<void>>();
   let failure: unknown;
 
+  let turn = 0;
   const handle = async (ids: UserIds, features: Float32Array, rows: number) => {
     const scored = await o.pool.score(ids, features, rows);
     r.inferMs += scored.inferMs;
@@ -64,7 +66,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
       r.rowsRejected += scored.bad.length;
     }
     const t = performance.now();
-    await o.writer.write(scored.buffer);
+    await o.writers[turn++ % o.writers.length].write(scored.buffer);
     r.writeMs += performance.now() - t;
     r.rowsWritten += scored.rows;
     o.onProgress?.(r);

@@ -68,10 +68,12 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
   let tableCreated = false;
   let published = false;
   let pool: InferPool | undefined;
-  const write = await connectClient(db.url, config, {
+  // config.copyConnections COPY streams into the run's table, each on its own connection (the first also
+  // creates, indexes and attaches the table). More than one only pays when the server has idle cores.
+  const writes = await Promise.all(Array.from({ length: config.copyConnections }, () => connectClient(db.url, config, {
     applicationName: `batchcast write ${job.name} ${date}`.slice(0, 63), statementTimeoutMs: 0, queryTimeoutMs: config.writeQueryTimeoutMs, onError: () => {},
-  })
-    .catch(async (err) => { await lock.release(); throw err; });
+  }))).catch(async (err) => { await lock.release(); throw err; });
+  const write = writes[0];
   try {
     runId = await startRun(db.pool, job.name, date);
     log.info(`run ${runId} started`, { runId, host: os.hostname() });
@@ -108,18 +110,18 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
       t = performance.now();
       await createRunTable(write, runId!);
       tableCreated = true;
-      const writer = CopyWriter.open(write, runId!, config.copyStallTimeoutMs);
+      const writers = writes.map((w) => CopyWriter.open(w, runId!, config.copyStallTimeoutMs));
       let piped;
       try {
         piped = await runPipeline({
-          conn, job, files, idKind: partition.idKind, pool: pool!, writer,
+          conn, job, files, idKind: partition.idKind, pool: pool!, writers,
           chunkRows: Math.max(job.batchSize, config.chunkRows),
           inFlight: config.inFlight,
           signal: opts.signal,
           onProgress: (p) => opts.onProgress?.({ ...p, totalRows: partition.rows }),
         });
       } catch (err) {
-        writer.abort(err as Error);
+        for (const w of writers) w.abort(err as Error);
         if (err instanceof FeatureReadError) {
           throw new BadInputError(`${where}, file ${files.length === 1 ? files[0] : `one of ${files.join(', ')}`}: reading features failed (${err.message}); re-export the partition`, { cause: err });
         }
@@ -129,7 +131,7 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
         }
         throw err;
       }
-      const copied = await writer.finish();
+      const copied = (await Promise.all(writers.map((w) => w.finish()))).reduce((a, b) => a + b, 0);
       mark('stream', t);
       if (copied !== piped.rowsWritten) throw new Error(`${where}: COPY reported ${copied} rows but ${piped.rowsWritten} were sent`);
       const counts = await pool!.itemCounts();
@@ -194,7 +196,7 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
     throw err;
   } finally {
     await pool?.close();
-    await write.end().catch(() => {});
+    for (const w of writes) await w.end().catch(() => {});
     await lock.release();
   }
 }
