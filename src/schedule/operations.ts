@@ -1,0 +1,93 @@
+// Run operations for people: read the ledger, point a date at another generation (rollback), prune tables.
+import type pg from 'pg';
+import type { Config } from '../config.ts';
+import { connectClient, type Db } from '../db/connect.ts';
+import { migrate } from '../db/migrate.ts';
+import { BadInputError } from '../errors.ts';
+import { getRun, listRuns, type RunFilter, type RunRow } from '../run/ledger.ts';
+import { acquireRunLock } from '../run/lock.ts';
+import { pruneGenerations, type PruneResult } from '../run/prune.ts';
+import { publishRun } from '../write/publish.ts';
+import { runTable } from '../write/write-predictions.ts';
+
+export type LedgerRow = RunRow & { published: boolean };
+
+export async function showRuns(db: Db, filter: RunFilter): Promise<LedgerRow[]> {
+  await migrate(db.pool);
+  return listRuns(db.pool, filter);
+}
+
+export interface PublishOutcome {
+  job: string;
+  date: string;
+  runId: number;
+  previousRunId: number | undefined;
+  action: 'publish' | 'rollback' | 'unchanged';
+  ms: number;
+}
+
+/** Throws unless the run's table is still an attached partition, i.e. readers would find its rows. */
+async function checkTable(db: Pick<pg.ClientBase, 'query'>, run: RunRow, where: string): Promise<void> {
+  const { rows } = await db.query<{ attached: boolean }>(
+    `select exists (select 1 from pg_inherits i
+                     where i.inhrelid = to_regclass($1) and i.inhparent = 'batchcast.predictions'::regclass
+                       and not i.inhdetachpending) as attached`,
+    [runTable(run.run_id)],
+  );
+  if (!rows[0].attached) {
+    throw new BadInputError(`${where}: its predictions table ${runTable(run.run_id)} is gone or detached; rerun the date instead: ` +
+      `batchcast backfill --job ${run.job} --from ${run.prediction_date} --to ${run.prediction_date} --reprocess all`);
+  }
+}
+
+/**
+ * Points (job, date) of run R at R: usually an older succeeded generation (rollback), served from the next
+ * query on. Takes the run lock of (job, date), so it cannot race a run of that date that would publish over it.
+ */
+export async function publishGeneration(db: Db, config: Config, runId: number): Promise<PublishOutcome> {
+  await migrate(db.pool);
+  const run = await getRun(db.pool, runId);
+  if (!run) throw new BadInputError(`run ${runId} does not exist; list runs with: batchcast runs`);
+  const { job, prediction_date: date } = run;
+  const where = `run ${runId} (job ${job}, date ${date})`;
+  const others = `see the runs of that date with: batchcast runs --job ${job} --date ${date}`;
+  if (run.status === 'failed') throw new BadInputError(`${where} failed (${run.error ?? 'no reason recorded'}); only a succeeded run can be published; ${others}`);
+  if (run.status === 'running') throw new BadInputError(`${where} is still running; it publishes itself when it succeeds; ${others}`);
+  if (run.pruned_at) {
+    throw new BadInputError(`${where} was pruned at ${run.pruned_at.toISOString()} and its table is gone; ${others}, or rerun the date: ` +
+      `batchcast backfill --job ${job} --from ${date} --to ${date} --reprocess all`);
+  }
+  await checkTable(db.pool, run, where);
+
+  const lock = await acquireRunLock(db.url, config, job, date);
+  try {
+    const { rows } = await lock.client.query<{ run_id: number }>(
+      'select run_id from batchcast.published where job = $1 and prediction_date = $2', [job, date]);
+    const current = rows[0]?.run_id;
+    if (current === runId) return { job, date, runId, previousRunId: current, action: 'unchanged', ms: 0 };
+    const action = current !== undefined && runId < current ? 'rollback' : 'publish';
+    // Checked again inside the publishing transaction: a prune may have dropped the table meanwhile.
+    const pub = await publishRun(lock.client, { job, date, runId, action, lockTimeoutMs: config.publishLockTimeoutMs },
+      (tx) => checkTable(tx, run, where));
+    return { job, date, runId, previousRunId: pub.previousRunId, action, ms: pub.ms };
+  } finally {
+    await lock.release();
+  }
+}
+
+export interface PruneRequest { keep: number; job?: string; date?: string }
+
+/** Retention on demand: drops failed, abandoned and superseded generations beyond `keep` per (job, date). */
+export async function pruneTables(db: Db, config: Config, req: PruneRequest): Promise<PruneResult> {
+  if (!Number.isInteger(req.keep) || req.keep < 1) {
+    throw new BadInputError(`--keep ${req.keep} must be 1 or more: the published generation always stays, and counts as one`);
+  }
+  await migrate(db.pool);
+  // No statement timeout: DETACH CONCURRENTLY waits for readers still using the table, by design.
+  const client = await connectClient(db.url, config, { applicationName: 'batchcast prune', statementTimeoutMs: 0, onError: () => {} });
+  try {
+    return await pruneGenerations(db, client, { job: req.job, date: req.date, keep: req.keep });
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
