@@ -90,6 +90,22 @@ export function progressPrinter(): ((p: Progress & { totalRows: number }) => voi
   };
 }
 
+/** Without a terminal (cron, Kubernetes, --json): a progress log line every `everyMs`, for log-based dashboards. */
+export function progressLog(log: Logger, everyMs = 10_000): (p: Progress & { totalRows: number }) => void {
+  const start = performance.now();
+  let last = start;
+  return (p) => {
+    const now = performance.now();
+    if (now - last < everyMs) return;
+    last = now;
+    const rate = p.rowsWritten / ((now - start) / 1000);
+    log.info('progress', {
+      rowsRead: p.rowsRead, rowsScored: p.rowsScored, rowsWritten: p.rowsWritten, totalRows: p.totalRows,
+      rowsPerSecond: Math.round(rate), etaSeconds: rate > 0 ? Math.round((p.totalRows - p.rowsWritten) / rate) : null,
+    });
+  };
+}
+
 /** Backfill on a terminal: a line per finished date, and a bar for the whole range under them. */
 export function backfillProgress(): ((u: BackfillProgress) => void) | undefined {
   if (!process.stderr.isTTY) return undefined;

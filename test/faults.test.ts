@@ -93,7 +93,8 @@ describe('SIGKILL of predict', () => {
       `select r.run_id from batchcast.runs r where r.status = 'failed' and to_regclass('batchcast.predictions_r' || r.run_id) is not null`,
     );
     expect(leftovers).toEqual([]);
-    const { rows: locks } = await t.db.pool.query(`select count(*)::int as n from pg_locks where locktype = 'advisory' and objsubid = 2`);
+    const { rows: locks } = await t.db.pool.query(`select count(*)::int as n from pg_locks where locktype = 'advisory' and objsubid = 2
+        and database = (select oid from pg_database where datname = current_database())`);
     expect(locks[0].n).toBe(0);
   }, 300_000);
 });

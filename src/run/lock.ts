@@ -14,7 +14,19 @@ export interface RunLock {
 }
 
 // Two-key form: (hashtext of the job, days since 2000-01-01). Distinct dates never collide.
-const KEY = `hashtext('batchcast:' || $1), ($2::date - date '2000-01-01')`;
+// $1 = job, $2 = date.
+export const RUN_LOCK_KEY = `hashtext('batchcast:' || $1), ($2::date - date '2000-01-01')`;
+const KEY = RUN_LOCK_KEY;
+
+/**
+ * A pg_locks row `l` is the run lock of (ranked.job, ranked.prediction_date) in this database. Advisory
+ * locks are per database, but pg_locks shows the whole server: without the database test another
+ * database's lock would count.
+ */
+export const RUN_LOCK_HELD = `l.locktype = 'advisory' and l.granted and l.objsubid = 2
+                 and l.database = (select oid from pg_database where datname = current_database())
+                 and l.classid::int = hashtext('batchcast:' || ranked.job)
+                 and l.objid::int = (ranked.prediction_date - date '2000-01-01')`;
 
 export function lockAppName(job: string, date: string): string {
   return `batchcast run ${job} ${date}`.slice(0, 63);
@@ -34,6 +46,7 @@ export async function acquireRunLock(url: string, config: Pick<Config, 'connectT
         `select a.pid, a.application_name, a.client_addr::text, a.backend_start
            from pg_locks l join pg_stat_activity a on a.pid = l.pid
           where l.locktype = 'advisory' and l.granted and l.objsubid = 2
+            and l.database = (select oid from pg_database where datname = current_database())
             and l.classid::int = hashtext('batchcast:' || $1) and l.objid::int = ($2::date - date '2000-01-01')
           limit 1`,
         [job, date],

@@ -85,8 +85,10 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
     // Check everything that can be checked before the expensive part.
     let t = performance.now();
     const model = await modelInfo(job);
+    await updateRun(db.pool, runId, { modelVersion: model.version, modelSha256: model.sha256, k: job.k });
     const result = await withDuckDB({ threads: 1 }, async (conn) => {
       const files = await findPartitionFiles(conn, job, date);
+      await updateRun(db.pool, runId!, { inputFiles: files });
       const itemIds = await readItems(conn, job);
       if (model.items !== undefined && model.items !== itemIds.length) {
         throw new BadInputError(`job ${job.name}: the model card says the model scores ${model.items} items but the items file ${job.items.path} has ${itemIds.length}; use the items file the model was trained with`);
@@ -102,7 +104,6 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
       if (inspected.status === 'rejected') throw inspected.reason;
       if (started.status === 'rejected') throw started.reason;
       const partition = inspected.value;
-      await updateRun(db.pool, runId!, { modelVersion: model.version, modelSha256: model.sha256, inputFiles: files, k: job.k });
       mark('prepare', t);
       log.info(`reading ${partition.rows} users from ${files.length} file(s)`, { files: files.length, rows: partition.rows, model: model.version });
 

@@ -86,7 +86,7 @@ export async function pruneTables(db: Db, config: Config, req: PruneRequest): Pr
   // No statement timeout: DETACH CONCURRENTLY waits for readers still using the table, by design.
   const client = await connectClient(db.url, config, { applicationName: 'batchcast prune', statementTimeoutMs: 0, onError: () => {} });
   try {
-    return await pruneGenerations(db, client, { job: req.job, date: req.date, keep: req.keep });
+    return await pruneGenerations(db, client, { job: req.job, date: req.date, keep: req.keep, lockDates: true });
   } finally {
     await client.end().catch(() => {});
   }
