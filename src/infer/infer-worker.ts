@@ -24,6 +24,9 @@ async function start(msg: WorkerInit): Promise<WorkerReply> {
       interOpNumThreads: 1,
       executionProviders: ['cpu'],
       graphOptimizationLevel: 'all',
+      // Idle intra-op threads spinning for work would take CPU from DuckDB, the main thread and PostgreSQL.
+      // Measured alone (heavy model, 2 threads, batch 256): 124.5k users/s without spinning, 120.7k with.
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
     });
   } catch (err) {
     return fail(-1, `cannot load ONNX model ${msg.modelPath}: ${(err as Error).message.split('\n')[0]}; check the file is a complete .onnx model`);
@@ -157,7 +160,14 @@ function finish(id: number, ids: UserIds, keep: number[] | undefined, values: Fl
   return { type: 'scored', id, buffer, rows: values.length / k, bad, inferMs, encodeMs: performance.now() - t0 - inferMs };
 }
 
-parentPort!.on('message', async (msg: WorkerRequest) => {
+// One request at a time: session.run blocks this thread anyway, and serving requests in order keeps each
+// reply's inferMs/encodeMs its own (interleaved requests would count each other's time).
+let queue: Promise<void> = Promise.resolve();
+parentPort!.on('message', (msg: WorkerRequest) => {
+  queue = queue.then(() => handle(msg));
+});
+
+async function handle(msg: WorkerRequest): Promise<void> {
   let reply: WorkerReply;
   try {
     if (msg.type === 'init') reply = await start(msg);
@@ -168,4 +178,4 @@ parentPort!.on('message', async (msg: WorkerRequest) => {
   }
   const transfer = reply.type === 'scored' ? [reply.buffer.buffer as ArrayBuffer] : [];
   parentPort!.postMessage(reply, transfer);
-});
+}

@@ -86,7 +86,9 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
     let t = performance.now();
     const model = await modelInfo(job);
     await updateRun(db.pool, runId, { modelVersion: model.version, modelSha256: model.sha256, k: job.k });
-    const result = await withDuckDB({ threads: 1 }, async (conn) => {
+    // DuckDB gets both cores for the checks (1M rows: 315 -> 187 ms), then one for the scan, which keeps
+    // up with inference on one thread (1.2M rows/s alone) and leaves the other core to the model.
+    const result = await withDuckDB({ threads: 2 }, async (conn) => {
       const files = await findPartitionFiles(conn, job, date);
       await updateRun(db.pool, runId!, { inputFiles: files });
       const itemIds = await readItems(conn, job);
@@ -108,6 +110,7 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
       log.info(`reading ${partition.rows} users from ${files.length} file(s)`, { files: files.length, rows: partition.rows, model: model.version });
 
       // Stream: read | infer | COPY.
+      await conn.run('SET threads = 1');
       t = performance.now();
       await createRunTable(write, runId!);
       tableCreated = true;
