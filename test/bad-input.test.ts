@@ -136,11 +136,11 @@ describe('bad partitions', () => {
   });
 
   it('duplicate user ids within one file', async () => {
-    await expectRejected(cols, () => writePartition(cols, `${colsSelect(1, 100)} UNION ALL ${colsSelect(42, 43)}`), /part-0\.parquet: column "user_id" has 1 duplicate id\(s\), e\.g\. 42 appears 2 times/, /dedupe/);
+    await expectRejected(cols, () => writePartition(cols, `${colsSelect(1, 100)} UNION ALL ${colsSelect(42, 43)}`), /part-0\.parquet: column "user_id" has 1 duplicated id\(s\), e\.g\. 42 appears 2 times/, /dedupe/);
   });
 
   it('duplicate user ids across files', async () => {
-    await expectRejected(cols, () => writePartition(cols, colsSelect(1, 100), colsSelect(90, 200)), /part-0\.parquet and .*part-1\.parquet/, /10 duplicate id/);
+    await expectRejected(cols, () => writePartition(cols, colsSelect(1, 100), colsSelect(90, 200)), /part-0\.parquet and .*part-1\.parquet/, /10 duplicated id/);
   });
 
   it('a truncated Parquet file', async () => {

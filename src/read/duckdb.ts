@@ -14,7 +14,9 @@ export function sqlIdent(s: string): string {
 export interface DuckOptions {
   /** Worker threads DuckDB may use; the predict scan uses 1 so inference keeps the cores. */
   threads?: number;
+  /** DuckDB's own cap; large aggregates spill to tempDirectory instead of growing the process. */
   memoryLimit?: string;
+  tempDirectory?: string;
 }
 
 /** Opens an in-memory DuckDB, runs `fn`, and closes the connection and instance in `finally`. */
@@ -22,6 +24,7 @@ export async function withDuckDB<T>(opts: DuckOptions, fn: (conn: DuckDBConnecti
   const options: Record<string, string> = {};
   if (opts.threads) options.threads = String(opts.threads);
   if (opts.memoryLimit) options.memory_limit = opts.memoryLimit;
+  if (opts.tempDirectory) options.temp_directory = opts.tempDirectory;
   const instance = await DuckDBInstance.create(':memory:', options);
   const conn = await instance.connect();
   try {
