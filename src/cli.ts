@@ -8,7 +8,9 @@ import { predict } from './run/predict.ts';
 import { yesterday } from './run/dates.ts';
 import { generateDemo } from './demo/generate.ts';
 import { runDemo } from './demo/run-demo.ts';
-import { printDemoSummary, printPredictResult, progressPrinter } from './cli-output.ts';
+import { printDemoSummary, printPredictResult, progressLog, progressPrinter } from './cli-output.ts';
+import { registerScheduleCommands } from './schedule/command.ts';
+import { registerServeCommand } from './serve/command.ts';
 
 /** SIGINT/SIGTERM abort the current run cleanly (marked failed, nothing published) instead of killing it. */
 function abortOnSignals(log: Logger): AbortController {
@@ -40,7 +42,7 @@ export function buildProgram(): Command {
       const ac = abortOnSignals(ctx.log);
       const result = await withDb(ctx, (db) => predict({
         job: opts.job, date: opts.date ?? yesterday(), config: ctx.config, db, log: ctx.log, signal: ac.signal,
-        onProgress: opts.quiet || opts.json ? undefined : progressPrinter(),
+        onProgress: opts.quiet ? undefined : (!opts.json && progressPrinter()) || progressLog(ctx.log),
       }));
       printPredictResult(result, opts);
     });
@@ -82,6 +84,8 @@ export function buildProgram(): Command {
       ctx.log.info(applied.length ? `applied ${applied.join(', ')}` : 'schema is up to date');
     });
 
+  registerServeCommand(program);
+  registerScheduleCommands(program);
   return program;
 }
 

@@ -104,7 +104,8 @@ const defaults: Config = {
   writeQueryTimeoutMs: 1_800_000,
   copyStallTimeoutMs: 60_000,
   logLevel: 'info',
-  // poolSize 4: 3 lookup connections saturate 2 cores when batched (bench/README-lookup.md); more only add contention.
+  // poolSize 4 = 3 lookup statements in flight + 1 for /readyz and /metrics. Batched, 2 to 8 measured alike on
+  // 2 cores (bench/README-lookup.md); the spare in-flight statements help when the database is a round trip away.
   serve: { host: '127.0.0.1', port: 8080, poolSize: 4, statementTimeoutMs: 2_000, rateLimitPerSecond: 0, cacheMaxAgeSeconds: 60, shutdownTimeoutMs: 10_000 },
   // 25 s + 5 s fits Kubernetes' default terminationGracePeriodSeconds of 30 s; raise all three together.
   // One run at a time: a run already uses every core (workers x intra-op threads), a second one only competes.

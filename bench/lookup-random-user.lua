@@ -1,0 +1,31 @@
+-- wrk script for bench/lookup-bench.ts: every request asks for a uniformly random user among USERS,
+-- on the job's latest published date (the path apps use). Set USERS, JOB with environment variables.
+local users = tonumber(os.getenv("USERS") or "1000000")
+local job = os.getenv("JOB") or "bench"
+local counts = {}
+
+function setup(thread)
+  thread:set("id", #counts + 1)
+  table.insert(counts, thread)
+end
+
+function init(args)
+  math.randomseed(os.time() * 1000 + id)
+  non200 = 0
+end
+
+request = function()
+  return wrk.format("GET", "/v1/jobs/" .. job .. "/users/u" .. math.random(0, users - 1) .. "/recommendations")
+end
+
+response = function(status, headers, body)
+  if status ~= 200 then non200 = non200 + 1 end
+end
+
+done = function(summary, latency, requests)
+  local n = 0
+  for _, t in ipairs(counts) do n = n + (t:get("non200") or 0) end
+  io.write(string.format("RESULT {\"requests\":%d,\"non_200\":%d,\"errors\":%d,\"p50_us\":%d,\"p99_us\":%d,\"duration_us\":%d}\n",
+    summary.requests, n, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99), summary.duration))
+end
