@@ -11,10 +11,14 @@ const MIGRATE_LOCK = 0x62617463; // 'batc'
 export interface Migration { id: number; name: string; file: string }
 
 export function listMigrations(dir = sqlDir): Migration[] {
-  return readdirSync(dir)
+  const all = readdirSync(dir)
     .filter((f) => /^\d+_.+\.sql$/.test(f))
     .map((f) => ({ id: Number(f.split('_')[0]), name: f.replace(/\.sql$/, ''), file: path.join(dir, f) }))
     .sort((a, b) => a.id - b.id);
+  // Two files with one number would leave one of them silently unapplied wherever the other ran first.
+  const dup = all.find((m, i) => i > 0 && all[i - 1].id === m.id);
+  if (dup) throw new Error(`sql/ has two migrations numbered ${dup.id} (${all.find((m) => m.id === dup.id)!.name}, ${dup.name}); renumber one`);
+  return all;
 }
 
 /** Applies what is missing; returns the names applied now. */

@@ -40,12 +40,13 @@ export const LOOKUP_SQL = `
 with g as materialized (
   select p.run_id, p.prediction_date::text as prediction_date, coalesce(r.model_version, '') as model_version,
          to_char(coalesce(r.finished_at, p.published_at) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as generated_at,
-         coalesce(r.k, 0) as k, r.fallback_item_ids, r.fallback_scores
+         coalesce(r.k, 0) as k, r.fallback_item_ids, r.fallback_scores,
+         p.published_at > now() - interval '10 seconds' as fresh
     from batchcast.published p
     join batchcast.runs r on r.run_id = p.run_id
    where p.job = $1
      and p.prediction_date = coalesce($2::date, (select max(prediction_date) from batchcast.published where job = $1)))
-select g.run_id, g.prediction_date, g.model_version, g.generated_at, g.k, u.i::int as i,
+select g.run_id, g.prediction_date, g.model_version, g.generated_at, g.k, g.fresh, u.i::int as i,
        x.user_id is not null as found,
        array_to_json(coalesce(x.item_ids, g.fallback_item_ids)) as item_ids,
        array_to_json(coalesce(x.scores, g.fallback_scores)) as scores
@@ -60,6 +61,7 @@ interface Row {
   model_version: string;
   generated_at: string;
   k: number;
+  fresh: boolean;
   i: number;
   found: boolean;
   item_ids: string[] | null;
@@ -85,8 +87,15 @@ export async function lookupUsers(
     await client.query('set plan_cache_mode = force_generic_plan');
     genericPlans.add(client);
   }
-  const { rows } = await client.query<Row>({ name: 'batchcast_lookup_v1', text: LOOKUP_SQL, values: [job, date, userIds] });
+  let { rows } = await client.query<Row>({ name: 'batchcast_lookup_v1', text: LOOKUP_SQL, values: [job, date, userIds] });
   if (rows.length === 0) return undefined;
+  // A statement whose cached plan was checked just before a new run's partition was attached, and whose
+  // snapshot was taken just after the pointer moved to that run, sees the new run but not its partition:
+  // every user "not found". Only possible right after a publish; asking once more plans afresh.
+  if (rows[0].fresh && rows.some((r) => !r.found)) {
+    const again = await client.query<Row>({ name: 'batchcast_lookup_v1', text: LOOKUP_SQL, values: [job, date, userIds] });
+    if (again.rows.length) rows = again.rows;
+  }
   const first = rows[0];
   const generation: Generation = {
     runId: first.run_id,
