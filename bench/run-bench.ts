@@ -46,13 +46,14 @@ async function endToEnd(ds: Dataset, url: string): Promise<{ usersPerS: number; 
 
 async function measure(spec: ModelSpec, users: number, url: string, benchDir: string): Promise<BenchEntry> {
   const config = loadConfig({}, process.env);
-  const threads = config.workers * config.intraOpThreads;
   const ds = await ensureDataset(benchDir, spec, users, log);
   log(`${ds.job}: scan alone`);
   const scan = await scanAlone(ds, config.chunkRows);
   const sample = await sampleFeatures(ds, Math.min(users, 200_000));
-  log(`${ds.job}: ORT alone (${threads} intra-op threads, batch ${spec.batchSize})`);
-  const ortPerS = await ortAlone(ds, sample.features, threads);
+  log(`${ds.job}: ORT alone (${config.workers} x ${config.intraOpThreads} threads, batch ${spec.batchSize})`);
+  const ortPerS = await ortAlone(ds, sample.features, config.workers, config.intraOpThreads);
+  // the brief's reference shape: one session with 2 intra-op threads
+  const ortOneSession = await ortAlone(ds, sample.features, 1, config.workers * config.intraOpThreads);
   log(`${ds.job}: COPY alone`);
   const copyPerS = await copyAlone(url, ds, sample.ids, Math.min(users, 3_000_000));
   log(`${ds.job}: end to end`);
@@ -62,6 +63,7 @@ async function measure(spec: ModelSpec, users: number, url: string, benchDir: st
     users,
     e2e_users_per_s: Math.round(e2e.usersPerS),
     ort_alone_users_per_s: Math.round(ortPerS),
+    ort_alone_one_session_users_per_s: Math.round(ortOneSession),
     copy_alone_users_per_s: Math.round(copyPerS),
     scan_alone_users_per_s: Math.round(scan),
     peak_rss_mb: e2e.peakRssMb,
