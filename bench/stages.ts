@@ -58,8 +58,11 @@ export async function ortAlone(ds: Dataset, sample: Float32Array, workers: numbe
       const w = new Worker(new URL('./ort-alone-worker.mjs', import.meta.url), {
         workerData: { modelFile: ds.modelFile, input: job.model.input, threads, features: sample, size: job.features.size, batch: job.batchSize, seconds },
       });
-      w.once('message', (m) => { resolve(m); void w.terminate(); });
+      // Let the worker end by itself: terminate() during session.release() aborts the process (Napi::Error).
+      let result: { rows: number; ms: number } | undefined;
+      w.once('message', (m) => { result = m; });
       w.once('error', reject);
+      w.once('exit', () => (result ? resolve(result) : reject(new Error('ORT-alone worker exited without a result'))));
     })));
     const perS = results.reduce((a, x) => a + x.rows, 0) / (Math.max(...results.map((x) => x.ms)) / 1000);
     best = Math.max(best, perS);

@@ -17,6 +17,7 @@ import { listRuns } from '../src/run/ledger.ts';
 import { predict } from '../src/run/predict.ts';
 import { makeFixture, type Fixture } from './fixtures.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';
+import { closeAgent, get, startTestServer, type TestServer } from './serve-helpers.ts';
 
 const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'batchcast.js');
 const date = '2026-11-20';
@@ -24,6 +25,7 @@ const USERS = 20_000;
 let t: TestDb;
 let fx: Fixture;
 let config: Config;
+let api: TestServer;
 
 beforeAll(async () => {
   t = await createTestDb('faults');
@@ -31,8 +33,22 @@ beforeAll(async () => {
   fx = await makeFixture({ name: 'faults', idType: 'int', output: 'scores', featureMode: 'list', users: USERS, items: 300, inputSize: 16, dates: [date], filesPerDate: 3, batchSize: 256 });
   config = loadConfig({ databaseUrl: t.url, root: fx.root, chunkRows: 2048 }, {});
   await predict({ job: fx.job, date, config, db: t.db, log });
+  api = await startTestServer(t.url, fx.root, { poolSize: 2 });
 }, 180_000);
-afterAll(async () => { await t?.drop(); });
+afterAll(async () => {
+  await api?.stop();
+  closeAgent();
+  await t?.drop();
+});
+
+/** The lookup API answers from the published generation, complete. */
+async function assertApiServes(runId: number) {
+  const user = fx.users.get(date)!.ids[(Math.random() * USERS) | 0];
+  const a = await get(api.url, `/v1/jobs/${fx.job}/users/${encodeURIComponent(user)}/recommendations`);
+  expect(a.status).toBe(200);
+  expect(a.json).toMatchObject({ run_id: runId, source: 'model' });
+  expect(a.json.items).toHaveLength(fx.k);
+}
 
 /** What readers see: the published run, and that it is complete. */
 async function assertServingComplete(db = t.db.pool) {
@@ -77,6 +93,7 @@ describe('SIGKILL of predict', () => {
       clearTimeout(timer);
       outcomes.push(r.signal ?? `exit ${r.code}`);
       const now = await assertServingComplete();
+      await assertApiServes(now);
       if (now !== published) {
         // Killed after the publish committed: the new generation is complete, which assertServingComplete checked.
         published = now;
@@ -228,6 +245,31 @@ describe('a half-open connection', () => {
     expect(await assertServingComplete()).toBe(before);
     const r = await predict({ job: fx.job, date, config, db: t.db, log });
     expect(await assertServingComplete()).toBe(r.runId);
+  }, 60_000);
+});
+
+describe('the API on a half-open connection', () => {
+  it('does not hang: lookups answer 503 when their deadline fires, and the API serves again once the link is back', async () => {
+    const run = await assertServingComplete();
+    const proxy = await silentProxy(new URL(t.url));
+    const server = await startTestServer(proxy.url, fx.root, { poolSize: 2, statementTimeoutMs: 500 });
+    try {
+      const user = encodeURIComponent(fx.users.get(date)!.ids[0]);
+      const target = `/v1/jobs/${fx.job}/users/${user}/recommendations`;
+      expect((await get(server.url, target)).status).toBe(200);
+      proxy.goSilent();
+      const t0 = performance.now();
+      const cut = await get(server.url, target);
+      expect(performance.now() - t0).toBeLessThan(5_000);
+      expect(cut.status).toBe(503);
+      expect(cut.headers['retry-after']).toBe('1');
+      expect(cut.body).not.toContain('postgres://');
+      expect((await get(server.url, '/healthz')).status).toBe(200);
+    } finally {
+      await server.stop().catch(() => {});
+      proxy.close();
+    }
+    await assertApiServes(run);
   }, 60_000);
 });
 

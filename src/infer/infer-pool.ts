@@ -126,7 +126,16 @@ export class InferPool {
     return total ?? new Float64Array(0);
   }
 
+  /** Asks each worker to release its session and exit; terminates the ones that do not within 5 s. */
   async close(): Promise<void> {
-    await Promise.all(this.handles.map((h) => h.worker.terminate().catch(() => 0)));
+    await Promise.all(this.handles.map(async (h) => {
+      const exited = new Promise<void>((resolve) => h.worker.once('exit', () => resolve()));
+      const id = this.nextId++;
+      h.send(id, { type: 'close', id }).catch(() => {});
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), 5_000); });
+      if ((await Promise.race([exited, late])) === 'late') await h.worker.terminate().catch(() => 0);
+      clearTimeout(timer);
+    }));
   }
 }

@@ -172,7 +172,15 @@ async function handle(msg: WorkerRequest): Promise<void> {
   try {
     if (msg.type === 'init') reply = await start(msg);
     else if (msg.type === 'score') reply = await score(msg.id, msg.ids, msg.features, msg.rows);
-    else reply = { type: 'counts', id: msg.id, itemCounts };
+    else if (msg.type === 'counts') reply = { type: 'counts', id: msg.id, itemCounts };
+    else {
+      // Release the session here, on its own thread: terminating a worker inside ORT aborts the process.
+      await session?.release();
+      reply = { type: 'closed', id: msg.id };
+      parentPort!.postMessage(reply);
+      parentPort!.close();
+      return;
+    }
   } catch (err) {
     reply = fail(msg.type === 'init' ? -1 : msg.id, err);
   }

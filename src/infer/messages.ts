@@ -25,7 +25,7 @@ export interface ScoreRequest {
   features: Float32Array;
 }
 
-export type WorkerRequest = WorkerInit | ScoreRequest | { type: 'counts'; id: number };
+export type WorkerRequest = WorkerInit | ScoreRequest | { type: 'counts'; id: number } | { type: 'close'; id: number };
 
 export interface BadRow {
   /** row within the chunk */
@@ -38,4 +38,5 @@ export type WorkerReply =
   | { type: 'ready'; id: -1; inputNames: readonly string[]; outputNames: readonly string[] }
   | { type: 'scored'; id: number; buffer: Uint8Array; rows: number; bad: BadRow[]; inferMs: number; encodeMs: number }
   | { type: 'counts'; id: number; itemCounts: Float64Array }
+  | { type: 'closed'; id: number }
   | { type: 'error'; id: number; message: string };
