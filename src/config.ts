@@ -93,8 +93,9 @@ const defaults: Config = {
   workers: 2,
   intraOpThreads: 1,
   chunkRows: 8192,
-  // Keeps a 10M-user run's RSS within 1.2x of a 1M-user run's (bench/README.md).
-  duckdbMemoryLimit: '256MB',
+  // Keeps a 10M-user run's RSS within 1.2x of a 1M-user run's: light model 458 MB at 10M vs 444 MB at 1M
+  // (256MB: 503 vs 420). bench/README.md.
+  duckdbMemoryLimit: '128MB',
   inFlight: 4,
   copyConnections: 1,
   publishLockTimeoutMs: 2_000,
