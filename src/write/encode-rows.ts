@@ -59,6 +59,17 @@ function writeDecimal(out: Uint8Array, o: number, v: number, len: number): void 
   if (v < 0) out[o] = 45; // '-'
 }
 
+/** A one-dimensional array field: field length, then array_send()'s header. Returns the offset after it. */
+function arrayHeader(dv: DataView, o: number, fieldLength: number, elementOid: number, length: number): number {
+  dv.setInt32(o, fieldLength);
+  dv.setInt32(o + 4, 1); // dimensions
+  dv.setInt32(o + 8, 0); // has nulls
+  dv.setInt32(o + 12, elementOid);
+  dv.setInt32(o + 16, length);
+  dv.setInt32(o + 20, 1); // lower bound
+  return o + 24;
+}
+
 /** Encodes the rows into one buffer of COPY tuples (no header or trailer). */
 export function encodeRows(r: RowsToEncode): Buffer {
   const { ids, k, values, indices, itemIds } = r;
@@ -102,14 +113,9 @@ export function encodeRows(r: RowsToEncode): Buffer {
     if (text) buf.set(text, o);
     else writeDecimal(buf, o, nums![n], idLens[n]);
     o += idLens[n];
-    // item_ids text[]
+    // item_ids text[]: the field length is known only after the items, so it is filled in last
     const lenAt = o;
-    dv.setInt32(o + 4, 1);
-    dv.setInt32(o + 8, 0);
-    dv.setInt32(o + 12, TEXT_OID);
-    dv.setInt32(o + 16, k);
-    dv.setInt32(o + 20, 1);
-    o += 24;
+    o = arrayHeader(dv, o, 0, TEXT_OID, k);
     for (let j = 0; j < k; j++) {
       const item = itemIds[indices[n * k + j]];
       buf.set(item, o);
@@ -117,13 +123,7 @@ export function encodeRows(r: RowsToEncode): Buffer {
     }
     dv.setInt32(lenAt, o - lenAt - 4);
     // scores real[]
-    dv.setInt32(o, ARRAY_HEADER + k * 8);
-    dv.setInt32(o + 4, 1);
-    dv.setInt32(o + 8, 0);
-    dv.setInt32(o + 12, FLOAT4_OID);
-    dv.setInt32(o + 16, k);
-    dv.setInt32(o + 20, 1);
-    o += 24;
+    o = arrayHeader(dv, o, ARRAY_HEADER + k * 8, FLOAT4_OID, k);
     for (let j = 0; j < k; j++) {
       dv.setInt32(o, 4);
       dv.setFloat32(o + 4, values[n * k + j]);
