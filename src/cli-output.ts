@@ -237,6 +237,11 @@ export function printDemoSummary(s: DemoSummary, flags: OutputFlags): void {
     }
     out.push('');
   }
+  const w = s.weather;
+  if (w.rainyUsers > 0 && w.dryUsers > 0) {
+    out.push(`Weather: where rain is forecast (${n(w.rainyUsers)} of the first 5,000 users), the top 3 routes average ${w.rainyKm.toFixed(1)} km;` +
+      ` where it is dry (${n(w.dryUsers)} users), ${w.dryKm.toFixed(1)} km.`, '');
+  }
   out.push('Next, query the published recommendations with SQL:');
   out.push(`  select * from batchcast.recommendations where job = 'demo' and prediction_date = '${r.date}' and user_id = '1' order by rank;`);
   out.push(`  select * from batchcast.runs order by run_id desc limit 5;`);

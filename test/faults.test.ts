@@ -82,11 +82,15 @@ function runChild(env: Record<string, string>, onLine?: (line: string, kill: () 
 describe('SIGKILL of predict', () => {
   it('never publishes an incomplete generation, over 24 kills at random points and at each stage; a rerun cleans up', async () => {
     const stages = ['run \\d+ started', 'reading \\d+ users', 'indexed and attached; publishing'];
+    // Random kill times are spread over how long a whole run takes on this machine, measured first.
+    const t0 = performance.now();
+    expect((await runChild({}).done).code).toBe(0);
+    const runMs = performance.now() - t0;
     let published = await assertServingComplete();
     const outcomes: string[] = [];
     for (let trial = 0; trial < 24; trial++) {
       const stage = trial < 6 ? new RegExp(stages[trial % 3]) : undefined;
-      const delay = 300 + Math.random() * 2200;
+      const delay = runMs * (0.1 + Math.random() * 0.85);
       const { child, done } = runChild({}, (line, kill) => { if (stage?.test(line)) kill(); });
       const timer = stage ? undefined : setTimeout(() => child.kill('SIGKILL'), delay);
       const r = await done;
@@ -99,7 +103,8 @@ describe('SIGKILL of predict', () => {
         published = now;
       }
     }
-    expect(outcomes.filter((o) => o === 'SIGKILL').length).toBeGreaterThanOrEqual(18);
+    // A kill can land after the run finished (then the new generation is published, and checked above).
+    expect(outcomes.filter((o) => o === 'SIGKILL').length, outcomes.join(', ')).toBeGreaterThanOrEqual(16);
 
     // The killed runs are still marked running, some with tables; the next run takes over and cleans up.
     const r = await predict({ job: fx.job, date, config, db: t.db, log });

@@ -69,6 +69,10 @@ export function createPool(url: string, config: TimeoutConfig, opts: ClientOptio
   const pool = new pg.Pool({ ...clientConfig(url, config, opts), max: opts.max ?? 4, idleTimeoutMillis: 30_000 });
   // An idle client whose server went away emits 'error' on the pool; without a listener node would crash.
   pool.on('error', (err) => opts.onError?.(err));
+  // pg-pool removes its own listener while a client is checked out, so a server shutdown (57P01) that
+  // arrives between two queries of a checked-out client would be an uncaught 'error'. This listener stays;
+  // the client's next query then fails, where the caller handles it.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 

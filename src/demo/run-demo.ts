@@ -26,6 +26,8 @@ export interface DemoRunOptions {
 
 export interface DemoSummary {
   result: PredictResult;
+  /** average length of the top 3 routes, for users with rain forecast (>= 2 mm) and without */
+  weather: { rainyUsers: number; rainyKm: number; dryUsers: number; dryKm: number };
   samples: { user: Record<string, unknown>; routes: { rank: number; name: string; km: number; tags: string; score: number }[] }[];
 }
 
@@ -66,7 +68,32 @@ export async function runDemo(o: DemoRunOptions): Promise<DemoSummary> {
           .map((r) => ({ rank: r.rank, score: r.score, ...(routes.get(r.item_id) ?? { name: r.item_id, km: NaN, tags: '' }) })),
       });
     }
-    return out;
+    return { out, routes };
   });
-  return { result, samples };
+
+  // The weather effect, over the first 5,000 users: rain should shorten everyone's walks.
+  const top3 = await o.db.pool.query<{ user_id: string; item_id: string }>(
+    `select user_id, item_id from batchcast.recommendations
+      where job = 'demo' and prediction_date = $1 and user_id = any($2::text[]) and rank <= 3`,
+    [date, Array.from({ length: 5000 }, (_, i) => String(i + 1))],
+  );
+  const rain = await withDuckDB({}, async (conn) => {
+    const r = await conn.runAndReadAll(
+      `SELECT user_id::VARCHAR, rain_mm FROM read_parquet(${sqlString(path.join(outDir, 'features', `dt=${date}`, '*.parquet'))}) WHERE user_id <= 5000`,
+    );
+    return new Map(r.getRows().map(([u, mm]) => [String(u), Number(mm)]));
+  });
+  const sums = { rainy: [0, 0], dry: [0, 0] };
+  for (const r of top3.rows) {
+    const mm = rain.get(r.user_id);
+    const km = samples.routes.get(r.item_id)?.km;
+    if (mm === undefined || km === undefined) continue;
+    const bucket = mm >= 2 ? sums.rainy : mm === 0 ? sums.dry : undefined;
+    if (bucket) { bucket[0] += km; bucket[1]++; }
+  }
+  const weather = {
+    rainyUsers: sums.rainy[1] / 3, rainyKm: sums.rainy[1] ? sums.rainy[0] / sums.rainy[1] : NaN,
+    dryUsers: sums.dry[1] / 3, dryKm: sums.dry[1] ? sums.dry[0] / sums.dry[1] : NaN,
+  };
+  return { result, samples: samples.out, weather };
 }
