@@ -8,7 +8,11 @@
 --
 -- Existing partitions are moved under the new parent in this transaction: each gets the two columns
 -- (a catalog-only change) and a CHECK, whose validation reads the table once. What was served stays served.
--- Independent of 004 (guardrails): it touches only predictions, the view and the grant helper.
+-- Independent of 004 (guardrails): it touches only predictions, the view, the grant helper and adds
+-- runs.archived_to.
+
+-- where retention by date archived a run before dropping its table (retention.archive); null otherwise
+alter table batchcast.runs add column archived_to text;
 
 drop view batchcast.recommendations;
 alter table batchcast.predictions rename to predictions_by_run;

@@ -23,6 +23,8 @@ export interface RunRow {
   started_at: Date;
   finished_at: Date | null;
   pruned_at: Date | null;
+  /** where retention by date archived this run before dropping its table */
+  archived_to: string | null;
 }
 
 export async function startRun(db: Queryable, job: string, date: string): Promise<number> {
