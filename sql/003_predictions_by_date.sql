@@ -18,9 +18,9 @@ drop view batchcast.recommendations;
 alter table batchcast.predictions rename to predictions_by_run;
 alter index batchcast.predictions_run_user rename to predictions_by_run_run_user;
 
--- No index on the parent: a unique one would have to lead with the partition key (job, date, run_id).
--- Each run's table has its own unique index on (run_id, user_id): with run_id in it, the view's join on
--- run_id is an index condition, so a date holding several generations still reads one (run-time pruning).
+-- No index on the parent: a unique one would have to hold the partition key (job, date, run_id). Each
+-- run's table has its own unique index on (user_id) (the run id is the same on every row). Tables moved
+-- here keep their (run_id, user_id) index, which serves the same lookups.
 create table batchcast.predictions (
   run_id          bigint not null,
   user_id         text collate "C" not null,
@@ -92,6 +92,10 @@ drop table batchcast.predictions_by_run;
 
 -- The view joins on job and date as well as run_id: a filter on job and prediction_date then reaches the
 -- partition key through the join (equivalence classes), and the planner keeps only that date's partitions.
+-- `p.run_id + 0`, not `p.run_id`: the pointer holds one run id per date, so with 1,000 dates PostgreSQL
+-- estimates that 1 in 1,000 of the date's rows match the date's run (no statistics cross tables) and
+-- picks a serial plan for a whole-day query (1.7 s against 0.8 s, 200k users). An expression has no
+-- statistics, so the estimate no longer depends on the number of dates: the same plan as with one date.
 create view batchcast.recommendations as
 select p.job,
        p.prediction_date,
@@ -103,7 +107,7 @@ select p.job,
        runs.model_version
   from batchcast.published p
   join batchcast.runs runs on runs.run_id = p.run_id
-  join batchcast.predictions x on x.job = p.job and x.prediction_date = p.prediction_date and x.run_id = p.run_id
+  join batchcast.predictions x on x.job = p.job and x.prediction_date = p.prediction_date and x.run_id = p.run_id + 0
   cross join lateral unnest(x.item_ids, x.scores) with ordinality as r (item_id, score, rank);
 
 comment on view batchcast.recommendations is

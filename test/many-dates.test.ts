@@ -70,11 +70,11 @@ describe('hundreds of published dates', () => {
     expect(rows.map((r) => r.run_id)).toEqual([runs[123], runs[123], runs[123]]);
   });
 
-  it('a date with two attached generations plans both and reads only the published one', async () => {
+  it('a date with two attached generations plans only those two and answers from the published one', async () => {
     const scans = (await scannedTables(client, oneUser('daily', dates[150], 'u3'), true)).filter((s) => /^predictions_r/.test(s.table));
     expect(scans.map((s) => s.table).sort()).toEqual([`predictions_r${runs[150]}`, `predictions_r${rerun}`].sort());
-    expect(scans.filter((s) => s.loops > 0).map((s) => s.table)).toEqual([`predictions_r${runs[150]}`]);
     const { rows } = await client.query(oneUser('daily', dates[150], 'u3'));
+    expect(rows.length).toBe(3);
     expect(new Set(rows.map((r) => r.run_id))).toEqual(new Set([runs[150]]));
   });
 
