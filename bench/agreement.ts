@@ -67,15 +67,17 @@ async function* readTopK(client: pg.Client, g: GenerationRef, page: number): Asy
 }
 
 /** Compares two published generations on every user they share (a merge of two user_id-ordered reads). */
-export async function compareGenerations(url: string, a: GenerationRef, b: GenerationRef, k: number, p = 0.9): Promise<Agreement> {
+export async function compareGenerations(url: string, a: GenerationRef, b: GenerationRef, k: number, o: { p?: number; page?: number } = {}): Promise<Agreement> {
+  const p = o.p ?? 0.9;
+  const page = o.page ?? 20_000; // users per read: 20k x 10 ids is a few MB
   const ca = new pg.Client({ connectionString: url });
   const cb = new pg.Client({ connectionString: url });
   await ca.connect();
   try {
     await cb.connect();
     try {
-      const left = readTopK(ca, a, 20_000);
-      const right = readTopK(cb, b, 20_000);
+      const left = readTopK(ca, a, page);
+      const right = readTopK(cb, b, page);
       let l: { user_id: string; items: string[] }[] = [];
       let r: typeof l = [];
       let i = 0;
