@@ -50,15 +50,25 @@ export interface Agreement {
 
 export interface GenerationRef { job: string; date: string }
 
-/** A published generation's top-K per user, in pages ordered by user_id (keyset, so memory is one page). */
+/**
+ * A published generation's top-K per user, in pages ordered by user_id (keyset, so memory is one page).
+ * The run id is resolved first: with `run_id = $1` the planner reads one partition's (run_id, user_id)
+ * index in order; filtering the view by job and date instead made it sort the rest of the generation on
+ * every page (6 s a page at 1M users, against 0.3 s).
+ */
 async function* readTopK(client: pg.Client, g: GenerationRef, page: number): AsyncGenerator<{ user_id: string; items: string[] }[]> {
+  const published = await client.query<{ run_id: string }>(
+    'select run_id from batchcast.published where job = $1 and prediction_date = $2', [g.job, g.date]);
+  if (published.rows.length === 0) throw new Error(`job ${g.job} has no published generation for ${g.date}: run predict for it first`);
+  // JIT compiles each page's plan again (0.5 s a page here) for a query that takes 0.3 s.
+  await client.query('set jit = off');
   let after = '';
   for (;;) {
     const { rows } = await client.query<{ user_id: string; items: string[] }>(
       `select user_id, array_agg(item_id order by rank) as items from batchcast.recommendations
-        where job = $1 and prediction_date = $2 and user_id > $3 collate "C"
-        group by user_id order by user_id collate "C" limit $4`,
-      [g.job, g.date, after, page],
+        where run_id = $1 and user_id > $2 collate "C"
+        group by user_id order by user_id collate "C" limit $3`,
+      [published.rows[0].run_id, after, page],
     );
     if (rows.length === 0) return;
     yield rows;
