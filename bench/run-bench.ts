@@ -3,13 +3,13 @@
 //   npm run bench -- --sizes 100000,1000000,10000000 --models heavy,light
 //   npm run bench -- --quick            (1M users, heavy model)
 //   npm run bench -- --variants fp32,int8,fp16 --sizes 1000000   (compressed models against fp32: variants.ts)
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config.ts';
-import { BENCH_DATE, MODELS, ensureDataset, type Dataset, type ModelSpec } from './datasets.ts';
+import { MODELS, ensureDataset, type ModelSpec } from './datasets.ts';
 import { copyAlone, ortAlone, sampleFeatures, scanAlone } from './stages.ts';
 import { writeReport, type BenchEntry, type BenchResults } from './report.ts';
 import { endToEnd, run } from './end-to-end.ts';

@@ -40,6 +40,8 @@ export interface VariantResults {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const round2 = (x: number) => Math.round(x * 100) / 100;
+const round4 = (x: number) => Math.round(x * 10_000) / 10_000;
+const fmt = (n: number) => n.toLocaleString('en-US');
 
 export async function measureVariants(o: {
   spec: ModelSpec; users: number; precisions: Precision[]; url: string; benchDir: string; config: Config;
@@ -85,9 +87,6 @@ export async function measureVariants(o: {
     variants,
   };
 }
-
-const round4 = (x: number) => Math.round(x * 10_000) / 10_000;
-const fmt = (n: number) => n.toLocaleString('en-US');
 
 /** results/variants-<model>-<users>.json and .md: the "speed against agreement" table. */
 export function writeVariantReport(outDir: string, r: VariantResults): string {
