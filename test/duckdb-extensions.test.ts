@@ -1,0 +1,115 @@
+// DuckDB extensions come from local files only (config duckdb.extensionDirectory, duckdb.extensions): never
+// downloaded at run time. A configured extension that is missing fails with exit code 2 and a message that
+// names the extension, where it was looked for, and what to do.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.ts';
+import { BadInputError, exitCodeOf } from '../src/errors.ts';
+import { withDuckDB } from '../src/read/duckdb.ts';
+import { listRuns } from '../src/run/ledger.ts';
+import { predict } from '../src/run/predict.ts';
+import { makeFixture, type Fixture } from './fixtures.ts';
+import { createTestDb, log, type TestDb } from './helpers.ts';
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'batchcast-ext-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function failure(opts: Parameters<typeof withDuckDB>[0]): Promise<Error> {
+  const err = await withDuckDB(opts, async () => 'loaded').then(() => undefined, (e: Error) => e);
+  expect(err, 'loading must fail').toBeInstanceOf(BadInputError);
+  expect(exitCodeOf(err)).toBe(2);
+  expect(err!.message).not.toContain('\n');
+  return err!;
+}
+
+describe('withDuckDB extensions', () => {
+  it('never installs or autoloads from the network, and LOADs a built-in extension by name', async () => {
+    const settings = await withDuckDB({ extensions: ['json', 'parquet'] }, async (conn) => {
+      const r = await conn.runAndReadAll(
+        "SELECT current_setting('autoinstall_known_extensions'), current_setting('autoload_known_extensions'), (SELECT loaded FROM duckdb_extensions() WHERE extension_name = 'json')",
+      );
+      return r.getRows()[0];
+    });
+    expect(settings).toEqual([false, false, true]);
+  });
+
+  it('a configured extension missing from an empty extension directory', async () => {
+    const empty = path.join(dir, 'empty');
+    mkdirSync(empty);
+    const err = await failure({ extensionDirectory: empty, extensions: ['httpfs'] });
+    expect(err.message).toMatch(/^DuckDB extension "httpfs" is configured \(config duckdb.extensions\) but /);
+    expect(err.message).toMatch(new RegExp(`${empty}/v\\d+\\.\\d+\\.\\d+/linux_\\w+/httpfs\\.duckdb_extension does not exist \\(extension directory ${empty}\\)`));
+    expect(err.message).toContain(`install it for DuckDB v`);
+    expect(err.message).toContain(`SET extension_directory = '${empty}'; INSTALL httpfs;`);
+    expect(err.message).toContain('or remove it from duckdb.extensions');
+  });
+
+  it('an extension directory that does not exist', async () => {
+    const err = await failure({ extensionDirectory: path.join(dir, 'nope'), extensions: ['httpfs'] });
+    expect(err.message).toContain(`(extension directory ${path.join(dir, 'nope')}, which does not exist either)`);
+  });
+
+  it('a configured extension file that does not exist', async () => {
+    const file = path.join(dir, 'gone', 'spatial.duckdb_extension');
+    const err = await failure({ extensions: [file] });
+    expect(err.message).toContain(`DuckDB extension "${file}" is configured (config duckdb.extensions) but file ${file} does not exist`);
+    expect(err.message).toMatch(/put the v[\d.]+ linux_\w+ build of the extension there, or fix duckdb.extensions/);
+  });
+
+  it('a file that is not a DuckDB extension', async () => {
+    const file = path.join(dir, 'garbage.duckdb_extension');
+    writeFileSync(file, Buffer.alloc(1024, 7));
+    const err = await failure({ extensions: [file] });
+    expect(err.message).toMatch(new RegExp(`^DuckDB extension "${file}" could not be loaded: .*not a DuckDB extension.*; put the v[\\d.]+ linux_\\w+ build`));
+  });
+});
+
+describe('config duckdb.*', () => {
+  it('file < environment < flags, relative paths from the project root', () => {
+    const root = path.join(dir, 'root');
+    mkdirSync(path.join(root, 'config'), { recursive: true });
+    writeFileSync(path.join(root, 'config', 'default.json'), JSON.stringify({ duckdb: { extensionDirectory: 'ext', extensions: ['httpfs'] } }));
+    expect(loadConfig({ root }, {}).duckdb).toEqual({ extensionDirectory: path.join(root, 'ext'), extensions: ['httpfs'] });
+    const env = { BATCHCAST_DUCKDB_EXTENSION_DIRECTORY: '/opt/duckdb/extensions', BATCHCAST_DUCKDB_EXTENSIONS: 'httpfs, aws ,lib/x.duckdb_extension' };
+    expect(loadConfig({ root }, env).duckdb).toEqual({
+      extensionDirectory: '/opt/duckdb/extensions',
+      extensions: ['httpfs', 'aws', path.join(root, 'lib/x.duckdb_extension')],
+    });
+    expect(loadConfig({ root, duckdb: { extensions: [] } }, env).duckdb).toEqual({ extensionDirectory: '/opt/duckdb/extensions', extensions: [] });
+  });
+
+  it('refuses an entry that is neither a name nor a .duckdb_extension file', () => {
+    expect(() => loadConfig({ root: dir, duckdb: { extensions: ['https://example.invalid/httpfs'] } }, {}))
+      .toThrow(/config duckdb.extensions: "https:\/\/example.invalid\/httpfs" is neither an extension name \(like httpfs\) nor a path to a .duckdb_extension file/);
+  });
+});
+
+describe('predict with a configured extension that is missing', () => {
+  const date = '2026-11-20';
+  let t: TestDb;
+  let fx: Fixture;
+  beforeAll(async () => {
+    t = await createTestDb('ext');
+    fx = await makeFixture({ name: 'ext', idType: 'int', output: 'top_k', featureMode: 'columns', users: 50, items: 20, dates: [date] });
+  });
+  afterAll(async () => { await t?.drop(); });
+
+  it('fails the run with exit code 2, publishes nothing, and records why', async () => {
+    const empty = path.join(dir, 'empty-for-predict');
+    mkdirSync(empty);
+    const config = loadConfig({ databaseUrl: t.url, root: fx.root, duckdb: { extensionDirectory: empty, extensions: ['httpfs'] } }, {});
+    const err = await predict({ job: fx.job, date, config, db: t.db, log }).then(() => undefined, (e: Error) => e);
+    expect(exitCodeOf(err)).toBe(2);
+    expect(err!.message).toContain('DuckDB extension "httpfs" is configured');
+    const [run] = await listRuns(t.db.pool, { job: fx.job, date, limit: 1 });
+    expect(run.status).toBe('failed');
+    expect(run.error).toContain('DuckDB extension "httpfs"');
+    const { rows } = await t.db.pool.query('select count(*)::int as n from batchcast.recommendations where job = $1', [fx.job]);
+    expect(rows[0].n).toBe(0);
+  });
+});
