@@ -1,12 +1,13 @@
 // DuckDB extensions come from local files only (config duckdb.extensionDirectory, duckdb.extensions): never
 // downloaded at run time. A configured extension that is missing fails with exit code 2 and a message that
 // names the extension, where it was looked for, and what to do.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { BadInputError, exitCodeOf } from '../src/errors.ts';
+import { parseJob } from '../src/jobs/load-job.ts';
 import { withDuckDB } from '../src/read/duckdb.ts';
 import { listRuns } from '../src/run/ledger.ts';
 import { predict } from '../src/run/predict.ts';
@@ -111,5 +112,37 @@ describe('predict with a configured extension that is missing', () => {
     expect(run.error).toContain('DuckDB extension "httpfs"');
     const { rows } = await t.db.pool.query('select count(*)::int as n from batchcast.recommendations where job = $1', [fx.job]);
     expect(rows[0].n).toBe(0);
+  });
+});
+
+describe('features in object storage', () => {
+  it('a URL in features.path is kept as it is, not resolved against the project root', () => {
+    const job = parseJob('/p/jobs/x.json', JSON.stringify({
+      features: { path: 's3://bucket/features/x/dt=*/*.parquet', columns: ['a'] },
+      model: { path: 'data/x/model.onnx', input: 'features', output: { kind: 'top_k', values: 'v', indices: 'i' } },
+      items: { path: 'data/x/items.csv' },
+      k: 10,
+    }), '/p');
+    expect(job.features.path).toBe('s3://bucket/features/x/dt=*/*.parquet');
+    expect(job.model.path).toBe('/p/data/x/model.onnx');
+  });
+
+  it('a URL without httpfs loaded fails the run with exit 2 and says which extension to configure', async () => {
+    const t = await createTestDb('exturl');
+    try {
+      const fx = await makeFixture({ name: 'exturl', idType: 'int', output: 'top_k', featureMode: 'columns', users: 20, items: 10, dates: ['2026-11-20'] });
+      const job = JSON.parse(readFileSync(fx.jobFile, 'utf8'));
+      job.features.path = 's3://batchcast-test-bucket/features/dt=*/*.parquet';
+      writeFileSync(fx.jobFile, JSON.stringify(job));
+      const config = loadConfig({ databaseUrl: t.url, root: fx.root }, {});
+      const err = await predict({ job: fx.job, date: '2026-11-20', config, db: t.db, log }).then(() => undefined, (e: Error) => e);
+      expect(exitCodeOf(err)).toBe(2);
+      expect(err!.message).toBe(
+        `job ${fx.job}, date 2026-11-20: features.path s3://batchcast-test-bucket/features/dt=*/*.parquet needs the DuckDB extension httpfs, which is not loaded; ` +
+          'add "httpfs" to config duckdb.extensions (BATCHCAST_DUCKDB_EXTENSIONS), installed ahead of time in duckdb.extensionDirectory (the image does this, see deploy/kubernetes/Dockerfile)',
+      );
+    } finally {
+      await t.drop();
+    }
   });
 });
