@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { BadInputError, exitCodeOf } from '../src/errors.ts';
 import { parseJob } from '../src/jobs/load-job.ts';
-import { withDuckDB } from '../src/read/duckdb.ts';
+import { installExtensions, withDuckDB } from '../src/read/duckdb.ts';
 import { listRuns } from '../src/run/ledger.ts';
 import { predict } from '../src/run/predict.ts';
 import { makeFixture, type Fixture } from './fixtures.ts';
@@ -67,6 +67,19 @@ describe('withDuckDB extensions', () => {
     writeFileSync(file, Buffer.alloc(1024, 7));
     const err = await failure({ extensions: [file] });
     expect(err.message).toMatch(new RegExp(`^DuckDB extension "${file}" could not be loaded: .*not a DuckDB extension.*; put the v[\\d.]+ linux_\\w+ build`));
+  });
+});
+
+describe('installExtensions (image build time)', () => {
+  // Only the paths that need no network are tested here: a download would leave this machine.
+  it('skips built-in extensions and file entries, then loads everything as a run would', async () => {
+    const target = path.join(dir, 'install-target');
+    expect(await installExtensions(target, ['json', 'parquet'])).toEqual([]);
+    const file = path.join(dir, 'bad-install.duckdb_extension');
+    writeFileSync(file, Buffer.alloc(600, 1));
+    const err = await installExtensions(target, ['json', file]).then(() => undefined, (e: Error) => e);
+    expect(exitCodeOf(err)).toBe(2);
+    expect(err!.message).toMatch(/could not be loaded: .*not a DuckDB extension/);
   });
 });
 

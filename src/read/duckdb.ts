@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { BadInputError } from '../errors.ts';
+import { BadInputError, InfraError } from '../errors.ts';
 
 /** SQL string literal with quotes doubled; DuckDB table functions take file paths as literals. */
 export function sqlString(s: string): string {
@@ -49,6 +49,35 @@ export async function withDuckDB<T>(opts: DuckOptions, fn: (conn: DuckDBConnecti
   }
 }
 
+/** This DuckDB's version and platform (the extension directory's subfolders), and whether `ext` is built in. */
+async function aboutExtension(conn: DuckDBConnection, ext: string): Promise<{ version: string; platform: string; builtIn: boolean }> {
+  const about = await conn.runAndReadAll(
+    `SELECT version(), (SELECT platform FROM pragma_platform()), (SELECT count(*) FROM duckdb_extensions() WHERE extension_name = ${sqlString(ext)} AND install_path = '(BUILT-IN)')`,
+  );
+  const [version, platform, builtIn] = about.getRows()[0].map(String);
+  return { version, platform, builtIn: builtIn !== '0' };
+}
+
+/**
+ * Downloads the named extensions for exactly this DuckDB version into `directory`, then LOADs every
+ * configured one as a run will. Needs the network: for image builds (deploy/kubernetes/Dockerfile), never
+ * called by a run. File entries are only checked: a run LOADs them from their path.
+ */
+export async function installExtensions(directory: string, extensions: readonly string[]): Promise<string[]> {
+  const installed: string[] = [];
+  await withDuckDB({ extensionDirectory: directory }, async (conn) => {
+    for (const ext of extensions) {
+      if (ext.endsWith('.duckdb_extension') || (await aboutExtension(conn, ext)).builtIn) continue;
+      await conn.run(`INSTALL ${sqlIdent(ext)}`).catch((err: Error) => {
+        throw new InfraError(`DuckDB extension "${ext}" could not be installed into ${directory}: ${err.message.split('\n')[0]}; this needs the network (run it where extensions.duckdb.org is reachable, e.g. at image build time)`, { cause: err });
+      });
+      installed.push(ext);
+    }
+  });
+  await withDuckDB({ extensionDirectory: directory, extensions }, async () => undefined);
+  return installed;
+}
+
 /**
  * LOADs one extension by name (from the extension directory, or built in) or from a file path. A missing
  * one is bad input (exit 2), not an infrastructure fault: rerunning cannot help until someone installs it.
@@ -56,11 +85,8 @@ export async function withDuckDB<T>(opts: DuckOptions, fn: (conn: DuckDBConnecti
 async function loadExtension(conn: DuckDBConnection, ext: string, directory: string | undefined): Promise<void> {
   const isFile = ext.endsWith('.duckdb_extension');
   const dir = directory ?? path.join(os.homedir(), '.duckdb', 'extensions');
-  const about = await conn.runAndReadAll(
-    `SELECT version(), (SELECT platform FROM pragma_platform()), (SELECT count(*) FROM duckdb_extensions() WHERE extension_name = ${sqlString(ext)} AND install_path = '(BUILT-IN)')`,
-  );
-  const [version, platform, builtIn] = about.getRows()[0].map(String);
-  if (!isFile && builtIn !== '0') return; // built into this DuckDB (parquet, json, icu): already loaded
+  const { version, platform, builtIn } = await aboutExtension(conn, ext);
+  if (!isFile && builtIn) return; // built into this DuckDB (parquet, json, icu): already loaded
   const file = isFile ? ext : path.join(dir, version, platform, `${ext}.duckdb_extension`);
   const todo = isFile
     ? `put the ${version} ${platform} build of the extension there, or fix duckdb.extensions`
