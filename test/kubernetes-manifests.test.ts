@@ -16,7 +16,7 @@ const dir = path.join(repo, 'deploy', 'kubernetes');
 const files = readdirSync(dir).filter((f) => f.endsWith('.yaml') || f.endsWith('.yaml.example')).sort();
 const manifests = files.flatMap((f) => parseManifests(path.join(dir, f), readFileSync(path.join(dir, f), 'utf8')));
 
-function find(kind: string): Manifest['doc'] & Record<string, any> {
+function find(kind: string): any {
   const found = manifests.filter((m) => m.doc.kind === kind);
   expect(found, `one ${kind} in deploy/kubernetes`).toHaveLength(1);
   return found[0].doc as any;
