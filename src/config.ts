@@ -61,6 +61,8 @@ export interface DuckdbConfig {
   extensionDirectory: string | undefined;
   /** Extension names (looked up in extensionDirectory) or paths to .duckdb_extension files, LOADed in this order. */
   extensions: string[];
+  /** Load extensions without DuckDB's signature (ones you built yourself). Off: a tampered file must not load. */
+  allowUnsignedExtensions: boolean;
 }
 
 export interface ScheduleConfig {
@@ -105,7 +107,7 @@ const defaults: Config = {
   // Keeps a 10M-user run's RSS within 1.2x of a 1M-user run's: light model 458 MB at 10M vs 444 MB at 1M
   // (256MB: 503 vs 420). bench/README.md.
   duckdbMemoryLimit: '128MB',
-  duckdb: { extensionDirectory: undefined, extensions: [] },
+  duckdb: { extensionDirectory: undefined, extensions: [], allowUnsignedExtensions: false },
   inFlight: 4,
   copyConnections: 1,
   publishLockTimeoutMs: 2_000,
@@ -164,6 +166,7 @@ function fromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
   const duckdb: Partial<DuckdbConfig> = {};
   if (env.BATCHCAST_DUCKDB_EXTENSION_DIRECTORY) duckdb.extensionDirectory = env.BATCHCAST_DUCKDB_EXTENSION_DIRECTORY;
   if (env.BATCHCAST_DUCKDB_EXTENSIONS !== undefined) duckdb.extensions = env.BATCHCAST_DUCKDB_EXTENSIONS.split(',').map((e) => e.trim()).filter(Boolean);
+  if (env.BATCHCAST_DUCKDB_ALLOW_UNSIGNED_EXTENSIONS) duckdb.allowUnsignedExtensions = ['1', 'true'].includes(env.BATCHCAST_DUCKDB_ALLOW_UNSIGNED_EXTENSIONS);
   if (Object.keys(duckdb).length) o.duckdb = duckdb;
   const schedule: Partial<ScheduleConfig> = {};
   if (int('BATCHCAST_SCHEDULE_GRACE_MS') !== undefined) schedule.graceMs = int('BATCHCAST_SCHEDULE_GRACE_MS');
@@ -239,6 +242,7 @@ function checkDuckdb(d: DuckdbConfig): void {
   if (!Array.isArray(d.extensions)) {
     throw new BadInputError('config duckdb.extensions must be a list of extension names or .duckdb_extension file paths, e.g. ["httpfs"]');
   }
+  if (typeof d.allowUnsignedExtensions !== 'boolean') throw new BadInputError('config duckdb.allowUnsignedExtensions must be true or false');
   for (const e of d.extensions) {
     if (typeof e !== 'string' || !(/^[a-z][a-z0-9_]*$/.test(e) || e.endsWith('.duckdb_extension'))) {
       throw new BadInputError(`config duckdb.extensions: ${JSON.stringify(e)} is neither an extension name (like httpfs) nor a path to a .duckdb_extension file`);
@@ -267,6 +271,7 @@ export function loadConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEnv =
   check(c);
   const { extensionDirectory, extensions } = c.duckdb;
   c.duckdb = {
+    ...c.duckdb,
     extensionDirectory: extensionDirectory === undefined ? undefined : path.resolve(root, extensionDirectory),
     extensions: extensions.map((e) => (e.endsWith('.duckdb_extension') ? path.resolve(root, e) : e)),
   };

@@ -1,7 +1,8 @@
 // DuckDB extensions come from local files only (config duckdb.extensionDirectory, duckdb.extensions): never
 // downloaded at run time. A configured extension that is missing fails with exit code 2 and a message that
 // names the extension, where it was looked for, and what to do.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -70,6 +71,60 @@ describe('withDuckDB extensions', () => {
   });
 });
 
+/**
+ * Builds a real, loadable DuckDB extension offline: a C shared library with the C API entry point
+ * <name>_init_c_api, plus the 512-byte footer DuckDB's build appends (scripts/append_metadata.cmake in
+ * duckdb/duckdb): a WebAssembly custom-section header, 8 metadata fields of 32 bytes in reverse order
+ * (magic "4", platform, C API version, extension version, ABI type), and 256 bytes of signature, left
+ * empty: it is unsigned, as an extension built in house would be.
+ */
+function buildExtension(file: string, name: string, platform: string): void {
+  const source = `${file}.c`;
+  writeFileSync(source, `#include <stdbool.h>\n__attribute__((visibility("default"))) bool ${name}_init_c_api(void *info, void *access) { (void)info; (void)access; return true; }\n`);
+  execFileSync('gcc', ['-shared', '-fPIC', '-O2', '-o', file, source]);
+  const field = (s: string) => Buffer.concat([Buffer.from(s), Buffer.alloc(32 - s.length)]);
+  const footer = Buffer.concat([
+    Buffer.from([0, 147, 4, 16]), Buffer.from('duckdb_signature'), Buffer.from([128, 4]),
+    ...['', '', '', 'C_STRUCT', 'v0.0.1', 'v1.2.0', platform, '4'].map(field),
+    Buffer.alloc(256),
+  ]);
+  appendFileSync(file, footer);
+}
+
+describe('a real extension, built here', () => {
+  const name = 'batchcast_probe';
+  let version: string;
+  let platform: string;
+  let file: string;
+  beforeAll(async () => {
+    [version, platform] = await withDuckDB({}, async (conn) => {
+      const r = await conn.runAndReadAll('SELECT version(), (SELECT platform FROM pragma_platform())');
+      return r.getRows()[0].map(String);
+    });
+    file = path.join(dir, `${name}.duckdb_extension`);
+    buildExtension(file, name, platform);
+  });
+
+  const loaded = (conn: Parameters<Parameters<typeof withDuckDB>[1]>[0]) =>
+    conn.runAndReadAll(`SELECT loaded FROM duckdb_extensions() WHERE extension_name = '${name}'`).then((r) => r.getRows()[0]?.[0]);
+
+  it('LOADs from a file path', async () => {
+    expect(await withDuckDB({ extensions: [file], allowUnsignedExtensions: true }, loaded)).toBe(true);
+  });
+
+  it('LOADs by name from the extension directory, where INSTALL would have put it', async () => {
+    const extDir = path.join(dir, 'installed');
+    mkdirSync(path.join(extDir, version, platform), { recursive: true });
+    copyFileSync(file, path.join(extDir, version, platform, `${name}.duckdb_extension`));
+    expect(await withDuckDB({ extensionDirectory: extDir, extensions: [name], allowUnsignedExtensions: true }, loaded)).toBe(true);
+  });
+
+  it('refuses it unsigned unless duckdb.allowUnsignedExtensions is on', async () => {
+    const err = await failure({ extensions: [file] });
+    expect(err.message).toMatch(new RegExp(`^DuckDB extension "${file}" could not be loaded: .*signature is either missing or invalid and unsigned extensions are disabled`));
+  });
+});
+
 describe('installExtensions (image build time)', () => {
   // Only the paths that need no network are tested here: a download would leave this machine.
   it('skips built-in extensions and file entries, then loads everything as a run would', async () => {
@@ -88,13 +143,15 @@ describe('config duckdb.*', () => {
     const root = path.join(dir, 'root');
     mkdirSync(path.join(root, 'config'), { recursive: true });
     writeFileSync(path.join(root, 'config', 'default.json'), JSON.stringify({ duckdb: { extensionDirectory: 'ext', extensions: ['httpfs'] } }));
-    expect(loadConfig({ root }, {}).duckdb).toEqual({ extensionDirectory: path.join(root, 'ext'), extensions: ['httpfs'] });
+    expect(loadConfig({ root }, {}).duckdb).toEqual({ extensionDirectory: path.join(root, 'ext'), extensions: ['httpfs'], allowUnsignedExtensions: false });
     const env = { BATCHCAST_DUCKDB_EXTENSION_DIRECTORY: '/opt/duckdb/extensions', BATCHCAST_DUCKDB_EXTENSIONS: 'httpfs, aws ,lib/x.duckdb_extension' };
     expect(loadConfig({ root }, env).duckdb).toEqual({
       extensionDirectory: '/opt/duckdb/extensions',
       extensions: ['httpfs', 'aws', path.join(root, 'lib/x.duckdb_extension')],
+      allowUnsignedExtensions: false,
     });
-    expect(loadConfig({ root, duckdb: { extensions: [] } }, env).duckdb).toEqual({ extensionDirectory: '/opt/duckdb/extensions', extensions: [] });
+    expect(loadConfig({ root, duckdb: { extensions: [] } }, env).duckdb).toEqual({ extensionDirectory: '/opt/duckdb/extensions', extensions: [], allowUnsignedExtensions: false });
+    expect(loadConfig({ root }, { BATCHCAST_DUCKDB_ALLOW_UNSIGNED_EXTENSIONS: 'true' }).duckdb.allowUnsignedExtensions).toBe(true);
   });
 
   it('refuses an entry that is neither a name nor a .duckdb_extension file', () => {
@@ -125,6 +182,16 @@ describe('predict with a configured extension that is missing', () => {
     expect(run.error).toContain('DuckDB extension "httpfs"');
     const { rows } = await t.db.pool.query('select count(*)::int as n from batchcast.recommendations where job = $1', [fx.job]);
     expect(rows[0].n).toBe(0);
+  });
+
+  it('with the extension installed in the directory, the same run succeeds', async () => {
+    const [version, platform] = await withDuckDB({}, async (conn) => (await conn.runAndReadAll('SELECT version(), (SELECT platform FROM pragma_platform())')).getRows()[0].map(String));
+    const extDir = path.join(dir, 'for-predict');
+    mkdirSync(path.join(extDir, version, platform), { recursive: true });
+    buildExtension(path.join(extDir, version, platform, 'batchcast_probe.duckdb_extension'), 'batchcast_probe', platform);
+    const config = loadConfig({ databaseUrl: t.url, root: fx.root, duckdb: { extensionDirectory: extDir, extensions: ['batchcast_probe'], allowUnsignedExtensions: true } }, {});
+    const result = await predict({ job: fx.job, date, config, db: t.db, log });
+    expect(result).toMatchObject({ rows: 50 });
   });
 });
 

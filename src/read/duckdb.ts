@@ -25,6 +25,8 @@ export interface DuckOptions {
   extensionDirectory?: string;
   /** Extension names or .duckdb_extension file paths to LOAD before fn runs (config duckdb.extensions). */
   extensions?: readonly string[];
+  /** DuckDB's allow_unsigned_extensions: for extensions built in house, which DuckDB has not signed. */
+  allowUnsignedExtensions?: boolean;
 }
 
 /** Opens an in-memory DuckDB, runs `fn`, and closes the connection and instance in `finally`. */
@@ -34,6 +36,7 @@ export async function withDuckDB<T>(opts: DuckOptions, fn: (conn: DuckDBConnecti
   if (opts.memoryLimit) options.memory_limit = opts.memoryLimit;
   if (opts.tempDirectory) options.temp_directory = opts.tempDirectory;
   if (opts.extensionDirectory) options.extension_directory = opts.extensionDirectory;
+  if (opts.allowUnsignedExtensions) options.allow_unsigned_extensions = 'true';
   // Never download at run time: machines without internet would hang or fail mid-run, and an extension
   // fetched today may differ from the one tested. Extensions are installed at image build time and LOADed.
   options.autoinstall_known_extensions = 'false';
