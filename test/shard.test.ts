@@ -53,6 +53,8 @@ describe('shardOf', () => {
     expect(shardOf(42, 7)).toBe(2714814184 % 7);
     expect(shardOf(42n, 7)).toBe(shardOf('42', 7));
     expect(shardOf('anything', 1)).toBe(0);
+    expect(() => shardOf(2 ** 53, 4)).toThrow(/pass it as a bigint or as its decimal text/);
+    expect(() => shardOf(1.5, 4)).toThrow(/not a whole number/);
   });
 
   it('spreads ids evenly over the shards', () => {

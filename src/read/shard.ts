@@ -20,6 +20,10 @@ export const maxShards = 100_000;
 /** The shard of one user id, 0 <= shard < n. */
 export function shardOf(userId: string | number | bigint, n: number): number {
   checkCount(n);
+  if (typeof userId === 'number' && !Number.isSafeInteger(userId)) {
+    // 2**53 + 1 would hash as "9007199254740992": another user's shard. Ids that large come as bigint or text.
+    throw new BadInputError(`user id ${userId} is not a whole number below 2^53; pass it as a bigint or as its decimal text`);
+  }
   const digest = createHash('md5').update(String(userId), 'utf8').digest();
   return digest.readUInt32BE(0) % n;
 }
