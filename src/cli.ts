@@ -11,6 +11,7 @@ import { runDemo } from './demo/run-demo.ts';
 import { printDemoSummary, printPredictResult, progressLog, progressPrinter } from './cli-output.ts';
 import { registerScheduleCommands } from './schedule/command.ts';
 import { registerServeCommand } from './serve/command.ts';
+import { registerExportCommand } from './export/command.ts';
 
 /** SIGINT/SIGTERM abort the current run cleanly (marked failed, nothing published) instead of killing it. */
 function abortOnSignals(log: Logger): AbortController {
@@ -85,6 +86,7 @@ export function buildProgram(): Command {
     });
 
   registerServeCommand(program);
+  registerExportCommand(program);
   registerScheduleCommands(program);
   return program;
 }
