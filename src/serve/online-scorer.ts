@@ -115,7 +115,9 @@ export class OnlineScoring {
     entry.pool = pool;
     const batcher = new ScoreBatcher(pool, {
       size: job.features.size, k: job.k, maxBatch: MAX_BATCH, maxDelayMs: MAX_DELAY_MS,
-      inFlight: this.opts.workers, maxQueued: this.opts.maxQueued, onBatch: (n) => this.batchUsers.observe(n),
+      // One chunk more than workers: the next batch waits at the worker instead of behind a message round trip
+      // (in process, heavy model, 1 worker, 3 interleaved pairs on the busy box: 53k, 47k, 37k users/s against 36k, 35k, 53k).
+      inFlight: this.opts.workers + 1, maxQueued: this.opts.maxQueued, onBatch: (n) => this.batchUsers.observe(n),
     });
     const scorer: JobScorer = { job, model, itemIds, batcher, published: null };
     this.opts.log.info(`online scoring for job ${job.name} ready: model ${model.version} (sha256 ${model.sha256.slice(0, 12)}...), ${itemIds.length} items, ${this.opts.workers} worker(s), ${Math.round(performance.now() - t0)} ms`);
