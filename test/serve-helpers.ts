@@ -106,8 +106,8 @@ export function post(base: string, target: string, body: string | Buffer, header
 }
 
 /** A logger that keeps every line, for tests that check what was logged. */
-export function recordingLogger(lines: { level: string; msg: string }[] = []): Logger & { lines: typeof lines } {
-  const at = (level: string) => (msg: string) => { lines.push({ level, msg }); };
+export function recordingLogger(lines: { level: string; msg: string; fields?: Record<string, unknown> }[] = []): Logger & { lines: typeof lines } {
+  const at = (level: string) => (msg: string, fields?: Record<string, unknown>) => { lines.push({ level, msg, fields }); };
   const logger: Logger & { lines: typeof lines } = { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: () => logger };
   return logger;
 }

@@ -2,7 +2,7 @@
 // and of a list-column job, the online answer equals the published batch answer (ids exactly, scores to
 // 1e-6); bad input gets a 400 naming the feature; a full queue gets 503 + Retry-After; a model file that
 // no longer matches the published generation is logged and shown in /metrics.
-import { copyFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTwoTowerModel, randomTwoTower } from '../src/demo/build-model.ts';
@@ -21,7 +21,7 @@ beforeAll(async () => {
   cols = await publishFixture(t, { name: 'score_cols', users: 1000, items: 80, k: 6, batchSize: 64 });
   list = await publishFixture(t, { name: 'score_list', users: 1000, items: 120, k: 5, featureMode: 'list', output: 'scores', idType: 'int', seed: 23 });
   // One server for both jobs: the list job's file, with absolute paths, beside the columns job.
-  const job = JSON.parse((await import('node:fs')).readFileSync(list.fx.jobFile, 'utf8'));
+  const job = JSON.parse(readFileSync(list.fx.jobFile, 'utf8'));
   for (const part of [job.features, job.model, job.items]) part.path = path.resolve(list.fx.root, part.path);
   writeFileSync(path.join(cols.fx.jobsDir, 'score_list.json'), JSON.stringify(job));
   server = await startTestServer(t.url, cols.fx.root, {}, logged);
@@ -152,6 +152,41 @@ describe('limits and model checks', () => {
       expect(answers.filter((a) => a.status === 200).length + busy.length).toBe(300);
     } finally {
       await small.stop();
+    }
+  });
+
+  it('serve.rateLimitPerSecond applies: 429 with Retry-After', async () => {
+    const limited = await startTestServer(t.url, cols.fx.root, { rateLimitPerSecond: 5 });
+    try {
+      const body = JSON.stringify({ user_id: 'u', features: Object.fromEntries(cols.fx.featureNames.map((n) => [n, 0.1])) });
+      const answers = await Promise.all(Array.from({ length: 30 }, () => post(limited.url, '/v1/jobs/score_cols/score', body)));
+      const limitedOnes = answers.filter((a) => a.status === 429);
+      expect(limitedOnes.length).toBeGreaterThanOrEqual(20);
+      expect(limitedOnes[0].headers['retry-after']).toBe('1');
+      expect(limitedOnes[0].json.message).toMatch(/over 5 scoring requests per second/);
+    } finally {
+      await limited.stop();
+    }
+  });
+
+  it('a model file that cannot be loaded: 500 naming the request id, the reason in the log, retried on the next request', async () => {
+    const fx = (await publishFixture(t, { name: 'score_broken', users: 20, items: 30 })).fx;
+    const model = path.join(fx.root, 'data', 'score_broken', 'model.onnx');
+    const good = readFileSync(model);
+    writeFileSync(model, good.subarray(0, 100));
+    const lines = recordingLogger();
+    const broken = await startTestServer(t.url, fx.root, {}, lines);
+    try {
+      const body = JSON.stringify({ user_id: 'u', features: Object.fromEntries(fx.featureNames.map((n) => [n, 0.3])) });
+      const a = await post(broken.url, '/v1/jobs/score_broken/score', body);
+      expect(a.status).toBe(500);
+      expect(a.json.message).toMatch(new RegExp(`request id ${a.json.request_id}`));
+      const logged = lines.lines.find((l) => l.level === 'warn' && l.fields?.requestId === a.json.request_id);
+      expect(String(logged?.fields?.error)).toMatch(/cannot load ONNX model .*model\.onnx/);
+      writeFileSync(model, good);
+      expect((await post(broken.url, '/v1/jobs/score_broken/score', body)).status).toBe(200);
+    } finally {
+      await broken.stop();
     }
   });
 
