@@ -10,6 +10,7 @@ import type { ExportedGeneration, RowChunk } from './read-generation.ts';
 
 /** Resolves when `out` can take more; fails when it closed first (a client that went away), so an export stops. */
 export async function drained(out: Writable): Promise<void> {
+  if (out.destroyed) throw new Error('the output was closed before the export finished');
   if (!out.writableNeedDrain) return;
   const ac = new AbortController();
   try {

@@ -49,7 +49,7 @@ export async function writeWithDuckDB(format: 'parquet' | 'csv', chunks: AsyncIt
       ? `SELECT user_id, item_ids, scores FROM ${source}`
       : `SELECT user_id, unnest(range(1, len(item_ids) + 1)) AS rank, unnest(item_ids) AS item_id, unnest(scores) AS score FROM ${source}`;
     const options = format === 'parquet' ? '(FORMAT parquet, COMPRESSION zstd)' : '(FORMAT csv, HEADER true)';
-    await withDuckDB({ threads: 2, memoryLimit: '256MB', tempDirectory: path.join(dir, 'duckdb') }, async (conn) => {
+    await withDuckDB({ threads: 1, memoryLimit: '64MB', tempDirectory: path.join(dir, 'duckdb') }, async (conn) => {
       await conn.run('SET preserve_insertion_order = true');
       await conn.run(`COPY (${query}) TO ${sqlString(result)} ${options}`);
     });
