@@ -202,6 +202,13 @@ describe('limits and model checks', () => {
       expect(a.status).toBe(200);
       expect((await get(drift.url, '/metrics')).body).toMatch(/^batchcast_score_model_mismatch\{job="score_drift"\} 1$/m);
       expect(lines.lines.some((l) => l.level === 'warn' && /published generation .* was made with sha256/.test(l.msg))).toBe(true);
+      // A changed job file gets a new scorer (here: k 5 -> 3) once the catalogue has re-read it.
+      writeFileSync(fx.jobFile, JSON.stringify({ ...JSON.parse(readFileSync(fx.jobFile, 'utf8')), k: 3 }));
+      drift.catalogue.reload();
+      const b = await post(drift.url, '/v1/jobs/score_drift/score', JSON.stringify({ user_id: 'u', features: Object.fromEntries(fx.featureNames.map((n) => [n, 0.3])) }));
+      expect(b.status).toBe(200);
+      expect(b.json.items).toHaveLength(3);
+      expect(b.json.items.map((x: { item_id: string }) => x.item_id)).toEqual(a.json.items.slice(0, 3).map((x: { item_id: string }) => x.item_id));
     } finally {
       await drift.stop();
     }

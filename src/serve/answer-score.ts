@@ -39,6 +39,8 @@ function readBody(req: http.IncomingMessage, max: number): Promise<Buffer | unde
     req.on('data', onData);
     req.on('end', () => resolve(Buffer.concat(parts)));
     req.on('error', reject);
+    // A client that goes away mid-body: nothing to answer, but the promise must not wait forever.
+    req.on('close', () => resolve(undefined));
   });
 }
 

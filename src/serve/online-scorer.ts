@@ -60,6 +60,7 @@ interface Entry { key: string; scorer: Promise<JobScorer>; pool?: InferPool; che
 export class OnlineScoring {
   private readonly entries = new Map<string, Entry>();
   private readonly retired = new Set<Promise<unknown>>();
+  private readonly keys = new WeakMap<JobDefinition, string>();
   private readonly mismatch: client.Gauge<'job'>;
   private readonly batchUsers: client.Histogram;
 
@@ -85,7 +86,9 @@ export class OnlineScoring {
 
   /** The job's scorer, started if needed; a job file that changed gets a new one (the old one is closed). */
   scorer(job: JobDefinition): Promise<JobScorer> {
-    const key = JSON.stringify(job);
+    // The catalogue re-reads job files every 10 s into new objects: compare contents, once per object.
+    let key = this.keys.get(job);
+    if (key === undefined) this.keys.set(job, (key = JSON.stringify(job)));
     let entry = this.entries.get(job.name);
     if (entry && entry.key !== key) {
       this.retire(entry);
