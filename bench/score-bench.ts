@@ -18,6 +18,7 @@ import { InferPool } from '../src/infer/infer-pool.ts';
 import { loadJob } from '../src/jobs/load-job.ts';
 import { ScoreBatcher } from '../src/serve/batch-scores.ts';
 import { MODELS, type Dataset, type ModelSpec } from './datasets.ts';
+import { CpuSampler, treeOf } from './lookup-cpu.ts';
 import { ortAlone } from './stages.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -79,7 +80,13 @@ function makeRoot(): { root: string; ds: Dataset } {
 }
 
 /** ScoreBatcher -> InferPool in this process, one worker and two chunks in flight as serve runs it, `outstanding` requests kept waiting. */
-async function inProcess(root: string, sample: Float32Array, seconds: number, outstanding: number): Promise<{ users_per_s: number; mean_batch: number }> {
+/** Microseconds of CPU (user + system, all threads of this process) since `c0`. */
+function cpuSince(c0: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(c0);
+  return d.user + d.system;
+}
+
+async function inProcess(root: string, sample: Float32Array, seconds: number, outstanding: number): Promise<{ users: number; users_per_s: number; mean_batch: number }> {
   const job = loadJob(path.join(root, 'jobs'), 'score', root);
   const itemIds = Array.from({ length: spec.items }, (_, i) => `item-${i}`);
   const pool = await InferPool.start(job, { workers: 1, intraOpThreads: 1, itemIds });
@@ -98,7 +105,7 @@ async function inProcess(root: string, sample: Float32Array, seconds: number, ou
       }
     };
     await Promise.all(Array.from({ length: outstanding }, (_, i) => loop(i)));
-    return { users_per_s: Math.round(done / ((performance.now() - t0) / 1000)), mean_batch: Math.round((done / batches) * 10) / 10 };
+    return { users: done, users_per_s: Math.round(done / ((performance.now() - t0) / 1000)), mean_batch: Math.round((done / batches) * 10) / 10 };
   } finally {
     await pool.close();
   }
@@ -106,7 +113,7 @@ async function inProcess(root: string, sample: Float32Array, seconds: number, ou
 
 interface Round {
   paced_rps: number; paced_p50_ms: number; paced_p99_ms: number; paced_max_ms: number; paced_non_200: number;
-  flat_rps: number; flat_p99_ms: number; flat_non_200: number; flat_mean_batch: number; load: number;
+  flat_rps: number; flat_p99_ms: number; flat_non_200: number; flat_api_cpu_us: number; flat_mean_batch: number; load: number;
 }
 
 interface Wrk { requests: number; non_200: number; errors: number; p50_us: number; p90_us: number; p99_us: number; max_us: number; duration_us: number }
@@ -134,14 +141,20 @@ async function main(): Promise<void> {
     const sample = Float32Array.from({ length: 4096 * spec.inputSize }, () => next() * 2 - 1);
     // ORT alone and the in-process batcher interleaved, 3 pairs: the ratio of each pair, then the median
     // (on a shared machine, numbers taken minutes apart are not comparable).
-    const pairs: { ort64: number; ort1: number; inproc: number; mean_batch: number }[] = [];
+    // CPU time per user as well as rates: on a shared box the CPU a unit of work costs moves far less than
+    // how fast it gets done (bench/README-lookup.md does the same for lookups).
+    const pairs: { ort64: number; ort1: number; inproc: number; mean_batch: number; ort64_cpu_us: number; inproc_cpu_us: number }[] = [];
     for (let r = 0; r < 3; r++) {
       log(`${spec.name} model, pair ${r + 1}: ORT alone and in process (load average ${os.loadavg()[0].toFixed(1)})`);
-      const ort64 = Math.round(await ortAlone(ds, sample, 1, 1, 3, 1));
-      const inproc = await inProcess(root, sample, 3, 256);
+      let c0 = process.cpuUsage();
+      const ort64 = Math.round(await ortAlone(ds, sample, 1, 1, 4, 1));
+      const ortCpu = cpuSince(c0) / (ort64 * 4); // users done ~ rate x seconds; includes the session's load
+      c0 = process.cpuUsage();
+      const inproc = await inProcess(root, sample, 4, 256);
+      const inprocCpu = cpuSince(c0) / inproc.users;
       const ort1 = Math.round(await ortAlone({ ...ds, job: 'score-b1' }, sample, 1, 1, 2, 1));
-      pairs.push({ ort64, ort1, inproc: inproc.users_per_s, mean_batch: inproc.mean_batch });
-      log(`  ORT alone batch 64: ${ort64} users/s, batch 1: ${ort1}; in process: ${inproc.users_per_s} users/s (mean batch ${inproc.mean_batch})`);
+      pairs.push({ ort64, ort1, inproc: inproc.users_per_s, mean_batch: inproc.mean_batch, ort64_cpu_us: Math.round(ortCpu * 10) / 10, inproc_cpu_us: Math.round(inprocCpu * 10) / 10 });
+      log(`  ORT alone batch 64: ${ort64} users/s (${ortCpu.toFixed(1)} us CPU/user), batch 1: ${ort1}; in process: ${inproc.users_per_s} users/s (${inprocCpu.toFixed(1)} us CPU/user, mean batch ${inproc.mean_batch})`);
     }
 
     const port = await freePort();
@@ -166,12 +179,14 @@ async function main(): Promise<void> {
     for (let r = 1; r <= rounds; r++) {
       const paced = await wrk(url, duration, PACED_CONNECTIONS, delayMs);
       const before = await batchHistogram(url);
+      const cpu = new CpuSampler(treeOf(server.pid!)).start();
       const flat = await wrk(url, duration, connections, 0);
+      const apiCpuUs = (cpu.stop() * 1000) / Math.max(1, flat.requests);
       const after = await batchHistogram(url);
       const round = {
         paced_rps: paced.rps, paced_p50_ms: paced.p50_us / 1000, paced_p99_ms: paced.p99_us / 1000, paced_max_ms: paced.max_us / 1000,
         paced_non_200: paced.non_200 + paced.errors,
-        flat_rps: flat.rps, flat_p99_ms: flat.p99_us / 1000, flat_non_200: flat.non_200 + flat.errors,
+        flat_rps: flat.rps, flat_p99_ms: flat.p99_us / 1000, flat_non_200: flat.non_200 + flat.errors, flat_api_cpu_us: Math.round(apiCpuUs),
         flat_mean_batch: Math.round(((after.sum - before.sum) / Math.max(1, after.count - before.count)) * 10) / 10,
         load: Math.round(os.loadavg()[0] * 10) / 10,
       };
@@ -187,6 +202,11 @@ async function main(): Promise<void> {
       in_process_users_per_s: median(pairs.map((p) => p.inproc)), in_process_mean_batch: median(pairs.map((p) => p.mean_batch)),
       in_process_over_ort: Math.round(median(pairs.map((p) => p.inproc / p.ort64)) * 100) / 100,
       api_flat_over_ort: Math.round((med((x) => x.flat_rps) / median(pairs.map((p) => p.ort64))) * 100) / 100,
+      // The same fractions from CPU cost per user: ORT alone's CPU per user over the path's.
+      ort64_cpu_us_per_user: median(pairs.map((p) => p.ort64_cpu_us)), in_process_cpu_us_per_user: median(pairs.map((p) => p.inproc_cpu_us)),
+      api_cpu_us_per_request: med((x) => x.flat_api_cpu_us),
+      in_process_over_ort_by_cpu: Math.round(median(pairs.map((p) => p.ort64_cpu_us / p.inproc_cpu_us)) * 100) / 100,
+      api_over_ort_by_cpu: Math.round((median(pairs.map((p) => p.ort64_cpu_us)) / med((x) => x.flat_api_cpu_us)) * 100) / 100,
       pairs, rounds: perRound, load_at_start: os.loadavg(), at: new Date().toISOString(),
     };
     mkdirSync(path.join(here, 'results'), { recursive: true });
