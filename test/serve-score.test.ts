@@ -149,6 +149,7 @@ describe('limits and model checks', () => {
       expect(busy.length).toBeGreaterThan(0);
       expect(busy[0].headers['retry-after']).toBe('1');
       expect(busy[0].json).toMatchObject({ error: 'overloaded' });
+      expect(busy[0].json.message).toMatch(/scoring requests already waiting for the model \(serve.scoreMaxQueued\)/);
       expect(answers.filter((a) => a.status === 200).length + busy.length).toBe(300);
     } finally {
       await small.stop();

@@ -1,6 +1,7 @@
 // POST /v1/jobs/{job}/score: one user's features -> the job's model (batched with other requests in a
 // worker thread) -> the top K, in the lookup's answer shape with "source": "online".
 import type http from 'node:http';
+import { OverloadedError } from './batch-lookups.ts';
 import type { JobCatalogue } from './job-catalogue.ts';
 import type { OnlineScoring } from './online-scorer.ts';
 import type { RateLimit } from './rate-limit.ts';
@@ -85,6 +86,9 @@ export async function answerScore(req: http.IncomingMessage, jobRaw: string, que
     scorer = await deps.scoring.scorer(job);
     scored = await scorer.batcher.score(input.userId, input.features);
   } catch (err) {
+    if (err instanceof OverloadedError) {
+      return { ...json(503, { error: 'overloaded', message: `${err.message} (serve.scoreMaxQueued); retry in ${RETRY_AFTER_SECONDS} s` }, { 'retry-after': String(RETRY_AFTER_SECONDS) }), cause: err };
+    }
     return failure(err, requestId);
   }
   if (!scored.ok) {

@@ -30,7 +30,7 @@ export function onlineAndExportPaths(): Record<string, unknown> {
           413: errorRef('Body larger than the job accepts', { error: 'body_too_large', message: 'the body is larger than the 4544 bytes accepted for job demo' }),
           422: errorRef('The model produced a NaN score for these features (a run would skip or reject the row)', { error: 'unscorable', parameter: 'features', message: 'user "u1": model produced a NaN score' }),
           429: { ...errorRef('Over serve.rateLimitPerSecond', { error: 'rate_limited', message: 'over 1000 scoring requests per second; retry in 1 s' }), headers: retryAfter },
-          503: { ...errorRef('The scoring queue is full (serve.scoreMaxQueued); retry after Retry-After seconds', { error: 'overloaded', message: 'too many lookups waiting; retry in 1 s' }), headers: retryAfter },
+          503: { ...errorRef('The scoring queue is full (serve.scoreMaxQueued); retry after Retry-After seconds', { error: 'overloaded', message: '1000 scoring requests already waiting for the model (serve.scoreMaxQueued); retry in 1 s' }), headers: retryAfter },
         },
       },
     },
