@@ -18,7 +18,7 @@ const pool = createPool(url, config, { max: config.serve.poolSize, statementTime
 const batcher = new LookupBatcher(pool, { connections: config.serve.poolSize - 1, maxBatch: 64, maxQueued: 10_000, timeoutMs: 3_000 });
 const catalogue = new JobCatalogue(config.jobsDir, config.root, silentLogger);
 const metrics = new ServeMetrics(() => ({ total: 0, idle: 0, waiting: 0, inFlight: 0, queued: 0 }));
-const deps = { batcher, catalogue, metrics, cacheMaxAgeSeconds: 60 };
+const deps = { lookups: batcher, catalogue, metrics, cacheMaxAgeSeconds: 60 };
 const app = Fastify({ logger: false });
 
 app.get<{ Params: { job: string; userId: string } }>('/v1/jobs/:job/users/:userId/recommendations', async (req, reply) => {

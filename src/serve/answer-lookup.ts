@@ -2,14 +2,15 @@
 // The body is plain JSON.stringify: building it by hand with a per-generation prefix cached measured
 // 51-58 µs of server CPU per lookup against 44-50 µs for JSON.stringify (bench/README-lookup.md).
 import type { JobDefinition } from '../jobs/load-job.ts';
-import type { LookupBatcher } from './batch-lookups.ts';
 import type { ServeMetrics } from './metrics.ts';
 import { BadParameter, parseLookupParams } from './params.ts';
 import { badRequest, failure, notFound, type Reply } from './replies.ts';
 import type { JobCatalogue } from './job-catalogue.ts';
+import type { Lookups } from './served-generations.ts';
 
 export interface LookupDeps {
-  batcher: LookupBatcher;
+  /** Memory first, else PostgreSQL (served-generations.ts). */
+  lookups: Lookups;
   catalogue: JobCatalogue;
   metrics: ServeMetrics;
   /** Cache-Control max-age; 0 sends no-cache (always revalidate with the ETag). */
@@ -43,7 +44,7 @@ export async function answerLookup(req: LookupRequest, deps: LookupDeps): Promis
 
   let answer;
   try {
-    answer = await deps.batcher.lookup(params.job, params.date, params.userId);
+    answer = await deps.lookups.lookup(params.job, params.date, params.userId);
   } catch (err) {
     return failure(err, req.requestId);
   }

@@ -18,6 +18,7 @@ import { openApiDocument } from './openapi.ts';
 import { answerReady, refreshServed } from './readiness.ts';
 import { RateLimit } from './rate-limit.ts';
 import { failure, json, RETRY_AFTER_SECONDS, type Reply } from './replies.ts';
+import { ServedGenerations } from './served-generations.ts';
 
 export interface ServerOptions {
   /** The lookup pool (read-only role when configured); the caller owns it and ends it after close(). */
@@ -35,6 +36,8 @@ export interface LookupServer {
   port: number;
   metrics: ServeMetrics;
   catalogue: JobCatalogue;
+  /** Memory-first lookups, the pointers and the LISTEN link (served-generations.ts). */
+  served: ServedGenerations;
   /** Stops accepting, lets requests in flight finish (up to serve.shutdownTimeoutMs), then resolves. */
   close(): Promise<void>;
 }
@@ -74,10 +77,11 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     connections: Math.max(1, opts.connections), maxBatch: 64, maxQueued: 10_000, timeoutMs,
     onBatch: (size) => metrics.observeBatch(size),
   });
+  const served = new ServedGenerations({ pool, database: batcher, catalogue, metrics, log, timeoutMs, ...serve });
   const limit = new RateLimit(serve.rateLimitPerSecond);
   const openapi = JSON.stringify(openApiDocument(version));
-  const lookupDeps = { batcher, catalogue, metrics, cacheMaxAgeSeconds: serve.cacheMaxAgeSeconds };
-  const readyDeps = { pool, catalogue, metrics, timeoutMs };
+  const lookupDeps = { lookups: served, catalogue, metrics, cacheMaxAgeSeconds: serve.cacheMaxAgeSeconds };
+  const readyDeps = { pool, catalogue, metrics, timeoutMs, served };
   const warn = throttled(log);
   const idPrefix = `${randomBytes(3).toString('hex')}-`;
   let seq = 0;
@@ -181,8 +185,9 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     const onError = (err: Error) => reject(new Error(`cannot listen on ${serve.host}:${serve.port}: ${err.message}; choose another --port or --host`, { cause: err }));
     server.once('error', onError);
     server.listen(serve.port, serve.host, () => { server.off('error', onError); resolve(); });
-  }).catch((err) => {
+  }).catch(async (err) => {
     catalogue.stop();
+    await served.stop();
     throw err;
   });
   server.on('error', (err) => log.error(`HTTP server error: ${err.message}`));
@@ -204,6 +209,7 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     } finally {
       clearTimeout(force);
       catalogue.stop();
+      await served.stop();
     }
   }
 
@@ -212,6 +218,7 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     port,
     metrics,
     catalogue,
+    served,
     close: () => (closing ??= close()),
   };
 }

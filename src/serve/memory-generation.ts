@@ -1,0 +1,149 @@
+// One published generation held in memory, compact: user ids in a ByteKeys hash set (row = key number),
+// each row's items as indices into the run's own item dictionary (Uint16 when it has at most 65,536
+// items, else Int32) and its scores as Float32 (what PostgreSQL stores: real). A generation never changes
+// once written, so this copy is exact for as long as the pointer names its run.
+import { ByteKeys } from './byte-keys.ts';
+import type { GenerationMeta } from './load-generation.ts';
+import type { Generation, UserRecommendations } from './lookup.ts';
+import { forEachCopyRow } from './split-copy-binary.ts';
+
+export class OverBudgetError extends Error {
+  override name = 'OverBudgetError';
+}
+
+/** Rows that cannot be what predict wrote (NULLs, a user twice): not worth retrying. */
+export class BadGenerationError extends Error {
+  override name = 'BadGenerationError';
+}
+
+/**
+ * The shortest decimal that reads back as the same float4: what PostgreSQL prints for a real (and so
+ * what the database path of the API answers). A 6-digit decimal is unique within a float4's rounding
+ * interval, so trying 6, 7, 8 then 9 digits finds the shortest; 9 always round-trips.
+ */
+export function float4Number(v: number): number {
+  if (!Number.isFinite(v) || v === 0) return v;
+  for (let p = 6; p < 9; p++) {
+    const d = Number(v.toPrecision(p));
+    if (Math.fround(d) === v) return d;
+  }
+  return Number(v.toPrecision(9));
+}
+
+export class MemoryGeneration {
+  constructor(
+    readonly job: string,
+    readonly generation: Generation,
+    private readonly users: ByteKeys,
+    /** Row r's items and scores are at [rowStart[r], rowStart[r + 1]). */
+    private readonly rowStart: Uint32Array,
+    private readonly items: Uint16Array | Int32Array,
+    private readonly scores: Float32Array,
+    private readonly itemIds: string[],
+    private readonly fallback: GenerationMeta['fallback'],
+  ) {}
+
+  get userCount(): number {
+    return this.users.size;
+  }
+
+  /** Bytes held: the typed arrays plus the item dictionary (~50 bytes a short string). */
+  get bytes(): number {
+    return this.users.byteLength + this.rowStart.byteLength + this.items.byteLength + this.scores.byteLength + this.itemIds.length * 50;
+  }
+
+  /** The same answer as lookupUsers gives for one user of this generation. */
+  lookup(userId: string): UserRecommendations {
+    const row = this.users.findString(userId);
+    if (row < 0) return { found: false, itemIds: this.fallback?.itemIds ?? null, scores: this.fallback?.scores ?? null };
+    const a = this.rowStart[row];
+    const n = this.rowStart[row + 1] - a;
+    const itemIds = new Array<string>(n);
+    const scores = new Array<number>(n);
+    for (let i = 0; i < n; i++) {
+      itemIds[i] = this.itemIds[this.items[a + i]];
+      scores[i] = float4Number(this.scores[a + i]);
+    }
+    return { found: true, itemIds, scores };
+  }
+}
+
+/** A growable typed array: doubling, so loading N values copies at most 2N. */
+class Grow<T extends Int32Array | Float32Array | Uint32Array> {
+  used = 0;
+  constructor(public data: T, private readonly make: (n: number) => T) {}
+  reserve(extra: number): void {
+    if (this.used + extra <= this.data.length) return;
+    const next = this.make(Math.max(this.data.length * 2, this.used + extra));
+    next.set(this.data.subarray(0, this.used));
+    this.data = next;
+  }
+  done(): T {
+    return (this.data.length > this.used * 1.05 ? this.data.slice(0, this.used) : this.data) as T;
+  }
+}
+
+function arrayHeader(buf: Buffer, start: number, what: string): { count: number; pos: number } {
+  const ndim = buf.readInt32BE(start);
+  if (ndim === 0) return { count: 0, pos: start + 12 };
+  if (ndim !== 1) throw new BadGenerationError(`${what} has ${ndim} dimensions, expected 1`);
+  return { count: buf.readInt32BE(start + 12), pos: start + 20 };
+}
+
+/**
+ * Builds a generation from the COPY binary rows of generationRows (user_id, item_ids, scores). Fails with
+ * OverBudgetError as soon as the arrays pass maxBytes, so a generation larger than the budget is never
+ * held whole, even briefly.
+ */
+export async function buildMemoryGeneration(meta: GenerationMeta, rows: AsyncIterable<Buffer>, maxBytes: number): Promise<MemoryGeneration> {
+  const expected = Math.max(16, meta.rows);
+  const perRow = Math.max(1, meta.k);
+  const users = new ByteKeys(expected);
+  const dict = new ByteKeys(1024, 12);
+  const rowStart = new Grow(new Uint32Array(expected + 1), (n) => new Uint32Array(n));
+  const items = new Grow(new Int32Array(expected * perRow), (n) => new Int32Array(n));
+  const scores = new Grow(new Float32Array(expected * perRow), (n) => new Float32Array(n));
+  rowStart.used = 1;
+  const where = `run ${meta.runId} of job ${meta.job}`;
+  let checked = 0;
+  await forEachCopyRow(rows, 3, ({ buf, at }) => {
+    if (at[0] < 0 || at[2] < 0 || at[4] < 0) throw new BadGenerationError(`${where}: a row has a NULL user_id, item_ids or scores`);
+    const row = users.add(buf, at[0], at[1]);
+    if (row !== users.size - 1) throw new BadGenerationError(`${where}: user ${buf.toString('utf8', at[0], at[1])} appears twice`);
+    const ih = arrayHeader(buf, at[2], `${where}: item_ids`);
+    const sh = arrayHeader(buf, at[4], `${where}: scores`);
+    const n = Math.min(ih.count, sh.count);
+    items.reserve(n);
+    scores.reserve(n);
+    let p = ih.pos;
+    for (let i = 0; i < n; i++) {
+      const len = buf.readInt32BE(p);
+      if (len < 0) throw new BadGenerationError(`${where}: user ${buf.toString('utf8', at[0], at[1])} has a NULL item id`);
+      items.data[items.used++] = dict.add(buf, p + 4, p + 4 + len);
+      p += 4 + len;
+    }
+    p = sh.pos;
+    for (let i = 0; i < n; i++) {
+      if (buf.readInt32BE(p) < 0) { scores.data[scores.used++] = NaN; p += 4; continue; }
+      scores.data[scores.used++] = buf.readFloatBE(p + 4);
+      p += 8;
+    }
+    rowStart.reserve(1);
+    rowStart.data[rowStart.used++] = items.used;
+    // the budget, every 64k rows: the arrays only grow by doubling, so this catches it within one step
+    if (row - checked >= 65_536) {
+      checked = row;
+      const bytes = users.byteLength + rowStart.data.byteLength + items.data.byteLength + scores.data.byteLength;
+      if (bytes > maxBytes) throw new OverBudgetError(`${where}: passed ${Math.round(maxBytes / 1e6)} MB after ${row + 1} users`);
+    }
+  });
+  users.trim();
+  const itemIds = Array.from({ length: dict.size }, (_, i) => dict.key(i));
+  const used = items.done();
+  const compact = dict.size <= 65_536 ? Uint16Array.from(used) : used;
+  const g = new MemoryGeneration(meta.job, {
+    runId: meta.runId, predictionDate: meta.predictionDate, modelVersion: meta.modelVersion, generatedAt: meta.generatedAt, k: meta.k,
+  }, users, rowStart.done(), compact, scores.done(), itemIds, meta.fallback);
+  if (g.bytes > maxBytes) throw new OverBudgetError(`${where}: needs ${Math.round(g.bytes / 1e6)} MB, more than the ${Math.round(maxBytes / 1e6)} MB left`);
+  return g;
+}
