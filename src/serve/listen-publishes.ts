@@ -75,6 +75,14 @@ export class PublishListener {
     await c?.end().catch(() => {});
   }
 
+  /** Skips the rest of the backoff, when a retry is waiting. */
+  reconnectNow(): void {
+    if (!this.retry || this.stopped) return;
+    clearTimeout(this.retry);
+    this.retry = undefined;
+    void this.connect();
+  }
+
   private setUp(up: boolean): void {
     if (up === this.up) return;
     this.up = up;

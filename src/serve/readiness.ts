@@ -18,14 +18,16 @@ export interface ReadyDeps {
   catalogue: JobCatalogue;
   metrics: ServeMetrics;
   timeoutMs: number;
-  served?: Pick<ServedGenerations, 'current' | 'databaseDown'>;
+  served?: Pick<ServedGenerations, 'current' | 'databaseDown' | 'reconnectNow'>;
 }
 
 /** Latest published generation per job, also copied into the served-generation gauges. */
 export async function refreshServed(deps: ReadyDeps): Promise<Map<string, { date: string; runId: number }>> {
-  // The LISTEN link is down: do not wait out a deadline on a database already known to be away.
-  if (deps.served?.databaseDown) throw new Error('the database is not reachable (publish notifications link down)');
-  const published = await withDeadline(deps.pool, deps.timeoutMs, 'readiness check', (c) => publishedGenerations(c));
+  // The LISTEN link is down: ask anyway (the database may be back before the link), but do not wait out
+  // the full deadline on a database that is probably away; an answer brings the link back at once.
+  const down = deps.served?.databaseDown ?? false;
+  const published = await withDeadline(deps.pool, down ? Math.min(deps.timeoutMs, 1_000) : deps.timeoutMs, 'readiness check', (c) => publishedGenerations(c));
+  if (down) deps.served?.reconnectNow();
   for (const [job, g] of published) if (deps.catalogue.get(job)) deps.metrics.setServed(job, g.date, g.runId);
   return published;
 }

@@ -112,13 +112,21 @@ export class ServedGenerations implements Lookups {
     return this.down;
   }
 
+  /** Something else reached the database while the link was down: reconnect now rather than after the backoff. */
+  reconnectNow(): void {
+    this.listener.reconnectNow();
+  }
+
   lookup(job: string, date: string | null, userId: string): Promise<UserAnswer | undefined> | UserAnswer {
     const g = this.current(job, date);
     if (g) {
       this.fromMemory.inc();
       return { generation: g.generation, user: g.lookup(userId) };
     }
-    return Promise.resolve(this.opts.database.lookup(job, date, userId)).catch((err) => {
+    return Promise.resolve(this.opts.database.lookup(job, date, userId)).then((answer) => {
+      if (this.down) this.reconnectNow(); // the database answered: the link need not wait out its backoff
+      return answer;
+    }, (err) => {
       const held = isUnavailable(err) && !(err instanceof OverloadedError) ? this.newest(job, date) : undefined;
       if (!held) throw err;
       this.fromMemory.inc();
