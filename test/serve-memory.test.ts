@@ -178,3 +178,38 @@ it('a generation larger than serve.memoryBudgetMb is served from PostgreSQL, and
     await small.stop();
   }
 });
+
+describe('?include=attributes', () => {
+  it('returns each item with its items.attributes columns, from memory and from PostgreSQL alike', async () => {
+    // A job over the same data whose items file carries name, km and tags.
+    const file = path.join(pub.fx.root, 'data', 'mem', 'items-attr.csv');
+    const rows = pub.fx.itemIds.map((id, i) => ({ id, name: `Route "${i}", the long way`, km: Math.round(i * 13.7) / 10, tags: i % 2 ? 'park;river' : 'cafe' }));
+    writeFileSync(file, 'idx,item_id,name,km,tags\n' + rows.map((r, i) => `${i},${r.id},"${r.name.replaceAll('"', '""')}",${r.km},${r.tags}`).join('\n') + '\n');
+    const job = JSON.parse(readFileSync(pub.fx.jobFile, 'utf8'));
+    writeFileSync(path.join(pub.fx.jobsDir, 'mem_attr.json'), JSON.stringify({ ...job, items: { ...job.items, path: 'data/mem/items-attr.csv', attributes: ['name', 'km', 'tags'] } }));
+    const config = loadConfig({ databaseUrl: t.url, root: pub.fx.root, workers: 1, intraOpThreads: 1 }, {});
+    await predict({ job: 'mem_attr', date: pub.date, config, db: t.db, log });
+    for (const s of [memory, database]) s.catalogue.reload();
+    await until('mem_attr in memory', () => memory.served.current('mem_attr', null) !== undefined);
+
+    const byId = new Map(rows.map((r) => [r.id, { name: r.name, km: r.km, tags: r.tags }]));
+    for (const user of pub.fx.users.get(pub.date)!.ids.slice(0, 20)) {
+      const [m, d] = await Promise.all([memory, database].map((s) => get(s.url, lookup('mem_attr', user, '?include=attributes&k=3'))));
+      expect(m.status).toBe(200);
+      expect(m.body).toBe(d.body);
+      expect(m.json.items).toHaveLength(3);
+      for (const item of m.json.items) expect(item.attributes).toEqual(byId.get(item.item_id));
+    }
+    // Without include, no attributes; a job without attributes, or another include value, is a 400 naming include.
+    expect((await get(memory.url, lookup('mem_attr', pub.fx.users.get(pub.date)!.ids[0]))).json.items[0].attributes).toBeUndefined();
+    expect((await get(memory.url, lookup('mem', 'nobody', '?include=attributes'))).json).toMatchObject({ parameter: 'include', message: expect.stringContaining('items.attributes') });
+    expect((await get(memory.url, lookup('mem_attr', 'nobody', '?include=everything'))).json).toMatchObject({ parameter: 'include' });
+  });
+
+  it('a misspelt attribute column fails the run at its check stage, naming the column', async () => {
+    const job = JSON.parse(readFileSync(pub.fx.jobFile, 'utf8'));
+    writeFileSync(path.join(pub.fx.jobsDir, 'mem_typo.json'), JSON.stringify({ ...job, items: { ...job.items, attributes: ['nmae'] } }));
+    const config = loadConfig({ databaseUrl: t.url, root: pub.fx.root, workers: 1, intraOpThreads: 1 }, {});
+    await expect(predict({ job: 'mem_typo', date: pub.date, config, db: t.db, log })).rejects.toThrow(/items file .*items\.csv: cannot read the attribute columns "nmae" \(items\.attributes\)/);
+  });
+});

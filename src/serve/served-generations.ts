@@ -101,6 +101,7 @@ export class ServedGenerations implements Lookups {
       heartbeatMs: opts.heartbeatMs,
       log: opts.log,
     }).start();
+    opts.catalogue.onChange(() => this.reconcile());
     this.poll = setInterval(() => {
       withDeadline(opts.pool, opts.timeoutMs, 'pointer poll', (c) => this.reread(c)).catch(() => {});
     }, opts.pointerPollMs);

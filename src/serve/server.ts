@@ -11,6 +11,7 @@ import type { Config } from '../config.ts';
 import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { answerLookup } from './answer-lookup.ts';
+import { ItemAttributes } from './item-attributes.ts';
 import { LookupBatcher } from './batch-lookups.ts';
 import { JobCatalogue } from './job-catalogue.ts';
 import { ServeMetrics, type Route } from './metrics.ts';
@@ -80,7 +81,9 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
   const served = new ServedGenerations({ pool, database: batcher, catalogue, metrics, log, timeoutMs, ...serve });
   const limit = new RateLimit(serve.rateLimitPerSecond);
   const openapi = JSON.stringify(openApiDocument(version));
-  const lookupDeps = { lookups: served, catalogue, metrics, cacheMaxAgeSeconds: serve.cacheMaxAgeSeconds };
+  const attributes = new ItemAttributes(log);
+  attributes.warm(catalogue.names().map((n) => catalogue.get(n)!));
+  const lookupDeps = { lookups: served, catalogue, metrics, attributes, cacheMaxAgeSeconds: serve.cacheMaxAgeSeconds };
   const readyDeps = { pool, catalogue, metrics, timeoutMs, served };
   const warn = throttled(log);
   const idPrefix = `${randomBytes(3).toString('hex')}-`;
