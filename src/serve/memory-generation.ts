@@ -83,11 +83,12 @@ class Grow<T extends Int32Array | Float32Array | Uint32Array> {
   }
 }
 
-function arrayHeader(buf: Buffer, start: number, what: string): { count: number; pos: number } {
-  const ndim = buf.readInt32BE(start);
-  if (ndim === 0) return { count: 0, pos: start + 12 };
+/** A 1-dimensional array value: its element count, and where the elements start (after ndim, flags, type, dim, lower bound). */
+function arrayCount(view: DataView, start: number, what: string): number {
+  const ndim = view.getInt32(start);
+  if (ndim === 0) return 0;
   if (ndim !== 1) throw new BadGenerationError(`${what} has ${ndim} dimensions, expected 1`);
-  return { count: buf.readInt32BE(start + 12), pos: start + 20 };
+  return view.getInt32(start + 12);
 }
 
 /**
@@ -106,26 +107,26 @@ export async function buildMemoryGeneration(meta: GenerationMeta, rows: AsyncIte
   rowStart.used = 1;
   const where = `run ${meta.runId} of job ${meta.job}`;
   let checked = 0;
-  await forEachCopyRow(rows, 3, ({ buf, at }) => {
+  await forEachCopyRow(rows, 3, ({ buf, view, at }) => {
     if (at[0] < 0 || at[2] < 0 || at[4] < 0) throw new BadGenerationError(`${where}: a row has a NULL user_id, item_ids or scores`);
     const row = users.add(buf, at[0], at[1]);
     if (row !== users.size - 1) throw new BadGenerationError(`${where}: user ${buf.toString('utf8', at[0], at[1])} appears twice`);
-    const ih = arrayHeader(buf, at[2], `${where}: item_ids`);
-    const sh = arrayHeader(buf, at[4], `${where}: scores`);
-    const n = Math.min(ih.count, sh.count);
+    const n = Math.min(arrayCount(view, at[2], `${where}: item_ids`), arrayCount(view, at[4], `${where}: scores`));
     items.reserve(n);
     scores.reserve(n);
-    let p = ih.pos;
+    const itemData = items.data;
+    const scoreData = scores.data;
+    let p = at[2] + 20;
     for (let i = 0; i < n; i++) {
-      const len = buf.readInt32BE(p);
+      const len = view.getInt32(p);
       if (len < 0) throw new BadGenerationError(`${where}: user ${buf.toString('utf8', at[0], at[1])} has a NULL item id`);
-      items.data[items.used++] = dict.add(buf, p + 4, p + 4 + len);
+      itemData[items.used++] = dict.add(buf, p + 4, p + 4 + len);
       p += 4 + len;
     }
-    p = sh.pos;
+    p = at[4] + 20;
     for (let i = 0; i < n; i++) {
-      if (buf.readInt32BE(p) < 0) { scores.data[scores.used++] = NaN; p += 4; continue; }
-      scores.data[scores.used++] = buf.readFloatBE(p + 4);
+      if (view.getInt32(p) < 0) { scoreData[scores.used++] = NaN; p += 4; continue; }
+      scoreData[scores.used++] = view.getFloat32(p + 4);
       p += 8;
     }
     rowStart.reserve(1);
