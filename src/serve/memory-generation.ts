@@ -19,15 +19,25 @@ export class BadGenerationError extends Error {
 /**
  * The shortest decimal that reads back as the same float4: what PostgreSQL prints for a real (and so
  * what the database path of the API answers). A 6-digit decimal is unique within a float4's rounding
- * interval, so trying 6, 7, 8 then 9 digits finds the shortest; 9 always round-trips.
+ * interval, so trying 6, 7, 8 then 9 digits finds the shortest; 9 always round-trips. When the float sits
+ * exactly halfway (-47.2578125 at 8 digits), toPrecision rounds away from zero and PostgreSQL (Ryu) to
+ * the even digit: -47.257812.
  */
 export function float4Number(v: number): number {
   if (!Number.isFinite(v) || v === 0) return v;
-  for (let p = 6; p < 9; p++) {
-    const d = Number(v.toPrecision(p));
-    if (Math.fround(d) === v) return d;
+  for (let p = 6; p <= 9; p++) {
+    const s = v.toPrecision(p);
+    const d = Number(s);
+    if (p < 9 && Math.fround(d) !== v) continue;
+    const exact = v.toPrecision(p + 1);
+    if (Number(exact) === v && /5(?=e|$)/.test(exact)) {
+      const down = exact.replace(/5(?=e|$)/, '');
+      const last = /(\d)(?=e|$)/.exec(down.replace(/\.(?=e|$)/, ''))?.[1];
+      if (last !== undefined && Number(last) % 2 === 0) return Number(down);
+    }
+    return d;
   }
-  return Number(v.toPrecision(9));
+  return v;
 }
 
 export class MemoryGeneration {
@@ -69,14 +79,21 @@ export class MemoryGeneration {
 }
 
 /** A growable typed array: doubling, so loading N values copies at most 2N. */
-class Grow<T extends Int32Array | Float32Array | Uint32Array> {
+class Grow<T extends Uint16Array | Int32Array | Float32Array | Uint32Array> {
   used = 0;
-  constructor(public data: T, private readonly make: (n: number) => T) {}
+  constructor(public data: T, private make: (n: number) => T) {}
   reserve(extra: number): void {
     if (this.used + extra <= this.data.length) return;
     const next = this.make(Math.max(this.data.length * 2, this.used + extra));
     next.set(this.data.subarray(0, this.used));
     this.data = next;
+  }
+  /** Copies into a wider array type (Uint16 -> Int32 when the item dictionary passes 65,536). */
+  widen(make: (n: number) => T): void {
+    const next = make(this.data.length);
+    next.set(this.data.subarray(0, this.used));
+    this.data = next;
+    this.make = make;
   }
   done(): T {
     return (this.data.length > this.used * 1.05 ? this.data.slice(0, this.used) : this.data) as T;
@@ -102,7 +119,8 @@ export async function buildMemoryGeneration(meta: GenerationMeta, rows: AsyncIte
   const users = new ByteKeys(expected);
   const dict = new ByteKeys(1024, 12);
   const rowStart = new Grow(new Uint32Array(expected + 1), (n) => new Uint32Array(n));
-  const items = new Grow(new Int32Array(expected * perRow), (n) => new Int32Array(n));
+  // Uint16 from the start (most catalogues have fewer than 65,536 items): no 10M-element conversion at the end.
+  const items = new Grow<Uint16Array | Int32Array>(new Uint16Array(expected * perRow), (n) => new Uint16Array(n));
   const scores = new Grow(new Float32Array(expected * perRow), (n) => new Float32Array(n));
   rowStart.used = 1;
   const where = `run ${meta.runId} of job ${meta.job}`;
@@ -114,6 +132,7 @@ export async function buildMemoryGeneration(meta: GenerationMeta, rows: AsyncIte
     const n = Math.min(arrayCount(view, at[2], `${where}: item_ids`), arrayCount(view, at[4], `${where}: scores`));
     items.reserve(n);
     scores.reserve(n);
+    if (dict.size + n > 65_536 && items.data instanceof Uint16Array) items.widen((m) => new Int32Array(m));
     const itemData = items.data;
     const scoreData = scores.data;
     let p = at[2] + 20;
@@ -131,8 +150,8 @@ export async function buildMemoryGeneration(meta: GenerationMeta, rows: AsyncIte
     }
     rowStart.reserve(1);
     rowStart.data[rowStart.used++] = items.used;
-    // the budget, every 64k rows: the arrays only grow by doubling, so this catches it within one step
-    if (row - checked >= 65_536) {
+    // the budget, every 4096 rows (a few additions): a generation over it is dropped long before it is whole
+    if (row - checked >= 4_096) {
       checked = row;
       const bytes = users.byteLength + rowStart.data.byteLength + items.data.byteLength + scores.data.byteLength;
       if (bytes > maxBytes) throw new OverBudgetError(`${where}: passed ${Math.round(maxBytes / 1e6)} MB after ${row + 1} users`);
@@ -140,11 +159,9 @@ export async function buildMemoryGeneration(meta: GenerationMeta, rows: AsyncIte
   });
   users.trim();
   const itemIds = Array.from({ length: dict.size }, (_, i) => dict.key(i));
-  const used = items.done();
-  const compact = dict.size <= 65_536 ? Uint16Array.from(used) : used;
   const g = new MemoryGeneration(meta.job, {
     runId: meta.runId, predictionDate: meta.predictionDate, modelVersion: meta.modelVersion, generatedAt: meta.generatedAt, k: meta.k,
-  }, users, rowStart.done(), compact, scores.done(), itemIds, meta.fallback);
+  }, users, rowStart.done(), items.done(), scores.done(), itemIds, meta.fallback);
   if (g.bytes > maxBytes) throw new OverBudgetError(`${where}: needs ${Math.round(g.bytes / 1e6)} MB, more than the ${Math.round(maxBytes / 1e6)} MB left`);
   return g;
 }
