@@ -1,6 +1,9 @@
 // Publish-notification benchmark (issue 10, section 1): two `batchcast serve` processes on one database;
-// the pointer of (job, date) is flipped 50 times between two generations, and after each publish both
-// servers are asked, in a tight loop, until each answers the new run. Latency = from just before
+// after each of 50 publishes both servers are asked, in a tight loop, until each answers the new run.
+// Two cases, one after the other:
+//   fresh: every publish names a run never published before (the daily case: no server holds it yet,
+//          so the first answers come through PostgreSQL while it loads into memory);
+//   flip:  the pointer flips between two runs both servers hold (a rollback: a switch in memory). Latency = from just before
 // publishRun (its transaction includes the commit, so this is an upper bound on "from commit") to the
 // first answer naming the new run. The pointer poll is set to 10 minutes, so only NOTIFY can explain a
 // fast switch. Target: p99 <= 100 ms.
@@ -18,7 +21,7 @@ import { createPool } from '../src/db/connect.ts';
 import { freePort } from '../src/db/embedded.ts';
 import { migrate } from '../src/db/migrate.ts';
 import { publishRun } from '../src/write/publish.ts';
-import { ensureBenchGenerations } from './lookup-data.ts';
+import { ensureBenchGenerations, ensureRun } from './lookup-data.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({ options: { users: { type: 'string', default: '10000' }, publishes: { type: 'string', default: '50' } } });
@@ -63,8 +66,10 @@ async function main(): Promise<void> {
     await migrate(pool);
     const c0 = await pool.connect();
     let gens;
+    const fresh: number[] = [];
     try {
       gens = await ensureBenchGenerations(c0, { job, date, users, k: 10, log });
+      for (let i = 0; i < publishes; i++) fresh.push(await ensureRun(c0, { job, date, users, k: 10, tag: `fresh${i}`, log }));
     } finally {
       c0.release();
     }
@@ -88,45 +93,50 @@ async function main(): Promise<void> {
     const held = (u: string) => getJson(`${u}/metrics`).then((m) => new RegExp(`batchcast_memory_generation_bytes\\{job="${job}"\\} [1-9]`).test(m.body));
     for (const u of urls) await until(`${u} holding the generation`, () => held(u));
 
-    let current = gens.runA;
-    const samples: number[] = [];
-    /** The same, from when publishRun returned (the commit acknowledged to the publisher). */
-    const afterCommit: number[] = [];
-    const client = await pool.connect();
-    try {
-      for (let i = 0; i < publishes; i++) {
-        const next = current === gens.runA ? gens.runB : gens.runA;
-        const t0 = performance.now();
-        await publishRun(client, { job, date, runId: next, action: 'publish', lockTimeoutMs: 5_000 });
-        const committed = performance.now();
-        const seen = await Promise.all(urls.map(async (u) => {
-          for (;;) {
-            const a = await getJson(lookup(u));
-            if (a.status === 200 && JSON.parse(a.body).run_id === next) return performance.now() - t0;
-            if (performance.now() - t0 > 10_000) throw new Error(`${u} still not answering run ${next} after 10 s`);
-          }
-        }));
-        samples.push(...seen);
-        afterCommit.push(...seen.map((ms) => Math.max(0, ms - (committed - t0))));
-        current = next;
-        // Let the new generation load in the background (the first flips) before the next publish.
-        await new Promise((r) => setTimeout(r, i < 2 ? 1_000 : 100));
+    const measure = async (runs: number[]) => {
+      const samples: number[] = [];
+      /** The same, from when publishRun returned (the commit acknowledged to the publisher). */
+      const afterCommit: number[] = [];
+      const client = await pool.connect();
+      try {
+        for (const next of runs) {
+          const t0 = performance.now();
+          await publishRun(client, { job, date, runId: next, action: 'publish', lockTimeoutMs: 5_000 });
+          const committed = performance.now();
+          const seen = await Promise.all(urls.map(async (u) => {
+            for (;;) {
+              const a = await getJson(lookup(u));
+              if (a.status === 200 && JSON.parse(a.body).run_id === next) return performance.now() - t0;
+              if (performance.now() - t0 > 10_000) throw new Error(`${u} still not answering run ${next} after 10 s`);
+            }
+          }));
+          samples.push(...seen);
+          afterCommit.push(...seen.map((ms) => Math.max(0, ms - (committed - t0))));
+          await new Promise((r) => setTimeout(r, 200)); // the new run loads in the background meanwhile
+        }
+      } finally {
+        client.release();
       }
-    } finally {
-      client.release();
-    }
+      const r = (x: number) => Math.round(x * 10) / 10;
+      return {
+        samples: samples.length, p50_ms: r(percentile(samples, 50)), p99_ms: r(percentile(samples, 99)), max_ms: r(Math.max(...samples)),
+        from_commit_ack_p50_ms: r(percentile(afterCommit, 50)), from_commit_ack_p99_ms: r(percentile(afterCommit, 99)), samples_ms: samples.map(r),
+      };
+    };
+    const freshResult = await measure(fresh);
+    // flip: A and B, each published once first so that both servers hold both
+    await measure([gens.runB, gens.runA]);
+    await new Promise((r) => setTimeout(r, 2_000));
+    const flipResult = await measure(Array.from({ length: publishes }, (_, i) => (i % 2 ? gens.runA : gens.runB)));
+    const { samples_ms: freshSamples, ...freshSummary } = freshResult;
+    const { samples_ms: flipSamples, ...flipSummary } = flipResult;
     const result = {
-      publishes, servers: 2, users, samples: samples.length,
-      p50_ms: Math.round(percentile(samples, 50) * 10) / 10,
-      p99_ms: Math.round(percentile(samples, 99) * 10) / 10,
-      max_ms: Math.round(Math.max(...samples) * 10) / 10,
-      from_commit_ack_p50_ms: Math.round(percentile(afterCommit, 50) * 10) / 10,
-      from_commit_ack_p99_ms: Math.round(percentile(afterCommit, 99) * 10) / 10,
+      publishes, servers: 2, users, fresh: freshSummary, flip: flipSummary,
       load: os.loadavg().map((l) => Math.round(l * 10) / 10),
       at: new Date().toISOString(),
     };
     mkdirSync(path.join(here, 'results'), { recursive: true });
-    writeFileSync(path.join(here, 'results', 'notify-latency.json'), `${JSON.stringify({ ...result, samples_ms: samples.map((s) => Math.round(s * 10) / 10) }, null, 2)}\n`);
+    writeFileSync(path.join(here, 'results', 'notify-latency.json'), `${JSON.stringify({ ...result, fresh_samples_ms: freshSamples, flip_samples_ms: flipSamples }, null, 2)}\n`);
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
     for (const s of servers) s.kill('SIGTERM');

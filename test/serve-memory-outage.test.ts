@@ -15,6 +15,7 @@ import { buildTwoTowerModel, randomTwoTower } from '../src/demo/build-model.ts';
 import { predict } from '../src/run/predict.ts';
 import { log, type TestDb } from './helpers.ts';
 import { closeAgent, get, publishFixture, startTestServer, type Published, type TestServer } from './serve-helpers.ts';
+import { silentProxy } from './silent-proxy.ts';
 
 let dir: string;
 let cfg: EmbeddedConfig;
@@ -93,4 +94,28 @@ it('answers 200 from memory while the database is down, says degraded, and catch
   expect(server.served.databaseDown).toBe(false);
   expect((await get(server.url, '/readyz')).json).toMatchObject({ status: 'ready', jobs: { outage: { run_id: next } } });
   expect((await get(server.url, '/metrics')).body).toMatch(/batchcast_serve_degraded 0/);
+});
+
+it('a silently dead link (half-open: no error, no answer) is found by the heartbeat; lookups keep answering from memory', async () => {
+  const proxy = await silentProxy(new URL(pg!.url));
+  const behind = await startTestServer(proxy.url, pub.fx.root, { poolSize: 2, statementTimeoutMs: 500, pointerPollMs: 600_000, heartbeatMs: 300 });
+  try {
+    await until('the generation in memory', () => behind.served.current('outage', null) !== undefined);
+    const run = behind.served.current('outage', null)!.generation.runId;
+    const user = encodeURIComponent(pub.fx.users.get(pub.date)!.ids[1]);
+    proxy.goSilent();
+    const t0 = performance.now();
+    await until('the heartbeat to notice', () => behind.served.databaseDown, 5_000);
+    expect(performance.now() - t0).toBeLessThan(3_000); // two heartbeats (300 ms each) and slack for a busy box
+    const a = await get(behind.url, `/v1/jobs/outage/users/${user}/recommendations`);
+    expect(a.status).toBe(200);
+    expect(a.json.run_id).toBe(run);
+    const ready = await get(behind.url, '/readyz');
+    expect(ready.status).toBe(200);
+    expect(ready.json.status).toBe('degraded');
+  } finally {
+    // the proxy first: pg-pool's end() would wait ~9 s on the pool's own half-open connections
+    proxy.close();
+    await behind.stop().catch(() => {});
+  }
 });

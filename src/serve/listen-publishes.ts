@@ -43,6 +43,11 @@ export function parseNotice(payload: string | undefined): PublishEvent | undefin
   return { job: n.job, date: n.date, runId: n.run_id as number, previousRunId: prev, action: String(n.action ?? 'publish') };
 }
 
+/** Closes a client's socket at once (pg has no public call for it). */
+function destroySocket(c: pg.Client): void {
+  (c as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+}
+
 export class PublishListener {
   private client: pg.Client | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -72,7 +77,12 @@ export class PublishListener {
     clearInterval(this.heartbeat);
     const c = this.client;
     this.client = undefined;
-    await c?.end().catch(() => {});
+    if (!c) return;
+    // A polite end() waits for the server's goodbye, which a half-open link never sends: give it 1 s.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([c.end().catch(() => {}), new Promise<void>((r) => { timer = setTimeout(r, 1_000); })]);
+    clearTimeout(timer);
+    destroySocket(c);
   }
 
   /** Skips the rest of the backoff, when a retry is waiting. */
@@ -140,7 +150,7 @@ export class PublishListener {
     clearInterval(this.heartbeat);
     this.setUp(false);
     // end() waits for the server's goodbye, which a half-open link never sends: close the socket instead.
-    (c as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+    destroySocket(c);
     c.end().catch(() => {});
     this.scheduleRetry(err);
   }
