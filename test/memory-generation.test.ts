@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { GenerationMeta } from '../src/serve/load-generation.ts';
-import { buildMemoryGeneration, float4Number, OverBudgetError } from '../src/serve/memory-generation.ts';
+import { BadGenerationError, buildMemoryGeneration, float4Number, OverBudgetError } from '../src/serve/memory-generation.ts';
 import { adminUrl } from './helpers.ts';
 
 let client: pg.Client;
@@ -29,12 +29,12 @@ const meta = (rows: number): GenerationMeta => ({
   job: 'unit', runId: 7, predictionDate: '2026-11-20', modelVersion: 'v', generatedAt: '2026-11-20T00:00:00.000Z', k: 3, rows, fallback: { itemIds: ['pop'], scores: [0.5] },
 });
 
-/** The COPY binary bytes of the temp table, re-cut into chunks of 1 to 700 bytes. */
-async function copyBytes(): Promise<Buffer> {
+/** The COPY binary bytes of a query (default: the temp table). */
+async function copyBytes(query = 'select user_id, item_ids, scores from gen'): Promise<Buffer> {
   const chunks: Buffer[] = [];
   // generationRows reads batchcast.predictions; this is the same COPY format, from a temp table.
   const { to } = await import('pg-copy-streams');
-  for await (const c of client.query(to('copy (select user_id, item_ids, scores from gen) to stdout (format binary)'))) chunks.push(c as Buffer);
+  for await (const c of client.query(to(`copy (${query}) to stdout (format binary)`))) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
 }
 
@@ -72,4 +72,13 @@ it('float4Number gives what PostgreSQL prints for a real', async () => {
 it('stops a load that passes the budget, before holding it whole', async () => {
   const bytes = await copyBytes();
   await expect(buildMemoryGeneration(meta(30_000), Readable.from(recut(bytes)), 200_000)).rejects.toBeInstanceOf(OverBudgetError);
+});
+
+it('refuses rows predict cannot have written (a user twice, a NULL item id), as BadGenerationError', async () => {
+  const twice = await copyBytes(`select 'u' || (g % 3), array['a'], array[1]::real[] from generate_series(1, 5) g`);
+  await expect(buildMemoryGeneration(meta(5), Readable.from([twice]), Number.POSITIVE_INFINITY)).rejects.toThrow(BadGenerationError);
+  const nullItem = await copyBytes(`select 'u1', array['a', null], array[1, 2]::real[]`);
+  await expect(buildMemoryGeneration(meta(1), Readable.from([nullItem]), Number.POSITIVE_INFINITY)).rejects.toThrow(/u1 has a NULL item id/);
+  const truncated = (await copyBytes()).subarray(0, 5000);
+  await expect(buildMemoryGeneration(meta(1), Readable.from([truncated]), Number.POSITIVE_INFINITY)).rejects.toThrow(/without its end marker/);
 });
