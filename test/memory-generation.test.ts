@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { GenerationMeta } from '../src/serve/load-generation.ts';
-import { BadGenerationError, buildMemoryGeneration, float4Number, OverBudgetError } from '../src/serve/memory-generation.ts';
+import { BadGenerationError, buildMemoryGeneration, float4Number, float4NumberSlow, OverBudgetError } from '../src/serve/memory-generation.ts';
 import { adminUrl } from './helpers.ts';
 
 let client: pg.Client;
@@ -63,10 +63,18 @@ it('answers every user as PostgreSQL holds it, across any chunk boundaries and 7
   expect(g.lookup('nobody')).toEqual({ found: false, itemIds: ['pop'], scores: [0.5] });
 });
 
-it('float4Number gives what PostgreSQL prints for a real', async () => {
+it('float4Number gives what PostgreSQL prints for a real: random magnitudes, exact halfway points, powers of ten', async () => {
   const { rows } = await client.query<{ v: number; printed: number }>(
-    `select v::float8 as v, v::text::float8 as printed from (select ((random() - 0.5) * 10 ^ (random() * 12 - 6))::real as v from generate_series(1, 5000)) s`);
-  for (const r of rows) expect(float4Number(Math.fround(r.v))).toBe(r.printed);
+    `select v::float8 as v, v::text::float8 as printed from (select x::real as v from (
+       select (random() - 0.5) * 10 ^ (random() * 40 - 20) as x from generate_series(1, 20000)
+       union all select ((random() * 2000000)::int - 1000000)::float8 / 128 from generate_series(1, 5000)
+       union all select ((random() * 20000)::int - 10000)::float8 / 1024 from generate_series(1, 5000)
+       union all select 10 ^ g from generate_series(-30, 30) g
+       union all select 1 - g * 0.03 from generate_series(1, 10) g) u) s`);
+  for (const r of rows) {
+    expect(float4Number(Math.fround(r.v)), String(r.v)).toBe(r.printed);
+    expect(float4NumberSlow(Math.fround(r.v)), String(r.v)).toBe(r.printed);
+  }
 });
 
 it('stops a load that passes the budget, before holding it whole', async () => {
