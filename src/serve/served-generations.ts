@@ -28,7 +28,12 @@ import { withDeadline } from './with-deadline.ts';
 /** What answerLookup asks: the batcher alone (PostgreSQL), or this class (memory first). */
 export interface Lookups {
   lookup(job: string, date: string | null, userId: string): Promise<UserAnswer | undefined> | UserAnswer | undefined;
+  /** Lookups waiting for the database (the batcher's). */
+  readonly stats?: { queued: number };
 }
+
+/** Lookups waiting for PostgreSQL past which a loading job answers from its previous generation: a few batches' worth. */
+const SHED_QUEUED = 8;
 
 export interface ServedOptions {
   pool: pg.Pool;
@@ -119,7 +124,7 @@ export class ServedGenerations implements Lookups {
   }
 
   lookup(job: string, date: string | null, userId: string): Promise<UserAnswer | undefined> | UserAnswer {
-    const g = this.current(job, date);
+    const g = this.current(job, date) ?? this.whileLoading(job, date);
     if (g) {
       this.fromMemory.inc();
       return { generation: g.generation, user: g.lookup(userId) };
@@ -143,6 +148,18 @@ export class ServedGenerations implements Lookups {
     if (!list) return undefined;
     for (const g of list) if (g.generation.runId === p.runId) return g;
     return undefined;
+  }
+
+  /**
+   * While the published run loads, lookups go to PostgreSQL (the new generation from the moment it
+   * commits) unless PostgreSQL is already busy: with more than SHED_QUEUED lookups waiting, the previous
+   * generation still held answers instead (naming its run). Loading 1M users takes seconds of CPU; sending
+   * all traffic to the ~3x costlier database path meanwhile cut throughput 6-fold under wrk and timed out
+   * requests (bench/README-lookup.md).
+   */
+  private whileLoading(job: string, date: string | null): MemoryGeneration | undefined {
+    if ((this.opts.database.stats?.queued ?? 0) <= SHED_QUEUED) return undefined;
+    return this.newest(job, date);
   }
 
   /** Any generation held for (job, date): the fallback when the database cannot say which one is published. */
