@@ -176,9 +176,9 @@ export class ServedGenerations implements Lookups {
   }
 
   private published(e: PublishEvent): void {
-    this.notifiedAt.set(e.job, ++this.epoch);
     const p = this.latest.get(e.job);
     if (p && e.date < p.date) return; // an older date: read from PostgreSQL when asked
+    this.notifiedAt.set(e.job, ++this.epoch);
     this.latest.set(e.job, { date: e.date, runId: e.runId });
     this.reconcile();
   }
