@@ -126,7 +126,7 @@ const defaults: Config = {
   // poolSize 4 = 3 lookup statements in flight + 1 for /readyz and /metrics. Batched, 2 to 8 measured alike on
   // 2 cores (bench/README-lookup.md); the spare in-flight statements help when the database is a round trip away.
   serve: { host: '127.0.0.1', port: 8080, poolSize: 4, statementTimeoutMs: 2_000, rateLimitPerSecond: 0, cacheMaxAgeSeconds: 60, shutdownTimeoutMs: 10_000,
-    // 1 GB holds ~9M users at K=10 (about 110 bytes a user, bench/README-lookup.md); a heartbeat every 5 s
+    // 1 GB holds ~10M users at K=10 (84 bytes a user measured, 100 estimated before a load; bench/README-lookup.md); a heartbeat every 5 s
     // finds a silently dead LISTEN link within 10 s; the 30 s poll only matters if a NOTIFY is ever lost.
     memoryBudgetMb: 1024, pointerPollMs: 30_000, heartbeatMs: 5_000 },
   // 25 s + 5 s fits Kubernetes' default terminationGracePeriodSeconds of 30 s; raise all three together.
