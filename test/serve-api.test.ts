@@ -165,6 +165,10 @@ describe('operational endpoints', () => {
     expect(m.body).toMatch(/batchcast_lookup_batch_users_count \d+/);
     expect(m.body).toContain(`batchcast_served_run_id{job="lookup"} ${pub.runId}`);
     expect(m.body).toContain(`batchcast_served_run_id{job="lookup_fb"} ${fallbackRunId}`);
+    // The read-only role can load generations into memory too (COPY needs only SELECT).
+    expect(m.body).toMatch(/batchcast_lookups_from_memory_total [1-9]/);
+    expect(m.body).toMatch(/batchcast_memory_generation_bytes\{job="lookup"\} [1-9]/);
+    expect(m.body).toContain('batchcast_serve_degraded 0');
   });
 
   it('/openapi.json describes every route', async () => {

@@ -14,6 +14,7 @@ import { answerLookup } from './answer-lookup.ts';
 import { answerScore, scoreJobSegment } from './answer-score.ts';
 import { exportSegments, streamExport } from './export-route.ts';
 import { OnlineScoring } from './online-scorer.ts';
+import { ItemAttributes } from './item-attributes.ts';
 import { LookupBatcher } from './batch-lookups.ts';
 import { JobCatalogue } from './job-catalogue.ts';
 import { ServeMetrics, type Route } from './metrics.ts';
@@ -21,6 +22,7 @@ import { openApiDocument } from './openapi.ts';
 import { answerReady, refreshServed } from './readiness.ts';
 import { RateLimit } from './rate-limit.ts';
 import { failure, json, RETRY_AFTER_SECONDS, type Reply } from './replies.ts';
+import { ServedGenerations } from './served-generations.ts';
 
 export interface ServerOptions {
   /** The lookup pool (read-only role when configured); the caller owns it and ends it after close(). */
@@ -38,6 +40,8 @@ export interface LookupServer {
   port: number;
   metrics: ServeMetrics;
   catalogue: JobCatalogue;
+  /** Memory-first lookups, the pointers and the LISTEN link (served-generations.ts). */
+  served: ServedGenerations;
   /** Stops accepting, lets requests in flight finish (up to serve.shutdownTimeoutMs), then resolves. */
   close(): Promise<void>;
 }
@@ -77,13 +81,16 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     connections: Math.max(1, opts.connections), maxBatch: 64, maxQueued: 10_000, timeoutMs,
     onBatch: (size) => metrics.observeBatch(size),
   });
+  const served = new ServedGenerations({ pool, database: batcher, catalogue, metrics, log, timeoutMs, ...serve });
   const limit = new RateLimit(serve.rateLimitPerSecond);
   const openapi = JSON.stringify(openApiDocument(version));
-  const lookupDeps = { batcher, catalogue, metrics, cacheMaxAgeSeconds: serve.cacheMaxAgeSeconds };
-  const readyDeps = { pool, catalogue, metrics, timeoutMs };
   const scoring = new OnlineScoring({ pool, timeoutMs, log, registry: metrics.registry, workers: serve.scoreWorkers, maxQueued: serve.scoreMaxQueued });
   const scoreDeps = { catalogue, scoring, limit: new RateLimit(serve.rateLimitPerSecond), rateLimitPerSecond: serve.rateLimitPerSecond };
   const exportDeps = { pool, catalogue, enabled: serve.exports, log, running: { count: 0 } };
+  const attributes = new ItemAttributes(log);
+  attributes.warm(catalogue.names().map((n) => catalogue.get(n)!));
+  const lookupDeps = { lookups: served, catalogue, metrics, attributes, cacheMaxAgeSeconds: serve.cacheMaxAgeSeconds };
+  const readyDeps = { pool, catalogue, metrics, timeoutMs, served };
   const warn = throttled(log);
   const idPrefix = `${randomBytes(3).toString('hex')}-`;
   let seq = 0;
@@ -202,8 +209,9 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     const onError = (err: Error) => reject(new Error(`cannot listen on ${serve.host}:${serve.port}: ${err.message}; choose another --port or --host`, { cause: err }));
     server.once('error', onError);
     server.listen(serve.port, serve.host, () => { server.off('error', onError); resolve(); });
-  }).catch((err) => {
+  }).catch(async (err) => {
     catalogue.stop();
+    await served.stop();
     throw err;
   });
   server.on('error', (err) => log.error(`HTTP server error: ${err.message}`));
@@ -226,6 +234,7 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
       clearTimeout(force);
       catalogue.stop();
       await scoring.close();
+      await served.stop();
     }
   }
 
@@ -234,6 +243,7 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     port,
     metrics,
     catalogue,
+    served,
     close: () => (closing ??= close()),
   };
 }
