@@ -70,6 +70,15 @@ describe('job definition', () => {
     fails({ ...base, retention: { day: 7 } }, 'retention.day', 'not a known field');
   });
 
+  it('reads items.attributes: columns of the items file for ?include=attributes', () => {
+    expect(parse(base).items.attributes).toEqual([]);
+    expect(parse({ ...base, items: { ...base.items, attributes: ['name', 'km'] } }).items.attributes).toEqual(['name', 'km']);
+    fails({ ...base, items: { ...base.items, attributes: [] } }, '"items.attributes"', 'non-empty array');
+    fails({ ...base, items: { ...base.items, attributes: ['name', 'name'] } }, '"items.attributes"', 'twice');
+    fails({ ...base, items: { ...base.items, attributes: 'name' } }, '"items.attributes"');
+    fails({ ...base, items: { ...base.items, attributes: ['item_id'] } }, '"items.attributes"', 'id column');
+  });
+
   it('rejects invalid JSON and unknown job names with what to do', () => {
     expect(() => parseJob('/p/jobs/x.json', '{ nope', '/p')).toThrow(/not valid JSON/);
     const root = mkdtempSync(path.join(os.tmpdir(), 'batchcast-jobs-'));

@@ -28,7 +28,8 @@ export interface JobDefinition {
     allowExtraColumns: boolean;
   };
   model: { path: string; input: string; output: ModelOutput; card: string | undefined; version: string | undefined };
-  items: { path: string; idColumn: string; indexColumn: string | undefined };
+  /** attributes: columns of the items file the API returns with each item (?include=attributes); [] = none. */
+  items: { path: string; idColumn: string; indexColumn: string | undefined; attributes: string[] };
   k: number;
   batchSize: number;
   minRows: number;
@@ -186,7 +187,12 @@ export function parseJob(file: string, text: string, root: string): JobDefinitio
     : { kind, values: out.string('values', 'top_scores'), indices: out.string('indices', 'top_indices') };
 
   const items = f.object('items')!;
-  items.rejectUnknown(['path', 'id_column', 'index_column']);
+  items.rejectUnknown(['path', 'id_column', 'index_column', 'attributes']);
+  const attributes = items.has('attributes') ? items.strings('attributes') : [];
+  const idColumn = items.string('id_column', 'item_id');
+  if (attributes.includes(idColumn)) {
+    throw new BadInputError(`job file ${file}: field "items.attributes" lists the id column "${idColumn}"; every item already carries its id as item_id`);
+  }
 
   const bad = f.object('bad_rows', false);
   bad?.rejectUnknown(['mode', 'max_bad_fraction']);
@@ -207,7 +213,7 @@ export function parseJob(file: string, text: string, root: string): JobDefinitio
       card: model.has('card') ? abs(model.string('card')) : undefined,
       version: model.optString('version'),
     },
-    items: { path: abs(items.string('path')), idColumn: items.string('id_column', 'item_id'), indexColumn: items.optString('index_column') },
+    items: { path: abs(items.string('path')), idColumn, indexColumn: items.optString('index_column'), attributes },
     k: f.int('k', 10, 1, 1000),
     batchSize: f.int('batch_size', 8192, 1, 1 << 20),
     minRows: f.int('min_rows', 1, 0),
