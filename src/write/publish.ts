@@ -7,7 +7,9 @@ export interface PublishRequest {
   job: string;
   date: string;
   runId: number;
-  action: 'publish' | 'rollback';
+  action: 'publish' | 'rollback' | 'override';
+  /** why a person published a held or shadow run (action 'override') */
+  reason?: string;
   lockTimeoutMs: number;
 }
 
@@ -41,8 +43,8 @@ export async function publishRun(
     );
     const previousRunId = prev.rows[0]?.run_id;
     await client.query(
-      'insert into batchcast.publish_log (job, prediction_date, run_id, previous_run_id, action) values ($1, $2, $3, $4, $5)',
-      [req.job, req.date, req.runId, previousRunId ?? null, req.action],
+      'insert into batchcast.publish_log (job, prediction_date, run_id, previous_run_id, action, reason) values ($1, $2, $3, $4, $5, $6)',
+      [req.job, req.date, req.runId, previousRunId ?? null, req.action, req.reason ?? null],
     );
     await client.query('commit');
     return { previousRunId, ms: performance.now() - t0 };
