@@ -52,7 +52,8 @@ export function evaluateGates(g: JobGates, facts: Facts): GateResult[] {
   };
   const o = facts.outputs;
   check('max_top_item_share', 'value', 'max', g.maxTopItemShare, { value: o.topItemShare, detail: o.topItemId ? `item ${o.topItemId}` : undefined });
-  check('min_catalog_coverage', 'value', 'min', g.minCatalogCoverage, { value: o.catalogCoverage });
+  const coverage = g.minCatalogCoverage === undefined ? Math.min(1, (2 * o.k) / Math.max(1, o.items)) : g.minCatalogCoverage;
+  check('min_catalog_coverage', 'value', 'min', coverage, { value: o.catalogCoverage });
   check('min_scored_ratio', 'value', 'min', g.minScoredRatio, { value: o.scoredRatio });
 
   const ref = facts.reference;

@@ -54,6 +54,7 @@ class Fields {
   private raw(field: string): unknown { return this.obj[field]; }
 
   has(field: string): boolean { return this.raw(field) !== undefined; }
+  isNull(field: string): boolean { return this.raw(field) === null; }
 
   string(field: string, fallback?: string): string {
     const v = this.raw(field) ?? fallback;
@@ -128,7 +129,8 @@ export interface JobGates {
   enabled: boolean;
   // value gates
   maxTopItemShare: number | null;
-  minCatalogCoverage: number | null;
+  /** undefined = the default, min(1, 2k / items): fewer than 2K distinct items for all users is "the same for everyone" */
+  minCatalogCoverage: number | null | undefined;
   minScoredRatio: number | null;
   // change gates
   maxFeaturePsi: number | null;
@@ -146,14 +148,14 @@ const GATE_FIELDS = ['enabled', 'max_top_item_share', 'min_catalog_coverage', 'm
   'max_drifted_feature_share', 'max_feature_scale_ratio', 'max_new_constant_features', 'min_overlap_at_k', 'min_rbo', 'max_item_js_distance', 'min_users_ratio'];
 
 /** Defaults catch catastrophes and stay quiet on ordinary days; the README ("Guardrails") says why each one. */
-function parseGates(g: Fields | undefined, k: number): JobGates {
+function parseGates(g: Fields | undefined): JobGates {
   g?.rejectUnknown(GATE_FIELDS);
   const v = (field: string, fallback: number | null, min: number, max: number) => (g ? g.numberOrOff(field, fallback, min, max) : fallback);
   return {
     enabled: g ? g.bool('enabled', true) : true,
-    // one item in 90% of all users' lists: everyone gets the same thing
-    maxTopItemShare: v('max_top_item_share', Math.min(1, 0.9 / k), 0, 1),
-    minCatalogCoverage: v('min_catalog_coverage', 0.005, 0, 1),
+    // off by default: a popular item legitimately reaches most lists (a random 60-item model: 91% of users)
+    maxTopItemShare: v('max_top_item_share', null, 0, 1),
+    minCatalogCoverage: g?.has('min_catalog_coverage') || g?.isNull('min_catalog_coverage') ? v('min_catalog_coverage', null, 0, 1) : undefined,
     minScoredRatio: v('min_scored_ratio', 0.5, 0, 1),
     // off by default: a weather or calendar feature jumps as far in PSI from one day to the next as a unit error
     maxFeaturePsi: v('max_feature_psi', null, 0, Number.MAX_VALUE),
@@ -254,7 +256,7 @@ export function parseJob(file: string, text: string, root: string): JobDefinitio
     retention: { keep: retention ? retention.int('keep', 3, 1, 1000) : 3 },
     workers: f.has('workers') ? f.int('workers', undefined, 1, 64) : undefined,
     intraOpThreads: f.has('intra_op_threads') ? f.int('intra_op_threads', undefined, 1, 256) : undefined,
-    gates: parseGates(f.object('gates', false), f.int('k', 10, 1, 1000)),
+    gates: parseGates(f.object('gates', false)),
   };
   return Object.freeze(job);
 }
