@@ -39,6 +39,8 @@ export interface GuardResult {
   failed: GateResult[];
   /** the one line naming the first failed gate and the command that publishes anyway; undefined when all passed */
   line: string | undefined;
+  /** milliseconds per part: inputs (DuckDB pass), outputs (SQL on the sample), compare, store */
+  ms: Record<'inputs' | 'outputs' | 'compare', number>;
 }
 
 export async function guardRun(db: Queryable, r: GuardRequest): Promise<GuardResult> {
@@ -47,17 +49,23 @@ export async function guardRun(db: Queryable, r: GuardRequest): Promise<GuardRes
   const ref = found === null || found === r.runId ? null : await loadProfiles(db, found);
   const referenceRunId = ref ? found : null;
   // Both cores: inference is over by now. One aggregate pass over the partition (profile-inputs.ts).
+  let t = performance.now();
+  const ms = { inputs: 0, outputs: 0, compare: 0 };
+  const lap = (part: keyof typeof ms) => { ms[part] = Math.round(performance.now() - t); t = performance.now(); };
   const inputs = await withDuckDB({ threads: 2, memoryLimit: r.config.duckdbMemoryLimit, tempDirectory: path.join(os.tmpdir(), 'batchcast-duckdb') },
     (conn) => profileInputs(conn, r.job, r.files, ref?.inputs ?? null, referenceRunId));
+  lap('inputs');
   const outputs = await profileOutputs(db, { runId: r.runId, k: r.job.k, rowsRead: r.rowsRead, usersScored: r.rowsWritten, itemIds: r.itemIds, itemCounts: r.itemCounts });
   await saveProfiles(db, r.runId, inputs, outputs);
+  lap('outputs');
   const comparison = ref ? await compareRuns(db, { runId: r.runId, inputs, outputs }, ref, r.job.gates.psiDriftThreshold) : null;
   if (comparison) await saveComparison(db, comparison);
+  lap('compare');
   const verdicts = evaluateGates(r.job.gates, { inputs, outputs, reference: ref && comparison ? { inputs: ref.inputs, comparison } : null });
   await saveVerdicts(db, r.runId, verdicts);
   const failed = verdicts.filter((v) => !v.passed);
   const line = failed.length ? heldLine({ job: r.job.name, date: r.date, runId: r.runId, shadow: !!r.shadow, failed }) : undefined;
-  return { referenceRunId, comparison, verdicts, failed, line };
+  return { referenceRunId, comparison, verdicts, failed, line, ms };
 }
 
 /** The job with a candidate model file (predict --shadow --model): its version is then the file's hash, not the job's. */
