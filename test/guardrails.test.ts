@@ -139,6 +139,23 @@ describe('held: nothing published, the previous generation still served', () => 
     }
   }, 60_000);
 
+  it('a feature constant at a value common in the reference publishes (a day without rain)', async () => {
+    const original = fx.users.get(d2)!;
+    // the reference: f2 is 0 for about 40% of users (rain_mm on an ordinary day)
+    await rewriteD2((f) => f.map((v, j) => (j === 2 && f[0] < -0.2 ? 0 : v)));
+    try {
+      expect((await predict({ job: fx.job, date: d2, config, db: t.db, log })).status).toBe('published');
+      await rewriteD2((f) => f.map((v, j) => (j === 2 ? 0 : v))); // no rain anywhere today
+      const r = await predict({ job: fx.job, date: d2, config, db: t.db, log });
+      expect(r.guard.line ?? '').toBe('');
+      expect(r.status).toBe('published');
+      await publishGeneration(t.db, config, good); // back to the good generation
+    } finally {
+      fx.users.set(d2, original);
+      await rewriteD2((f) => f);
+    }
+  }, 60_000);
+
   it('a model that gives everyone the same items', async () => {
     const original = readFileSync(modelFile);
     writeFileSync(modelFile, readFileSync(sameItemsModel));

@@ -31,9 +31,22 @@ function scaleRatios(now: FeatureProfile[], ref: Map<string, FeatureProfile>) {
   });
 }
 
-/** Features with spread in the reference and none now: a column exported as a constant (all zeros, a default). */
+/** Whether the reference had a point mass at `v`: two deciles or more equal to it (at least ~10% of its values). */
+function commonValue(ref: FeatureProfile, v: number): boolean {
+  const near = (d: number) => Math.abs(d - v) <= 1e-6 * Math.max(1, Math.abs(v)); // float32 in the file, double in the profile
+  return ref.deciles.filter(near).length >= 2;
+}
+
+/**
+ * Features with spread in the reference and none now, at a value that was not common in the reference: a
+ * column exported as a constant (all zeros, a default). A day without rain anywhere makes rain_mm constant at
+ * 0, which was most of the reference's values: that is weather, not a broken export.
+ */
 function newConstants(now: FeatureProfile[], ref: Map<string, FeatureProfile>) {
-  const names = now.filter((f) => f.min !== null && f.min === f.max && (ref.get(f.name)?.std ?? 0) > 0).map((f) => f.name);
+  const names = now.filter((f) => {
+    const r = ref.get(f.name);
+    return f.min !== null && f.min === f.max && r?.std && !commonValue(r, f.min);
+  }).map((f) => f.name);
   return { value: names.length, detail: names.length ? `feature ${names.slice(0, 3).join(', ')}` : undefined };
 }
 
