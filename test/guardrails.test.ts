@@ -247,3 +247,26 @@ describe('retention', () => {
     expect(await served()).toEqual({ view: [good], api: good });
   }, 60_000);
 });
+
+describe('a run that skipped bad rows', () => {
+  it('counts NULL, NaN and Inf per feature over every row', async () => {
+    const skip = await makeFixture({ name: 'guardskip', idType: 'string', output: 'scores', featureMode: 'list', users: 100, items: 20, k: 3, dates: [d1],
+      job: { bad_rows: { mode: 'skip', max_bad_fraction: 0.1 } }, filesPerDate: 1 });
+    const { ids, features } = skip.users.get(d1)!;
+    const rows = ids.map((id, i) => ({ id, features: Array.from(features[i]) as (number | null)[] }));
+    rows[0].features[1] = null;
+    rows[1].features[1] = null;
+    rows[2].features[4] = NaN;
+    await writeFeatures(path.join(skip.featuresDir, `dt=${d1}`, 'part-0.parquet'), rows.map((r) => ({ ...r, features: r.features.map((v) => (Number.isNaN(v) ? 'NaN' as never : v)) })),
+      { idType: 'string', featureMode: 'list', featureNames: skip.featureNames });
+    const cfg = loadConfig({ databaseUrl: t.url, root: skip.root, workers: 1, intraOpThreads: 1 }, {});
+    const r = await predict({ job: skip.job, date: d1, config: cfg, db: t.db, log });
+    expect(r.rejected).toBe(3);
+    const { rows: p } = await t.db.pool.query<{ inputs: InputProfile; outputs: OutputProfile }>('select inputs, outputs from batchcast.run_profiles where run_id = $1', [r.runId]);
+    const f = p[0].inputs.features;
+    expect(f.map((x) => x.name)).toEqual(skip.featureNames.map((_, j) => `features[${j + 1}]`));
+    expect([f[1].nulls, f[1].nans, f[4].nans, f[4].nulls, f[0].nulls]).toEqual([2, 0, 1, 0, 0]);
+    expect(p[0].inputs.rows).toBe(100);
+    expect(p[0].outputs.scoredRatio).toBeCloseTo(97 / 100, 10);
+  }, 60_000);
+});

@@ -2,7 +2,7 @@
 // item popularity, per-user overlap@K and rank-biased overlap over a deterministic sample, users ratio.
 import type pg from 'pg';
 import { binEdges } from './profile-inputs.ts';
-import { runRows, sampleCondition, SAMPLE_USERS } from './run-rows.ts';
+import { runRows, sampleCondition } from './run-rows.ts';
 import type { Comparison, FeatureProfile, InputProfile, OutputProfile } from './types.ts';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
@@ -110,7 +110,7 @@ async function userAgreement(db: Queryable, runId: number, refRunId: number, use
   const { rows: text } = await db.query<{ a: string; b: string }>(
     `select array_to_string(now.item_ids, chr(31)) as a, array_to_string(ref.item_ids, chr(31)) as b
        from ${runRows(runId)} now join ${runRows(refRunId)} ref on ref.user_id = now.user_id
-      where ${sampled}${sampled === 'true' ? '' : ` order by md5(now.user_id) limit ${SAMPLE_USERS}`}`,
+      where ${sampled}`,
   );
   const rows = text.map((r) => ({ a: r.a.split('\x1f'), b: r.b.split('\x1f') }));
   const histogram = new Array<number>(k + 1).fill(0);

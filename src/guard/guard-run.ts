@@ -53,7 +53,7 @@ export async function guardRun(db: Queryable, r: GuardRequest): Promise<GuardRes
   const ms = { inputs: 0, outputs: 0, compare: 0 };
   const lap = (part: keyof typeof ms) => { ms[part] = Math.round(performance.now() - t); t = performance.now(); };
   const inputs = await withDuckDB({ threads: 2, memoryLimit: r.config.duckdbMemoryLimit, tempDirectory: path.join(os.tmpdir(), 'batchcast-duckdb') },
-    (conn) => profileInputs(conn, r.job, r.files, ref?.inputs ?? null, referenceRunId));
+    (conn) => profileInputs(conn, r.job, r.files, ref?.inputs ?? null, referenceRunId, { rows: r.rowsRead, allFinite: r.rowsRead === r.rowsWritten }));
   lap('inputs');
   const outputs = await profileOutputs(db, { runId: r.runId, k: r.job.k, rowsRead: r.rowsRead, usersScored: r.rowsWritten, itemIds: r.itemIds, itemCounts: r.itemCounts });
   await saveProfiles(db, r.runId, inputs, outputs);
