@@ -141,6 +141,23 @@ describe('held: nothing published, the previous generation still served', () => 
     }
   }, 60_000);
 
+  it('half the users gone', async () => {
+    const { ids, features } = fx.users.get(d2)!;
+    const rows = ids.slice(0, 250).map((id, i) => ({ id, features: Array.from(features[i]) }));
+    await writeFeatures(path.join(fx.featuresDir, `dt=${d2}`, 'part-0.parquet'), rows, { idType: 'int', featureMode: 'columns', featureNames: fx.featureNames });
+    await writeFeatures(path.join(fx.featuresDir, `dt=${d2}`, 'part-1.parquet'), rows.slice(0, 0), { idType: 'int', featureMode: 'columns', featureNames: fx.featureNames });
+    try {
+      const r = await predict({ job: fx.job, date: d2, config, db: t.db, log });
+      expect(r.status).toBe('held');
+      expect(r.guard.failed.map((g) => g.gate)).toContain('min_users_ratio');
+      expect(r.guard.comparison!.usersRatio).toBeCloseTo(250 / 600, 10);
+      expect(r.guard.comparison!.sampleUsers).toBe(250);
+      expect(await served()).toEqual({ view: [good], api: good });
+    } finally {
+      await rewriteD2((f) => f);
+    }
+  }, 60_000);
+
   it('a feature constant at a value common in the reference publishes (a day without rain)', async () => {
     const original = fx.users.get(d2)!;
     // the reference: f2 is 0 for about 40% of users (rain_mm on an ordinary day)
