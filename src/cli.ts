@@ -4,6 +4,7 @@ import { context, globalOptions, int, withDb, type GlobalFlags } from './cli-con
 import { migrate } from './db/migrate.ts';
 import { BadInputError, ExitCode, HeldError, describeError, exitCodeOf } from './errors.ts';
 import { compareGenerations } from './guard/compare-generations.ts';
+import { installExtensions } from './read/duckdb.ts';
 import type { Logger } from './log.ts';
 import { predict } from './run/predict.ts';
 import { yesterday } from './run/dates.ts';
@@ -100,6 +101,15 @@ export function buildProgram(): Command {
 
   registerServeCommand(program);
   registerScheduleCommands(program);
+
+  globalOptions(program.command('install-extensions'))
+    .description('download config duckdb.extensions into duckdb.extensionDirectory for this DuckDB version (image build time: needs the network)')
+    .action(async (opts: GlobalFlags) => {
+      const { config, log } = context(opts);
+      if (!config.duckdb.extensionDirectory) throw new BadInputError('install-extensions needs config duckdb.extensionDirectory (BATCHCAST_DUCKDB_EXTENSION_DIRECTORY), the directory runs will load from');
+      const installed = await installExtensions(config.duckdb.extensionDirectory, config.duckdb.extensions);
+      log.info(`DuckDB extensions installed into ${config.duckdb.extensionDirectory}: ${installed.join(', ') || 'none needed'}; all of ${config.duckdb.extensions.join(', ') || '(none configured)'} load`);
+    });
   return program;
 }
 

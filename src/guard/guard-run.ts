@@ -22,7 +22,7 @@ export interface GuardRequest {
   job: JobDefinition;
   date: string;
   runId: number;
-  config: Pick<Config, 'duckdbMemoryLimit'>;
+  config: Pick<Config, 'duckdbMemoryLimit' | 'duckdb'>;
   files: string[];
   rowsRead: number;
   rowsWritten: number;
@@ -52,7 +52,8 @@ export async function guardRun(db: Queryable, r: GuardRequest): Promise<GuardRes
   let t = performance.now();
   const ms = { inputs: 0, outputs: 0, compare: 0 };
   const lap = (part: keyof typeof ms) => { ms[part] = Math.round(performance.now() - t); t = performance.now(); };
-  const inputs = await withDuckDB({ threads: 2, memoryLimit: r.config.duckdbMemoryLimit, tempDirectory: path.join(os.tmpdir(), 'batchcast-duckdb') },
+  // The same DuckDB settings as the run's own read (extensions: features may live in object storage).
+  const inputs = await withDuckDB({ threads: 2, memoryLimit: r.config.duckdbMemoryLimit, tempDirectory: path.join(os.tmpdir(), 'batchcast-duckdb'), ...r.config.duckdb },
     (conn) => profileInputs(conn, r.job, r.files, ref?.inputs ?? null, referenceRunId, { rows: r.rowsRead, allFinite: r.rowsRead === r.rowsWritten }));
   lap('inputs');
   const outputs = await profileOutputs(db, { runId: r.runId, k: r.job.k, rowsRead: r.rowsRead, usersScored: r.rowsWritten, itemIds: r.itemIds, itemCounts: r.itemCounts });
