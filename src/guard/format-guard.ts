@@ -14,7 +14,7 @@ export function formatComparison(c: Comparison): string {
   const worst = [...c.psi].sort((a, b) => b.psi - a.psi).slice(0, 5);
   return `run ${c.runId} against run ${c.referenceRunId}\n` + table(['figure', 'value'], [
     ['users ratio (now / reference)', f(c.usersRatio)],
-    [`users sampled (in both, by md5)`, f(c.sampleUsers)],
+    [`users sampled (in both, by a stable hash)`, f(c.sampleUsers)],
     ['mean overlap@K', f(c.meanOverlapAtK)],
     ['mean RBO (p = 0.9)', f(c.meanRbo)],
     ['item popularity JS distance', f(c.itemJsDistance)],

@@ -8,6 +8,8 @@ import type { OutputProfile } from './types.ts';
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
 const PERCENTS = Array.from({ length: 101 }, (_, i) => i / 100);
+// Percentiles at 1% steps need no more: 10k users (100k scores at K = 10) sort in ~0.1 s; 100k users took 2 s.
+const PERCENTILE_USERS = 10_000;
 
 /** Gini index of counts: 0 when every item is as frequent, 1 when one item takes everything. */
 export function gini(counts: ArrayLike<number>): number {
@@ -33,7 +35,7 @@ export interface OutputFacts {
 
 export async function profileOutputs(db: Queryable, f: OutputFacts): Promise<OutputProfile> {
   const { rows } = await db.query<{ top1: number[] | null; all: number[] | null }>(
-    `with s as (select scores from ${runRows(f.runId)} r where ${sampleCondition('r.user_id', f.usersScored)})
+    `with s as (select scores from ${runRows(f.runId)} r where ${sampleCondition('r.user_id', f.usersScored, PERCENTILE_USERS)})
      select (select percentile_cont($1::float8[]) within group (order by scores[1]) from s) as top1,
             (select percentile_cont($1::float8[]) within group (order by v) from s, unnest(s.scores) v) as all`,
     [PERCENTS],
