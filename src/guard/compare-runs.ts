@@ -81,11 +81,11 @@ export function jsDistance(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /** Extrapolated rank-biased overlap (Webber et al. 2010, eq. 32) of two lists cut to the same depth: 1 when identical. */
-export function rbo(a: string[], b: string[], p = RBO_P): { overlap: number; rbo: number } {
+export function rbo<T>(a: readonly T[], b: readonly T[], p = RBO_P): { overlap: number; rbo: number } {
   const k = Math.min(a.length, b.length);
   if (!k) return { overlap: 0, rbo: 0 };
-  const seenA = new Set<string>();
-  const seenB = new Set<string>();
+  const seenA = new Set<T>();
+  const seenB = new Set<T>();
   let x = 0;
   let sum = 0;
   for (let d = 1; d <= k; d++) {
