@@ -14,6 +14,7 @@ import { PRECISIONS, type Precision } from './demo/build-model.ts';
 import { printComparison, printDemoSummary, printPredictResult, progressLog, progressPrinter } from './cli-output.ts';
 import { registerScheduleCommands } from './schedule/command.ts';
 import { registerServeCommand } from './serve/command.ts';
+import { registerExportCommand } from './export/command.ts';
 
 /** SIGINT/SIGTERM abort the current run cleanly (marked failed, nothing published) instead of killing it. */
 function abortOnSignals(log: Logger): AbortController {
@@ -102,6 +103,7 @@ export function buildProgram(): Command {
     });
 
   registerServeCommand(program);
+  registerExportCommand(program);
   registerScheduleCommands(program);
 
   globalOptions(program.command('install-extensions'))

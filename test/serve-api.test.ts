@@ -170,7 +170,7 @@ describe('operational endpoints', () => {
   it('/openapi.json describes every route', async () => {
     const doc = (await get(server.url, '/openapi.json')).json;
     expect(doc.openapi).toBe('3.1.0');
-    expect(Object.keys(doc.paths).sort()).toEqual(['/healthz', '/metrics', '/openapi.json', '/readyz', '/v1/jobs/{job}/users/{userId}/recommendations']);
+    expect(Object.keys(doc.paths).sort()).toEqual(['/healthz', '/metrics', '/openapi.json', '/readyz', '/v1/jobs/{job}/dates/{date}/export.arrow', '/v1/jobs/{job}/score', '/v1/jobs/{job}/users/{userId}/recommendations']);
     expect(Object.keys(doc.paths['/v1/jobs/{job}/users/{userId}/recommendations'].get.responses)).toEqual(['200', '304', '400', '404', '429', '503']);
   });
 

@@ -1,5 +1,6 @@
 // GET /openapi.json: the API described for clients and code generators. Kept next to the handlers it
 // describes; test/serve-api.test.ts checks that every route answered by the server is listed here.
+import { onlineAndExportPaths, onlineAndExportSchemas } from './openapi-score-export.ts';
 import { MAX_K, MAX_USER_ID_CHARS } from './params.ts';
 
 const error = (description: string, example: Record<string, unknown>) => ({
@@ -47,6 +48,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           },
         },
       },
+      ...onlineAndExportPaths(),
       '/healthz': { get: { operationId: 'health', summary: 'The process is alive', responses: { 200: { description: 'Alive', content: { 'application/json': { example: { status: 'ok' } } } } } } },
       '/readyz': {
         get: {
@@ -75,7 +77,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
             run_id: { type: 'integer', description: 'The generation served' },
             model_version: { type: 'string' },
             generated_at: { type: 'string', format: 'date-time', description: 'When the run finished' },
-            source: { type: 'string', enum: ['model', 'fallback'] },
+            source: { type: 'string', enum: ['model', 'fallback', 'online'] },
             items: {
               type: 'array',
               items: {
@@ -90,6 +92,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
             },
           },
         },
+        ...onlineAndExportSchemas(),
         Error: {
           type: 'object',
           required: ['error', 'message'],

@@ -21,7 +21,7 @@ export const MAX_USER_ID_CHARS = 256;
 export const MAX_K = 1000;
 const QUERY_PARAMETERS = new Set(['date', 'k']);
 // C0 controls and DEL: PostgreSQL text cannot hold NUL, and the others are never part of a real id.
-const CONTROL = /[\u0000-\u001f\u007f]/;
+export const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** Shown back to the client inside a JSON string: short and printable. */
 function shown(v: string): string {

@@ -11,6 +11,9 @@ import type { Config } from '../config.ts';
 import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { answerLookup } from './answer-lookup.ts';
+import { answerScore, scoreJobSegment } from './answer-score.ts';
+import { exportSegments, streamExport } from './export-route.ts';
+import { OnlineScoring } from './online-scorer.ts';
 import { LookupBatcher } from './batch-lookups.ts';
 import { JobCatalogue } from './job-catalogue.ts';
 import { ServeMetrics, type Route } from './metrics.ts';
@@ -78,12 +81,19 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
   const openapi = JSON.stringify(openApiDocument(version));
   const lookupDeps = { batcher, catalogue, metrics, cacheMaxAgeSeconds: serve.cacheMaxAgeSeconds };
   const readyDeps = { pool, catalogue, metrics, timeoutMs };
+  const scoring = new OnlineScoring({ pool, timeoutMs, log, registry: metrics.registry, workers: serve.scoreWorkers, maxQueued: serve.scoreMaxQueued });
+  const scoreDeps = { catalogue, scoring, limit: new RateLimit(serve.rateLimitPerSecond), rateLimitPerSecond: serve.rateLimitPerSecond };
+  const exportDeps = { pool, catalogue, enabled: serve.exports, log, running: { count: 0 } };
   const warn = throttled(log);
   const idPrefix = `${randomBytes(3).toString('hex')}-`;
   let seq = 0;
   let stopping = false;
 
-  function send(res: http.ServerResponse, route: Route, method: string, t0: number, requestId: string, reply: Reply, type = JSON_TYPE): void {
+  function send(res: http.ServerResponse, route: Route, method: string, t0: number, requestId: string, reply: Reply | null, type = JSON_TYPE): void {
+    if (reply === null) { // the handler streamed its own answer
+      metrics.observe(route, method, res.statusCode, (performance.now() - t0) / 1000);
+      return;
+    }
     const headers: http.OutgoingHttpHeaders = { 'x-request-id': requestId, ...reply.headers };
     if (reply.status !== 304) {
       headers['content-type'] = type;
@@ -142,6 +152,17 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     const requestId = typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : `${idPrefix}${(++seq).toString(36)}`;
     if ((req.url?.length ?? 0) > MAX_URL_BYTES) {
       return send(res, 'other', method, t0, requestId, json(414, { error: 'uri_too_long', message: `request target longer than ${MAX_URL_BYTES} bytes` }));
+    }
+    // Scoring takes a body and exports stream: both answer for themselves (see answer-score.ts, export-route.ts).
+    const path = (req.url ?? '/').split('?', 1)[0];
+    const query = (req.url ?? '').slice(path.length + 1);
+    const scoreJob = scoreJobSegment(path);
+    const exported = scoreJob === undefined ? exportSegments(path) : undefined;
+    if (scoreJob !== undefined || exported) {
+      const route: Route = exported ? 'export' : 'score';
+      const answer = exported ? streamExport(req, res, exported, requestId, exportDeps) : answerScore(req, scoreJob!, query, requestId, scoreDeps);
+      answer.then((rep) => send(res, route, method, t0, requestId, rep), (err) => send(res, route, method, t0, requestId, res.headersSent ? null : failure(err, requestId)));
+      return;
     }
     // GET needs no body: one is the request size limit, refused with the connection closed (no unread body left on it).
     const length = req.headers['content-length'];
@@ -204,6 +225,7 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     } finally {
       clearTimeout(force);
       catalogue.stop();
+      await scoring.close();
     }
   }
 
