@@ -89,3 +89,16 @@ describe('job definition', () => {
     expect(() => loadJob(path.join(root, 'jobs'), '../etc/passwd')).toThrow(/not valid/);
   });
 });
+
+describe('gates', () => {
+  it('defaults catch catastrophes; null switches a gate off; bad values name the field', () => {
+    const d = parse(base).gates;
+    expect(d).toMatchObject({ enabled: true, maxTopItemShare: null, minCatalogCoverage: undefined, minScoredRatio: 0.5, maxFeaturePsi: null, psiDriftThreshold: 0.25,
+      maxDriftedFeatureShare: 0.5, maxFeatureScaleRatio: 100, maxNewConstantFeatures: 0, minOverlapAtK: null, minRbo: null, maxItemJsDistance: 0.8, minUsersRatio: 0.5 });
+    const set = parse({ ...base, gates: { max_feature_psi: 2, min_catalog_coverage: null, max_feature_scale_ratio: null, min_overlap_at_k: 0.2 } }).gates;
+    expect(set).toMatchObject({ maxFeaturePsi: 2, minCatalogCoverage: null, maxFeatureScaleRatio: null, minOverlapAtK: 0.2, minUsersRatio: 0.5 });
+    fails({ ...base, gates: { min_overlap_at_k: 1.5 } }, 'field "gates.min_overlap_at_k" must be a number between 0 and 1');
+    fails({ ...base, gates: { max_psi: 1 } }, 'field "gates.max_psi" is not a known field');
+    fails({ ...base, gates: { enabled: 'yes' } }, 'field "gates.enabled" must be true or false');
+  });
+});

@@ -46,6 +46,8 @@ export interface JobDefinition {
   /** Per-job overrides of the inference settings in config. */
   workers: number | undefined;
   intraOpThreads: number | undefined;
+  /** thresholds a run must meet to be published (src/guard/gates.ts) */
+  gates: JobGates;
 }
 
 type Json = Record<string, unknown>;
@@ -59,6 +61,7 @@ class Fields {
   private raw(field: string): unknown { return this.obj[field]; }
 
   has(field: string): boolean { return this.raw(field) !== undefined; }
+  isNull(field: string): boolean { return this.raw(field) === null; }
 
   string(field: string, fallback?: string): string {
     const v = this.raw(field) ?? fallback;
@@ -104,6 +107,12 @@ class Fields {
     if (!v || typeof v !== 'object' || Array.isArray(v)) this.fail(field, v === undefined ? 'is missing' : 'must be an object');
     return new Fields(this.file, v as Json, `${this.prefix}${field}.`);
   }
+  /** A number in [min, max], or null (the job switches that check off). */
+  numberOrOff(field: string, fallback: number | null, min: number, max: number): number | null {
+    if (this.raw(field) === null) return null;
+    if (!this.has(field)) return fallback;
+    return this.number(field, 0, min, max);
+  }
   rejectUnknown(known: string[]): void {
     for (const k of Object.keys(this.obj)) {
       if (!known.includes(k) && !k.startsWith('$') && k !== 'comment') this.fail(k, `is not a known field (known: ${known.join(', ')})`);
@@ -134,6 +143,54 @@ function parseRetention(file: string, r: Fields | undefined, abs: (p: string) =>
   return { keep: r ? r.int('keep', 3, 1, 1000) : 3, days, archive: archive === undefined ? undefined : abs(archive) };
 }
 
+// ---- gates: a self-contained block (issue 9). Every threshold may be null to switch that gate off.
+/** Thresholds for a run to be published. Value gates judge the run alone; change gates judge it against its reference. */
+export interface JobGates {
+  enabled: boolean;
+  // value gates
+  maxTopItemShare: number | null;
+  /** undefined = the default, min(1, 2k / items): fewer than 2K distinct items for all users is "the same for everyone" */
+  minCatalogCoverage: number | null | undefined;
+  minScoredRatio: number | null;
+  // change gates
+  maxFeaturePsi: number | null;
+  psiDriftThreshold: number;
+  maxDriftedFeatureShare: number | null;
+  maxFeatureScaleRatio: number | null;
+  maxNewConstantFeatures: number | null;
+  minOverlapAtK: number | null;
+  minRbo: number | null;
+  maxItemJsDistance: number | null;
+  minUsersRatio: number | null;
+}
+
+const GATE_FIELDS = ['enabled', 'max_top_item_share', 'min_catalog_coverage', 'min_scored_ratio', 'max_feature_psi', 'psi_drift_threshold',
+  'max_drifted_feature_share', 'max_feature_scale_ratio', 'max_new_constant_features', 'min_overlap_at_k', 'min_rbo', 'max_item_js_distance', 'min_users_ratio'];
+
+/** Defaults catch catastrophes and stay quiet on ordinary days; the README ("Guardrails") says why each one. */
+function parseGates(g: Fields | undefined): JobGates {
+  g?.rejectUnknown(GATE_FIELDS);
+  const v = (field: string, fallback: number | null, min: number, max: number) => (g ? g.numberOrOff(field, fallback, min, max) : fallback);
+  return {
+    enabled: g ? g.bool('enabled', true) : true,
+    // off by default: a popular item legitimately reaches most lists (a random 60-item model: 91% of users)
+    maxTopItemShare: v('max_top_item_share', null, 0, 1),
+    minCatalogCoverage: g?.has('min_catalog_coverage') || g?.isNull('min_catalog_coverage') ? v('min_catalog_coverage', null, 0, 1) : undefined,
+    minScoredRatio: v('min_scored_ratio', 0.5, 0, 1),
+    // off by default: a weather or calendar feature jumps as far in PSI from one day to the next as a unit error
+    maxFeaturePsi: v('max_feature_psi', null, 0, Number.MAX_VALUE),
+    psiDriftThreshold: v('psi_drift_threshold', 0.25, 0, Number.MAX_VALUE) ?? 0.25,
+    maxDriftedFeatureShare: v('max_drifted_feature_share', 0.5, 0, 1),
+    maxFeatureScaleRatio: v('max_feature_scale_ratio', 100, 1, Number.MAX_VALUE),
+    maxNewConstantFeatures: v('max_new_constant_features', 0, 0, Number.MAX_SAFE_INTEGER),
+    minOverlapAtK: v('min_overlap_at_k', null, 0, 1),
+    minRbo: v('min_rbo', null, 0, 1),
+    maxItemJsDistance: v('max_item_js_distance', 0.8, 0, 1),
+    minUsersRatio: v('min_users_ratio', 0.5, 0, Number.MAX_VALUE),
+  };
+}
+// ---- end of gates
+
 const JOB_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
 
 /** Parses and validates one job file. Relative paths in it are resolved against `root`. */
@@ -146,7 +203,7 @@ export function parseJob(file: string, text: string, root: string): JobDefinitio
   }
   if (!obj || typeof obj !== 'object' || Array.isArray(obj)) throw new BadInputError(`job file ${file} must hold a JSON object`);
   const f = new Fields(file, obj as Json);
-  f.rejectUnknown(['name', 'description', 'features', 'model', 'items', 'k', 'batch_size', 'min_rows', 'bad_rows', 'fallback', 'schedule', 'retention', 'workers', 'intra_op_threads']);
+  f.rejectUnknown(['name', 'description', 'features', 'model', 'items', 'k', 'batch_size', 'min_rows', 'bad_rows', 'fallback', 'schedule', 'retention', 'workers', 'intra_op_threads', 'gates']);
   const fileName = path.basename(file).replace(/\.json$/, '');
   const name = f.string('name', fileName);
   if (!JOB_NAME.test(name)) throw new BadInputError(`job file ${file}: field "name" must match ${JOB_NAME} (got ${JSON.stringify(name)})`);
@@ -226,6 +283,7 @@ export function parseJob(file: string, text: string, root: string): JobDefinitio
     retention: parseRetention(file, retention, abs),
     workers: f.has('workers') ? f.int('workers', undefined, 1, 64) : undefined,
     intraOpThreads: f.has('intra_op_threads') ? f.int('intra_op_threads', undefined, 1, 256) : undefined,
+    gates: parseGates(f.object('gates', false)),
   };
   return Object.freeze(job);
 }

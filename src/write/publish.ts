@@ -22,6 +22,8 @@ export interface PublishRequest {
   date: string;
   runId: number;
   action: 'publish' | 'rollback' | 'override';
+  /** why a person published a held or shadow run (action 'override') */
+  reason?: string;
   lockTimeoutMs: number;
 }
 
@@ -55,8 +57,8 @@ export async function publishRun(
     );
     const previousRunId = prev.rows[0]?.run_id;
     await client.query(
-      'insert into batchcast.publish_log (job, prediction_date, run_id, previous_run_id, action) values ($1, $2, $3, $4, $5)',
-      [req.job, req.date, req.runId, previousRunId ?? null, req.action],
+      'insert into batchcast.publish_log (job, prediction_date, run_id, previous_run_id, action, reason) values ($1, $2, $3, $4, $5, $6)',
+      [req.job, req.date, req.runId, previousRunId ?? null, req.action, req.reason ?? null],
     );
     const notice: PublishNotice = { job: req.job, date: req.date, run_id: req.runId, previous_run_id: previousRunId ?? null, action: req.action };
     await client.query('select pg_notify($1, $2)', [PUBLISH_CHANNEL, JSON.stringify(notice)]);
