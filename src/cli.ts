@@ -1,13 +1,11 @@
 // The CLI only translates: flags become an options object for the same functions the tests call.
+// Handlers import their modules when they run: DuckDB, pg and ONNX Runtime take ~110 ms to load, and
+// `batchcast --help` should not pay for them.
 import { Command, CommanderError } from 'commander';
 import { context, globalOptions, int, withDb, type GlobalFlags } from './cli-context.ts';
-import { migrate } from './db/migrate.ts';
 import { ExitCode, describeError, exitCodeOf } from './errors.ts';
 import type { Logger } from './log.ts';
-import { predict } from './run/predict.ts';
 import { yesterday } from './run/dates.ts';
-import { generateDemo } from './demo/generate.ts';
-import { runDemo } from './demo/run-demo.ts';
 import { printDemoSummary, printPredictResult, progressLog, progressPrinter } from './cli-output.ts';
 import { registerScheduleCommands } from './schedule/command.ts';
 import { registerServeCommand } from './serve/command.ts';
@@ -40,6 +38,7 @@ export function buildProgram(): Command {
     .action(async (opts: GlobalFlags & { job: string; date?: string }) => {
       const ctx = context(opts);
       const ac = abortOnSignals(ctx.log);
+      const { predict } = await import('./run/predict.ts');
       const result = await withDb(ctx, (db) => predict({
         job: opts.job, date: opts.date ?? yesterday(), config: ctx.config, db, log: ctx.log, signal: ac.signal,
         onProgress: opts.quiet ? undefined : (!opts.json && progressPrinter()) || progressLog(ctx.log),
@@ -56,6 +55,7 @@ export function buildProgram(): Command {
     .option('--regenerate', 'regenerate the data even if it exists')
     .action(async (opts: GlobalFlags & { users: number; items: number; days: number; endDate?: string; regenerate?: boolean }) => {
       const ctx = context(opts);
+      const { runDemo } = await import('./demo/run-demo.ts');
       const summary = await withDb(ctx, async (db) => {
         if (db.embedded) ctx.log.info(`using the embedded PostgreSQL on port ${db.embedded.port} (set DATABASE_URL to use your own server)`);
         return runDemo({ config: ctx.config, db, log: ctx.log, users: opts.users, items: opts.items, days: opts.days, endDate: opts.endDate, regenerate: !!opts.regenerate, showUsers: 3 });
@@ -73,6 +73,7 @@ export function buildProgram(): Command {
     .option('--rows-per-file <n>', 'split each date into Parquet files of at most this many rows', int('--rows-per-file'), 1_000_000)
     .action(async (opts: GlobalFlags & { users: number; items: number; days: number; endDate?: string; out: string; rowsPerFile: number }) => {
       const ctx = context(opts);
+      const { generateDemo } = await import('./demo/generate.ts');
       await generateDemo({ outDir: opts.out, users: opts.users, items: opts.items, days: opts.days, endDate: opts.endDate ?? yesterday(), k: 10, rowsPerFile: opts.rowsPerFile, seed: 7, log: (m) => ctx.log.info(m) });
     });
 
@@ -80,6 +81,7 @@ export function buildProgram(): Command {
     .description('create or update the batchcast schema')
     .action(async (opts: GlobalFlags) => {
       const ctx = context(opts);
+      const { migrate } = await import('./db/migrate.ts');
       const applied = await withDb(ctx, (db) => migrate(db.pool));
       ctx.log.info(applied.length ? `applied ${applied.join(', ')}` : 'schema is up to date');
     });
