@@ -9,6 +9,8 @@ import { yesterday } from './run/dates.ts';
 import { printDemoSummary, printPredictResult, progressLog, progressPrinter } from './cli-output.ts';
 import { registerScheduleCommands } from './schedule/command.ts';
 import { registerServeCommand } from './serve/command.ts';
+import { registerSetupCommands } from './cli-setup.ts';
+import { printDryRun } from './cli-output-setup.ts';
 
 /** SIGINT/SIGTERM abort the current run cleanly (marked failed, nothing published) instead of killing it. */
 function abortOnSignals(log: Logger): AbortController {
@@ -35,8 +37,13 @@ export function buildProgram(): Command {
     .option('--date <YYYY-MM-DD>', 'prediction date (default: yesterday, UTC)')
     .option('--workers <n>', 'inference worker threads', int('--workers'))
     .option('--threads <n>', 'ONNX Runtime intra-op threads per worker', int('--threads'))
-    .action(async (opts: GlobalFlags & { job: string; date?: string }) => {
+    .option('--dry-run', 'check the job, partition, model and items and score one batch; publish and write nothing (exit 0 or 2)')
+    .action(async (opts: GlobalFlags & { job: string; date?: string; dryRun?: boolean }) => {
       const ctx = context(opts);
+      if (opts.dryRun) {
+        const { dryRun } = await import('./run/dry-run.ts');
+        return printDryRun(await withDb(ctx, (db) => dryRun({ job: opts.job, date: opts.date ?? yesterday(), config: ctx.config, db, log: ctx.log })), opts);
+      }
       const ac = abortOnSignals(ctx.log);
       const { predict } = await import('./run/predict.ts');
       const result = await withDb(ctx, (db) => predict({
@@ -86,6 +93,7 @@ export function buildProgram(): Command {
       ctx.log.info(applied.length ? `applied ${applied.join(', ')}` : 'schema is up to date');
     });
 
+  registerSetupCommands(program);
   registerServeCommand(program);
   registerScheduleCommands(program);
   return program;

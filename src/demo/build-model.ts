@@ -24,6 +24,12 @@ export interface ModelOptions {
   k: number;
   output: 'top_k' | 'scores';
   inputName?: string;
+  /** output tensor names, as an exporter might choose them (default top_scores/top_indices, or scores) */
+  outputNames?: { values: string; indices: string } | { scores: string };
+  /** name of the symbolic batch dimension (PyTorch's exporter: e.g. "batch_size") */
+  batchDim?: string;
+  /** extra metadata_props, e.g. feature_names */
+  metadata?: Record<string, string>;
   version: string;
   name?: string;
 }
@@ -46,6 +52,9 @@ export function buildTwoTowerModel(w: TwoTowerWeights, opts: ModelOptions): Buff
   const input = opts.inputName ?? 'features';
   if (opts.output === 'top_k' && (opts.k < 1 || opts.k > w.items)) throw new Error(`k=${opts.k} must be between 1 and ${w.items}`);
   const F = DataType.FLOAT;
+  const batch = opts.batchDim ?? 'batch';
+  const names = opts.outputNames;
+  const scoresName = opts.output === 'scores' && names && 'scores' in names ? names.scores : 'scores';
   const nodes: Node[] = [
     { op: 'MatMul', inputs: [input, 'w1'], outputs: ['h_pre'] },
     { op: 'Add', inputs: ['h_pre', 'b1'], outputs: ['h_bias'] },
@@ -53,7 +62,7 @@ export function buildTwoTowerModel(w: TwoTowerWeights, opts: ModelOptions): Buff
     { op: 'MatMul', inputs: ['hidden', 'w2'], outputs: ['e_pre'] },
     { op: 'Add', inputs: ['e_pre', 'b2'], outputs: ['user_embedding'] },
     { op: 'MatMul', inputs: ['user_embedding', 'items_t'], outputs: ['dot'] },
-    { op: 'Add', inputs: ['dot', 'item_bias'], outputs: ['scores'] },
+    { op: 'Add', inputs: ['dot', 'item_bias'], outputs: [scoresName] },
   ];
   const initializers = [
     { name: 'w1', type: F, dims: [w.inputSize, w.hidden], data: w.w1 },
@@ -66,16 +75,17 @@ export function buildTwoTowerModel(w: TwoTowerWeights, opts: ModelOptions): Buff
   let outputs;
   if (opts.output === 'top_k') {
     initializers.push({ name: 'k', type: DataType.INT64, dims: [1], data: BigInt64Array.from([BigInt(opts.k)]) } as never);
-    nodes.push({ op: 'TopK', inputs: ['scores', 'k'], outputs: ['top_scores', 'top_indices'], attributes: { axis: { int: -1 }, largest: { int: 1 }, sorted: { int: 1 } } });
+    const [values, indices] = names && 'values' in names ? [names.values, names.indices] : ['top_scores', 'top_indices'];
+    nodes.push({ op: 'TopK', inputs: ['scores', 'k'], outputs: [values, indices], attributes: { axis: { int: -1 }, largest: { int: 1 }, sorted: { int: 1 } } });
     outputs = [
-      { name: 'top_scores', type: F, shape: ['batch', opts.k] },
-      { name: 'top_indices', type: DataType.INT64, shape: ['batch', opts.k] },
+      { name: values, type: F, shape: [batch, opts.k] },
+      { name: indices, type: DataType.INT64, shape: [batch, opts.k] },
     ];
   } else {
-    outputs = [{ name: 'scores', type: F, shape: ['batch', w.items] }];
+    outputs = [{ name: scoresName, type: F, shape: [batch, w.items] }];
   }
   return writeModel(
-    { name: opts.name ?? 'two_tower', nodes, initializers, inputs: [{ name: input, type: F, shape: ['batch', w.inputSize] }], outputs },
-    { producer: 'batchcast', version: opts.version, metadata: { version: opts.version } },
+    { name: opts.name ?? 'two_tower', nodes, initializers, inputs: [{ name: input, type: F, shape: [batch, w.inputSize] }], outputs },
+    { producer: 'batchcast', version: opts.version, metadata: { version: opts.version, ...opts.metadata } },
   );
 }
