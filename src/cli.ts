@@ -63,11 +63,13 @@ export function buildProgram(): Command {
     .action(async (opts: GlobalFlags & { users: number; items: number; days: number; endDate?: string; regenerate?: boolean }) => {
       const ctx = context(opts);
       const { runDemo } = await import('./demo/run-demo.ts');
+      let embedded = false;
       const summary = await withDb(ctx, async (db) => {
+        embedded = !!db.embedded;
         if (db.embedded) ctx.log.info(`using the embedded PostgreSQL on port ${db.embedded.port} (set DATABASE_URL to use your own server)`);
         return runDemo({ config: ctx.config, db, log: ctx.log, users: opts.users, items: opts.items, days: opts.days, endDate: opts.endDate, regenerate: !!opts.regenerate, showUsers: 3 });
       });
-      printDemoSummary(summary, opts);
+      printDemoSummary(summary, opts, embedded);
     });
 
   globalOptions(program.command('generate'))

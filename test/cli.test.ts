@@ -85,6 +85,7 @@ describe('batchcast demo on the embedded PostgreSQL', () => {
     expect(r.stdout).toContain("Published 3,000 users' recommendations for 2026-11-20 (job demo");
     expect(r.stdout).toMatch(/User 1: likes/);
     expect(r.stdout).toMatch(/ 1\. .+ km /);
-    expect(r.stdout).toContain('select * from batchcast.recommendations');
+    expect(r.stdout).toContain('npx batchcast sql "select rank, item_id, score from batchcast.recommendations');
+    expect(r.stdout).toContain('npx batchcast db start');
   }, 240_000);
 });
