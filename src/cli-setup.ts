@@ -59,8 +59,10 @@ export function registerSetupCommands(program: Command): void {
   globalOptions(db.command('start'))
     .description('start the embedded PostgreSQL and leave it running after this command exits')
     .action(async (opts: GlobalFlags) => {
+      const ctx = context(opts);
+      if (ctx.config.databaseUrl) ctx.log.warn('DATABASE_URL is set, so the other commands use that server, not the embedded one started here');
       const { startDetached } = await import('./db/keep-embedded.ts');
-      printDbStatus('start', await startDetached(context(opts).config), opts);
+      printDbStatus('start', await startDetached(ctx.config), opts);
     });
   globalOptions(db.command('stop'))
     .description('stop the embedded PostgreSQL that `db start` started')
