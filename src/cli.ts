@@ -3,7 +3,7 @@
 // `batchcast --help` should not pay for them.
 import { Command, CommanderError } from 'commander';
 import { context, globalOptions, int, withDb, type GlobalFlags } from './cli-context.ts';
-import { ExitCode, describeError, exitCodeOf } from './errors.ts';
+import { BadInputError, ExitCode, describeError, exitCodeOf } from './errors.ts';
 import type { Logger } from './log.ts';
 import { yesterday } from './run/dates.ts';
 import { printDemoSummary, printPredictResult, progressLog, progressPrinter } from './cli-output.ts';
@@ -98,6 +98,16 @@ export function buildProgram(): Command {
   registerSetupCommands(program);
   registerServeCommand(program);
   registerScheduleCommands(program);
+
+  globalOptions(program.command('install-extensions'))
+    .description('download config duckdb.extensions into duckdb.extensionDirectory for this DuckDB version (image build time: needs the network)')
+    .action(async (opts: GlobalFlags) => {
+      const { config, log } = context(opts);
+      if (!config.duckdb.extensionDirectory) throw new BadInputError('install-extensions needs config duckdb.extensionDirectory (BATCHCAST_DUCKDB_EXTENSION_DIRECTORY), the directory runs will load from');
+      const { installExtensions } = await import('./read/duckdb.ts');
+      const installed = await installExtensions(config.duckdb.extensionDirectory, config.duckdb.extensions);
+      log.info(`DuckDB extensions installed into ${config.duckdb.extensionDirectory}: ${installed.join(', ') || 'none needed'}; all of ${config.duckdb.extensions.join(', ') || '(none configured)'} load`);
+    });
   return program;
 }
 

@@ -77,7 +77,8 @@ function toJobDefinition(name: string, file: string, j: JobFile, root: string): 
     file,
     description: j.description ?? '',
     features: {
-      path: abs(f.path),
+      // A URL (s3://, gs://, https://) is read by DuckDB's httpfs extension (config duckdb.extensions), not resolved.
+      path: /^[a-z][a-z0-9+.-]*:\/\//i.test(f.path) ? f.path : abs(f.path),
       partitionColumn: f.partition_column,
       userIdColumn: f.user_id_column,
       columns,
