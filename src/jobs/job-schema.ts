@@ -149,8 +149,11 @@ export const jobFileSchema = section({
 
 export type JobFile = z.output<typeof jobFileSchema>;
 
-/** schema/job.schema.json: what a job file may hold, for editors (completion, checks while typing). */
+/**
+ * schema/job.schema.json: what a job file may hold, for editors (completion, checks while typing).
+ * JSON Schema draft-07: the version editors support most widely (VS Code's JSON support among them).
+ */
 export function jobJsonSchema(): Record<string, unknown> {
-  const schema = z.toJSONSchema(jobFileSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  const schema = z.toJSONSchema(jobFileSchema, { target: 'draft-7', io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
   return { ...schema, title: 'batchcast job', description: 'A job file in jobs/: what batchcast predict runs. See README, "Define a job".' };
 }
