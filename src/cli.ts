@@ -3,15 +3,16 @@
 // `batchcast --help` should not pay for them.
 import { Command, CommanderError, Option } from 'commander';
 import { context, globalOptions, int, withDb, type GlobalFlags } from './cli-context.ts';
-import { BadInputError, ExitCode, describeError, exitCodeOf } from './errors.ts';
+import { BadInputError, ExitCode, HeldError, describeError, exitCodeOf } from './errors.ts';
 import type { Logger } from './log.ts';
 import { yesterday } from './run/dates.ts';
 import { PRECISIONS, type Precision } from './demo/build-model.ts';
-import { printDemoSummary, printPredictResult, progressLog, progressPrinter } from './cli-output.ts';
+import { printComparison, printDemoSummary, printPredictResult, progressLog, progressPrinter } from './cli-output.ts';
 import { registerScheduleCommands } from './schedule/command.ts';
 import { registerServeCommand } from './serve/command.ts';
 import { registerSetupCommands } from './cli-setup.ts';
 import { printDryRun } from './cli-output-setup.ts';
+import { registerExportCommand } from './export/command.ts';
 
 /** SIGINT/SIGTERM abort the current run cleanly (marked failed, nothing published) instead of killing it. */
 function abortOnSignals(log: Logger): AbortController {
@@ -39,7 +40,9 @@ export function buildProgram(): Command {
     .option('--workers <n>', 'inference worker threads', int('--workers'))
     .option('--threads <n>', 'ONNX Runtime intra-op threads per worker', int('--threads'))
     .option('--dry-run', 'check the job, partition, model and items and score one batch; publish and write nothing (exit 0 or 2)')
-    .action(async (opts: GlobalFlags & { job: string; date?: string; dryRun?: boolean }) => {
+    .option('--shadow', 'write, profile and compare with the live generation; never publish (exit 6 when gates fail)')
+    .option('--model <file.onnx>', 'with --shadow: score with this candidate model instead of the job\'s')
+    .action(async (opts: GlobalFlags & { job: string; date?: string; dryRun?: boolean; shadow?: boolean; model?: string }) => {
       const ctx = context(opts);
       if (opts.dryRun) {
         const { dryRun } = await import('./run/dry-run.ts');
@@ -48,10 +51,22 @@ export function buildProgram(): Command {
       const ac = abortOnSignals(ctx.log);
       const { predict } = await import('./run/predict.ts');
       const result = await withDb(ctx, (db) => predict({
-        job: opts.job, date: opts.date ?? yesterday(), config: ctx.config, db, log: ctx.log, signal: ac.signal,
+        job: opts.job, date: opts.date ?? yesterday(), config: ctx.config, db, log: ctx.log, signal: ac.signal, shadow: !!opts.shadow, modelPath: opts.model,
         onProgress: opts.quiet ? undefined : (!opts.json && progressPrinter()) || progressLog(ctx.log),
       }));
       printPredictResult(result, opts);
+      if (result.guard.line) throw new HeldError(result.guard.line);
+    });
+
+  globalOptions(program.command('compare'))
+    .description('compare run A with run B (B as the reference): PSI, item popularity, per-user overlap and RBO, users ratio')
+    .requiredOption('--run <id...>', 'two run ids: --run A --run B', (v: string, prev: number[] = []) => [...prev, int('--run')(v)])
+    .action(async (opts: GlobalFlags & { run: number[] }) => {
+      if (opts.run.length !== 2) throw new BadInputError(`compare needs exactly two runs: --run A --run B (got ${opts.run.length})`);
+      const ctx = context(opts);
+      const { compareGenerations } = await import('./guard/compare-generations.ts');
+      const comparison = await withDb(ctx, (db) => compareGenerations(db, ctx.config, opts.run[0], opts.run[1]));
+      printComparison(comparison, opts);
     });
 
   globalOptions(program.command('demo'))
@@ -99,6 +114,7 @@ export function buildProgram(): Command {
 
   registerSetupCommands(program);
   registerServeCommand(program);
+  registerExportCommand(program);
   registerScheduleCommands(program);
 
   globalOptions(program.command('install-extensions'))

@@ -107,7 +107,11 @@ export const itemsSchema = section({
   path: text().describe('CSV, Parquet or JSON mapping the model\'s item index to an item id'),
   id_column: text().default('item_id').describe('the item id column'),
   index_column: text().optional().describe('the model\'s item index 0..n-1 (default: row order)'),
-  attributes: names().optional().describe('item columns to keep with the recommendations'),
+  attributes: names().optional().describe('columns of the items file the API returns with each item (?include=attributes)'),
+}).superRefine((items, ctx) => {
+  if (items.attributes?.includes(items.id_column)) {
+    ctx.addIssue({ code: 'custom', path: ['attributes'], message: `lists the id column "${items.id_column}"; every item already carries its id as item_id` });
+  }
 });
 
 export const badRowsSchema = section({
@@ -125,6 +129,26 @@ export const retentionSchema = section({
   keep: int(1, 1000).default(3).describe('generations kept per date, the published one included'),
   days: int(1).optional().describe('dates older than this many days are dropped'),
   archive: text().optional().describe('path template to archive a generation to before it is dropped'),
+});
+
+/** A gate's threshold: a number in [min, max], or null to switch that gate off. */
+const gate = (min: number, max: number, what: string) => number(min, max).nullable().optional().describe(`${what}; null switches the gate off`);
+
+/** Thresholds a run must meet to be published (src/guard/gates.ts; README "Guardrails"). Defaults in load-job.ts toGates. */
+export const gatesSchema = section({
+  enabled: bool().optional().describe('false: publish without checking any gate (default true)'),
+  max_top_item_share: gate(0, 1, 'value gate: most users may share one item in their top K (default off)'),
+  min_catalog_coverage: gate(0, 1, 'value gate: share of the items in someone\'s top K (default min(1, 2k / items))'),
+  min_scored_ratio: gate(0, 1, 'value gate: users scored / users read (default 0.5)'),
+  max_feature_psi: gate(0, Number.MAX_VALUE, 'change gate: largest PSI of one feature against the reference (default off)'),
+  psi_drift_threshold: number(0, Number.MAX_VALUE).optional().describe('PSI above which a feature counts as drifted (default 0.25)'),
+  max_drifted_feature_share: gate(0, 1, 'change gate: share of drifted features (default 0.5)'),
+  max_feature_scale_ratio: gate(1, Number.MAX_VALUE, 'change gate: a feature\'s scale against the reference, either way (default 100)'),
+  max_new_constant_features: gate(0, Number.MAX_SAFE_INTEGER, 'change gate: features that became constant (default 0)'),
+  min_overlap_at_k: gate(0, 1, 'change gate: mean overlap of users\' top K with the reference (default off)'),
+  min_rbo: gate(0, 1, 'change gate: mean rank-biased overlap with the reference (default off)'),
+  max_item_js_distance: gate(0, 1, 'change gate: Jensen-Shannon distance of item popularity (default 0.8)'),
+  min_users_ratio: gate(0, Number.MAX_VALUE, 'change gate: users now / users in the reference (default 0.5)'),
 });
 
 export const JOB_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
@@ -145,6 +169,7 @@ export const jobFileSchema = section({
   retention: retentionSchema.optional(),
   workers: int(1, 64).optional().describe('inference worker threads (overrides config)'),
   intra_op_threads: int(1, 256).optional().describe('ONNX Runtime intra-op threads per worker (overrides config)'),
+  gates: gatesSchema.optional(),
 });
 
 export type JobFile = z.output<typeof jobFileSchema>;

@@ -31,7 +31,8 @@ export interface JobDefinition {
   };
   model: { path: string; input: string; output: ModelOutput; card: string | undefined; version: string | undefined };
   /** attributes: item columns kept with the recommendations (empty when the job names none) */
-  items: { path: string; idColumn: string; indexColumn: string | undefined; attributes?: string[] };
+  /** attributes: columns of the items file the API returns with each item (?include=attributes); [] = none. */
+  items: { path: string; idColumn: string; indexColumn: string | undefined; attributes: string[] };
   k: number;
   batchSize: number;
   minRows: number;
@@ -43,7 +44,30 @@ export interface JobDefinition {
   /** Per-job overrides of the inference settings in config. */
   workers: number | undefined;
   intraOpThreads: number | undefined;
+  /** thresholds a run must meet to be published (src/guard/gates.ts) */
+  gates: JobGates;
 }
+
+/** Thresholds for a run to be published. Value gates judge the run alone; change gates judge it against its reference. */
+export interface JobGates {
+  enabled: boolean;
+  // value gates
+  maxTopItemShare: number | null;
+  /** undefined = the default, min(1, 2k / items): fewer than 2K distinct items for all users is "the same for everyone" */
+  minCatalogCoverage: number | null | undefined;
+  minScoredRatio: number | null;
+  // change gates
+  maxFeaturePsi: number | null;
+  psiDriftThreshold: number;
+  maxDriftedFeatureShare: number | null;
+  maxFeatureScaleRatio: number | null;
+  maxNewConstantFeatures: number | null;
+  minOverlapAtK: number | null;
+  minRbo: number | null;
+  maxItemJsDistance: number | null;
+  minUsersRatio: number | null;
+}
+
 
 /** `a.b[1]`, the way a person would point at the field in the file. */
 function fieldPath(path: readonly PropertyKey[]): string {
@@ -103,6 +127,30 @@ function toJobDefinition(name: string, file: string, j: JobFile, root: string): 
     retention: { keep: j.retention?.keep ?? 3, days: j.retention?.days, archive: j.retention?.archive },
     workers: j.workers,
     intraOpThreads: j.intra_op_threads,
+    gates: toGates(j.gates),
+  };
+}
+
+/** Defaults catch catastrophes and stay quiet on ordinary days; the README ("Guardrails") says why each one. null = that gate off. */
+function toGates(g: JobFile['gates']): JobGates {
+  const v = (value: number | null | undefined, fallback: number | null) => (value === undefined ? fallback : value);
+  return {
+    enabled: g?.enabled ?? true,
+    // off by default: a popular item legitimately reaches most lists (a random 60-item model: 91% of users)
+    maxTopItemShare: v(g?.max_top_item_share, null),
+    // undefined = the default, min(1, 2k / items)
+    minCatalogCoverage: g?.min_catalog_coverage,
+    minScoredRatio: v(g?.min_scored_ratio, 0.5),
+    // off by default: a weather or calendar feature jumps as far in PSI from one day to the next as a unit error
+    maxFeaturePsi: v(g?.max_feature_psi, null),
+    psiDriftThreshold: g?.psi_drift_threshold ?? 0.25,
+    maxDriftedFeatureShare: v(g?.max_drifted_feature_share, 0.5),
+    maxFeatureScaleRatio: v(g?.max_feature_scale_ratio, 100),
+    maxNewConstantFeatures: v(g?.max_new_constant_features, 0),
+    minOverlapAtK: v(g?.min_overlap_at_k, null),
+    minRbo: v(g?.min_rbo, null),
+    maxItemJsDistance: v(g?.max_item_js_distance, 0.8),
+    minUsersRatio: v(g?.min_users_ratio, 0.5),
   };
 }
 
