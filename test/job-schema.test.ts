@@ -51,6 +51,13 @@ describe('job schema', () => {
     expect(() => parse({ ...base, items: { path: 'i.csv', attributes: [] } })).toThrow(/field "items.attributes" must be a non-empty array/);
   });
 
+  it('takes gates: a number switches a gate on, null off, and a wrong one is named', () => {
+    const g = parse({ ...base, gates: { min_rbo: 0.3, max_item_js_distance: null } }).gates;
+    expect(g).toMatchObject({ enabled: true, minRbo: 0.3, maxItemJsDistance: null, minScoredRatio: 0.5, minCatalogCoverage: undefined });
+    expect(() => parse({ ...base, gates: { min_rbo: 2 } })).toThrow(/field "gates.min_rbo" must be a number between 0 and 1 \(got 2\)/);
+    expect(() => parse({ ...base, gates: { min_rbbo: 0.2 } })).toThrow(/field "gates.min_rbbo" is not a known field/);
+  });
+
   it('names unknown fields in nested sections with the known ones, and allows $schema and comments', () => {
     expect(() => parse({ ...base, model: { ...base.model, inputs: 'x' } })).toThrow(/field "model.inputs" is not a known field \(known: path, input, output, card, version\)/);
     expect(() => parse({ ...base, model: { ...base.model, output: { kind: 'top_k', value: 'v' } } })).toThrow(/field "model.output.value" is not a known field/);
