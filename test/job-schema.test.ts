@@ -41,8 +41,9 @@ describe('job schema', () => {
   });
 
   it('takes retention.days, retention.archive and items.attributes, and names them when wrong', () => {
-    const job = parse({ ...base, retention: { days: 30, archive: 'archive/{job}/{date}.parquet' }, items: { path: 'i.csv', attributes: ['name', 'tags'] } });
-    expect(job.retention).toEqual({ keep: 3, days: 30, archive: 'archive/{job}/{date}.parquet' });
+    const job = parse({ ...base, retention: { days: 30, archive: '/a/{job}/{date}.parquet' }, items: { path: 'i.csv', attributes: ['name', 'tags'] } });
+    expect(job.retention).toEqual({ keep: 3, days: 30, archive: '/a/{job}/{date}.parquet' });
+    expect(() => parse({ ...base, retention: { archive: 'a/{job}.parquet' } })).toThrow(/field "retention.archive" must contain \{date\}/);
     expect(job.items.attributes).toEqual(['name', 'tags']);
     expect(parse(base).items.attributes).toEqual([]);
     expect(() => parse({ ...base, retention: { days: 0 } })).toThrow(/field "retention.days" must be an integer between 1 and/);

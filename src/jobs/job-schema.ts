@@ -127,8 +127,14 @@ export const scheduleSchema = section({
 
 export const retentionSchema = section({
   keep: int(1, 1000).default(3).describe('generations kept per date, the published one included'),
-  days: int(1).optional().describe('dates older than this many days are dropped'),
-  archive: text().optional().describe('path template to archive a generation to before it is dropped'),
+  days: int(1, 36500).optional().describe('dates more than this many days older than the newest published date are dropped'),
+  // The template must name {date}, or dates would overwrite each other's archive.
+  archive: text().superRefine((a, ctx) => {
+    const unknown = a.match(/\{(?!job\}|date\})[^}]*\}/);
+    if (!a.includes('{date}') || unknown) {
+      ctx.addIssue({ code: 'custom', message: `${unknown ? `has an unknown placeholder ${unknown[0]}` : 'must contain {date}'}; use {job} and {date}, e.g. "data/archive/{job}/dt={date}.parquet"` });
+    }
+  }).optional().describe('Parquet path template with {job} and {date}: where a date\'s published run goes before it is dropped'),
 });
 
 /** A gate's threshold: a number in [min, max], or null to switch that gate off. */

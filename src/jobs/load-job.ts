@@ -40,7 +40,13 @@ export interface JobDefinition {
   fallback: boolean;
   schedule: { cron: string; timezone: string; catchupDays: number } | undefined;
   /** keep: generations per date; days: dates older than this are dropped; archive: path template before dropping */
-  retention: { keep: number; days?: number; archive?: string };
+  retention: {
+    keep: number;
+    /** Dates more than this many days older than the newest published date are dropped; undefined: never. */
+    days?: number;
+    /** Absolute Parquet path template with {job} and {date}: where a date's published run goes before it is dropped. */
+    archive?: string;
+  };
   /** Per-job overrides of the inference settings in config. */
   workers: number | undefined;
   intraOpThreads: number | undefined;
@@ -124,7 +130,7 @@ function toJobDefinition(name: string, file: string, j: JobFile, root: string): 
     badRows: { mode: j.bad_rows?.mode ?? 'reject', maxBadFraction: j.bad_rows?.max_bad_fraction ?? 0 },
     fallback: j.fallback,
     schedule: j.schedule && { cron: j.schedule.cron, timezone: j.schedule.timezone, catchupDays: j.schedule.catchup_days },
-    retention: { keep: j.retention?.keep ?? 3, days: j.retention?.days, archive: j.retention?.archive },
+    retention: { keep: j.retention?.keep ?? 3, days: j.retention?.days, archive: j.retention?.archive === undefined ? undefined : abs(j.retention.archive) },
     workers: j.workers,
     intraOpThreads: j.intra_op_threads,
     gates: toGates(j.gates),
