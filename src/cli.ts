@@ -11,6 +11,7 @@ import { runDemo } from './demo/run-demo.ts';
 import { printDemoSummary, printPredictResult, progressLog, progressPrinter } from './cli-output.ts';
 import { registerScheduleCommands } from './schedule/command.ts';
 import { registerServeCommand } from './serve/command.ts';
+import { registerReportCommand } from './report/command.ts';
 
 /** SIGINT/SIGTERM abort the current run cleanly (marked failed, nothing published) instead of killing it. */
 function abortOnSignals(log: Logger): AbortController {
@@ -86,6 +87,7 @@ export function buildProgram(): Command {
 
   registerServeCommand(program);
   registerScheduleCommands(program);
+  registerReportCommand(program);
   return program;
 }
 

@@ -1,30 +1,13 @@
 // The CLI as cron and people use it: a child process, exit codes, one-line errors, and the embedded default.
-import { execFile } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../src/db/embedded.ts';
 import { makeFixture, type Fixture } from './fixtures.ts';
 import { createTestDb, type TestDb } from './helpers.ts';
-
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const bin = path.join(repo, 'bin', 'batchcast.js');
-
-interface Ran { code: number; stdout: string; stderr: string }
-
-export function runCli(args: string[], env: Record<string, string | undefined>, timeoutMs = 120_000): Promise<Ran> {
-  return new Promise((resolve) => {
-    const clean = { ...process.env };
-    delete clean.DATABASE_URL;
-    execFile(process.execPath, [bin, ...args], { env: { ...clean, ...env }, timeout: timeoutMs }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+import { bin, repo, runCli } from './run-cli.ts';
 
 let t: TestDb;
 let fx: Fixture;
