@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { context, globalOptions, int, withDb, type GlobalFlags } from './cli-context.ts';
 import { migrate } from './db/migrate.ts';
+import { withMetricsPush } from './metrics/push-metrics.ts';
 import { ExitCode, describeError, exitCodeOf } from './errors.ts';
 import type { Logger } from './log.ts';
 import { predict } from './run/predict.ts';
@@ -38,13 +39,15 @@ export function buildProgram(): Command {
     .option('--date <YYYY-MM-DD>', 'prediction date (default: yesterday, UTC)')
     .option('--workers <n>', 'inference worker threads', int('--workers'))
     .option('--threads <n>', 'ONNX Runtime intra-op threads per worker', int('--threads'))
-    .action(async (opts: GlobalFlags & { job: string; date?: string }) => {
-      const ctx = context(opts);
+    .option('--pushgateway-url <url>', 'push the job\'s metrics here after the run (default: $BATCHCAST_PUSHGATEWAY_URL, config metrics.pushgatewayUrl)')
+    .action(async (opts: GlobalFlags & { job: string; date?: string; pushgatewayUrl?: string }) => {
+      const ctx = context(opts, opts.pushgatewayUrl ? { metrics: { pushgatewayUrl: opts.pushgatewayUrl } } : {});
       const ac = abortOnSignals(ctx.log);
-      const result = await withDb(ctx, (db) => predict({
+      const push = { url: ctx.config.metrics.pushgatewayUrl, job: opts.job, log: ctx.log };
+      const result = await withDb(ctx, (db) => withMetricsPush({ ...push, db: db.pool }, () => predict({
         job: opts.job, date: opts.date ?? yesterday(), config: ctx.config, db, log: ctx.log, signal: ac.signal,
         onProgress: opts.quiet ? undefined : (!opts.json && progressPrinter()) || progressLog(ctx.log),
-      }));
+      })));
       printPredictResult(result, opts);
     });
 

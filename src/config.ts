@@ -52,6 +52,12 @@ export interface Config {
   serve: ServeConfig;
   /** batchcast schedule and backfill: how child runs are started and stopped. */
   schedule: ScheduleConfig;
+  metrics: MetricsConfig;
+}
+
+export interface MetricsConfig {
+  /** When set, predict pushes the job's metrics here after each run (prom-client's Pushgateway). */
+  pushgatewayUrl: string | undefined;
 }
 
 export interface ScheduleConfig {
@@ -111,6 +117,7 @@ const defaults: Config = {
   // 25 s + 5 s fits Kubernetes' default terminationGracePeriodSeconds of 30 s; raise all three together.
   // One run at a time: a run already uses every core (workers x intra-op threads), a second one only competes.
   schedule: { graceMs: 25_000, killAfterMs: 5_000, maxConcurrentRuns: 1 },
+  metrics: { pushgatewayUrl: undefined },
 };
 
 function readJson(file: string): ConfigOverrides {
@@ -161,6 +168,7 @@ function fromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
   if (int('BATCHCAST_SERVE_POOL_SIZE') !== undefined) serve.poolSize = int('BATCHCAST_SERVE_POOL_SIZE');
   if (int('BATCHCAST_SERVE_RATE_LIMIT') !== undefined) serve.rateLimitPerSecond = int('BATCHCAST_SERVE_RATE_LIMIT');
   if (Object.keys(serve).length) o.serve = serve;
+  if (env.BATCHCAST_PUSHGATEWAY_URL) o.metrics = { pushgatewayUrl: env.BATCHCAST_PUSHGATEWAY_URL };
   return o;
 }
 
@@ -209,6 +217,10 @@ function check(c: Config): void {
   if (typeof c.serve.host !== 'string' || c.serve.host === '') throw new BadInputError('config serve.host must be a host name or address, e.g. 127.0.0.1 or 0.0.0.0');
   if (!['debug', 'info', 'warn', 'error', 'silent'].includes(c.logLevel)) {
     throw new BadInputError(`config logLevel=${c.logLevel} must be one of debug, info, warn, error, silent`);
+  }
+  const push = c.metrics.pushgatewayUrl;
+  if (push !== undefined && (typeof push !== 'string' || !/^https?:\/\/[^/]/.test(push))) {
+    throw new BadInputError(`config metrics.pushgatewayUrl=${JSON.stringify(push)} must be an http:// or https:// URL, e.g. http://pushgateway:9091 (check BATCHCAST_PUSHGATEWAY_URL)`);
   }
   for (const [name, url] of [['databaseUrl', c.databaseUrl], ['lookupDatabaseUrl', c.lookupDatabaseUrl]] as const) {
     if (url !== undefined && !/^postgres(ql)?:\/\//.test(url)) {
