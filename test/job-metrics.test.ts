@@ -142,6 +142,22 @@ describe('serve /metrics has the job metrics, read from the ledger at scrape tim
     }
   });
 
+  it('with the database unreachable: /metrics still answers, batchcast_job_metrics_up 0 and no job series', async () => {
+    const down = new URL(t.url);
+    down.port = String(await freePort());
+    const server = await startTestServer(down.toString(), fx.root, { statementTimeoutMs: 1_000 });
+    try {
+      const res = await get(server.url, '/metrics');
+      expect(res.status).toBe(200);
+      const m = parseMetrics(res.body);
+      expect(find(m, 'batchcast_job_metrics_up')[0].value).toBe(0);
+      expect(m.filter((s) => s.labels.batchcast_job !== undefined)).toEqual([]);
+      expect(find(m, 'batchcast_http_requests_total').length).toBeGreaterThanOrEqual(0);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('as the read-only lookup role: the ledger figures, and no drift (the role may not read the comparisons)', async () => {
     await t.db.pool.query(`create role ${reader} login password 'reader-pw'`);
     await t.db.pool.query('select batchcast.grant_lookup_access($1)', [reader]);
