@@ -53,22 +53,24 @@ interface LedgerRow {
 export async function readJobFigures(db: Queryable, opts: ReadOptions = {}): Promise<JobFigures[]> {
   const job = opts.job ?? null;
   // Shadow runs are experiments on the side (predict --shadow): they neither succeed nor fail the job.
+  // Counts need the whole ledger (one pass: 3.5 ms for 33k runs); the latest run per job is a backward walk
+  // of the primary key per job that stops at the first match, instead of a sort of every run per scrape.
   const { rows } = await db.query<LedgerRow>(
-    `with per_job as (
-       select job,
-              extract(epoch from max(finished_at) filter (where status = 'succeeded'))::float8 as last_success,
-              jsonb_object_agg(status, n) as counts
-         from (select job, status, max(finished_at) as finished_at, count(*)::int as n
-                 from batchcast.runs where ($1::text is null or job = $1) group by job, status) s
-        group by job),
-     last_run as (
-       select distinct on (job) job, run_id, status, extract(epoch from finished_at)::float8 as finished,
-              extract(epoch from finished_at - started_at)::float8 as duration, rows_written as rows
-         from batchcast.runs
-        where ($1::text is null or job = $1) and status not in ('running', 'shadow') and finished_at is not null
-        order by job, run_id desc)
+    `with by_status as (
+       select job, status, count(*)::int as n, max(finished_at) filter (where status = 'succeeded') as last_success
+         from batchcast.runs where ($1::text is null or job = $1) group by job, status),
+     per_job as (
+       select job, extract(epoch from max(last_success))::float8 as last_success, jsonb_object_agg(status, n) as counts
+         from by_status group by job)
      select p.job, p.last_success, p.counts, l.run_id, l.status, l.finished, l.duration, l.rows
-       from per_job p left join last_run l using (job) order by p.job`,
+       from per_job p
+       left join lateral (
+         select run_id, status, extract(epoch from finished_at)::float8 as finished,
+                extract(epoch from finished_at - started_at)::float8 as duration, rows_written as rows
+           from batchcast.runs r
+          where r.job = p.job and status not in ('running', 'shadow') and finished_at is not null
+          order by run_id desc limit 1) l on true
+      order by p.job`,
     [job],
   );
   const drift = await readDrift(db, job, opts.onDriftUnavailable);
@@ -86,13 +88,20 @@ async function readDrift(db: Queryable, job: string | null, onUnavailable?: (rea
   try {
     // A run compared with several runs (batchcast compare) counts with the reference it was profiled
     // against: the generation it would replace.
+    // Per job, the newest compared run: a backward walk of run_comparisons' primary key that stops at the
+    // first match, instead of sorting every comparison (and its jsonb) at each scrape. Both statements:
+    // 39 against 267 ms with the sorts, 10 jobs, 33k runs, 11k comparisons (bench/README.md).
     ({ rows } = await db.query(
-      `select distinct on (r.job) r.job, c.run_id, c.reference_run_id, c.comparison
-         from batchcast.run_comparisons c
-         join batchcast.runs r on r.run_id = c.run_id
-         left join batchcast.run_profiles p on p.run_id = c.run_id
-        where r.status <> 'shadow' and ($1::text is null or r.job = $1)
-        order by r.job, c.run_id desc, (c.reference_run_id = (p.inputs ->> 'referenceRunId')::bigint) desc nulls last, c.created_at`,
+      `select j.job, c.run_id, c.reference_run_id, c.comparison
+         from (select distinct job from batchcast.runs where ($1::text is null or job = $1)) j
+         cross join lateral (
+           select c.run_id, c.reference_run_id, c.comparison
+             from batchcast.run_comparisons c
+             join batchcast.runs r on r.run_id = c.run_id
+             left join batchcast.run_profiles p on p.run_id = c.run_id
+            where r.job = j.job and r.status <> 'shadow'
+            order by c.run_id desc, (c.reference_run_id = (p.inputs ->> 'referenceRunId')::bigint) desc nulls last, c.created_at
+            limit 1) c`,
       [job],
     ));
   } catch (err) {
