@@ -100,6 +100,13 @@ describe('predict pushes the job metrics to the Pushgateway', () => {
     expect(one(m, 'batchcast_job_users_ratio')).toBe(1);
   });
 
+  it('an unknown job creates no group on the Pushgateway', async () => {
+    const r = await runCli(['predict', '--job', 'nosuchjob', '--date', dates[0]], env({ BATCHCAST_PUSHGATEWAY_URL: gw.url }));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('job nosuchjob has no run in the ledger: no metrics pushed');
+    expect((await gw.scrape()).filter((s) => s.labels.batchcast_job === 'nosuchjob')).toEqual([]);
+  });
+
   it('a Pushgateway that is down is logged and does not fail the run', async () => {
     const closed = `http://127.0.0.1:${await freePort()}`;
     const r = await runCli(['predict', '--job', 'pushjob', '--date', dates[1], '--json'], env({ BATCHCAST_PUSHGATEWAY_URL: closed }));

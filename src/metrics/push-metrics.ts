@@ -23,7 +23,7 @@ export interface PushOptions {
   timeoutMs?: number;
 }
 
-export interface PushOutcome { method: 'push' | 'pushAdd'; succeeded: boolean }
+export interface PushOutcome { method: 'push' | 'pushAdd' | 'none'; succeeded: boolean }
 
 /**
  * The last-success gauge must only ever move on a success, and a failure must not erase it, or an alert on
@@ -43,6 +43,8 @@ export async function pushJobMetrics(o: PushOptions): Promise<PushOutcome> {
     succeeded = rows[0]?.status === 'succeeded';
   }
   const figures = await readJobFigures(o.db, { job: o.job });
+  // No run in the ledger (a misspelt job, a job file that does not load): no group to create for it.
+  if (!figures.length) return { method: 'none', succeeded };
   const registry = new client.Registry();
   jobGauges(registry, figures, { lastSuccess: succeeded });
   const gateway = new client.Pushgateway(o.url, { timeout: o.timeoutMs ?? 5_000 }, registry);
@@ -68,7 +70,8 @@ export async function withMetricsPush<T extends { runId: number }>(
     return result;
   } finally {
     await pushJobMetrics({ url: o.url, db: o.db, job: o.job, runId }).then(
-      (p) => o.log.info(`metrics of job ${o.job} pushed to the Pushgateway (${p.method === 'push' ? 'PUT, last success updated' : 'POST, last success kept'})`),
+      (p) => o.log.info(p.method === 'none' ? `job ${o.job} has no run in the ledger: no metrics pushed`
+        : `metrics of job ${o.job} pushed to the Pushgateway (${p.method === 'push' ? 'PUT, last success updated' : 'POST, last success kept'})`),
       (err) => o.log.warn(`could not push the metrics of job ${o.job} to the Pushgateway at ${redactUrl(o.url)}: ${describeError(err)}; the run is not affected`),
     );
   }
