@@ -3,7 +3,8 @@ import { Command, CommanderError } from 'commander';
 import { context, globalOptions, int, withDb, type GlobalFlags } from './cli-context.ts';
 import { migrate } from './db/migrate.ts';
 import { withMetricsPush } from './metrics/push-metrics.ts';
-import { ExitCode, describeError, exitCodeOf } from './errors.ts';
+import { BadInputError, ExitCode, describeError, exitCodeOf } from './errors.ts';
+import { installExtensions } from './read/duckdb.ts';
 import type { Logger } from './log.ts';
 import { predict } from './run/predict.ts';
 import { yesterday } from './run/dates.ts';
@@ -91,6 +92,15 @@ export function buildProgram(): Command {
   registerServeCommand(program);
   registerScheduleCommands(program);
   registerReportCommand(program);
+
+  globalOptions(program.command('install-extensions'))
+    .description('download config duckdb.extensions into duckdb.extensionDirectory for this DuckDB version (image build time: needs the network)')
+    .action(async (opts: GlobalFlags) => {
+      const { config, log } = context(opts);
+      if (!config.duckdb.extensionDirectory) throw new BadInputError('install-extensions needs config duckdb.extensionDirectory (BATCHCAST_DUCKDB_EXTENSION_DIRECTORY), the directory runs will load from');
+      const installed = await installExtensions(config.duckdb.extensionDirectory, config.duckdb.extensions);
+      log.info(`DuckDB extensions installed into ${config.duckdb.extensionDirectory}: ${installed.join(', ') || 'none needed'}; all of ${config.duckdb.extensions.join(', ') || '(none configured)'} load`);
+    });
   return program;
 }
 

@@ -32,6 +32,8 @@ export interface Config {
   chunkRows: number;
   /** DuckDB's memory cap during a run (its checks spill to disk beyond it). */
   duckdbMemoryLimit: string;
+  /** DuckDB extensions loaded from local files at connection start; never downloaded at run time. */
+  duckdb: DuckdbConfig;
   /** Chunks in flight between read and write (bounds memory). */
   inFlight: number;
   /** Parallel COPY connections. */
@@ -58,6 +60,15 @@ export interface Config {
 export interface MetricsConfig {
   /** When set, predict pushes the job's metrics here after each run (prom-client's Pushgateway). */
   pushgatewayUrl: string | undefined;
+}
+
+export interface DuckdbConfig {
+  /** Where `INSTALL` put the extensions (DuckDB looks in <dir>/<version>/<platform>/); unset = ~/.duckdb/extensions. */
+  extensionDirectory: string | undefined;
+  /** Extension names (looked up in extensionDirectory) or paths to .duckdb_extension files, LOADed in this order. */
+  extensions: string[];
+  /** Load extensions without DuckDB's signature (ones you built yourself). Off: a tampered file must not load. */
+  allowUnsignedExtensions: boolean;
 }
 
 export interface ScheduleConfig {
@@ -102,6 +113,7 @@ const defaults: Config = {
   // Keeps a 10M-user run's RSS within 1.2x of a 1M-user run's: light model 458 MB at 10M vs 444 MB at 1M
   // (256MB: 503 vs 420). bench/README.md.
   duckdbMemoryLimit: '128MB',
+  duckdb: { extensionDirectory: undefined, extensions: [], allowUnsignedExtensions: false },
   inFlight: 4,
   copyConnections: 1,
   publishLockTimeoutMs: 2_000,
@@ -158,6 +170,11 @@ function fromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
   if (int('BATCHCAST_COPY_CONNECTIONS') !== undefined) o.copyConnections = int('BATCHCAST_COPY_CONNECTIONS');
   if (int('BATCHCAST_CHUNK_ROWS') !== undefined) o.chunkRows = int('BATCHCAST_CHUNK_ROWS');
   if (int('BATCHCAST_IN_FLIGHT') !== undefined) o.inFlight = int('BATCHCAST_IN_FLIGHT');
+  const duckdb: Partial<DuckdbConfig> = {};
+  if (env.BATCHCAST_DUCKDB_EXTENSION_DIRECTORY) duckdb.extensionDirectory = env.BATCHCAST_DUCKDB_EXTENSION_DIRECTORY;
+  if (env.BATCHCAST_DUCKDB_EXTENSIONS !== undefined) duckdb.extensions = env.BATCHCAST_DUCKDB_EXTENSIONS.split(',').map((e) => e.trim()).filter(Boolean);
+  if (env.BATCHCAST_DUCKDB_ALLOW_UNSIGNED_EXTENSIONS) duckdb.allowUnsignedExtensions = ['1', 'true'].includes(env.BATCHCAST_DUCKDB_ALLOW_UNSIGNED_EXTENSIONS);
+  if (Object.keys(duckdb).length) o.duckdb = duckdb;
   const schedule: Partial<ScheduleConfig> = {};
   if (int('BATCHCAST_SCHEDULE_GRACE_MS') !== undefined) schedule.graceMs = int('BATCHCAST_SCHEDULE_GRACE_MS');
   if (int('BATCHCAST_SCHEDULE_MAX_RUNS') !== undefined) schedule.maxConcurrentRuns = int('BATCHCAST_SCHEDULE_MAX_RUNS');
@@ -215,6 +232,7 @@ function check(c: Config): void {
   nonNegative('serve.cacheMaxAgeSeconds', c.serve.cacheMaxAgeSeconds, 31_536_000);
   positive('serve.shutdownTimeoutMs', c.serve.shutdownTimeoutMs, 600_000);
   if (typeof c.serve.host !== 'string' || c.serve.host === '') throw new BadInputError('config serve.host must be a host name or address, e.g. 127.0.0.1 or 0.0.0.0');
+  checkDuckdb(c.duckdb);
   if (!['debug', 'info', 'warn', 'error', 'silent'].includes(c.logLevel)) {
     throw new BadInputError(`config logLevel=${c.logLevel} must be one of debug, info, warn, error, silent`);
   }
@@ -225,6 +243,21 @@ function check(c: Config): void {
   for (const [name, url] of [['databaseUrl', c.databaseUrl], ['lookupDatabaseUrl', c.lookupDatabaseUrl]] as const) {
     if (url !== undefined && !/^postgres(ql)?:\/\//.test(url)) {
       throw new BadInputError(`config ${name} must be a postgres:// URL (got something else; check DATABASE_URL)`);
+    }
+  }
+}
+
+function checkDuckdb(d: DuckdbConfig): void {
+  if (d.extensionDirectory !== undefined && (typeof d.extensionDirectory !== 'string' || d.extensionDirectory === '')) {
+    throw new BadInputError('config duckdb.extensionDirectory must be a directory path (or unset for ~/.duckdb/extensions)');
+  }
+  if (!Array.isArray(d.extensions)) {
+    throw new BadInputError('config duckdb.extensions must be a list of extension names or .duckdb_extension file paths, e.g. ["httpfs"]');
+  }
+  if (typeof d.allowUnsignedExtensions !== 'boolean') throw new BadInputError('config duckdb.allowUnsignedExtensions must be true or false');
+  for (const e of d.extensions) {
+    if (typeof e !== 'string' || !(/^[a-z][a-z0-9_]*$/.test(e) || e.endsWith('.duckdb_extension'))) {
+      throw new BadInputError(`config duckdb.extensions: ${JSON.stringify(e)} is neither an extension name (like httpfs) nor a path to a .duckdb_extension file`);
     }
   }
 }
@@ -248,6 +281,12 @@ export function loadConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEnv =
   c.jobsDir = path.resolve(root, c.jobsDir);
   c.embedded = { ...c.embedded, dataDir: path.resolve(root, c.embedded.dataDir) };
   check(c);
+  const { extensionDirectory, extensions } = c.duckdb;
+  c.duckdb = {
+    ...c.duckdb,
+    extensionDirectory: extensionDirectory === undefined ? undefined : path.resolve(root, extensionDirectory),
+    extensions: extensions.map((e) => (e.endsWith('.duckdb_extension') ? path.resolve(root, e) : e)),
+  };
   return Object.freeze(c);
 }
 

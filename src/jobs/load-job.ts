@@ -142,8 +142,10 @@ export function parseJob(file: string, text: string, root: string): JobDefinitio
   }
   const columns = hasColumns ? feat.strings('columns') : [];
   const listColumn = hasList ? feat.string('list_column') : undefined;
+  // A URL (s3://, gs://, https://) is read by DuckDB's httpfs extension (config duckdb.extensions), not resolved.
+  const featuresPath = feat.string('path');
   const features = {
-    path: abs(feat.string('path')),
+    path: /^[a-z][a-z0-9+.-]*:\/\//i.test(featuresPath) ? featuresPath : abs(featuresPath),
     partitionColumn: feat.string('partition_column', 'dt'),
     userIdColumn: feat.string('user_id_column', 'user_id'),
     columns,

@@ -44,7 +44,15 @@ function filesSql(files: string[]): string {
 
 /** The files of (job, date): those of the job's glob that sit under `<partition_column>=<date>/`. */
 export async function findPartitionFiles(conn: DuckDBConnection, job: JobDefinition, date: string): Promise<string[]> {
-  const reader = await conn.runAndReadAll(`SELECT file FROM glob(${sqlString(job.features.path)}) ORDER BY file`);
+  const reader = await conn.runAndReadAll(`SELECT file FROM glob(${sqlString(job.features.path)}) ORDER BY file`).catch((err: Error) => {
+    const ext = /requires the extension (\w+) to be loaded/.exec(err.message)?.[1];
+    if (!ext) throw err;
+    throw new BadInputError(
+      `job ${job.name}, date ${date}: features.path ${job.features.path} needs the DuckDB extension ${ext}, which is not loaded; ` +
+        `add "${ext}" to config duckdb.extensions (BATCHCAST_DUCKDB_EXTENSIONS), installed ahead of time in duckdb.extensionDirectory (the image does this, see deploy/kubernetes/Dockerfile)`,
+      { cause: err },
+    );
+  });
   const segment = `/${job.features.partitionColumn}=${date}/`;
   const files = reader.getRows().map((r) => String(r[0])).filter((f) => f.includes(segment));
   if (files.length === 0) {

@@ -89,7 +89,7 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
     await updateRun(db.pool, runId, { modelVersion: model.version, modelSha256: model.sha256, k: job.k });
     // DuckDB gets both cores for the checks (1M rows: 315 -> 187 ms), then one for the scan, which keeps
     // up with inference on one thread (1.2M rows/s alone) and leaves the other core to the model.
-    const result = await withDuckDB({ threads: 2, memoryLimit: config.duckdbMemoryLimit, tempDirectory: path.join(os.tmpdir(), 'batchcast-duckdb') }, async (conn) => {
+    const result = await withDuckDB({ threads: 2, memoryLimit: config.duckdbMemoryLimit, tempDirectory: path.join(os.tmpdir(), 'batchcast-duckdb'), ...config.duckdb }, async (conn) => {
       const files = await findPartitionFiles(conn, job, date);
       await updateRun(db.pool, runId!, { inputFiles: files });
       const itemIds = await readItems(conn, job);
