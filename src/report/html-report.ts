@@ -28,32 +28,33 @@ function table(t: Table): string {
   return `<h2>${esc(t.title)}</h2>${t.note ? `<p class="note">${esc(t.note)}</p>` : ''}${t.rows.length ? `<table>${head}${body}</table>` : ''}`;
 }
 
-function figure(svg: string, caption: string): string {
-  return `<figure>${svg}<figcaption>${esc(caption)}</figcaption></figure>`;
+function figure(svg: string, title: string, caption: string): string {
+  return `<figure>${svg}<figcaption><b>${esc(title)}.</b> ${esc(caption)}</figcaption></figure>`;
 }
 
 function charts(rep: Report): string[] {
   const out: string[] = [];
   const c = rep.comparison;
   const ref = rep.reference?.outputs ?? null;
+  const both = ref ? 'reference (grey) and this run (blue) on one axis' : 'this run alone (no reference)';
   if (c && c.psi.length) {
-    out.push(figure(driftBars(c.psi, c.psiDriftThreshold),
+    out.push(figure(driftBars(c.psi, c.psiDriftThreshold), 'Feature drift',
       `PSI of each feature on the reference's deciles (epsilon ${c.psiEpsilon} for empty bins); red bars are over the drift threshold. ${(c.driftedFeatureShare * 100).toFixed(1)}% of features drifted.`));
   } else {
     out.push(`<p class="note">No feature drift chart: ${c ? 'the comparison has no features' : 'this run has no reference to compare with'}.</p>`);
   }
   if (rep.outputs) {
-    out.push(figure(scoreHistogram('Rank-1 score per user', 'top1-scores', rep.outputs.top1Percentiles, ref?.top1Percentiles ?? null),
-      'Distribution of each user\'s best score, reference and this run on one axis (drawn from their 101 percentiles).'));
-    out.push(figure(scoreHistogram('All stored scores', 'scores', rep.outputs.scorePercentiles, ref?.scorePercentiles ?? null),
-      'Distribution of every stored top-K score, reference and this run on one axis.'));
-    out.push(figure(popularityCurve(rep.outputs.itemCounts, ref?.itemCounts ?? null),
+    out.push(figure(scoreHistogram('Rank-1 score per user', 'top1-scores', rep.outputs.top1Percentiles, ref?.top1Percentiles ?? null), 'Rank-1 score per user',
+      `Each user's best score: ${both}, drawn from the 101 stored percentiles.`));
+    out.push(figure(scoreHistogram('All stored scores', 'scores', rep.outputs.scorePercentiles, ref?.scorePercentiles ?? null), 'All stored scores',
+      `Every stored top-K score: ${both}.`));
+    out.push(figure(popularityCurve(rep.outputs.itemCounts, ref?.itemCounts ?? null), 'Item popularity',
       `Items from most to least recommended. Coverage ${(rep.outputs.catalogCoverage * 100).toFixed(1)}%, Gini ${rep.outputs.gini.toFixed(3)}, top item ${(rep.outputs.topItemShare * 100).toFixed(2)}% of slots.`));
   } else {
     out.push('<p class="note">No score or popularity charts: this run has no output profile.</p>');
   }
   if (c && c.overlapHistogram.length) {
-    out.push(figure(overlapBars(c.overlapHistogram),
+    out.push(figure(overlapBars(c.overlapHistogram), 'Top-K overlap with the reference',
       `How many of their ${c.overlapHistogram.length - 1} items each of ${c.sampleUsers.toLocaleString('en-US')} sampled users keeps from the reference: mean overlap@K ${c.meanOverlapAtK.toFixed(3)}, mean RBO ${c.meanRbo.toFixed(3)}.`));
   }
   return out;
