@@ -2,7 +2,7 @@
 // and a job file, under data/bench/<model>-<users>/. Generated once and reused (a stamp file says what).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { buildTwoTowerModel, randomTwoTower } from '../src/demo/build-model.ts';
+import { buildTwoTowerModel, randomTwoTower, type Precision } from '../src/demo/build-model.ts';
 import { writeFeaturePartitions } from '../src/demo/generate.ts';
 
 export const BENCH_DATE = '2026-11-20';
@@ -63,10 +63,29 @@ export async function ensureDataset(benchDir: string, spec: ModelSpec, users: nu
 
   log(`generating ${job}: ${users} users, ${spec.items} items`);
   mkdirSync(dir, { recursive: true });
-  const w = randomTwoTower(spec, 20261120);
-  writeFileSync(ds.modelFile, buildTwoTowerModel(w, { k: spec.k, output: spec.output, version: `bench-${spec.name}-v1` }));
+  writeFileSync(ds.modelFile, buildTwoTowerModel(benchWeights(spec), { k: spec.k, output: spec.output, version: `bench-${spec.name}-v1` }));
   writeFileSync(path.join(dir, 'items.csv'), 'idx,item_id\n' + Array.from({ length: spec.items }, (_, i) => `${i},item-${i}`).join('\n') + '\n');
   await writeFeaturePartitions(featuresDir, [BENCH_DATE], users, 1_000_000, (date, first, count) => featuresSql(date, first, count, spec.inputSize));
   writeFileSync(stampFile, stamp);
   return ds;
+}
+
+const benchWeights = (spec: ModelSpec) => randomTwoTower(spec, 20261120);
+
+/**
+ * A compressed variant of a dataset's model (same weights, build-model.ts) under a job of its own,
+ * `<job>-<precision>`: the same job file apart from model.path (and model.version, so the ledger tells
+ * them apart), so that its generation is published beside fp32's and the two can be compared.
+ */
+export function ensureVariant(ds: Dataset, precision: Precision): Dataset {
+  if (precision === 'fp32') return ds;
+  const job = `${ds.job}-${precision}`;
+  const modelFile = path.join(path.dirname(ds.modelFile), `model-${precision}.onnx`);
+  const version = `bench-${ds.spec.name}-v1-${precision}`;
+  writeFileSync(modelFile, buildTwoTowerModel(benchWeights(ds.spec), { k: ds.spec.k, output: ds.spec.output, version, precision }));
+  const definition = JSON.parse(readFileSync(path.join(ds.root, 'jobs', `${ds.job}.json`), 'utf8'));
+  definition.description = `${definition.description}, ${precision} model`;
+  definition.model = { ...definition.model, path: path.relative(ds.root, modelFile), version };
+  writeFileSync(path.join(ds.root, 'jobs', `${job}.json`), JSON.stringify(definition, null, 2));
+  return { ...ds, job, modelFile };
 }

@@ -2,16 +2,19 @@
 // same data in one run, and writes bench/results/latest.{json,md} and chart.svg. Not part of `npm test`.
 //   npm run bench -- --sizes 100000,1000000,10000000 --models heavy,light
 //   npm run bench -- --quick            (1M users, heavy model)
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+//   npm run bench -- --variants fp32,int8,fp16 --sizes 1000000   (compressed models against fp32: variants.ts)
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config.ts';
-import { BENCH_DATE, MODELS, ensureDataset, type Dataset, type ModelSpec } from './datasets.ts';
+import { MODELS, ensureDataset, type ModelSpec } from './datasets.ts';
 import { copyAlone, ortAlone, sampleFeatures, scanAlone } from './stages.ts';
 import { writeReport, type BenchEntry, type BenchResults } from './report.ts';
+import { endToEnd, run } from './end-to-end.ts';
+import { measureVariants, writeVariantReport } from './variants.ts';
+import { PRECISIONS, type Precision } from '../src/demo/build-model.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const log = (m: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
@@ -22,27 +25,11 @@ const { values: args } = parseArgs({
     models: { type: 'string', default: 'heavy,light' },
     quick: { type: 'boolean', default: false },
     'skip-lookup': { type: 'boolean', default: false },
+    variants: { type: 'string' },
+    rounds: { type: 'string', default: '3' },
     out: { type: 'string', default: path.join(repo, 'bench', 'results') },
   },
 });
-
-function run(cmd: string, argv: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, argv, { env: { ...process.env, ...env }, maxBuffer: 64 << 20, timeout: 3_600_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-    });
-  });
-}
-
-/** batchcast predict in a child process under /usr/bin/time, for its peak RSS. */
-async function endToEnd(ds: Dataset, url: string): Promise<{ usersPerS: number; seconds: number; peakRssMb: number; publishMs: number; timings: Record<string, number> }> {
-  const r = await run('/usr/bin/time', ['-f', 'peak_rss_kb=%M', process.execPath, path.join(repo, 'bin', 'batchcast.js'), 'predict', '--job', ds.job, '--date', BENCH_DATE, '--json'],
-    { BATCHCAST_ROOT: ds.root, DATABASE_URL: url });
-  if (r.code !== 0) throw new Error(`predict ${ds.job} exited ${r.code}: ${r.stderr.slice(-2000)}`);
-  const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
-  const rss = Number(/peak_rss_kb=(\d+)/.exec(r.stderr)?.[1] ?? NaN) / 1024;
-  return { usersPerS: out.usersPerSecond, seconds: out.seconds, peakRssMb: Math.round(rss), publishMs: out.timings.publish, timings: out.timings };
-}
 
 async function measure(spec: ModelSpec, users: number, url: string, benchDir: string): Promise<BenchEntry> {
   const config = loadConfig({}, process.env);
@@ -91,6 +78,22 @@ async function lookup(url: string): Promise<Partial<BenchResults>> {
   return { api_rps: res.api_rps, api_p99_ms: res.api_p99_ms, pgbench_tps: res.pgbench_tps, lookup: res };
 }
 
+const machine = () => ({ cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? '', memory_gb: Math.round(os.totalmem() / 2 ** 30), node: process.version, loadavg_1m: os.loadavg()[0] });
+
+/** --variants: the compressed models against fp32 instead of the stage table (bench/README.md, "Speed against agreement"). */
+async function variants(url: string, sizes: number[], models: ModelSpec['name'][], benchDir: string): Promise<void> {
+  const precisions = args.variants!.split(',') as Precision[];
+  for (const p of precisions) if (!PRECISIONS.includes(p)) throw new Error(`--variants: unknown precision ${p}; use ${PRECISIONS.join(', ')}`);
+  for (const m of models) {
+    for (const users of sizes) {
+      const r = await measureVariants({
+        spec: MODELS[m], users, precisions, url, benchDir, config: loadConfig({}, process.env), rounds: Number(args.rounds), machine: machine(), log,
+      });
+      log(`wrote ${writeVariantReport(args.out!, r)}`);
+    }
+  }
+}
+
 async function main() {
   const url = process.env.DATABASE_URL;
   if (!url) throw new Error('set DATABASE_URL to the server to benchmark, e.g. postgres://postgres@127.0.0.1:5432/test');
@@ -99,11 +102,12 @@ async function main() {
   for (const m of models) if (!MODELS[m]) throw new Error(`unknown model ${m}: use heavy or light`);
   const benchDir = path.join(repo, 'data', 'bench');
   mkdirSync(args.out!, { recursive: true });
+  if (args.variants) return variants(url, sizes, models, benchDir);
   const entries: BenchEntry[] = [];
   for (const m of models) for (const users of sizes) entries.push(await measure(MODELS[m], users, url, benchDir));
   const results: BenchResults = {
     when: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? '', memory_gb: Math.round(os.totalmem() / 2 ** 30), node: process.version },
+    machine: machine(),
     entries,
     ...(await lookup(url)),
   };

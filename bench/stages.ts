@@ -51,23 +51,28 @@ export async function sampleFeatures(ds: Dataset, rows: number): Promise<{ ids: 
  * Best of `repeats` (this machine is noisy): the ratio e2e / ORT-alone is then a conservative one.
  */
 export async function ortAlone(ds: Dataset, sample: Float32Array, workers: number, threads: number, seconds = 4, repeats = 3): Promise<number> {
-  const job = benchJob(ds);
   let best = 0;
-  for (let r = 0; r < repeats; r++) {
-    const results = await Promise.all(Array.from({ length: workers }, () => new Promise<{ rows: number; ms: number }>((resolve, reject) => {
-      const w = new Worker(new URL('./ort-alone-worker.mjs', import.meta.url), {
-        workerData: { modelFile: ds.modelFile, input: job.model.input, threads, features: sample, size: job.features.size, batch: job.batchSize, seconds },
-      });
-      // Let the worker end by itself: terminate() during session.release() aborts the process (Napi::Error).
-      let result: { rows: number; ms: number } | undefined;
-      w.once('message', (m) => { result = m; });
-      w.once('error', reject);
-      w.once('exit', () => (result ? resolve(result) : reject(new Error('ORT-alone worker exited without a result'))));
-    })));
-    const perS = results.reduce((a, x) => a + x.rows, 0) / (Math.max(...results.map((x) => x.ms)) / 1000);
-    best = Math.max(best, perS);
-  }
+  for (let r = 0; r < repeats; r++) best = Math.max(best, (await ortAloneTurns([ds], sample, workers, threads, seconds))[0]);
   return best;
+}
+
+/**
+ * ORT alone for several models (same job shape) at once: each worker runs them in turn, batch by batch, and
+ * each model's users/s counts only its own session.run time. Returns users/s per model, summed over workers.
+ */
+export async function ortAloneTurns(sets: Dataset[], sample: Float32Array, workers: number, threads: number, seconds: number): Promise<number[]> {
+  const job = benchJob(sets[0]);
+  const results = await Promise.all(Array.from({ length: workers }, () => new Promise<{ rows: number[]; ms: number[] }>((resolve, reject) => {
+    const w = new Worker(new URL('./ort-alone-worker.mjs', import.meta.url), {
+      workerData: { modelFiles: sets.map((ds) => ds.modelFile), input: job.model.input, threads, features: sample, size: job.features.size, batch: job.batchSize, seconds },
+    });
+    // Let the worker end by itself: terminate() during session.release() aborts the process (Napi::Error).
+    let result: { rows: number[]; ms: number[] } | undefined;
+    w.once('message', (m) => { result = m; });
+    w.once('error', reject);
+    w.once('exit', () => (result ? resolve(result) : reject(new Error('ORT-alone worker exited without a result'))));
+  })));
+  return sets.map((_, i) => results.reduce((a, x) => a + x.rows[i] / (x.ms[i] / 1000), 0));
 }
 
 /** COPY alone: the same row shape (user id, k item ids, k scores), pre-encoded, into a fresh table. */

@@ -1,5 +1,5 @@
 // The CLI only translates: flags become an options object for the same functions the tests call.
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { context, globalOptions, int, withDb, type GlobalFlags } from './cli-context.ts';
 import { migrate } from './db/migrate.ts';
 import { withMetricsPush } from './metrics/push-metrics.ts';
@@ -10,6 +10,7 @@ import { predict } from './run/predict.ts';
 import { yesterday } from './run/dates.ts';
 import { generateDemo } from './demo/generate.ts';
 import { runDemo } from './demo/run-demo.ts';
+import { PRECISIONS, type Precision } from './demo/build-model.ts';
 import { printDemoSummary, printPredictResult, progressLog, progressPrinter } from './cli-output.ts';
 import { registerScheduleCommands } from './schedule/command.ts';
 import { registerServeCommand } from './serve/command.ts';
@@ -59,11 +60,12 @@ export function buildProgram(): Command {
     .option('--days <n>', 'consecutive dates to generate', int('--days'), 3)
     .option('--end-date <YYYY-MM-DD>', 'latest date (default: yesterday, UTC)')
     .option('--regenerate', 'regenerate the data even if it exists')
-    .action(async (opts: GlobalFlags & { users: number; items: number; days: number; endDate?: string; regenerate?: boolean }) => {
+    .addOption(new Option('--model <variant>', 'the model variant to run, same weights (bench/README.md, "Speed against agreement")').choices(PRECISIONS).default('fp32'))
+    .action(async (opts: GlobalFlags & { users: number; items: number; days: number; endDate?: string; regenerate?: boolean; model: Precision }) => {
       const ctx = context(opts);
       const summary = await withDb(ctx, async (db) => {
         if (db.embedded) ctx.log.info(`using the embedded PostgreSQL on port ${db.embedded.port} (set DATABASE_URL to use your own server)`);
-        return runDemo({ config: ctx.config, db, log: ctx.log, users: opts.users, items: opts.items, days: opts.days, endDate: opts.endDate, regenerate: !!opts.regenerate, showUsers: 3 });
+        return runDemo({ config: ctx.config, db, log: ctx.log, users: opts.users, items: opts.items, days: opts.days, endDate: opts.endDate, regenerate: !!opts.regenerate, showUsers: 3, precision: opts.model });
       });
       printDemoSummary(summary, opts);
     });

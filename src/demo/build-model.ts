@@ -1,6 +1,7 @@
 // A two-tower recommender as an ONNX graph: user MLP -> user embedding, dot item embeddings -> scores,
 // ending in a TopK node (or returning all scores, for jobs that take the top K themselves).
-import { DataType, writeModel, type Node } from './onnx-writer.ts';
+import { DataType, writeModel, type Node, type Tensor } from './onnx-writer.ts';
+import { quantizeColumns, toFloat16Bits } from './quantize.ts';
 import { gaussian, rng } from './random.ts';
 
 export interface TwoTowerWeights {
@@ -26,7 +27,12 @@ export interface ModelOptions {
   inputName?: string;
   version: string;
   name?: string;
+  /** weights and item-tower arithmetic; default fp32 (see itemTower) */
+  precision?: Precision;
 }
+
+export const PRECISIONS = ['fp32', 'int8', 'fp16', 'fp16-compute'] as const;
+export type Precision = (typeof PRECISIONS)[number];
 
 export function randomTwoTower(shape: { inputSize: number; hidden: number; embedding: number; items: number }, seed: number): TwoTowerWeights {
   const next = rng(seed);
@@ -42,40 +48,119 @@ export function randomTwoTower(shape: { inputSize: number; hidden: number; embed
   };
 }
 
+/**
+ * The item tower (user_embedding -> scores) at each precision, the same weights throughout:
+ * - fp32: MatMul + Add.
+ * - int8: dynamic quantization as onnxruntime's quantize_dynamic writes it (DynamicQuantizeLinear on the
+ *   user embedding, MatMulInteger u8 x s8 against items quantized per column, Cast, Mul by the product of
+ *   the scales); ORT's optimizer fuses it into one DynamicQuantizeMatMul kernel.
+ * - fp16: every weight stored as float16 and Cast to float32; ORT folds the Casts at load, so it computes
+ *   in fp32 with fp16-rounded weights (half the file).
+ * - fp16-compute: the item tower computed in float16 (Cast in, MatMul, Add, TopK in fp16, Cast out).
+ */
+function itemTower(w: TwoTowerWeights, precision: Precision): { nodes: Node[]; initializers: Tensor[] } {
+  const F = DataType.FLOAT;
+  const bias: Tensor = { name: 'item_bias', type: F, dims: [w.items], data: w.itemBias };
+  if (precision === 'int8') {
+    const q = quantizeColumns(w.itemsT, w.embedding, w.items);
+    return {
+      nodes: [
+        { op: 'DynamicQuantizeLinear', inputs: ['user_embedding'], outputs: ['ue_q', 'ue_scale', 'ue_zero'] },
+        { op: 'MatMulInteger', inputs: ['ue_q', 'items_q', 'ue_zero', 'items_zero'], outputs: ['dot_int'] },
+        { op: 'Mul', inputs: ['ue_scale', 'items_scale'], outputs: ['dot_scale'] },
+        { op: 'Cast', inputs: ['dot_int'], outputs: ['dot_float'], attributes: { to: { int: F } } },
+        { op: 'Mul', inputs: ['dot_float', 'dot_scale'], outputs: ['dot'] },
+        { op: 'Add', inputs: ['dot', 'item_bias'], outputs: ['scores'] },
+      ],
+      initializers: [
+        { name: 'items_q', type: DataType.INT8, dims: [w.embedding, w.items], data: q.values },
+        { name: 'items_zero', type: DataType.INT8, dims: [], data: new Int8Array(1) },
+        { name: 'items_scale', type: F, dims: [w.items], data: q.scales },
+        bias,
+      ],
+    };
+  }
+  if (precision === 'fp16-compute') {
+    const H = DataType.FLOAT16;
+    return {
+      nodes: [
+        { op: 'Cast', inputs: ['user_embedding'], outputs: ['ue_half'], attributes: { to: { int: H } } },
+        { op: 'MatMul', inputs: ['ue_half', 'items_t'], outputs: ['dot'] },
+        { op: 'Add', inputs: ['dot', 'item_bias'], outputs: ['scores_half'] },
+      ],
+      initializers: [
+        { name: 'items_t', type: H, dims: [w.embedding, w.items], data: toFloat16Bits(w.itemsT) },
+        { name: 'item_bias', type: H, dims: [w.items], data: toFloat16Bits(w.itemBias) },
+      ],
+    };
+  }
+  return {
+    nodes: [
+      { op: 'MatMul', inputs: ['user_embedding', 'items_t'], outputs: ['dot'] },
+      { op: 'Add', inputs: ['dot', 'item_bias'], outputs: ['scores'] },
+    ],
+    initializers: [{ name: 'items_t', type: F, dims: [w.embedding, w.items], data: w.itemsT }, bias],
+  };
+}
+
+/** fp16 storage: each float initializer becomes a float16 one named `<name>_half` and a Cast back to float. */
+function halfWeights(initializers: Tensor[]): { nodes: Node[]; initializers: Tensor[] } {
+  const nodes: Node[] = [];
+  const out = initializers.map((t) => {
+    if (t.type !== DataType.FLOAT) return t;
+    nodes.push({ op: 'Cast', inputs: [`${t.name}_half`], outputs: [t.name], attributes: { to: { int: DataType.FLOAT } } });
+    return { ...t, name: `${t.name}_half`, type: DataType.FLOAT16, data: toFloat16Bits(t.data as Float32Array) };
+  });
+  return { nodes, initializers: out };
+}
+
 export function buildTwoTowerModel(w: TwoTowerWeights, opts: ModelOptions): Buffer {
   const input = opts.inputName ?? 'features';
+  const precision = opts.precision ?? 'fp32';
+  if (!PRECISIONS.includes(precision)) throw new Error(`precision ${precision} is not one of ${PRECISIONS.join(', ')}`);
   if (opts.output === 'top_k' && (opts.k < 1 || opts.k > w.items)) throw new Error(`k=${opts.k} must be between 1 and ${w.items}`);
   const F = DataType.FLOAT;
-  const nodes: Node[] = [
+  const tower = itemTower(w, precision);
+  let nodes: Node[] = [
     { op: 'MatMul', inputs: [input, 'w1'], outputs: ['h_pre'] },
     { op: 'Add', inputs: ['h_pre', 'b1'], outputs: ['h_bias'] },
     { op: 'Relu', inputs: ['h_bias'], outputs: ['hidden'] },
     { op: 'MatMul', inputs: ['hidden', 'w2'], outputs: ['e_pre'] },
     { op: 'Add', inputs: ['e_pre', 'b2'], outputs: ['user_embedding'] },
-    { op: 'MatMul', inputs: ['user_embedding', 'items_t'], outputs: ['dot'] },
-    { op: 'Add', inputs: ['dot', 'item_bias'], outputs: ['scores'] },
+    ...tower.nodes,
   ];
-  const initializers = [
+  let initializers: Tensor[] = [
     { name: 'w1', type: F, dims: [w.inputSize, w.hidden], data: w.w1 },
     { name: 'b1', type: F, dims: [w.hidden], data: w.b1 },
     { name: 'w2', type: F, dims: [w.hidden, w.embedding], data: w.w2 },
     { name: 'b2', type: F, dims: [w.embedding], data: w.b2 },
-    { name: 'items_t', type: F, dims: [w.embedding, w.items], data: w.itemsT },
-    { name: 'item_bias', type: F, dims: [w.items], data: w.itemBias },
+    ...tower.initializers,
   ];
+  if (precision === 'fp16') {
+    const half = halfWeights(initializers);
+    nodes = [...half.nodes, ...nodes];
+    initializers = half.initializers;
+  }
+  // fp16-compute ends its tower in float16: TopK runs on it, and the float outputs are Cast back.
+  const scores = precision === 'fp16-compute' ? 'scores_half' : 'scores';
+  const topScores = precision === 'fp16-compute' ? 'top_scores_half' : 'top_scores';
+  const toFloat = (from: string, to: string): Node => ({ op: 'Cast', inputs: [from], outputs: [to], attributes: { to: { int: F } } });
   let outputs;
   if (opts.output === 'top_k') {
-    initializers.push({ name: 'k', type: DataType.INT64, dims: [1], data: BigInt64Array.from([BigInt(opts.k)]) } as never);
-    nodes.push({ op: 'TopK', inputs: ['scores', 'k'], outputs: ['top_scores', 'top_indices'], attributes: { axis: { int: -1 }, largest: { int: 1 }, sorted: { int: 1 } } });
+    initializers.push({ name: 'k', type: DataType.INT64, dims: [1], data: BigInt64Array.from([BigInt(opts.k)]) });
+    nodes.push({ op: 'TopK', inputs: [scores, 'k'], outputs: [topScores, 'top_indices'], attributes: { axis: { int: -1 }, largest: { int: 1 }, sorted: { int: 1 } } });
+    if (topScores !== 'top_scores') nodes.push(toFloat(topScores, 'top_scores'));
     outputs = [
       { name: 'top_scores', type: F, shape: ['batch', opts.k] },
       { name: 'top_indices', type: DataType.INT64, shape: ['batch', opts.k] },
     ];
   } else {
+    if (scores !== 'scores') nodes.push(toFloat(scores, 'scores'));
     outputs = [{ name: 'scores', type: F, shape: ['batch', w.items] }];
   }
+  const version = precision === 'fp32' ? opts.version : `${opts.version}-${precision}`;
   return writeModel(
     { name: opts.name ?? 'two_tower', nodes, initializers, inputs: [{ name: input, type: F, shape: ['batch', w.inputSize] }], outputs },
-    { producer: 'batchcast', version: opts.version, metadata: { version: opts.version } },
+    { producer: 'batchcast', version, metadata: { version, precision } },
   );
 }

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { withDuckDB, sqlString } from '../read/duckdb.ts';
-import { buildTwoTowerModel } from './build-model.ts';
+import { buildTwoTowerModel, type Precision } from './build-model.ts';
 import { FEATURE_COLUMNS, featuresSql, makeRoutes, walkingRouteWeights, type Route } from './walking-routes.ts';
 
 export interface DemoOptions {
@@ -18,6 +18,8 @@ export interface DemoOptions {
   /** At most this many rows per Parquet file; larger partitions are split into several files. */
   rowsPerFile: number;
   seed: number;
+  /** the model variant to write (same weights); default fp32 */
+  precision?: Precision;
   log?: (msg: string) => void;
 }
 
@@ -66,6 +68,33 @@ export async function writeFeaturePartitions(
   return files;
 }
 
+/** The demo model at a precision, and its card (with that file's sha256); the weights depend on the routes only. */
+export function writeDemoModel(outDir: string, routes: Route[], seed: number, k: number, precision: Precision, log: (msg: string) => void = () => {}): string {
+  const weights = walkingRouteWeights(routes, seed + 1);
+  const version = precision === 'fp32' ? MODEL_VERSION : `${MODEL_VERSION}-${precision}`;
+  const modelBytes = buildTwoTowerModel(weights, { k, output: 'top_k', version: MODEL_VERSION, name: 'walking_routes_two_tower', precision });
+  const modelFile = path.join(outDir, 'model.onnx');
+  writeFileSync(modelFile, modelBytes);
+  const card = {
+    name: 'walking_routes_two_tower',
+    version,
+    precision,
+    description: 'Two-tower recommender for walking routes: user MLP (11 -> 16 ReLU -> 16) dot route embeddings, then TopK.' +
+      (precision === 'fp32' ? '' : ` The ${precision} variant of the same weights (src/demo/build-model.ts).`),
+    sha256: createHash('sha256').update(modelBytes).digest('hex'),
+    trained_on: 'synthetic data from `batchcast generate` (hand-shaped weights, see src/demo/walking-routes.ts)',
+    inputs: [{ name: 'features', dtype: 'float32', shape: ['batch', FEATURE_COLUMNS.length], columns: FEATURE_COLUMNS }],
+    outputs: [
+      { name: 'top_scores', dtype: 'float32', shape: ['batch', k] },
+      { name: 'top_indices', dtype: 'int64', shape: ['batch', k], meaning: 'row index (idx) in items.csv' },
+    ],
+    items: { file: 'items.csv', count: routes.length, index_column: 'idx', id_column: 'route_id' },
+  };
+  writeFileSync(path.join(outDir, 'model.card.json'), JSON.stringify(card, null, 2) + '\n');
+  log(`model ${version}: ${modelFile}`);
+  return modelFile;
+}
+
 export async function generateDemo(opts: DemoOptions): Promise<{ dates: string[]; modelFile: string; itemsFile: string }> {
   const log = opts.log ?? (() => {});
   mkdirSync(opts.outDir, { recursive: true });
@@ -74,25 +103,7 @@ export async function generateDemo(opts: DemoOptions): Promise<{ dates: string[]
   writeItems(itemsFile, routes);
   log(`catalogue: ${routes.length} routes in ${itemsFile}`);
 
-  const weights = walkingRouteWeights(routes, opts.seed + 1);
-  const modelBytes = buildTwoTowerModel(weights, { k: opts.k, output: 'top_k', version: MODEL_VERSION, name: 'walking_routes_two_tower' });
-  const modelFile = path.join(opts.outDir, 'model.onnx');
-  writeFileSync(modelFile, modelBytes);
-  const card = {
-    name: 'walking_routes_two_tower',
-    version: MODEL_VERSION,
-    description: 'Two-tower recommender for walking routes: user MLP (11 -> 16 ReLU -> 16) dot route embeddings, then TopK.',
-    sha256: createHash('sha256').update(modelBytes).digest('hex'),
-    trained_on: 'synthetic data from `batchcast generate` (hand-shaped weights, see src/demo/walking-routes.ts)',
-    inputs: [{ name: 'features', dtype: 'float32', shape: ['batch', FEATURE_COLUMNS.length], columns: FEATURE_COLUMNS }],
-    outputs: [
-      { name: 'top_scores', dtype: 'float32', shape: ['batch', opts.k] },
-      { name: 'top_indices', dtype: 'int64', shape: ['batch', opts.k], meaning: 'row index (idx) in items.csv' },
-    ],
-    items: { file: 'items.csv', count: routes.length, index_column: 'idx', id_column: 'route_id' },
-  };
-  writeFileSync(path.join(opts.outDir, 'model.card.json'), JSON.stringify(card, null, 2) + '\n');
-  log(`model ${MODEL_VERSION}: ${modelFile}`);
+  const modelFile = writeDemoModel(opts.outDir, routes, opts.seed, opts.k, opts.precision ?? 'fp32', log);
 
   const dates = datesEndingAt(opts.endDate, opts.days);
   await writeFeaturePartitions(path.join(opts.outDir, 'features'), dates, opts.users, opts.rowsPerFile,

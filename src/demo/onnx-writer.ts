@@ -43,10 +43,16 @@ class Writer {
   }
 }
 
-export const DataType = { FLOAT: 1, INT64: 7 } as const;
-type DataTypeId = (typeof DataType)[keyof typeof DataType];
+// TensorProto.DataType codes; FLOAT16 data is given as its IEEE half bits (see toFloat16Bits).
+export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, FLOAT16: 10 } as const;
+export type DataTypeId = (typeof DataType)[keyof typeof DataType];
 
-export interface Tensor { name: string; type: DataTypeId; dims: number[]; data: Float32Array | BigInt64Array }
+export interface Tensor {
+  name: string;
+  type: DataTypeId;
+  dims: number[];
+  data: Float32Array | BigInt64Array | Int32Array | Int8Array | Uint8Array | Uint16Array;
+}
 export interface ValueInfo { name: string; type: DataTypeId; shape: (number | string)[] }
 export interface Node {
   op: string;

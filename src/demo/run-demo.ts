@@ -9,7 +9,9 @@ import { loadJob } from '../jobs/load-job.ts';
 import { predict, type PredictResult } from '../run/predict.ts';
 import { yesterday } from '../run/dates.ts';
 import { withDuckDB, sqlString } from '../read/duckdb.ts';
-import { generateDemo } from './generate.ts';
+import { generateDemo, writeDemoModel } from './generate.ts';
+import type { Precision } from './build-model.ts';
+import { makeRoutes } from './walking-routes.ts';
 
 export interface DemoRunOptions {
   config: Config;
@@ -22,16 +24,27 @@ export interface DemoRunOptions {
   /** regenerate even if data/demo already matches */
   regenerate: boolean;
   showUsers: number;
+  /** the model variant to run (same weights): `demo --model int8` */
+  precision: Precision;
 }
 
 export interface DemoSummary {
   result: PredictResult;
+  precision: Precision;
   /** average length of the top 3 routes, for users with rain forecast (>= 2 mm) and without */
   weather: { rainyUsers: number; rainyKm: number; dryUsers: number; dryKm: number };
   samples: { user: Record<string, unknown>; routes: { rank: number; name: string; km: number; tags: string; score: number }[] }[];
 }
 
 interface Stamp { users: number; items: number; days: number; endDate: string }
+
+const seed = 7;
+
+/** The precision the demo's model card records (cards written before variants existed are fp32). */
+function modelPrecision(card: string | undefined): Precision | undefined {
+  if (!card || !existsSync(card)) return undefined;
+  return (JSON.parse(readFileSync(card, 'utf8')) as { precision?: Precision }).precision ?? 'fp32';
+}
 
 export async function runDemo(o: DemoRunOptions): Promise<DemoSummary> {
   const job = loadJob(o.config.jobsDir, 'demo', o.config.root);
@@ -42,8 +55,11 @@ export async function runDemo(o: DemoRunOptions): Promise<DemoSummary> {
   const have = existsSync(stampFile) ? JSON.parse(readFileSync(stampFile, 'utf8')) as Stamp : undefined;
   if (o.regenerate || JSON.stringify(have) !== JSON.stringify(wanted)) {
     o.log.info(`generating demo data: ${o.users} users, ${o.items} routes, ${o.days} days ending ${endDate}`);
-    await generateDemo({ outDir, users: o.users, items: o.items, days: o.days, endDate, k: job.k, rowsPerFile: 1_000_000, seed: 7, log: (m) => o.log.info(m) });
+    await generateDemo({ outDir, users: o.users, items: o.items, days: o.days, endDate, k: job.k, rowsPerFile: 1_000_000, seed, precision: o.precision, log: (m) => o.log.info(m) });
     writeFileSync(stampFile, JSON.stringify(wanted) + '\n');
+  } else if (modelPrecision(job.model.card) !== o.precision) {
+    // Same data, another variant of the model: rewrite only the model and its card.
+    writeDemoModel(outDir, makeRoutes(o.items, seed), seed, job.k, o.precision, (m) => o.log.info(m));
   }
   const date = endDate;
   const result = await predict({ job, date, config: o.config, db: o.db, log: o.log });
@@ -95,5 +111,5 @@ export async function runDemo(o: DemoRunOptions): Promise<DemoSummary> {
     rainyUsers: sums.rainy[1] / 3, rainyKm: sums.rainy[1] ? sums.rainy[0] / sums.rainy[1] : NaN,
     dryUsers: sums.dry[1] / 3, dryKm: sums.dry[1] ? sums.dry[0] / sums.dry[1] : NaN,
   };
-  return { result, samples: samples.out, weather };
+  return { result, precision: o.precision, samples: samples.out, weather };
 }
