@@ -1,40 +1,16 @@
-// How much two generations agree, user by user: overlap@K and rank-biased overlap of their top-K lists.
-// Same definitions as the guardrails comparison (src/guard, Comparison.meanOverlapAtK / meanRbo), so the
-// bench can switch to that code once it lands; this module is the bench's own copy until then.
+// How much two generations agree, user by user: overlap@K and rank-biased overlap of their top-K lists,
+// with the guardrails' own definitions (src/guard/compare-runs.ts: RBO_ext, Webber et al. 2010, p = 0.9).
 import pg from 'pg';
+import { rbo as agreementOf } from '../src/guard/compare-runs.ts';
 
 /** |A[:k] ∩ B[:k]| / k. */
 export function overlapAtK<T>(a: readonly T[], b: readonly T[], k: number): number {
-  const seen = new Set(a.slice(0, k));
-  let shared = 0;
-  for (const x of b.slice(0, k)) if (seen.has(x)) shared++;
-  return shared / k;
+  return agreementOf(a.slice(0, k), b.slice(0, k)).overlap;
 }
 
-/**
- * Rank-biased overlap (Webber et al. 2010, eq. 30: RBO_ext) over the k-prefix: the agreement A_d at each
- * depth d weighted by p^(d-1), extrapolated from depth k so that two identical lists score 1 (the truncated
- * sum alone would stop at 1 - p^k = 0.65 for k = 10, p = 0.9). p = 0.9 puts 65% of the weight on the
- * first 10 ranks: a swap at rank 1 costs more than one at rank 10.
- */
+/** Rank-biased overlap over the k-prefix, extrapolated so that two identical lists score 1. */
 export function rbo<T>(a: readonly T[], b: readonly T[], p = 0.9, k = Math.min(a.length, b.length)): number {
-  const inA = new Set<T>();
-  const inB = new Set<T>();
-  let shared = 0;
-  let sum = 0;
-  for (let d = 1; d <= k; d++) {
-    const x = a[d - 1];
-    const y = b[d - 1];
-    if (x === y) shared++;
-    else {
-      if (inB.has(x)) shared++;
-      if (inA.has(y)) shared++;
-    }
-    inA.add(x);
-    inB.add(y);
-    sum += (shared / d) * p ** (d - 1);
-  }
-  return (1 - p) * sum + (shared / k) * p ** k;
+  return agreementOf(a.slice(0, k), b.slice(0, k), p).rbo;
 }
 
 export interface Agreement {

@@ -1,6 +1,7 @@
-// Lookup benchmark (issue 3): the API under wrk against pgbench on the view, same table, same date, same
-// concurrency, in one run; plus a publish in the middle of every wrk run, counting non-200 answers.
+// Lookup benchmark (issues 3 and 10): the API under wrk against pgbench on the view, same table, same date,
+// same concurrency, in one run; plus a publish in the middle of every wrk run, counting non-200 answers.
 //   node --import tsx bench/lookup-bench.ts [--users 1000000] [--duration 15] [--rounds 3] [--connections 32]
+//     [--memory-mb 1024 (default: lookups from memory) | 0 (every lookup reads PostgreSQL)]
 // DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test) must be a real server: the data stays
 // there between runs (two generations of job "bench"), so a rerun only measures.
 // Writes bench/results/lookup.json; each figure is the median over the rounds (the box is shared).
@@ -27,6 +28,8 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '32' },
     // Another server to measure instead of `batchcast serve` (bench/lookup-variants/*.ts).
     server: { type: 'string' },
+    // serve.memoryBudgetMb of the server; the results file is lookup.json, or lookup-memory-<n>.json when given.
+    'memory-mb': { type: 'string' },
   },
 });
 const users = Number(args.users);
@@ -132,9 +135,20 @@ async function main(): Promise<void> {
       ? ['--import', 'tsx', path.resolve(args.server), '--port', String(port), '--database-url', databaseUrl]
       : [path.join(here, '..', 'bin', 'batchcast.js'), 'serve', '--port', String(port), '--database-url', databaseUrl, '--log-level', 'warn', '--json'];
     log(`server: ${args.server ?? 'batchcast serve'}`);
-    server = spawn(process.execPath, argv, { env: { ...process.env, BATCHCAST_ROOT: root }, stdio: ['ignore', 'inherit', 'inherit'] });
+    const memoryMb = args['memory-mb'];
+    const env = { ...process.env, BATCHCAST_ROOT: root, ...(memoryMb === undefined ? {} : { BATCHCAST_SERVE_MEMORY_MB: memoryMb }) };
+    server = spawn(process.execPath, argv, { env, stdio: ['ignore', 'inherit', 'inherit'] });
     const exited = new Promise<number | null>((resolve) => server!.on('exit', (code) => resolve(code)));
     await waitReady(url, 30_000);
+    if (memoryMb !== '0' && !args.server) {
+      const t0 = Date.now();
+      const held = () => fetch(`${url}/metrics`).then((r) => r.text()).then((m) => new RegExp(`batchcast_memory_generation_bytes\\{job="${job}"\\} [1-9]`).test(m), () => false);
+      while (!(await held())) {
+        if (Date.now() - t0 > 120_000) throw new Error('the generation was not loaded into memory within 120 s');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      log(`generation held in memory after ${Date.now() - t0} ms (from ready)`);
+    }
 
     log(`warm-up (load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')})`);
     await wrk(url, 3, server.pid!);
@@ -182,11 +196,11 @@ async function main(): Promise<void> {
         pgbench_pg: median(perRound.map((x) => x.pgbench_cpu_us.pg_us)),
         pgbench: median(perRound.map((x) => x.pgbench_cpu_us.client_us)),
       },
-      server: args.server ?? 'batchcast serve', users, duration_s: duration, connections, rounds: perRound, at: new Date().toISOString(),
+      server: args.server ?? 'batchcast serve', memory_mb: memoryMb ?? 'default', users, duration_s: duration, connections, rounds: perRound, at: new Date().toISOString(),
     };
     result.ratio = Math.round((result.api_rps / result.pgbench_tps) * 1000) / 1000;
     mkdirSync(path.join(here, 'results'), { recursive: true });
-    writeFileSync(path.join(here, 'results', 'lookup.json'), `${JSON.stringify(result, null, 2)}\n`);
+    writeFileSync(path.join(here, 'results', memoryMb === undefined ? 'lookup.json' : `lookup-memory-${memoryMb}.json`), `${JSON.stringify(result, null, 2)}\n`);
     process.stdout.write(`${JSON.stringify({ api_rps: result.api_rps, api_p99_ms: result.api_p99_ms, pgbench_tps: result.pgbench_tps, ratio: result.ratio, non_200_during_publish: result.non_200_during_publish })}\n`);
   } finally {
     server?.kill('SIGTERM');

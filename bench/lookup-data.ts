@@ -32,7 +32,7 @@ async function createRun(client: pg.ClientBase, job: string, date: string, users
   const t0 = performance.now();
   await createRunTable(client, runId);
   // Item ids differ between the two generations (offset by tag), so a mixed answer would be visible.
-  const offset = tag === 'a' ? 0 : 1;
+  const offset = tag === 'a' ? 0 : tag === 'b' ? 1 : Number(tag.replace(/\D/g, '')) + 2;
   await client.query(
     `insert into batchcast.predictions_r${runId} (run_id, user_id, item_ids, scores)
      select $1, 'u' || g,
@@ -46,6 +46,11 @@ async function createRun(client: pg.ClientBase, job: string, date: string, users
   await client.query(`update batchcast.runs set status = 'succeeded' where run_id = $1`, [runId]);
   log(`bench: generation ${tag} = run ${runId}, ${users} users, ${Math.round(performance.now() - t0)} ms`);
   return runId;
+}
+
+/** One generation of (job, date) tagged `tag`, reused when it exists (not published). */
+export async function ensureRun(client: pg.ClientBase, opts: { job: string; date: string; users: number; k: number; tag: string; log: (m: string) => void }): Promise<number> {
+  return (await existingRun(client, opts.job, opts.date, opts.users, opts.tag)) ?? createRun(client, opts.job, opts.date, opts.users, opts.k, opts.tag, opts.log);
 }
 
 /** Two loaded generations of (job, date); A is published on return. */

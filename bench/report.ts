@@ -16,6 +16,9 @@ export interface BenchEntry {
   e2e_over_ort: number;
   e2e_over_copy: number;
   timings_ms: Record<string, number>;
+  /** the guard stage (profile, compare, gates) of a rerun, and its share of that run's total */
+  guard_ms?: number;
+  guard_share?: number;
   settings: Record<string, number>;
 }
 
@@ -40,6 +43,8 @@ function markdown(r: BenchResults): string {
     '| model | users | e2e users/s | ORT alone | ORT alone, 1 session | COPY alone | scan alone | e2e/ORT | e2e/COPY | peak RSS MB | publish ms | e2e s |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...r.entries.map((e) => `| ${e.model} | ${fmt(e.users)} | ${fmt(e.e2e_users_per_s)} | ${fmt(e.ort_alone_users_per_s)} | ${fmt(e.ort_alone_one_session_users_per_s)} | ${fmt(e.copy_alone_users_per_s)} | ${fmt(e.scan_alone_users_per_s)} | ${e.e2e_over_ort} | ${e.e2e_over_copy} | ${e.peak_rss_mb} | ${e.publish_ms} | ${e.e2e_seconds} |`),
+    '',
+    ...r.entries.filter((e) => e.guard_ms !== undefined).map((e) => `Guardrails, ${e.model} ${fmt(e.users)}: ${fmt(e.guard_ms!)} ms, ${(e.guard_share! * 100).toFixed(1)}% of a rerun.`),
     '',
     'ORT alone runs in the shape predict uses (workers x intra-op threads, best of 3); "1 session" is one session with as many intra-op threads (the shape of the brief\'s 135k reference).',
     '',

@@ -1,5 +1,7 @@
 // What the CLI prints: results on stdout, for people (tables) or for scripts (--json); progress on stderr.
 import type { PredictResult } from './run/predict.ts';
+import { formatComparison, formatVerdicts } from './guard/format-guard.ts';
+import type { Comparison } from './guard/types.ts';
 import type { DemoSummary } from './demo/run-demo.ts';
 import type { Logger } from './log.ts';
 import type { Progress } from './run/pipeline.ts';
@@ -12,12 +14,23 @@ interface OutputFlags { json?: boolean; quiet?: boolean }
 
 const n = (x: number) => Math.round(x).toLocaleString('en-US');
 
+export function printComparison(c: Comparison, flags: OutputFlags): void {
+  process.stdout.write(flags.json ? JSON.stringify(c) + '\n' : formatComparison(c));
+}
+
 export function printPredictResult(r: PredictResult, flags: OutputFlags): void {
   if (flags.json) {
     process.stdout.write(JSON.stringify(r) + '\n');
     return;
   }
   if (flags.quiet) return;
+  if (r.status !== 'published') {
+    const ref = r.guard.referenceRunId;
+    process.stdout.write(`${r.status} run ${r.runId}: job ${r.job}, date ${r.date}, ${n(r.rows)} users in ${r.seconds.toFixed(1)} s; not published` +
+      `${ref ? `; compared with run ${ref}` : '; no published generation to compare with (value gates only)'}\n` +
+      (r.guard.comparison ? formatComparison(r.guard.comparison) : '') + formatVerdicts(r.guard.verdicts));
+    return;
+  }
   process.stdout.write(
     `published run ${r.runId}: job ${r.job}, date ${r.date}, ${n(r.rows)} users in ${r.seconds.toFixed(1)} s ` +
       `(${n(r.usersPerSecond)} users/s)${r.rejected ? `, ${n(r.rejected)} rows skipped` : ''}` +

@@ -3,7 +3,8 @@ import { Command, CommanderError, Option } from 'commander';
 import { context, globalOptions, int, withDb, type GlobalFlags } from './cli-context.ts';
 import { migrate } from './db/migrate.ts';
 import { withMetricsPush } from './metrics/push-metrics.ts';
-import { BadInputError, ExitCode, describeError, exitCodeOf } from './errors.ts';
+import { BadInputError, ExitCode, HeldError, describeError, exitCodeOf } from './errors.ts';
+import { compareGenerations } from './guard/compare-generations.ts';
 import { installExtensions } from './read/duckdb.ts';
 import type { Logger } from './log.ts';
 import { predict } from './run/predict.ts';
@@ -11,9 +12,10 @@ import { yesterday } from './run/dates.ts';
 import { generateDemo } from './demo/generate.ts';
 import { runDemo } from './demo/run-demo.ts';
 import { PRECISIONS, type Precision } from './demo/build-model.ts';
-import { printDemoSummary, printPredictResult, progressLog, progressPrinter } from './cli-output.ts';
+import { printComparison, printDemoSummary, printPredictResult, progressLog, progressPrinter } from './cli-output.ts';
 import { registerScheduleCommands } from './schedule/command.ts';
 import { registerServeCommand } from './serve/command.ts';
+import { registerExportCommand } from './export/command.ts';
 import { registerReportCommand } from './report/command.ts';
 
 /** SIGINT/SIGTERM abort the current run cleanly (marked failed, nothing published) instead of killing it. */
@@ -41,16 +43,29 @@ export function buildProgram(): Command {
     .option('--date <YYYY-MM-DD>', 'prediction date (default: yesterday, UTC)')
     .option('--workers <n>', 'inference worker threads', int('--workers'))
     .option('--threads <n>', 'ONNX Runtime intra-op threads per worker', int('--threads'))
+    .option('--shadow', 'write, profile and compare with the live generation; never publish (exit 6 when gates fail)')
+    .option('--model <file.onnx>', 'with --shadow: score with this candidate model instead of the job\'s')
     .option('--pushgateway-url <url>', 'push the job\'s metrics here after the run (default: $BATCHCAST_PUSHGATEWAY_URL, config metrics.pushgatewayUrl)')
-    .action(async (opts: GlobalFlags & { job: string; date?: string; pushgatewayUrl?: string }) => {
+    .action(async (opts: GlobalFlags & { job: string; date?: string; shadow?: boolean; model?: string; pushgatewayUrl?: string }) => {
       const ctx = context(opts, opts.pushgatewayUrl ? { metrics: { pushgatewayUrl: opts.pushgatewayUrl } } : {});
       const ac = abortOnSignals(ctx.log);
       const push = { url: ctx.config.metrics.pushgatewayUrl, job: opts.job, log: ctx.log };
       const result = await withDb(ctx, (db) => withMetricsPush({ ...push, db: db.pool }, () => predict({
-        job: opts.job, date: opts.date ?? yesterday(), config: ctx.config, db, log: ctx.log, signal: ac.signal,
+        job: opts.job, date: opts.date ?? yesterday(), config: ctx.config, db, log: ctx.log, signal: ac.signal, shadow: !!opts.shadow, modelPath: opts.model,
         onProgress: opts.quiet ? undefined : (!opts.json && progressPrinter()) || progressLog(ctx.log),
       })));
       printPredictResult(result, opts);
+      if (result.guard.line) throw new HeldError(result.guard.line);
+    });
+
+  globalOptions(program.command('compare'))
+    .description('compare run A with run B (B as the reference): PSI, item popularity, per-user overlap and RBO, users ratio')
+    .requiredOption('--run <id...>', 'two run ids: --run A --run B', (v: string, prev: number[] = []) => [...prev, int('--run')(v)])
+    .action(async (opts: GlobalFlags & { run: number[] }) => {
+      if (opts.run.length !== 2) throw new BadInputError(`compare needs exactly two runs: --run A --run B (got ${opts.run.length})`);
+      const ctx = context(opts);
+      const comparison = await withDb(ctx, (db) => compareGenerations(db, ctx.config, opts.run[0], opts.run[1]));
+      printComparison(comparison, opts);
     });
 
   globalOptions(program.command('demo'))
@@ -92,6 +107,7 @@ export function buildProgram(): Command {
     });
 
   registerServeCommand(program);
+  registerExportCommand(program);
   registerScheduleCommands(program);
   registerReportCommand(program);
 

@@ -94,6 +94,18 @@ export interface ServeConfig {
   cacheMaxAgeSeconds: number;
   /** On SIGTERM, how long requests in flight may take before their connections are cut. */
   shutdownTimeoutMs: number;
+  /** Online scoring: inference worker threads per job (one ORT session, one intra-op thread each). */
+  scoreWorkers: number;
+  /** Online scoring: requests allowed to wait for a batch; past it, 503 with Retry-After. */
+  scoreMaxQueued: number;
+  /** GET /v1/jobs/{job}/dates/{date}/export.arrow; false answers 403. */
+  exports: boolean;
+  /** Memory for published generations held in the process; one that does not fit is read from PostgreSQL. 0 = never. */
+  memoryBudgetMb: number;
+  /** Backstop to LISTEN/NOTIFY: the published pointers are re-read this often. */
+  pointerPollMs: number;
+  /** The LISTEN connection is checked this often; a check unanswered within the same time counts it dead. */
+  heartbeatMs: number;
 }
 
 export type ConfigOverrides = { [K in keyof Config]?: Config[K] extends object ? Partial<Config[K]> : Config[K] };
@@ -125,7 +137,12 @@ const defaults: Config = {
   logLevel: 'info',
   // poolSize 4 = 3 lookup statements in flight + 1 for /readyz and /metrics. Batched, 2 to 8 measured alike on
   // 2 cores (bench/README-lookup.md); the spare in-flight statements help when the database is a round trip away.
-  serve: { host: '127.0.0.1', port: 8080, poolSize: 4, statementTimeoutMs: 2_000, rateLimitPerSecond: 0, cacheMaxAgeSeconds: 60, shutdownTimeoutMs: 10_000 },
+  serve: { host: '127.0.0.1', port: 8080, poolSize: 4, statementTimeoutMs: 2_000, rateLimitPerSecond: 0, cacheMaxAgeSeconds: 60, shutdownTimeoutMs: 10_000,
+    // One scoring worker: at 2k requests/s a batch of ~2 users costs ~0.1 ms of one core (bench/README.md).
+    scoreWorkers: 1, scoreMaxQueued: 1_000, exports: true,
+    // 1 GB holds ~10M users at K=10 (84 bytes a user measured, 100 estimated before a load; bench/README-lookup.md); a heartbeat every 5 s
+    // finds a silently dead LISTEN link within 10 s; the 30 s poll only matters if a NOTIFY is ever lost.
+    memoryBudgetMb: 1024, pointerPollMs: 30_000, heartbeatMs: 5_000 },
   // 25 s + 5 s fits Kubernetes' default terminationGracePeriodSeconds of 30 s; raise all three together.
   // One run at a time: a run already uses every core (workers x intra-op threads), a second one only competes.
   schedule: { graceMs: 25_000, killAfterMs: 5_000, maxConcurrentRuns: 1 },
@@ -184,6 +201,7 @@ function fromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
   if (int('BATCHCAST_SERVE_PORT') !== undefined) serve.port = int('BATCHCAST_SERVE_PORT');
   if (int('BATCHCAST_SERVE_POOL_SIZE') !== undefined) serve.poolSize = int('BATCHCAST_SERVE_POOL_SIZE');
   if (int('BATCHCAST_SERVE_RATE_LIMIT') !== undefined) serve.rateLimitPerSecond = int('BATCHCAST_SERVE_RATE_LIMIT');
+  if (int('BATCHCAST_SERVE_MEMORY_MB') !== undefined) serve.memoryBudgetMb = int('BATCHCAST_SERVE_MEMORY_MB');
   if (Object.keys(serve).length) o.serve = serve;
   if (env.BATCHCAST_PUSHGATEWAY_URL) o.metrics = { pushgatewayUrl: env.BATCHCAST_PUSHGATEWAY_URL };
   return o;
@@ -231,6 +249,12 @@ function check(c: Config): void {
   nonNegative('serve.rateLimitPerSecond', c.serve.rateLimitPerSecond, 10_000_000);
   nonNegative('serve.cacheMaxAgeSeconds', c.serve.cacheMaxAgeSeconds, 31_536_000);
   positive('serve.shutdownTimeoutMs', c.serve.shutdownTimeoutMs, 600_000);
+  positive('serve.scoreWorkers', c.serve.scoreWorkers, 64);
+  positive('serve.scoreMaxQueued', c.serve.scoreMaxQueued, 1_000_000);
+  if (typeof c.serve.exports !== 'boolean') throw new BadInputError('config serve.exports must be true or false');
+  nonNegative('serve.memoryBudgetMb', c.serve.memoryBudgetMb, 1 << 20);
+  positive('serve.pointerPollMs', c.serve.pointerPollMs, 86_400_000);
+  positive('serve.heartbeatMs', c.serve.heartbeatMs, 600_000);
   if (typeof c.serve.host !== 'string' || c.serve.host === '') throw new BadInputError('config serve.host must be a host name or address, e.g. 127.0.0.1 or 0.0.0.0');
   checkDuckdb(c.duckdb);
   if (!['debug', 'info', 'warn', 'error', 'silent'].includes(c.logLevel)) {

@@ -14,6 +14,11 @@ export const ExitCode = {
    * with the same code, that code is used instead). The others were done; rerun the same command to retry.
    */
   datesFailed: 5,
+  /**
+   * The run was written but a gate of the job held it back (or a shadow run failed its gates): nothing was
+   * published, the previous generation is still served. A person decides: batchcast publish --run R --reason.
+   */
+  held: 6,
 } as const;
 
 export class BatchcastError extends Error {
@@ -33,6 +38,12 @@ export class LockBusyError extends BatchcastError {
 export class InfraError extends BatchcastError {
   override readonly exitCode = ExitCode.infra;
   override name = 'InfraError';
+}
+
+/** A run broke its job's gates: written and profiled, not published. The message is the one line to act on. */
+export class HeldError extends BatchcastError {
+  override readonly exitCode = ExitCode.held;
+  override name = 'HeldError';
 }
 
 const infraCodes = new Set([

@@ -3,7 +3,6 @@
 // incomplete generation, the previous one keeps being served, and a rerun succeeds and cleans up.
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +17,7 @@ import { predict } from '../src/run/predict.ts';
 import { makeFixture, type Fixture } from './fixtures.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';
 import { closeAgent, get, startTestServer, type TestServer } from './serve-helpers.ts';
+import { silentProxy } from './silent-proxy.ts';
 
 const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'batchcast.js');
 const date = '2026-11-20';
@@ -202,31 +202,6 @@ describe('PostgreSQL restarted mid-run', () => {
   }, 180_000);
 });
 
-/** A TCP proxy that can go silent: it keeps both sockets open but stops forwarding (a half-open link). */
-async function silentProxy(target: URL) {
-  let silent = false;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((down) => {
-    const up = net.connect(Number(target.port), target.hostname);
-    sockets.add(down).add(up);
-    down.on('data', (d) => { if (!silent) up.write(d); });
-    up.on('data', (d) => { if (!silent) down.write(d); });
-    const close = () => { down.destroy(); up.destroy(); };
-    down.on('error', close).on('close', close);
-    up.on('error', close).on('close', close);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as net.AddressInfo).port;
-  const url = new URL(target.toString());
-  url.port = String(port);
-  url.hostname = '127.0.0.1';
-  return {
-    url: url.toString(),
-    goSilent: () => { silent = true; },
-    close: () => { for (const s of sockets) s.destroy(); server.close(); },
-  };
-}
-
 describe('a half-open connection', () => {
   it('predict does not hang: the COPY stall or query timeout fires and says which', async () => {
     const before = await assertServingComplete();
@@ -257,7 +232,8 @@ describe('the API on a half-open connection', () => {
   it('does not hang: lookups answer 503 when their deadline fires, and the API serves again once the link is back', async () => {
     const run = await assertServingComplete();
     const proxy = await silentProxy(new URL(t.url));
-    const server = await startTestServer(proxy.url, fx.root, { poolSize: 2, statementTimeoutMs: 500 });
+    // memory off: this is the database path's deadline (serve-memory-outage.test.ts has the memory case)
+    const server = await startTestServer(proxy.url, fx.root, { poolSize: 2, statementTimeoutMs: 500, memoryBudgetMb: 0 });
     try {
       const user = encodeURIComponent(fx.users.get(date)!.ids[0]);
       const target = `/v1/jobs/${fx.job}/users/${user}/recommendations`;

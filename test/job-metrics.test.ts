@@ -3,14 +3,16 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../src/db/embedded.ts';
-import { makeFixture, type Fixture } from './fixtures.ts';
+import path from 'node:path';
+import { makeFixture, writeFeatures, type Fixture } from './fixtures.ts';
 import { adminUrl, createTestDb, type TestDb } from './helpers.ts';
 import { find, parseMetrics, startPushgateway, type Pushgateway, type Sample } from './pushgateway.ts';
 import { runCli } from './run-cli.ts';
-import { seedGuardRows } from './seed-guard.ts';
+import type { Comparison } from '../src/guard/types.ts';
 import { get, startTestServer } from './serve-helpers.ts';
 
 const dates = ['2026-11-19', '2026-11-20'];
+const heldDate = '2026-11-21'; // f0 exported x1000: held by the default gates (exit 6)
 const missing = '2026-01-01'; // no partition: predict starts a run, finds no files, fails with exit 2
 let t: TestDb;
 let fx: Fixture;
@@ -19,7 +21,10 @@ const reader = `bc_metrics_reader_${Math.random().toString(36).slice(2, 8)}`;
 
 beforeAll(async () => {
   t = await createTestDb('job_metrics');
-  fx = await makeFixture({ name: 'pushjob', idType: 'int', output: 'top_k', featureMode: 'columns', users: 300, items: 60, dates });
+  fx = await makeFixture({ name: 'pushjob', idType: 'int', output: 'top_k', featureMode: 'columns', users: 300, items: 60, dates: [...dates, heldDate], filesPerDate: 1 });
+  const held = fx.users.get(heldDate)!;
+  const rows = held.ids.map((id, i) => ({ id, features: Array.from(held.features[i], (x, j) => (j === 0 ? x * 1000 : x)) }));
+  await writeFeatures(path.join(fx.featuresDir, `dt=${heldDate}`, 'part-0.parquet'), rows, { idType: 'int', featureMode: 'columns', featureNames: fx.featureNames });
   gw = await startPushgateway();
 });
 afterAll(async () => {
@@ -51,7 +56,7 @@ async function ledger() {
 }
 
 describe('predict pushes the job metrics to the Pushgateway', () => {
-  it('a failed run pushes no last success; a success pushes it; a later failure keeps it', async () => {
+  it('a failed run pushes no last success; a success pushes it; a later held or failed run keeps it', async () => {
     const push = env({ BATCHCAST_PUSHGATEWAY_URL: gw.url });
     const failed = await runCli(['predict', '--job', 'pushjob', '--date', missing, '--json'], push);
     expect(failed.code).toBe(2);
@@ -73,13 +78,21 @@ describe('predict pushes the job metrics to the Pushgateway', () => {
     expect(one(m, 'batchcast_job_runs', { status: 'succeeded' })).toBe(1);
     expect(one(m, 'batchcast_job_runs', { status: 'failed' })).toBe(1);
 
-    // The second date through the flag instead of the environment; then its (seeded) comparison with the first.
+    // The second date through the flag instead of the environment; the guard compares it with the first.
     const second = await runCli(['predict', '--job', 'pushjob', '--date', dates[1], '--json', '--pushgateway-url', gw.url], env());
     expect(second.code).toBe(0);
     const runs = (await t.db.pool.query(`select run_id, prediction_date from batchcast.runs where status = 'succeeded' order by run_id`)).rows;
-    const seeded = await seedGuardRows(t.db.pool, fx, { runId: runs[1].run_id, date: dates[1] }, { runId: runs[0].run_id, date: dates[0] });
     const lastSuccess = one(await gw.scrape(), 'batchcast_job_last_success_timestamp_seconds');
     expect(lastSuccess).toBeGreaterThan(first);
+
+    const held = await runCli(['predict', '--job', 'pushjob', '--date', heldDate, '--json'], push);
+    expect(held.code).toBe(6);
+    expect(held.stderr).toContain('POST, last success kept');
+    m = await gw.scrape();
+    expect(one(m, 'batchcast_job_last_success_timestamp_seconds')).toBe(lastSuccess);
+    expect(one(m, 'batchcast_job_runs', { status: 'held' })).toBe(1);
+    expect(one(m, 'batchcast_job_last_run_status', { status: 'held' })).toBe(1);
+    expect(one(m, 'batchcast_job_last_run_rows')).toBe(300);
 
     const again = await runCli(['predict', '--job', 'pushjob', '--date', missing, '--json'], push);
     expect(again.code).toBe(2);
@@ -89,9 +102,12 @@ describe('predict pushes the job metrics to the Pushgateway', () => {
     expect(one(m, 'batchcast_job_runs', { status: 'failed' })).toBe(2);
     expect(one(m, 'batchcast_job_last_run_status', { status: 'failed' })).toBe(1);
     expect(one(m, 'batchcast_job_last_run_status', { status: 'succeeded' })).toBe(0);
-    // the drift figures of the latest comparison went along
-    const c = seeded.comparison!;
-    expect(one(m, 'batchcast_job_compared_run_id')).toBe(runs[1].run_id);
+    // the drift figures of the latest comparison went along: the held run's
+    const heldRun = (await t.db.pool.query(`select run_id from batchcast.runs where status = 'held'`)).rows[0].run_id;
+    const c = (await t.db.pool.query<{ comparison: Comparison }>('select comparison from batchcast.run_comparisons where run_id = $1', [heldRun])).rows[0].comparison;
+    expect(c.referenceRunId).toBe(runs[1].run_id);
+    expect(one(m, 'batchcast_job_compared_run_id')).toBe(heldRun);
+    expect(one(m, 'batchcast_job_max_feature_psi')).toBeGreaterThan(1);
     expect(one(m, 'batchcast_job_max_feature_psi')).toBeCloseTo(Math.max(...c.psi.map((p) => p.psi)), 9);
     expect(one(m, 'batchcast_job_overlap_at_k')).toBeCloseTo(c.meanOverlapAtK, 9);
     expect(one(m, 'batchcast_job_rank_biased_overlap')).toBeCloseTo(c.meanRbo, 9);
@@ -134,7 +150,7 @@ describe('serve /metrics has the job metrics, read from the ledger at scrape tim
       expect(one(m, 'batchcast_job_last_success_timestamp_seconds')).toBeCloseTo(l.last_success!, 3);
       expect(one(m, 'batchcast_job_runs', { status: 'failed' })).toBe(l.failed);
       expect(one(m, 'batchcast_job_runs', { status: 'succeeded' })).toBe(l.succeeded);
-      expect(one(m, 'batchcast_job_runs', { status: 'held' })).toBe(0);
+      expect(one(m, 'batchcast_job_runs', { status: 'held' })).toBe(1);
       expect(one(m, 'batchcast_job_last_run_status', { status: 'succeeded' })).toBe(1);
       expect(one(m, 'batchcast_job_max_feature_psi')).toBeGreaterThanOrEqual(0);
       // a new run shows at the next scrape once the short cache has expired

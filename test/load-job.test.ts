@@ -60,6 +60,15 @@ describe('job definition', () => {
     fails([1, 2], 'must hold a JSON object');
   });
 
+  it('reads items.attributes: columns of the items file for ?include=attributes', () => {
+    expect(parse(base).items.attributes).toEqual([]);
+    expect(parse({ ...base, items: { ...base.items, attributes: ['name', 'km'] } }).items.attributes).toEqual(['name', 'km']);
+    fails({ ...base, items: { ...base.items, attributes: [] } }, '"items.attributes"', 'non-empty array');
+    fails({ ...base, items: { ...base.items, attributes: ['name', 'name'] } }, '"items.attributes"', 'twice');
+    fails({ ...base, items: { ...base.items, attributes: 'name' } }, '"items.attributes"');
+    fails({ ...base, items: { ...base.items, attributes: ['item_id'] } }, '"items.attributes"', 'id column');
+  });
+
   it('rejects invalid JSON and unknown job names with what to do', () => {
     expect(() => parseJob('/p/jobs/x.json', '{ nope', '/p')).toThrow(/not valid JSON/);
     const root = mkdtempSync(path.join(os.tmpdir(), 'batchcast-jobs-'));
@@ -68,5 +77,18 @@ describe('job definition', () => {
     expect(loadJob(path.join(root, 'jobs'), 'demo').name).toBe('demo');
     expect(() => loadJob(path.join(root, 'jobs'), 'nope')).toThrow(/unknown job "nope".*known jobs: demo/);
     expect(() => loadJob(path.join(root, 'jobs'), '../etc/passwd')).toThrow(/not valid/);
+  });
+});
+
+describe('gates', () => {
+  it('defaults catch catastrophes; null switches a gate off; bad values name the field', () => {
+    const d = parse(base).gates;
+    expect(d).toMatchObject({ enabled: true, maxTopItemShare: null, minCatalogCoverage: undefined, minScoredRatio: 0.5, maxFeaturePsi: null, psiDriftThreshold: 0.25,
+      maxDriftedFeatureShare: 0.5, maxFeatureScaleRatio: 100, maxNewConstantFeatures: 0, minOverlapAtK: null, minRbo: null, maxItemJsDistance: 0.8, minUsersRatio: 0.5 });
+    const set = parse({ ...base, gates: { max_feature_psi: 2, min_catalog_coverage: null, max_feature_scale_ratio: null, min_overlap_at_k: 0.2 } }).gates;
+    expect(set).toMatchObject({ maxFeaturePsi: 2, minCatalogCoverage: null, maxFeatureScaleRatio: null, minOverlapAtK: 0.2, minUsersRatio: 0.5 });
+    fails({ ...base, gates: { min_overlap_at_k: 1.5 } }, 'field "gates.min_overlap_at_k" must be a number between 0 and 1');
+    fails({ ...base, gates: { max_psi: 1 } }, 'field "gates.max_psi" is not a known field');
+    fails({ ...base, gates: { enabled: 'yes' } }, 'field "gates.enabled" must be true or false');
   });
 });

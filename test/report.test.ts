@@ -1,5 +1,5 @@
-// batchcast report: real runs (DuckDB -> ONNX Runtime -> PostgreSQL), their guard rows (seeded, see
-// seed-guard.ts), the terminal and JSON output through the CLI, and the HTML page rendered in headless Chromium.
+// batchcast report: real runs (DuckDB -> ONNX Runtime -> PostgreSQL) profiled, compared and judged by the
+// guard stage, the terminal and JSON output through the CLI, and the HTML page rendered in headless Chromium.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,7 +14,6 @@ import { launchChromium, screenshotPixels } from './browser.ts';
 import { runCli } from './run-cli.ts';
 import { makeFixture, writeFeatures, type Fixture } from './fixtures.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';
-import { seedGuardRows } from './seed-guard.ts';
 
 const dates = ['2026-11-18', '2026-11-19', '2026-11-20'];
 let t: TestDb;
@@ -38,10 +37,8 @@ beforeAll(async () => {
     await writeFeatures(path.join(fx.featuresDir, `dt=${dates[2]}`, `part-${f}.parquet`), rows, { idType: 'int', featureMode: 'columns', featureNames: fx.featureNames });
   }
   const config = loadConfig({ databaseUrl: t.url, root: fx.root }, {});
+  // The first two dates publish; the third is held by the default gates and stays unpublished.
   for (const date of dates) runs.push((await predict({ job: fx.job, date, config, db: t.db, log })).runId);
-  await seedGuardRows(t.db.pool, fx, { runId: runs[0], date: dates[0] }, null);
-  await seedGuardRows(t.db.pool, fx, { runId: runs[1], date: dates[1] }, { runId: runs[0], date: dates[0] });
-  await seedGuardRows(t.db.pool, fx, { runId: runs[2], date: dates[2] }, { runId: runs[1], date: dates[1] });
 });
 afterAll(async () => {
   await browser?.close();
@@ -51,12 +48,16 @@ afterAll(async () => {
 const env = () => ({ DATABASE_URL: t.url, BATCHCAST_ROOT: fx.root });
 
 describe('batchcast report in the terminal', () => {
-  it('--job --date finds the published run; the tables show the failed gate and the drifted feature', async () => {
+  it('--job --date finds the published run, else the newest; the tables show the failed gate and the drifted feature', async () => {
+    const published = await runCli(['report', '--job', fx.job, '--date', dates[1]], env());
+    expect(published.code).toBe(0);
+    expect(published.stdout).toContain(`run ${runs[1]}: job rep, date ${dates[1]}, status succeeded (published)`);
     const r = await runCli(['report', '--job', fx.job, '--date', dates[2]], env());
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain(`run ${runs[2]}: job rep, date ${dates[2]}, status succeeded (published)`);
-    expect(r.stdout).toMatch(/max_feature_psi\s+change\s+[\d.]+\s+1\s+FAIL/);
+    expect(r.stdout).toContain(`run ${runs[2]}: job rep, date ${dates[2]}, status held,`);
+    // f0 x1000: its spread grew a thousandfold, and its PSI is far over the drift threshold
+    expect(r.stdout).toMatch(/max_feature_scale_ratio\s+change\s+[\d.]+\s+[\d.]+\s+FAIL/);
     expect(r.stdout).toMatch(/^f0 .* drifted$/m);
     expect(r.stdout).not.toMatch(/^f1 .* drifted$/m);
     expect(r.stdout).toContain(`Comparison with run ${runs[1]} (${dates[1]})`);
@@ -70,14 +71,14 @@ describe('batchcast report in the terminal', () => {
     expect(rep).toEqual(JSON.parse(JSON.stringify(stored)));
     expect(rep.comparison.referenceRunId).toBe(runs[1]);
     expect(rep.inputs.features).toHaveLength(fx.featureNames.length);
-    expect(rep.verdicts.filter((v: { passed: boolean }) => !v.passed).map((v: { gate: string }) => v.gate)).toContain('max_feature_psi');
+    expect(rep.verdicts.filter((v: { passed: boolean }) => !v.passed).map((v: { gate: string }) => v.gate)).toContain('max_feature_scale_ratio');
   });
 
   it('a first run has no comparison and says so', async () => {
     const r = await runCli(['report', '--run', String(runs[0])], env());
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('no comparison: a first run has no reference');
-    expect(r.stdout).toMatch(/max_feature_psi\s+change\s+1\s+skipped/);
+    expect(r.stdout).toMatch(/max_drifted_feature_share\s+change\s+[\d.]+\s+skipped/);
   });
 
   it('bad requests exit 2 and say what to do', async () => {

@@ -165,12 +165,16 @@ describe('operational endpoints', () => {
     expect(m.body).toMatch(/batchcast_lookup_batch_users_count \d+/);
     expect(m.body).toContain(`batchcast_served_run_id{job="lookup"} ${pub.runId}`);
     expect(m.body).toContain(`batchcast_served_run_id{job="lookup_fb"} ${fallbackRunId}`);
+    // The read-only role can load generations into memory too (COPY needs only SELECT).
+    expect(m.body).toMatch(/batchcast_lookups_from_memory_total [1-9]/);
+    expect(m.body).toMatch(/batchcast_memory_generation_bytes\{job="lookup"\} [1-9]/);
+    expect(m.body).toContain('batchcast_serve_degraded 0');
   });
 
   it('/openapi.json describes every route', async () => {
     const doc = (await get(server.url, '/openapi.json')).json;
     expect(doc.openapi).toBe('3.1.0');
-    expect(Object.keys(doc.paths).sort()).toEqual(['/healthz', '/metrics', '/openapi.json', '/readyz', '/v1/jobs/{job}/users/{userId}/recommendations']);
+    expect(Object.keys(doc.paths).sort()).toEqual(['/healthz', '/metrics', '/openapi.json', '/readyz', '/v1/jobs/{job}/dates/{date}/export.arrow', '/v1/jobs/{job}/score', '/v1/jobs/{job}/users/{userId}/recommendations']);
     expect(Object.keys(doc.paths['/v1/jobs/{job}/users/{userId}/recommendations'].get.responses)).toEqual(['200', '304', '400', '404', '429', '503']);
   });
 

@@ -85,3 +85,29 @@ export function rawStatus(port: number, request: Buffer | string): Promise<numbe
 export function closeAgent(): void {
   agent.destroy();
 }
+
+/** POST a body (string sent as is) and parse the JSON answer. */
+export function post(base: string, target: string, body: string | Buffer, headers: Record<string, string> = {}): Promise<Answer> {
+  const u = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: u.hostname, port: u.port, path: target, method: 'POST', headers: { 'content-type': 'application/json', ...headers }, agent }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => {
+        let parsed: unknown;
+        try { parsed = text ? JSON.parse(text) : undefined; } catch { parsed = undefined; }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text, json: parsed });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** A logger that keeps every line, for tests that check what was logged. */
+export function recordingLogger(lines: { level: string; msg: string; fields?: Record<string, unknown> }[] = []): Logger & { lines: typeof lines } {
+  const at = (level: string) => (msg: string, fields?: Record<string, unknown>) => { lines.push({ level, msg, fields }); };
+  const logger: Logger & { lines: typeof lines } = { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: () => logger };
+  return logger;
+}

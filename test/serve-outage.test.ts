@@ -1,7 +1,8 @@
-// The database goes away under the API and comes back: lookups answer 503 with Retry-After (never a
-// crash, never credentials), /healthz stays up, and lookups succeed again within 1 s of the database
-// returning, with the pool back to its size. A PostgreSQL of its own (embedded), so stopping it
-// disturbs no other test file.
+// The database goes away under the API and comes back, with the generation NOT held in memory
+// (serve.memoryBudgetMb 0, the database path; serve-memory-outage.test.ts has the memory case): lookups
+// answer 503 with Retry-After (never a crash, never credentials), /healthz stays up, and lookups succeed
+// again within 1 s of the database returning, with the pool back to its size. A PostgreSQL of its own
+// (embedded), so stopping it disturbs no other test file.
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,7 +29,7 @@ beforeAll(async () => {
   const db = await openDb(config, { poolSize: 4 });
   t = { url: pg.url, db, config, drop: () => db.close() };
   pub = await publishFixture(t, { name: 'outage' });
-  server = await startTestServer(pg.url, pub.fx.root, { poolSize: 4 });
+  server = await startTestServer(pg.url, pub.fx.root, { poolSize: 4, memoryBudgetMb: 0 });
 });
 
 afterAll(async () => {

@@ -36,7 +36,8 @@ function refused(port: number): Promise<boolean> {
 it('SIGTERM stops accepting, finishes the lookups in flight, closes the pool and exits 0', async () => {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const env = { ...process.env, BATCHCAST_ROOT: pub.fx.root, LOOKUP_DATABASE_URL: '' };
+  // Memory off: the lookups must be held inside PostgreSQL (below), which lookups from memory never enter.
+  const env = { ...process.env, BATCHCAST_ROOT: pub.fx.root, LOOKUP_DATABASE_URL: '', BATCHCAST_SERVE_MEMORY_MB: '0' };
   child = spawn(process.execPath, [bin, 'serve', '--port', String(port), '--database-url', t.url, '--json', '--log-level', 'debug'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let logs = '';
   child.stdout!.on('data', (d) => { logs += d; });

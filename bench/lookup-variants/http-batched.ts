@@ -8,6 +8,7 @@ import { createPool } from '../../src/db/connect.ts';
 import { silentLogger } from '../../src/log.ts';
 import { answerLookup } from '../../src/serve/answer-lookup.ts';
 import { LookupBatcher } from '../../src/serve/batch-lookups.ts';
+import { ItemAttributes } from '../../src/serve/item-attributes.ts';
 import { JobCatalogue } from '../../src/serve/job-catalogue.ts';
 import { ServeMetrics } from '../../src/serve/metrics.ts';
 
@@ -18,7 +19,7 @@ const pool = createPool(url, config, { max: config.serve.poolSize, statementTime
 const batcher = new LookupBatcher(pool, { connections: config.serve.poolSize - 1, maxBatch: 64, maxQueued: 10_000, timeoutMs: 3_000 });
 const catalogue = new JobCatalogue(config.jobsDir, config.root, silentLogger);
 const metrics = new ServeMetrics(() => ({ total: 0, idle: 0, waiting: 0, inFlight: 0, queued: 0 }));
-const deps = { batcher, catalogue, metrics, cacheMaxAgeSeconds: 60 };
+const deps = { lookups: batcher, catalogue, metrics, attributes: new ItemAttributes(silentLogger), cacheMaxAgeSeconds: 60 };
 let seq = 0;
 
 const server = http.createServer((req, res) => {

@@ -65,6 +65,31 @@ export async function connectClient(
   return client;
 }
 
+/**
+ * A dedicated connection to the same server, with the same settings, as `pool`, but not taken from it:
+ * for what holds a connection for long (LISTEN, loading a generation) without starving the pool.
+ */
+export async function connectLike(
+  pool: pg.Pool,
+  opts: ClientOptions & { onError?: (err: Error) => void } = {},
+): Promise<pg.Client> {
+  const base = pool.options as pg.ClientConfig;
+  const client = new pg.Client({
+    ...base,
+    application_name: opts.applicationName ?? base.application_name,
+    statement_timeout: opts.statementTimeoutMs === undefined ? base.statement_timeout : opts.statementTimeoutMs || undefined,
+    query_timeout: opts.queryTimeoutMs ?? base.query_timeout,
+  });
+  client.on('error', (err) => opts.onError?.(err));
+  try {
+    await client.connect();
+  } catch (err) {
+    await client.end().catch(() => {});
+    throw connectError(redactUrl(base.connectionString), err);
+  }
+  return client;
+}
+
 export function createPool(url: string, config: TimeoutConfig, opts: ClientOptions & { max?: number; onError?: (err: Error) => void } = {}): pg.Pool {
   const pool = new pg.Pool({ ...clientConfig(url, config, opts), max: opts.max ?? 4, idleTimeoutMillis: 30_000 });
   // An idle client whose server went away emits 'error' on the pool; without a listener node would crash.

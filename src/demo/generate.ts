@@ -36,7 +36,7 @@ function csvField(v: string | number): string {
 }
 
 function writeItems(file: string, routes: Route[]): void {
-  const lines = ['idx,route_id,name,district,length_km,tags,popularity'];
+  const lines = ['idx,route_id,name,district,km,tags,popularity'];
   for (const r of routes) lines.push([r.idx, r.route_id, r.name, r.district, r.length_km, r.tags.join(';'), r.popularity].map(csvField).join(','));
   writeFileSync(file, lines.join('\n') + '\n');
 }

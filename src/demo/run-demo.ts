@@ -36,7 +36,9 @@ export interface DemoSummary {
   samples: { user: Record<string, unknown>; routes: { rank: number; name: string; km: number; tags: string; score: number }[] }[];
 }
 
-interface Stamp { users: number; items: number; days: number; endDate: string }
+/** Bumped when the items file's columns change (2: length_km became km), so older demo data is regenerated. */
+const ITEMS_FORMAT = 2;
+interface Stamp { users: number; items: number; days: number; endDate: string; itemsFormat?: number }
 
 const seed = 7;
 
@@ -51,7 +53,7 @@ export async function runDemo(o: DemoRunOptions): Promise<DemoSummary> {
   const outDir = path.resolve(o.config.root, 'data/demo');
   const endDate = o.endDate ?? yesterday();
   const stampFile = path.join(outDir, 'generated.json');
-  const wanted: Stamp = { users: o.users, items: o.items, days: o.days, endDate };
+  const wanted: Stamp = { users: o.users, items: o.items, days: o.days, endDate, itemsFormat: ITEMS_FORMAT };
   const have = existsSync(stampFile) ? JSON.parse(readFileSync(stampFile, 'utf8')) as Stamp : undefined;
   if (o.regenerate || JSON.stringify(have) !== JSON.stringify(wanted)) {
     o.log.info(`generating demo data: ${o.users} users, ${o.items} routes, ${o.days} days ending ${endDate}`);
@@ -71,7 +73,7 @@ export async function runDemo(o: DemoRunOptions): Promise<DemoSummary> {
     [date, Array.from({ length: o.showUsers }, (_, i) => String(1 + i * 997))],
   );
   const samples = await withDuckDB({}, async (conn) => {
-    const catalogue = await conn.runAndReadAll(`SELECT route_id, name, length_km, replace(tags, ';', ', ') FROM read_csv(${sqlString(job.items.path)}, header = true)`);
+    const catalogue = await conn.runAndReadAll(`SELECT route_id, name, km, replace(tags, ';', ', ') FROM read_csv(${sqlString(job.items.path)}, header = true)`);
     const routes = new Map(catalogue.getRows().map(([id, name, km, tags]) => [String(id), { name: String(name), km: Number(km), tags: String(tags) }]));
     const out: DemoSummary['samples'] = [];
     for (const userId of [...new Set(rows.map((r) => r.user_id))]) {

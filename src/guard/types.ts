@@ -35,6 +35,11 @@ export interface InputProfile {
   features: FeatureProfile[];
   /** the reference run whose deciles binned the histograms, if any */
   referenceRunId: number | null;
+  /**
+   * Added in issue 9 (optional, backward compatible): rows that mean, std, min, max, quantiles, deciles and
+   * histograms were computed on, a deterministic sample of at most 100k; rows, nulls, nans and infs count every row.
+   */
+  sampledRows?: number;
 }
 
 export interface OutputProfile {

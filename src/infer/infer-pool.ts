@@ -9,7 +9,7 @@
 import { Worker } from 'node:worker_threads';
 import type { JobDefinition } from '../jobs/load-job.ts';
 import { BadInputError } from '../errors.ts';
-import type { BadRow, ScoreRequest, WorkerInit, WorkerReply } from './messages.ts';
+import type { BadRow, Ranked, RankRequest, ScoreRequest, WorkerInit, WorkerReply } from './messages.ts';
 import type { UserIds } from '../write/encode-rows.ts';
 
 export interface Scored {
@@ -94,15 +94,21 @@ export class InferPool {
     return pool;
   }
 
-  /** Scores one chunk on the least busy worker. The chunk's feature buffer is transferred, not copied. */
-  async score(ids: UserIds, features: Float32Array, rows: number): Promise<Scored> {
+  /** Sends a chunk to the least busy worker. The chunk's feature buffer is transferred, not copied. */
+  private async request(type: 'score' | 'rank', ids: UserIds, features: Float32Array, rows: number): Promise<WorkerReply> {
     const id = this.nextId++;
     const h = this.handles.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
-    const msg: ScoreRequest = { type: 'score', id, ids, features, rows };
+    const msg: ScoreRequest | RankRequest = { type, id, ids, features, rows };
     const transfer = [features.buffer as ArrayBuffer];
     if (ids instanceof BigInt64Array) transfer.push(ids.buffer as ArrayBuffer);
     const reply = await h.send(id, msg, transfer);
     if (reply.type === 'error') throw new BadInputError(`job ${this.job.name}: ${reply.message}`);
+    return reply;
+  }
+
+  /** Scores one chunk of a run into encoded COPY rows. */
+  async score(ids: UserIds, features: Float32Array, rows: number): Promise<Scored> {
+    const reply = await this.request('score', ids, features, rows);
     if (reply.type !== 'scored') throw new Error(`unexpected reply ${reply.type} from inference worker`);
     return {
       buffer: Buffer.from(reply.buffer.buffer, reply.buffer.byteOffset, reply.buffer.byteLength),
@@ -111,6 +117,17 @@ export class InferPool {
       inferMs: reply.inferMs,
       encodeMs: reply.encodeMs,
     };
+  }
+
+  /**
+   * Ranks rows exactly as score() does (bad-row rules, batches, top K, index checks) but answers the top K
+   * as arrays: online scoring. Bad rows come back in `bad`, not as an error, whatever the job's bad_rows.
+   */
+  async rank(ids: UserIds, features: Float32Array, rows: number): Promise<Ranked> {
+    const reply = await this.request('rank', ids, features, rows);
+    if (reply.type !== 'ranked') throw new Error(`unexpected reply ${reply.type} from inference worker`);
+    const { type: _, id: __, ...ranked } = reply;
+    return ranked;
   }
 
   /** How often each item was in someone's top K, summed over workers: the run's popular items. */

@@ -5,7 +5,7 @@ import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { topK } from './top-k.ts';
 import { encodeItemIds, encodeRows, userIdText, type UserIds } from '../write/encode-rows.ts';
-import type { WorkerInit, WorkerRequest, WorkerReply, BadRow } from './messages.ts';
+import type { WorkerInit, WorkerRequest, WorkerReply, BadRow, Ranked } from './messages.ts';
 
 let session: ort.InferenceSession;
 let init: WorkerInit;
@@ -80,7 +80,8 @@ function badFeatureRows(features: Float32Array, rows: number, size: number, ids:
   return bad;
 }
 
-async function score(id: number, ids: UserIds, features: Float32Array, rows: number): Promise<WorkerReply> {
+/** The top K of each good row: the bad-row rules, session.run in batches, the model's TopK or ours, index checks. */
+async function rank(ids: UserIds, features: Float32Array, rows: number): Promise<Ranked> {
   const size = init.featureSize;
   const k = init.k;
   const t0 = performance.now();
@@ -134,23 +135,27 @@ async function score(id: number, ids: UserIds, features: Float32Array, rows: num
       const ix = indices[n * k + j];
       if (s !== s) { nanBad.push(n); break; }
       if (ix < 0 || ix >= itemIds.length) {
-        return fail(id, `model returned item index ${ix} for user ${userIdText(ids, rowOf(n))}, but the items file has only ${itemIds.length} items (indices 0..${itemIds.length - 1}); the items file does not match the model`);
+        throw new Error(`model returned item index ${ix} for user ${userIdText(ids, rowOf(n))}, but the items file has only ${itemIds.length} items (indices 0..${itemIds.length - 1}); the items file does not match the model`);
       }
     }
   }
-  if (nanBad.length) {
-    const nanSet = new Set(nanBad);
-    for (const n of nanBad) bad.push({ row: rowOf(n), userId: userIdText(ids, rowOf(n)), reason: 'model produced a NaN score' });
-    const kept: number[] = [];
-    for (let n = 0; n < good; n++) if (!nanSet.has(n)) kept.push(n);
-    // re-pack values/indices to the surviving rows
-    const v2 = new Float32Array(kept.length * k);
-    const i2 = new Int32Array(kept.length * k);
-    kept.forEach((n, m) => { v2.set(values.subarray(n * k, n * k + k), m * k); i2.set(indices.subarray(n * k, n * k + k), m * k); });
-    keep = kept.map(rowOf);
-    return finish(id, ids, keep, v2, i2, bad, inferMs, t0);
-  }
-  return finish(id, ids, keep, values, indices, bad, inferMs, t0);
+  if (!nanBad.length) return { bad, keep, values, indices, inferMs };
+  const nanSet = new Set(nanBad);
+  for (const n of nanBad) bad.push({ row: rowOf(n), userId: userIdText(ids, rowOf(n)), reason: 'model produced a NaN score' });
+  const kept: number[] = [];
+  for (let n = 0; n < good; n++) if (!nanSet.has(n)) kept.push(n);
+  // re-pack values/indices to the surviving rows
+  const v2 = new Float32Array(kept.length * k);
+  const i2 = new Int32Array(kept.length * k);
+  kept.forEach((n, m) => { v2.set(values.subarray(n * k, n * k + k), m * k); i2.set(indices.subarray(n * k, n * k + k), m * k); });
+  return { bad, keep: kept.map(rowOf), values: v2, indices: i2, inferMs };
+}
+
+/** A chunk of a run: ranked, then encoded as COPY rows, and counted for the run's popular items. */
+async function score(id: number, ids: UserIds, features: Float32Array, rows: number): Promise<WorkerReply> {
+  const t0 = performance.now();
+  const r = await rank(ids, features, rows);
+  return finish(id, ids, r.keep, r.values, r.indices, r.bad, r.inferMs, t0);
 }
 
 function finish(id: number, ids: UserIds, keep: number[] | undefined, values: Float32Array, indices: Int32Array, bad: BadRow[], inferMs: number, t0: number): WorkerReply {
@@ -172,6 +177,10 @@ async function handle(msg: WorkerRequest): Promise<void> {
   try {
     if (msg.type === 'init') reply = await start(msg);
     else if (msg.type === 'score') reply = await score(msg.id, msg.ids, msg.features, msg.rows);
+    else if (msg.type === 'rank') {
+      // Online scoring: the same ranking as a run, answered as top-K arrays instead of COPY rows.
+      reply = { type: 'ranked', id: msg.id, ...(await rank(msg.ids, msg.features, msg.rows)) };
+    }
     else if (msg.type === 'counts') reply = { type: 'counts', id: msg.id, itemCounts };
     else {
       // Release the session here, on its own thread: terminating a worker inside ORT aborts the process.
@@ -184,6 +193,7 @@ async function handle(msg: WorkerRequest): Promise<void> {
   } catch (err) {
     reply = fail(msg.type === 'init' ? -1 : msg.id, err);
   }
-  const transfer = reply.type === 'scored' ? [reply.buffer.buffer as ArrayBuffer] : [];
+  const transfer = reply.type === 'scored' ? [reply.buffer.buffer as ArrayBuffer]
+    : reply.type === 'ranked' ? [reply.values.buffer as ArrayBuffer, reply.indices.buffer as ArrayBuffer] : [];
   parentPort!.postMessage(reply, transfer);
 }

@@ -25,7 +25,12 @@ export interface ScoreRequest {
   features: Float32Array;
 }
 
-export type WorkerRequest = WorkerInit | ScoreRequest | { type: 'counts'; id: number } | { type: 'close'; id: number };
+/** Online scoring: the same checks and top K as a run's chunk, answered as arrays (see InferPool.rank). */
+export interface RankRequest extends Omit<ScoreRequest, 'type'> {
+  type: 'rank';
+}
+
+export type WorkerRequest = WorkerInit | ScoreRequest | RankRequest | { type: 'counts'; id: number } | { type: 'close'; id: number };
 
 export interface BadRow {
   /** row within the chunk */
@@ -34,9 +39,23 @@ export interface BadRow {
   reason: string;
 }
 
+/** Top K of the good rows of a chunk (online scoring). */
+export interface Ranked {
+  /** rows skipped (bad features, NaN scores), with the reason */
+  bad: BadRow[];
+  /** input row of each ranked row; undefined: every row, in order */
+  keep: number[] | undefined;
+  /** ranked rows x k, descending per row */
+  values: Float32Array;
+  /** ranked rows x k, model item indices */
+  indices: Int32Array;
+  inferMs: number;
+}
+
 export type WorkerReply =
   | { type: 'ready'; id: -1; inputNames: readonly string[]; outputNames: readonly string[] }
   | { type: 'scored'; id: number; buffer: Uint8Array; rows: number; bad: BadRow[]; inferMs: number; encodeMs: number }
+  | ({ type: 'ranked'; id: number } & Ranked)
   | { type: 'counts'; id: number; itemCounts: Float64Array }
   | { type: 'closed'; id: number }
   | { type: 'error'; id: number; message: string };

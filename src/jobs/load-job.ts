@@ -28,7 +28,8 @@ export interface JobDefinition {
     allowExtraColumns: boolean;
   };
   model: { path: string; input: string; output: ModelOutput; card: string | undefined; version: string | undefined };
-  items: { path: string; idColumn: string; indexColumn: string | undefined };
+  /** attributes: columns of the items file the API returns with each item (?include=attributes); [] = none. */
+  items: { path: string; idColumn: string; indexColumn: string | undefined; attributes: string[] };
   k: number;
   batchSize: number;
   minRows: number;
@@ -39,6 +40,8 @@ export interface JobDefinition {
   /** Per-job overrides of the inference settings in config. */
   workers: number | undefined;
   intraOpThreads: number | undefined;
+  /** thresholds a run must meet to be published (src/guard/gates.ts) */
+  gates: JobGates;
 }
 
 type Json = Record<string, unknown>;
@@ -52,6 +55,7 @@ class Fields {
   private raw(field: string): unknown { return this.obj[field]; }
 
   has(field: string): boolean { return this.raw(field) !== undefined; }
+  isNull(field: string): boolean { return this.raw(field) === null; }
 
   string(field: string, fallback?: string): string {
     const v = this.raw(field) ?? fallback;
@@ -97,6 +101,12 @@ class Fields {
     if (!v || typeof v !== 'object' || Array.isArray(v)) this.fail(field, v === undefined ? 'is missing' : 'must be an object');
     return new Fields(this.file, v as Json, `${this.prefix}${field}.`);
   }
+  /** A number in [min, max], or null (the job switches that check off). */
+  numberOrOff(field: string, fallback: number | null, min: number, max: number): number | null {
+    if (this.raw(field) === null) return null;
+    if (!this.has(field)) return fallback;
+    return this.number(field, 0, min, max);
+  }
   rejectUnknown(known: string[]): void {
     for (const k of Object.keys(this.obj)) {
       if (!known.includes(k) && !k.startsWith('$') && k !== 'comment') this.fail(k, `is not a known field (known: ${known.join(', ')})`);
@@ -114,6 +124,54 @@ function parseSchedule(file: string, sched: Fields): NonNullable<JobDefinition['
   return schedule;
 }
 
+// ---- gates: a self-contained block (issue 9). Every threshold may be null to switch that gate off.
+/** Thresholds for a run to be published. Value gates judge the run alone; change gates judge it against its reference. */
+export interface JobGates {
+  enabled: boolean;
+  // value gates
+  maxTopItemShare: number | null;
+  /** undefined = the default, min(1, 2k / items): fewer than 2K distinct items for all users is "the same for everyone" */
+  minCatalogCoverage: number | null | undefined;
+  minScoredRatio: number | null;
+  // change gates
+  maxFeaturePsi: number | null;
+  psiDriftThreshold: number;
+  maxDriftedFeatureShare: number | null;
+  maxFeatureScaleRatio: number | null;
+  maxNewConstantFeatures: number | null;
+  minOverlapAtK: number | null;
+  minRbo: number | null;
+  maxItemJsDistance: number | null;
+  minUsersRatio: number | null;
+}
+
+const GATE_FIELDS = ['enabled', 'max_top_item_share', 'min_catalog_coverage', 'min_scored_ratio', 'max_feature_psi', 'psi_drift_threshold',
+  'max_drifted_feature_share', 'max_feature_scale_ratio', 'max_new_constant_features', 'min_overlap_at_k', 'min_rbo', 'max_item_js_distance', 'min_users_ratio'];
+
+/** Defaults catch catastrophes and stay quiet on ordinary days; the README ("Guardrails") says why each one. */
+function parseGates(g: Fields | undefined): JobGates {
+  g?.rejectUnknown(GATE_FIELDS);
+  const v = (field: string, fallback: number | null, min: number, max: number) => (g ? g.numberOrOff(field, fallback, min, max) : fallback);
+  return {
+    enabled: g ? g.bool('enabled', true) : true,
+    // off by default: a popular item legitimately reaches most lists (a random 60-item model: 91% of users)
+    maxTopItemShare: v('max_top_item_share', null, 0, 1),
+    minCatalogCoverage: g?.has('min_catalog_coverage') || g?.isNull('min_catalog_coverage') ? v('min_catalog_coverage', null, 0, 1) : undefined,
+    minScoredRatio: v('min_scored_ratio', 0.5, 0, 1),
+    // off by default: a weather or calendar feature jumps as far in PSI from one day to the next as a unit error
+    maxFeaturePsi: v('max_feature_psi', null, 0, Number.MAX_VALUE),
+    psiDriftThreshold: v('psi_drift_threshold', 0.25, 0, Number.MAX_VALUE) ?? 0.25,
+    maxDriftedFeatureShare: v('max_drifted_feature_share', 0.5, 0, 1),
+    maxFeatureScaleRatio: v('max_feature_scale_ratio', 100, 1, Number.MAX_VALUE),
+    maxNewConstantFeatures: v('max_new_constant_features', 0, 0, Number.MAX_SAFE_INTEGER),
+    minOverlapAtK: v('min_overlap_at_k', null, 0, 1),
+    minRbo: v('min_rbo', null, 0, 1),
+    maxItemJsDistance: v('max_item_js_distance', 0.8, 0, 1),
+    minUsersRatio: v('min_users_ratio', 0.5, 0, Number.MAX_VALUE),
+  };
+}
+// ---- end of gates
+
 const JOB_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
 
 /** Parses and validates one job file. Relative paths in it are resolved against `root`. */
@@ -126,7 +184,7 @@ export function parseJob(file: string, text: string, root: string): JobDefinitio
   }
   if (!obj || typeof obj !== 'object' || Array.isArray(obj)) throw new BadInputError(`job file ${file} must hold a JSON object`);
   const f = new Fields(file, obj as Json);
-  f.rejectUnknown(['name', 'description', 'features', 'model', 'items', 'k', 'batch_size', 'min_rows', 'bad_rows', 'fallback', 'schedule', 'retention', 'workers', 'intra_op_threads']);
+  f.rejectUnknown(['name', 'description', 'features', 'model', 'items', 'k', 'batch_size', 'min_rows', 'bad_rows', 'fallback', 'schedule', 'retention', 'workers', 'intra_op_threads', 'gates']);
   const fileName = path.basename(file).replace(/\.json$/, '');
   const name = f.string('name', fileName);
   if (!JOB_NAME.test(name)) throw new BadInputError(`job file ${file}: field "name" must match ${JOB_NAME} (got ${JSON.stringify(name)})`);
@@ -167,7 +225,12 @@ export function parseJob(file: string, text: string, root: string): JobDefinitio
     : { kind, values: out.string('values', 'top_scores'), indices: out.string('indices', 'top_indices') };
 
   const items = f.object('items')!;
-  items.rejectUnknown(['path', 'id_column', 'index_column']);
+  items.rejectUnknown(['path', 'id_column', 'index_column', 'attributes']);
+  const attributes = items.has('attributes') ? items.strings('attributes') : [];
+  const idColumn = items.string('id_column', 'item_id');
+  if (attributes.includes(idColumn)) {
+    throw new BadInputError(`job file ${file}: field "items.attributes" lists the id column "${idColumn}"; every item already carries its id as item_id`);
+  }
 
   const bad = f.object('bad_rows', false);
   bad?.rejectUnknown(['mode', 'max_bad_fraction']);
@@ -188,7 +251,7 @@ export function parseJob(file: string, text: string, root: string): JobDefinitio
       card: model.has('card') ? abs(model.string('card')) : undefined,
       version: model.optString('version'),
     },
-    items: { path: abs(items.string('path')), idColumn: items.string('id_column', 'item_id'), indexColumn: items.optString('index_column') },
+    items: { path: abs(items.string('path')), idColumn, indexColumn: items.optString('index_column'), attributes },
     k: f.int('k', 10, 1, 1000),
     batchSize: f.int('batch_size', 8192, 1, 1 << 20),
     minRows: f.int('min_rows', 1, 0),
@@ -201,6 +264,7 @@ export function parseJob(file: string, text: string, root: string): JobDefinitio
     retention: { keep: retention ? retention.int('keep', 3, 1, 1000) : 3 },
     workers: f.has('workers') ? f.int('workers', undefined, 1, 64) : undefined,
     intraOpThreads: f.has('intra_op_threads') ? f.int('intra_op_threads', undefined, 1, 256) : undefined,
+    gates: parseGates(f.object('gates', false)),
   };
   return Object.freeze(job);
 }

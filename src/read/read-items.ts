@@ -34,5 +34,40 @@ export async function readItems(conn: DuckDBConnection, job: JobDefinition): Pro
     ids.push(id as string);
   });
   if (ids.length === 0) throw new BadInputError(`${where}: no items`);
+  if (job.items.attributes.length) await readItemAttributes(conn, job, 0);
   return ids;
+}
+
+export type AttributeValue = string | number | boolean | null | AttributeValue[] | { [key: string]: AttributeValue };
+
+// DuckDB's JSON form keeps 64-bit integers and decimals as strings (no precision lost); attributes are for
+// display (a route's km, a rating), so they become JSON numbers.
+const NUMERIC_AS_STRING = /^(BIGINT|UBIGINT|HUGEINT|UHUGEINT|DECIMAL)/;
+
+/**
+ * The job's items.attributes columns per item id, as JSON values. Also run by readItems (limit 0), so a
+ * misspelt attribute fails the run's check stage, naming the column, before the API ever asks for it.
+ */
+export async function readItemAttributes(conn: DuckDBConnection, job: JobDefinition, limit?: number): Promise<Map<string, Record<string, AttributeValue>>> {
+  const { path: file, idColumn, attributes } = job.items;
+  const where = `job ${job.name}, items file ${file}`;
+  if (!existsSync(file)) throw new BadInputError(`${where}: file not found; generate it or fix items.path in the job`);
+  const columns = attributes.map((c) => sqlIdent(c)).join(', ');
+  let r;
+  try {
+    r = await conn.runAndReadAll(`SELECT ${sqlIdent(idColumn)}::VARCHAR, ${columns} FROM ${readerFor(file)}${limit === undefined ? '' : ` LIMIT ${limit}`}`);
+  } catch (err) {
+    throw new BadInputError(`${where}: cannot read the attribute columns ${attributes.map((c) => `"${c}"`).join(', ')} (items.attributes): ${(err as Error).message.split('\n')[0]}`, { cause: err });
+  }
+  const numeric = attributes.map((_, i) => NUMERIC_AS_STRING.test(r.columnType(i + 1).toString()));
+  const out = new Map<string, Record<string, AttributeValue>>();
+  for (const row of r.getRowsJson()) {
+    const values: Record<string, AttributeValue> = {};
+    attributes.forEach((name, i) => {
+      const v = row[i + 1] as AttributeValue;
+      values[name] = numeric[i] && typeof v === 'string' ? Number(v) : v;
+    });
+    out.set(String(row[0]), values);
+  }
+  return out;
 }

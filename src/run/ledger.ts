@@ -4,11 +4,14 @@ import type pg from 'pg';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
+/** held: written but stopped by a gate; shadow: written to be compared, never published (sql/004). */
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'held' | 'shadow';
+
 export interface RunRow {
   run_id: number;
   job: string;
   prediction_date: string;
-  status: 'running' | 'succeeded' | 'failed';
+  status: RunStatus;
   model_version: string | null;
   model_sha256: string | null;
   input_files: string[];
@@ -23,6 +26,8 @@ export interface RunRow {
   started_at: Date;
   finished_at: Date | null;
   pruned_at: Date | null;
+  /** the model file a shadow run scored with, when it was not the job's own */
+  model_path: string | null;
 }
 
 export async function startRun(db: Queryable, job: string, date: string): Promise<number> {
@@ -43,6 +48,7 @@ export interface RunUpdate {
   rowsRejected?: number;
   timings?: Record<string, number>;
   fallback?: { itemIds: string[]; scores: number[] };
+  modelPath?: string;
 }
 
 export async function updateRun(db: Queryable, runId: number, u: RunUpdate): Promise<void> {
@@ -57,11 +63,12 @@ export async function updateRun(db: Queryable, runId: number, u: RunUpdate): Pro
         rows_rejected = coalesce($8, rows_rejected),
         timings = coalesce($9, timings),
         fallback_item_ids = coalesce($10, fallback_item_ids),
-        fallback_scores = coalesce($11, fallback_scores)
+        fallback_scores = coalesce($11, fallback_scores),
+        model_path = coalesce($12, model_path)
       where run_id = $1`,
     [runId, u.modelVersion ?? null, u.modelSha256 ?? null, u.inputFiles ?? null, u.k ?? null, u.rowsRead ?? null,
       u.rowsWritten ?? null, u.rowsRejected ?? null, u.timings ? JSON.stringify(u.timings) : null,
-      u.fallback?.itemIds ?? null, u.fallback?.scores ?? null],
+      u.fallback?.itemIds ?? null, u.fallback?.scores ?? null, u.modelPath ?? null],
   );
 }
 
@@ -69,6 +76,14 @@ export async function markSucceeded(db: Queryable, runId: number, timings: Recor
   await db.query(
     `update batchcast.runs set status = 'succeeded', timings = $2, finished_at = now(), error = null where run_id = $1`,
     [runId, JSON.stringify(timings)],
+  );
+}
+
+/** Closes a run that was written but not published: held back by a gate, or a shadow run. */
+export async function markUnpublished(db: Queryable, runId: number, status: 'held' | 'shadow', note: string | null, timings: Record<string, number>): Promise<void> {
+  await db.query(
+    `update batchcast.runs set status = $2, error = $3, timings = $4, finished_at = now() where run_id = $1 and status = 'running'`,
+    [runId, status, note?.slice(0, 4000) ?? null, JSON.stringify(timings)],
   );
 }
 

@@ -1,5 +1,6 @@
 // One run of job J for date D, start to finish:
-//   migrate -> lock (J, D) -> ledger row -> check inputs -> read | infer | COPY -> index -> attach -> publish
+//   migrate -> lock (J, D) -> ledger row -> check inputs -> read | infer | COPY -> index -> attach -> guard -> publish
+// The guard (profile, compare, gates) may hold the run back: then it stays written, status held, unpublished.
 // On any failure: the run is marked failed with the reason, its table is dropped, nothing is published,
 // and the error (with its exit code) reaches the caller. The previous generation keeps being served.
 import os from 'node:os';
@@ -8,6 +9,7 @@ import type { Config } from '../config.ts';
 import { connectClient, type Db } from '../db/connect.ts';
 import { migrate } from '../db/migrate.ts';
 import { BadInputError, InfraError, describeError } from '../errors.ts';
+import { guardRun, withCandidateModel, type GuardResult } from '../guard/guard-run.ts';
 import { InferPool } from '../infer/infer-pool.ts';
 import { modelInfo } from '../infer/model-info.ts';
 import { loadJob, type JobDefinition } from '../jobs/load-job.ts';
@@ -18,7 +20,7 @@ import { readItems } from '../read/read-items.ts';
 import { publishRun } from '../write/publish.ts';
 import { CopyWriter, attachRunTable, createRunTable, dropRunTable, indexRunTable } from '../write/write-predictions.ts';
 import { parseDate } from './dates.ts';
-import { failAbandonedRuns, markFailed, markSucceeded, startRun, updateRun } from './ledger.ts';
+import { failAbandonedRuns, markFailed, markSucceeded, markUnpublished, startRun, updateRun } from './ledger.ts';
 import { acquireRunLock } from './lock.ts';
 import { BadRowError, runPipeline, type Progress } from './pipeline.ts';
 import { pruneGenerations } from './prune.ts';
@@ -32,6 +34,10 @@ export interface PredictOptions {
   log: Logger;
   signal?: AbortSignal;
   onProgress?: (p: Progress & { totalRows: number }) => void;
+  /** write, profile and compare, never publish (status shadow) */
+  shadow?: boolean;
+  /** a shadow run's candidate model file instead of the job's */
+  modelPath?: string;
 }
 
 export interface PredictResult {
@@ -45,6 +51,9 @@ export interface PredictResult {
   modelVersion: string;
   previousRunId: number | undefined;
   timings: Record<string, number>;
+  /** published; held back by a gate (exit 6 from the CLI); or a shadow run */
+  status: 'published' | 'held' | 'shadow';
+  guard: GuardResult;
 }
 
 /** The popular items of the run (most often in someone's top K), served to users without a row. */
@@ -57,7 +66,7 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
   const { config, db } = opts;
   const t0 = performance.now();
   const date = parseDate(opts.date);
-  const job = typeof opts.job === 'string' ? loadJob(config.jobsDir, opts.job, config.root) : opts.job;
+  const job = withCandidateModel(typeof opts.job === 'string' ? loadJob(config.jobsDir, opts.job, config.root) : opts.job, opts);
   const log = opts.log.child({ job: job.name, date });
   const where = `job ${job.name}, date ${date}`;
   const timings: Record<string, number> = {};
@@ -68,6 +77,7 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
   let runId: number | undefined;
   let tableCreated = false;
   let published = false;
+  let kept = false; // a held or shadow run keeps its table
   let pool: InferPool | undefined;
   // config.copyConnections COPY streams into the run's table, each on its own connection (the first also
   // creates, indexes and attaches the table). More than one only pays when the server has idle cores.
@@ -86,7 +96,7 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
     // Check everything that can be checked before the expensive part.
     let t = performance.now();
     const model = await modelInfo(job);
-    await updateRun(db.pool, runId, { modelVersion: model.version, modelSha256: model.sha256, k: job.k });
+    await updateRun(db.pool, runId, { modelVersion: model.version, modelSha256: model.sha256, k: job.k, modelPath: opts.modelPath && job.model.path });
     // DuckDB gets both cores for the checks (1M rows: 315 -> 187 ms), then one for the scan, which keeps
     // up with inference on one thread (1.2M rows/s alone) and leaves the other core to the model.
     const result = await withDuckDB({ threads: 2, memoryLimit: config.duckdbMemoryLimit, tempDirectory: path.join(os.tmpdir(), 'batchcast-duckdb'), ...config.duckdb }, async (conn) => {
@@ -140,7 +150,7 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
       mark('stream', t);
       if (copied !== piped.rowsWritten) throw new Error(`${where}: COPY reported ${copied} rows but ${piped.rowsWritten} were sent`);
       const counts = await pool!.itemCounts();
-      return { partition, itemIds, piped, counts };
+      return { partition, itemIds, piped, counts, files };
     });
     const { partition, piped } = result;
     Object.assign(timings, { read: Math.round(piped.readMs), infer: Math.round(piped.inferMs), encode: Math.round(piped.encodeMs), write_wait: Math.round(piped.writeMs) });
@@ -170,6 +180,24 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
       fallback: job.fallback ? fallbackItems(result.counts, result.itemIds, job.k, piped.rowsWritten) : undefined,
     });
 
+    // Profile, compare with the generation this one would replace, judge by the job's gates.
+    t = performance.now();
+    const guard = await guardRun(db.pool, { job, date, runId, config, files: result.files, rowsRead: piped.rowsRead, rowsWritten: piped.rowsWritten,
+      itemIds: result.itemIds, itemCounts: result.counts, shadow: opts.shadow });
+    mark('guard', t);
+    const done = (status: PredictResult['status'], previousRunId?: number): PredictResult => {
+      const seconds = (performance.now() - t0) / 1000;
+      return { runId: runId!, job: job.name, date, rows: piped.rowsWritten, rejected: piped.rowsRejected, seconds,
+        usersPerSecond: piped.rowsWritten / seconds, modelVersion: model.version, previousRunId, timings, status, guard };
+    };
+    if (opts.shadow || guard.line) {
+      kept = true;
+      timings.total = Math.round(performance.now() - t0);
+      await markUnpublished(db.pool, runId, opts.shadow ? 'shadow' : 'held', guard.line ?? null, timings);
+      log[guard.line ? 'warn' : 'info'](guard.line ?? `shadow run ${runId} written and compared; never published`, { runId });
+      return done(opts.shadow ? 'shadow' : 'held', guard.referenceRunId ?? undefined);
+    }
+
     log.info(`run ${runId} written: ${piped.rowsWritten} rows indexed and attached; publishing`, { runId });
     // Publish on the lock's own connection: if the lock was lost, this fails instead of publishing.
     const lost = lock.lost();
@@ -185,18 +213,14 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
     await pruneGenerations(db, write, { job: job.name, date, keep: job.retention.keep })
       .catch((err) => log.warn(`retention for ${where} failed (the run is published): ${describeError(err)}`));
 
-    const seconds = (performance.now() - t0) / 1000;
-    return {
-      runId, job: job.name, date, rows: piped.rowsWritten, rejected: piped.rowsRejected, seconds,
-      usersPerSecond: piped.rowsWritten / seconds, modelVersion: model.version, previousRunId: pub.previousRunId, timings,
-    };
+    return done('published', pub.previousRunId);
   } catch (err) {
     const message = describeError(err);
     log.error(`run ${runId ?? '(not started)'} failed: ${message}`, { runId });
     if (runId !== undefined && !published) {
       timings.total = Math.round(performance.now() - t0);
       await markFailed(db.pool, runId, message, timings).catch((e) => log.error(`could not mark run ${runId} failed: ${describeError(e)}`));
-      if (tableCreated) await dropRunTable(db.pool, runId).catch((e) => log.warn(`could not drop the table of failed run ${runId}: ${describeError(e)}; prune will`));
+      if (tableCreated && !kept) await dropRunTable(db.pool, runId).catch((e) => log.warn(`could not drop the table of failed run ${runId}: ${describeError(e)}; prune will`));
     }
     throw err;
   } finally {

@@ -12,7 +12,7 @@ import { loadJob } from '../jobs/load-job.ts';
 import type { Logger } from '../log.ts';
 import { dateRange } from '../run/dates.ts';
 import { claimDate } from './claim-date.ts';
-import { exitCodeFor, type DateOutcome } from './date-outcome.ts';
+import { exitCodeFor, heldOutcome, type DateOutcome } from './date-outcome.ts';
 import { dateStatuses, type DateStatus } from './date-status.ts';
 import { spawnRun } from './spawn-run.ts';
 
@@ -81,8 +81,10 @@ export async function backfill(o: BackfillOptions): Promise<BackfillResult> {
   const outcomes = new Map<string, DateOutcome>();
   const todo: string[] = [];
   for (const date of order) {
-    const reason = skipReason(statuses.get(date)!, model.version, o.reprocess);
-    if (reason) outcomes.set(date, { job: job.name, date, status: 'skipped', runId: statuses.get(date)!.publishedRunId ?? undefined, note: reason });
+    const s = statuses.get(date)!;
+    const reason = skipReason(s, model.version, o.reprocess);
+    if (o.reprocess !== 'all' && s.lastStatus === 'held') outcomes.set(date, heldOutcome(job.name, date, s.lastRunId!));
+    else if (reason) outcomes.set(date, { job: job.name, date, status: 'skipped', runId: statuses.get(date)!.publishedRunId ?? undefined, note: reason });
     else if (o.dryRun) outcomes.set(date, { job: job.name, date, status: 'planned', note: describePlan(statuses.get(date)!) });
     else todo.push(date);
   }
@@ -129,6 +131,7 @@ async function runDate(o: BackfillOptions, job: string, date: string, modelVersi
     const reason = o.reprocess !== 'all' ? skipReason(fresh, modelVersion, o.reprocess)
       : fresh.publishedRunId !== planned.publishedRunId ? skipReason(fresh, modelVersion, 'none') : undefined;
     if (reason) return { job, date, status: 'skipped', runId: fresh.publishedRunId ?? undefined, note: `${reason} meanwhile` };
+    if (o.reprocess !== 'all' && fresh.lastStatus === 'held') return heldOutcome(job, date, fresh.lastRunId!);
     const run = await spawnRun({ job, date, config: o.config, dbUrl: o.db.url, log: o.runLog ?? o.log, signal: o.signal });
     const { result: _result, ...outcome } = run;
     if (outcome.status === 'busy') outcome.note = 'another process holds the run lock and is doing this date; rerun later';

@@ -81,7 +81,7 @@ export function registerScheduleCommands(program: Command): void {
     .description('the run ledger, newest first')
     .option('--job <name>', 'only this job')
     .option('--date <YYYY-MM-DD>', 'only this prediction date')
-    .addOption(new Option('--status <status>', 'only runs with this status').choices(['running', 'succeeded', 'failed']))
+    .addOption(new Option('--status <status>', 'only runs with this status').choices(['running', 'succeeded', 'failed', 'held', 'shadow']))
     .option('--limit <n>', 'at most this many runs', int('--limit'), 50)
     .action(async (opts: GlobalFlags & { job?: string; date?: string; status?: string; limit: number }) => {
       const ctx = context(opts);
@@ -91,11 +91,12 @@ export function registerScheduleCommands(program: Command): void {
     });
 
   globalOptions(program.command('publish'))
-    .description("serve run R for its (job, date): instant rollback to an older succeeded generation")
+    .description("serve run R for its (job, date): instant rollback to an older generation, or publish a held or shadow run after review")
     .requiredOption('--run <id>', 'run id (see batchcast runs)', int('--run'))
-    .action(async (opts: GlobalFlags & { run: number }) => {
+    .option('--reason <text>', 'why a held or shadow run is published anyway (required for a held run; logged in batchcast.publish_log)')
+    .action(async (opts: GlobalFlags & { run: number; reason?: string }) => {
       const ctx = context(opts);
-      const outcome = await withDb(ctx, (db) => publishGeneration(db, ctx.config, opts.run));
+      const outcome = await withDb(ctx, (db) => publishGeneration(db, ctx.config, opts.run, opts.reason));
       printPublish(outcome, opts);
     });
 

@@ -1,6 +1,8 @@
 // What the ledger says about the dates of a job: the facts the scheduler and backfill decide from.
 import type pg from 'pg';
 
+import type { RunStatus } from '../run/ledger.ts';
+
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
 export interface DateStatus {
@@ -10,7 +12,8 @@ export interface DateStatus {
   publishedModel: string | null;
   /** the newest run of the date, whatever its status */
   lastRunId: number | null;
-  lastStatus: 'running' | 'succeeded' | 'failed' | null;
+  /** shadow runs are not counted: they never stand for the date */
+  lastStatus: Exclude<RunStatus, 'shadow'> | null;
 }
 
 /** One row per date from `from` to `to`, dates with no run included. */
@@ -22,7 +25,7 @@ export async function dateStatuses(db: Queryable, job: string, from: string, to:
        left join batchcast.published p on p.job = $1 and p.prediction_date = d::date
        left join batchcast.runs pr on pr.run_id = p.run_id
        left join lateral (select r.run_id, r.status from batchcast.runs r
-                           where r.job = $1 and r.prediction_date = d::date
+                           where r.job = $1 and r.prediction_date = d::date and r.status <> 'shadow'
                            order by r.run_id desc limit 1) last on true
       order by d`,
     [job, from, to],
@@ -37,6 +40,15 @@ export async function lastSucceededDate(db: Queryable, job: string): Promise<str
     [job],
   );
   return rows[0]?.date ?? undefined;
+}
+
+/** The run that holds the date back, when the date's newest run (shadow runs aside) was held by a gate. */
+export async function heldRun(db: Queryable, job: string, date: string): Promise<number | undefined> {
+  const { rows } = await db.query<{ run_id: string; status: string }>(
+    `select run_id, status from batchcast.runs where job = $1 and prediction_date = $2 and status <> 'shadow' order by run_id desc limit 1`,
+    [job, date],
+  );
+  return rows[0]?.status === 'held' ? Number(rows[0].run_id) : undefined;
 }
 
 export async function hasSucceeded(db: Queryable, job: string, date: string): Promise<boolean> {

@@ -22,7 +22,7 @@ export interface PublishOutcome {
   date: string;
   runId: number;
   previousRunId: number | undefined;
-  action: 'publish' | 'rollback' | 'unchanged';
+  action: 'publish' | 'rollback' | 'override' | 'unchanged';
   ms: number;
 }
 
@@ -44,7 +44,7 @@ async function checkTable(db: Pick<pg.ClientBase, 'query'>, run: RunRow, where: 
  * Points (job, date) of run R at R: usually an older succeeded generation (rollback), served from the next
  * query on. Takes the run lock of (job, date), so it cannot race a run of that date that would publish over it.
  */
-export async function publishGeneration(db: Db, config: Config, runId: number): Promise<PublishOutcome> {
+export async function publishGeneration(db: Db, config: Config, runId: number, reason?: string): Promise<PublishOutcome> {
   await migrate(db.pool);
   const run = await getRun(db.pool, runId);
   if (!run) throw new BadInputError(`run ${runId} does not exist; list runs with: batchcast runs`);
@@ -57,6 +57,12 @@ export async function publishGeneration(db: Db, config: Config, runId: number): 
     throw new BadInputError(`${where} was pruned at ${run.pruned_at.toISOString()} and its table is gone; ${others}, or rerun the date: ` +
       `batchcast backfill --job ${job} --from ${date} --to ${date} --reprocess all`);
   }
+  // A held or shadow run is published only on a person's word: action override, the reason logged.
+  const override = run.status === 'held' || run.status === 'shadow';
+  const why = reason?.trim() || (run.status === 'shadow' ? `promoted shadow run ${runId}` : undefined);
+  if (run.status === 'held' && !why) {
+    throw new BadInputError(`${where} was held back by a gate (${run.error ?? 'see batchcast.gate_verdicts'}); to publish it anyway say why: batchcast publish --run ${runId} --reason "..."`);
+  }
   await checkTable(db.pool, run, where);
 
   const lock = await acquireRunLock(db.url, config, job, date);
@@ -65,10 +71,14 @@ export async function publishGeneration(db: Db, config: Config, runId: number): 
       'select run_id from batchcast.published where job = $1 and prediction_date = $2', [job, date]);
     const current = rows[0]?.run_id;
     if (current === runId) return { job, date, runId, previousRunId: current, action: 'unchanged', ms: 0 };
-    const action = current !== undefined && runId < current ? 'rollback' : 'publish';
+    const action = override ? 'override' : current !== undefined && runId < current ? 'rollback' : 'publish';
     // Checked again inside the publishing transaction: a prune may have dropped the table meanwhile.
-    const pub = await publishRun(lock.client, { job, date, runId, action, lockTimeoutMs: config.publishLockTimeoutMs },
-      (tx) => checkTable(tx, run, where));
+    const pub = await publishRun(lock.client, { job, date, runId, action, reason: override ? why : reason, lockTimeoutMs: config.publishLockTimeoutMs },
+      async (tx) => {
+        await checkTable(tx, run, where);
+        // once served, the date is done: the scheduler and backfill count it as succeeded
+        if (override) await tx.query(`update batchcast.runs set status = 'succeeded', error = null where run_id = $1`, [runId]);
+      });
     return { job, date, runId, previousRunId: pub.previousRunId, action, ms: pub.ms };
   } finally {
     await lock.release();

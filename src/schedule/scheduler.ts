@@ -17,8 +17,8 @@ import { BadInputError, describeError, exitCodeOf } from '../errors.ts';
 import { listJobs, loadJob, type JobDefinition } from '../jobs/load-job.ts';
 import type { Logger } from '../log.ts';
 import { claimDate } from './claim-date.ts';
-import type { DateOutcome } from './date-outcome.ts';
-import { hasSucceeded, lastSucceededDate } from './date-status.ts';
+import { heldOutcome, type DateOutcome } from './date-outcome.ts';
+import { hasSucceeded, heldRun, lastSucceededDate } from './date-status.ts';
 import { spawnRun, type SpawnedRun } from './spawn-run.ts';
 import { dueDates, latestTick, nextTick, type Schedule } from './ticks.ts';
 
@@ -176,6 +176,9 @@ export class Scheduler {
     if (!claim) return { job, date, status: 'busy', note: 'another scheduler or backfill is on this date' };
     try {
       if (await hasSucceeded(db.pool, job, date)) return { job, date, status: 'skipped', note: 'already succeeded' };
+      // A held date needs a person: rerunning it every tick would hold it again (or, worse, not).
+      const held = await heldRun(db.pool, job, date);
+      if (held !== undefined) return heldOutcome(job, date, held);
       // Checked again once a slot is free: a date queued behind another job's run must not start after SIGTERM.
       const stopping: SpawnedRun = { job, date, status: 'interrupted', note: 'scheduler stopping' };
       const run = await this.limit(async () => (this.stopping ? stopping : spawnRun({ job, date, config, dbUrl: db.url, log, signal: this.stopRuns.signal })));

@@ -119,9 +119,9 @@ export function spawnRun(o: SpawnRunOptions): Promise<SpawnedRun> {
       }
       const note = seen.error ?? (signal ? `killed by ${signal}` : `exited with code ${code}`);
       const exitCode = code ?? ExitCode.failed;
-      const status = code === ExitCode.lockBusy ? 'busy' : o.signal?.aborted ? 'interrupted' : 'failed';
+      const status = code === ExitCode.lockBusy ? 'busy' : code === ExitCode.held ? 'held' : o.signal?.aborted ? 'interrupted' : 'failed';
       // Failures before the run starts (bad job file, lock busy, database down) reach only the one-line error.
-      if (status === 'busy') log.warn(note, { exitCode });
+      if (status === 'busy' || status === 'held') log.warn(note, { exitCode });
       else if (!seen.loggedError) log.error(`run of ${o.job} ${o.date} failed: ${note}`, { exitCode });
       resolve({ ...base, status, exitCode, runId: seen.runId, seconds, note });
     });

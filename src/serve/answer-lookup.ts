@@ -2,16 +2,19 @@
 // The body is plain JSON.stringify: building it by hand with a per-generation prefix cached measured
 // 51-58 µs of server CPU per lookup against 44-50 µs for JSON.stringify (bench/README-lookup.md).
 import type { JobDefinition } from '../jobs/load-job.ts';
-import type { LookupBatcher } from './batch-lookups.ts';
 import type { ServeMetrics } from './metrics.ts';
 import { BadParameter, parseLookupParams } from './params.ts';
-import { badRequest, failure, notFound, type Reply } from './replies.ts';
+import { badRequest, failure, json, notFound, type Reply } from './replies.ts';
+import type { ItemAttributes } from './item-attributes.ts';
 import type { JobCatalogue } from './job-catalogue.ts';
+import type { Lookups } from './served-generations.ts';
 
 export interface LookupDeps {
-  batcher: LookupBatcher;
+  /** Memory first, else PostgreSQL (served-generations.ts). */
+  lookups: Lookups;
   catalogue: JobCatalogue;
   metrics: ServeMetrics;
+  attributes: ItemAttributes;
   /** Cache-Control max-age; 0 sends no-cache (always revalidate with the ETag). */
   cacheMaxAgeSeconds: number;
 }
@@ -40,10 +43,18 @@ export async function answerLookup(req: LookupRequest, deps: LookupDeps): Promis
   const params = parseLookupParams(req.jobRaw, req.userRaw, req.query, (name) => catalogue.get(name) !== undefined, () => catalogue.names());
   if (params instanceof BadParameter) return badRequest(params.parameter, params.message);
   const job = catalogue.get(params.job) as JobDefinition;
+  let attributes;
+  if (params.attributes) {
+    if (!job.items.attributes.length) return badRequest('include', `job ${params.job} declares no item attributes; list columns of its items file in items.attributes of the job file`);
+    attributes = await deps.attributes.get(job);
+    if (attributes instanceof Error) {
+      return { ...json(500, { error: 'attributes_unavailable', message: `the item attributes of job ${params.job} cannot be read; the server log names the file and column`, request_id: req.requestId }), cause: attributes };
+    }
+  }
 
   let answer;
   try {
-    answer = await deps.batcher.lookup(params.job, params.date, params.userId);
+    answer = await deps.lookups.lookup(params.job, params.date, params.userId);
   } catch (err) {
     return failure(err, req.requestId);
   }
@@ -70,10 +81,11 @@ export async function answerLookup(req: LookupRequest, deps: LookupDeps): Promis
   const headers = { etag, 'cache-control': cacheControl };
   if (matches(req.ifNoneMatch, etag)) return { status: 304, body: '', headers };
   const n = Math.min(params.k ?? stored, user.itemIds.length, user.scores.length);
-  const items = new Array<{ item_id: string; score: number | null; rank: number }>(n);
+  const items = new Array<{ item_id: string; score: number | null; rank: number; attributes?: unknown }>(n);
   for (let i = 0; i < n; i++) {
     const score = user.scores[i];
     items[i] = { item_id: user.itemIds[i], score: Number.isFinite(score) ? score : null, rank: i + 1 };
+    if (attributes) items[i].attributes = attributes.get(user.itemIds[i]) ?? null;
   }
   const body = JSON.stringify({
     job: params.job, user_id: params.userId, prediction_date: g.predictionDate, run_id: g.runId,

@@ -8,6 +8,7 @@ export class JobCatalogue {
   private jobs = new Map<string, JobDefinition>();
   private problems = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
+  private readonly listeners: (() => void)[] = [];
 
   constructor(private readonly jobsDir: string, private readonly root: string, private readonly log: Logger) {
     this.reload();
@@ -22,6 +23,11 @@ export class JobCatalogue {
 
   stop(): void {
     clearInterval(this.timer);
+  }
+
+  /** Called after a reload that changed the jobs served (one added or removed). */
+  onChange(fn: () => void): void {
+    this.listeners.push(fn);
   }
 
   get(name: string): JobDefinition | undefined {
@@ -56,7 +62,9 @@ export class JobCatalogue {
         }
       }
     }
+    const changed = next.size !== this.jobs.size || [...next.keys()].some((name) => !this.jobs.has(name));
     this.jobs = next;
     this.problems = problems;
+    if (changed) for (const fn of this.listeners) fn();
   }
 }

@@ -9,19 +9,21 @@ export interface LookupParams {
   date: string | null;
   /** null: all stored items. */
   k: number | null;
+  /** include=attributes: each item's items.attributes columns. */
+  attributes: boolean;
 }
 
 export class BadParameter {
-  constructor(readonly parameter: 'job' | 'user_id' | 'date' | 'k' | 'query', readonly message: string) {}
+  constructor(readonly parameter: 'job' | 'user_id' | 'date' | 'k' | 'include' | 'query', readonly message: string) {}
 }
 
 /** Longest user id accepted, in characters: ids are keys like "user-8f3a..." or UUIDs, far below this. */
 export const MAX_USER_ID_CHARS = 256;
 /** Largest k: the largest K a job file may declare (src/jobs/load-job.ts). */
 export const MAX_K = 1000;
-const QUERY_PARAMETERS = new Set(['date', 'k']);
+const QUERY_PARAMETERS = new Set(['date', 'k', 'include']);
 // C0 controls and DEL: PostgreSQL text cannot hold NUL, and the others are never part of a real id.
-const CONTROL = /[\u0000-\u001f\u007f]/;
+export const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** Shown back to the client inside a JSON string: short and printable. */
 function shown(v: string): string {
@@ -63,13 +65,14 @@ export function parseLookupParams(
 
   let date: string | null = null;
   let k: number | null = null;
+  let attributes = false;
   if (query) {
     const seen = new Set<string>();
     for (const [name, value] of new URLSearchParams(query)) {
       if (!QUERY_PARAMETERS.has(name)) {
-        return new BadParameter('query', `unknown query parameter ${shown(name)}; this endpoint takes date and k`);
+        return new BadParameter('query', `unknown query parameter ${shown(name)}; this endpoint takes date, k and include`);
       }
-      if (seen.has(name)) return new BadParameter(name as 'date' | 'k', `${name} is given more than once`);
+      if (seen.has(name)) return new BadParameter(name as 'date' | 'k' | 'include', `${name} is given more than once`);
       seen.add(name);
       if (name === 'date') {
         if (!/^\d{4}-\d{2}-\d{2}$/.test(value)) return new BadParameter('date', `date ${shown(value)} is not a date: use YYYY-MM-DD, e.g. 2026-11-20`);
@@ -78,6 +81,9 @@ export function parseLookupParams(
         } catch {
           return new BadParameter('date', `date ${shown(value)} is not a real calendar day`);
         }
+      } else if (name === 'include') {
+        if (value !== 'attributes') return new BadParameter('include', `include ${shown(value)} is not known; the only value is include=attributes`);
+        attributes = true;
       } else {
         const n = /^\d{1,4}$/.test(value) ? Number(value) : NaN;
         if (!(n >= 1 && n <= MAX_K)) return new BadParameter('k', `k must be a whole number from 1 to ${MAX_K} (got ${shown(value)})`);
@@ -85,5 +91,5 @@ export function parseLookupParams(
       }
     }
   }
-  return { job, userId, date, k };
+  return { job, userId, date, k, attributes };
 }

@@ -11,6 +11,10 @@ import type { Config } from '../config.ts';
 import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { answerLookup } from './answer-lookup.ts';
+import { answerScore, scoreJobSegment } from './answer-score.ts';
+import { exportSegments, streamExport } from './export-route.ts';
+import { OnlineScoring } from './online-scorer.ts';
+import { ItemAttributes } from './item-attributes.ts';
 import { LookupBatcher } from './batch-lookups.ts';
 import { JobCatalogue } from './job-catalogue.ts';
 import { serveJobMetrics } from './job-metrics.ts';
@@ -19,6 +23,7 @@ import { openApiDocument } from './openapi.ts';
 import { answerReady, refreshServed } from './readiness.ts';
 import { RateLimit } from './rate-limit.ts';
 import { failure, json, RETRY_AFTER_SECONDS, type Reply } from './replies.ts';
+import { ServedGenerations } from './served-generations.ts';
 
 export interface ServerOptions {
   /** The lookup pool (read-only role when configured); the caller owns it and ends it after close(). */
@@ -36,6 +41,8 @@ export interface LookupServer {
   port: number;
   metrics: ServeMetrics;
   catalogue: JobCatalogue;
+  /** Memory-first lookups, the pointers and the LISTEN link (served-generations.ts). */
+  served: ServedGenerations;
   /** Stops accepting, lets requests in flight finish (up to serve.shutdownTimeoutMs), then resolves. */
   close(): Promise<void>;
 }
@@ -76,16 +83,26 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     connections: Math.max(1, opts.connections), maxBatch: 64, maxQueued: 10_000, timeoutMs,
     onBatch: (size) => metrics.observeBatch(size),
   });
+  const served = new ServedGenerations({ pool, database: batcher, catalogue, metrics, log, timeoutMs, ...serve });
   const limit = new RateLimit(serve.rateLimitPerSecond);
   const openapi = JSON.stringify(openApiDocument(version));
-  const lookupDeps = { batcher, catalogue, metrics, cacheMaxAgeSeconds: serve.cacheMaxAgeSeconds };
-  const readyDeps = { pool, catalogue, metrics, timeoutMs };
+  const scoring = new OnlineScoring({ pool, timeoutMs, log, registry: metrics.registry, workers: serve.scoreWorkers, maxQueued: serve.scoreMaxQueued });
+  const scoreDeps = { catalogue, scoring, limit: new RateLimit(serve.rateLimitPerSecond), rateLimitPerSecond: serve.rateLimitPerSecond };
+  const exportDeps = { pool, catalogue, enabled: serve.exports, log, running: { count: 0 } };
+  const attributes = new ItemAttributes(log);
+  attributes.warm(catalogue.names().map((n) => catalogue.get(n)!));
+  const lookupDeps = { lookups: served, catalogue, metrics, attributes, cacheMaxAgeSeconds: serve.cacheMaxAgeSeconds };
+  const readyDeps = { pool, catalogue, metrics, timeoutMs, served };
   const warn = throttled(log);
   const idPrefix = `${randomBytes(3).toString('hex')}-`;
   let seq = 0;
   let stopping = false;
 
-  function send(res: http.ServerResponse, route: Route, method: string, t0: number, requestId: string, reply: Reply, type = JSON_TYPE): void {
+  function send(res: http.ServerResponse, route: Route, method: string, t0: number, requestId: string, reply: Reply | null, type = JSON_TYPE): void {
+    if (reply === null) { // the handler streamed its own answer
+      metrics.observe(route, method, res.statusCode, (performance.now() - t0) / 1000);
+      return;
+    }
     const headers: http.OutgoingHttpHeaders = { 'x-request-id': requestId, ...reply.headers };
     if (reply.status !== 304) {
       headers['content-type'] = type;
@@ -145,6 +162,17 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     if ((req.url?.length ?? 0) > MAX_URL_BYTES) {
       return send(res, 'other', method, t0, requestId, json(414, { error: 'uri_too_long', message: `request target longer than ${MAX_URL_BYTES} bytes` }));
     }
+    // Scoring takes a body and exports stream: both answer for themselves (see answer-score.ts, export-route.ts).
+    const path = (req.url ?? '/').split('?', 1)[0];
+    const query = (req.url ?? '').slice(path.length + 1);
+    const scoreJob = scoreJobSegment(path);
+    const exported = scoreJob === undefined ? exportSegments(path) : undefined;
+    if (scoreJob !== undefined || exported) {
+      const route: Route = exported ? 'export' : 'score';
+      const answer = exported ? streamExport(req, res, exported, requestId, exportDeps) : answerScore(req, scoreJob!, query, requestId, scoreDeps);
+      answer.then((rep) => send(res, route, method, t0, requestId, rep), (err) => send(res, route, method, t0, requestId, res.headersSent ? null : failure(err, requestId)));
+      return;
+    }
     // GET needs no body: one is the request size limit, refused with the connection closed (no unread body left on it).
     const length = req.headers['content-length'];
     if ((length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined) {
@@ -183,8 +211,9 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     const onError = (err: Error) => reject(new Error(`cannot listen on ${serve.host}:${serve.port}: ${err.message}; choose another --port or --host`, { cause: err }));
     server.once('error', onError);
     server.listen(serve.port, serve.host, () => { server.off('error', onError); resolve(); });
-  }).catch((err) => {
+  }).catch(async (err) => {
     catalogue.stop();
+    await served.stop();
     throw err;
   });
   server.on('error', (err) => log.error(`HTTP server error: ${err.message}`));
@@ -206,6 +235,8 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     } finally {
       clearTimeout(force);
       catalogue.stop();
+      await scoring.close();
+      await served.stop();
     }
   }
 
@@ -214,6 +245,7 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     port,
     metrics,
     catalogue,
+    served,
     close: () => (closing ??= close()),
   };
 }

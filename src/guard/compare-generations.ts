@@ -1,0 +1,39 @@
+// batchcast compare --run A --run B: any two runs that still have their tables and profiles.
+import type { Config } from '../config.ts';
+import type { Db } from '../db/connect.ts';
+import { migrate } from '../db/migrate.ts';
+import { BadInputError } from '../errors.ts';
+import { loadJob } from '../jobs/load-job.ts';
+import { getRun, type RunRow } from '../run/ledger.ts';
+import { compareRuns, type RunProfiles } from './compare-runs.ts';
+import { loadProfiles, saveComparison } from './stored-profiles.ts';
+import type { Comparison } from './types.ts';
+
+const DEFAULT_DRIFT = 0.25;
+
+async function usableRun(db: Db, runId: number): Promise<{ run: RunRow; profiles: RunProfiles }> {
+  const run = await getRun(db.pool, runId);
+  if (!run) throw new BadInputError(`run ${runId} does not exist; list runs with: batchcast runs`);
+  const where = `run ${runId} (job ${run.job}, date ${run.prediction_date}, ${run.status})`;
+  if (run.pruned_at) throw new BadInputError(`${where} was pruned; its rows are gone, so it cannot be compared`);
+  const profiles = await loadProfiles(db.pool, runId);
+  if (!profiles) throw new BadInputError(`${where} has no profile (it ${run.status === 'failed' ? 'failed' : 'ran before the guardrails existed'}); rerun its date to compare it`);
+  return { run, profiles };
+}
+
+/** Compares run A with run B (B as the reference) and stores the comparison in batchcast.run_comparisons. */
+export async function compareGenerations(db: Db, config: Config, a: number, b: number): Promise<Comparison> {
+  if (a === b) throw new BadInputError(`--run ${a} --run ${b}: give two different runs`);
+  await migrate(db.pool);
+  const now = await usableRun(db, a);
+  const ref = await usableRun(db, b);
+  let drift = DEFAULT_DRIFT;
+  try {
+    drift = loadJob(config.jobsDir, now.run.job, config.root).gates.psiDriftThreshold;
+  } catch {
+    // the job file may be gone; the comparison needs only the stored profiles
+  }
+  const comparison = await compareRuns(db.pool, now.profiles, ref.profiles, drift);
+  await saveComparison(db.pool, comparison);
+  return comparison;
+}

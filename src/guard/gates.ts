@@ -1,0 +1,98 @@
+// The job's gates, in the TFX manner: value bounds on this run, change bounds against its reference.
+// A gate set to null in the job file is not evaluated; a change gate on a first run (no reference) is
+// recorded with value null and passes: it was skipped, not failed.
+import type { JobGates } from '../jobs/load-job.ts';
+import type { Comparison, FeatureProfile, GateVerdict, InputProfile, OutputProfile } from './types.ts';
+
+export interface GateResult extends GateVerdict {
+  /** which feature gave the value, for the one-line message (not stored) */
+  detail?: string;
+}
+
+interface Facts {
+  inputs: InputProfile;
+  outputs: OutputProfile;
+  reference: { inputs: InputProfile; comparison: Comparison } | null;
+}
+
+/** The worst feature of `pick` (largest value), with its name. */
+function worst(values: { feature: string; value: number }[]): { value: number; detail?: string } | null {
+  if (!values.length) return null;
+  const w = values.reduce((a, b) => (b.value > a.value ? b : a));
+  return { value: w.value, detail: `feature ${w.feature}` };
+}
+
+/** Spread of a feature now against the reference, both ways (x1000 and /1000 are both unit errors). */
+function scaleRatios(now: FeatureProfile[], ref: Map<string, FeatureProfile>) {
+  return now.flatMap((f) => {
+    const r = ref.get(f.name);
+    if (!r?.std || !f.std) return [];
+    return [{ feature: f.name, value: Math.max(f.std / r.std, r.std / f.std) }];
+  });
+}
+
+/** Whether the reference had a point mass at `v`: two deciles or more equal to it (at least ~10% of its values). */
+function commonValue(ref: FeatureProfile, v: number): boolean {
+  const near = (d: number) => Math.abs(d - v) <= 1e-6 * Math.max(1, Math.abs(v)); // float32 in the file, double in the profile
+  return ref.deciles.filter(near).length >= 2;
+}
+
+/**
+ * Features with spread in the reference and none now, at a value that was not common in the reference: a
+ * column exported as a constant (all zeros, a default). A day without rain anywhere makes rain_mm constant at
+ * 0, which was most of the reference's values: that is weather, not a broken export.
+ */
+function newConstants(now: FeatureProfile[], ref: Map<string, FeatureProfile>) {
+  const names = now.filter((f) => {
+    const r = ref.get(f.name);
+    return f.min !== null && f.min === f.max && r?.std && !commonValue(r, f.min);
+  }).map((f) => f.name);
+  return { value: names.length, detail: names.length ? `feature ${names.slice(0, 3).join(', ')}` : undefined };
+}
+
+export function evaluateGates(g: JobGates, facts: Facts): GateResult[] {
+  if (!g.enabled) return [];
+  const out: GateResult[] = [];
+  const check = (gate: string, kind: GateVerdict['kind'], bound: 'max' | 'min', threshold: number | null,
+    figure: { value: number; detail?: string } | null | undefined) => {
+    if (threshold === null) return;
+    if (!figure) {
+      out.push({ gate, kind, value: null, threshold, passed: true });
+      return;
+    }
+    const passed = bound === 'max' ? figure.value <= threshold : figure.value >= threshold;
+    out.push({ gate, kind, value: figure.value, threshold, passed, detail: figure.detail });
+  };
+  const o = facts.outputs;
+  check('max_top_item_share', 'value', 'max', g.maxTopItemShare, { value: o.topItemShare, detail: o.topItemId ? `item ${o.topItemId}` : undefined });
+  const coverage = g.minCatalogCoverage === undefined ? Math.min(1, (2 * o.k) / Math.max(1, o.items)) : g.minCatalogCoverage;
+  check('min_catalog_coverage', 'value', 'min', coverage, { value: o.catalogCoverage });
+  check('min_scored_ratio', 'value', 'min', g.minScoredRatio, { value: o.scoredRatio });
+
+  const ref = facts.reference;
+  const c = ref?.comparison;
+  const refFeatures = new Map((ref?.inputs.features ?? []).map((f) => [f.name, f]));
+  const ifRef = <T>(f: () => T) => (ref ? f() : null);
+  check('max_feature_psi', 'change', 'max', g.maxFeaturePsi, ifRef(() => worst(c!.psi.map((p) => ({ feature: p.feature, value: p.psi })))));
+  check('max_drifted_feature_share', 'change', 'max', g.maxDriftedFeatureShare, ifRef(() => ({ value: c!.driftedFeatureShare })));
+  check('max_feature_scale_ratio', 'change', 'max', g.maxFeatureScaleRatio, ifRef(() => worst(scaleRatios(facts.inputs.features, refFeatures))));
+  check('max_new_constant_features', 'change', 'max', g.maxNewConstantFeatures, ifRef(() => newConstants(facts.inputs.features, refFeatures)));
+  check('min_overlap_at_k', 'change', 'min', g.minOverlapAtK, ifRef(() => ({ value: c!.meanOverlapAtK })));
+  check('min_rbo', 'change', 'min', g.minRbo, ifRef(() => ({ value: c!.meanRbo })));
+  check('max_item_js_distance', 'change', 'max', g.maxItemJsDistance, ifRef(() => ({ value: c!.itemJsDistance })));
+  check('min_users_ratio', 'change', 'min', g.minUsersRatio, ifRef(() => ({ value: c!.usersRatio })));
+  return out;
+}
+
+const fmt = (x: number) => (Math.abs(x) >= 1000 || (x !== 0 && Math.abs(x) < 0.001) ? x.toExponential(3) : String(Number(x.toPrecision(4))));
+
+/** The one line a person acts on: job, date, run, the gate, its value and threshold, and the command that publishes anyway. */
+export function heldLine(o: { job: string; date: string; runId: number; shadow: boolean; failed: GateResult[] }): string {
+  const [first, ...more] = o.failed;
+  const what = `${first.gate} = ${fmt(first.value!)}${first.detail ? ` (${first.detail})` : ''}, threshold ${fmt(first.threshold)}`;
+  const also = more.length ? `; also failed: ${more.map((m) => m.gate).join(', ')}` : '';
+  const head = `job ${o.job}, date ${o.date}, run ${o.runId}`;
+  return o.shadow
+    ? `${head} (shadow) fails gate ${what}${also}; never published; promote it anyway with: batchcast publish --run ${o.runId} --reason "..."`
+    : `${head} held: gate ${what}${also}; the previous generation is still served; publish it anyway with: batchcast publish --run ${o.runId} --reason "..."`;
+}

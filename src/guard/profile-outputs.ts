@@ -1,0 +1,61 @@
+// The output profile of a run: what came out. Item counts come from the inference workers (they count every
+// user's top K as they score, InferPool.itemCounts()); score percentiles come from one SQL statement over the
+// run's deterministic sample of up to 100k users (run-rows.ts), so the cost does not grow with the run.
+import type pg from 'pg';
+import { runRows, sampleCondition } from './run-rows.ts';
+import type { OutputProfile } from './types.ts';
+
+type Queryable = Pick<pg.ClientBase, 'query'>;
+
+const PERCENTS = Array.from({ length: 101 }, (_, i) => i / 100);
+// Percentiles at 1% steps need no more: 10k users (100k scores at K = 10) sort in ~0.1 s; 100k users took 2 s.
+const PERCENTILE_USERS = 10_000;
+
+/** Gini index of counts: 0 when every item is as frequent, 1 when one item takes everything. */
+export function gini(counts: ArrayLike<number>): number {
+  const sorted = Float64Array.from(counts).sort();
+  const n = sorted.length;
+  let total = 0;
+  let weighted = 0;
+  for (let i = 0; i < n; i++) {
+    total += sorted[i];
+    weighted += (2 * (i + 1) - n - 1) * sorted[i];
+  }
+  return n && total ? weighted / (n * total) : 0;
+}
+
+export interface OutputFacts {
+  runId: number;
+  k: number;
+  rowsRead: number;
+  usersScored: number;
+  itemIds: string[];
+  itemCounts: ArrayLike<number>;
+}
+
+export async function profileOutputs(db: Queryable, f: OutputFacts): Promise<OutputProfile> {
+  const { rows } = await db.query<{ top1: number[] | null; all: number[] | null }>(
+    `with s as (select scores from ${runRows(f.runId)} r where ${sampleCondition('r.user_id', f.usersScored, PERCENTILE_USERS)})
+     select (select percentile_cont($1::float8[]) within group (order by scores[1]) from s) as top1,
+            (select percentile_cont($1::float8[]) within group (order by v) from s, unnest(s.scores) v) as all`,
+    [PERCENTS],
+  );
+  const counts = Array.from(f.itemCounts, Number);
+  const slots = counts.reduce((a, b) => a + b, 0);
+  let top = -1;
+  counts.forEach((c, i) => { if (c > 0 && (top < 0 || c > counts[top])) top = i; });
+  return {
+    rowsRead: f.rowsRead,
+    usersScored: f.usersScored,
+    scoredRatio: f.rowsRead ? f.usersScored / f.rowsRead : 0,
+    k: f.k,
+    items: f.itemIds.length,
+    top1Percentiles: (rows[0].top1 ?? []).map(Number),
+    scorePercentiles: (rows[0].all ?? []).map(Number),
+    itemCounts: counts,
+    catalogCoverage: counts.length ? counts.filter((c) => c > 0).length / counts.length : 0,
+    gini: gini(counts),
+    topItemShare: slots ? counts[top] / slots : 0,
+    topItemId: top >= 0 ? f.itemIds[top] : null,
+  };
+}

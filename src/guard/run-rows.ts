@@ -1,0 +1,33 @@
+// The one place that says where a run's rows are, for the guardrails: the profiles and comparisons read a
+// run only through runRows(). A storage change (another partitioning) adapts here and nowhere else.
+// Also the deterministic user sample both use.
+import type pg from 'pg';
+
+type Queryable = Pick<pg.ClientBase, 'query'>;
+
+/** A run's rows, (user_id, item_ids, scores), as a FROM item. The literal run id lets the planner prune to one partition. */
+export function runRows(runId: number): string {
+  return `(select user_id, item_ids, scores from batchcast.predictions where run_id = ${Math.trunc(runId)})`;
+}
+
+/** Users in the deterministic sample of a comparison: at most this many, the same ones every time. */
+export const SAMPLE_USERS = 100_000;
+
+/**
+ * SQL condition keeping about `sample` of `users` rows, chosen by a stable hash of the user id: the low 32 bits
+ * of hashtextextended(user_id, 0), PostgreSQL's own hash for hash partitioning (frozen across versions, since
+ * pg_upgrade keeps hash partitions valid). md5 (the shard function of DESIGN.md) costs 1.1 s per 1M ids here
+ * against 0.2 s: the guard's budget is 5% of a run. A run with fewer users keeps them all, and hashes nothing.
+ */
+export function sampleCondition(column: string, users: number, sample = SAMPLE_USERS): string {
+  if (users <= sample) return 'true';
+  // 3% under the target: the sample stays under `sample` without a sort to cut it (binomial sd ~0.3%)
+  const threshold = Math.floor(2 ** 32 * (sample / users) * 0.97);
+  return `(hashtextextended(${column}, 0) & 4294967295) < ${threshold}`;
+}
+
+/** Rows written by a run, from the ledger. */
+export async function usersOf(db: Queryable, runId: number): Promise<number> {
+  const { rows } = await db.query<{ n: string }>('select rows_written as n from batchcast.runs where run_id = $1', [runId]);
+  return Number(rows[0]?.n ?? 0);
+}
