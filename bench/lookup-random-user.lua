@@ -1,7 +1,10 @@
 -- wrk script for bench/lookup-bench.ts: every request asks for a uniformly random user among USERS,
--- on the job's latest published date (the path apps use). Set USERS, JOB with environment variables.
+-- on the job's latest published date (the path apps use). Set USERS, JOB with environment variables;
+-- user ids are PREFIX .. n for n in FIRST .. FIRST + USERS - 1 (default "u", 0).
 local users = tonumber(os.getenv("USERS") or "1000000")
 local job = os.getenv("JOB") or "bench"
+local prefix = os.getenv("PREFIX") or "u"
+local first = tonumber(os.getenv("FIRST") or "0")
 local counts = {}
 
 function setup(thread)
@@ -15,7 +18,7 @@ function init(args)
 end
 
 request = function()
-  return wrk.format("GET", "/v1/jobs/" .. job .. "/users/u" .. math.random(0, users - 1) .. "/recommendations")
+  return wrk.format("GET", "/v1/jobs/" .. job .. "/users/" .. prefix .. math.random(first, first + users - 1) .. "/recommendations")
 end
 
 response = function(status, headers, body)

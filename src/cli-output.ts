@@ -5,10 +5,9 @@ import type { Comparison } from './guard/types.ts';
 import type { DemoSummary } from './demo/run-demo.ts';
 import type { Logger } from './log.ts';
 import type { Progress } from './run/pipeline.ts';
-import type { PruneResult } from './run/prune.ts';
 import type { BackfillProgress } from './schedule/backfill.ts';
 import { countByStatus, type DateOutcome } from './schedule/date-outcome.ts';
-import type { LedgerRow, PublishOutcome } from './schedule/operations.ts';
+import type { LedgerRow, PruneOutcome, PublishOutcome } from './schedule/operations.ts';
 
 interface OutputFlags { json?: boolean; quiet?: boolean }
 
@@ -201,7 +200,7 @@ export function printRuns(runs: LedgerRow[], flags: OutputFlags): void {
   const rows = runs.map((r) => [
     String(r.run_id), r.job, r.prediction_date, r.status, r.published ? 'yes' : '', r.model_version ?? '',
     n(r.rows_written), r.timings?.total !== undefined ? (r.timings.total / 1000).toFixed(1) : '',
-    r.started_at.toISOString().slice(0, 19).replace('T', ' '), r.pruned_at ? 'pruned' : '',
+    r.started_at.toISOString().slice(0, 19).replace('T', ' '), r.archived_to ? 'archived' : r.pruned_at ? 'pruned' : '',
     shortNote({ job: r.job, date: r.prediction_date, note: r.error ?? '' }),
   ]);
   process.stdout.write(formatTable(['run', 'job', 'date', 'status', 'published', 'model', 'rows', 'seconds', 'started (UTC)', 'table', 'error'],
@@ -219,13 +218,24 @@ export function printPublish(p: PublishOutcome, flags: OutputFlags): void {
     : `job ${p.job}, date ${p.date} now serves run ${p.runId} (${p.action}${p.previousRunId !== undefined ? ` from run ${p.previousRunId}` : ''}, ${p.ms.toFixed(0)} ms)\n`);
 }
 
-export function printPrune(r: PruneResult, flags: OutputFlags): void {
+export function printPrune(r: PruneOutcome, flags: OutputFlags): void {
   if (flags.json) {
     process.stdout.write(JSON.stringify(r) + '\n');
     return;
   }
   if (flags.quiet) return;
-  process.stdout.write(r.dropped.length ? `dropped the tables of ${r.dropped.length} run(s): ${r.dropped.join(', ')}\n` : 'nothing to prune\n');
+  const out: string[] = [];
+  if (r.dropped.length) out.push(`dropped the tables of ${r.dropped.length} run(s): ${r.dropped.join(', ')}`);
+  for (const j of r.retention) {
+    for (const d of j.retired) {
+      out.push(`job ${j.job}, date ${d.date}: ${d.archived ? `archived run ${d.publishedRunId} (${n(d.archived.rows)} rows) to ${d.archived.path}, ` : ''}` +
+        `${d.publishedRunId !== undefined ? 'no longer served, ' : ''}dropped run(s) ${d.dropped.join(', ') || 'none'}`);
+    }
+    if (j.newest) out.push(`job ${j.job}: keeps ${j.kept} published date(s), ${j.keepFrom} to ${j.newest}`);
+    if (j.skippedBusy.length) out.push(`job ${j.job}: busy, left for next time: ${j.skippedBusy.join(', ')}`);
+  }
+  if (r.skippedBusy.length) out.push(`busy, left for next time: ${r.skippedBusy.join(', ')}`);
+  process.stdout.write(out.length ? `${out.join('\n')}\n` : 'nothing to prune\n');
 }
 
 export function printDemoSummary(s: DemoSummary, flags: OutputFlags): void {

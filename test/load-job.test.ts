@@ -60,6 +60,16 @@ describe('job definition', () => {
     fails([1, 2], 'must hold a JSON object');
   });
 
+  it('reads retention by date: days and an archive template resolved against the root', () => {
+    expect(parse(base).retention).toEqual({ keep: 3, days: undefined, archive: undefined });
+    const job = parse({ ...base, retention: { days: 365, archive: 'data/archive/{job}/dt={date}.parquet' } });
+    expect(job.retention).toEqual({ keep: 3, days: 365, archive: '/p/data/archive/{job}/dt={date}.parquet' });
+    fails({ ...base, retention: { days: 0 } }, '/p/jobs/x.json', 'retention.days', 'between 1 and 36500');
+    fails({ ...base, retention: { days: 7, archive: 'data/archive/{job}.parquet' } }, 'retention.archive', 'must contain {date}');
+    fails({ ...base, retention: { days: 7, archive: 'data/{jobname}/{date}.parquet' } }, 'retention.archive', 'unknown placeholder {jobname}');
+    fails({ ...base, retention: { day: 7 } }, 'retention.day', 'not a known field');
+  });
+
   it('reads items.attributes: columns of the items file for ?include=attributes', () => {
     expect(parse(base).items.attributes).toEqual([]);
     expect(parse({ ...base, items: { ...base.items, attributes: ['name', 'km'] } }).items.attributes).toEqual(['name', 'km']);

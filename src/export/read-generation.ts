@@ -3,6 +3,7 @@
 // the export's transaction holds its partition (ACCESS SHARE), so prune cannot drop it mid-stream.
 import type pg from 'pg';
 import { BadInputError } from '../errors.ts';
+import { generationSource } from '../write/write-predictions.ts';
 
 export interface ExportedGeneration {
   job: string;
@@ -52,15 +53,15 @@ export async function findGeneration(client: Query, job: string, date: string, r
 }
 
 /**
- * The one place an export reads a run's rows: a cursor over `predictions` for the run, in user id order
- * (its primary key's order, so no sort), `chunkRows` users per round trip. Arrays travel as json for the
+ * The one place an export reads a run's rows: a cursor over the run's own table (generationSource), in user
+ * id order (its unique index's order, so no sort), `chunkRows` users per round trip. Arrays travel as json for the
  * native JSON.parse (as in serve/lookup.ts). Needs a transaction around it (see exportGeneration).
  */
 export async function* readGenerationRows(client: Query, runId: number, chunkRows: number): AsyncGenerator<RowChunk> {
   const cursor = `batchcast_export_${runId}`;
   await client.query(`declare ${cursor} no scroll cursor for
     select user_id, array_to_json(item_ids) as item_ids, array_to_json(scores) as scores
-      from batchcast.predictions where run_id = $1 order by user_id`, [runId]);
+      from ${generationSource(runId)} where run_id = $1 order by user_id`, [runId]);
   try {
     for (;;) {
       const { rows } = await client.query<{ user_id: string; item_ids: string[]; scores: number[] }>(`fetch forward ${Number(chunkRows)} from ${cursor}`);

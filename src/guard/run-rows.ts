@@ -2,12 +2,13 @@
 // run only through runRows(). A storage change (another partitioning) adapts here and nowhere else.
 // Also the deterministic user sample both use.
 import type pg from 'pg';
+import { generationSource } from '../write/write-predictions.ts';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
-/** A run's rows, (user_id, item_ids, scores), as a FROM item. The literal run id lets the planner prune to one partition. */
+/** A run's rows, (user_id, item_ids, scores), as a FROM item: the run's own table (no plan over every partition). */
 export function runRows(runId: number): string {
-  return `(select user_id, item_ids, scores from batchcast.predictions where run_id = ${Math.trunc(runId)})`;
+  return `(select user_id, item_ids, scores from ${generationSource(runId)})`;
 }
 
 /** Users in the deterministic sample of a comparison: at most this many, the same ones every time. */

@@ -36,7 +36,13 @@ export interface JobDefinition {
   badRows: { mode: 'reject' | 'skip'; maxBadFraction: number };
   fallback: boolean;
   schedule: { cron: string; timezone: string; catchupDays: number } | undefined;
-  retention: { keep: number };
+  retention: {
+    keep: number;
+    /** Dates more than this many days older than the newest published date are dropped; undefined: never. */
+    days?: number;
+    /** Absolute Parquet path template with {job} and {date}: where a date's published run goes before it is dropped. */
+    archive?: string;
+  };
   /** Per-job overrides of the inference settings in config. */
   workers: number | undefined;
   intraOpThreads: number | undefined;
@@ -122,6 +128,19 @@ function parseSchedule(file: string, sched: Fields): NonNullable<JobDefinition['
   const timezone = timezoneProblem(schedule.timezone);
   if (timezone) throw new BadInputError(`job file ${file}: field "schedule.timezone" ${timezone}`);
   return schedule;
+}
+
+/** retention.days and retention.archive (issue 11): the archive template must name {date}, or dates overwrite each other. */
+function parseRetention(file: string, r: Fields | undefined, abs: (p: string) => string): JobDefinition['retention'] {
+  const days = r?.has('days') ? r.int('days', undefined, 1, 36500) : undefined;
+  const archive = r?.optString('archive');
+  if (archive !== undefined) {
+    const unknown = archive.match(/\{(?!job\}|date\})[^}]*\}/);
+    if (!archive.includes('{date}') || unknown) {
+      throw new BadInputError(`job file ${file}: field "retention.archive" ${unknown ? `has an unknown placeholder ${unknown[0]}` : 'must contain {date}'}; use {job} and {date}, e.g. "data/archive/{job}/dt={date}.parquet"`);
+    }
+  }
+  return { keep: r ? r.int('keep', 3, 1, 1000) : 3, days, archive: archive === undefined ? undefined : abs(archive) };
 }
 
 // ---- gates: a self-contained block (issue 9). Every threshold may be null to switch that gate off.
@@ -237,7 +256,7 @@ export function parseJob(file: string, text: string, root: string): JobDefinitio
   const sched = f.object('schedule', false);
   sched?.rejectUnknown(['cron', 'timezone', 'catchup_days']);
   const retention = f.object('retention', false);
-  retention?.rejectUnknown(['keep']);
+  retention?.rejectUnknown(['keep', 'days', 'archive']);
 
   const job: JobDefinition = {
     name,
@@ -261,7 +280,7 @@ export function parseJob(file: string, text: string, root: string): JobDefinitio
     },
     fallback: f.bool('fallback', false),
     schedule: sched ? parseSchedule(file, sched) : undefined,
-    retention: { keep: retention ? retention.int('keep', 3, 1, 1000) : 3 },
+    retention: parseRetention(file, retention, abs),
     workers: f.has('workers') ? f.int('workers', undefined, 1, 64) : undefined,
     intraOpThreads: f.has('intra_op_threads') ? f.int('intra_op_threads', undefined, 1, 256) : undefined,
     gates: parseGates(f.object('gates', false)),

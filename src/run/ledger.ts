@@ -26,6 +26,8 @@ export interface RunRow {
   started_at: Date;
   finished_at: Date | null;
   pruned_at: Date | null;
+  /** where retention by date archived this run before dropping its table */
+  archived_to: string | null;
   /** the model file a shadow run scored with, when it was not the job's own */
   model_path: string | null;
 }

@@ -24,6 +24,7 @@ import { failAbandonedRuns, markFailed, markSucceeded, markUnpublished, startRun
 import { acquireRunLock } from './lock.ts';
 import { BadRowError, runPipeline, type Progress } from './pipeline.ts';
 import { pruneGenerations } from './prune.ts';
+import { retainJobDates } from './retain-dates.ts';
 import { saveRejectedRows } from './rejected-rows.ts';
 
 export interface PredictOptions {
@@ -211,6 +212,7 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
     log.info(`run ${runId} published`, { runId, rows: piped.rowsWritten, previous: pub.previousRunId ?? null, publishMs: timings.publish });
 
     await pruneGenerations(db, write, { job: job.name, date, keep: job.retention.keep })
+      .then(() => retainJobDates(db, write, job, config, log))
       .catch((err) => log.warn(`retention for ${where} failed (the run is published): ${describeError(err)}`));
 
     return done('published', pub.previousRunId);

@@ -4,9 +4,12 @@ import type { Config } from '../config.ts';
 import { connectClient, type Db } from '../db/connect.ts';
 import { migrate } from '../db/migrate.ts';
 import { BadInputError } from '../errors.ts';
+import { listJobs, loadJob } from '../jobs/load-job.ts';
+import type { Logger } from '../log.ts';
 import { getRun, listRuns, type RunFilter, type RunRow } from '../run/ledger.ts';
 import { acquireRunLock } from '../run/lock.ts';
 import { pruneGenerations, type PruneResult } from '../run/prune.ts';
+import { retainDates, type DateRetentionResult } from '../run/retain-dates.ts';
 import { publishRun } from '../write/publish.ts';
 import { runTable } from '../write/write-predictions.ts';
 
@@ -85,18 +88,54 @@ export async function publishGeneration(db: Db, config: Config, runId: number, r
   }
 }
 
-export interface PruneRequest { keep: number; job?: string; date?: string }
+export interface PruneRequest {
+  /** generations to keep per (job, date), the published one included */
+  keep?: number;
+  /** retention by date: drop dates more than N days older than each job's newest published date */
+  olderThan?: number;
+  job?: string;
+  date?: string;
+}
 
-/** Retention on demand: drops failed, abandoned and superseded generations beyond `keep` per (job, date). */
-export async function pruneTables(db: Db, config: Config, req: PruneRequest): Promise<PruneResult> {
-  if (!Number.isInteger(req.keep) || req.keep < 1) {
+export interface PruneOutcome extends PruneResult {
+  /** per job, when olderThan was given */
+  retention: DateRetentionResult[];
+}
+
+/**
+ * Retention on demand: drops failed, abandoned and superseded generations beyond `keep` per (job, date),
+ * and/or whole dates older than `olderThan` days before each job's newest published date (archived first
+ * when the job file sets retention.archive).
+ */
+export async function pruneTables(db: Db, config: Config, req: PruneRequest, log?: Logger): Promise<PruneOutcome> {
+  if (req.keep === undefined && req.olderThan === undefined) {
+    throw new BadInputError('say what to prune: --keep N (generations per date), --older-than N (days before the newest published date), or both');
+  }
+  if (req.keep !== undefined && (!Number.isInteger(req.keep) || req.keep < 1)) {
     throw new BadInputError(`--keep ${req.keep} must be 1 or more: the published generation always stays, and counts as one`);
+  }
+  if (req.olderThan !== undefined && (!Number.isInteger(req.olderThan) || req.olderThan < 1)) {
+    throw new BadInputError(`--older-than ${req.olderThan} must be 1 or more days: the newest published date always stays`);
+  }
+  if (req.olderThan !== undefined && req.date !== undefined) {
+    throw new BadInputError('--older-than applies to whole jobs; leave out --date (or use --keep with --date)');
   }
   await migrate(db.pool);
   // No statement timeout: DETACH CONCURRENTLY waits for readers still using the table, by design.
   const client = await connectClient(db.url, config, { applicationName: 'batchcast prune', statementTimeoutMs: 0, onError: () => {} });
   try {
-    return await pruneGenerations(db, client, { job: req.job, date: req.date, keep: req.keep, lockDates: true });
+    const outcome: PruneOutcome = req.keep === undefined
+      ? { dropped: [], skippedBusy: [], retention: [] }
+      : { ...await pruneGenerations(db, client, { job: req.job, date: req.date, keep: req.keep, lockDates: true }), retention: [] };
+    if (req.olderThan !== undefined) {
+      const jobs = req.job ? [req.job] : (await db.pool.query<{ job: string }>('select distinct job from batchcast.published order by job')).rows.map((r) => r.job);
+      for (const job of jobs) {
+        // the job file's archive rule applies by hand too; a job without a file any more is dropped unarchived
+        const archive = listJobs(config.jobsDir).includes(job) ? loadJob(config.jobsDir, job, config.root).retention.archive : undefined;
+        outcome.retention.push(await retainDates(db, client, { job, days: req.olderThan, archive, memoryLimit: config.duckdbMemoryLimit }, log));
+      }
+    }
+    return outcome;
   } finally {
     await client.end().catch(() => {});
   }

@@ -8,6 +8,7 @@
 import type { Readable } from 'node:stream';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
+import { generationSource } from '../write/write-predictions.ts';
 import type { Generation } from './lookup.ts';
 
 export interface GenerationMeta extends Generation {
@@ -44,6 +45,6 @@ export async function readGenerationMeta(client: Pick<pg.ClientBase, 'query'>, r
  */
 export function generationRows(client: pg.ClientBase, runId: number): Readable {
   if (!Number.isSafeInteger(runId) || runId < 0) throw new Error(`run id ${runId} is not a run id`);
-  const sql = `copy (select user_id, item_ids, scores from batchcast.predictions where run_id = ${runId}) to stdout (format binary)`;
+  const sql = `copy (select user_id, item_ids, scores from ${generationSource(runId)}) to stdout (format binary)`;
   return client.query(copyTo(sql));
 }

@@ -1,8 +1,10 @@
-// The lookup: one statement reads the pointer, the run and the users' rows, so every answer comes from
-// exactly one published generation (the statement's snapshot), even while a publish flips the pointer.
+// The lookup: one statement reads the pointer, the run and the users' rows from the run's own table, so
+// every answer comes from exactly one published generation (the statement's snapshot), even while a
+// publish flips the pointer, and its cost does not grow with the number of dates kept.
 // Many users of the same (job, date) are read together: one round trip for all lookups that arrived in
 // the same event-loop tick (see batch-lookups.ts).
 import type pg from 'pg';
+import { generationSource } from '../write/write-predictions.ts';
 
 export interface Generation {
   runId: number;
@@ -28,32 +30,40 @@ export interface LookupResult {
 }
 
 /**
- * `g` is the published generation; `x.run_id = (select run_id from g)` makes the run id an InitPlan
- * parameter, so PostgreSQL prunes the other partitions at executor start and probes one index. Joining
- * on `x.run_id = p.run_id` instead (as the view does) probes every partition's index: 4 partitions cost
- * 4 probes per user (EXPLAIN ANALYZE, PG 15), growing with every retained generation.
+ * `g` is the published generation. The users' rows are read from the run's own table
+ * (generationSource), named in the statement text: the plan touches one table whatever the number of
+ * partitions kept. Through the parent, a generic plan locks every partition on each execution (1,000
+ * dates: 1.39k rps against 20.3k with one; issue 11). The table named is the run the pointer named when
+ * this process last looked; `g` re-reads the pointer in the same snapshot, and when it names another run
+ * the rows say so (run_id differs) and lookupUsers asks again for that run: every answer still comes from
+ * exactly one published generation, the one the statement's snapshot sees.
  * The fallback arrays are only sent for users without a row; `collate "C"` matches the index.
  * Arrays travel as json, which pg hands to the native JSON.parse: 40-43 µs of server CPU per lookup
  * against 42-46 µs when pg's JavaScript array parser reads text[] and real[] (bench/README-lookup.md).
  */
-export const LOOKUP_SQL = `
-with g as materialized (
+const GENERATION_SQL = `
   select p.run_id, p.prediction_date::text as prediction_date, coalesce(r.model_version, '') as model_version,
          to_char(coalesce(r.finished_at, p.published_at) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as generated_at,
-         coalesce(r.k, 0) as k, r.fallback_item_ids, r.fallback_scores,
-         p.published_at > now() - interval '10 seconds' as fresh
+         coalesce(r.k, 0) as k, r.fallback_item_ids, r.fallback_scores
     from batchcast.published p
     join batchcast.runs r on r.run_id = p.run_id
    where p.job = $1
-     and p.prediction_date = coalesce($2::date, (select max(prediction_date) from batchcast.published where job = $1)))
-select g.run_id, g.prediction_date, g.model_version, g.generated_at, g.k, g.fresh, u.i::int as i,
+     and p.prediction_date = coalesce($2::date, (select max(prediction_date) from batchcast.published where job = $1))`;
+
+/** The lookup of `userIds` in run `runId`'s table; `$1` job, `$2` date or null, `$3` user ids. */
+export function lookupSql(runId: number): string {
+  const id = Math.trunc(runId);
+  return `
+with g as materialized (${GENERATION_SQL})
+select g.run_id, g.prediction_date, g.model_version, g.generated_at, g.k, u.i::int as i,
        x.user_id is not null as found,
        array_to_json(coalesce(x.item_ids, g.fallback_item_ids)) as item_ids,
        array_to_json(coalesce(x.scores, g.fallback_scores)) as scores
   from g
  cross join unnest($3::text[]) with ordinality as u (user_id, i)
-  left join batchcast.predictions x
-         on x.run_id = (select run_id from g) and x.user_id = u.user_id collate "C"`;
+  left join ${generationSource(id)} x
+         on g.run_id = ${id} and x.run_id = ${id} and x.user_id = u.user_id collate "C"`;
+}
 
 interface Row {
   run_id: number;
@@ -61,21 +71,56 @@ interface Row {
   model_version: string;
   generated_at: string;
   k: number;
-  fresh: boolean;
   i: number;
   found: boolean;
   item_ids: string[] | null;
   scores: number[] | null;
 }
 
-/** Connections already switched to generic plans (see lookupUsers). */
-const genericPlans = new WeakSet<object>();
+/**
+ * Per connection: `served`, the run each (job, date) was published as when this connection last asked (a
+ * hint, checked by every lookup); `names`, run id -> name of its prepared lookup, least recently used
+ * first. A year of daily runs would otherwise leave 365 prepared statements (and plans) in every backend;
+ * past PREPARED_PER_CONNECTION the oldest is deallocated. A name is never reused (`next` counts), because
+ * pg remembers every name it parsed.
+ */
+interface ConnectionState { served: Map<string, number>; names: Map<number, string>; next: number }
+const connections = new WeakMap<object, ConnectionState>();
+const PREPARED_PER_CONNECTION = 32;
+
+async function connectionState(client: Pick<pg.ClientBase, 'query'>): Promise<ConnectionState> {
+  let state = connections.get(client);
+  if (!state) {
+    // A generic plan, planned once per connection and run: with plan_cache_mode=auto PostgreSQL 15
+    // re-plans a one-user batch on every execution (custom plans, 513 µs a statement against 216 µs).
+    await client.query('set plan_cache_mode = force_generic_plan');
+    state = { served: new Map(), names: new Map(), next: 0 };
+    connections.set(client, state);
+  }
+  return state;
+}
+
+async function statementName(client: Pick<pg.ClientBase, 'query'>, state: ConnectionState, runId: number): Promise<string> {
+  let name = state.names.get(runId);
+  if (name !== undefined) {
+    state.names.delete(runId); // most recently used goes last
+  } else {
+    name = `batchcast_lookup_${state.next++}_r${Math.trunc(runId)}`;
+    if (state.names.size >= PREPARED_PER_CONNECTION) {
+      const [oldRun, oldName] = state.names.entries().next().value as [number, string];
+      state.names.delete(oldRun);
+      await client.query(`deallocate ${oldName}`).catch(() => {}); // never prepared (it failed): nothing to free
+    }
+  }
+  state.names.set(runId, name);
+  return name;
+}
 
 /**
  * Reads `userIds` from the generation published for (job, date), or for the job's latest published date
- * when `date` is null. Undefined when nothing is published for it. A named (prepared) statement: each
- * connection parses it once; and a generic plan, planned once: with plan_cache_mode=auto PostgreSQL 15
- * re-plans a one-user batch on every execution (custom plans, 513 µs a statement against 216 µs).
+ * when `date` is null. Undefined when nothing is published for it. One statement when this process has
+ * looked up the (job, date) before and the pointer has not moved since; otherwise one more to find the run.
+ * Each connection learns the published runs for itself: nothing is shared across databases or pools.
  */
 export async function lookupUsers(
   client: Pick<pg.ClientBase, 'query'>,
@@ -83,30 +128,54 @@ export async function lookupUsers(
   date: string | null,
   userIds: string[],
 ): Promise<LookupResult | undefined> {
-  if (!genericPlans.has(client)) {
-    await client.query('set plan_cache_mode = force_generic_plan');
-    genericPlans.add(client);
+  const state = await connectionState(client);
+  const servedRuns = state.served;
+  const key = date === null ? job : `${job}\u0000${date}`;
+  // A pointer can move between two statements; three moves during one lookup would be a publish loop.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    let runId = servedRuns.get(key);
+    if (runId === undefined) {
+      const { rows } = await client.query<{ run_id: number }>({
+        name: 'batchcast_published_run_v2',
+        text: `select run_id from (${GENERATION_SQL}) g`,
+        values: [job, date],
+      });
+      if (!rows.length) return undefined;
+      runId = rows[0].run_id;
+      servedRuns.set(key, runId);
+    }
+    let rows: Row[];
+    try {
+      const name = await statementName(client, state, runId);
+      ({ rows } = await client.query<Row>({ name, text: lookupSql(runId), values: [job, date, userIds] }));
+    } catch (err) {
+      // The run's table is gone: it was unpublished and pruned since this process looked. Ask the pointer.
+      if ((err as { code?: string }).code !== '42P01') throw err;
+      state.names.delete(runId);
+      servedRuns.delete(key);
+      continue;
+    }
+    if (rows.length === 0) {
+      servedRuns.delete(key); // nothing published for it any more (retention removed the date)
+      return undefined;
+    }
+    if (rows[0].run_id !== runId) {
+      servedRuns.set(key, rows[0].run_id); // published since: read the new run's table
+      continue;
+    }
+    const first = rows[0];
+    const generation: Generation = {
+      runId: first.run_id,
+      predictionDate: first.prediction_date,
+      modelVersion: first.model_version,
+      generatedAt: first.generated_at,
+      k: first.k,
+    };
+    const users: UserRecommendations[] = new Array(userIds.length);
+    for (const r of rows) users[r.i - 1] = { found: r.found, itemIds: r.item_ids, scores: r.scores };
+    return { generation, users };
   }
-  let { rows } = await client.query<Row>({ name: 'batchcast_lookup_v1', text: LOOKUP_SQL, values: [job, date, userIds] });
-  if (rows.length === 0) return undefined;
-  // A statement whose cached plan was checked just before a new run's partition was attached, and whose
-  // snapshot was taken just after the pointer moved to that run, sees the new run but not its partition:
-  // every user "not found". Only possible right after a publish; asking once more plans afresh.
-  if (rows[0].fresh && rows.some((r) => !r.found)) {
-    const again = await client.query<Row>({ name: 'batchcast_lookup_v1', text: LOOKUP_SQL, values: [job, date, userIds] });
-    if (again.rows.length) rows = again.rows;
-  }
-  const first = rows[0];
-  const generation: Generation = {
-    runId: first.run_id,
-    predictionDate: first.prediction_date,
-    modelVersion: first.model_version,
-    generatedAt: first.generated_at,
-    k: first.k,
-  };
-  const users: UserRecommendations[] = new Array(userIds.length);
-  for (const r of rows) users[r.i - 1] = { found: r.found, itemIds: r.item_ids, scores: r.scores };
-  return { generation, users };
+  throw new Error(`lookup in job ${job}${date ? `, date ${date}` : ''}: the published run changed three times during one lookup; retry`);
 }
 
 /** Latest published generation per job: for /readyz and the served-generation gauge. */

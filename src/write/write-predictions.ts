@@ -1,6 +1,8 @@
 // Step 3 of a run: COPY the encoded rows into the run's own table, then index it and attach it as a
 // partition of batchcast.predictions. Until the pointer moves (publish.ts) no reader reaches it.
-import type pg from 'pg';
+// Partitions are keyed by (job, prediction_date, run_id) (sql/003): a query filtering job and date is
+// pruned to that date's partitions when it is planned, however many dates are kept.
+import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Writable } from 'node:stream';
 import { COPY_HEADER, COPY_TRAILER } from './encode-rows.ts';
@@ -10,13 +12,41 @@ export function runTable(runId: number): string {
   return `batchcast.predictions_r${Math.trunc(runId)}`;
 }
 
-/** A standalone table shaped like a partition, with run_id fixed by default and by CHECK (so ATTACH skips its scan). */
+/**
+ * Where one run's rows are read from: `select user_id, item_ids, scores from ${generationSource(id)}`.
+ * The run's own table, not the partitioned parent: its plan does not grow with the number of partitions,
+ * and it stays readable for as long as the run is not pruned, attached or not (a held or shadow run too).
+ * Every reader of one run's rows goes through this (the lookup API, exports, in-memory loading).
+ */
+export function generationSource(runId: number): string {
+  return runTable(runId);
+}
+
+/** (job, date) of a run from the ledger: its partition bounds and the values its rows carry. */
+async function runKey(client: Pick<pg.ClientBase, 'query'>, runId: number): Promise<{ job: string; date: string }> {
+  const { rows } = await client.query<{ job: string; date: string }>(
+    'select job, prediction_date::text as date from batchcast.runs where run_id = $1', [runId]);
+  if (!rows.length) throw new Error(`run ${runId} has no row in batchcast.runs; a run table is made only for a started run`);
+  return rows[0];
+}
+
+/**
+ * A standalone table shaped like a partition, with run_id, job and prediction_date fixed by default and by
+ * CHECK (so ATTACH skips its scan). COPY sends user_id, item_ids and scores; the defaults fill the rest.
+ */
 export async function createRunTable(client: pg.ClientBase, runId: number): Promise<void> {
-  const t = runTable(runId);
+  const id = Math.trunc(runId);
+  const t = runTable(id);
+  const { job, date } = await runKey(client, id);
+  const [j, d] = [pg.escapeLiteral(job), pg.escapeLiteral(date)];
   // No INCLUDING INDEXES: the index is built after the load, which is faster than maintaining it row by row.
   await client.query(`create table ${t} (like batchcast.predictions including defaults including constraints)`);
-  await client.query(`alter table ${t} alter column run_id set default ${Math.trunc(runId)},
-                      add constraint predictions_r${Math.trunc(runId)}_run check (run_id = ${Math.trunc(runId)})`);
+  await client.query(`alter table ${t} alter column run_id set default ${id},
+                      alter column job set default ${j}, alter column prediction_date set default ${d},
+                      add constraint predictions_r${id}_run check (run_id = ${id}),
+                      add constraint predictions_r${id}_date check (job = ${j} and prediction_date = ${d})`);
+  // whoever may read predictions may read this run's table (the lookup API reads it by name)
+  await client.query(`select batchcast.copy_read_grants('batchcast.predictions', $1::regclass)`, [t]);
 }
 
 /** One COPY (binary) into the run table. write() honours backpressure; finish() returns the row count. */
@@ -81,7 +111,9 @@ export async function indexRunTable(client: pg.ClientBase, runId: number): Promi
   const t = runTable(runId);
   // The default 64 MB spills a 10M-row sort to disk; see bench/README.md for the measured difference.
   await client.query(`set maintenance_work_mem = '256MB'`);
-  await client.query(`create unique index predictions_r${Math.trunc(runId)}_run_user on ${t} (run_id, user_id)`);
+  // (user_id) alone: every row has the same run id. An index on (run_id, user_id) also matched the view's
+  // join on run_id and tempted the planner into reading a whole day through it (many-dates-bench.ts).
+  await client.query(`create unique index predictions_r${Math.trunc(runId)}_user on ${t} (user_id)`);
   await client.query(`analyze ${t}`);
 }
 
@@ -92,11 +124,13 @@ export async function indexRunTable(client: pg.ClientBase, runId: number): Promi
  */
 export async function attachRunTable(client: pg.ClientBase, runId: number, lockTimeoutMs: number): Promise<void> {
   const id = Math.trunc(runId);
+  const { job, date } = await runKey(client, id);
+  const [j, d] = [pg.escapeLiteral(job), pg.escapeLiteral(date)];
   for (let attempt = 1; ; attempt++) {
     try {
       await client.query('begin');
       await client.query(`set local lock_timeout = ${Math.trunc(lockTimeoutMs)}`);
-      await client.query(`alter table batchcast.predictions attach partition ${runTable(id)} for values in (${id})`);
+      await client.query(`alter table batchcast.predictions attach partition ${runTable(id)} for values from (${j}, ${d}, ${id}) to (${j}, ${d}, ${id + 1})`);
       await client.query('commit');
       return;
     } catch (err) {
