@@ -15,6 +15,7 @@ import { printComparison, printDemoSummary, printPredictResult, progressLog, pro
 import { registerScheduleCommands } from './schedule/command.ts';
 import { registerServeCommand } from './serve/command.ts';
 import { registerExportCommand } from './export/command.ts';
+import { runShard } from './cli-shard.ts';
 
 /** SIGINT/SIGTERM abort the current run cleanly (marked failed, nothing published) instead of killing it. */
 function abortOnSignals(log: Logger): AbortController {
@@ -43,9 +44,11 @@ export function buildProgram(): Command {
     .option('--threads <n>', 'ONNX Runtime intra-op threads per worker', int('--threads'))
     .option('--shadow', 'write, profile and compare with the live generation; never publish (exit 6 when gates fail)')
     .option('--model <file.onnx>', 'with --shadow: score with this candidate model instead of the job\'s')
-    .action(async (opts: GlobalFlags & { job: string; date?: string; shadow?: boolean; model?: string }) => {
+    .option('--shard <I/N>', 'score only shard I of N (auto/N: I from JOB_COMPLETION_INDEX); the last shard to finish publishes all N')
+    .action(async (opts: GlobalFlags & { job: string; date?: string; shadow?: boolean; model?: string; shard?: string }) => {
       const ctx = context(opts);
       const ac = abortOnSignals(ctx.log);
+      if (opts.shard !== undefined) return runShard(ctx, opts, ac.signal);
       const result = await withDb(ctx, (db) => predict({
         job: opts.job, date: opts.date ?? yesterday(), config: ctx.config, db, log: ctx.log, signal: ac.signal, shadow: !!opts.shadow, modelPath: opts.model,
         onProgress: opts.quiet ? undefined : (!opts.json && progressPrinter()) || progressLog(ctx.log),
