@@ -2,6 +2,9 @@
 -- runs.shards is N for a sharded generation (NULL for a whole-date run). At most one sharded generation
 -- of a (job, date) is in progress: the shards of one Kubernetes Indexed Job all join it.
 alter table batchcast.runs add column shards integer check (shards between 1 and 100000);
+-- Who launched the generation, when known (BATCHCAST_GENERATION_KEY: the Kubernetes Job's uid): a pod of
+-- that Job restarted after the generation finished finds its shard done instead of starting a new one.
+alter table batchcast.runs add column generation_key text;
 
 create unique index runs_one_sharded_in_progress on batchcast.runs (job, prediction_date)
   where shards is not null and status = 'running';

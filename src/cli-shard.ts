@@ -10,7 +10,7 @@ export async function runShard(ctx: Context, opts: GlobalFlags & { job: string; 
   const shard = parseShard(opts.shard!);
   if (opts.shadow || opts.model) throw new BadInputError(`--shard ${opts.shard}: a sharded run always publishes; --shadow and --model run unsharded`);
   const r = await withDb(ctx, (db) => predictShard({
-    job: opts.job, date: opts.date ?? yesterday(), config: ctx.config, db, log: ctx.log, signal, shard,
+    job: opts.job, date: opts.date ?? yesterday(), config: ctx.config, db, log: ctx.log, signal, shard, generationKey: process.env.BATCHCAST_GENERATION_KEY,
     onProgress: opts.quiet ? undefined : (!opts.json && progressPrinter()) || progressLog(ctx.log),
   }));
   if (r.generation) printPredictResult(r.generation, opts);

@@ -43,9 +43,9 @@ async function publishedRun(): Promise<number> {
   return Number(rows[0].run_id);
 }
 
-function runCli(args: string[], onLine?: (line: string, kill: () => void) => void) {
+function runCli(args: string[], onLine?: (line: string, kill: () => void) => void, env: Record<string, string> = {}) {
   const child = spawn(process.execPath, [bin, ...args], {
-    env: { ...process.env, BATCHCAST_ROOT: fx.root, DATABASE_URL: t.url, BATCHCAST_WORKERS: '1' },
+    env: { ...process.env, BATCHCAST_ROOT: fx.root, DATABASE_URL: t.url, BATCHCAST_WORKERS: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -59,8 +59,8 @@ function runCli(args: string[], onLine?: (line: string, kill: () => void) => voi
     child.on('exit', (code, signal) => resolve({ code, signal, stderr, stdout })));
 }
 
-const shard = (spec: string, onLine?: (line: string, kill: () => void) => void) =>
-  runCli(['predict', '--job', fx.job, '--date', date, '--shard', spec, '--json'], onLine);
+const shard = (spec: string, onLine?: (line: string, kill: () => void) => void, env?: Record<string, string>) =>
+  runCli(['predict', '--job', fx.job, '--date', date, '--shard', spec, '--json'], onLine, env);
 
 async function expectPublishedLikeSingle(runId: number) {
   const { rows } = await t.db.pool.query('select status, shards, rows_written from batchcast.runs where run_id = $1', [runId]);
@@ -79,7 +79,9 @@ async function expectPublishedLikeSingle(runId: number) {
 describe('predict --shard', () => {
   it('4 shard processes in parallel publish exactly the rows of a single run, once', async () => {
     const before = await publishedRun();
-    const results = await Promise.all([0, 1, 2, 3].map((i) => shard(`${i}/4`)));
+    // as the Indexed Job runs them: the Job's uid in BATCHCAST_GENERATION_KEY
+    const key = { BATCHCAST_GENERATION_KEY: 'job-uid-1' };
+    const results = await Promise.all([0, 1, 2, 3].map((i) => shard(`${i}/4`, undefined, key)));
     for (const r of results) expect(r.code, r.stderr).toBe(0);
     const runId = await publishedRun();
     expect(runId).not.toBe(before);
@@ -89,6 +91,15 @@ describe('predict --shard', () => {
     expect(rows.map((r) => r.status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
     expect(rows.reduce((a, r) => a + r.n, 0)).toBe(USERS);
     for (const r of rows) expect(r.n).toBeGreaterThan(USERS / 8); // every shard got a share
+
+    // Kubernetes retries an index of that Job after the generation was published: nothing new is started.
+    const count = async () => (await t.db.pool.query('select count(*)::int as n from batchcast.runs')).rows[0].n as number;
+    const runsBefore = await count();
+    const late = await shard('2/4', undefined, key);
+    expect(late.code, late.stderr).toBe(0);
+    expect(late.stderr).toMatch(new RegExp(`shard 2/4 of run ${runId} already succeeded .* not redoing it`));
+    expect(await count()).toBe(runsBefore);
+    expect(await publishedRun()).toBe(runId);
   }, 180_000);
 
   it('a SIGKILLed shard blocks the publish; a disagreeing count is refused; rerunning the index completes it', async () => {

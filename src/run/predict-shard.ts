@@ -36,7 +36,17 @@ export interface ShardResult {
   generation?: PredictResult;
 }
 
-export async function predictShard(opts: Omit<PredictOptions, 'shadow' | 'modelPath'> & { shard: Shard }): Promise<ShardResult> {
+export interface ShardOptions extends Omit<PredictOptions, 'shadow' | 'modelPath'> {
+  shard: Shard;
+  /**
+   * Who launched the generation (BATCHCAST_GENERATION_KEY; the manifests pass the Kubernetes Job's uid): a
+   * pod of that launch restarted after its generation was published finds its shard done instead of
+   * starting a new generation of the date.
+   */
+  generationKey?: string;
+}
+
+export async function predictShard(opts: ShardOptions): Promise<ShardResult> {
   const { config, db, shard } = opts;
   const t0 = performance.now();
   const date = parseDate(opts.date);
@@ -45,7 +55,7 @@ export async function predictShard(opts: Omit<PredictOptions, 'shadow' | 'modelP
   const where = `job ${job.name}, date ${date}, shard ${shard.index}/${shard.count}`;
   await migrate(db.pool);
 
-  const joined = await joinGeneration(db.pool, job.name, date, shard);
+  const joined = await joinGeneration(db.pool, job.name, date, shard, opts.generationKey || undefined);
   const runId = joined.runId;
   const base = { runId, job: job.name, date, shard };
   const finish = (succeeded: number) => finishGeneration({ db, config, job, date, runId, shards: shard.count, log, succeeded, t0 });

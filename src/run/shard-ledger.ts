@@ -52,7 +52,7 @@ async function inTransaction<T>(pool: pg.Pool, job: string, date: string, body: 
  * Joins the in-progress sharded generation of (job, date), creating it (its runs row) when there is none,
  * and this shard's row when it has none. A generation with another shard count is refused (exit 2).
  */
-export async function joinGeneration(pool: pg.Pool, job: string, date: string, shard: Shard): Promise<{ runId: number; created: boolean; row: ShardRow }> {
+export async function joinGeneration(pool: pg.Pool, job: string, date: string, shard: Shard, key?: string): Promise<{ runId: number; created: boolean; row: ShardRow }> {
   return inTransaction(pool, job, date, async (c) => {
     const found = await c.query<{ run_id: number; shards: number }>(
       `select run_id, shards from batchcast.runs where job = $1 and prediction_date = $2 and shards is not null and status = 'running'`, [job, date]);
@@ -62,11 +62,19 @@ export async function joinGeneration(pool: pg.Pool, job: string, date: string, s
       throw new BadInputError(`job ${job}, date ${date}, --shard ${shard.index}/${shard.count}: run ${runId} is a generation of ${n} shards still in progress, ` +
         `not ${shard.count}; run its missing shards with --shard I/${n} (see batchcast runs --job ${job} --date ${date}), or fix the Job's completions to ${n}`);
     }
+    if (runId === undefined && key) {
+      // None in progress: did this launcher's generation already finish with this shard done? Then that is the answer.
+      const done = await c.query<{ run_id: number }>(
+        `select r.run_id from batchcast.runs r join batchcast.run_shards s on s.run_id = r.run_id and s.shard = $3 and s.status = 'succeeded'
+          where r.job = $1 and r.prediction_date = $2 and r.generation_key = $4 and r.shards = $5 order by r.run_id desc limit 1`,
+        [job, date, shard.index, key, shard.count]);
+      if (done.rows.length) return { runId: done.rows[0].run_id, created: false, row: (await shardRow(c, done.rows[0].run_id, shard.index))! };
+    }
     const created = runId === undefined;
     if (created) {
       const ins = await c.query<{ run_id: number }>(
-        'insert into batchcast.runs (job, prediction_date, host, pid, shards) values ($1, $2, $3, $4, $5) returning run_id',
-        [job, date, os.hostname(), process.pid, shard.count]);
+        'insert into batchcast.runs (job, prediction_date, host, pid, shards, generation_key) values ($1, $2, $3, $4, $5, $6) returning run_id',
+        [job, date, os.hostname(), process.pid, shard.count, key ?? null]);
       runId = ins.rows[0].run_id;
     }
     await c.query(
