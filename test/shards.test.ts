@@ -111,6 +111,13 @@ describe('predict --shard', () => {
     expect(results[3].signal).toBe('SIGKILL');
     for (const r of results.slice(0, 3)) expect(r.code, r.stderr).toBe(0);
     expect(await publishedRun()).toBe(before); // not published: shard 3 is missing
+    // What a kill mid-COPY leaves at worst: committed rows of the dead shard in its own table (one COPY per
+    // connection commits on its own). Its rerun must throw them away, or the merged generation would have them.
+    const { rows: inProgress } = await t.db.pool.query(`select run_id from batchcast.runs where shards = 4 and status = 'running'`);
+    expect(inProgress).toHaveLength(1);
+    const dead = `batchcast.predictions_r${inProgress[0].run_id}_s3`;
+    await t.db.pool.query(`create table if not exists ${dead} (user_id text, item_ids text[], scores real[])`);
+    await t.db.pool.query(`insert into ${dead} values ('not-a-user', '{x}', '{1}'), ($1, '{x}', '{1}')`, [[...single.keys()][0]]);
 
     const runs = await runCli(['runs', '--job', fx.job, '--date', date]);
     expect(runs.code, runs.stderr).toBe(0);
