@@ -10,7 +10,7 @@ import os from 'node:os';
 import type { Db } from '../db/connect.ts';
 import { connectClient } from '../db/connect.ts';
 import { migrate } from '../db/migrate.ts';
-import { describeError, LockBusyError } from '../errors.ts';
+import { describeError } from '../errors.ts';
 import { modelInfo } from '../infer/model-info.ts';
 import { loadJob } from '../jobs/load-job.ts';
 import type { Shard } from '../read/shard.ts';
@@ -110,11 +110,10 @@ export async function predictShard(opts: ShardOptions): Promise<ShardResult> {
     const succeeded = await succeededShards(db.pool, runId);
     let generation: PredictResult | undefined;
     if (succeeded === shard.count) {
-      // Every shard is done but the generation is still unpublished: its finisher died or failed. Finish it.
-      generation = await finish(succeeded).catch((err) => {
-        if (err instanceof LockBusyError) { log.info(`run ${runId}: another process is finishing the generation`, { runId }); return undefined; }
-        throw err;
-      });
+      // Every shard is done: finish the generation unless that is done already (its finisher may have died).
+      // If the run lock is busy (its finisher is at work, or an unsharded run of the date) this exits 3: a retry
+      // then finds the generation published (exit 0), or finishes it.
+      generation = await finish(succeeded);
     }
     return { ...base, outcome: 'already-succeeded', rows: Number(row.rows_written), succeeded, generation };
   }
