@@ -198,7 +198,7 @@ export function printRuns(runs: LedgerRow[], flags: OutputFlags): void {
     return;
   }
   const rows = runs.map((r) => [
-    String(r.run_id), r.job, r.prediction_date, r.status, r.published ? 'yes' : '', r.model_version ?? '',
+    String(r.run_id), r.job, r.prediction_date, r.shards ? `${r.status} ${r.shards_done ?? 0}/${r.shards} shards` : r.status, r.published ? 'yes' : '', r.model_version ?? '',
     n(r.rows_written), r.timings?.total !== undefined ? (r.timings.total / 1000).toFixed(1) : '',
     r.started_at.toISOString().slice(0, 19).replace('T', ' '), r.archived_to ? 'archived' : r.pruned_at ? 'pruned' : '',
     shortNote({ job: r.job, date: r.prediction_date, note: r.error ?? '' }),

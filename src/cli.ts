@@ -44,13 +44,15 @@ export function buildProgram(): Command {
     .option('--shadow', 'write, profile and compare with the live generation; never publish (exit 6 when gates fail)')
     .option('--model <file.onnx>', 'with --shadow: score with this candidate model instead of the job\'s')
     .option('--pushgateway-url <url>', 'push the job\'s metrics here after the run (default: $BATCHCAST_PUSHGATEWAY_URL, config metrics.pushgatewayUrl)')
-    .action(async (opts: GlobalFlags & { job: string; date?: string; dryRun?: boolean; shadow?: boolean; model?: string; pushgatewayUrl?: string }) => {
+    .option('--shard <I/N>', 'score only shard I of N (auto/N: I from JOB_COMPLETION_INDEX); the last shard to finish publishes all N')
+    .action(async (opts: GlobalFlags & { job: string; date?: string; dryRun?: boolean; shadow?: boolean; model?: string; pushgatewayUrl?: string; shard?: string }) => {
       const ctx = context(opts, opts.pushgatewayUrl ? { metrics: { pushgatewayUrl: opts.pushgatewayUrl } } : {});
       if (opts.dryRun) {
         const { dryRun } = await import('./run/dry-run.ts');
         return printDryRun(await withDb(ctx, (db) => dryRun({ job: opts.job, date: opts.date ?? yesterday(), config: ctx.config, db, log: ctx.log })), opts);
       }
       const ac = abortOnSignals(ctx.log);
+      if (opts.shard !== undefined) return (await import('./cli-shard.ts')).runShard(ctx, opts, ac.signal);
       const { predict } = await import('./run/predict.ts');
       const { withMetricsPush } = await import('./metrics/push-metrics.ts');
       const push = { url: ctx.config.metrics.pushgatewayUrl, job: opts.job, log: ctx.log };

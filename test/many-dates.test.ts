@@ -169,7 +169,8 @@ describe('migrating a database that served from the run_id layout', () => {
     const before = (await t.db.pool.query(served)).rows;
     expect(before.length).toBe(4 * 50 * 3);
 
-    expect(await migrate(t.db.pool)).toEqual(['003_predictions_by_date']);
+    // 003, and any later migration (005 run_shards, ...) the database has not seen yet
+    expect((await migrate(t.db.pool)).filter((m) => m < '004')).toEqual(['003_predictions_by_date']);
     expect((await t.db.pool.query(served)).rows).toEqual(before);
 
     // the held run is attached but not visible; its rows moved with it

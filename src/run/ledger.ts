@@ -30,6 +30,10 @@ export interface RunRow {
   archived_to: string | null;
   /** the model file a shadow run scored with, when it was not the job's own */
   model_path: string | null;
+  /** N for a generation scored in N shards (predict --shard), else null */
+  shards: number | null;
+  /** how many of its shards have succeeded (null when not sharded) */
+  shards_done?: number | null;
 }
 
 export async function startRun(db: Queryable, job: string, date: string): Promise<number> {
@@ -99,13 +103,14 @@ export async function markFailed(db: Queryable, runId: number, error: string, ti
 
 /**
  * Runs of (job, date) still marked running while we hold the (job, date) lock belong to processes that
- * died (SIGKILL, OOM, power). They are marked failed; the caller drops their tables.
+ * died (SIGKILL, OOM, power). They are marked failed; the caller drops their tables. A sharded generation in
+ * progress is not one of them: its shards hold the run lock only to finish it (predict-shard.ts).
  */
 export async function failAbandonedRuns(db: Queryable, job: string, date: string, exceptRunId: number): Promise<number[]> {
   const { rows } = await db.query<{ run_id: number }>(
     `update batchcast.runs set status = 'failed', finished_at = now(),
             error = 'abandoned: its process died before finishing (found by run ' || $3::bigint || ')'
-      where job = $1 and prediction_date = $2 and status = 'running' and run_id <> $3
+      where job = $1 and prediction_date = $2 and status = 'running' and run_id <> $3 and shards is null
       returning run_id`,
     [job, date, exceptRunId],
   );
@@ -116,7 +121,8 @@ export interface RunFilter { job?: string; date?: string; status?: string; limit
 
 export async function listRuns(db: Queryable, f: RunFilter = {}): Promise<(RunRow & { published: boolean })[]> {
   const { rows } = await db.query<RunRow & { published: boolean }>(
-    `select r.*, (p.run_id is not null) as published
+    `select r.*, (p.run_id is not null) as published,
+            (select count(*)::int from batchcast.run_shards s where s.run_id = r.run_id and s.status = 'succeeded' and r.shards is not null) as shards_done
        from batchcast.runs r
        left join batchcast.published p on p.run_id = r.run_id
       where ($1::text is null or r.job = $1) and ($2::date is null or r.prediction_date = $2)

@@ -9,6 +9,7 @@ import type { InferPool } from '../infer/infer-pool.ts';
 import type { BadRow } from '../infer/messages.ts';
 import type { CopyWriter } from '../write/write-predictions.ts';
 import { readFeatures, type IdKind } from '../read/read-features.ts';
+import type { Shard } from '../read/shard.ts';
 import type { UserIds } from '../write/encode-rows.ts';
 
 export interface Progress {
@@ -44,6 +45,8 @@ export interface PipelineOptions {
   writers: CopyWriter[];
   chunkRows: number;
   inFlight: number;
+  /** only this shard's users (predict --shard) */
+  shard?: Shard;
   signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
 }
@@ -72,7 +75,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
     o.onProgress?.(r);
   };
 
-  const chunks = readFeatures(o.conn, o.job, o.files, o.chunkRows, o.idKind);
+  const chunks = readFeatures(o.conn, o.job, o.files, o.chunkRows, o.idKind, o.shard);
   try {
     for (;;) {
       const t = performance.now();

@@ -4,28 +4,24 @@
 // On any failure: the run is marked failed with the reason, its table is dropped, nothing is published,
 // and the error (with its exit code) reaches the caller. The previous generation keeps being served.
 import os from 'node:os';
-import path from 'node:path';
 import type { Config } from '../config.ts';
 import { connectClient, type Db } from '../db/connect.ts';
 import { migrate } from '../db/migrate.ts';
 import { BadInputError, InfraError, describeError } from '../errors.ts';
 import { guardRun, withCandidateModel, type GuardResult } from '../guard/guard-run.ts';
-import { InferPool } from '../infer/infer-pool.ts';
 import { modelInfo } from '../infer/model-info.ts';
 import { loadJob, type JobDefinition } from '../jobs/load-job.ts';
 import type { Logger } from '../log.ts';
-import { withDuckDB } from '../read/duckdb.ts';
-import { FeatureReadError, fileOfUser, findPartitionFiles, inspectPartition } from '../read/read-features.ts';
-import { readItems } from '../read/read-items.ts';
 import { publishRun } from '../write/publish.ts';
-import { CopyWriter, attachRunTable, createRunTable, dropRunTable, indexRunTable } from '../write/write-predictions.ts';
+import { attachRunTable, createRunTable, dropRunTable, indexRunTable, runTable } from '../write/write-predictions.ts';
 import { parseDate } from './dates.ts';
 import { failAbandonedRuns, markFailed, markSucceeded, markUnpublished, startRun, updateRun } from './ledger.ts';
 import { acquireRunLock } from './lock.ts';
-import { BadRowError, runPipeline, type Progress } from './pipeline.ts';
+import type { Progress } from './pipeline.ts';
 import { pruneGenerations } from './prune.ts';
 import { retainJobDates } from './retain-dates.ts';
 import { saveRejectedRows } from './rejected-rows.ts';
+import { checkBadRows, fallbackItems, scorePartition } from './score-partition.ts';
 
 export interface PredictOptions {
   job: string | JobDefinition;
@@ -57,12 +53,6 @@ export interface PredictResult {
   guard: GuardResult;
 }
 
-/** The popular items of the run (most often in someone's top K), served to users without a row. */
-function fallbackItems(counts: Float64Array, itemIds: string[], k: number, users: number) {
-  const order = Array.from(counts.keys()).sort((a, b) => counts[b] - counts[a] || a - b).slice(0, k);
-  return { itemIds: order.map((i) => itemIds[i]), scores: order.map((i) => (users ? counts[i] / users : 0)) };
-}
-
 export async function predict(opts: PredictOptions): Promise<PredictResult> {
   const { config, db } = opts;
   const t0 = performance.now();
@@ -79,7 +69,6 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
   let tableCreated = false;
   let published = false;
   let kept = false; // a held or shadow run keeps its table
-  let pool: InferPool | undefined;
   // config.copyConnections COPY streams into the run's table, each on its own connection (the first also
   // creates, indexes and attaches the table). More than one only pays when the server has idle cores.
   const writes = await Promise.all(Array.from({ length: config.copyConnections }, () => connectClient(db.url, config, {
@@ -98,69 +87,12 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
     let t = performance.now();
     const model = await modelInfo(job);
     await updateRun(db.pool, runId, { modelVersion: model.version, modelSha256: model.sha256, k: job.k, modelPath: opts.modelPath && job.model.path });
-    // DuckDB gets both cores for the checks (1M rows: 315 -> 187 ms), then one for the scan, which keeps
-    // up with inference on one thread (1.2M rows/s alone) and leaves the other core to the model.
-    const result = await withDuckDB({ threads: 2, memoryLimit: config.duckdbMemoryLimit, tempDirectory: path.join(os.tmpdir(), 'batchcast-duckdb'), ...config.duckdb }, async (conn) => {
-      const files = await findPartitionFiles(conn, job, date);
-      await updateRun(db.pool, runId!, { inputFiles: files });
-      const itemIds = await readItems(conn, job);
-      if (model.items !== undefined && model.items !== itemIds.length) {
-        throw new BadInputError(`job ${job.name}: the model card says the model scores ${model.items} items but the items file ${job.items.path} has ${itemIds.length}; use the items file the model was trained with`);
-      }
-      // Starting the workers (thread start, model load, probe run) overlaps the partition checks.
-      const starting = InferPool.start(job, {
-        workers: job.workers ?? config.workers,
-        intraOpThreads: job.intraOpThreads ?? config.intraOpThreads,
-        itemIds,
-      });
-      const [inspected, started] = await Promise.allSettled([inspectPartition(conn, job, date, files), starting]);
-      if (started.status === 'fulfilled') pool = started.value; // closed in finally whatever happens next
-      if (inspected.status === 'rejected') throw inspected.reason;
-      if (started.status === 'rejected') throw started.reason;
-      const partition = inspected.value;
-      mark('prepare', t);
-      log.info(`reading ${partition.rows} users from ${files.length} file(s)`, { files: files.length, rows: partition.rows, model: model.version });
-
-      // Stream: read | infer | COPY.
-      await conn.run('SET threads = 1');
-      t = performance.now();
-      await createRunTable(write, runId!);
-      tableCreated = true;
-      const writers = writes.map((w) => CopyWriter.open(w, runId!, config.copyStallTimeoutMs));
-      let piped;
-      try {
-        piped = await runPipeline({
-          conn, job, files, idKind: partition.idKind, pool: pool!, writers,
-          chunkRows: Math.max(job.batchSize, config.chunkRows),
-          inFlight: config.inFlight,
-          signal: opts.signal,
-          onProgress: (p) => opts.onProgress?.({ ...p, totalRows: partition.rows }),
-        });
-      } catch (err) {
-        for (const w of writers) w.abort(err as Error);
-        if (err instanceof FeatureReadError) {
-          throw new BadInputError(`${where}, file ${files.length === 1 ? files[0] : `one of ${files.join(', ')}`}: reading features failed (${err.message}); re-export the partition`, { cause: err });
-        }
-        if (err instanceof BadRowError) {
-          const file = await fileOfUser(conn, job, files, err.row.userId).catch(() => files.join(', '));
-          throw new BadInputError(`${where}, file ${file}: ${err.message}; fix the export, or set bad_rows.mode to "skip" in the job to skip such rows`);
-        }
-        throw err;
-      }
-      const copied = (await Promise.all(writers.map((w) => w.finish()))).reduce((a, b) => a + b, 0);
-      mark('stream', t);
-      if (copied !== piped.rowsWritten) throw new Error(`${where}: COPY reported ${copied} rows but ${piped.rowsWritten} were sent`);
-      const counts = await pool!.itemCounts();
-      return { partition, itemIds, piped, counts, files };
-    });
+    const result = await scorePartition({ job, date, config, runId, model, writes, log, signal: opts.signal, onProgress: opts.onProgress, timings,
+      onFiles: (files) => updateRun(db.pool, runId!, { inputFiles: files }),
+      createTable: async () => { await createRunTable(write, runId!); tableCreated = true; return runTable(runId!); } });
     const { partition, piped } = result;
-    Object.assign(timings, { read: Math.round(piped.readMs), infer: Math.round(piped.inferMs), encode: Math.round(piped.encodeMs), write_wait: Math.round(piped.writeMs) });
-
+    checkBadRows(job, where, piped, partition.rows);
     if (piped.rowsRejected > 0) {
-      const fraction = piped.rowsRejected / partition.rows;
-      if (fraction > job.badRows.maxBadFraction) {
-        throw new BadInputError(`${where}: ${piped.rowsRejected} of ${partition.rows} rows are bad (${(fraction * 100).toFixed(2)}%, e.g. user ${piped.rejected[0].userId}: ${piped.rejected[0].reason}), over bad_rows.max_bad_fraction ${job.badRows.maxBadFraction}; fix the export`);
-      }
       await saveRejectedRows(db.pool, runId, piped.rejected);
       log.warn(`${piped.rowsRejected} bad rows skipped; see batchcast.rejected_rows`, { runId, rejected: piped.rowsRejected });
     }
@@ -226,7 +158,6 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
     }
     throw err;
   } finally {
-    await pool?.close();
     for (const w of writes) await w.end().catch(() => {});
     await lock.release();
   }

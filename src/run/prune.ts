@@ -22,10 +22,11 @@ export interface PruneRequest {
 export interface PruneResult { dropped: number[]; skippedBusy: string[] }
 
 export async function pruneGenerations(db: Db, client: Pick<pg.ClientBase, 'query'>, req: PruneRequest): Promise<PruneResult> {
-  // 'running' runs are left alone unless no process holds their (job, date) lock any more.
+  // 'running' runs are left alone unless no process holds their (job, date) lock any more. A sharded generation
+  // in progress never holds it while its shards score (predict-shard.ts): it is always left alone.
   const { rows } = await db.pool.query<{ run_id: number; job: string; prediction_date: string }>(
     `with ranked as (
-       select r.run_id, r.status, r.job, r.prediction_date, (p.run_id is not null) as published,
+       select r.run_id, r.status, r.shards, r.job, r.prediction_date, (p.run_id is not null) as published,
               row_number() over (partition by r.job, r.prediction_date
                                  order by (p.run_id is not null) desc, (r.status = 'succeeded') desc, r.run_id desc) as n
          from batchcast.runs r
@@ -35,6 +36,7 @@ export async function pruneGenerations(db: Db, client: Pick<pg.ClientBase, 'quer
      select run_id, job, prediction_date from ranked
       where not published
         and (n > $3 or status = 'failed')
+        and not (status = 'running' and shards is not null)
         and (status <> 'running' or not exists (
               select 1 from pg_locks l
                where ${RUN_LOCK_HELD}))

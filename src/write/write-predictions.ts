@@ -62,8 +62,9 @@ export class CopyWriter {
     this.done.catch(() => {}); // observed through write()/finish(); never an unhandled rejection
   }
 
-  static open(client: pg.ClientBase, runId: number, stallMs: number): CopyWriter {
-    const stream = client.query(copyFrom(`copy ${runTable(runId)} (user_id, item_ids, scores) from stdin with (format binary)`));
+  /** into the run's table, or into `table` (a shard's table, shard-tables.ts) */
+  static open(client: pg.ClientBase, runId: number, stallMs: number, table = runTable(runId)): CopyWriter {
+    const stream = client.query(copyFrom(`copy ${table} (user_id, item_ids, scores) from stdin with (format binary)`));
     const w = new CopyWriter(stream, stallMs);
     stream.write(COPY_HEADER);
     return w;
