@@ -17,6 +17,7 @@ import type { Logger } from '../log.ts';
 import { withDuckDB } from '../read/duckdb.ts';
 import { FeatureReadError, fileOfUser, findPartitionFiles, inspectPartition } from '../read/read-features.ts';
 import { readItems } from '../read/read-items.ts';
+import { saveItemMap } from '../write/item-maps.ts';
 import { publishRun } from '../write/publish.ts';
 import { CopyWriter, attachRunTable, createRunTable, dropRunTable, indexRunTable } from '../write/write-predictions.ts';
 import { parseDate } from './dates.ts';
@@ -107,6 +108,8 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
       if (model.items !== undefined && model.items !== itemIds.length) {
         throw new BadInputError(`job ${job.name}: the model card says the model scores ${model.items} items but the items file ${job.items.path} has ${itemIds.length}; use the items file the model was trained with`);
       }
+      // rows store item indices; their ids are stored once per items file (sql/006)
+      await updateRun(db.pool, runId!, { itemsSha256: await saveItemMap(db.pool, itemIds) });
       // Starting the workers (thread start, model load, probe run) overlaps the partition checks.
       const starting = InferPool.start(job, {
         workers: job.workers ?? config.workers,

@@ -61,7 +61,7 @@ select g.run_id, g.prediction_date, g.model_version, g.generated_at, g.k, u.i::i
        array_to_json(coalesce(x.scores, g.fallback_scores)) as scores
   from g
  cross join unnest($3::text[]) with ordinality as u (user_id, i)
-  left join ${generationSource(id)} x
+  left join ${generationSource(id, 'x')}
          on g.run_id = ${id} and x.run_id = ${id} and x.user_id = u.user_id collate "C"`;
 }
 

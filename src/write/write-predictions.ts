@@ -13,13 +13,19 @@ export function runTable(runId: number): string {
 }
 
 /**
- * Where one run's rows are read from: `select user_id, item_ids, scores from ${generationSource(id)}`.
- * The run's own table, not the partitioned parent: its plan does not grow with the number of partitions,
- * and it stays readable for as long as the run is not pruned, attached or not (a held or shadow run too).
- * Every reader of one run's rows goes through this (the lookup API, exports, in-memory loading).
+ * Where one run's rows are read from in SQL: `select user_id, item_ids, scores from ${generationSource(id)}`
+ * (it names its own alias, `g` unless given). The run's own table, not the partitioned parent: its plan does
+ * not grow with the number of partitions, and it stays readable for as long as the run is not pruned,
+ * attached or not (a held or shadow run too). Every SQL reader of one run's rows goes through this (the
+ * lookup API, guardrails, archive); item_ids are item ids whatever the run's format (sql/006): a compact
+ * run's indices are looked up in its item map (the run's items_sha256 is read once, as an init plan).
+ * Readers that decode indices themselves use item-maps.ts (storedRowsSql, readItemMap).
  */
-export function generationSource(runId: number): string {
-  return runTable(runId);
+export function generationSource(runId: number, alias = 'g'): string {
+  const id = Math.trunc(runId);
+  return `(select t.run_id, t.user_id, t.scores,
+                  coalesce(t.item_ids, batchcast.item_ids((select items_sha256 from batchcast.runs where run_id = ${id}), t.item_idx)) as item_ids
+             from ${runTable(id)} t) as ${alias}`;
 }
 
 /** (job, date) of a run from the ledger: its partition bounds and the values its rows carry. */
@@ -32,7 +38,7 @@ async function runKey(client: Pick<pg.ClientBase, 'query'>, runId: number): Prom
 
 /**
  * A standalone table shaped like a partition, with run_id, job and prediction_date fixed by default and by
- * CHECK (so ATTACH skips its scan). COPY sends user_id, item_ids and scores; the defaults fill the rest.
+ * CHECK (so ATTACH skips its scan). COPY sends user_id, item_idx and scores (item_ids stays null: sql/006); the defaults fill the rest.
  */
 export async function createRunTable(client: pg.ClientBase, runId: number): Promise<void> {
   const id = Math.trunc(runId);
@@ -63,7 +69,7 @@ export class CopyWriter {
   }
 
   static open(client: pg.ClientBase, runId: number, stallMs: number): CopyWriter {
-    const stream = client.query(copyFrom(`copy ${runTable(runId)} (user_id, item_ids, scores) from stdin with (format binary)`));
+    const stream = client.query(copyFrom(`copy ${runTable(runId)} (user_id, item_idx, scores) from stdin with (format binary)`));
     const w = new CopyWriter(stream, stallMs);
     stream.write(COPY_HEADER);
     return w;
