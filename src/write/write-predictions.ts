@@ -18,13 +18,18 @@ export function runTable(runId: number): string {
  * not grow with the number of partitions, and it stays readable for as long as the run is not pruned,
  * attached or not (a held or shadow run too). Every SQL reader of one run's rows goes through this (the
  * lookup API, guardrails, archive); item_ids are item ids whatever the run's format (sql/006): a compact
- * run's indices are looked up in its item map (the run's items_sha256 is read once, as an init plan).
+ * run's indices are looked up in its item map (the run's items_sha256 is read once, as an init plan;
+ * the same decode as the SQL function batchcast.item_ids of sql/006).
  * Readers that decode indices themselves use item-maps.ts (storedRowsSql, readItemMap).
  */
 export function generationSource(runId: number, alias = 'g'): string {
   const id = Math.trunc(runId);
+  // The decode is written out, not a call of batchcast.item_ids(): a SQL function with a sub-select is never
+  // inlined, and re-planning its body on every execution cost the lookup API most of its rate.
   return `(select t.run_id, t.user_id, t.scores,
-                  coalesce(t.item_ids, batchcast.item_ids((select items_sha256 from batchcast.runs where run_id = ${id}), t.item_idx)) as item_ids
+                  coalesce(t.item_ids, array(select m.item_id from unnest(t.item_idx) with ordinality as u (idx, n)
+                    left join batchcast.item_maps m on m.idx = u.idx
+                     and m.items_sha256 = (select items_sha256 from batchcast.runs where run_id = ${id}) order by u.n)) as item_ids
              from ${runTable(id)} t) as ${alias}`;
 }
 
