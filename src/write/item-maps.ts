@@ -30,16 +30,37 @@ export async function saveItemMap(db: Queryable, itemIds: string[]): Promise<str
   return sha;
 }
 
+/** The item map stored under `sha` (index -> id); an error naming it when it is missing. */
+export async function readItemMapOf(db: Queryable, sha: string, what: string): Promise<string[]> {
+  const map = await db.query<{ ids: string[] }>(
+    'select coalesce(array_agg(item_id order by idx), \'{}\') as ids from batchcast.item_maps where items_sha256 = $1', [sha]);
+  const ids = map.rows[0].ids;
+  if (!ids.length) throw new Error(`${what}: its item map ${sha} is missing from batchcast.item_maps; the run cannot be read`);
+  return ids;
+}
+
 /** A run's item map (index -> id), or null when the run stores item ids as text (written before sql/006). */
 export async function readItemMap(db: Queryable, runId: number): Promise<string[] | null> {
   const { rows } = await db.query<{ items_sha256: string | null }>('select items_sha256 from batchcast.runs where run_id = $1', [runId]);
   const sha = rows[0]?.items_sha256;
-  if (!sha) return null;
-  const map = await db.query<{ ids: string[] }>(
-    'select coalesce(array_agg(item_id order by idx), \'{}\') as ids from batchcast.item_maps where items_sha256 = $1', [sha]);
-  const ids = map.rows[0].ids;
-  if (!ids.length) throw new Error(`run ${runId}: its item map ${sha} is missing from batchcast.item_maps; the run cannot be read`);
-  return ids;
+  return sha ? readItemMapOf(db, sha, `run ${runId}`) : null;
+}
+
+const cached = new Map<string, Promise<string[]>>();
+
+/**
+ * The item map of `sha`, read once per process (a map never changes: its key is the hash of its ids). For the
+ * lookup API, which decodes indices per request. At most 16 maps are kept, the oldest read goes first.
+ */
+export function cachedItemMap(db: Queryable, sha: string): Promise<string[]> {
+  let map = cached.get(sha);
+  if (!map) {
+    map = readItemMapOf(db, sha, `item map ${sha}`);
+    map.catch(() => cached.delete(sha));
+    if (cached.size >= 16) cached.delete(cached.keys().next().value!);
+    cached.set(sha, map);
+  }
+  return map;
 }
 
 /**

@@ -16,11 +16,11 @@ export function runTable(runId: number): string {
  * Where one run's rows are read from in SQL: `select user_id, item_ids, scores from ${generationSource(id)}`
  * (it names its own alias, `g` unless given). The run's own table, not the partitioned parent: its plan does
  * not grow with the number of partitions, and it stays readable for as long as the run is not pruned,
- * attached or not (a held or shadow run too). Every SQL reader of one run's rows goes through this (the
- * lookup API, guardrails, archive); item_ids are item ids whatever the run's format (sql/006): a compact
+ * attached or not (a held or shadow run too). Every SQL reader of one run's rows goes through this
+ * (guardrails, archive); item_ids are item ids whatever the run's format (sql/006): a compact
  * run's indices are looked up in its item map (the run's items_sha256 is read once, as an init plan;
  * the same decode as the SQL function batchcast.item_ids of sql/006).
- * Readers that decode indices themselves use item-maps.ts (storedRowsSql, readItemMap).
+ * Readers that decode indices themselves use item-maps.ts (storedRowsSql, readItemMap; the lookup API cachedItemMap).
  */
 export function generationSource(runId: number, alias = 'g'): string {
   const id = Math.trunc(runId);
