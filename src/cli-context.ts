@@ -1,7 +1,7 @@
 // What every command shares: flags -> config -> logger -> database, released in `finally`.
 import { Command, Option } from 'commander';
 import { loadConfig, type Config, type ConfigOverrides } from './config.ts';
-import { openDb, type Db } from './db/connect.ts';
+import type { Db } from './db/connect.ts';
 import { BadInputError } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
 
@@ -39,6 +39,7 @@ export function context(flags: GlobalFlags, extra: ConfigOverrides = {}): Contex
 
 /** Opens the database (embedded when no URL), runs fn, and closes everything in `finally`. */
 export async function withDb<T>(ctx: Context, fn: (db: Db) => Promise<T>): Promise<T> {
+  const { openDb } = await import('./db/connect.ts'); // pg loads only for commands that use it
   const db = await openDb(ctx.config, { log: (m) => ctx.log.info(m) });
   try {
     return await fn(db);

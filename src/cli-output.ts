@@ -238,7 +238,7 @@ export function printPrune(r: PruneOutcome, flags: OutputFlags): void {
   process.stdout.write(out.length ? `${out.join('\n')}\n` : 'nothing to prune\n');
 }
 
-export function printDemoSummary(s: DemoSummary, flags: OutputFlags): void {
+export function printDemoSummary(s: DemoSummary, flags: OutputFlags, embedded = false): void {
   if (flags.json) {
     process.stdout.write(JSON.stringify(s) + '\n');
     return;
@@ -270,9 +270,16 @@ export function printDemoSummary(s: DemoSummary, flags: OutputFlags): void {
     out.push(`This ran the ${s.precision} variant of the model (same weights). How far it moves users' top 10 from fp32's,`,
       `measured on 1M users: bench/README.md, "Speed against agreement" (rerun: npm run bench -- --variants fp32,${s.precision}).`, '');
   }
+  // Commands that work on a fresh machine: `sql` starts the embedded server again when nothing keeps it up.
   out.push('Next, query the published recommendations with SQL:');
-  out.push(`  select * from batchcast.recommendations where job = 'demo' and prediction_date = '${r.date}' and user_id = '1' order by rank;`);
-  out.push(`  select * from batchcast.runs order by run_id desc limit 5;`);
+  out.push(`  npx batchcast sql "select rank, item_id, score from batchcast.recommendations where job = 'demo' and prediction_date = '${r.date}' and user_id = '1' order by rank"`);
+  out.push(`  npx batchcast sql "select run_id, prediction_date, status, rows_written from batchcast.runs order by run_id desc limit 5"`);
+  if (embedded) {
+    out.push('Keep the embedded PostgreSQL up for psql, DBeaver or `npx batchcast serve`:');
+    out.push('  npx batchcast db start', '  psql "$(npx batchcast db url)"', '  npx batchcast db stop');
+  } else {
+    out.push('or with psql: psql "$DATABASE_URL"');
+  }
   out.push('');
   process.stdout.write(out.join('\n') + '\n');
 }

@@ -1,19 +1,17 @@
 // The CLI only translates: flags become an options object for the same functions the tests call.
+// Handlers import their modules when they run: DuckDB, pg and ONNX Runtime take ~110 ms to load, and
+// `batchcast --help` should not pay for them.
 import { Command, CommanderError, Option } from 'commander';
 import { context, globalOptions, int, withDb, type GlobalFlags } from './cli-context.ts';
-import { migrate } from './db/migrate.ts';
 import { BadInputError, ExitCode, HeldError, describeError, exitCodeOf } from './errors.ts';
-import { compareGenerations } from './guard/compare-generations.ts';
-import { installExtensions } from './read/duckdb.ts';
 import type { Logger } from './log.ts';
-import { predict } from './run/predict.ts';
 import { yesterday } from './run/dates.ts';
-import { generateDemo } from './demo/generate.ts';
-import { runDemo } from './demo/run-demo.ts';
 import { PRECISIONS, type Precision } from './demo/build-model.ts';
 import { printComparison, printDemoSummary, printPredictResult, progressLog, progressPrinter } from './cli-output.ts';
 import { registerScheduleCommands } from './schedule/command.ts';
 import { registerServeCommand } from './serve/command.ts';
+import { registerSetupCommands } from './cli-setup.ts';
+import { printDryRun } from './cli-output-setup.ts';
 import { registerExportCommand } from './export/command.ts';
 
 /** SIGINT/SIGTERM abort the current run cleanly (marked failed, nothing published) instead of killing it. */
@@ -41,11 +39,17 @@ export function buildProgram(): Command {
     .option('--date <YYYY-MM-DD>', 'prediction date (default: yesterday, UTC)')
     .option('--workers <n>', 'inference worker threads', int('--workers'))
     .option('--threads <n>', 'ONNX Runtime intra-op threads per worker', int('--threads'))
+    .option('--dry-run', 'check the job, partition, model and items and score one batch; publish and write nothing (exit 0 or 2)')
     .option('--shadow', 'write, profile and compare with the live generation; never publish (exit 6 when gates fail)')
     .option('--model <file.onnx>', 'with --shadow: score with this candidate model instead of the job\'s')
-    .action(async (opts: GlobalFlags & { job: string; date?: string; shadow?: boolean; model?: string }) => {
+    .action(async (opts: GlobalFlags & { job: string; date?: string; dryRun?: boolean; shadow?: boolean; model?: string }) => {
       const ctx = context(opts);
+      if (opts.dryRun) {
+        const { dryRun } = await import('./run/dry-run.ts');
+        return printDryRun(await withDb(ctx, (db) => dryRun({ job: opts.job, date: opts.date ?? yesterday(), config: ctx.config, db, log: ctx.log })), opts);
+      }
       const ac = abortOnSignals(ctx.log);
+      const { predict } = await import('./run/predict.ts');
       const result = await withDb(ctx, (db) => predict({
         job: opts.job, date: opts.date ?? yesterday(), config: ctx.config, db, log: ctx.log, signal: ac.signal, shadow: !!opts.shadow, modelPath: opts.model,
         onProgress: opts.quiet ? undefined : (!opts.json && progressPrinter()) || progressLog(ctx.log),
@@ -60,6 +64,7 @@ export function buildProgram(): Command {
     .action(async (opts: GlobalFlags & { run: number[] }) => {
       if (opts.run.length !== 2) throw new BadInputError(`compare needs exactly two runs: --run A --run B (got ${opts.run.length})`);
       const ctx = context(opts);
+      const { compareGenerations } = await import('./guard/compare-generations.ts');
       const comparison = await withDb(ctx, (db) => compareGenerations(db, ctx.config, opts.run[0], opts.run[1]));
       printComparison(comparison, opts);
     });
@@ -74,11 +79,14 @@ export function buildProgram(): Command {
     .addOption(new Option('--model <variant>', 'the model variant to run, same weights (bench/README.md, "Speed against agreement")').choices(PRECISIONS).default('fp32'))
     .action(async (opts: GlobalFlags & { users: number; items: number; days: number; endDate?: string; regenerate?: boolean; model: Precision }) => {
       const ctx = context(opts);
+      const { runDemo } = await import('./demo/run-demo.ts');
+      let embedded = false;
       const summary = await withDb(ctx, async (db) => {
+        embedded = !!db.embedded;
         if (db.embedded) ctx.log.info(`using the embedded PostgreSQL on port ${db.embedded.port} (set DATABASE_URL to use your own server)`);
         return runDemo({ config: ctx.config, db, log: ctx.log, users: opts.users, items: opts.items, days: opts.days, endDate: opts.endDate, regenerate: !!opts.regenerate, showUsers: 3, precision: opts.model });
       });
-      printDemoSummary(summary, opts);
+      printDemoSummary(summary, opts, embedded);
     });
 
   globalOptions(program.command('generate'))
@@ -91,6 +99,7 @@ export function buildProgram(): Command {
     .option('--rows-per-file <n>', 'split each date into Parquet files of at most this many rows', int('--rows-per-file'), 1_000_000)
     .action(async (opts: GlobalFlags & { users: number; items: number; days: number; endDate?: string; out: string; rowsPerFile: number }) => {
       const ctx = context(opts);
+      const { generateDemo } = await import('./demo/generate.ts');
       await generateDemo({ outDir: opts.out, users: opts.users, items: opts.items, days: opts.days, endDate: opts.endDate ?? yesterday(), k: 10, rowsPerFile: opts.rowsPerFile, seed: 7, log: (m) => ctx.log.info(m) });
     });
 
@@ -98,10 +107,12 @@ export function buildProgram(): Command {
     .description('create or update the batchcast schema')
     .action(async (opts: GlobalFlags) => {
       const ctx = context(opts);
+      const { migrate } = await import('./db/migrate.ts');
       const applied = await withDb(ctx, (db) => migrate(db.pool));
       ctx.log.info(applied.length ? `applied ${applied.join(', ')}` : 'schema is up to date');
     });
 
+  registerSetupCommands(program);
   registerServeCommand(program);
   registerExportCommand(program);
   registerScheduleCommands(program);
@@ -111,6 +122,7 @@ export function buildProgram(): Command {
     .action(async (opts: GlobalFlags) => {
       const { config, log } = context(opts);
       if (!config.duckdb.extensionDirectory) throw new BadInputError('install-extensions needs config duckdb.extensionDirectory (BATCHCAST_DUCKDB_EXTENSION_DIRECTORY), the directory runs will load from');
+      const { installExtensions } = await import('./read/duckdb.ts');
       const installed = await installExtensions(config.duckdb.extensionDirectory, config.duckdb.extensions);
       log.info(`DuckDB extensions installed into ${config.duckdb.extensionDirectory}: ${installed.join(', ') || 'none needed'}; all of ${config.duckdb.extensions.join(', ') || '(none configured)'} load`);
     });

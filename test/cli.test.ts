@@ -1,30 +1,13 @@
 // The CLI as cron and people use it: a child process, exit codes, one-line errors, and the embedded default.
-import { execFile } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../src/db/embedded.ts';
 import { makeFixture, type Fixture } from './fixtures.ts';
 import { createTestDb, type TestDb } from './helpers.ts';
-
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const bin = path.join(repo, 'bin', 'batchcast.js');
-
-interface Ran { code: number; stdout: string; stderr: string }
-
-export function runCli(args: string[], env: Record<string, string | undefined>, timeoutMs = 120_000): Promise<Ran> {
-  return new Promise((resolve) => {
-    const clean = { ...process.env };
-    delete clean.DATABASE_URL;
-    execFile(process.execPath, [bin, ...args], { env: { ...clean, ...env }, timeout: timeoutMs }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+import { repo, runCli } from './run-cli.ts';
 
 let t: TestDb;
 let fx: Fixture;
@@ -102,6 +85,7 @@ describe('batchcast demo on the embedded PostgreSQL', () => {
     expect(r.stdout).toContain("Published 3,000 users' recommendations for 2026-11-20 (job demo");
     expect(r.stdout).toMatch(/User 1: likes/);
     expect(r.stdout).toMatch(/ 1\. .+ km /);
-    expect(r.stdout).toContain('select * from batchcast.recommendations');
+    expect(r.stdout).toContain('npx batchcast sql "select rank, item_id, score from batchcast.recommendations');
+    expect(r.stdout).toContain('npx batchcast db start');
   }, 240_000);
 });

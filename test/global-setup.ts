@@ -1,5 +1,6 @@
 // One PostgreSQL for the whole test run: DATABASE_URL when set, else an embedded server in a temp dir.
 // Each test file then creates its own database on it (helpers.ts), so files never see each other's rows.
+import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +11,9 @@ let server: EmbeddedServer | undefined;
 let dir: string | undefined;
 
 export async function setup(project: TestProject) {
+  // Tests that spawn bin/batchcast.js run the compiled dist/, like users do: build it from the current
+  // sources first (incremental: about a second when nothing changed).
+  execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
   let url = process.env.DATABASE_URL;
   if (!url) {
     dir = mkdtempSync(path.join(os.tmpdir(), 'batchcast-test-pg-'));

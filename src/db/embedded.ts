@@ -17,7 +17,7 @@ export interface EmbeddedServer {
 }
 
 /** Port and pid of a server already running on this data directory, if any. */
-function runningServer(dataDir: string): { pid: number; port: number } | undefined {
+export function runningServer(dataDir: string): { pid: number; port: number } | undefined {
   const pidFile = path.join(dataDir, 'postmaster.pid');
   if (!existsSync(pidFile)) return undefined;
   const lines = readFileSync(pidFile, 'utf8').split('\n');
@@ -105,8 +105,13 @@ async function importEmbeddedPostgres() {
   return mod.default;
 }
 
+/** The connection string of the embedded server on `port` (password included: print it only when asked). */
+export function embeddedUrl(cfg: EmbeddedConfig, port: number): string {
+  return `postgres://${encodeURIComponent(cfg.user)}:${encodeURIComponent(cfg.password)}@127.0.0.1:${port}/postgres`;
+}
+
 export async function startEmbedded(cfg: EmbeddedConfig, log: (msg: string) => void): Promise<EmbeddedServer> {
-  const urlFor = (port: number) => `postgres://${encodeURIComponent(cfg.user)}:${encodeURIComponent(cfg.password)}@127.0.0.1:${port}/postgres`;
+  const urlFor = (port: number) => embeddedUrl(cfg, port);
   const existing = runningServer(cfg.dataDir);
   if (existing) {
     return { url: urlFor(existing.port), port: existing.port, owned: false, stop: async () => {} };

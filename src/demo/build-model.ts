@@ -25,6 +25,12 @@ export interface ModelOptions {
   k: number;
   output: 'top_k' | 'scores';
   inputName?: string;
+  /** output tensor names, as an exporter might choose them (default top_scores/top_indices, or scores) */
+  outputNames?: { values: string; indices: string } | { scores: string };
+  /** name of the symbolic batch dimension (PyTorch's exporter: e.g. "batch_size") */
+  batchDim?: string;
+  /** extra metadata_props, e.g. feature_names */
+  metadata?: Record<string, string>;
   version: string;
   name?: string;
   /** weights and item-tower arithmetic; default fp32 (see itemTower) */
@@ -158,9 +164,15 @@ export function buildTwoTowerModel(w: TwoTowerWeights, opts: ModelOptions): Buff
     if (scores !== 'scores') nodes.push(toFloat(scores, 'scores'));
     outputs = [{ name: 'scores', type: F, shape: ['batch', w.items] }];
   }
+  // An exporter's own names: Identity nodes from ours to theirs (ORT drops them at load).
+  const names = opts.outputNames;
+  const renames: Record<string, string> = !names ? {} : 'values' in names ? { top_scores: names.values, top_indices: names.indices } : { scores: names.scores };
+  for (const [from, to] of Object.entries(renames)) if (from !== to) nodes.push({ op: 'Identity', inputs: [from], outputs: [to] });
+  const batch = opts.batchDim ?? 'batch';
+  outputs = outputs.map((o) => ({ ...o, name: renames[o.name] ?? o.name, shape: [batch, ...o.shape.slice(1)] }));
   const version = precision === 'fp32' ? opts.version : `${opts.version}-${precision}`;
   return writeModel(
-    { name: opts.name ?? 'two_tower', nodes, initializers, inputs: [{ name: input, type: F, shape: ['batch', w.inputSize] }], outputs },
-    { producer: 'batchcast', version, metadata: { version, precision } },
+    { name: opts.name ?? 'two_tower', nodes, initializers, inputs: [{ name: input, type: F, shape: [batch, w.inputSize] }], outputs },
+    { producer: 'batchcast', version, metadata: { version, precision, ...opts.metadata } },
   );
 }

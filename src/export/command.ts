@@ -1,7 +1,10 @@
 // `batchcast export`: flags -> exportGeneration. The data goes to --out (or stdout); the summary to stderr.
 import type { Command } from 'commander';
 import { context, globalOptions, int, withDb, type GlobalFlags } from '../cli-context.ts';
-import { EXPORT_FORMATS, exportGeneration, type ExportFormat } from './export-generation.ts';
+import type { ExportFormat } from './export-generation.ts';
+
+// The list here, not imported, so --help does not load Arrow and DuckDB (export-generation.ts checks it again).
+const EXPORT_FORMATS = ['arrow', 'parquet', 'csv', 'jsonl'] as const satisfies readonly ExportFormat[];
 
 interface ExportFlags extends GlobalFlags { job: string; date: string; run?: number; format: ExportFormat; out: string }
 
@@ -15,6 +18,7 @@ export function registerExportCommand(program: Command): void {
     .requiredOption('--out <file>', 'output file, or - for stdout')
     .action(async (opts: ExportFlags) => {
       const ctx = context(opts);
+      const { exportGeneration } = await import('./export-generation.ts');
       const result = await withDb(ctx, (db) => exportGeneration({ pool: db.pool, job: opts.job, date: opts.date, runId: opts.run, format: opts.format, out: opts.out }));
       const g = result.generation;
       ctx.log.info(`exported ${result.rows} users of job ${g.job}, ${g.date} (run ${g.runId}) as ${result.format} to ${result.out === '-' ? 'stdout' : result.out} in ${Math.round(result.ms)} ms`,

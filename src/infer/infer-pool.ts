@@ -23,13 +23,17 @@ export interface Scored {
 
 interface Pending { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }
 
+// Compiled (dist/*.js), the worker is plain JavaScript; from the TypeScript sources (tests, tsx), the .mjs
+// entry registers tsx in the worker first, since worker threads do not inherit the parent's loader.
+const workerFile = import.meta.url.endsWith('.js') ? './infer-worker.js' : './infer-worker-entry.mjs';
+
 class WorkerHandle {
   readonly worker: Worker;
   readonly pending = new Map<number, Pending>();
   private dead: Error | undefined;
 
   constructor(index: number) {
-    this.worker = new Worker(new URL('./infer-worker-entry.mjs', import.meta.url), { name: `batchcast-infer-${index}` });
+    this.worker = new Worker(new URL(workerFile, import.meta.url), { name: `batchcast-infer-${index}` });
     this.worker.on('message', (reply: WorkerReply) => {
       const p = this.pending.get(reply.id);
       if (!p) return;

@@ -5,7 +5,7 @@ import type { JobDefinition } from '../jobs/load-job.ts';
 import { BadInputError } from '../errors.ts';
 import { sqlIdent, sqlString } from './duckdb.ts';
 
-function readerFor(file: string): string {
+export function readerFor(file: string): string {
   if (/\.parquet$/i.test(file)) return `read_parquet(${sqlString(file)})`;
   if (/\.jsonl?$/i.test(file) || /\.ndjson$/i.test(file)) return `read_json_auto(${sqlString(file)})`;
   return `read_csv(${sqlString(file)}, header = true, auto_detect = true)`;

@@ -5,10 +5,12 @@ import { context, globalOptions, int, withDb, type GlobalFlags } from '../cli-co
 import { backfillProgress, besideProgress, printDateOutcomes, printPrune, printPublish, printRuns } from '../cli-output.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { parseDate } from '../run/dates.ts';
-import { backfill, reprocessChoices, type Reprocess } from './backfill.ts';
+import type { Reprocess } from './backfill.ts';
 import { DatesFailedError, exitCodeFor, failureSummary, type DateOutcome } from './date-outcome.ts';
-import { publishGeneration, pruneTables, showRuns } from './operations.ts';
-import { runScheduler } from './scheduler.ts';
+
+// Loaded when a command runs, not for --help (they pull in pg, DuckDB, node-cron).
+const operations = () => import('./operations.ts');
+const reprocessChoices: readonly Reprocess[] = ['none', 'failed', 'all'];
 
 /**
  * The first SIGINT/SIGTERM asks for a clean stop (the scheduler waits for its run, a backfill stops its
@@ -42,6 +44,7 @@ export function registerScheduleCommands(program: Command): void {
       const ctx = context(opts);
       const ac = stopOnSignals(ctx.log, 'the scheduler');
       const started = performance.now();
+      const { runScheduler } = await import('./scheduler.ts');
       const dates = await withDb(ctx, (db) => runScheduler({
         config: ctx.config, db, log: ctx.log, jobs: opts.job, once: !!opts.once, until: ac.signal,
       }));
@@ -69,6 +72,7 @@ export function registerScheduleCommands(program: Command): void {
       const onUpdate = opts.quiet || opts.json ? undefined : backfillProgress();
       // With a progress display the runs' own chatter would scroll it away: show only their warnings.
       const runLog = onUpdate ? besideProgress(createLogger({ level: 'warn', json: false })) : undefined;
+      const { backfill } = await import('./backfill.ts');
       const result = await withDb(ctx, (db) => backfill({
         job: opts.job, from: opts.from, to: opts.to, concurrency: opts.concurrency, reprocess: opts.reprocess,
         dryRun: !!opts.dryRun, backwards: !!opts.backwards, config: ctx.config, db, log: ctx.log, runLog, signal: ac.signal, onUpdate,
@@ -86,7 +90,7 @@ export function registerScheduleCommands(program: Command): void {
     .action(async (opts: GlobalFlags & { job?: string; date?: string; status?: string; limit: number }) => {
       const ctx = context(opts);
       const date = opts.date === undefined ? undefined : parseDate(opts.date, '--date');
-      const runs = await withDb(ctx, (db) => showRuns(db, { job: opts.job, date, status: opts.status, limit: opts.limit }));
+      const runs = await withDb(ctx, async (db) => (await operations()).showRuns(db, { job: opts.job, date, status: opts.status, limit: opts.limit }));
       printRuns(runs, opts);
     });
 
@@ -96,7 +100,7 @@ export function registerScheduleCommands(program: Command): void {
     .option('--reason <text>', 'why a held or shadow run is published anyway (required for a held run; logged in batchcast.publish_log)')
     .action(async (opts: GlobalFlags & { run: number; reason?: string }) => {
       const ctx = context(opts);
-      const outcome = await withDb(ctx, (db) => publishGeneration(db, ctx.config, opts.run, opts.reason));
+      const outcome = await withDb(ctx, async (db) => (await operations()).publishGeneration(db, ctx.config, opts.run, opts.reason));
       printPublish(outcome, opts);
     });
 
@@ -109,7 +113,7 @@ export function registerScheduleCommands(program: Command): void {
     .action(async (opts: GlobalFlags & { keep?: number; olderThan?: number; job?: string; date?: string }) => {
       const ctx = context(opts);
       const date = opts.date === undefined ? undefined : parseDate(opts.date, '--date');
-      const result = await withDb(ctx, (db) => pruneTables(db, ctx.config, { keep: opts.keep, olderThan: opts.olderThan, job: opts.job, date }, ctx.log));
+      const result = await withDb(ctx, async (db) => (await operations()).pruneTables(db, ctx.config, { keep: opts.keep, olderThan: opts.olderThan, job: opts.job, date }, ctx.log));
       printPrune(result, opts);
     });
 }

@@ -2,7 +2,6 @@
 import type { Command } from 'commander';
 import { context, globalOptions, int, type GlobalFlags } from '../cli-context.ts';
 import type { ConfigOverrides } from '../config.ts';
-import { serveLookups } from './serve-lookups.ts';
 
 interface ServeFlags extends GlobalFlags {
   port?: number;
@@ -30,6 +29,7 @@ export function registerServeCommand(program: Command): void {
       if (opts.host !== undefined) serve.host = opts.host;
       if (opts.poolSize !== undefined) serve.poolSize = opts.poolSize;
       const ctx = context(opts, { serve, ...(opts.lookupDatabaseUrl ? { lookupDatabaseUrl: opts.lookupDatabaseUrl } : {}) });
+      const { serveLookups } = await import('./serve-lookups.ts');
       await serveLookups({ config: ctx.config, log: ctx.log, until: stopSignal() });
     });
 }

@@ -1,0 +1,110 @@
+// `batchcast init`: a job file scaffolded from the user's own export, model and items file. It decides
+// only what the inputs prove (choose-job.ts); what they cannot say, it asks for with a flag, because a
+// guessed feature order would publish wrong recommendations without any error.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BadInputError } from '../errors.ts';
+import { formatTensor, inspectModel, type TensorInfo } from '../infer/inspect-model.ts';
+import { JOB_NAME } from '../jobs/job-schema.ts';
+import { parseJob, type JobDefinition } from '../jobs/load-job.ts';
+import { withDuckDB } from '../read/duckdb.ts';
+import { inspectFeatureFiles, inspectItemsFile } from '../read/inspect-files.ts';
+import { chooseFeatures, chooseInput, chooseItems, chooseOutput } from './choose-job.ts';
+
+export interface InitOptions {
+  name: string;
+  /** Parquet glob, relative to root or absolute */
+  features: string;
+  model: string;
+  items: string;
+  /** project root (jobs/ and relative paths) and the jobs directory */
+  root: string;
+  jobsDir: string;
+  columns?: string[];
+  userIdColumn?: string;
+  input?: string;
+  /** one name (scores over all items) or two (top-K values, indices) */
+  output?: string[];
+  itemIdColumn?: string;
+  itemIndexColumn?: string;
+  k?: number;
+  force?: boolean;
+}
+
+export interface InitResult {
+  file: string;
+  job: JobDefinition;
+  /** what was found and decided, one line each, for the person reading */
+  notes: string[];
+  /** the newest date of the export: the one to try first */
+  latestDate: string;
+}
+
+const schemaFile = fileURLToPath(new URL('../../schema/job.schema.json', import.meta.url));
+
+export async function initJob(o: InitOptions): Promise<InitResult> {
+  if (!JOB_NAME.test(o.name)) throw new BadInputError(`--name ${JSON.stringify(o.name)} is not a valid job name: use lower-case letters, digits, - and _, starting with a letter`);
+  const file = path.join(o.jobsDir, `${o.name}.json`);
+  if (existsSync(file) && !o.force) throw new BadInputError(`${file} already exists; pass --force to replace it, or choose another --name`);
+  const abs = (p: string) => path.resolve(o.root, p);
+  const rel = (p: string) => {
+    const r = path.relative(o.root, abs(p));
+    return r.startsWith('..') || path.isAbsolute(r) ? abs(p) : r;
+  };
+  for (const [flag, p] of [['--model', o.model], ['--items', o.items]] as const) {
+    if (!existsSync(abs(p))) throw new BadInputError(`${flag} ${p}: file not found (relative paths are read from ${o.root})`);
+  }
+
+  const notes: string[] = [];
+  const { features, items } = await withDuckDB({}, async (conn) => ({
+    features: await inspectFeatureFiles(conn, abs(o.features)),
+    items: await inspectItemsFile(conn, abs(o.items)),
+  }));
+  notes.push(`features: ${features.files} file(s), partition column "${features.partitionColumn}", ${features.dates.length} date(s) ${features.dates[0]} .. ${features.latest}; ${features.rows} rows on ${features.latest}`);
+  notes.push(`  columns: ${features.columns.map((c) => `${c.name} ${c.type}`).join(', ')}`);
+
+  let model = await inspectModel(abs(o.model));
+  const input = chooseInput(model, o.input);
+  const chosen = chooseFeatures(features, model, input, { columns: o.columns, userIdColumn: o.userIdColumn });
+  if (!model.probed) model = await inspectModel(abs(o.model), { inputWidth: chosen.width });
+  // Output sizes the model leaves symbolic come from the probe run; the batch dimension keeps its name.
+  const shapeOf = (t: TensorInfo) => t.shape.map((d, i) => (typeof d === 'string' && i > 0 ? model.probed?.[t.name]?.[i] ?? d : d));
+  notes.push(`model: input ${model.inputs.map(formatTensor).join(', ')}; outputs ${model.outputs.map((t) => formatTensor({ ...t, shape: shapeOf(t) })).join(', ')}`);
+  notes.push(...chosen.notes);
+  const output = chooseOutput(model, o.output);
+  notes.push(output.note);
+  const chosenItems = chooseItems(items, output, { idColumn: o.itemIdColumn, indexColumn: o.itemIndexColumn });
+  notes.push(...chosenItems.notes);
+
+  const maxK = (output.kind === 'top_k' ? output.width : items.rows) ?? 1000;
+  const k = o.k ?? Math.min(output.kind === 'top_k' ? maxK : 10, maxK, 1000);
+  if (k > maxK) {
+    throw new BadInputError(`--k ${k} is more than the ${maxK} ${output.kind === 'top_k' ? `items the model's output "${output.values}" returns per user` : 'items'}; use --k ${maxK} or less`);
+  }
+
+  const job = {
+    $schema: path.relative(o.jobsDir, schemaFile).split(path.sep).join('/'),
+    description: `Scaffolded by batchcast init from ${rel(o.model)}`,
+    features: {
+      path: rel(o.features),
+      partition_column: features.partitionColumn,
+      user_id_column: chosen.userIdColumn,
+      ...(chosen.listColumn ? { list_column: chosen.listColumn, list_size: chosen.width } : { columns: chosen.columns }),
+      ...(chosen.ignored.length ? { allow_extra_columns: true } : {}),
+    },
+    model: {
+      path: rel(o.model),
+      input: input.name,
+      output: output.kind === 'scores' ? { kind: 'scores', name: output.name } : { kind: 'top_k', values: output.values, indices: output.indices },
+    },
+    items: { path: rel(o.items), id_column: chosenItems.idColumn, ...(chosenItems.indexColumn ? { index_column: chosenItems.indexColumn } : {}) },
+    k,
+  };
+  // Lists of names on one line each, as a person would write them.
+  const text = JSON.stringify(job, null, 2).replace(/\[\s+("[^"\n]*"(?:,\s+"[^"\n]*")*)\s+\]/g, (_, items: string) => `[${items.split(/,\s+/).join(', ')}]`) + '\n';
+  const parsed = parseJob(file, text, o.root); // what we write must load
+  mkdirSync(o.jobsDir, { recursive: true });
+  writeFileSync(file, text);
+  return { file, job: parsed, notes, latestDate: features.latest };
+}

@@ -1,0 +1,121 @@
+// What `batchcast init` learns from a Parquet export and an items file it has never seen, through DuckDB:
+// the hive partition column and its dates, each column's type, list widths, row counts.
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { BadInputError } from '../errors.ts';
+import { sqlIdent, sqlString } from './duckdb.ts';
+import { readerFor } from './read-items.ts';
+
+export interface Column { name: string; type: string }
+
+export interface FeatureFiles {
+  glob: string;
+  files: number;
+  partitionColumn: string;
+  /** partition values that are YYYY-MM-DD dates, oldest first */
+  dates: string[];
+  /** the newest date: its first file was described and its rows counted */
+  latest: string;
+  rows: number;
+  columns: Column[];
+  /** list columns of floats: their width, when every row of the latest date has the same one */
+  listWidths: Record<string, number | undefined>;
+}
+
+export interface ItemsFile {
+  file: string;
+  rows: number;
+  columns: Column[];
+  /** integer columns holding exactly 0..rows-1: the model's item index */
+  indexCandidates: string[];
+  /** columns whose values are all present and distinct */
+  uniqueColumns: string[];
+}
+
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+export const FLOAT_TYPE = /^(FLOAT|DOUBLE|REAL|DECIMAL.*)$/;
+export const INT_TYPE = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT)$/;
+export const FLOAT_LIST = /^(FLOAT|DOUBLE)\[(\d*)\]$/;
+
+async function rows(conn: DuckDBConnection, sql: string): Promise<unknown[][]> {
+  return (await conn.runAndReadAll(sql)).getRows();
+}
+
+function describeError(what: string, err: unknown): BadInputError {
+  return new BadInputError(`${what}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+}
+
+/** The hive key the glob leaves open (`dt=*`), else the one whose values in the paths are dates. */
+function partitionOf(glob: string, files: string[]): { column: string; values: Map<string, string[]> } | undefined {
+  const keys = [...glob.matchAll(/([A-Za-z_][\w]*)=\*/g)].map((m) => m[1]);
+  const inPaths = new Set(files.flatMap((f) => [...f.matchAll(/\/([A-Za-z_][\w]*)=([^/]+)\//g)].map((m) => m[1])));
+  const column = keys.find((k) => inPaths.has(k)) ?? [...inPaths].find((k) => files.some((f) => DATE.test(valueOf(f, k) ?? '')));
+  if (!column) return undefined;
+  const values = new Map<string, string[]>();
+  for (const f of files) {
+    const v = valueOf(f, column);
+    if (v !== undefined) values.set(v, [...(values.get(v) ?? []), f]);
+  }
+  return { column, values };
+}
+
+function valueOf(file: string, key: string): string | undefined {
+  return new RegExp(`/${key}=([^/]+)/`).exec(file)?.[1];
+}
+
+export async function inspectFeatureFiles(conn: DuckDBConnection, glob: string): Promise<FeatureFiles> {
+  const files = (await rows(conn, `SELECT file FROM glob(${sqlString(glob)}) ORDER BY file`)).map((r) => String(r[0]));
+  if (files.length === 0) throw new BadInputError(`--features ${glob}: no file matches; give a glob such as 'exports/features/dt=*/*.parquet'`);
+  const partition = partitionOf(glob, files);
+  if (!partition) {
+    throw new BadInputError(`--features ${glob}: the ${files.length} file(s) are not hive-partitioned by date (no <column>=YYYY-MM-DD folder in ${files[0]}); batchcast reads one date's folder per run, e.g. features/dt=2026-11-20/part-0.parquet`);
+  }
+  const dates = [...partition.values.keys()].filter((v) => DATE.test(v)).sort();
+  if (dates.length === 0) {
+    throw new BadInputError(`--features ${glob}: partition column "${partition.column}" has values like "${[...partition.values.keys()][0]}", not YYYY-MM-DD dates`);
+  }
+  const latest = dates[dates.length - 1];
+  const latestFiles = partition.values.get(latest)!;
+  const list = `read_parquet([${latestFiles.map(sqlString).join(', ')}], hive_partitioning = false)`;
+  let columns: Column[];
+  let count: number;
+  try {
+    columns = (await rows(conn, `DESCRIBE SELECT * FROM read_parquet(${sqlString(latestFiles[0])}, hive_partitioning = false)`))
+      .map((r) => ({ name: String(r[0]), type: String(r[1]) }));
+    count = Number((await rows(conn, `SELECT count(*) FROM ${list}`))[0][0]);
+  } catch (err) {
+    throw describeError(`--features ${glob}, date ${latest}, file ${latestFiles[0]}: not readable as Parquet`, err);
+  }
+  const listWidths: Record<string, number | undefined> = {};
+  for (const c of columns) {
+    const m = FLOAT_LIST.exec(c.type);
+    if (!m) continue;
+    if (m[2]) listWidths[c.name] = Number(m[2]);
+    else {
+      const [min, max] = (await rows(conn, `SELECT min(len(${sqlIdent(c.name)})), max(len(${sqlIdent(c.name)})) FROM ${list}`))[0].map(Number);
+      listWidths[c.name] = min === max ? min : undefined;
+    }
+  }
+  return { glob, files: files.length, partitionColumn: partition.column, dates, latest, rows: count, columns, listWidths };
+}
+
+export async function inspectItemsFile(conn: DuckDBConnection, file: string): Promise<ItemsFile> {
+  const from = readerFor(file);
+  let columns: Column[];
+  let n: number;
+  try {
+    columns = (await rows(conn, `DESCRIBE SELECT * FROM ${from}`)).map((r) => ({ name: String(r[0]), type: String(r[1]) }));
+    n = Number((await rows(conn, `SELECT count(*) FROM ${from}`))[0][0]);
+  } catch (err) {
+    throw describeError(`--items ${file}: not readable as CSV, Parquet or JSON`, err);
+  }
+  const indexCandidates: string[] = [];
+  const uniqueColumns: string[] = [];
+  for (const c of columns) {
+    const id = sqlIdent(c.name);
+    const [distinct, nonNull, min, max] = (await rows(conn,
+      `SELECT count(DISTINCT ${id}), count(${id}), ${INT_TYPE.test(c.type) ? `min(${id}), max(${id})` : 'NULL, NULL'} FROM ${from}`))[0].map((v) => (v === null ? null : Number(v)));
+    if (distinct === n && nonNull === n) uniqueColumns.push(c.name);
+    if (INT_TYPE.test(c.type) && distinct === n && nonNull === n && min === 0 && max === n - 1) indexCandidates.push(c.name);
+  }
+  return { file, rows: n, columns, indexCandidates, uniqueColumns };
+}
