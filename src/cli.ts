@@ -13,6 +13,7 @@ import { registerServeCommand } from './serve/command.ts';
 import { registerSetupCommands } from './cli-setup.ts';
 import { printDryRun } from './cli-output-setup.ts';
 import { registerExportCommand } from './export/command.ts';
+import { registerReportCommand } from './report/command.ts';
 
 /** SIGINT/SIGTERM abort the current run cleanly (marked failed, nothing published) instead of killing it. */
 function abortOnSignals(log: Logger): AbortController {
@@ -42,18 +43,21 @@ export function buildProgram(): Command {
     .option('--dry-run', 'check the job, partition, model and items and score one batch; publish and write nothing (exit 0 or 2)')
     .option('--shadow', 'write, profile and compare with the live generation; never publish (exit 6 when gates fail)')
     .option('--model <file.onnx>', 'with --shadow: score with this candidate model instead of the job\'s')
-    .action(async (opts: GlobalFlags & { job: string; date?: string; dryRun?: boolean; shadow?: boolean; model?: string }) => {
-      const ctx = context(opts);
+    .option('--pushgateway-url <url>', 'push the job\'s metrics here after the run (default: $BATCHCAST_PUSHGATEWAY_URL, config metrics.pushgatewayUrl)')
+    .action(async (opts: GlobalFlags & { job: string; date?: string; dryRun?: boolean; shadow?: boolean; model?: string; pushgatewayUrl?: string }) => {
+      const ctx = context(opts, opts.pushgatewayUrl ? { metrics: { pushgatewayUrl: opts.pushgatewayUrl } } : {});
       if (opts.dryRun) {
         const { dryRun } = await import('./run/dry-run.ts');
         return printDryRun(await withDb(ctx, (db) => dryRun({ job: opts.job, date: opts.date ?? yesterday(), config: ctx.config, db, log: ctx.log })), opts);
       }
       const ac = abortOnSignals(ctx.log);
       const { predict } = await import('./run/predict.ts');
-      const result = await withDb(ctx, (db) => predict({
+      const { withMetricsPush } = await import('./metrics/push-metrics.ts');
+      const push = { url: ctx.config.metrics.pushgatewayUrl, job: opts.job, log: ctx.log };
+      const result = await withDb(ctx, (db) => withMetricsPush({ ...push, db: db.pool }, () => predict({
         job: opts.job, date: opts.date ?? yesterday(), config: ctx.config, db, log: ctx.log, signal: ac.signal, shadow: !!opts.shadow, modelPath: opts.model,
         onProgress: opts.quiet ? undefined : (!opts.json && progressPrinter()) || progressLog(ctx.log),
-      }));
+      })));
       printPredictResult(result, opts);
       if (result.guard.line) throw new HeldError(result.guard.line);
     });
@@ -116,6 +120,7 @@ export function buildProgram(): Command {
   registerServeCommand(program);
   registerExportCommand(program);
   registerScheduleCommands(program);
+  registerReportCommand(program);
 
   globalOptions(program.command('install-extensions'))
     .description('download config duckdb.extensions into duckdb.extensionDirectory for this DuckDB version (image build time: needs the network)')

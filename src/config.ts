@@ -54,6 +54,12 @@ export interface Config {
   serve: ServeConfig;
   /** batchcast schedule and backfill: how child runs are started and stopped. */
   schedule: ScheduleConfig;
+  metrics: MetricsConfig;
+}
+
+export interface MetricsConfig {
+  /** When set, predict pushes the job's metrics here after each run (prom-client's Pushgateway). */
+  pushgatewayUrl: string | undefined;
 }
 
 export interface DuckdbConfig {
@@ -140,6 +146,7 @@ const defaults: Config = {
   // 25 s + 5 s fits Kubernetes' default terminationGracePeriodSeconds of 30 s; raise all three together.
   // One run at a time: a run already uses every core (workers x intra-op threads), a second one only competes.
   schedule: { graceMs: 25_000, killAfterMs: 5_000, maxConcurrentRuns: 1 },
+  metrics: { pushgatewayUrl: undefined },
 };
 
 function readJson(file: string): ConfigOverrides {
@@ -196,6 +203,7 @@ function fromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
   if (int('BATCHCAST_SERVE_RATE_LIMIT') !== undefined) serve.rateLimitPerSecond = int('BATCHCAST_SERVE_RATE_LIMIT');
   if (int('BATCHCAST_SERVE_MEMORY_MB') !== undefined) serve.memoryBudgetMb = int('BATCHCAST_SERVE_MEMORY_MB');
   if (Object.keys(serve).length) o.serve = serve;
+  if (env.BATCHCAST_PUSHGATEWAY_URL) o.metrics = { pushgatewayUrl: env.BATCHCAST_PUSHGATEWAY_URL };
   return o;
 }
 
@@ -251,6 +259,10 @@ function check(c: Config): void {
   checkDuckdb(c.duckdb);
   if (!['debug', 'info', 'warn', 'error', 'silent'].includes(c.logLevel)) {
     throw new BadInputError(`config logLevel=${c.logLevel} must be one of debug, info, warn, error, silent`);
+  }
+  const push = c.metrics.pushgatewayUrl;
+  if (push !== undefined && (typeof push !== 'string' || !/^https?:\/\/[^/]/.test(push))) {
+    throw new BadInputError(`config metrics.pushgatewayUrl=${JSON.stringify(push)} must be an http:// or https:// URL, e.g. http://pushgateway:9091 (check BATCHCAST_PUSHGATEWAY_URL)`);
   }
   for (const [name, url] of [['databaseUrl', c.databaseUrl], ['lookupDatabaseUrl', c.lookupDatabaseUrl]] as const) {
     if (url !== undefined && !/^postgres(ql)?:\/\//.test(url)) {

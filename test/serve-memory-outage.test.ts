@@ -40,8 +40,8 @@ beforeAll(async () => {
   const config = loadConfig({ databaseUrl: pg.url }, {});
   const db = await openDb(config, { poolSize: 4 });
   t = { url: pg.url, db, config, drop: () => db.close() };
-  // gates off: the generation published after the outage comes from a retrained (random) model, which the
-  // guardrails would rightly hold as a change this large
+  // Gates off: the retrained model published after the outage changes item popularity entirely, which the
+  // guardrails would hold (then the new generation would never be served).
   pub = await publishFixture(t, { name: 'outage', job: { gates: { enabled: false } } });
   // The poll is 10 minutes: catching up after the outage must come from the LISTEN reconnect.
   server = await startTestServer(pg.url, pub.fx.root, { poolSize: 4, pointerPollMs: 600_000, heartbeatMs: 500 });

@@ -38,6 +38,7 @@ function childEnv(o: SpawnRunOptions): NodeJS.ProcessEnv {
     BATCHCAST_WORKERS: String(c.workers),
     BATCHCAST_THREADS: String(c.intraOpThreads),
     BATCHCAST_COPY_CONNECTIONS: String(c.copyConnections),
+    ...(c.metrics.pushgatewayUrl ? { BATCHCAST_PUSHGATEWAY_URL: c.metrics.pushgatewayUrl } : {}),
   };
 }
 

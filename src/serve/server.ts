@@ -17,6 +17,7 @@ import { OnlineScoring } from './online-scorer.ts';
 import { ItemAttributes } from './item-attributes.ts';
 import { LookupBatcher } from './batch-lookups.ts';
 import { JobCatalogue } from './job-catalogue.ts';
+import { serveJobMetrics } from './job-metrics.ts';
 import { ServeMetrics, type Route } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { answerReady, refreshServed } from './readiness.ts';
@@ -77,6 +78,7 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount,
     inFlight: batcher?.stats.inFlight ?? 0, queued: batcher?.stats.queued ?? 0,
   }));
+  serveJobMetrics(metrics, { pool, timeoutMs, log });
   batcher = new LookupBatcher(pool, {
     connections: Math.max(1, opts.connections), maxBatch: 64, maxQueued: 10_000, timeoutMs,
     onBatch: (size) => metrics.observeBatch(size),
