@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-node';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { rng } from '../src/demo/random.ts';
-import { COPY_HEADER, COPY_TRAILER, encodeItemIds, encodeRows } from '../src/write/encode-rows.ts';
+import { COPY_HEADER, COPY_TRAILER, encodeRows } from '../src/write/encode-rows.ts';
 import { BENCH_DATE, MODELS, ensureDataset } from './datasets.ts';
 import { sampleFeatures } from './stages.ts';
 
@@ -41,9 +41,8 @@ async function copyExperiment(rows = 1_000_000, k = 10) {
   };
 
   // 1. binary, array rows (what predict does)
-  const itemIds = encodeItemIds(items);
   let t0 = performance.now();
-  const binary = [COPY_HEADER, ...chunksOf((a, b) => encodeRows({ ids: ids.slice(a, b), k, values: values.subarray(a * k, b * k), indices: indices.subarray(a * k, b * k), itemIds })), COPY_TRAILER];
+  const binary = [COPY_HEADER, ...chunksOf((a, b) => encodeRows({ ids: ids.slice(a, b), k, values: values.subarray(a * k, b * k), indices: indices.subarray(a * k, b * k) })), COPY_TRAILER];
   const encodeBinaryMs = Math.round(performance.now() - t0);
   // 2. text, array rows
   t0 = performance.now();
@@ -51,7 +50,7 @@ async function copyExperiment(rows = 1_000_000, k = 10) {
     let s = '';
     for (let i = a; i < b; i++) {
       const it: string[] = []; const sc: string[] = [];
-      for (let j = 0; j < k; j++) { it.push(items[indices[i * k + j]]); sc.push(String(values[i * k + j])); }
+      for (let j = 0; j < k; j++) { it.push(String(indices[i * k + j])); sc.push(String(values[i * k + j])); }
       s += `${ids[i]}\t{${it.join(',')}}\t{${sc.join(',')}}\n`;
     }
     return s;
@@ -66,13 +65,13 @@ async function copyExperiment(rows = 1_000_000, k = 10) {
   });
   const encodePerRankMs = Math.round(performance.now() - t0);
 
-  const arrays = 'run_id bigint not null default 0, user_id text collate "C" not null, item_ids text[] not null, scores real[] not null';
+  const arrays = 'run_id bigint not null default 0, user_id text collate "C" not null, item_idx int4[] not null, scores real[] not null';
   for (const [name, chunks, fmt, encodeMs] of [['binary arrays', binary, 'binary', encodeBinaryMs], ['text arrays', text, 'text', encodeTextMs]] as const) {
     await c.query(`drop table if exists exp_copy; create table exp_copy (${arrays})`);
-    const copyMs = await time(() => copy(`copy exp_copy (user_id, item_ids, scores) from stdin with (format ${fmt})`, [...chunks]));
+    const copyMs = await time(() => copy(`copy exp_copy (user_id, item_idx, scores) from stdin with (format ${fmt})`, [...chunks]));
     const indexMs = await time(() => c.query('create unique index on exp_copy (run_id, user_id)'));
     await c.query(`drop table exp_copy; create table exp_copy (${arrays}); create unique index on exp_copy (run_id, user_id)`);
-    const copyIndexedMs = await time(() => copy(`copy exp_copy (user_id, item_ids, scores) from stdin with (format ${fmt})`, [...chunks]));
+    const copyIndexedMs = await time(() => copy(`copy exp_copy (user_id, item_idx, scores) from stdin with (format ${fmt})`, [...chunks]));
     print({ experiment: 'copy', layout: name, rows, encode_ms: encodeMs, copy_ms: copyMs, index_after_ms: indexMs, copy_into_indexed_ms: copyIndexedMs, copy_users_per_s: Math.round(rows / (copyMs / 1000)) });
   }
   await c.query(`drop table if exists exp_copy; create table exp_copy (run_id bigint not null default 0, user_id text collate "C" not null, rank int not null, item_id text not null, score real not null)`);

@@ -47,7 +47,7 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       try {
         const meta = (await readGenerationMeta(client, runA))!;
-        g = await buildMemoryGeneration(meta, generationRows(client, runA), Number.POSITIVE_INFINITY);
+        g = await buildMemoryGeneration(meta, generationRows(client, meta), Number.POSITIVE_INFINITY);
       } finally {
         await client.end();
       }

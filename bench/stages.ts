@@ -5,7 +5,7 @@ import pg from 'pg';
 import { withDuckDB } from '../src/read/duckdb.ts';
 import { findPartitionFiles, readFeatures } from '../src/read/read-features.ts';
 import { loadJob, type JobDefinition } from '../src/jobs/load-job.ts';
-import { encodeItemIds, encodeRows, userIdText, COPY_HEADER, COPY_TRAILER } from '../src/write/encode-rows.ts';
+import { encodeRows, userIdText, COPY_HEADER, COPY_TRAILER } from '../src/write/encode-rows.ts';
 import { from as copyFrom } from 'pg-copy-streams';
 import { rng } from '../src/demo/random.ts';
 import { BENCH_DATE, type Dataset } from './datasets.ts';
@@ -75,26 +75,25 @@ export async function ortAloneTurns(sets: Dataset[], sample: Float32Array, worke
   return sets.map((_, i) => results.reduce((a, x) => a + x.rows[i] / (x.ms[i] / 1000), 0));
 }
 
-/** COPY alone: the same row shape (user id, k item ids, k scores), pre-encoded, into a fresh table. */
+/** COPY alone: the same row shape (user id, k item indices, k scores), pre-encoded, into a fresh table. */
 export async function copyAlone(url: string, ds: Dataset, ids: string[], totalRows: number): Promise<number> {
   const job = benchJob(ds);
   const k = job.k;
   const next = rng(5);
-  const itemIds = encodeItemIds(Array.from({ length: ds.spec.items }, (_, i) => `item-${i}`));
   const buffers: Buffer[] = [];
   for (let start = 0; start < ids.length; start += 8192) {
     const part = ids.slice(start, start + 8192);
     const values = Float32Array.from({ length: part.length * k }, () => next() * 5);
     const indices = Int32Array.from({ length: part.length * k }, () => Math.floor(next() * ds.spec.items));
-    buffers.push(encodeRows({ ids: part, k, values, indices, itemIds }));
+    buffers.push(encodeRows({ ids: part, k, values, indices }));
   }
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
     await client.query('drop table if exists public.bench_copy_alone');
-    await client.query('create table public.bench_copy_alone (run_id bigint not null default 0, user_id text collate "C" not null, item_ids text[] not null, scores real[] not null)');
+    await client.query('create table public.bench_copy_alone (run_id bigint not null default 0, user_id text collate "C" not null, item_idx int4[] not null, scores real[] not null)');
     const t = performance.now();
-    const stream = client.query(copyFrom('copy public.bench_copy_alone (user_id, item_ids, scores) from stdin with (format binary)'));
+    const stream = client.query(copyFrom('copy public.bench_copy_alone (user_id, item_idx, scores) from stdin with (format binary)'));
     const done = new Promise<void>((resolve, reject) => { stream.on('finish', resolve); stream.on('error', reject); });
     stream.write(COPY_HEADER);
     let written = 0;

@@ -52,7 +52,8 @@ async function fromView(runId?: number): Promise<Row[]> {
     ? await t.db.pool.query<Row>(
       `select user_id, array_agg(item_id order by rank) as item_ids, array_agg(score order by rank) as scores
          from batchcast.recommendations where job = $1 and prediction_date = $2 group by user_id order by user_id collate "C"`, [pub.fx.job, pub.date])
-    : await t.db.pool.query<Row>('select user_id, item_ids, scores from batchcast.predictions where run_id = $1 order by user_id', [runId]);
+    : await t.db.pool.query<Row>(`select x.user_id, coalesce(x.item_ids, batchcast.item_ids(r.items_sha256, x.item_idx)) as item_ids, x.scores
+         from batchcast.predictions x join batchcast.runs r using (run_id) where run_id = $1 order by x.user_id`, [runId]);
   return rows.map((r) => ({ ...r, scores: r.scores.map(Math.fround) }));
 }
 

@@ -26,7 +26,7 @@ afterAll(async () => {
 });
 
 const meta = (rows: number): GenerationMeta => ({
-  job: 'unit', runId: 7, predictionDate: '2026-11-20', modelVersion: 'v', generatedAt: '2026-11-20T00:00:00.000Z', k: 3, rows, fallback: { itemIds: ['pop'], scores: [0.5] },
+  job: 'unit', runId: 7, predictionDate: '2026-11-20', modelVersion: 'v', generatedAt: '2026-11-20T00:00:00.000Z', k: 3, rows, fallback: { itemIds: ['pop'], scores: [0.5] }, itemMap: null,
 });
 
 /** The COPY binary bytes of a query (default: the temp table). */

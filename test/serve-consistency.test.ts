@@ -29,7 +29,8 @@ beforeAll(async () => {
   const config = loadConfig({ databaseUrl: t.url, root: pub.fx.root, workers: 1, intraOpThreads: 1 }, {});
   runB = (await predict({ job: 'flip', date: pub.date, config, db: t.db, log })).runId;
   for (const run of [runA, runB]) {
-    const { rows } = await t.db.pool.query<{ user_id: string; item_ids: string[] }>('select user_id, item_ids from batchcast.predictions where run_id = $1', [run]);
+    const { rows } = await t.db.pool.query<{ user_id: string; item_ids: string[] }>(`select x.user_id, coalesce(x.item_ids, batchcast.item_ids(r.items_sha256, x.item_idx)) as item_ids
+       from batchcast.predictions x join batchcast.runs r using (run_id) where run_id = $1`, [run]);
     expected.set(run, new Map(rows.map((r) => [r.user_id, r.item_ids])));
   }
   server = await startTestServer(t.url, pub.fx.root);

@@ -70,7 +70,8 @@ beforeAll(async () => {
   writeFileSync(path.join(pub.fx.jobsDir, 'mem_fb.json'), JSON.stringify({ ...job, fallback: true }));
   await predict({ job: 'mem_fb', date: pub.date, config, db: t.db, log });
   for (const run of [runA, runB]) {
-    const { rows } = await t.db.pool.query<{ user_id: string; item_ids: string[] }>('select user_id, item_ids from batchcast.predictions where run_id = $1', [run]);
+    const { rows } = await t.db.pool.query<{ user_id: string; item_ids: string[] }>(`select x.user_id, coalesce(x.item_ids, batchcast.item_ids(r.items_sha256, x.item_idx)) as item_ids
+       from batchcast.predictions x join batchcast.runs r using (run_id) where run_id = $1`, [run]);
     expected.set(run, new Map(rows.map((r) => [r.user_id, r.item_ids])));
   }
   memory = await startTestServer(t.url, pub.fx.root, NO_POLL);

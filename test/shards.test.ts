@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../src/config.ts';
 import { predict } from '../src/run/predict.ts';
-import { runTable } from '../src/write/write-predictions.ts';
+import { generationSource } from '../src/write/write-predictions.ts';
 import { makeFixture, type Fixture } from './fixtures.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';
 
@@ -32,9 +32,9 @@ afterAll(async () => {
   await t?.drop();
 });
 
-/** Every row of a run as user -> "items|scores", from its own table. */
+/** Every row of a run as user -> "items|scores", item ids decoded whatever the run's format (generationSource). */
 async function rowsOf(runId: number): Promise<Map<string, string>> {
-  const { rows } = await t.db.pool.query<{ user_id: string; item_ids: string[]; scores: number[] }>(`select user_id, item_ids, scores from ${runTable(runId)}`);
+  const { rows } = await t.db.pool.query<{ user_id: string; item_ids: string[]; scores: number[] }>(`select user_id, item_ids, scores from ${generationSource(runId)}`);
   return new Map(rows.map((r) => [r.user_id, `${r.item_ids.join(',')}|${r.scores.join(',')}`]));
 }
 

@@ -3,7 +3,7 @@
 // the export's transaction holds its partition (ACCESS SHARE), so prune cannot drop it mid-stream.
 import type pg from 'pg';
 import { BadInputError } from '../errors.ts';
-import { generationSource } from '../write/write-predictions.ts';
+import { readItemMap, storedRowsSql } from '../write/item-maps.ts';
 
 export interface ExportedGeneration {
   job: string;
@@ -53,20 +53,23 @@ export async function findGeneration(client: Query, job: string, date: string, r
 }
 
 /**
- * The one place an export reads a run's rows: a cursor over the run's own table (generationSource), in user
- * id order (its unique index's order, so no sort), `chunkRows` users per round trip. Arrays travel as json for the
- * native JSON.parse (as in serve/lookup.ts). Needs a transaction around it (see exportGeneration).
+ * The one place an export reads a run's rows: a cursor over the run's own table (item-maps.ts storedRowsSql), in
+ * user id order (its unique index's order, so no sort), `chunkRows` users per round trip. Arrays travel as json
+ * for the native JSON.parse (as in serve/lookup.ts). A compact run's item indices are decoded here through its
+ * item map, read once. Needs a transaction around it (see exportGeneration).
  */
 export async function* readGenerationRows(client: Query, runId: number, chunkRows: number): AsyncGenerator<RowChunk> {
   const cursor = `batchcast_export_${runId}`;
+  const map = await readItemMap(client, runId);
   await client.query(`declare ${cursor} no scroll cursor for
-    select user_id, array_to_json(item_ids) as item_ids, array_to_json(scores) as scores
-      from ${generationSource(runId)} where run_id = $1 order by user_id`, [runId]);
+    select user_id, array_to_json(items) as items, array_to_json(scores) as scores
+      from (${storedRowsSql(runId, map)}) s order by user_id`);
   try {
     for (;;) {
-      const { rows } = await client.query<{ user_id: string; item_ids: string[]; scores: number[] }>(`fetch forward ${Number(chunkRows)} from ${cursor}`);
+      const { rows } = await client.query<{ user_id: string; items: (number | string)[]; scores: number[] }>(`fetch forward ${Number(chunkRows)} from ${cursor}`);
       if (rows.length === 0) return;
-      yield { userIds: rows.map((r) => r.user_id), itemIds: rows.map((r) => r.item_ids), scores: rows.map((r) => r.scores) };
+      const itemIds = map ? rows.map((r) => (r.items as number[]).map((i) => map[i])) : rows.map((r) => r.items as string[]);
+      yield { userIds: rows.map((r) => r.user_id), itemIds, scores: rows.map((r) => r.scores) };
     }
   } finally {
     await client.query(`close ${cursor}`).catch(() => {});

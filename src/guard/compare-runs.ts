@@ -2,7 +2,7 @@
 // item popularity, per-user overlap@K and rank-biased overlap over a deterministic sample, users ratio.
 import type pg from 'pg';
 import { binEdges } from './profile-inputs.ts';
-import { runRows, sampleCondition } from './run-rows.ts';
+import { comparableRows, sampleCondition } from './run-rows.ts';
 import type { Comparison, FeatureProfile, InputProfile, OutputProfile } from './types.ts';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
@@ -108,9 +108,10 @@ async function userAgreement(db: Queryable, runId: number, refRunId: number, use
   // Lists as text joined by U+001F: node-pg's text[] parser took twice as long as the query (50k users: 343 vs 150 ms).
   // the condition on both sides: the same users, and the join builds its hash table from the sample only
   const sampled = `${sampleCondition('now.user_id', users)} and ${sampleCondition('ref.user_id', users)}`;
+  const [nowRows, refRows] = await comparableRows(db, runId, refRunId);
   const { rows: text } = await db.query<{ a: string; b: string }>(
-    `select array_to_string(now.item_ids, chr(31)) as a, array_to_string(ref.item_ids, chr(31)) as b
-       from ${runRows(runId)} now join ${runRows(refRunId)} ref on ref.user_id = now.user_id
+    `select array_to_string(now.items, chr(31)) as a, array_to_string(ref.items, chr(31)) as b
+       from ${nowRows} now join ${refRows} ref on ref.user_id = now.user_id
       where ${sampled}`,
   );
   const rows = text.map((r) => ({ a: r.a.split('\x1f'), b: r.b.split('\x1f') }));

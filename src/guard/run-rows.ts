@@ -1,14 +1,30 @@
 // The one place that says where a run's rows are, for the guardrails: the profiles and comparisons read a
-// run only through runRows(). A storage change (another partitioning) adapts here and nowhere else.
+// run only through runRows() (comparableRows for item lists). A storage change (another partitioning) adapts here and nowhere else.
 // Also the deterministic user sample both use.
 import type pg from 'pg';
-import { generationSource } from '../write/write-predictions.ts';
+import { generationSource, runTable } from '../write/write-predictions.ts';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
 /** A run's rows, (user_id, item_ids, scores), as a FROM item: the run's own table (no plan over every partition). */
 export function runRows(runId: number): string {
   return `(select user_id, item_ids, scores from ${generationSource(runId)})`;
+}
+
+/**
+ * Two runs' rows for comparing item lists, as FROM items with (user_id, items): item indices when both runs
+ * use the same item map (the same index is the same item: no decoding, which cost the comparison half its
+ * time), else item ids through generationSource. Items as text either way, for array_to_string.
+ */
+export async function comparableRows(db: Queryable, runId: number, refRunId: number): Promise<[string, string]> {
+  const { rows } = await db.query<{ a: string | null; b: string | null }>(
+    `select (select items_sha256 from batchcast.runs where run_id = $1) as a, (select items_sha256 from batchcast.runs where run_id = $2) as b`,
+    [runId, refRunId]);
+  const same = rows[0].a !== null && rows[0].a === rows[0].b;
+  const of = (id: number) => (same
+    ? `(select user_id, item_idx::text[] as items from ${runTable(id)})`
+    : `(select user_id, item_ids as items from ${generationSource(id)})`);
+  return [of(runId), of(refRunId)];
 }
 
 /** Users in the deterministic sample of a comparison: at most this many, the same ones every time. */

@@ -85,7 +85,7 @@ export class InferPool {
       featureNames: job.features.listColumn
         ? Array.from({ length: job.features.size }, (_, i) => `${job.features.listColumn}[${i + 1}]`)
         : job.features.columns,
-      itemIds: opts.itemIds,
+      items: opts.itemIds.length,
     };
     try {
       const replies = await Promise.all(handles.map((h) => h.send(-1, init)));

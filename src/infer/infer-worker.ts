@@ -4,12 +4,13 @@
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { topK } from './top-k.ts';
-import { encodeItemIds, encodeRows, userIdText, type UserIds } from '../write/encode-rows.ts';
+import { encodeRows, userIdText, type UserIds } from '../write/encode-rows.ts';
 import type { WorkerInit, WorkerRequest, WorkerReply, BadRow, Ranked } from './messages.ts';
 
 let session: ort.InferenceSession;
 let init: WorkerInit;
-let itemIds: Uint8Array[];
+/** items the model scores (indices 0..items-1): rows store indices, their ids are in batchcast.item_maps */
+let items: number;
 let itemCounts: Float64Array;
 
 function fail(id: number, err: unknown): WorkerReply {
@@ -41,8 +42,8 @@ async function start(msg: WorkerInit): Promise<WorkerReply> {
       return fail(-1, `${model} has no output "${name}" (outputs: ${session.outputNames.join(', ')}); fix model.output in the job`);
     }
   }
-  itemIds = encodeItemIds(msg.itemIds);
-  itemCounts = new Float64Array(itemIds.length);
+  items = msg.items;
+  itemCounts = new Float64Array(items);
   // One probe row checks the input width and the output shapes against the job and the items file.
   let probe: ort.InferenceSession.OnnxValueMapType;
   try {
@@ -52,10 +53,10 @@ async function start(msg: WorkerInit): Promise<WorkerReply> {
   }
   if (msg.output.kind === 'scores') {
     const dims = probe[msg.output.name].dims;
-    if (dims.length !== 2 || dims[1] !== itemIds.length) {
-      return fail(-1, `${model} output "${msg.output.name}" has shape [${dims.join(', ')}] per user row, but the items file has ${itemIds.length} items; they must match`);
+    if (dims.length !== 2 || dims[1] !== items) {
+      return fail(-1, `${model} output "${msg.output.name}" has shape [${dims.join(', ')}] per user row, but the items file has ${items} items; they must match`);
     }
-    if (itemIds.length < msg.k) return fail(-1, `${model} scores ${itemIds.length} items, fewer than the job's k ${msg.k}`);
+    if (items < msg.k) return fail(-1, `${model} scores ${items} items, fewer than the job's k ${msg.k}`);
   } else {
     const dims = probe[msg.output.values].dims;
     if (dims.length !== 2 || Number(dims[1]) < msg.k) {
@@ -134,8 +135,8 @@ async function rank(ids: UserIds, features: Float32Array, rows: number): Promise
       const s = values[n * k + j];
       const ix = indices[n * k + j];
       if (s !== s) { nanBad.push(n); break; }
-      if (ix < 0 || ix >= itemIds.length) {
-        throw new Error(`model returned item index ${ix} for user ${userIdText(ids, rowOf(n))}, but the items file has only ${itemIds.length} items (indices 0..${itemIds.length - 1}); the items file does not match the model`);
+      if (ix < 0 || ix >= items) {
+        throw new Error(`model returned item index ${ix} for user ${userIdText(ids, rowOf(n))}, but the items file has only ${items} items (indices 0..${items - 1}); the items file does not match the model`);
       }
     }
   }
@@ -161,7 +162,7 @@ async function score(id: number, ids: UserIds, features: Float32Array, rows: num
 function finish(id: number, ids: UserIds, keep: number[] | undefined, values: Float32Array, indices: Int32Array, bad: BadRow[], inferMs: number, t0: number): WorkerReply {
   const k = init.k;
   for (let i = 0; i < indices.length; i++) itemCounts[indices[i]]++;
-  const buffer = encodeRows({ ids, idRows: keep, k, values, indices, itemIds });
+  const buffer = encodeRows({ ids, idRows: keep, k, values, indices });
   return { type: 'scored', id, buffer, rows: values.length / k, bad, inferMs, encodeMs: performance.now() - t0 - inferMs };
 }
 

@@ -13,8 +13,8 @@ export interface WorkerInit {
   intraOpThreads: number;
   featureSize: number;
   featureNames: string[];
-  /** item id by model item index */
-  itemIds: string[];
+  /** items in the items file (model indices 0..items-1); rows store indices (sql/006) */
+  items: number;
 }
 
 export interface ScoreRequest {

@@ -55,6 +55,8 @@ export interface RunUpdate {
   timings?: Record<string, number>;
   fallback?: { itemIds: string[]; scores: number[] };
   modelPath?: string;
+  /** the run's item map (sql/006, write/item-maps.ts): its rows store item indices */
+  itemsSha256?: string;
 }
 
 export async function updateRun(db: Queryable, runId: number, u: RunUpdate): Promise<void> {
@@ -70,11 +72,12 @@ export async function updateRun(db: Queryable, runId: number, u: RunUpdate): Pro
         timings = coalesce($9, timings),
         fallback_item_ids = coalesce($10, fallback_item_ids),
         fallback_scores = coalesce($11, fallback_scores),
-        model_path = coalesce($12, model_path)
+        model_path = coalesce($12, model_path),
+        items_sha256 = coalesce($13, items_sha256)
       where run_id = $1`,
     [runId, u.modelVersion ?? null, u.modelSha256 ?? null, u.inputFiles ?? null, u.k ?? null, u.rowsRead ?? null,
       u.rowsWritten ?? null, u.rowsRejected ?? null, u.timings ? JSON.stringify(u.timings) : null,
-      u.fallback?.itemIds ?? null, u.fallback?.scores ?? null, u.modelPath ?? null],
+      u.fallback?.itemIds ?? null, u.fallback?.scores ?? null, u.modelPath ?? null, u.itemsSha256 ?? null],
   );
 }
 

@@ -14,6 +14,7 @@ import { describeError } from '../errors.ts';
 import { modelInfo } from '../infer/model-info.ts';
 import { loadJob } from '../jobs/load-job.ts';
 import type { Shard } from '../read/shard.ts';
+import { saveItemMap } from '../write/item-maps.ts';
 import { createShardTable, shardTable } from '../write/shard-tables.ts';
 import { parseDate } from './dates.ts';
 import { finishGeneration } from './finish-generation.ts';
@@ -80,6 +81,7 @@ export async function predictShard(opts: ShardOptions): Promise<ShardResult> {
     await updateRun(db.pool, runId, { modelVersion: model.version, modelSha256: model.sha256, k: job.k });
     const scored = await scorePartition({ job, date, config, runId, model, writes, log, shard, signal: opts.signal, onProgress: opts.onProgress, timings,
       onFiles: (files) => updateRun(db.pool, runId, { inputFiles: files }),
+      onItems: async (ids) => updateRun(db.pool, runId, { itemsSha256: await saveItemMap(db.pool, ids) }),
       createTable: async () => { tableCreated = true; return createShardTable(writes[0], runId, shard.index); } });
     const { piped } = scored;
     checkBadRows(job, where, piped, piped.rowsRead);

@@ -12,6 +12,7 @@ import { guardRun, withCandidateModel, type GuardResult } from '../guard/guard-r
 import { modelInfo } from '../infer/model-info.ts';
 import { loadJob, type JobDefinition } from '../jobs/load-job.ts';
 import type { Logger } from '../log.ts';
+import { saveItemMap } from '../write/item-maps.ts';
 import { publishRun } from '../write/publish.ts';
 import { attachRunTable, createRunTable, dropRunTable, indexRunTable, runTable } from '../write/write-predictions.ts';
 import { parseDate } from './dates.ts';
@@ -89,6 +90,7 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
     await updateRun(db.pool, runId, { modelVersion: model.version, modelSha256: model.sha256, k: job.k, modelPath: opts.modelPath && job.model.path });
     const result = await scorePartition({ job, date, config, runId, model, writes, log, signal: opts.signal, onProgress: opts.onProgress, timings,
       onFiles: (files) => updateRun(db.pool, runId!, { inputFiles: files }),
+      onItems: async (ids) => updateRun(db.pool, runId!, { itemsSha256: await saveItemMap(db.pool, ids) }),
       createTable: async () => { await createRunTable(write, runId!); tableCreated = true; return runTable(runId!); } });
     const { partition, piped } = result;
     checkBadRows(job, where, piped, partition.rows);

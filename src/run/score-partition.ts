@@ -33,6 +33,8 @@ export interface ScoreRequest {
   onProgress?: (p: Progress & { totalRows: number }) => void;
   /** told the date's files as soon as they are found */
   onFiles: (files: string[]) => Promise<void>;
+  /** told the items (index order) once checked against the model: rows store indices, the run records its item map */
+  onItems: (itemIds: string[]) => Promise<void>;
   /** creates the table the COPY streams go into, just before streaming; returns its name */
   createTable: () => Promise<string>;
   timings: Record<string, number>;
@@ -63,6 +65,7 @@ export async function scorePartition(r: ScoreRequest): Promise<Scored> {
       if (model.items !== undefined && model.items !== itemIds.length) {
         throw new BadInputError(`job ${job.name}: the model card says the model scores ${model.items} items but the items file ${job.items.path} has ${itemIds.length}; use the items file the model was trained with`);
       }
+      await r.onItems(itemIds);
       // Starting the workers (thread start, model load, probe run) overlaps the partition checks.
       const starting = InferPool.start(job, {
         workers: job.workers ?? config.workers,

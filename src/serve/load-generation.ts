@@ -1,5 +1,5 @@
 // Reading one generation out of PostgreSQL for the in-memory copy (memory-generation.ts). The rows are
-// read by ONE statement in ONE function (generationRows), so a change of how predictions are stored
+// read by ONE statement in ONE function (generationRows, through item-maps.ts), so a change of how predictions are stored
 // (partitioning, a date column) is adapted here and nowhere else.
 // COPY ... TO STDOUT (FORMAT binary), not a cursor: the server sends the rows as one stream that node
 // reads with backpressure (memory stays at a few 64 KB chunks), scores arrive as raw float4 bits (no
@@ -8,7 +8,7 @@
 import type { Readable } from 'node:stream';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import { generationSource } from '../write/write-predictions.ts';
+import { readItemMap, storedRowsSql } from '../write/item-maps.ts';
 import type { Generation } from './lookup.ts';
 
 export interface GenerationMeta extends Generation {
@@ -16,6 +16,8 @@ export interface GenerationMeta extends Generation {
   /** Rows the run wrote: sizes the arrays before loading. */
   rows: number;
   fallback: { itemIds: string[]; scores: number[] } | null;
+  /** The run's item map (index -> id), read once per load; null: its rows store item ids (before sql/006). */
+  itemMap: string[] | null;
 }
 
 /** What the run ledger says about a run; undefined when the run is not there (pruned, or another database). */
@@ -35,16 +37,18 @@ export async function readGenerationMeta(client: Pick<pg.ClientBase, 'query'>, r
   return {
     job: r.job, runId, predictionDate: r.prediction_date, modelVersion: r.model_version, generatedAt: r.generated_at, k: r.k, rows: r.rows_written,
     fallback: r.fallback_item_ids && r.fallback_scores ? { itemIds: r.fallback_item_ids, scores: r.fallback_scores } : null,
+    itemMap: await readItemMap(client, runId),
   };
 }
 
 /**
- * The run's rows as COPY binary: per row user_id (text), item_ids (text[]), scores (real[]).
+ * The run's rows as COPY binary: per row user_id (text), items, scores (real[]); items are int4[] indices
+ * into meta.itemMap, or text[] item ids for a run written before sql/006 (item-maps.ts storedRowsSql).
  * COPY takes no bind parameters; the run id pasted into the text is checked to be a safe integer first.
  * The client must not have a short statement_timeout (a 1M-user COPY takes seconds).
  */
-export function generationRows(client: pg.ClientBase, runId: number): Readable {
+export function generationRows(client: pg.ClientBase, meta: Pick<GenerationMeta, 'runId' | 'itemMap'>): Readable {
+  const { runId } = meta;
   if (!Number.isSafeInteger(runId) || runId < 0) throw new Error(`run id ${runId} is not a run id`);
-  const sql = `copy (select user_id, item_ids, scores from ${generationSource(runId)}) to stdout (format binary)`;
-  return client.query(copyTo(sql));
+  return client.query(copyTo(`copy (${storedRowsSql(runId, meta.itemMap)}) to stdout (format binary)`));
 }

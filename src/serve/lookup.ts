@@ -4,7 +4,8 @@
 // Many users of the same (job, date) are read together: one round trip for all lookups that arrived in
 // the same event-loop tick (see batch-lookups.ts).
 import type pg from 'pg';
-import { generationSource } from '../write/write-predictions.ts';
+import { cachedItemMap } from '../write/item-maps.ts';
+import { runTable } from '../write/write-predictions.ts';
 
 export interface Generation {
   runId: number;
@@ -31,20 +32,23 @@ export interface LookupResult {
 
 /**
  * `g` is the published generation. The users' rows are read from the run's own table
- * (generationSource), named in the statement text: the plan touches one table whatever the number of
+ * (runTable), named in the statement text: the plan touches one table whatever the number of
  * partitions kept. Through the parent, a generic plan locks every partition on each execution (1,000
  * dates: 1.39k rps against 20.3k with one; issue 11). The table named is the run the pointer named when
  * this process last looked; `g` re-reads the pointer in the same snapshot, and when it names another run
  * the rows say so (run_id differs) and lookupUsers asks again for that run: every answer still comes from
  * exactly one published generation, the one the statement's snapshot sees.
  * The fallback arrays are only sent for users without a row; `collate "C"` matches the index.
+ * A compact run's items (sql/006) come as indices and are decoded in JS through its item map, read once per
+ * process (item-maps.ts cachedItemMap): decoding in SQL, ten index probes of batchcast.item_maps per user,
+ * cost the API 0.62 x its rate (bench/README.md). Old runs' item ids come as they are stored.
  * Arrays travel as json, which pg hands to the native JSON.parse: 40-43 µs of server CPU per lookup
  * against 42-46 µs when pg's JavaScript array parser reads text[] and real[] (bench/README-lookup.md).
  */
 const GENERATION_SQL = `
   select p.run_id, p.prediction_date::text as prediction_date, coalesce(r.model_version, '') as model_version,
          to_char(coalesce(r.finished_at, p.published_at) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as generated_at,
-         coalesce(r.k, 0) as k, r.fallback_item_ids, r.fallback_scores
+         coalesce(r.k, 0) as k, r.fallback_item_ids, r.fallback_scores, r.items_sha256
     from batchcast.published p
     join batchcast.runs r on r.run_id = p.run_id
    where p.job = $1
@@ -57,11 +61,12 @@ export function lookupSql(runId: number): string {
 with g as materialized (${GENERATION_SQL})
 select g.run_id, g.prediction_date, g.model_version, g.generated_at, g.k, u.i::int as i,
        x.user_id is not null as found,
-       array_to_json(coalesce(x.item_ids, g.fallback_item_ids)) as item_ids,
+       case when x.item_idx is null then array_to_json(coalesce(x.item_ids, g.fallback_item_ids)) end as item_ids,
+       array_to_json(x.item_idx) as item_idx, g.items_sha256,
        array_to_json(coalesce(x.scores, g.fallback_scores)) as scores
   from g
  cross join unnest($3::text[]) with ordinality as u (user_id, i)
-  left join ${generationSource(id)} x
+  left join ${runTable(id)} x
          on g.run_id = ${id} and x.run_id = ${id} and x.user_id = u.user_id collate "C"`;
 }
 
@@ -74,6 +79,9 @@ interface Row {
   i: number;
   found: boolean;
   item_ids: string[] | null;
+  /** a compact run's item indices (sql/006): decoded here through its item map */
+  item_idx: number[] | null;
+  items_sha256: string | null;
   scores: number[] | null;
 }
 
@@ -172,7 +180,8 @@ export async function lookupUsers(
       k: first.k,
     };
     const users: UserRecommendations[] = new Array(userIds.length);
-    for (const r of rows) users[r.i - 1] = { found: r.found, itemIds: r.item_ids, scores: r.scores };
+    const map = rows.some((r) => r.item_idx) ? await cachedItemMap(client, first.items_sha256!) : [];
+    for (const r of rows) users[r.i - 1] = { found: r.found, itemIds: r.item_idx ? r.item_idx.map((x) => map[x]) : r.item_ids, scores: r.scores };
     return { generation, users };
   }
   throw new Error(`lookup in job ${job}${date ? `, date ${date}` : ''}: the published run changed three times during one lookup; retry`);

@@ -151,7 +151,8 @@ function arrayCount(view: DataView, start: number, what: string): number {
 }
 
 /**
- * Builds a generation from the COPY binary rows of generationRows (user_id, item_ids, scores). Fails with
+ * Builds a generation from the COPY binary rows of generationRows (user_id, items, scores): items are int4
+ * indices into meta.itemMap, or text item ids (a run written before sql/006) interned here. Fails with
  * OverBudgetError as soon as the arrays pass maxBytes, so a generation larger than the budget is never
  * held whole, even briefly.
  */
@@ -167,21 +168,32 @@ export async function buildMemoryGeneration(meta: GenerationMeta, rows: AsyncIte
   rowStart.used = 1;
   const where = `run ${meta.runId} of job ${meta.job}`;
   let checked = 0;
+  // A compact run (sql/006) stores indices into its item map: they are the dictionary already.
+  const map = meta.itemMap;
+  if (map && map.length > 65_536) items.widen((m) => new Int32Array(m));
   await forEachCopyRow(rows, 3, ({ buf, view, at }) => {
-    if (at[0] < 0 || at[2] < 0 || at[4] < 0) throw new BadGenerationError(`${where}: a row has a NULL user_id, item_ids or scores`);
+    if (at[0] < 0 || at[2] < 0 || at[4] < 0) throw new BadGenerationError(`${where}: a row has a NULL user_id, items or scores`);
     const row = users.add(buf, at[0], at[1]);
     if (row !== users.size - 1) throw new BadGenerationError(`${where}: user ${buf.toString('utf8', at[0], at[1])} appears twice`);
     const n = Math.min(arrayCount(view, at[2], `${where}: item_ids`), arrayCount(view, at[4], `${where}: scores`));
     items.reserve(n);
     scores.reserve(n);
-    if (dict.size + n > 65_536 && items.data instanceof Uint16Array) items.widen((m) => new Int32Array(m));
+    if (!map && dict.size + n > 65_536 && items.data instanceof Uint16Array) items.widen((m) => new Int32Array(m));
     const itemData = items.data;
     const scoreData = scores.data;
     let p = at[2] + 20;
     for (let i = 0; i < n; i++) {
       const len = view.getInt32(p);
       if (len < 0) throw new BadGenerationError(`${where}: user ${buf.toString('utf8', at[0], at[1])} has a NULL item id`);
-      itemData[items.used++] = dict.add(buf, p + 4, p + 4 + len);
+      if (map) {
+        const idx = view.getInt32(p + 4);
+        if (len !== 4 || idx < 0 || idx >= map.length) {
+          throw new BadGenerationError(`${where}: user ${buf.toString('utf8', at[0], at[1])} has item index ${idx}, outside its item map (${map.length} items)`);
+        }
+        itemData[items.used++] = idx;
+      } else {
+        itemData[items.used++] = dict.add(buf, p + 4, p + 4 + len);
+      }
       p += 4 + len;
     }
     p = at[4] + 20;
@@ -200,7 +212,7 @@ export async function buildMemoryGeneration(meta: GenerationMeta, rows: AsyncIte
     }
   });
   users.trim();
-  const itemIds = Array.from({ length: dict.size }, (_, i) => dict.key(i));
+  const itemIds = map ?? Array.from({ length: dict.size }, (_, i) => dict.key(i));
   const g = new MemoryGeneration(meta.job, {
     runId: meta.runId, predictionDate: meta.predictionDate, modelVersion: meta.modelVersion, generatedAt: meta.generatedAt, k: meta.k,
   }, users, rowStart.done(), items.done(), scores.done(), itemIds, meta.fallback);

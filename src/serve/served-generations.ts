@@ -251,7 +251,7 @@ export class ServedGenerations implements Lookups {
         this.memory.delete(job);
         mine = 0;
       }
-      const g = await buildMemoryGeneration(meta, generationRows(c, runId), this.budget - others - mine);
+      const g = await buildMemoryGeneration(meta, generationRows(c, meta), this.budget - others - mine);
       if (this.stopped) return;
       const previous = (this.memory.get(job) ?? []).filter((x) => x.generation.runId !== runId);
       const kept = previous.length && others + g.bytes + previous[0].bytes <= this.budget ? [g, previous[0]] : [g];

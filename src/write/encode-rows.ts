@@ -1,9 +1,10 @@
-// PostgreSQL binary COPY rows for batchcast.predictions (user_id text, item_ids text[], scores real[]).
+// PostgreSQL binary COPY rows for batchcast.predictions (user_id text, item_idx int4[], scores real[]).
+// Items are the model's indices (sql/006): their ids are in batchcast.item_maps, written once per items file.
 // Binary saves the server from parsing float text (float4in), the costliest part of a text COPY of scores
 // (see bench/README.md). Layout: PostgreSQL docs, COPY "Binary Format", and array_send().
-// Written with a DataView and pre-encoded item ids: no per-row JS objects, ~1 us per row with k = 10.
+// Written with a DataView: no per-row JS objects; every row of a chunk has the same fixed size but its user id.
 
-const TEXT_OID = 25;
+const INT4_OID = 23;
 const FLOAT4_OID = 700;
 const ARRAY_HEADER = 20; // ndim, has-null flag, element oid, dim length, lower bound
 
@@ -25,19 +26,6 @@ export interface RowsToEncode {
   values: Float32Array;
   /** rows x k */
   indices: Int32Array;
-  /** each item id as a 4-byte big-endian length followed by its UTF-8 bytes, by model item index */
-  itemIds: Uint8Array[];
-}
-
-/** Item ids as COPY array elements: length prefix + bytes, built once per run. */
-export function encodeItemIds(ids: string[]): Uint8Array[] {
-  return ids.map((id) => {
-    const bytes = Buffer.from(id, 'utf8');
-    const out = new Uint8Array(4 + bytes.length);
-    new DataView(out.buffer).setInt32(0, bytes.length);
-    out.set(bytes, 4);
-    return out;
-  });
 }
 
 export function userIdText(ids: UserIds, i: number): string {
@@ -72,7 +60,7 @@ function arrayHeader(dv: DataView, o: number, fieldLength: number, elementOid: n
 
 /** Encodes the rows into one buffer of COPY tuples (no header or trailer). */
 export function encodeRows(r: RowsToEncode): Buffer {
-  const { ids, k, values, indices, itemIds } = r;
+  const { ids, k, values, indices } = r;
   const rows = values.length / k;
   const idRow = (n: number) => (r.idRows ? r.idRows[n] : n);
   // int64 ids within 2^53 become numbers; larger ones (rare) fall back to text.
@@ -80,7 +68,7 @@ export function encodeRows(r: RowsToEncode): Buffer {
   const texts: (Buffer | undefined)[] = new Array(rows);
   const idLens = new Int32Array(rows);
   let size = 0;
-  const fixed = 2 + 4 + 4 + ARRAY_HEADER + 4 + ARRAY_HEADER + k * 8;
+  const fixed = 2 + 4 + 4 + ARRAY_HEADER + k * 8 + 4 + ARRAY_HEADER + k * 8;
   for (let n = 0; n < rows; n++) {
     const i = idRow(n);
     if (nums) {
@@ -97,9 +85,7 @@ export function encodeRows(r: RowsToEncode): Buffer {
       texts[n] = Buffer.from((ids as string[])[i], 'utf8');
       idLens[n] = texts[n]!.length;
     }
-    let items = 0;
-    for (let j = 0; j < k; j++) items += itemIds[indices[n * k + j]].length;
-    size += fixed + idLens[n] + items;
+    size += fixed + idLens[n];
   }
   // allocUnsafeSlow: a buffer of its own (not a slice of the shared pool), so it can be transferred between threads
   const buf = Buffer.allocUnsafeSlow(size);
@@ -113,15 +99,13 @@ export function encodeRows(r: RowsToEncode): Buffer {
     if (text) buf.set(text, o);
     else writeDecimal(buf, o, nums![n], idLens[n]);
     o += idLens[n];
-    // item_ids text[]: the field length is known only after the items, so it is filled in last
-    const lenAt = o;
-    o = arrayHeader(dv, o, 0, TEXT_OID, k);
+    // item_idx int4[]
+    o = arrayHeader(dv, o, ARRAY_HEADER + k * 8, INT4_OID, k);
     for (let j = 0; j < k; j++) {
-      const item = itemIds[indices[n * k + j]];
-      buf.set(item, o);
-      o += item.length;
+      dv.setInt32(o, 4);
+      dv.setInt32(o + 4, indices[n * k + j]);
+      o += 8;
     }
-    dv.setInt32(lenAt, o - lenAt - 4);
     // scores real[]
     o = arrayHeader(dv, o, ARRAY_HEADER + k * 8, FLOAT4_OID, k);
     for (let j = 0; j < k; j++) {

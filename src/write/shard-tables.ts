@@ -15,7 +15,7 @@ export function shardTable(runId: number, shard: number): string {
 export async function createShardTable(client: Pick<pg.ClientBase, 'query'>, runId: number, shard: number): Promise<string> {
   const t = shardTable(runId, shard);
   await client.query(`drop table if exists ${t}`);
-  await client.query(`create table ${t} as select user_id, item_ids, scores from batchcast.predictions with no data`);
+  await client.query(`create table ${t} as select user_id, item_idx, scores from batchcast.predictions with no data`);
   return t;
 }
 
@@ -23,7 +23,7 @@ export async function createShardTable(client: Pick<pg.ClientBase, 'query'>, run
 export async function mergeShardTables(client: Pick<pg.ClientBase, 'query'>, runId: number, shards: number): Promise<number> {
   let rows = 0;
   for (let i = 0; i < shards; i++) {
-    const r = await client.query(`insert into ${runTable(runId)} (user_id, item_ids, scores) select user_id, item_ids, scores from ${shardTable(runId, i)}`);
+    const r = await client.query(`insert into ${runTable(runId)} (user_id, item_idx, scores) select user_id, item_idx, scores from ${shardTable(runId, i)}`);
     rows += r.rowCount ?? 0;
   }
   return rows;

@@ -13,13 +13,24 @@ export function runTable(runId: number): string {
 }
 
 /**
- * Where one run's rows are read from: `select user_id, item_ids, scores from ${generationSource(id)}`.
- * The run's own table, not the partitioned parent: its plan does not grow with the number of partitions,
- * and it stays readable for as long as the run is not pruned, attached or not (a held or shadow run too).
- * Every reader of one run's rows goes through this (the lookup API, exports, in-memory loading).
+ * Where one run's rows are read from in SQL: `select user_id, item_ids, scores from ${generationSource(id)}`
+ * (it names its own alias, `g` unless given). The run's own table, not the partitioned parent: its plan does
+ * not grow with the number of partitions, and it stays readable for as long as the run is not pruned,
+ * attached or not (a held or shadow run too). Every SQL reader of one run's rows goes through this
+ * (guardrails, archive); item_ids are item ids whatever the run's format (sql/006): a compact
+ * run's indices are looked up in its item map (the run's items_sha256 is read once, as an init plan;
+ * the same decode as the SQL function batchcast.item_ids of sql/006).
+ * Readers that decode indices themselves use item-maps.ts (storedRowsSql, readItemMap; the lookup API cachedItemMap).
  */
-export function generationSource(runId: number): string {
-  return runTable(runId);
+export function generationSource(runId: number, alias = 'g'): string {
+  const id = Math.trunc(runId);
+  // The decode is written out, not a call of batchcast.item_ids(): a SQL function with a sub-select is never
+  // inlined, and re-planning its body on every execution cost the lookup API most of its rate.
+  return `(select t.run_id, t.user_id, t.scores,
+                  coalesce(t.item_ids, array(select m.item_id from unnest(t.item_idx) with ordinality as u (idx, n)
+                    left join batchcast.item_maps m on m.idx = u.idx
+                     and m.items_sha256 = (select items_sha256 from batchcast.runs where run_id = ${id}) order by u.n)) as item_ids
+             from ${runTable(id)} t) as ${alias}`;
 }
 
 /** (job, date) of a run from the ledger: its partition bounds and the values its rows carry. */
@@ -32,7 +43,7 @@ async function runKey(client: Pick<pg.ClientBase, 'query'>, runId: number): Prom
 
 /**
  * A standalone table shaped like a partition, with run_id, job and prediction_date fixed by default and by
- * CHECK (so ATTACH skips its scan). COPY sends user_id, item_ids and scores; the defaults fill the rest.
+ * CHECK (so ATTACH skips its scan). COPY sends user_id, item_idx and scores (item_ids stays null: sql/006); the defaults fill the rest.
  */
 export async function createRunTable(client: pg.ClientBase, runId: number): Promise<void> {
   const id = Math.trunc(runId);
@@ -64,7 +75,7 @@ export class CopyWriter {
 
   /** into the run's table, or into `table` (a shard's table, shard-tables.ts) */
   static open(client: pg.ClientBase, runId: number, stallMs: number, table = runTable(runId)): CopyWriter {
-    const stream = client.query(copyFrom(`copy ${table} (user_id, item_ids, scores) from stdin with (format binary)`));
+    const stream = client.query(copyFrom(`copy ${table} (user_id, item_idx, scores) from stdin with (format binary)`));
     const w = new CopyWriter(stream, stallMs);
     stream.write(COPY_HEADER);
     return w;
