@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../config.ts';
 import { connectClient, type Db } from '../db/connect.ts';
-import { BadInputError, ExitCode, InfraError, describeError, exitCodeOf } from '../errors.ts';
+import { ExitCode, InfraError, describeError, exitCodeOf } from '../errors.ts';
 import { guardRun } from '../guard/guard-run.ts';
 import type { JobDefinition } from '../jobs/load-job.ts';
 import type { Logger } from '../log.ts';
@@ -16,13 +16,13 @@ import { withDuckDB } from '../read/duckdb.ts';
 import { readItems } from '../read/read-items.ts';
 import { publishRun } from '../write/publish.ts';
 import { dropShardTables, mergeShardTables } from '../write/shard-tables.ts';
-import { attachRunTable, createRunTable, dropRunTable, indexRunTable } from '../write/write-predictions.ts';
+import { createRunTable, dropRunTable } from '../write/write-predictions.ts';
 import { getRun, markFailed, markSucceeded, markUnpublished, updateRun } from './ledger.ts';
 import { acquireRunLock } from './lock.ts';
 import type { PredictResult } from './predict.ts';
 import { pruneGenerations } from './prune.ts';
 import { retainJobDates } from './retain-dates.ts';
-import { fallbackItems } from './score-partition.ts';
+import { checkMinRows, fallbackItems, indexAndAttach } from './score-partition.ts';
 import { shardTotals, succeededShards } from './shard-ledger.ts';
 
 export interface FinishRequest {
@@ -65,15 +65,8 @@ export async function finishGeneration(r: FinishRequest): Promise<PredictResult 
       (conn) => readItems(conn, job));
     const totals = await shardTotals(db.pool, runId, itemIds.length);
     if (merged !== totals.rowsWritten) throw new InfraError(`${where}: the shard tables hold ${merged} rows but the shards reported ${totals.rowsWritten}; rerun the date`);
-    if (totals.rowsWritten === 0 || totals.rowsWritten < job.minRows) {
-      throw new BadInputError(`${where}: only ${totals.rowsWritten} rows to publish, fewer than min_rows ${Math.max(1, job.minRows)}; nothing published`);
-    }
-    t = performance.now();
-    await indexRunTable(write, runId);
-    mark('index', t);
-    t = performance.now();
-    await attachRunTable(write, runId, config.publishLockTimeoutMs);
-    mark('attach', t);
+    checkMinRows(job, where, totals.rowsWritten);
+    await indexAndAttach(write, runId, config.publishLockTimeoutMs, mark);
     await updateRun(db.pool, runId, { rowsRead: totals.rowsRead, rowsWritten: totals.rowsWritten, rowsRejected: totals.rowsRejected,
       fallback: job.fallback ? fallbackItems(totals.itemCounts, itemIds, job.k, totals.rowsWritten) : undefined });
 

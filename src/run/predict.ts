@@ -7,14 +7,14 @@ import os from 'node:os';
 import type { Config } from '../config.ts';
 import { connectClient, type Db } from '../db/connect.ts';
 import { migrate } from '../db/migrate.ts';
-import { BadInputError, InfraError, describeError } from '../errors.ts';
+import { InfraError, describeError } from '../errors.ts';
 import { guardRun, withCandidateModel, type GuardResult } from '../guard/guard-run.ts';
 import { modelInfo } from '../infer/model-info.ts';
 import { loadJob, type JobDefinition } from '../jobs/load-job.ts';
 import type { Logger } from '../log.ts';
 import { saveItemMap } from '../write/item-maps.ts';
 import { publishRun } from '../write/publish.ts';
-import { attachRunTable, createRunTable, dropRunTable, indexRunTable, runTable } from '../write/write-predictions.ts';
+import { createRunTable, dropRunTable, runTable } from '../write/write-predictions.ts';
 import { parseDate } from './dates.ts';
 import { failAbandonedRuns, markFailed, markSucceeded, markUnpublished, startRun, updateRun } from './ledger.ts';
 import { acquireRunLock } from './lock.ts';
@@ -22,7 +22,7 @@ import type { Progress } from './pipeline.ts';
 import { pruneGenerations } from './prune.ts';
 import { retainJobDates } from './retain-dates.ts';
 import { saveRejectedRows } from './rejected-rows.ts';
-import { checkBadRows, fallbackItems, scorePartition } from './score-partition.ts';
+import { checkBadRows, checkMinRows, fallbackItems, indexAndAttach, scorePartition } from './score-partition.ts';
 
 export interface PredictOptions {
   job: string | JobDefinition;
@@ -98,16 +98,9 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
       await saveRejectedRows(db.pool, runId, piped.rejected);
       log.warn(`${piped.rowsRejected} bad rows skipped; see batchcast.rejected_rows`, { runId, rejected: piped.rowsRejected });
     }
-    if (piped.rowsWritten === 0 || piped.rowsWritten < job.minRows) {
-      throw new BadInputError(`${where}: only ${piped.rowsWritten} rows to publish, fewer than min_rows ${Math.max(1, job.minRows)}; nothing published`);
-    }
+    checkMinRows(job, where, piped.rowsWritten);
 
-    t = performance.now();
-    await indexRunTable(write, runId);
-    mark('index', t);
-    t = performance.now();
-    await attachRunTable(write, runId, config.publishLockTimeoutMs);
-    mark('attach', t);
+    await indexAndAttach(write, runId, config.publishLockTimeoutMs, mark);
     await updateRun(db.pool, runId, {
       rowsRead: piped.rowsRead,
       rowsWritten: piped.rowsWritten,

@@ -16,7 +16,7 @@ import { withDuckDB } from '../read/duckdb.ts';
 import { FeatureReadError, fileOfUser, findPartitionFiles, inspectPartition, type Partition } from '../read/read-features.ts';
 import { readItems } from '../read/read-items.ts';
 import type { Shard } from '../read/shard.ts';
-import { CopyWriter } from '../write/write-predictions.ts';
+import { CopyWriter, attachRunTable, indexRunTable } from '../write/write-predictions.ts';
 import { BadRowError, runPipeline, type PipelineResult, type Progress } from './pipeline.ts';
 
 export interface ScoreRequest {
@@ -131,4 +131,21 @@ export function checkBadRows(job: JobDefinition, where: string, piped: PipelineR
 export function fallbackItems(counts: ArrayLike<number>, itemIds: string[], k: number, users: number) {
   const order = Array.from({ length: counts.length }, (_, i) => i).sort((a, b) => counts[b] - counts[a] || a - b).slice(0, k);
   return { itemIds: order.map((i) => itemIds[i]), scores: order.map((i) => (users ? counts[i] / users : 0)) };
+}
+
+/** A generation with no rows, or fewer than the job's min_rows, is never published. */
+export function checkMinRows(job: JobDefinition, where: string, rows: number): void {
+  if (rows === 0 || rows < job.minRows) {
+    throw new BadInputError(`${where}: only ${rows} rows to publish, fewer than min_rows ${Math.max(1, job.minRows)}; nothing published`);
+  }
+}
+
+/** After the load: the unique index, then ATTACH as a partition (still unpublished). */
+export async function indexAndAttach(write: pg.ClientBase, runId: number, lockTimeoutMs: number, mark: (stage: string, since: number) => void): Promise<void> {
+  let t = performance.now();
+  await indexRunTable(write, runId);
+  mark('index', t);
+  t = performance.now();
+  await attachRunTable(write, runId, lockTimeoutMs);
+  mark('attach', t);
 }
