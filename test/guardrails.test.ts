@@ -3,7 +3,7 @@
 // generation still served through the view and the API; an override publishes with its reason; a shadow
 // run is never visible to readers; compare works on any two runs.
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -224,6 +224,8 @@ describe('shadow runs', () => {
     const r = await predict({ job: fx.job, date: d2, config, db: t.db, log, shadow: true });
     expect(r.status).toBe('shadow');
     expect(r.guard.failed).toEqual([]);
+    // the same file as the date it replaces, on purpose: a rerun, so the "same input again" gate is skipped
+    expect(r.guard.verdicts.find((v) => v.gate === 'min_changed_features')).toMatchObject({ value: null, passed: true });
     expect(r.guard.comparison!.meanOverlapAtK).toBe(1);
     expect(r.guard.comparison!.meanRbo).toBeCloseTo(1, 10);
     expect(r.guard.comparison!.itemJsDistance).toBe(0);
@@ -262,6 +264,33 @@ describe('retention', () => {
     expect(r.dropped).toEqual(expect.arrayContaining(before.rows.map((x) => x.run_id)));
     expect(r.dropped).not.toContain(good);
     expect(await served()).toEqual({ view: [good], api: good });
+  }, 60_000);
+});
+
+describe("yesterday's file under today's date", () => {
+  it('is held by min_changed_features, and the day after with new data publishes', async () => {
+    const d3 = '2026-11-21';
+    const d3Dir = path.join(fx.featuresDir, `dt=${d3}`);
+    cpSync(path.join(fx.featuresDir, `dt=${d2}`), d3Dir, { recursive: true });
+    try {
+      const r = await predict({ job: fx.job, date: d3, config, db: t.db, log });
+      expect(r.status).toBe('held');
+      expect(r.guard.referenceRunId).toBe(good);
+      expect(r.guard.line).toMatch(new RegExp(`held: gate min_changed_features = 0 \\(all ${fx.featureNames.length} feature profiles equal ${d2}'s: the same input again\\?\\), threshold 1`));
+      const published = await t.db.pool.query('select 1 from batchcast.published where job = $1 and prediction_date = $2', [fx.job, d3]);
+      expect(published.rows).toHaveLength(0);
+      expect(await served()).toEqual({ view: [good], api: good });
+      // one feature moved (a daily figure such as the temperature): a new day, published
+      rmSync(d3Dir, { recursive: true });
+      const { ids, features } = fx.users.get(d2)!;
+      const rows = ids.map((id, i) => ({ id, features: Array.from(features[i]).map((v, j) => (j === 0 ? v + 0.01 : v)) }));
+      await writeFeatures(path.join(d3Dir, 'part-0.parquet'), rows, { idType: 'int', featureMode: 'columns', featureNames: fx.featureNames });
+      const next = await predict({ job: fx.job, date: d3, config, db: t.db, log });
+      expect(next.guard.verdicts.find((v) => v.gate === 'min_changed_features')).toMatchObject({ value: 1, passed: true });
+      expect(next.status).toBe('published');
+    } finally {
+      rmSync(d3Dir, { recursive: true, force: true });
+    }
   }, 60_000);
 });
 

@@ -12,7 +12,8 @@ export interface GateResult extends GateVerdict {
 interface Facts {
   inputs: InputProfile;
   outputs: OutputProfile;
-  reference: { inputs: InputProfile; comparison: Comparison } | null;
+  /** sameDate: a rerun of the date it replaces, whose inputs may well be the same file */
+  reference: { inputs: InputProfile; comparison: Comparison; date: string; sameDate: boolean } | null;
 }
 
 /** The worst feature of `pick` (largest value), with its name. */
@@ -50,6 +51,25 @@ function newConstants(now: FeatureProfile[], ref: Map<string, FeatureProfile>) {
   return { value: names.length, detail: names.length ? `feature ${names.slice(0, 3).join(', ')}` : undefined };
 }
 
+const same = (a: number | null, b: number | null | undefined) =>
+  a === b || (a !== null && b != null && Math.abs(a - b) <= 1e-12 * Math.max(Math.abs(a), Math.abs(b)));
+
+/** Whether a feature's profile equals the reference's in every figure (to rounding: DuckDB sums in parallel). */
+function unchanged(f: FeatureProfile, r: FeatureProfile | undefined): boolean {
+  return !!r && f.rows === r.rows && f.nulls === r.nulls && f.nans === r.nans && f.infs === r.infs
+    && same(f.mean, r.mean) && same(f.std, r.std) && same(f.min, r.min) && same(f.max, r.max)
+    && f.deciles.length === r.deciles.length && f.deciles.every((d, i) => same(d, r.deciles[i]));
+}
+
+/**
+ * Features whose profile differs from the reference date's. Static features (a user's age) repeat from one
+ * day to the next; every feature repeating to the last digit, row counts included, is yesterday's file again.
+ */
+function changedFeatures(now: FeatureProfile[], ref: Map<string, FeatureProfile>, refDate: string) {
+  const changed = now.filter((f) => !unchanged(f, ref.get(f.name))).length;
+  return { value: changed, detail: changed ? undefined : `all ${now.length} feature profiles equal ${refDate}'s: the same input again?` };
+}
+
 export function evaluateGates(g: JobGates, facts: Facts): GateResult[] {
   if (!g.enabled) return [];
   const out: GateResult[] = [];
@@ -77,6 +97,8 @@ export function evaluateGates(g: JobGates, facts: Facts): GateResult[] {
   check('max_drifted_feature_share', 'change', 'max', g.maxDriftedFeatureShare, ifRef(() => ({ value: c!.driftedFeatureShare })));
   check('max_feature_scale_ratio', 'change', 'max', g.maxFeatureScaleRatio, ifRef(() => worst(scaleRatios(facts.inputs.features, refFeatures))));
   check('max_new_constant_features', 'change', 'max', g.maxNewConstantFeatures, ifRef(() => newConstants(facts.inputs.features, refFeatures)));
+  // a rerun of the same date may read the same file on purpose: then this gate is skipped
+  check('min_changed_features', 'change', 'min', g.minChangedFeatures, ifRef(() => (ref!.sameDate ? null : changedFeatures(facts.inputs.features, refFeatures, ref!.date))));
   check('min_overlap_at_k', 'change', 'min', g.minOverlapAtK, ifRef(() => ({ value: c!.meanOverlapAtK })));
   check('min_rbo', 'change', 'min', g.minRbo, ifRef(() => ({ value: c!.meanRbo })));
   check('max_item_js_distance', 'change', 'max', g.maxItemJsDistance, ifRef(() => ({ value: c!.itemJsDistance })));

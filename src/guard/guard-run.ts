@@ -46,8 +46,8 @@ export interface GuardResult {
 export async function guardRun(db: Queryable, r: GuardRequest): Promise<GuardResult> {
   const found = await findReference(db, r.job.name, r.date);
   // A reference published before the guardrails existed has no profile: then only value gates apply.
-  const ref = found === null || found === r.runId ? null : await loadProfiles(db, found);
-  const referenceRunId = ref ? found : null;
+  const ref = found === null || found.runId === r.runId ? null : await loadProfiles(db, found.runId);
+  const referenceRunId = ref ? found!.runId : null;
   // Both cores: inference is over by now. One aggregate pass over the partition (profile-inputs.ts).
   let t = performance.now();
   const ms = { inputs: 0, outputs: 0, compare: 0 };
@@ -62,7 +62,7 @@ export async function guardRun(db: Queryable, r: GuardRequest): Promise<GuardRes
   const comparison = ref ? await compareRuns(db, { runId: r.runId, inputs, outputs }, ref, r.job.gates.psiDriftThreshold) : null;
   if (comparison) await saveComparison(db, comparison);
   lap('compare');
-  const verdicts = evaluateGates(r.job.gates, { inputs, outputs, reference: ref && comparison ? { inputs: ref.inputs, comparison } : null });
+  const verdicts = evaluateGates(r.job.gates, { inputs, outputs, reference: ref && comparison ? { inputs: ref.inputs, comparison, date: found!.date, sameDate: found!.date === r.date } : null });
   await saveVerdicts(db, r.runId, verdicts);
   const failed = verdicts.filter((v) => !v.passed);
   const line = failed.length ? heldLine({ job: r.job.name, date: r.date, runId: r.runId, shadow: !!r.shadow, failed }) : undefined;

@@ -6,18 +6,23 @@ import type { Comparison, GateVerdict, InputProfile, OutputProfile } from './typ
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
+/** The published generation a run is compared with, and its date. */
+export interface Reference {
+  runId: number;
+  date: string;
+}
+
 /**
  * The generation a run of (job, date) would replace: the one published for that date (a rerun), else the
  * job's latest published date before it. Null on a first run.
  */
-export async function findReference(db: Queryable, job: string, date: string): Promise<number | null> {
-  const { rows } = await db.query<{ run_id: string | null }>(
-    `select coalesce(
-       (select run_id from batchcast.published where job = $1 and prediction_date = $2),
-       (select run_id from batchcast.published where job = $1 and prediction_date < $2 order by prediction_date desc limit 1)) as run_id`,
+export async function findReference(db: Queryable, job: string, date: string): Promise<Reference | null> {
+  const { rows } = await db.query<{ run_id: string; date: string }>(
+    `select run_id, prediction_date::text as date from batchcast.published
+      where job = $1 and prediction_date <= $2 order by prediction_date desc limit 1`,
     [job, date],
   );
-  return rows[0].run_id === null ? null : Number(rows[0].run_id);
+  return rows[0] ? { runId: Number(rows[0].run_id), date: rows[0].date } : null;
 }
 
 export async function saveProfiles(db: Queryable, runId: number, inputs: InputProfile, outputs: OutputProfile): Promise<void> {

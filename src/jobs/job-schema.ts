@@ -151,6 +151,7 @@ export const gatesSchema = section({
   max_drifted_feature_share: gate(0, 1, 'change gate: share of drifted features (default 0.5)'),
   max_feature_scale_ratio: gate(1, Number.MAX_VALUE, 'change gate: a feature\'s scale against the reference, either way (default 100)'),
   max_new_constant_features: gate(0, Number.MAX_SAFE_INTEGER, 'change gate: features that became constant (default 0)'),
+  min_changed_features: gate(0, Number.MAX_SAFE_INTEGER, 'change gate: features whose profile differs from an earlier reference date\'s; 0 = the same input again (default 1)'),
   min_overlap_at_k: gate(0, 1, 'change gate: mean overlap of users\' top K with the reference (default off)'),
   min_rbo: gate(0, 1, 'change gate: mean rank-biased overlap with the reference (default off)'),
   max_item_js_distance: gate(0, 1, 'change gate: Jensen-Shannon distance of item popularity (default 0.8)'),

@@ -68,6 +68,7 @@ export interface JobGates {
   maxDriftedFeatureShare: number | null;
   maxFeatureScaleRatio: number | null;
   maxNewConstantFeatures: number | null;
+  minChangedFeatures: number | null;
   minOverlapAtK: number | null;
   minRbo: number | null;
   maxItemJsDistance: number | null;
@@ -153,6 +154,8 @@ function toGates(g: JobFile['gates']): JobGates {
     maxDriftedFeatureShare: v(g?.max_drifted_feature_share, 0.5),
     maxFeatureScaleRatio: v(g?.max_feature_scale_ratio, 100),
     maxNewConstantFeatures: v(g?.max_new_constant_features, 0),
+    // 0 changed features against an earlier date: yesterday's file under today's date
+    minChangedFeatures: v(g?.min_changed_features, 1),
     minOverlapAtK: v(g?.min_overlap_at_k, null),
     minRbo: v(g?.min_rbo, null),
     maxItemJsDistance: v(g?.max_item_js_distance, 0.8),

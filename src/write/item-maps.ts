@@ -26,6 +26,9 @@ export async function saveItemMap(db: Queryable, itemIds: string[]): Promise<str
       `insert into batchcast.item_maps (items_sha256, idx, item_id)
        select $1, (n - 1)::int4, id from unnest($2::text[]) with ordinality as u (id, n)
        on conflict do nothing`, [sha, itemIds]);
+    // Statistics now, not at autovacuum's next pass: without them the planner guesses a few rows per map and
+    // probes it by items_sha256 alone, reading the whole map for every item of a one-user query on the view.
+    await db.query('analyze batchcast.item_maps');
   }
   return sha;
 }
