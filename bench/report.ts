@@ -5,6 +5,8 @@ import path from 'node:path';
 export interface BenchEntry {
   model: string;
   users: number;
+  /** ORT alone, COPY alone and end to end were measured in turns this many times; figures are medians */
+  rounds?: number;
   e2e_users_per_s: number;
   ort_alone_users_per_s: number;
   ort_alone_one_session_users_per_s: number;
@@ -15,6 +17,10 @@ export interface BenchEntry {
   e2e_seconds: number;
   e2e_over_ort: number;
   e2e_over_copy: number;
+  /** per round: the same figures, and the ratios inside that round */
+  per_round?: { ort: number; copy: number; e2e: number; e2e_over_ort: number; e2e_over_copy: number }[];
+  /** the last generation's run table, index and TOAST included, per user */
+  disk_bytes_per_user?: number;
   timings_ms: Record<string, number>;
   /** the guard stage (profile, compare, gates) of a rerun, and its share of that run's total */
   guard_ms?: number;
@@ -40,9 +46,12 @@ function markdown(r: BenchResults): string {
     '',
     `Machine: ${JSON.stringify(r.machine)}`,
     '',
-    '| model | users | e2e users/s | ORT alone | ORT alone, 1 session | COPY alone | scan alone | e2e/ORT | e2e/COPY | peak RSS MB | publish ms | e2e s |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-    ...r.entries.map((e) => `| ${e.model} | ${fmt(e.users)} | ${fmt(e.e2e_users_per_s)} | ${fmt(e.ort_alone_users_per_s)} | ${fmt(e.ort_alone_one_session_users_per_s)} | ${fmt(e.copy_alone_users_per_s)} | ${fmt(e.scan_alone_users_per_s)} | ${e.e2e_over_ort} | ${e.e2e_over_copy} | ${e.peak_rss_mb} | ${e.publish_ms} | ${e.e2e_seconds} |`),
+    '| model | users | e2e users/s | ORT alone | ORT alone, 1 session | COPY alone | scan alone | e2e/ORT | e2e/COPY | peak RSS MB | publish ms | e2e s | disk B/user |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...r.entries.map((e) => `| ${e.model} | ${fmt(e.users)} | ${fmt(e.e2e_users_per_s)} | ${fmt(e.ort_alone_users_per_s)} | ${fmt(e.ort_alone_one_session_users_per_s)} | ${fmt(e.copy_alone_users_per_s)} | ${fmt(e.scan_alone_users_per_s)} | ${e.e2e_over_ort} | ${e.e2e_over_copy} | ${e.peak_rss_mb} | ${e.publish_ms} | ${e.e2e_seconds} | ${e.disk_bytes_per_user ?? ''} |`),
+    '',
+    `Medians of ${r.entries[0]?.rounds ?? 1} interleaved rounds (ORT alone, COPY alone, end to end in turns). Per round, e2e/ORT and e2e/COPY:`,
+    ...r.entries.map((e) => `- ${e.model} ${fmt(e.users)}: ${(e.per_round ?? []).map((x) => `${x.e2e_over_ort} / ${x.e2e_over_copy}`).join(', ')}; stages of the median run (ms): ${JSON.stringify(e.timings_ms)}`),
     '',
     ...r.entries.filter((e) => e.guard_ms !== undefined).map((e) => `Guardrails, ${e.model} ${fmt(e.users)}: ${fmt(e.guard_ms!)} ms, ${(e.guard_share! * 100).toFixed(1)}% of a rerun.`),
     '',

@@ -2,17 +2,20 @@
 // same data in one run, and writes bench/results/latest.{json,md} and chart.svg. Not part of `npm test`.
 //   npm run bench -- --sizes 100000,1000000,10000000 --models heavy,light
 //   npm run bench -- --quick            (1M users, heavy model)
+//   --rounds N (default 3): ORT alone, COPY alone and end to end in turns N times, medians reported
 //   npm run bench -- --variants fp32,int8,fp16 --sizes 1000000   (compressed models against fp32: variants.ts)
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { loadConfig } from '../src/config.ts';
+import { runTable } from '../src/write/write-predictions.ts';
 import { MODELS, ensureDataset, type ModelSpec } from './datasets.ts';
 import { copyAlone, ortAlone, sampleFeatures, scanAlone } from './stages.ts';
 import { writeReport, type BenchEntry, type BenchResults } from './report.ts';
-import { endToEnd, run } from './end-to-end.ts';
+import { endToEnd, run, type EndToEnd } from './end-to-end.ts';
 import { measureVariants, writeVariantReport } from './variants.ts';
 import { PRECISIONS, type Precision } from '../src/demo/build-model.ts';
 
@@ -31,39 +34,66 @@ const { values: args } = parseArgs({
   },
 });
 
-async function measure(spec: ModelSpec, users: number, url: string, benchDir: string): Promise<BenchEntry> {
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
+const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
+
+/** Bytes on disk of one generation: its run table with its index and TOAST. */
+async function generationBytes(url: string, runId: number): Promise<number> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ b: string }>('select pg_total_relation_size($1::regclass) as b', [runTable(runId)]);
+    return Number(rows[0].b);
+  } finally {
+    await c.end();
+  }
+}
+
+/**
+ * One model and size: ORT alone, COPY alone and end to end in turns, --rounds times, medians (issue 13: the
+ * ratios as "median of 3 interleaved runs"; single timings on this machine move +-15%). The first end-to-end
+ * run has no reference; every later one reruns the date, so it also pays the guardrails' comparison.
+ */
+async function measure(spec: ModelSpec, users: number, url: string, benchDir: string, rounds: number): Promise<BenchEntry> {
   const config = loadConfig({}, process.env);
   const ds = await ensureDataset(benchDir, spec, users, log);
   log(`${ds.job}: scan alone`);
   const scan = await scanAlone(ds, config.chunkRows);
   const sample = await sampleFeatures(ds, Math.min(users, 200_000));
-  log(`${ds.job}: ORT alone (${config.workers} x ${config.intraOpThreads} threads, batch ${spec.batchSize})`);
-  const ortPerS = await ortAlone(ds, sample.features, config.workers, config.intraOpThreads);
-  // the brief's reference shape: one session with 2 intra-op threads
-  const ortOneSession = await ortAlone(ds, sample.features, 1, config.workers * config.intraOpThreads);
-  log(`${ds.job}: COPY alone`);
-  const copyPerS = await copyAlone(url, ds, sample.ids, Math.min(users, 3_000_000));
-  log(`${ds.job}: end to end`);
-  const e2e = await endToEnd(ds, url);
-  // The guardrails' cost (issue 9) on a rerun of the date: it has a reference, so every part runs.
-  log(`${ds.job}: end to end again (a rerun: profile + comparison with the first run)`);
-  const rerun = await endToEnd(ds, url);
+  const ort: number[] = [], ortOne: number[] = [], copy: number[] = [], e2e: EndToEnd[] = [];
+  for (let r = 1; r <= rounds; r++) {
+    log(`${ds.job} round ${r}/${rounds}: ORT alone (${config.workers} x ${config.intraOpThreads} threads, batch ${spec.batchSize})`);
+    ort.push(await ortAlone(ds, sample.features, config.workers, config.intraOpThreads));
+    // the brief's reference shape: one session with 2 intra-op threads
+    ortOne.push(await ortAlone(ds, sample.features, 1, config.workers * config.intraOpThreads));
+    log(`${ds.job} round ${r}/${rounds}: COPY alone`);
+    copy.push(await copyAlone(url, ds, sample.ids, Math.min(users, 3_000_000)));
+    log(`${ds.job} round ${r}/${rounds}: end to end${r > 1 ? ' (a rerun: profile + comparison with the previous run)' : ''}`);
+    e2e.push(await endToEnd(ds, url));
+    log(`${ds.job} round ${r}/${rounds}: ORT ${Math.round(ort[r - 1])}, COPY ${Math.round(copy[r - 1])}, e2e ${Math.round(e2e[r - 1].usersPerS)} users/s`);
+  }
+  const mid = [...e2e].sort((a, b) => a.usersPerS - b.usersPerS)[(e2e.length - 1) >> 1];
+  const reruns = e2e.slice(1);
+  const guardShares = reruns.map((x) => x.timings.guard / x.timings.total);
+  const bytes = await generationBytes(url, e2e[e2e.length - 1].runId);
   const entry: BenchEntry = {
     model: spec.name,
     users,
-    e2e_users_per_s: Math.round(e2e.usersPerS),
-    ort_alone_users_per_s: Math.round(ortPerS),
-    ort_alone_one_session_users_per_s: Math.round(ortOneSession),
-    copy_alone_users_per_s: Math.round(copyPerS),
+    rounds,
+    e2e_users_per_s: Math.round(median(e2e.map((x) => x.usersPerS))),
+    ort_alone_users_per_s: Math.round(median(ort)),
+    ort_alone_one_session_users_per_s: Math.round(median(ortOne)),
+    copy_alone_users_per_s: Math.round(median(copy)),
     scan_alone_users_per_s: Math.round(scan),
-    peak_rss_mb: e2e.peakRssMb,
-    publish_ms: e2e.publishMs,
-    e2e_seconds: Math.round(e2e.seconds * 10) / 10,
-    e2e_over_ort: Math.round((e2e.usersPerS / ortPerS) * 100) / 100,
-    e2e_over_copy: Math.round((e2e.usersPerS / copyPerS) * 100) / 100,
-    timings_ms: e2e.timings,
-    guard_ms: rerun.timings.guard,
-    guard_share: Math.round((rerun.timings.guard / rerun.timings.total) * 1000) / 1000,
+    peak_rss_mb: Math.max(...e2e.map((x) => x.peakRssMb)),
+    publish_ms: median(e2e.map((x) => x.publishMs)),
+    e2e_seconds: Math.round(median(e2e.map((x) => x.seconds)) * 10) / 10,
+    e2e_over_ort: ratio(median(e2e.map((x) => x.usersPerS)), median(ort)),
+    e2e_over_copy: ratio(median(e2e.map((x) => x.usersPerS)), median(copy)),
+    per_round: e2e.map((x, i) => ({ ort: Math.round(ort[i]), copy: Math.round(copy[i]), e2e: Math.round(x.usersPerS), e2e_over_ort: ratio(x.usersPerS, ort[i]), e2e_over_copy: ratio(x.usersPerS, copy[i]) })),
+    timings_ms: mid.timings,
+    disk_bytes_per_user: Math.round(bytes / users),
+    ...(reruns.length ? { guard_ms: median(reruns.map((x) => x.timings.guard)), guard_share: Math.round(median(guardShares) * 1000) / 1000 } : {}),
     settings: { workers: config.workers, intra_op_threads: config.intraOpThreads, batch_size: spec.batchSize, chunk_rows: config.chunkRows, in_flight: config.inFlight },
   };
   log(JSON.stringify(entry));
@@ -109,7 +139,7 @@ async function main() {
   mkdirSync(args.out!, { recursive: true });
   if (args.variants) return variants(url, sizes, models, benchDir);
   const entries: BenchEntry[] = [];
-  for (const m of models) for (const users of sizes) entries.push(await measure(MODELS[m], users, url, benchDir));
+  for (const m of models) for (const users of sizes) entries.push(await measure(MODELS[m], users, url, benchDir, Number(args.rounds)));
   const results: BenchResults = {
     when: new Date().toISOString(),
     machine: machine(),
