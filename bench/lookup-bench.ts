@@ -1,7 +1,10 @@
 // Lookup benchmark (issues 3 and 10): the API under wrk against pgbench on the view, same table, same date,
-// same concurrency, in one run; plus a publish in the middle of every wrk run, counting non-200 answers.
+// same concurrency, in one run. Each round: pgbench, then wrk in the steady state (the figures the targets
+// are about), then wrk again with a publish in its middle (the new generation loads under load), counting
+// non-200 answers.
 //   node --import tsx bench/lookup-bench.ts [--users 1000000] [--duration 15] [--rounds 3] [--connections 32]
 //     [--memory-mb 1024 (default: lookups from memory) | 0 (every lookup reads PostgreSQL)]
+//     [--processes N (serve.processes; default 1)]
 // DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test) must be a real server: the data stays
 // there between runs (two generations of job "bench"), so a rerun only measures.
 // Writes bench/results/lookup.json; each figure is the median over the rounds (the box is shared).
@@ -30,6 +33,7 @@ const { values: args } = parseArgs({
     server: { type: 'string' },
     // serve.memoryBudgetMb of the server; the results file is lookup.json, or lookup-memory-<n>.json when given.
     'memory-mb': { type: 'string' },
+    processes: { type: 'string' },
   },
 });
 const users = Number(args.users);
@@ -136,7 +140,8 @@ async function main(): Promise<void> {
       : [path.join(here, '..', 'bin', 'batchcast.js'), 'serve', '--port', String(port), '--database-url', databaseUrl, '--log-level', 'warn', '--json'];
     log(`server: ${args.server ?? 'batchcast serve'}`);
     const memoryMb = args['memory-mb'];
-    const env = { ...process.env, BATCHCAST_ROOT: root, ...(memoryMb === undefined ? {} : { BATCHCAST_SERVE_MEMORY_MB: memoryMb }) };
+    const processes = Number(args.processes ?? 1);
+    const env = { ...process.env, BATCHCAST_ROOT: root, BATCHCAST_SERVE_PROCESSES: String(processes), ...(memoryMb === undefined ? {} : { BATCHCAST_SERVE_MEMORY_MB: memoryMb }) };
     server = spawn(process.execPath, argv, { env, stdio: ['ignore', 'inherit', 'inherit'] });
     const exited = new Promise<number | null>((resolve) => server!.on('exit', (code) => resolve(code)));
     await waitReady(url, 30_000);
@@ -147,6 +152,8 @@ async function main(): Promise<void> {
         if (Date.now() - t0 > 120_000) throw new Error('the generation was not loaded into memory within 120 s');
         await new Promise((r) => setTimeout(r, 200));
       }
+      // /metrics adds the processes up: the first one holding it shows; give the others the time a load takes
+      if (processes > 1) await new Promise((r) => setTimeout(r, 5_000));
       log(`generation held in memory after ${Date.now() - t0} ms (from ready)`);
     }
 
@@ -167,13 +174,17 @@ async function main(): Promise<void> {
     const perRound: {
       pgbench_tps: number; api_rps: number; api_p99_ms: number; non_200: number; load: number;
       api_cpu_us: WrkResult['cpu']; pgbench_cpu_us: PgbenchResult['cpu'];
+      publish_api_rps: number; publish_api_p99_ms: number;
     }[] = [];
+    const rps = (w: WrkResult) => Math.round(w.requests / (w.duration_us / 1e6));
     for (let r = 1; r <= rounds; r++) {
       const pb = await pgbench(duration);
-      const w = await wrk(url, duration, server.pid!, flip);
+      const w = await wrk(url, duration, server.pid!);
+      const wp = await wrk(url, duration, server.pid!, flip);
       const round = {
-        pgbench_tps: Math.round(pb.tps), api_rps: Math.round(w.requests / (w.duration_us / 1e6)), api_p99_ms: w.p99_us / 1000,
-        non_200: w.non_200 + w.errors, load: Math.round(os.loadavg()[0] * 10) / 10, api_cpu_us: w.cpu, pgbench_cpu_us: pb.cpu,
+        pgbench_tps: Math.round(pb.tps), api_rps: rps(w), api_p99_ms: w.p99_us / 1000,
+        non_200: w.non_200 + w.errors + wp.non_200 + wp.errors, load: Math.round(os.loadavg()[0] * 10) / 10, api_cpu_us: w.cpu, pgbench_cpu_us: pb.cpu,
+        publish_api_rps: rps(wp), publish_api_p99_ms: wp.p99_us / 1000,
       };
       perRound.push(round);
       log(`round ${r}: ${JSON.stringify(round)}`);
@@ -184,6 +195,9 @@ async function main(): Promise<void> {
     const result = {
       api_rps: median(perRound.map((x) => x.api_rps)),
       api_p99_ms: median(perRound.map((x) => x.api_p99_ms)),
+      // the rounds with a publish in their middle: a 1M-user generation loading while wrk runs
+      publish_api_rps: median(perRound.map((x) => x.publish_api_rps)),
+      publish_api_p99_ms: median(perRound.map((x) => x.publish_api_p99_ms)),
       pgbench_tps: median(perRound.map((x) => x.pgbench_tps)),
       ratio: 0,
       non_200_during_publish: perRound.reduce((s, x) => s + x.non_200, 0),
@@ -196,12 +210,12 @@ async function main(): Promise<void> {
         pgbench_pg: median(perRound.map((x) => x.pgbench_cpu_us.pg_us)),
         pgbench: median(perRound.map((x) => x.pgbench_cpu_us.client_us)),
       },
-      server: args.server ?? 'batchcast serve', memory_mb: memoryMb ?? 'default', users, duration_s: duration, connections, rounds: perRound, at: new Date().toISOString(),
+      server: args.server ?? 'batchcast serve', processes, memory_mb: memoryMb ?? 'default', users, duration_s: duration, connections, rounds: perRound, at: new Date().toISOString(),
     };
     result.ratio = Math.round((result.api_rps / result.pgbench_tps) * 1000) / 1000;
     mkdirSync(path.join(here, 'results'), { recursive: true });
-    writeFileSync(path.join(here, 'results', memoryMb === undefined ? 'lookup.json' : `lookup-memory-${memoryMb}.json`), `${JSON.stringify(result, null, 2)}\n`);
-    process.stdout.write(`${JSON.stringify({ api_rps: result.api_rps, api_p99_ms: result.api_p99_ms, pgbench_tps: result.pgbench_tps, ratio: result.ratio, non_200_during_publish: result.non_200_during_publish })}\n`);
+    writeFileSync(path.join(here, 'results', `${memoryMb === undefined ? 'lookup' : `lookup-memory-${memoryMb}`}${processes > 1 ? `-p${processes}` : ''}.json`), `${JSON.stringify(result, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ api_rps: result.api_rps, api_p99_ms: result.api_p99_ms, pgbench_tps: result.pgbench_tps, ratio: result.ratio, publish_api_rps: result.publish_api_rps, publish_api_p99_ms: result.publish_api_p99_ms, non_200_during_publish: result.non_200_during_publish })}\n`);
   } finally {
     server?.kill('SIGTERM');
     await pool.end();

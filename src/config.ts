@@ -88,7 +88,9 @@ export interface ServeConfig {
   poolSize: number;
   /** statement_timeout of lookups; a lookup with no answer 1 s after it gets a 503. */
   statementTimeoutMs: number;
-  /** Lookups per second for the whole process; 0 = no limit. */
+  /** Processes answering on the port (node:cluster); more than 1 uses more cores, each holding its own generations in memory. */
+  processes: number;
+  /** Lookups per second for the whole service (divided among the processes); 0 = no limit. */
   rateLimitPerSecond: number;
   /** Cache-Control max-age of a lookup answer; 0 = no-cache (clients revalidate with the ETag every time). */
   cacheMaxAgeSeconds: number;
@@ -139,7 +141,7 @@ const defaults: Config = {
   // 2 cores (bench/README-lookup.md); the spare in-flight statements help when the database is a round trip away.
   serve: { host: '127.0.0.1', port: 8080, poolSize: 4, statementTimeoutMs: 2_000, rateLimitPerSecond: 0, cacheMaxAgeSeconds: 60, shutdownTimeoutMs: 10_000,
     // One scoring worker: at 2k requests/s a batch of ~2 users costs ~0.1 ms of one core (bench/README.md).
-    scoreWorkers: 1, scoreMaxQueued: 1_000, exports: true,
+    processes: 1, scoreWorkers: 1, scoreMaxQueued: 1_000, exports: true,
     // 1 GB holds ~10M users at K=10 (84 bytes a user measured, 100 estimated before a load; bench/README-lookup.md); a heartbeat every 5 s
     // finds a silently dead LISTEN link within 10 s; the 30 s poll only matters if a NOTIFY is ever lost.
     memoryBudgetMb: 1024, pointerPollMs: 30_000, heartbeatMs: 5_000 },
@@ -202,6 +204,7 @@ function fromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
   if (int('BATCHCAST_SERVE_POOL_SIZE') !== undefined) serve.poolSize = int('BATCHCAST_SERVE_POOL_SIZE');
   if (int('BATCHCAST_SERVE_RATE_LIMIT') !== undefined) serve.rateLimitPerSecond = int('BATCHCAST_SERVE_RATE_LIMIT');
   if (int('BATCHCAST_SERVE_MEMORY_MB') !== undefined) serve.memoryBudgetMb = int('BATCHCAST_SERVE_MEMORY_MB');
+  if (int('BATCHCAST_SERVE_PROCESSES') !== undefined) serve.processes = int('BATCHCAST_SERVE_PROCESSES');
   if (Object.keys(serve).length) o.serve = serve;
   if (env.BATCHCAST_PUSHGATEWAY_URL) o.metrics = { pushgatewayUrl: env.BATCHCAST_PUSHGATEWAY_URL };
   return o;
@@ -249,6 +252,7 @@ function check(c: Config): void {
   nonNegative('serve.rateLimitPerSecond', c.serve.rateLimitPerSecond, 10_000_000);
   nonNegative('serve.cacheMaxAgeSeconds', c.serve.cacheMaxAgeSeconds, 31_536_000);
   positive('serve.shutdownTimeoutMs', c.serve.shutdownTimeoutMs, 600_000);
+  positive('serve.processes', c.serve.processes, 64);
   positive('serve.scoreWorkers', c.serve.scoreWorkers, 64);
   positive('serve.scoreMaxQueued', c.serve.scoreMaxQueued, 1_000_000);
   if (typeof c.serve.exports !== 'boolean') throw new BadInputError('config serve.exports must be true or false');

@@ -8,6 +8,7 @@ interface ServeFlags extends GlobalFlags {
   host?: string;
   lookupDatabaseUrl?: string;
   poolSize?: number;
+  processes?: number;
 }
 
 function stopSignal(): Promise<NodeJS.Signals> {
@@ -22,14 +23,23 @@ export function registerServeCommand(program: Command): void {
     .option('--port <n>', 'TCP port (default: 8080, or config serve.port)', int('--port'))
     .option('--host <address>', 'address to listen on (default: 127.0.0.1; 0.0.0.0 for all interfaces)')
     .option('--lookup-database-url <url>', 'read-only role for lookups (default: $LOOKUP_DATABASE_URL, else --database-url)')
-    .option('--pool-size <n>', 'database connections (default: 4)', int('--pool-size'))
+    .option('--pool-size <n>', 'database connections per process (default: 4)', int('--pool-size'))
+    .option('--processes <n>', 'processes answering on the port, one core each (default: 1, or config serve.processes)', int('--processes'))
     .action(async (opts: ServeFlags) => {
       const serve: NonNullable<ConfigOverrides['serve']> = {};
       if (opts.port !== undefined) serve.port = opts.port;
       if (opts.host !== undefined) serve.host = opts.host;
       if (opts.poolSize !== undefined) serve.poolSize = opts.poolSize;
+      if (opts.processes !== undefined) serve.processes = opts.processes;
       const ctx = context(opts, { serve, ...(opts.lookupDatabaseUrl ? { lookupDatabaseUrl: opts.lookupDatabaseUrl } : {}) });
+      const { isClusterWorker, runPrimary } = await import('./cluster.ts');
+      if (ctx.config.serve.processes > 1 && !isClusterWorker()) {
+        process.exitCode = await runPrimary({ config: ctx.config, log: ctx.log, until: stopSignal() });
+        return;
+      }
       const { serveLookups } = await import('./serve-lookups.ts');
       await serveLookups({ config: ctx.config, log: ctx.log, until: stopSignal() });
+      // a cluster worker: the IPC channel to the primary would keep the process alive
+      if (isClusterWorker()) process.disconnect?.();
     });
 }

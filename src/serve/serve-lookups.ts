@@ -5,6 +5,7 @@ import { redactUrl, type Config } from '../config.ts';
 import { createPool, openDb, type Db } from '../db/connect.ts';
 import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { isClusterWorker, workerMetrics } from './cluster.ts';
 import { startServer, type LookupServer } from './server.ts';
 
 export interface ServeOptions {
@@ -47,6 +48,8 @@ export async function serveLookups(opts: ServeOptions): Promise<void> {
       log,
       logRequests: config.logLevel === 'debug',
     });
+    // one of serve.processes: /metrics shows all of them, gathered by the primary
+    if (isClusterWorker()) server.metrics.render = workerMetrics(server.metrics.registry);
     try {
       log.info(`serving lookups on ${server.url} (database ${db.where}, jobs ${server.catalogue.names().join(', ') || 'none yet'})`, { url: server.url });
       opts.onListening?.(server);
