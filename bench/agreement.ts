@@ -10,7 +10,7 @@ export function overlapAtK<T>(a: readonly T[], b: readonly T[], k: number): numb
 
 /** Rank-biased overlap over the k-prefix, extrapolated so that two identical lists score 1. */
 export function rbo<T>(a: readonly T[], b: readonly T[], p = 0.9, k = Math.min(a.length, b.length)): number {
-  return agreementOf(a.slice(0, k), b.slice(0, k), p).rbo;
+  return agreementOf(a, b, p, k).rbo;
 }
 
 export interface Agreement {

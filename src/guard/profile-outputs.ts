@@ -33,13 +33,8 @@ export interface OutputFacts {
   itemCounts: ArrayLike<number>;
 }
 
-export async function profileOutputs(db: Queryable, f: OutputFacts): Promise<OutputProfile> {
-  const { rows } = await db.query<{ top1: number[] | null; all: number[] | null }>(
-    `with s as (select scores from ${runRows(f.runId)} r where ${sampleCondition('r.user_id', f.usersScored, PERCENTILE_USERS)})
-     select (select percentile_cont($1::float8[]) within group (order by scores[1]) from s) as top1,
-            (select percentile_cont($1::float8[]) within group (order by v) from s, unnest(s.scores) v) as all`,
-    [PERCENTS],
-  );
+/** Everything of the output profile that the workers' counts give, without SQL: the score percentiles are empty. */
+export function outputCounts(f: OutputFacts): OutputProfile {
   const counts = Array.from(f.itemCounts, Number);
   const slots = counts.reduce((a, b) => a + b, 0);
   let top = -1;
@@ -50,12 +45,22 @@ export async function profileOutputs(db: Queryable, f: OutputFacts): Promise<Out
     scoredRatio: f.rowsRead ? f.usersScored / f.rowsRead : 0,
     k: f.k,
     items: f.itemIds.length,
-    top1Percentiles: (rows[0].top1 ?? []).map(Number),
-    scorePercentiles: (rows[0].all ?? []).map(Number),
+    top1Percentiles: [],
+    scorePercentiles: [],
     itemCounts: counts,
     catalogCoverage: counts.length ? counts.filter((c) => c > 0).length / counts.length : 0,
     gini: gini(counts),
     topItemShare: slots ? counts[top] / slots : 0,
     topItemId: top >= 0 ? f.itemIds[top] : null,
   };
+}
+
+export async function profileOutputs(db: Queryable, f: OutputFacts): Promise<OutputProfile> {
+  const { rows } = await db.query<{ top1: number[] | null; all: number[] | null }>(
+    `with s as (select scores from ${runRows(f.runId)} r where ${sampleCondition('r.user_id', f.usersScored, PERCENTILE_USERS)})
+     select (select percentile_cont($1::float8[]) within group (order by scores[1]) from s) as top1,
+            (select percentile_cont($1::float8[]) within group (order by v) from s, unnest(s.scores) v) as all`,
+    [PERCENTS],
+  );
+  return { ...outputCounts(f), top1Percentiles: (rows[0].top1 ?? []).map(Number), scorePercentiles: (rows[0].all ?? []).map(Number) };
 }

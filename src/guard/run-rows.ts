@@ -12,19 +12,19 @@ export function runRows(runId: number): string {
 }
 
 /**
- * Two runs' rows for comparing item lists, as FROM items with (user_id, items): item indices when both runs
- * use the same item map (the same index is the same item: no decoding, which cost the comparison half its
- * time), else item ids through generationSource. Items as text either way, for array_to_string.
+ * Two runs' rows for comparing item lists, as FROM items with (user_id, items): item indices (int4[]) when both
+ * runs use the same item map (the same index is the same item: no decoding, which cost the comparison half its
+ * time; `indices` true), else item ids (text[]) through generationSource.
  */
-export async function comparableRows(db: Queryable, runId: number, refRunId: number): Promise<[string, string]> {
+export async function comparableRows(db: Queryable, runId: number, refRunId: number): Promise<{ now: string; ref: string; indices: boolean }> {
   const { rows } = await db.query<{ a: string | null; b: string | null }>(
     `select (select items_sha256 from batchcast.runs where run_id = $1) as a, (select items_sha256 from batchcast.runs where run_id = $2) as b`,
     [runId, refRunId]);
   const same = rows[0].a !== null && rows[0].a === rows[0].b;
   const of = (id: number) => (same
-    ? `(select user_id, item_idx::text[] as items from ${runTable(id)})`
+    ? `(select user_id, item_idx as items from ${runTable(id)})`
     : `(select user_id, item_ids as items from ${generationSource(id)})`);
-  return [of(runId), of(refRunId)];
+  return { now: of(runId), ref: of(refRunId), indices: same };
 }
 
 /** Users in the deterministic sample of a comparison: at most this many, the same ones every time. */

@@ -8,7 +8,7 @@ import type { Config } from '../config.ts';
 import { connectClient, type Db } from '../db/connect.ts';
 import { migrate } from '../db/migrate.ts';
 import { InfraError, describeError } from '../errors.ts';
-import { guardRun, withCandidateModel, type GuardResult } from '../guard/guard-run.ts';
+import { guardRun, startGuard, withCandidateModel, type GuardResult } from '../guard/guard-run.ts';
 import { modelInfo } from '../infer/model-info.ts';
 import { loadJob, type JobDefinition } from '../jobs/load-job.ts';
 import type { Logger } from '../log.ts';
@@ -100,6 +100,8 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
     }
     checkMinRows(job, where, piped.rowsWritten);
 
+    // The guard's input profile reads only the files: it runs in DuckDB while PostgreSQL builds the index.
+    const guardStart = startGuard(db.pool, { job, date, runId, config, files: result.files, rowsRead: piped.rowsRead, rowsWritten: piped.rowsWritten });
     await indexAndAttach(write, runId, config.publishLockTimeoutMs, mark);
     await updateRun(db.pool, runId, {
       rowsRead: piped.rowsRead,
@@ -111,7 +113,7 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
     // Profile, compare with the generation this one would replace, judge by the job's gates.
     t = performance.now();
     const guard = await guardRun(db.pool, { job, date, runId, config, files: result.files, rowsRead: piped.rowsRead, rowsWritten: piped.rowsWritten,
-      itemIds: result.itemIds, itemCounts: result.counts, shadow: opts.shadow });
+      itemIds: result.itemIds, itemCounts: result.counts, shadow: opts.shadow }, guardStart);
     mark('guard', t);
     const done = (status: PredictResult['status'], previousRunId?: number): PredictResult => {
       const seconds = (performance.now() - t0) / 1000;
