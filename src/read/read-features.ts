@@ -65,8 +65,15 @@ export async function findPartitionFiles(conn: DuckDBConnection, job: JobDefinit
   return files;
 }
 
+/**
+ * Ids checked for duplicates in one aggregate at most: 25M fit DuckDB's default 128 MB (spilling), 100M did
+ * not. A bigger partition is checked in passes over disjoint hash slices of the ids.
+ */
+export const ROWS_PER_DUPLICATE_PASS = 20_000_000;
+
 /** Checks the partition's schema and ids before any work is done, and counts its rows. */
-export async function inspectPartition(conn: DuckDBConnection, job: JobDefinition, date: string, files: string[]): Promise<Partition> {
+export async function inspectPartition(conn: DuckDBConnection, job: JobDefinition, date: string, files: string[],
+  o: { rowsPerDuplicatePass?: number } = {}): Promise<Partition> {
   const where = `job ${job.name}, date ${date}`;
   const fileList = files.length === 1 ? files[0] : `${files.length} files (${files[0]}, ...)`;
   const f = job.features;
@@ -114,8 +121,17 @@ export async function inspectPartition(conn: DuckDBConnection, job: JobDefinitio
   })).getRows()[0].map(Number);
   const [rows, nullIds, badLists] = await read(`SELECT count(*), count(*) - count(${uid})${listCheck} FROM ${filesSql(files)}`);
   // GROUP BY ... HAVING rather than count(DISTINCT): at 10M ids it takes 0.7 s in bounded memory (it spills
-  // under DuckDB's memory_limit) where count(DISTINCT) took 2.1 s and 500 MB of RSS.
-  const [duplicates] = await read(`SELECT count(*) FROM (SELECT ${uid} FROM ${filesSql(files)} WHERE ${uid} IS NOT NULL GROUP BY 1 HAVING count(*) > 1)`);
+  // under DuckDB's memory_limit) where count(DISTINCT) took 2.1 s and 500 MB of RSS. Past ~25M ids the
+  // aggregate no longer fits 128 MB even spilling ("failed to pin block" at 100M), so big partitions are
+  // checked in passes over disjoint hash slices of the ids: 100M ids in 4 passes, 19 s (bench/README.md).
+  const passes = Math.max(1, Math.ceil(rows / (o.rowsPerDuplicatePass ?? ROWS_PER_DUPLICATE_PASS)));
+  const slice = (i: number) => (passes > 1 ? ` AND hash(${uid}) % ${passes} = ${i}` : '');
+  let duplicates = 0;
+  let dupSlice = 0;
+  for (let i = 0; i < passes && duplicates === 0; i++) {
+    [duplicates] = await read(`SELECT count(*) FROM (SELECT ${uid} FROM ${filesSql(files)} WHERE ${uid} IS NOT NULL${slice(i)} GROUP BY 1 HAVING count(*) > 1)`);
+    dupSlice = i;
+  }
   if (nullIds > 0) {
     const found = await conn.runAndReadAll(`SELECT filename, count(*) FROM read_parquet([${files.map(sqlString).join(', ')}], filename = true) WHERE ${uid} IS NULL GROUP BY 1 ORDER BY 1 LIMIT 1`);
     const [file, n] = found.getRows()[0];
@@ -124,12 +140,12 @@ export async function inspectPartition(conn: DuckDBConnection, job: JobDefinitio
   if (duplicates > 0) {
     const dup = await conn.runAndReadAll(
       `SELECT ${uid}::VARCHAR, list(DISTINCT filename ORDER BY filename), count(*) FROM read_parquet([${files.map(sqlString).join(', ')}], filename = true)
-        GROUP BY 1 HAVING count(*) > 1 ORDER BY 3 DESC, 1 LIMIT 1`,
+        WHERE true${slice(dupSlice)} GROUP BY 1 HAVING count(*) > 1 ORDER BY 3 DESC, 1 LIMIT 1`,
     );
     const [id, inFiles, n] = dup.getRows()[0];
     const fileNames = (inFiles as { items: unknown[] }).items.map(String);
     throw new BadInputError(
-      `${where}, file ${fileNames.join(' and ')}: column "${f.userIdColumn}" has ${duplicates} duplicated id(s), e.g. ${id} appears ${n} times; ` +
+      `${where}, file ${fileNames.join(' and ')}: column "${f.userIdColumn}" has ${passes > 1 ? 'at least ' : ''}${duplicates} duplicated id(s), e.g. ${id} appears ${n} times; ` +
         'dedupe the export so each user has one row',
     );
   }
