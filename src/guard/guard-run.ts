@@ -9,12 +9,11 @@ import type { Config } from '../config.ts';
 import { BadInputError } from '../errors.ts';
 import type { JobDefinition } from '../jobs/load-job.ts';
 import { withDuckDB } from '../read/duckdb.ts';
-import { compareRuns } from './compare-runs.ts';
+import { compareRuns, type RunProfiles } from './compare-runs.ts';
 import { evaluateGates, heldLine, type GateResult } from './gates.ts';
 import { profileInputs } from './profile-inputs.ts';
 import { outputCounts, profileOutputs } from './profile-outputs.ts';
 import { findReference, loadProfiles, saveComparison, saveProfiles, saveVerdicts, type Reference } from './stored-profiles.ts';
-import type { RunProfiles } from './compare-runs.ts';
 import type { Comparison, InputProfile } from './types.ts';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
@@ -42,7 +41,8 @@ export interface GuardResult {
   line: string | undefined;
   /**
    * milliseconds per part: inputs (waiting for the DuckDB pass, once the run reached the guard), outputs (SQL on
-   * the sample) and compare, which run at once (each from the same start); inputsTotal: the whole DuckDB pass, most of it during the index build when started early
+   * the sample) and compare, which run at once (each from the same start); inputsTotal: the whole DuckDB pass,
+   * most of it during the index build when started early
    */
   ms: Record<'inputs' | 'outputs' | 'compare' | 'inputsTotal', number>;
 }
