@@ -15,6 +15,7 @@ import { loadConfig } from '../src/config.ts';
 import { createPool } from '../src/db/connect.ts';
 import { migrate } from '../src/db/migrate.ts';
 import { ensureBenchGenerations } from './lookup-data.ts';
+import { median } from './util.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({
@@ -32,10 +33,6 @@ const job = 'bench-export';
 const date = '2026-01-01';
 const log = (m: string) => process.stderr.write(`${m}\n`);
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /** Runs argv under /usr/bin/time -v: wall seconds and peak RSS (MB). */
 function timed(argv: string[]): Promise<{ seconds: number; rss_mb: number }> {

@@ -21,6 +21,7 @@ import { migrate } from '../src/db/migrate.ts';
 import { publishRun } from '../src/write/publish.ts';
 import { backendsOf, CpuSampler, treeOf } from './lookup-cpu.ts';
 import { ensureBenchGenerations } from './lookup-data.ts';
+import { median, runOutput } from './util.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({
@@ -45,21 +46,7 @@ const job = 'bench';
 const date = '2026-01-01';
 const log = (m: string) => process.stderr.write(`${m}\n`);
 
-function run(cmd: string, argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { out += d; });
-    child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}: ${out.slice(-2000)}`))));
-  });
-}
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 async function waitReady(url: string, ms: number): Promise<void> {
   const until = Date.now() + ms;
@@ -79,7 +66,7 @@ interface PgbenchResult { tps: number; cpu: { pg_us: number; client_us: number }
 async function pgbench(seconds: number): Promise<PgbenchResult> {
   const pgCpu = new CpuSampler(backendsOf(database)).start();
   const clientCpu = new CpuSampler(title(/^(\S*\/)?pgbench /)).start();
-  const out = await run('pgbench', ['-n', '-M', 'prepared', '-c', String(connections), '-j', '2', '-T', String(seconds),
+  const out = await runOutput('pgbench', ['-n', '-M', 'prepared', '-c', String(connections), '-j', '2', '-T', String(seconds),
     '-D', `users=${users}`, '-D', `date=${date}`, '-D', `job=${job}`, '-f', path.join(here, 'lookup-pgbench.sql'), databaseUrl]);
   const m = /tps = ([\d.]+) \(without initial connection time\)/.exec(out);
   if (!m) throw new Error(`no tps in pgbench output: ${out.slice(-1000)}`);
@@ -97,7 +84,7 @@ async function wrk(url: string, seconds: number, serverPid: number, during?: () 
   const apiCpu = new CpuSampler(treeOf(serverPid)).start();
   const pgCpu = new CpuSampler(backendsOf(database)).start();
   const clientCpu = new CpuSampler(title(/^(\S*\/)?wrk /)).start();
-  const done = run('wrk', ['-t2', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', path.join(here, 'lookup-random-user.lua'), url],
+  const done = runOutput('wrk', ['-t2', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', path.join(here, 'lookup-random-user.lua'), url],
     { ...process.env, USERS: String(users), JOB: job });
   let publishing: Promise<void> | undefined;
   const timer = during && setTimeout(() => { publishing = during(); }, (seconds * 1000) / 2);

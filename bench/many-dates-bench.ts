@@ -28,6 +28,7 @@ import { predict } from '../src/run/predict.ts';
 import { publishRun } from '../src/write/publish.ts';
 import { BENCH_DATE, MODELS, ensureDataset } from './datasets.ts';
 import { datesBefore, writeSmallDates } from './small-dates.ts';
+import { median, runOutput } from './util.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({
@@ -55,18 +56,7 @@ const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:543
 const log = (m: string) => process.stderr.write(`${m}\n`);
 
 const withDatabase = (name: string) => { const u = new URL(serverUrl); u.pathname = `/${name}`; return u.toString(); };
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 
-function run(cmd: string, argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { out += d; });
-    child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}: ${out.slice(-2000)}`))));
-  });
-}
 
 interface Setup { name: string; url: string; dates: number; publishStageMs: number; attachMs: number }
 
@@ -154,7 +144,7 @@ async function sqlTimings(s: Setup, job: string): Promise<{ plan_ms: number; exe
 async function pgbench(s: Setup, job: string, mode: 'prepared' | 'simple'): Promise<number> {
   const script = mode === 'prepared' ? 'many-dates-pgbench.sql' : 'many-dates-pgbench-literal.sql';
   const clients = args['view-clients'];
-  const out = await run('pgbench', ['-n', '-M', mode, '-c', clients, '-j', clients === '1' ? '1' : '2', '-T', String(duration),
+  const out = await runOutput('pgbench', ['-n', '-M', mode, '-c', clients, '-j', clients === '1' ? '1' : '2', '-T', String(duration),
     '-D', `users=${users}`, '-D', `date=${BENCH_DATE}`, '-D', `job=${job}`, '-f', path.join(here, script), s.url]);
   const m = /tps = ([\d.]+) \(without initial connection time\)/.exec(out);
   if (!m) throw new Error(`no tps in pgbench output: ${out.slice(-1000)}`);
@@ -176,7 +166,7 @@ async function startServer(s: Setup, root: string, job: string): Promise<{ url: 
 
 async function wrk(url: string, job: string): Promise<{ rps: number; p99_ms: number; non_200: number }> {
   // the big date is the latest: users "1".."N" (the dataset's integer ids), no date in the path
-  const out = await run('wrk', ['-t2', '-c32', `-d${duration}s`, '--latency', '-s', path.join(here, 'lookup-random-user.lua'), url],
+  const out = await runOutput('wrk', ['-t2', '-c32', `-d${duration}s`, '--latency', '-s', path.join(here, 'lookup-random-user.lua'), url],
     { ...process.env, USERS: String(users), JOB: job, PREFIX: '', FIRST: '1' });
   const m = /RESULT (\{.*\})/.exec(out);
   if (!m) throw new Error(`no RESULT line in wrk output: ${out.slice(-1000)}`);

@@ -18,6 +18,7 @@ import { writeReport, type BenchEntry, type BenchResults } from './report.ts';
 import { endToEnd, run, type EndToEnd } from './end-to-end.ts';
 import { measureVariants, writeVariantReport } from './variants.ts';
 import { PRECISIONS, type Precision } from '../src/demo/build-model.ts';
+import { median } from './util.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const log = (m: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
@@ -34,7 +35,6 @@ const { values: args } = parseArgs({
   },
 });
 
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
 
 /** Bytes on disk of one generation: its run table with its index and TOAST. */

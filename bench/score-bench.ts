@@ -20,6 +20,7 @@ import { ScoreBatcher } from '../src/serve/batch-scores.ts';
 import { MODELS, type Dataset, type ModelSpec } from './datasets.ts';
 import { CpuSampler, treeOf } from './lookup-cpu.ts';
 import { ortAlone } from './stages.ts';
+import { median, runOutput } from './util.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({
@@ -44,21 +45,7 @@ const PACED_CONNECTIONS = 40;
 /** Users per chunk the API sends to a worker (online-scorer.ts MAX_BATCH). */
 const MAX_BATCH = 64;
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
-function run(cmd: string, argv: string[], env: NodeJS.ProcessEnv): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { out += d; });
-    child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}: ${out.slice(-2000)}`))));
-  });
-}
 
 /** A project root with the model, its items and two job files (batch_size 64, and 1 for ORT alone at batch 1). */
 function makeRoot(): { root: string; ds: Dataset } {
@@ -120,7 +107,7 @@ interface Wrk { requests: number; non_200: number; errors: number; p50_us: numbe
 
 /** `delayMs` > 0: each connection pauses that long on average between requests (paced load). */
 async function wrk(url: string, seconds: number, conns: number, delayMs: number): Promise<Wrk & { rps: number }> {
-  const out = await run('wrk', ['-t2', `-c${conns}`, `-d${seconds}s`, '--latency', '-s', path.join(here, 'score-post.lua'), url],
+  const out = await runOutput('wrk', ['-t2', `-c${conns}`, `-d${seconds}s`, '--latency', '-s', path.join(here, 'score-post.lua'), url],
     { ...process.env, JOB: 'score', SIZE: String(spec.inputSize), DELAY_MS: String(delayMs) });
   const m = /RESULT (\{.*\})/.exec(out);
   if (!m) throw new Error(`no RESULT line in wrk output: ${out.slice(-1000)}`);
