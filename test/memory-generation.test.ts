@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { GenerationMeta } from '../src/serve/load-generation.ts';
+import { lookupBody } from '../src/serve/lookup-body.ts';
 import { BadGenerationError, buildMemoryGeneration, float4Number, float4NumberSlow, OverBudgetError } from '../src/serve/memory-generation.ts';
 import { adminUrl } from './helpers.ts';
 
@@ -61,6 +62,25 @@ it('answers every user as PostgreSQL holds it, across any chunk boundaries and 7
     expect(u.scores!.map((s) => (Number.isNaN(s) ? null : s)), r.user_id).toEqual(r.scores);
   }
   expect(g.lookup('nobody')).toEqual({ found: false, itemIds: ['pop'], scores: [0.5] });
+});
+
+it('writes the answer body exactly as JSON.stringify would, with the heads it caches per item', async () => {
+  const g = await buildMemoryGeneration(meta(30_000), Readable.from(recut(await copyBytes())), Number.POSITIVE_INFINITY);
+  const odd = { ...g.generation, modelVersion: 'v "2" \\ ü', generatedAt: '2026-11-20T00:00:00.000Z' };
+  const users = ['ü-0', 'ü-89', 'ü-97', 'ü-12345', 'nobody'];
+  for (const [job, userId] of [['unit', 'ü-89'], ['j"ob', 'a\u2028b\ud800"\n']] as const) {
+    for (const id of users) {
+      const u = g.lookup(id);
+      for (const n of [0, Math.min(1, u.itemIds!.length), u.itemIds!.length]) {
+        const items = u.itemIds!.slice(0, n).map((item_id, i) => ({ item_id, score: Number.isFinite(u.scores![i]) ? u.scores![i] : null, rank: i + 1 }));
+        const expected = JSON.stringify({
+          job, user_id: userId, prediction_date: odd.predictionDate, run_id: odd.runId, model_version: odd.modelVersion, generated_at: odd.generatedAt, source: u.found ? 'model' : 'fallback', items,
+        });
+        expect(lookupBody(job, userId, odd, u.found ? 'model' : 'fallback', u.itemIds!, u.scores!, n, u.itemHeads), id).toBe(expected);
+        expect(lookupBody(job, userId, odd, 'model', u.itemIds!, u.scores!, n), id).toBe(expected.replace('"fallback"', '"model"'));
+      }
+    }
+  }
 });
 
 it('float4Number gives what PostgreSQL prints for a real: random magnitudes, exact halfway points, powers of ten', async () => {

@@ -140,6 +140,12 @@ describe('lookups', () => {
     expect(await rawStatus(server.port, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(10_000)}\r\n\r\n`)).toBe(431);
     expect(await rawStatus(server.port, 'POST /v1/jobs/lookup/users/u1/recommendations HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n')).toBe(405);
     expect((await get(server.url, '/v2/whatever')).status).toBe(404);
+    // Near misses of the lookup's path are no lookup: 404 not_found, not a 400 about a parameter.
+    for (const near of ['/v1/jobs/lookup/users/recommendations', '/v1/jobs/lookup/users/a/b/recommendations', '/v1/jobs/lookup/user/a/recommendations',
+      '/v1/jobs/lookup/users/a/recommendations/', '/v1/jobs/lookup/users/a/recommendation']) {
+      const a = await get(server.url, near);
+      expect([a.status, a.json.error], near).toEqual([404, 'not_found']);
+    }
   });
 });
 

@@ -27,7 +27,7 @@ const server = http.createServer((req, res) => {
   if (u.startsWith('/readyz')) { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"status":"ready"}'); return; }
   const q = u.indexOf('?');
   const parts = (q < 0 ? u : u.slice(0, q)).split('/'); // ['', 'v1', 'jobs', job, 'users', user, 'recommendations']
-  answerLookup({ jobRaw: parts[3] ?? '', userRaw: parts[5] ?? '', query: q < 0 ? '' : u.slice(q + 1), ifNoneMatch: req.headers['if-none-match'], requestId: String(++seq) }, deps)
+  Promise.resolve(answerLookup({ jobRaw: parts[3] ?? '', userRaw: parts[5] ?? '', query: q < 0 ? '' : u.slice(q + 1), ifNoneMatch: req.headers['if-none-match'], requestId: String(++seq) }, deps))
     .then((r) => {
       res.writeHead(r.status, { ...r.headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(r.body) });
       res.end(r.body);

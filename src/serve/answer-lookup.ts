@@ -1,11 +1,12 @@
-// GET /v1/jobs/{job}/users/{userId}/recommendations: parameters -> one statement (batched) -> JSON.
-// The body is plain JSON.stringify: building it by hand with a per-generation prefix cached measured
-// 51-58 µs of server CPU per lookup against 44-50 µs for JSON.stringify (bench/README-lookup.md).
+// GET /v1/jobs/{job}/users/{userId}/recommendations: parameters -> memory, or one statement (batched)
+// -> JSON (lookup-body.ts; JSON.stringify when attributes are asked for).
 import type { JobDefinition } from '../jobs/load-job.ts';
+import type { UserAnswer } from './batch-lookups.ts';
+import type { Attributes, ItemAttributes } from './item-attributes.ts';
+import { lookupBody } from './lookup-body.ts';
 import type { ServeMetrics } from './metrics.ts';
-import { BadParameter, parseLookupParams } from './params.ts';
+import { BadParameter, parseLookupParams, type LookupParams } from './params.ts';
 import { badRequest, failure, json, notFound, type Reply } from './replies.ts';
-import type { ItemAttributes } from './item-attributes.ts';
 import type { JobCatalogue } from './job-catalogue.ts';
 import type { Lookups } from './served-generations.ts';
 
@@ -38,26 +39,42 @@ function matches(ifNoneMatch: string | undefined, etag: string): boolean {
   return false;
 }
 
-export async function answerLookup(req: LookupRequest, deps: LookupDeps): Promise<Reply> {
+/**
+ * Synchronous when the generation is held in memory and no attributes are asked for: no promise, no
+ * microtask between the request and its answer. Otherwise the promise of the database path.
+ */
+export function answerLookup(req: LookupRequest, deps: LookupDeps): Reply | Promise<Reply> {
   const { catalogue } = deps;
   const params = parseLookupParams(req.jobRaw, req.userRaw, req.query, (name) => catalogue.get(name) !== undefined, () => catalogue.names());
   if (params instanceof BadParameter) return badRequest(params.parameter, params.message);
   const job = catalogue.get(params.job) as JobDefinition;
-  let attributes;
-  if (params.attributes) {
-    if (!job.items.attributes.length) return badRequest('include', `job ${params.job} declares no item attributes; list columns of its items file in items.attributes of the job file`);
-    attributes = await deps.attributes.get(job);
-    if (attributes instanceof Error) {
-      return { ...json(500, { error: 'attributes_unavailable', message: `the item attributes of job ${params.job} cannot be read; the server log names the file and column`, request_id: req.requestId }), cause: attributes };
-    }
-  }
+  if (params.attributes) return withAttributes(params, job, req, deps);
+  return lookupAndAnswer(params, job, req, deps, undefined);
+}
 
+async function withAttributes(params: LookupParams, job: JobDefinition, req: LookupRequest, deps: LookupDeps): Promise<Reply> {
+  if (!job.items.attributes.length) return badRequest('include', `job ${params.job} declares no item attributes; list columns of its items file in items.attributes of the job file`);
+  const attributes = await deps.attributes.get(job);
+  if (attributes instanceof Error) {
+    return { ...json(500, { error: 'attributes_unavailable', message: `the item attributes of job ${params.job} cannot be read; the server log names the file and column`, request_id: req.requestId }), cause: attributes };
+  }
+  return lookupAndAnswer(params, job, req, deps, attributes);
+}
+
+function lookupAndAnswer(params: LookupParams, job: JobDefinition, req: LookupRequest, deps: LookupDeps, attributes: Attributes | undefined): Reply | Promise<Reply> {
   let answer;
   try {
-    answer = await deps.lookups.lookup(params.job, params.date, params.userId);
+    answer = deps.lookups.lookup(params.job, params.date, params.userId);
   } catch (err) {
     return failure(err, req.requestId);
   }
+  if (answer instanceof Promise) {
+    return answer.then((a) => answerFrom(a, params, job, req, deps, attributes), (err) => failure(err, req.requestId));
+  }
+  return answerFrom(answer, params, job, req, deps, attributes);
+}
+
+function answerFrom(answer: UserAnswer | undefined, params: LookupParams, job: JobDefinition, req: LookupRequest, deps: LookupDeps, attributes: Attributes | undefined): Reply {
   if (!answer) {
     return notFound('generation_not_found', params.date
       ? `job ${params.job} has no published generation for ${params.date}`
@@ -81,11 +98,11 @@ export async function answerLookup(req: LookupRequest, deps: LookupDeps): Promis
   const headers = { etag, 'cache-control': cacheControl };
   if (matches(req.ifNoneMatch, etag)) return { status: 304, body: '', headers };
   const n = Math.min(params.k ?? stored, user.itemIds.length, user.scores.length);
-  const items = new Array<{ item_id: string; score: number | null; rank: number; attributes?: unknown }>(n);
+  if (!attributes) return { status: 200, body: lookupBody(params.job, params.userId, g, source, user.itemIds, user.scores, n, user.itemHeads), headers };
+  const items = new Array<{ item_id: string; score: number | null; rank: number; attributes: unknown }>(n);
   for (let i = 0; i < n; i++) {
     const score = user.scores[i];
-    items[i] = { item_id: user.itemIds[i], score: Number.isFinite(score) ? score : null, rank: i + 1 };
-    if (attributes) items[i].attributes = attributes.get(user.itemIds[i]) ?? null;
+    items[i] = { item_id: user.itemIds[i], score: Number.isFinite(score) ? score : null, rank: i + 1, attributes: attributes.get(user.itemIds[i]) ?? null };
   }
   const body = JSON.stringify({
     job: params.job, user_id: params.userId, prediction_date: g.predictionDate, run_id: g.runId,

@@ -22,6 +22,8 @@ export interface UserRecommendations {
   found: boolean;
   itemIds: string[] | null;
   scores: number[] | null;
+  /** Each item's `{"item_id":...,"score":` as the answer's JSON writes it, when the source caches them (memory). */
+  itemHeads?: string[];
 }
 
 export interface LookupResult {

@@ -5,6 +5,7 @@
 import { ByteKeys } from './byte-keys.ts';
 import type { GenerationMeta } from './load-generation.ts';
 import type { Generation, UserRecommendations } from './lookup.ts';
+import { itemHead } from './lookup-body.ts';
 import { forEachCopyRow } from './split-copy-binary.ts';
 
 export class OverBudgetError extends Error {
@@ -83,6 +84,9 @@ export function float4NumberSlow(v: number): number {
 }
 
 export class MemoryGeneration {
+  /** Item index -> its JSON head (lookup-body.ts itemHead), made on first use: no Map probe per item. */
+  private readonly heads: (string | undefined)[];
+
   constructor(
     readonly job: string,
     readonly generation: Generation,
@@ -93,15 +97,17 @@ export class MemoryGeneration {
     private readonly scores: Float32Array,
     private readonly itemIds: string[],
     private readonly fallback: GenerationMeta['fallback'],
-  ) {}
+  ) {
+    this.heads = new Array<string | undefined>(itemIds.length).fill(undefined);
+  }
 
   get userCount(): number {
     return this.users.size;
   }
 
-  /** Bytes held: the typed arrays plus the item dictionary (~50 bytes a short string). */
+  /** Bytes held: the typed arrays plus the item dictionary (~50 bytes a short string, 8 a JSON head slot). */
   get bytes(): number {
-    return this.users.byteLength + this.rowStart.byteLength + this.items.byteLength + this.scores.byteLength + this.itemIds.length * 50;
+    return this.users.byteLength + this.rowStart.byteLength + this.items.byteLength + this.scores.byteLength + this.itemIds.length * 58;
   }
 
   /** The same answer as lookupUsers gives for one user of this generation. */
@@ -112,11 +118,14 @@ export class MemoryGeneration {
     const n = this.rowStart[row + 1] - a;
     const itemIds = new Array<string>(n);
     const scores = new Array<number>(n);
+    const itemHeads = new Array<string>(n);
     for (let i = 0; i < n; i++) {
-      itemIds[i] = this.itemIds[this.items[a + i]];
+      const idx = this.items[a + i];
+      itemIds[i] = this.itemIds[idx];
+      itemHeads[i] = this.heads[idx] ??= itemHead(itemIds[i]);
       scores[i] = float4Number(this.scores[a + i]);
     }
-    return { found: true, itemIds, scores };
+    return { found: true, itemIds, scores, itemHeads };
   }
 }
 

@@ -69,7 +69,8 @@ export class ServedGenerations implements Lookups {
   private down = false;
   private stopped = false;
   private readonly budget: number;
-  private readonly fromMemory: client.Counter;
+  /** Lookups answered from memory since /metrics last read them: a plain count on the hot path. */
+  private fromMemory = 0;
 
   constructor(private readonly opts: ServedOptions) {
     this.budget = opts.memoryBudgetMb * 1024 * 1024;
@@ -85,7 +86,11 @@ export class ServedGenerations implements Lookups {
       },
     });
     new client.Gauge({ name: 'batchcast_memory_budget_bytes', help: 'serve.memoryBudgetMb in bytes', registers }).set(this.budget);
-    this.fromMemory = new client.Counter({ name: 'batchcast_lookups_from_memory_total', help: 'Lookups answered from a generation held in memory', registers });
+    const self = this;
+    new client.Counter({
+      name: 'batchcast_lookups_from_memory_total', help: 'Lookups answered from a generation held in memory', registers,
+      collect() { this.inc(self.fromMemory); self.fromMemory = 0; },
+    });
     const notices = new client.Counter({ name: 'batchcast_publish_notifications_total', help: 'Publish notifications received (NOTIFY)', registers });
     if (this.budget === 0) opts.log.info('serve.memoryBudgetMb is 0: every lookup reads PostgreSQL');
 
@@ -126,7 +131,7 @@ export class ServedGenerations implements Lookups {
   lookup(job: string, date: string | null, userId: string): Promise<UserAnswer | undefined> | UserAnswer {
     const g = this.current(job, date) ?? this.whileLoading(job, date);
     if (g) {
-      this.fromMemory.inc();
+      this.fromMemory++;
       return { generation: g.generation, user: g.lookup(userId) };
     }
     return Promise.resolve(this.opts.database.lookup(job, date, userId)).then((answer) => {
@@ -135,7 +140,7 @@ export class ServedGenerations implements Lookups {
     }, (err) => {
       const held = isUnavailable(err) && !(err instanceof OverloadedError) ? this.newest(job, date) : undefined;
       if (!held) throw err;
-      this.fromMemory.inc();
+      this.fromMemory++;
       return { generation: held.generation, user: held.lookup(userId) };
     });
   }

@@ -55,6 +55,17 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
+/** `/v1/jobs/{job}/users/{user}/recommendations`: the raw (percent-encoded) job and user segments. */
+function lookupSegments(path: string): { jobRaw: string; userRaw: string } | undefined {
+  const end = path.length - 16; // '/recommendations'
+  if (!path.startsWith('/v1/jobs/') || !path.endsWith('/recommendations')) return undefined;
+  const slash = path.indexOf('/', 9);
+  if (slash < 0 || !path.startsWith('/users/', slash)) return undefined;
+  const user = slash + 7;
+  if (user > end || path.indexOf('/', user) !== end) return undefined;
+  return { jobRaw: path.slice(9, slash), userRaw: path.slice(user, end) };
+}
+
 /** Warnings at most once a second, with a count of the ones held back: an outage must not flood the log. */
 function throttled(log: Logger) {
   let last = 0;
@@ -119,26 +130,14 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     if (opts.logRequests) log.debug('request', { requestId, method, url: res.req.url?.slice(0, 300), status: reply.status, ms: Math.round(ms * 100) / 100 });
   }
 
-  function route(req: http.IncomingMessage): { route: Route; answer: (requestId: string) => Reply | Promise<Reply> } {
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q < 0 ? url : url.slice(0, q);
-    const query = q < 0 ? '' : url.slice(q + 1);
-    if (path.startsWith('/v1/jobs/')) {
-      const parts = path.slice(9).split('/');
-      if (parts.length === 4 && parts[1] === 'users' && parts[3] === 'recommendations') {
-        return {
-          route: 'lookup',
-          answer: (requestId) => {
-            if (!limit.take()) {
-              return json(429, { error: 'rate_limited', message: `over ${serve.rateLimitPerSecond} lookups per second; retry in ${RETRY_AFTER_SECONDS} s` }, { 'retry-after': String(RETRY_AFTER_SECONDS) });
-            }
-            const inm = req.headers['if-none-match'];
-            return answerLookup({ jobRaw: parts[0], userRaw: parts[2], query, ifNoneMatch: inm, requestId }, lookupDeps);
-          },
-        };
-      }
+  function lookup(req: http.IncomingMessage, at: { jobRaw: string; userRaw: string }, query: string, requestId: string): Reply | Promise<Reply> {
+    if (!limit.take()) {
+      return json(429, { error: 'rate_limited', message: `over ${serve.rateLimitPerSecond} lookups per second; retry in ${RETRY_AFTER_SECONDS} s` }, { 'retry-after': String(RETRY_AFTER_SECONDS) });
     }
+    return answerLookup({ jobRaw: at.jobRaw, userRaw: at.userRaw, query, ifNoneMatch: req.headers['if-none-match'], requestId }, lookupDeps);
+  }
+
+  function route(path: string, query: string): { route: Route; answer: (requestId: string) => Reply | Promise<Reply> } {
     switch (path) {
       case '/healthz': return { route: 'healthz', answer: () => json(200, { status: stopping ? 'stopping' : 'ok' }) };
       case '/readyz': return { route: 'readyz', answer: () => (stopping ? json(503, { status: 'stopping' }) : answerReady(query, readyDeps)) };
@@ -159,42 +158,47 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     const method = req.method ?? 'GET';
     const given = req.headers['x-request-id'];
     const requestId = typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : `${idPrefix}${(++seq).toString(36)}`;
-    if ((req.url?.length ?? 0) > MAX_URL_BYTES) {
+    const url = req.url ?? '/';
+    if (url.length > MAX_URL_BYTES) {
       return send(res, 'other', method, t0, requestId, json(414, { error: 'uri_too_long', message: `request target longer than ${MAX_URL_BYTES} bytes` }));
     }
-    // Scoring takes a body and exports stream: both answer for themselves (see answer-score.ts, export-route.ts).
-    const path = (req.url ?? '/').split('?', 1)[0];
-    const query = (req.url ?? '').slice(path.length + 1);
-    const scoreJob = scoreJobSegment(path);
-    const exported = scoreJob === undefined ? exportSegments(path) : undefined;
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const query = q < 0 ? '' : url.slice(q + 1);
+    // The lookup first: it is nearly every request. Scoring takes a body and exports stream: both answer
+    // for themselves (see answer-score.ts, export-route.ts).
+    const looked = lookupSegments(path);
+    const scoreJob = looked ? undefined : scoreJobSegment(path);
+    const exported = looked || scoreJob !== undefined ? undefined : exportSegments(path);
     if (scoreJob !== undefined || exported) {
       const route: Route = exported ? 'export' : 'score';
       const answer = exported ? streamExport(req, res, exported, requestId, exportDeps) : answerScore(req, scoreJob!, query, requestId, scoreDeps);
       answer.then((rep) => send(res, route, method, t0, requestId, rep), (err) => send(res, route, method, t0, requestId, res.headersSent ? null : failure(err, requestId)));
       return;
     }
+    const other = looked ? undefined : route(path, query);
+    const r: Route = other ? other.route : 'lookup';
     // GET needs no body: one is the request size limit, refused with the connection closed (no unread body left on it).
     const length = req.headers['content-length'];
     if ((length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined) {
       return send(res, 'other', method, t0, requestId, json(413, { error: 'body_not_allowed', message: 'this API takes no request body' }, { connection: 'close' }));
     }
-    const r = route(req);
     if (method !== 'GET' && method !== 'HEAD') {
-      return send(res, r.route, method, t0, requestId, json(405, { error: 'method_not_allowed', message: `${method.slice(0, 16)} is not allowed; use GET` }, { allow: 'GET, HEAD' }));
+      return send(res, r, method, t0, requestId, json(405, { error: 'method_not_allowed', message: `${method.slice(0, 16)} is not allowed; use GET` }, { allow: 'GET, HEAD' }));
     }
     let reply: Reply | Promise<Reply>;
     try {
-      reply = r.answer(requestId);
+      reply = other ? other.answer(requestId) : lookup(req, looked!, query, requestId);
     } catch (err) {
       reply = failure(err, requestId);
     }
     if (reply instanceof Promise) {
       reply.then(
-        (rep) => send(res, r.route, method, t0, requestId, rep, r.route === 'metrics' ? metrics.contentType : JSON_TYPE),
-        (err) => send(res, r.route, method, t0, requestId, failure(err, requestId)),
+        (rep) => send(res, r, method, t0, requestId, rep, r === 'metrics' ? metrics.contentType : JSON_TYPE),
+        (err) => send(res, r, method, t0, requestId, failure(err, requestId)),
       );
     } else {
-      send(res, r.route, method, t0, requestId, reply);
+      send(res, r, method, t0, requestId, reply);
     }
   }
 
