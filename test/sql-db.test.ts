@@ -1,7 +1,7 @@
 // SQL on the embedded default, as a newcomer meets it: `demo` (which stops its server when it exits), then
 // `sql` (which starts it again), then `db start` to keep it up for psql, and `db stop`.
 import { execFile } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -95,4 +95,18 @@ describe('batchcast db start|status|url|stop', () => {
     expect(runningServer(env.BATCHCAST_PG_DIR)).toBeUndefined();
     expect(JSON.parse((await runCli(['db', 'status', '--json'], env)).stdout)).toMatchObject({ running: false });
   }, 180_000);
+
+  it('starts as the first command of a new project, with no data/ directory yet', async () => {
+    const fresh = mkdtempSync(path.join(os.tmpdir(), 'batchcast-db-first-'));
+    chmodSync(fresh, 0o755);
+    const first = { BATCHCAST_ROOT: fresh, BATCHCAST_PG_PORT: String(await freePort()) };
+    try {
+      const start = await runCli(['db', 'start'], first);
+      expect(start.code, start.stderr).toBe(0);
+      expect(runningServer(path.join(fresh, 'data', 'pg'))).toBeDefined();
+      expect(existsSync(path.join(fresh, 'data', 'pg-server.log'))).toBe(true);
+    } finally {
+      expect((await runCli(['db', 'stop'], first)).code).toBe(0);
+    }
+  }, 120_000);
 });

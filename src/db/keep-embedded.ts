@@ -6,7 +6,7 @@
 // would, and stops it on SIGTERM. The holder's pid is in <dataDir>.holder.pid; `db stop` signals it.
 // Other commands find the running server through its postmaster.pid and use it without stopping it.
 import { spawn } from 'node:child_process';
-import { existsSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config.ts';
@@ -57,6 +57,7 @@ export function embeddedStatus(config: Config): EmbeddedStatus {
 export async function startDetached(config: Config): Promise<EmbeddedStatus & { started: boolean }> {
   const now = embeddedStatus(config);
   if (now.running) return { ...now, started: false };
+  mkdirSync(path.dirname(logFile(config)), { recursive: true }); // a new project has no data/ yet
   const out = openSync(logFile(config), 'a');
   const child = spawn(process.execPath, [bin, 'db', 'hold'], {
     cwd: config.root,
