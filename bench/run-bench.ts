@@ -4,6 +4,7 @@
 //   npm run bench -- --quick            (1M users, heavy model)
 //   --rounds N (default 3): ORT alone, COPY alone and end to end in turns N times, medians reported
 //   npm run bench -- --variants fp32,int8,fp16 --sizes 1000000   (compressed models against fp32: variants.ts)
+//   --precision int8: the stage table for one compressed variant of the model alone (e.g. at 100M users)
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { loadConfig } from '../src/config.ts';
 import { runTable } from '../src/write/write-predictions.ts';
-import { MODELS, ensureDataset, type ModelSpec } from './datasets.ts';
+import { MODELS, ensureDataset, ensureVariant, type ModelSpec } from './datasets.ts';
 import { copyAlone, ortAlone, sampleFeatures, scanAlone } from './stages.ts';
 import { writeReport, type BenchEntry, type BenchResults } from './report.ts';
 import { endToEnd, run, type EndToEnd } from './end-to-end.ts';
@@ -31,6 +32,7 @@ const { values: args } = parseArgs({
     'skip-lookup': { type: 'boolean', default: false },
     variants: { type: 'string' },
     rounds: { type: 'string', default: '3' },
+    precision: { type: 'string', default: 'fp32' },
     out: { type: 'string', default: path.join(repo, 'bench', 'results') },
   },
 });
@@ -54,9 +56,9 @@ async function generationBytes(url: string, runId: number): Promise<number> {
  * ratios as "median of 3 interleaved runs"; single timings on this machine move +-15%). The first end-to-end
  * run has no reference; every later one reruns the date, so it also pays the guardrails' comparison.
  */
-async function measure(spec: ModelSpec, users: number, url: string, benchDir: string, rounds: number): Promise<BenchEntry> {
+async function measure(spec: ModelSpec, users: number, url: string, benchDir: string, rounds: number, precision: Precision): Promise<BenchEntry> {
   const config = loadConfig({}, process.env);
-  const ds = await ensureDataset(benchDir, spec, users, log);
+  const ds = ensureVariant(await ensureDataset(benchDir, spec, users, log), precision);
   log(`${ds.job}: scan alone`);
   const scan = await scanAlone(ds, config.chunkRows);
   const sample = await sampleFeatures(ds, Math.min(users, 200_000));
@@ -77,7 +79,7 @@ async function measure(spec: ModelSpec, users: number, url: string, benchDir: st
   const guardShares = reruns.map((x) => x.timings.guard / x.timings.total);
   const bytes = await generationBytes(url, e2e[e2e.length - 1].runId);
   const entry: BenchEntry = {
-    model: spec.name,
+    model: precision === 'fp32' ? spec.name : `${spec.name}-${precision}`,
     users,
     rounds,
     e2e_users_per_s: Math.round(median(e2e.map((x) => x.usersPerS))),
@@ -139,7 +141,9 @@ async function main() {
   mkdirSync(args.out!, { recursive: true });
   if (args.variants) return variants(url, sizes, models, benchDir);
   const entries: BenchEntry[] = [];
-  for (const m of models) for (const users of sizes) entries.push(await measure(MODELS[m], users, url, benchDir, Number(args.rounds)));
+  const precision = args.precision as Precision;
+  if (!PRECISIONS.includes(precision)) throw new Error(`unknown --precision ${precision}: use one of ${PRECISIONS.join(', ')}`);
+  for (const m of models) for (const users of sizes) entries.push(await measure(MODELS[m], users, url, benchDir, Number(args.rounds), precision));
   const results: BenchResults = {
     when: new Date().toISOString(),
     machine: machine(),
