@@ -1,7 +1,8 @@
 // The lookup's JSON body, concatenated from cached pieces: byte for byte what JSON.stringify gives for
 // {job, user_id, prediction_date, run_id, model_version, generated_at, source, items: [{item_id, score,
-// rank}]}, in 1.2 µs against 4.1 µs (an in-process loop over 200k users; bench/README-lookup.md, "Quiet
-// machine"). Each item's `{"item_id":...,"score":` and each generation's fields are escaped once.
+// rank}]}, in 1.2 µs against 4.1 µs (an in-process loop over 200k users; bench/README-lookup.md,
+// "Synchronous answers from memory"). Each item's `{"item_id":...,"score":` and each generation's fields
+// are escaped once.
 // (An earlier hand-built body, when lookups read PostgreSQL, cached less and measured slower.)
 import type { Generation } from './lookup.ts';
 

@@ -86,10 +86,10 @@ export class ServedGenerations implements Lookups {
       },
     });
     new client.Gauge({ name: 'batchcast_memory_budget_bytes', help: 'serve.memoryBudgetMb in bytes', registers }).set(this.budget);
-    const self = this;
+    const served = this; // collect() is called with the counter as `this`
     new client.Counter({
       name: 'batchcast_lookups_from_memory_total', help: 'Lookups answered from a generation held in memory', registers,
-      collect() { this.inc(self.fromMemory); self.fromMemory = 0; },
+      collect() { this.inc(served.fromMemory); served.fromMemory = 0; },
     });
     const notices = new client.Counter({ name: 'batchcast_publish_notifications_total', help: 'Publish notifications received (NOTIFY)', registers });
     if (this.budget === 0) opts.log.info('serve.memoryBudgetMb is 0: every lookup reads PostgreSQL');
