@@ -37,6 +37,13 @@ describe('int8 per column', () => {
       }
     }
     expect(q.scales[cols - 1]).toBeGreaterThan(q.scales[0] * 10);
+    // 7-bit weights (reduce_range, what build-model.ts uses): every column reaches +-63 and no further
+    const r7 = quantizeColumns(w, rows, cols, 63);
+    for (let c = 0; c < cols; c++) {
+      let most = 0;
+      for (let r = 0; r < rows; r++) most = Math.max(most, Math.abs(r7.values[r * cols + c]));
+      expect(most).toBe(63);
+    }
   });
 });
 

@@ -68,7 +68,11 @@ function itemTower(w: TwoTowerWeights, precision: Precision): { nodes: Node[]; i
   const F = DataType.FLOAT;
   const bias: Tensor = { name: 'item_bias', type: F, dims: [w.items], data: w.itemBias };
   if (precision === 'int8') {
-    const q = quantizeColumns(w.itemsT, w.embedding, w.items);
+    // 7-bit weights (-63..63), as quantize_dynamic's reduce_range: without VNNI, ORT's AVX2 u8 x s8 kernel
+    // adds pairs of u8 x s8 products in int16 (vpmaddubsw), which saturates past 32767. With 8-bit weights
+    // (255 x 127 x 2 = 64770) an AMD EPYC's scores came out 27% off fp32 (test/model-variants.test.ts)
+    // where an earlier machine's were within 5%; 255 x 63 x 2 = 32130 cannot saturate.
+    const q = quantizeColumns(w.itemsT, w.embedding, w.items, 63);
     return {
       nodes: [
         { op: 'DynamicQuantizeLinear', inputs: ['user_embedding'], outputs: ['ue_q', 'ue_scale', 'ue_zero'] },

@@ -1,27 +1,29 @@
 // Weight compression for the compressed variants of a model (build-model.ts): int8 per column, and fp16.
 
 export interface Int8Columns {
-  /** same layout as the input, [rows x cols] row-major, each value in -127..127 */
+  /** same layout as the input, [rows x cols] row-major, each value in -levels..levels */
   values: Int8Array;
   /** one per column: value = q * scale */
   scales: Float32Array;
 }
 
 /**
- * Symmetric int8 per column (zero point 0): column c is scaled by max|w[., c]| / 127, so every column keeps
- * its own 255 levels. For the item tower a column is one item, and items with small embeddings keep their
- * precision: per tensor, one large item would flatten the rest (measured in bench/README.md).
+ * Symmetric int8 per column (zero point 0): column c is scaled by max|w[., c]| / levels, so every column
+ * keeps its own 2 x levels + 1 steps. For the item tower a column is one item, and items with small
+ * embeddings keep their precision: per tensor, one large item would flatten the rest (measured in
+ * bench/README.md). `levels` 63 is onnxruntime's `reduce_range` (7-bit weights), what x86 CPUs without
+ * VNNI need: see build-model.ts.
  */
-export function quantizeColumns(w: Float32Array, rows: number, cols: number): Int8Columns {
+export function quantizeColumns(w: Float32Array, rows: number, cols: number, levels = 127): Int8Columns {
   if (w.length !== rows * cols) throw new Error(`quantizeColumns: ${w.length} values is not ${rows} x ${cols}`);
   const scales = new Float32Array(cols);
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) scales[c] = Math.max(scales[c], Math.abs(w[r * cols + c]));
   }
-  for (let c = 0; c < cols; c++) scales[c] = scales[c] > 0 ? scales[c] / 127 : 1;
+  for (let c = 0; c < cols; c++) scales[c] = scales[c] > 0 ? scales[c] / levels : 1;
   const values = new Int8Array(w.length);
   for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) values[r * cols + c] = Math.max(-127, Math.min(127, Math.round(w[r * cols + c] / scales[c])));
+    for (let c = 0; c < cols; c++) values[r * cols + c] = Math.max(-levels, Math.min(levels, Math.round(w[r * cols + c] / scales[c])));
   }
   return { values, scales };
 }
