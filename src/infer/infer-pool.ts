@@ -66,6 +66,8 @@ export interface PoolOptions {
 
 export class InferPool {
   private nextId = 0;
+  /** the model's batch dimension when its exporter fixed it: it then runs that many rows per session.run */
+  fixedBatch: number | undefined;
 
   private constructor(private readonly handles: WorkerHandle[], private readonly job: JobDefinition) {}
 
@@ -91,6 +93,8 @@ export class InferPool {
       const replies = await Promise.all(handles.map((h) => h.send(-1, init)));
       const bad = replies.find((r) => r.type === 'error');
       if (bad && bad.type === 'error') throw new BadInputError(`job ${job.name}: ${bad.message}`);
+      const ready = replies[0];
+      if (ready?.type === 'ready') pool.fixedBatch = ready.fixedBatch;
     } catch (err) {
       await pool.close();
       throw err;

@@ -12,6 +12,11 @@ let init: WorkerInit;
 /** items the model scores (indices 0..items-1): rows store indices, their ids are in batchcast.item_maps */
 let items: number;
 let itemCounts: Float64Array;
+/** what the model's input takes: float32, or float64 (the chunk is widened); its batch size when fixed */
+let inputType: 'float32' | 'float64';
+let fixedBatch: number | undefined;
+/** the outputs predict reads; the others (an embedding, a classifier's ZipMap) are not computed */
+let fetches: string[];
 
 function fail(id: number, err: unknown): WorkerReply {
   return { type: 'error', id, message: err instanceof Error ? err.message : String(err) };
@@ -42,14 +47,27 @@ async function start(msg: WorkerInit): Promise<WorkerReply> {
       return fail(-1, `${model} has no output "${name}" (outputs: ${session.outputNames.join(', ')}); fix model.output in the job`);
     }
   }
+  fetches = wanted;
+  const maps = session.outputMetadata.filter((m) => wanted.includes(m.name) && !m.isTensor).map((m) => `"${m.name}"`);
+  if (maps.length) return fail(-1, `${model} output ${maps.join(', ')} is not a tensor (a classifier's ZipMap?); re-export it as a tensor (skl2onnx: options={'zipmap': False})`);
+  const meta = session.inputMetadata.find((m) => m.name === msg.inputName);
+  const type = meta?.isTensor ? meta.type : 'non-tensor';
+  if (type !== 'float32' && type !== 'float64') {
+    return fail(-1, `${model} input "${msg.inputName}" is ${type}; batchcast feeds the features as float32 (or float64 when the model asks for it): re-export the model with a float input`);
+  }
+  inputType = type;
+  // Exporters fix the batch dimension when told nothing else (torch.onnx.export without dynamic axes): run
+  // such a model in batches of exactly that size, the last one padded, rather than fail.
+  const batchDim = meta?.isTensor ? meta.shape[0] : undefined;
+  fixedBatch = typeof batchDim === 'number' && batchDim > 0 ? batchDim : undefined;
   items = msg.items;
   itemCounts = new Float64Array(items);
-  // One probe row checks the input width and the output shapes against the job and the items file.
+  // One probe batch checks the input width and the output shapes against the job and the items file.
   let probe: ort.InferenceSession.OnnxValueMapType;
   try {
-    probe = await session.run({ [msg.inputName]: new ort.Tensor('float32', new Float32Array(msg.featureSize), [1, msg.featureSize]) });
+    probe = await run(new Float32Array((fixedBatch ?? 1) * msg.featureSize), fixedBatch ?? 1, msg.featureSize);
   } catch (err) {
-    return fail(-1, `${model} rejects input "${msg.inputName}" of shape [batch, ${msg.featureSize}] (the job's ${msg.featureSize} features): ${(err as Error).message.split('\n')[0]}`);
+    return fail(-1, `${model} rejects input "${msg.inputName}" of shape [${fixedBatch ?? 'batch'}, ${msg.featureSize}] (the job's ${msg.featureSize} features): ${(err as Error).message.split('\n')[0]}`);
   }
   if (msg.output.kind === 'scores') {
     const dims = probe[msg.output.name].dims;
@@ -63,7 +81,18 @@ async function start(msg: WorkerInit): Promise<WorkerReply> {
       return fail(-1, `${model} output "${msg.output.values}" has shape [${dims.join(', ')}], fewer than the job's k ${msg.k} per user; lower k or re-export the model`);
     }
   }
-  return { type: 'ready', id: -1, inputNames: session.inputNames, outputNames: session.outputNames };
+  return { type: 'ready', id: -1, inputNames: session.inputNames, outputNames: session.outputNames, fixedBatch };
+}
+
+/** session.run on `n` rows of `x`, in the model's input type, fetching only the outputs predict reads. */
+function run(x: Float32Array, n: number, size: number): Promise<ort.InferenceSession.OnnxValueMapType> {
+  const data = inputType === 'float64' ? Float64Array.from(x) : x;
+  return session.run({ [init.inputName]: new ort.Tensor(inputType, data, [n, size]) }, fetches);
+}
+
+/** Output data as float32: a model may answer in float64; ranks and stored scores are float32 either way. */
+function asFloat32(t: ort.Tensor): Float32Array {
+  return t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as Float64Array);
 }
 
 function badFeatureRows(features: Float32Array, rows: number, size: number, ids: UserIds): BadRow[] {
@@ -99,13 +128,19 @@ async function rank(ids: UserIds, features: Float32Array, rows: number): Promise
   const good = keep ? keep.length : rows;
   const values = new Float32Array(good * k);
   const indices = new Int32Array(good * k);
-  for (let start = 0; start < good; start += init.batchSize) {
-    const n = Math.min(init.batchSize, good - start);
-    const x = new ort.Tensor('float32', input.subarray(start * size, (start + n) * size), [n, size]);
-    const out = await session.run({ [init.inputName]: x });
+  const step = fixedBatch ?? init.batchSize;
+  for (let start = 0; start < good; start += step) {
+    const n = Math.min(step, good - start);
+    let x = input.subarray(start * size, (start + n) * size);
+    if (fixedBatch !== undefined && n < fixedBatch) { // the last batch of a fixed-size model, padded with zeros
+      const padded = new Float32Array(fixedBatch * size);
+      padded.set(x);
+      x = padded;
+    }
+    const out = await run(x, fixedBatch ?? n, size);
     if (init.output.kind === 'scores') {
       const s = out[init.output.name];
-      const top = topK(s.data as Float32Array, n, Number(s.dims[1]), k);
+      const top = topK(asFloat32(s), n, Number(s.dims[1]), k);
       // A NaN anywhere in a row's scores means the model is broken for that user: mark the row's top K NaN
       // so the check below treats it like a NaN in the top K.
       for (const r of top.nanRows) top.values[r * k] = NaN;
@@ -115,7 +150,7 @@ async function rank(ids: UserIds, features: Float32Array, rows: number): Promise
       const v = out[init.output.values];
       const ix = out[init.output.indices];
       const width = Number(v.dims[1]);
-      const vd = v.data as Float32Array;
+      const vd = asFloat32(v);
       const id = ix.data as BigInt64Array | Int32Array;
       for (let r = 0; r < n; r++) {
         for (let j = 0; j < k; j++) {

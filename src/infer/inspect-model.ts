@@ -69,8 +69,8 @@ export function modelMetadata(bytes: Buffer): Record<string, string> {
 
 /**
  * Loads the model on this thread (init only: a run loads it in the inference workers), lists its tensors
- * and, when the input width is known (fixed in the model, or `inputWidth`), runs two rows of zeros to learn
- * the output sizes that the model leaves symbolic.
+ * and, when the input width is known (fixed in the model, or `inputWidth`), runs two rows of zeros (or the
+ * batch size the model fixes) to learn the output sizes that the model leaves symbolic.
  */
 export async function inspectModel(file: string, opts: { inputWidth?: number } = {}): Promise<ModelDescription> {
   let bytes: Buffer;
@@ -100,9 +100,13 @@ export async function inspectModel(file: string, opts: { inputWidth?: number } =
     let probed: Record<string, number[]> | undefined;
     const [input] = inputs;
     const width = typeof input?.shape[1] === 'number' ? input.shape[1] : opts.inputWidth;
-    if (inputs.length === 1 && input.type === 'float32' && input.shape.length === 2 && width) {
+    // two rows, or the batch size the exporter fixed
+    const rows = typeof input?.shape[0] === 'number' && input.shape[0] > 0 ? input.shape[0] : 2;
+    if (inputs.length === 1 && (input.type === 'float32' || input.type === 'float64') && input.shape.length === 2 && width) {
       try {
-        const out = await session.run({ [input.name]: new ort.Tensor('float32', new Float32Array(2 * width), [2, width]) });
+        const zeros = input.type === 'float64' ? new Float64Array(rows * width) : new Float32Array(rows * width);
+        const tensors = outputs.filter((t) => t.type !== 'non-tensor').map((t) => t.name); // not a ZipMap
+        const out = await session.run({ [input.name]: new ort.Tensor(input.type, zeros, [rows, width]) }, tensors);
         probed = Object.fromEntries(Object.entries(out).map(([name, t]) => [name, t.dims.map(Number)]));
       } catch {
         probed = undefined; // the caller reports the shapes it has and asks for what is missing

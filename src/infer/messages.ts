@@ -53,7 +53,7 @@ export interface Ranked {
 }
 
 export type WorkerReply =
-  | { type: 'ready'; id: -1; inputNames: readonly string[]; outputNames: readonly string[] }
+  | { type: 'ready'; id: -1; inputNames: readonly string[]; outputNames: readonly string[]; fixedBatch: number | undefined }
   | { type: 'scored'; id: number; buffer: Uint8Array; rows: number; bad: BadRow[]; inferMs: number; encodeMs: number }
   | ({ type: 'ranked'; id: number } & Ranked)
   | { type: 'counts'; id: number; itemCounts: Float64Array }

@@ -4,6 +4,8 @@ import { BadInputError } from '../errors.ts';
 import { formatTensor, type ModelDescription, type TensorInfo } from '../infer/inspect-model.ts';
 import { FLOAT_LIST, FLOAT_TYPE, INT_TYPE, type FeatureFiles, type ItemsFile } from '../read/inspect-files.ts';
 
+/** tensor types batchcast feeds features as, and reads scores from */
+const FLOAT_TENSOR = /^float(32|64)$/;
 const list = (xs: string[]) => xs.map((x) => `"${x}"`).join(', ');
 
 export function chooseInput(model: ModelDescription, wanted: string | undefined): TensorInfo {
@@ -11,10 +13,10 @@ export function chooseInput(model: ModelDescription, wanted: string | undefined)
   if (!input) {
     throw new BadInputError(wanted
       ? `--input ${wanted}: the model has no such input (inputs: ${model.inputs.map(formatTensor).join(', ')})`
-      : `the model has ${model.inputs.length} inputs (${model.inputs.map(formatTensor).join(', ')}); batchcast feeds one [batch, n_features] float32 tensor: pass --input <name>`);
+      : `the model has ${model.inputs.length} inputs (${model.inputs.map(formatTensor).join(', ')}); batchcast feeds one [batch, n_features] float tensor: pass --input <name>`);
   }
-  if (input.type !== 'float32' || input.shape.length !== 2) {
-    throw new BadInputError(`model input ${formatTensor(input)}: batchcast feeds a float32 tensor of shape [batch, n_features]; re-export the model with such an input`);
+  if (!FLOAT_TENSOR.test(input.type) || input.shape.length !== 2) {
+    throw new BadInputError(`model input ${formatTensor(input)}: batchcast feeds a float32 (or float64) tensor of shape [batch, n_features]; re-export the model with such an input`);
   }
   return input;
 }
@@ -111,7 +113,8 @@ export type ChosenOutput =
   | { kind: 'scores'; name: string; width: number | undefined; note: string }
   | { kind: 'top_k'; values: string; indices: string; width: number | undefined; note: string };
 
-export function chooseOutput(model: ModelDescription, wanted: string[] | undefined): ChosenOutput {
+/** `itemCount`: the items file's rows, which settles which of several score outputs scores every item. */
+export function chooseOutput(model: ModelDescription, wanted: string[] | undefined, itemCount?: number): ChosenOutput {
   const dims = (t: TensorInfo) => model.probed?.[t.name] ?? t.shape;
   const width = (t: TensorInfo) => {
     const d = dims(t)[1];
@@ -122,7 +125,7 @@ export function chooseOutput(model: ModelDescription, wanted: string[] | undefin
     if (!t) throw new BadInputError(`--output ${n}: the model has no such output (outputs: ${model.outputs.map(formatTensor).join(', ')})`);
     return t;
   };
-  const floats = model.outputs.filter((t) => t.type === 'float32' && dims(t).length === 2);
+  const floats = model.outputs.filter((t) => FLOAT_TENSOR.test(t.type) && dims(t).length === 2);
   const ints = model.outputs.filter((t) => /^u?int(32|64)$/.test(t.type) && dims(t).length === 2);
   let pick: [TensorInfo] | [TensorInfo, TensorInfo] | undefined;
   if (wanted) pick = wanted.length === 1 ? [byName(wanted[0])] : [byName(wanted[0]), byName(wanted[1])];
@@ -130,9 +133,17 @@ export function chooseOutput(model: ModelDescription, wanted: string[] | undefin
     const partners = floats.filter((t) => width(t) === width(ints[0]));
     if (partners.length === 1) pick = [partners[0], ints[0]];
   } else if (ints.length === 0 && floats.length === 1) pick = [floats[0]];
+  else if (ints.length === 0 && itemCount !== undefined) {
+    // e.g. a user embedding beside the scores: the scores are the one output with a column per item
+    const perItem = floats.filter((t) => width(t) === itemCount);
+    if (perItem.length === 1) pick = [perItem[0]];
+  }
   if (!pick) {
+    // skl2onnx writes a classifier's probabilities as a ZipMap (a sequence of maps) unless told not to
+    const maps = model.outputs.filter((t) => t.type === 'non-tensor').map((t) => `"${t.name}"`);
+    const zipmap = maps.length ? `; output ${maps.join(', ')} is not a tensor (a classifier's ZipMap?): re-export it as a tensor (skl2onnx: options={'zipmap': False})` : '';
     throw new BadInputError(`cannot tell which output(s) hold the recommendations (outputs: ${model.outputs.map(formatTensor).join(', ')}); ` +
-      'pass --output <scores> for scores over all items, or --output <values>,<indices> for top-K values and item indices');
+      `pass --output <scores> for scores over all items, or --output <values>,<indices> for top-K values and item indices${zipmap}`);
   }
   if (pick.length === 1) {
     return { kind: 'scores', name: pick[0].name, width: width(pick[0]), note: `output: "${pick[0].name}" scores every item (${width(pick[0]) ?? '?'} items); batchcast takes the top K` };

@@ -72,7 +72,7 @@ export async function initJob(o: InitOptions): Promise<InitResult> {
   const shapeOf = (t: TensorInfo) => t.shape.map((d, i) => (typeof d === 'string' && i > 0 ? model.probed?.[t.name]?.[i] ?? d : d));
   notes.push(`model: input ${model.inputs.map(formatTensor).join(', ')}; outputs ${model.outputs.map((t) => formatTensor({ ...t, shape: shapeOf(t) })).join(', ')}`);
   notes.push(...chosen.notes);
-  const output = chooseOutput(model, o.output);
+  const output = chooseOutput(model, o.output, items.rows);
   notes.push(output.note);
   const chosenItems = chooseItems(items, output, { idColumn: o.itemIdColumn, indexColumn: o.itemIndexColumn });
   notes.push(...chosenItems.notes);

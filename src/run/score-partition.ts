@@ -77,6 +77,9 @@ export async function scorePartition(r: ScoreRequest): Promise<Scored> {
       if (inspected.status === 'rejected') throw inspected.reason;
       if (started.status === 'rejected') throw started.reason;
       const partition = inspected.value;
+      if (pool!.fixedBatch !== undefined && pool!.fixedBatch < job.batchSize) {
+        r.log.warn(`model ${job.model.path} fixes its batch size at ${pool!.fixedBatch} rows (its exporter was not told the batch axis is dynamic), so it runs ${pool!.fixedBatch} row(s) per call instead of batch_size ${job.batchSize}, which is slower; re-export it with a dynamic batch axis (torch.onnx.export: dynamic_axes or dynamic_shapes)`, { fixedBatch: pool!.fixedBatch });
+      }
       mark('prepare', t);
       const of = r.shard ? ` (shard ${r.shard.index}/${r.shard.count} of them)` : '';
       r.log.info(`reading ${partition.rows} users${of} from ${files.length} file(s)`, { files: files.length, rows: partition.rows, model: model.version });

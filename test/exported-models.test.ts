@@ -1,0 +1,108 @@
+// Models as exporters write them when nobody tuned the export: a batch dimension fixed at 1 (or 7) by
+// torch.onnx.export without dynamic axes, a float64 input or output (skl2onnx with DoubleTensorType), a
+// user embedding returned beside the scores. `init` must scaffold each and `predict` publish the same top K
+// as a plain float32 model with a dynamic batch: a brute-force top K of x . W computed here.
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parquetWriteFile } from 'hyparquet-writer';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DataType, writeModel, type Graph, type Node, type ValueInfo } from '../src/demo/onnx-writer.ts';
+import { runCli } from './run-cli.ts';
+import { createTestDb, type TestDb } from './helpers.ts';
+
+const F = 4;
+const I = 20;
+const U = 300; // not a multiple of 7: the last batch of the fixed-batch-7 model is padded
+const K = 5;
+const date = '2026-11-20';
+const columns = ['a', 'b', 'c', 'd'];
+const DOUBLE = 11 as (typeof DataType)[keyof typeof DataType]; // TensorProto.DOUBLE
+const W = new Float32Array(F * I).map((_, i) => Math.fround(Math.sin(i * 1.7)));
+const x = Array.from({ length: U }, (_, u) => columns.map((_, j) => Math.cos(u * (j + 1) + 0.25)));
+
+let t: TestDb;
+let root: string;
+
+function writeOnnx(name: string, nodes: Node[], inputs: ValueInfo[], outputs: ValueInfo[]) {
+  const graph: Graph = { name, nodes, inputs, outputs, initializers: [{ name: 'W', type: DataType.FLOAT, dims: [F, I], data: W }] };
+  writeFileSync(path.join(root, 'models', `${name}.onnx`), writeModel(graph, { producer: 'pytorch', version: '2.5' }));
+}
+
+const input = (batch: number | string, type: number = DataType.FLOAT): ValueInfo => ({ name: 'x', type: type as ValueInfo['type'], shape: [batch, F] });
+const scores = (batch: number | string, type: number = DataType.FLOAT): ValueInfo => ({ name: 'scores', type: type as ValueInfo['type'], shape: [batch, I] });
+const matmul: Node = { op: 'MatMul', inputs: ['x', 'W'], outputs: ['scores'] };
+
+beforeAll(async () => {
+  t = await createTestDb('exported_models');
+  root = mkdtempSync(path.join(os.tmpdir(), 'batchcast-exported-'));
+  mkdirSync(path.join(root, 'features', `dt=${date}`), { recursive: true });
+  mkdirSync(path.join(root, 'models'));
+  parquetWriteFile({
+    filename: path.join(root, 'features', `dt=${date}`, 'part-0.parquet'),
+    columnData: [
+      { name: 'user_id', data: x.map((_, u) => `u${u}`), type: 'STRING' },
+      ...columns.map((c, j) => ({ name: c, data: x.map((row) => row[j]), type: 'DOUBLE' as const })),
+    ],
+  });
+  writeFileSync(path.join(root, 'items.csv'), `item_id\n${Array.from({ length: I }, (_, i) => `it${i}`).join('\n')}\n`);
+  writeOnnx('dynamic', [matmul], [input('batch')], [scores('batch')]);
+  writeOnnx('batch1', [matmul], [input(1)], [scores(1)]);
+  writeOnnx('batch7', [matmul], [input(7)], [scores(7)]);
+  writeOnnx('float64_in', [{ op: 'Cast', inputs: ['x'], outputs: ['xf'], attributes: { to: { int: DataType.FLOAT } } }, { op: 'MatMul', inputs: ['xf', 'W'], outputs: ['scores'] }],
+    [input('N', DOUBLE)], [scores('N')]);
+  writeOnnx('float64_out', [{ op: 'MatMul', inputs: ['x', 'W'], outputs: ['s'] }, { op: 'Cast', inputs: ['s'], outputs: ['scores'], attributes: { to: { int: DOUBLE } } }],
+    [input('N')], [scores('N', DOUBLE)]);
+  writeOnnx('with_embedding', [matmul, { op: 'Identity', inputs: ['x'], outputs: ['user_embedding'] }],
+    [input('N')], [{ name: 'user_embedding', type: DataType.FLOAT, shape: ['N', F] }, scores('N')]);
+});
+afterAll(async () => { await t?.drop(); });
+
+const env = () => ({ DATABASE_URL: t.url, BATCHCAST_ROOT: root });
+
+/** The top K of x . W for every user, from the float32 inputs the files hold. */
+function bruteForce(): Map<string, { ids: string[]; scores: number[] }> {
+  const out = new Map<string, { ids: string[]; scores: number[] }>();
+  x.forEach((row, u) => {
+    const f = row.map(Math.fround);
+    const s = Array.from({ length: I }, (_, i) => Math.fround(f.reduce((acc, v, j) => acc + v * W[j * I + i], 0)));
+    const order = s.map((v, i) => [v, i] as const).sort((p, q) => q[0] - p[0] || p[1] - q[1]).slice(0, K);
+    out.set(`u${u}`, { ids: order.map(([, i]) => `it${i}`), scores: order.map(([v]) => v) });
+  });
+  return out;
+}
+
+describe('models exported without tuning', () => {
+  it.each(['dynamic', 'batch1', 'batch7', 'float64_in', 'float64_out', 'with_embedding'])('%s: init scaffolds it and predict publishes the brute-force top K', async (name) => {
+    const job = `m_${name}`;
+    const init = await runCli(['init', '--name', job, '--features', 'features/dt=*/*.parquet', '--model', `models/${name}.onnx`,
+      '--items', 'items.csv', '--columns', columns.join(','), '--k', String(K)], env());
+    expect(init.code, init.stderr).toBe(0);
+    if (name === 'with_embedding') expect(init.stdout).toContain('output: "scores" scores every item');
+    const run = await runCli(['predict', '--job', job, '--date', date], env());
+    expect(run.code, run.stderr).toBe(0);
+    if (name.startsWith('batch')) expect(run.stdout + run.stderr).toContain(`fixes its batch size at ${name.slice(5)} rows`);
+    else expect(run.stdout + run.stderr).not.toContain('fixes its batch size');
+
+    const { rows } = await t.db.pool.query<{ user_id: string; item_id: string; score: number }>(
+      'select user_id, item_id, score from batchcast.recommendations where job = $1 and prediction_date = $2 order by user_id, rank', [job, date]);
+    expect(rows.length).toBe(U * K);
+    const want = bruteForce();
+    const got = new Map<string, typeof rows>();
+    for (const r of rows) got.set(r.user_id, [...(got.get(r.user_id) ?? []), r]);
+    for (const [user, w] of want) {
+      const g = got.get(user)!;
+      expect(g.map((r) => r.item_id), `user ${user}`).toEqual(w.ids);
+      g.forEach((r, j) => expect(Math.abs(r.score - w.scores[j])).toBeLessThan(1e-5));
+    }
+  });
+
+  it('a model with two inputs gets an init error that names them and the flag', async () => {
+    writeOnnx('two_inputs', [{ op: 'Concat', inputs: ['x1', 'x2'], outputs: ['x'], attributes: { axis: { int: 1 } } }, matmul],
+      [{ name: 'x1', type: DataType.FLOAT, shape: ['N', 2] }, { name: 'x2', type: DataType.FLOAT, shape: ['N', 2] }], [scores('N')]);
+    const init = await runCli(['init', '--name', 'm_two', '--features', 'features/dt=*/*.parquet', '--model', 'models/two_inputs.onnx', '--items', 'items.csv'], env());
+    expect(init.code).toBe(2);
+    expect(init.stderr).toContain('the model has 2 inputs ("x1" float32 [N, 2], "x2" float32 [N, 2])');
+    expect(init.stderr).toContain('--input');
+  });
+});
