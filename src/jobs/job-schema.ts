@@ -97,7 +97,7 @@ export const modelOutputSchema = z.discriminatedUnion('kind', [
 
 export const modelSchema = section({
   path: text().describe('the ONNX file; relative to the project root'),
-  input: text().default('features').describe('input tensor name; shape [batch, n_features], float32'),
+  input: text().default('features').describe('input tensor name; shape [batch, n_features], float32 or float64 (a fixed batch size runs, slower)'),
   output: modelOutputSchema,
   card: text().optional().describe('model card JSON: version, sha256 and items.count, checked against the files'),
   version: text().optional().describe('the version recorded with each run (default: the card\'s, else the file\'s sha256)'),
