@@ -1,8 +1,8 @@
 // Models as exporters write them when nobody tuned the export: a batch dimension fixed at 1 (or 7) by
 // torch.onnx.export without dynamic axes, a float64 input or output (skl2onnx with DoubleTensorType), a
-// user embedding returned beside the scores. `init` must scaffold each and `predict` publish the same top K
+// user embedding returned beside the scores; a BOOLEAN feature column, and date folders written dt=YYYYMMDD. `init` must scaffold each and `predict` publish the same top K
 // as a plain float32 model with a dynamic batch: a brute-force top K of x . W computed here.
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parquetWriteFile } from 'hyparquet-writer';
@@ -38,11 +38,14 @@ beforeAll(async () => {
   root = mkdtempSync(path.join(os.tmpdir(), 'batchcast-exported-'));
   mkdirSync(path.join(root, 'features', `dt=${date}`), { recursive: true });
   mkdirSync(path.join(root, 'models'));
-  parquetWriteFile({
-    filename: path.join(root, 'features', `dt=${date}`, 'part-0.parquet'),
+  const compact = path.join(root, 'hive', 'features', `ds=${date.replaceAll('-', '')}`);
+  mkdirSync(compact, { recursive: true });
+  for (const filename of [path.join(root, 'features', `dt=${date}`, 'part-0.parquet'), path.join(compact, 'part-00000.snappy.parquet')]) parquetWriteFile({
+    filename,
     columnData: [
       { name: 'user_id', data: x.map((_, u) => `u${u}`), type: 'STRING' },
       ...columns.map((c, j) => ({ name: c, data: x.map((row) => row[j]), type: 'DOUBLE' as const })),
+      { name: 'is_mobile', data: x.map((_, u) => u % 3 === 0), type: 'BOOLEAN' },
     ],
   });
   writeFileSync(path.join(root, 'items.csv'), `item_id\n${Array.from({ length: I }, (_, i) => `it${i}`).join('\n')}\n`);
@@ -60,16 +63,29 @@ afterAll(async () => { await t?.drop(); });
 
 const env = () => ({ DATABASE_URL: t.url, BATCHCAST_ROOT: root });
 
-/** The top K of x . W for every user, from the float32 inputs the files hold. */
-function bruteForce(): Map<string, { ids: string[]; scores: number[] }> {
+/** The top K of x . W for every user, from the float32 inputs the files hold (or the rows given). */
+function bruteForce(rows = x): Map<string, { ids: string[]; scores: number[] }> {
   const out = new Map<string, { ids: string[]; scores: number[] }>();
-  x.forEach((row, u) => {
+  rows.forEach((row, u) => {
     const f = row.map(Math.fround);
     const s = Array.from({ length: I }, (_, i) => Math.fround(f.reduce((acc, v, j) => acc + v * W[j * I + i], 0)));
     const order = s.map((v, i) => [v, i] as const).sort((p, q) => q[0] - p[0] || p[1] - q[1]).slice(0, K);
     out.set(`u${u}`, { ids: order.map(([, i]) => `it${i}`), scores: order.map(([v]) => v) });
   });
   return out;
+}
+
+async function expectTopK(job: string, want: Map<string, { ids: string[]; scores: number[] }>) {
+  const { rows } = await t.db.pool.query<{ user_id: string; item_id: string; score: number }>(
+    'select user_id, item_id, score from batchcast.recommendations where job = $1 and prediction_date = $2 order by user_id, rank', [job, date]);
+  expect(rows.length).toBe(U * K);
+  const got = new Map<string, typeof rows>();
+  for (const r of rows) got.set(r.user_id, [...(got.get(r.user_id) ?? []), r]);
+  for (const [user, w] of want) {
+    const g = got.get(user)!;
+    expect(g.map((r) => r.item_id), `user ${user}`).toEqual(w.ids);
+    g.forEach((r, j) => expect(Math.abs(r.score - w.scores[j])).toBeLessThan(1e-5));
+  }
 }
 
 describe('models exported without tuning', () => {
@@ -83,18 +99,34 @@ describe('models exported without tuning', () => {
     expect(run.code, run.stderr).toBe(0);
     if (name.startsWith('batch')) expect(run.stdout + run.stderr).toContain(`fixes its batch size at ${name.slice(5)} rows`);
     else expect(run.stdout + run.stderr).not.toContain('fixes its batch size');
+    await expectTopK(job, bruteForce());
+  });
 
-    const { rows } = await t.db.pool.query<{ user_id: string; item_id: string; score: number }>(
-      'select user_id, item_id, score from batchcast.recommendations where job = $1 and prediction_date = $2 order by user_id, rank', [job, date]);
-    expect(rows.length).toBe(U * K);
-    const want = bruteForce();
-    const got = new Map<string, typeof rows>();
-    for (const r of rows) got.set(r.user_id, [...(got.get(r.user_id) ?? []), r]);
-    for (const [user, w] of want) {
-      const g = got.get(user)!;
-      expect(g.map((r) => r.item_id), `user ${user}`).toEqual(w.ids);
-      g.forEach((r, j) => expect(Math.abs(r.score - w.scores[j])).toBeLessThan(1e-5));
-    }
+  it('a BOOLEAN column is a feature of 0 or 1', async () => {
+    const init = await runCli(['init', '--name', 'm_flag', '--features', 'features/dt=*/*.parquet', '--model', 'models/dynamic.onnx',
+      '--items', 'items.csv', '--columns', 'a,b,c,is_mobile', '--k', String(K)], env());
+    expect(init.code, init.stderr).toBe(0);
+    const run = await runCli(['predict', '--job', 'm_flag', '--date', date], env());
+    expect(run.code, run.stderr).toBe(0);
+    await expectTopK('m_flag', bruteForce(x.map((row, u) => [row[0], row[1], row[2], u % 3 === 0 ? 1 : 0])));
+  });
+
+  it('date folders written ds=YYYYMMDD: init finds the format, predict reads the date from it', async () => {
+    mkdirSync(path.join(root, 'hive', 'features', 'ds=20261119'));
+    writeFileSync(path.join(root, 'hive', 'features', 'ds=20261119', '_SUCCESS'), '');
+    const init = await runCli(['init', '--name', 'm_hive', '--features', 'hive/features/ds=*/*.parquet', '--model', 'models/dynamic.onnx',
+      '--items', 'items.csv', '--columns', columns.join(','), '--k', String(K)], env());
+    expect(init.code, init.stderr).toBe(0);
+    expect(init.stdout).toContain('partition column "ds" (dates written YYYYMMDD), 1 date(s) 2026-11-20 .. 2026-11-20');
+    const job = JSON.parse(readFileSync(path.join(root, 'jobs', 'm_hive.json'), 'utf8'));
+    expect(job.features).toMatchObject({ partition_column: 'ds', partition_format: 'YYYYMMDD' });
+    const run = await runCli(['predict', '--job', 'm_hive', '--date', date], env());
+    expect(run.code, run.stderr).toBe(0);
+    await expectTopK('m_hive', bruteForce());
+    const missing = await runCli(['predict', '--job', 'm_hive', '--date', '2026-11-19'], env());
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('no features partition: no file matches');
+    expect(missing.stderr).toContain('under ds=20261119/');
   });
 
   it('a model with two inputs gets an init error that names them and the flag', async () => {

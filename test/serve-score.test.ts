@@ -92,7 +92,7 @@ describe('bad input', () => {
     const cases: [unknown, string, RegExp][] = [
       [{ user_id: 'u', features: missing }, 'f2', /feature f2 is missing/],
       [{ user_id: 'u', features: { ...valid(), likes_mud: 1 } }, 'likes_mud', /feature "likes_mud" is not a feature of job score_cols/],
-      [{ user_id: 'u', features: { ...valid(), f1: '0.5' } }, 'f1', /feature f1 of job score_cols must be a number \(got string\)/],
+      [{ user_id: 'u', features: { ...valid(), f1: '0.5' } }, 'f1', /feature f1 of job score_cols must be a number or a boolean \(got string\)/],
       [{ user_id: 'u', features: { ...valid(), f3: null } }, 'f3', /feature f3 is NaN or NULL/],
       // float32 overflow and a JSON number past float64: both Infinity, caught by the run's own bad-row check
       [`{"user_id": "u", "features": {"f0": 1e39, "f1": 0, "f2": 0, "f3": 0, "f4": 0, "f5": 0}}`, 'f0', /feature f0 is Infinity/],
@@ -110,6 +110,15 @@ describe('bad input', () => {
     const nul = await score({ user_id: 7, features: [0, 0, null, 0, 0, 0] }, 'score_list');
     expect(nul.json).toMatchObject({ parameter: 'features', feature: 'features[3]' });
     expect(nul.json.message).toMatch(/feature features\[3\] is NaN or NULL/);
+  });
+
+  it('a JSON boolean is read as 1 or 0, as a BOOLEAN column is in a run', async () => {
+    const asBool = await score({ user_id: 'u', features: { ...valid(), f1: true, f2: false } });
+    const asNumber = await score({ user_id: 'u', features: { ...valid(), f1: 1, f2: 0 } });
+    expect(asBool.status, asBool.body).toBe(200);
+    expect(asBool.json.items).toEqual(asNumber.json.items);
+    const other = await score({ user_id: 'u', features: { ...valid(), f1: 0, f2: 1 } });
+    expect(other.json.items).not.toEqual(asNumber.json.items);
   });
 
   it('the body, user id, job, method, query and size are checked, each named', async () => {

@@ -64,7 +64,7 @@ export function chooseFeatures(f: FeatureFiles, model: ModelDescription, input: 
       throw new BadInputError(`cannot tell which column holds the user id (integer or text columns: ${list(idTyped) || 'none'}); pass --user-id-column <name>`);
     }
   }
-  const numeric = f.columns.filter((c) => c.name !== userIdColumn && (FLOAT_TYPE.test(c.type) || INT_TYPE.test(c.type))).map((c) => c.name);
+  const numeric = f.columns.filter((c) => c.name !== userIdColumn && (FLOAT_TYPE.test(c.type) || INT_TYPE.test(c.type) || c.type === 'BOOLEAN')).map((c) => c.name);
   const lists = f.columns.filter((c) => FLOAT_LIST.test(c.type)).map((c) => c.name);
   const modelWidth = typeof input.shape[1] === 'number' ? input.shape[1] : undefined;
   const notes = [`user id column: "${userIdColumn}"${flags.userIdColumn ? ' (--user-id-column)' : ''}`];

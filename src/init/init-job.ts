@@ -61,7 +61,7 @@ export async function initJob(o: InitOptions): Promise<InitResult> {
     features: await inspectFeatureFiles(conn, abs(o.features)),
     items: await inspectItemsFile(conn, abs(o.items)),
   }));
-  notes.push(`features: ${features.files} file(s), partition column "${features.partitionColumn}", ${features.dates.length} date(s) ${features.dates[0]} .. ${features.latest}; ${features.rows} rows on ${features.latest}`);
+  notes.push(`features: ${features.files} file(s), partition column "${features.partitionColumn}"${features.partitionFormat === 'YYYY-MM-DD' ? '' : ` (dates written ${features.partitionFormat})`}, ${features.dates.length} date(s) ${features.dates[0]} .. ${features.latest}; ${features.rows} rows on ${features.latest}`);
   notes.push(`  columns: ${features.columns.map((c) => `${c.name} ${c.type}`).join(', ')}`);
 
   let model = await inspectModel(abs(o.model));
@@ -89,6 +89,7 @@ export async function initJob(o: InitOptions): Promise<InitResult> {
     features: {
       path: rel(o.features),
       partition_column: features.partitionColumn,
+      ...(features.partitionFormat === 'YYYY-MM-DD' ? {} : { partition_format: features.partitionFormat }),
       user_id_column: chosen.userIdColumn,
       ...(chosen.listColumn ? { list_column: chosen.listColumn, list_size: chosen.width } : { columns: chosen.columns }),
       ...(chosen.ignored.length ? { allow_extra_columns: true } : {}),

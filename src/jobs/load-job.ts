@@ -19,6 +19,8 @@ export interface JobDefinition {
     /** Glob over the hive-partitioned dataset, e.g. /abs/data/demo/features/dt=*\/*.parquet */
     path: string;
     partitionColumn: string;
+    /** how the date is written in the folder name: dt=2026-11-20, or dt=20261120 */
+    partitionFormat: 'YYYY-MM-DD' | 'YYYYMMDD';
     userIdColumn: string;
     /** Scalar float columns in model-input order; empty when listColumn is used. */
     columns: string[];
@@ -111,6 +113,7 @@ function toJobDefinition(name: string, file: string, j: JobFile, root: string): 
       // A URL (s3://, gs://, https://) is read by DuckDB's httpfs extension (config duckdb.extensions), not resolved.
       path: /^[a-z][a-z0-9+.-]*:\/\//i.test(f.path) ? f.path : abs(f.path),
       partitionColumn: f.partition_column,
+      partitionFormat: f.partition_format,
       userIdColumn: f.user_id_column,
       columns,
       listColumn: f.list_column,

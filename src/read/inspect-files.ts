@@ -11,7 +11,9 @@ export interface FeatureFiles {
   glob: string;
   files: number;
   partitionColumn: string;
-  /** partition values that are YYYY-MM-DD dates, oldest first */
+  /** how the folders write the date: dt=2026-11-20, or dt=20261120 */
+  partitionFormat: 'YYYY-MM-DD' | 'YYYYMMDD';
+  /** partition values that are dates, as YYYY-MM-DD, oldest first */
   dates: string[];
   /** the newest date: its first file was described and its rows counted */
   latest: string;
@@ -32,6 +34,18 @@ export interface ItemsFile {
 }
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
+/** dt=20261120, as Hive tables often write it: only a real calendar day counts */
+const COMPACT_DATE = /^(\d{4})(\d{2})(\d{2})$/;
+
+/** A partition value as YYYY-MM-DD, or undefined when it is not a date in either format. */
+function isoDate(v: string): string | undefined {
+  if (DATE.test(v)) return v;
+  const m = COMPACT_DATE.exec(v);
+  if (!m) return undefined;
+  const iso = `${m[1]}-${m[2]}-${m[3]}`;
+  const d = new Date(`${iso}T00:00:00Z`);
+  return !Number.isNaN(d.getTime()) && d.toISOString().startsWith(iso) ? iso : undefined;
+}
 export const FLOAT_TYPE = /^(FLOAT|DOUBLE|REAL|DECIMAL.*)$/;
 export const INT_TYPE = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT)$/;
 export const FLOAT_LIST = /^(FLOAT|DOUBLE)\[(\d*)\]$/;
@@ -48,7 +62,7 @@ function describeError(what: string, err: unknown): BadInputError {
 function partitionOf(glob: string, files: string[]): { column: string; values: Map<string, string[]> } | undefined {
   const keys = [...glob.matchAll(/([A-Za-z_][\w]*)=\*/g)].map((m) => m[1]);
   const inPaths = new Set(files.flatMap((f) => [...f.matchAll(/\/([A-Za-z_][\w]*)=([^/]+)\//g)].map((m) => m[1])));
-  const column = keys.find((k) => inPaths.has(k)) ?? [...inPaths].find((k) => files.some((f) => DATE.test(valueOf(f, k) ?? '')));
+  const column = keys.find((k) => inPaths.has(k)) ?? [...inPaths].find((k) => files.some((f) => isoDate(valueOf(f, k) ?? '') !== undefined));
   if (!column) return undefined;
   const values = new Map<string, string[]>();
   for (const f of files) {
@@ -67,14 +81,20 @@ export async function inspectFeatureFiles(conn: DuckDBConnection, glob: string):
   if (files.length === 0) throw new BadInputError(`--features ${glob}: no file matches; give a glob such as 'exports/features/dt=*/*.parquet'`);
   const partition = partitionOf(glob, files);
   if (!partition) {
-    throw new BadInputError(`--features ${glob}: the ${files.length} file(s) are not hive-partitioned by date (no <column>=YYYY-MM-DD folder in ${files[0]}); batchcast reads one date's folder per run, e.g. features/dt=2026-11-20/part-0.parquet`);
+    throw new BadInputError(`--features ${glob}: the ${files.length} file(s) are not hive-partitioned by date (no <column>=YYYY-MM-DD or <column>=YYYYMMDD folder in ${files[0]}); batchcast reads one date's folder per run, e.g. features/dt=2026-11-20/part-0.parquet`);
   }
-  const dates = [...partition.values.keys()].filter((v) => DATE.test(v)).sort();
+  const values = [...partition.values.keys()];
+  // One format per dataset: the one most folders use (a stray folder in the other is not a date of the job).
+  const iso = values.filter((v) => DATE.test(v));
+  const compact = values.filter((v) => COMPACT_DATE.test(v) && isoDate(v) !== undefined);
+  const partitionFormat = compact.length > iso.length ? 'YYYYMMDD' : 'YYYY-MM-DD';
+  const folderOf = new Map((partitionFormat === 'YYYYMMDD' ? compact : iso).map((v) => [isoDate(v)!, v]));
+  const dates = [...folderOf.keys()].sort();
   if (dates.length === 0) {
-    throw new BadInputError(`--features ${glob}: partition column "${partition.column}" has values like "${[...partition.values.keys()][0]}", not YYYY-MM-DD dates`);
+    throw new BadInputError(`--features ${glob}: partition column "${partition.column}" has values like "${values[0]}", not dates (YYYY-MM-DD or YYYYMMDD)`);
   }
   const latest = dates[dates.length - 1];
-  const latestFiles = partition.values.get(latest)!;
+  const latestFiles = partition.values.get(folderOf.get(latest)!)!;
   const list = `read_parquet([${latestFiles.map(sqlString).join(', ')}], hive_partitioning = false)`;
   let columns: Column[];
   let count: number;
@@ -95,7 +115,7 @@ export async function inspectFeatureFiles(conn: DuckDBConnection, glob: string):
       listWidths[c.name] = min === max ? min : undefined;
     }
   }
-  return { glob, files: files.length, partitionColumn: partition.column, dates, latest, rows: count, columns, listWidths };
+  return { glob, files: files.length, partitionColumn: partition.column, partitionFormat, dates, latest, rows: count, columns, listWidths };
 }
 
 export async function inspectItemsFile(conn: DuckDBConnection, file: string): Promise<ItemsFile> {

@@ -31,7 +31,8 @@ export class FeatureReadError extends Error {}
 /** 'int' when every file's id column fits int64 exactly, else 'string' (ids are text in PostgreSQL either way). */
 export type IdKind = 'int' | 'string';
 
-const NUMERIC = /^(FLOAT|DOUBLE|REAL|DECIMAL.*|TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT)$/;
+// BOOLEAN reads as 0 / 1 (DuckDB's cast), as flags exported by pandas or Spark often are.
+const NUMERIC = /^(FLOAT|DOUBLE|REAL|DECIMAL.*|TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|BOOLEAN)$/;
 const ID_TYPES = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|VARCHAR)$/;
 const INT64_IDS = /^(TINYINT|SMALLINT|INTEGER|BIGINT|UTINYINT|USMALLINT|UINTEGER)$/;
 
@@ -41,6 +42,12 @@ function firstLine(err: unknown): string {
 
 function filesSql(files: string[]): string {
   return `read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = false)`;
+}
+
+/** The folder name of a date's partition: `dt=2026-11-20`, or `dt=20261120` with partition_format YYYYMMDD. */
+export function partitionFolder(job: JobDefinition, date: string): string {
+  const value = job.features.partitionFormat === 'YYYYMMDD' ? date.replaceAll('-', '') : date;
+  return `${job.features.partitionColumn}=${value}`;
 }
 
 /** The files of (job, date): those of the job's glob that sit under `<partition_column>=<date>/`. */
@@ -54,11 +61,11 @@ export async function findPartitionFiles(conn: DuckDBConnection, job: JobDefinit
       { cause: err },
     );
   });
-  const segment = `/${job.features.partitionColumn}=${date}/`;
+  const segment = `/${partitionFolder(job, date)}/`;
   const files = reader.getRows().map((r) => String(r[0])).filter((f) => f.includes(segment));
   if (files.length === 0) {
     throw new BadInputError(
-      `job ${job.name}, date ${date}: no features partition: no file matches ${job.features.path} under ${job.features.partitionColumn}=${date}/; ` +
+      `job ${job.name}, date ${date}: no features partition: no file matches ${job.features.path} under ${partitionFolder(job, date)}/; ` +
         'check that the upstream export for that date ran, or pick another date',
     );
   }
@@ -97,7 +104,7 @@ export async function inspectPartition(conn: DuckDBConnection, job: JobDefinitio
     };
     need(f.userIdColumn, ID_TYPES, 'an integer or VARCHAR user id');
     if (!INT64_IDS.test(columns.get(f.userIdColumn)!)) idKind = 'string';
-    for (const c of f.columns) need(c, NUMERIC, 'a number (FLOAT or DOUBLE)');
+    for (const c of f.columns) need(c, NUMERIC, 'a number (FLOAT, DOUBLE, an integer or BOOLEAN)');
     if (f.listColumn) {
       need(f.listColumn, /^(FLOAT|DOUBLE)\[\d*\]$/, `FLOAT[${f.size}] or a list of floats`);
       const m = /\[(\d+)\]$/.exec(columns.get(f.listColumn)!);

@@ -29,8 +29,9 @@ function typeName(v: unknown): string {
 
 function featureValue(job: JobDefinition, name: string, v: unknown): number | BadScoreInput {
   if (v === null) return NaN; // a NULL: the bad-row rules decide, as for a NULL in the features file
+  if (typeof v === 'boolean') return v ? 1 : 0; // as a BOOLEAN column reads in a run
   if (typeof v !== 'number') {
-    return new BadScoreInput('features', `feature ${name} of job ${job.name} must be a number (got ${typeName(v)})`, name);
+    return new BadScoreInput('features', `feature ${name} of job ${job.name} must be a number or a boolean (got ${typeName(v)})`, name);
   }
   return v;
 }
