@@ -129,6 +129,17 @@ describe('models exported without tuning', () => {
     expect(missing.stderr).toContain('under ds=20261119/');
   });
 
+  it('float16 scores fail the run with what to change, before anything is read', async () => {
+    writeOnnx('float16_out', [{ op: 'MatMul', inputs: ['x', 'W'], outputs: ['s'] }, { op: 'Cast', inputs: ['s'], outputs: ['scores'], attributes: { to: { int: DataType.FLOAT16 } } }],
+      [input('N')], [scores('N', DataType.FLOAT16)]);
+    const init = await runCli(['init', '--name', 'm_f16', '--features', 'features/dt=*/*.parquet', '--model', 'models/float16_out.onnx',
+      '--items', 'items.csv', '--columns', columns.join(','), '--output', 'scores'], env());
+    expect(init.code, init.stderr).toBe(0);
+    const run = await runCli(['predict', '--job', 'm_f16', '--date', date], env());
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('output "scores" is float16; batchcast reads scores as float32 or float64: end the model with a Cast to float32');
+  });
+
   it('a model with two inputs gets an init error that names them and the flag', async () => {
     writeOnnx('two_inputs', [{ op: 'Concat', inputs: ['x1', 'x2'], outputs: ['x'], attributes: { axis: { int: 1 } } }, matmul],
       [{ name: 'x1', type: DataType.FLOAT, shape: ['N', 2] }, { name: 'x2', type: DataType.FLOAT, shape: ['N', 2] }], [scores('N')]);

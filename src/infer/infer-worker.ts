@@ -50,6 +50,15 @@ async function start(msg: WorkerInit): Promise<WorkerReply> {
   fetches = wanted;
   const maps = session.outputMetadata.filter((m) => wanted.includes(m.name) && !m.isTensor).map((m) => `"${m.name}"`);
   if (maps.length) return fail(-1, `${model} output ${maps.join(', ')} is not a tensor (a classifier's ZipMap?); re-export it as a tensor (skl2onnx: options={'zipmap': False})`);
+  // Scores are read as float32 or float64 and indices as integers; anything else (float16 scores) would be misread.
+  const typeOf = (name: string) => { const m = session.outputMetadata.find((o) => o.name === name); return m?.isTensor ? m.type : 'non-tensor'; };
+  const scoreOutputs = msg.output.kind === 'scores' ? [msg.output.name] : [msg.output.values];
+  for (const name of scoreOutputs) {
+    if (!['float32', 'float64'].includes(typeOf(name))) return fail(-1, `${model} output "${name}" is ${typeOf(name)}; batchcast reads scores as float32 or float64: end the model with a Cast to float32`);
+  }
+  if (msg.output.kind === 'top_k' && !['int32', 'int64'].includes(typeOf(msg.output.indices))) {
+    return fail(-1, `${model} output "${msg.output.indices}" is ${typeOf(msg.output.indices)}; item indices must be int64 or int32`);
+  }
   const meta = session.inputMetadata.find((m) => m.name === msg.inputName);
   const type = meta?.isTensor ? meta.type : 'non-tensor';
   if (type !== 'float32' && type !== 'float64') {
