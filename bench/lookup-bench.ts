@@ -1,10 +1,10 @@
 // Lookup benchmark (issues 3 and 10): the API under wrk against pgbench on the view, same table, same date,
 // same concurrency, in one run. Each round: pgbench, then wrk in the steady state (the figures the targets
 // are about), then wrk again with a publish in its middle (the new generation loads under load), counting
-// non-200 answers.
+// non-200 answers; then wrk paced at fractions of pgbench's tps (--paced 0.5,1), for the p99 at that load.
 //   node --import tsx bench/lookup-bench.ts [--users 1000000] [--duration 15] [--rounds 3] [--connections 32]
 //     [--memory-mb 1024 (default: lookups from memory) | 0 (every lookup reads PostgreSQL)]
-//     [--processes N (serve.processes; default 1)]
+//     [--processes N (serve.processes; default 1)] [--paced 0.5,1,1.25 (fractions of the round's pgbench tps)]
 // DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test) must be a real server: the data stays
 // there between runs (two generations of job "bench"), so a rerun only measures.
 // Writes bench/results/lookup.json; each figure is the median over the rounds (the box is shared).
@@ -35,12 +35,16 @@ const { values: args } = parseArgs({
     // serve.memoryBudgetMb of the server; the results file is lookup.json, or lookup-memory-<n>.json when given.
     'memory-mb': { type: 'string' },
     processes: { type: 'string' },
+    // Also run wrk paced at these fractions of the round's pgbench tps (comma-separated; '' for none): the
+    // p99 at a given load, where the steady round gives it at saturation (a closed loop, always queueing).
+    paced: { type: 'string', default: '0.5,1,1.25' },
   },
 });
 const users = Number(args.users);
 const duration = Number(args.duration);
 const rounds = Number(args.rounds);
 const connections = Number(args.connections);
+const pacedFractions = args.paced.split(',').filter((x) => x.trim() !== '').map(Number);
 const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const job = 'bench';
 const date = '2026-01-01';
@@ -80,12 +84,12 @@ interface WrkResult {
   cpu: { api_us: number; pg_us: number; client_us: number };
 }
 
-async function wrk(url: string, seconds: number, serverPid: number, during?: () => Promise<void>): Promise<WrkResult> {
+async function wrk(url: string, seconds: number, serverPid: number, during?: () => Promise<void>, delayMs = 0): Promise<WrkResult> {
   const apiCpu = new CpuSampler(treeOf(serverPid)).start();
   const pgCpu = new CpuSampler(backendsOf(database)).start();
   const clientCpu = new CpuSampler(title(/^(\S*\/)?wrk /)).start();
   const done = runOutput('wrk', ['-t2', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', path.join(here, 'lookup-random-user.lua'), url],
-    { ...process.env, USERS: String(users), JOB: job });
+    { ...process.env, USERS: String(users), JOB: job, DELAY_MS: String(delayMs) });
   let publishing: Promise<void> | undefined;
   const timer = during && setTimeout(() => { publishing = during(); }, (seconds * 1000) / 2);
   const out = await done.finally(() => clearTimeout(timer));
@@ -162,16 +166,23 @@ async function main(): Promise<void> {
       pgbench_tps: number; api_rps: number; api_p99_ms: number; non_200: number; load: number;
       api_cpu_us: WrkResult['cpu']; pgbench_cpu_us: PgbenchResult['cpu'];
       publish_api_rps: number; publish_api_p99_ms: number;
+      paced: { fraction: number; offered_rps: number; api_rps: number; p50_ms: number; p99_ms: number; non_200: number }[];
     }[] = [];
     const rps = (w: WrkResult) => Math.round(w.requests / (w.duration_us / 1e6));
     for (let r = 1; r <= rounds; r++) {
       const pb = await pgbench(duration);
       const w = await wrk(url, duration, server.pid!);
       const wp = await wrk(url, duration, server.pid!, flip);
+      const paced = [];
+      for (const fraction of pacedFractions) {
+        const offered = pb.tps * fraction;
+        const wr = await wrk(url, duration, server.pid!, undefined, (connections * 1000) / offered);
+        paced.push({ fraction, offered_rps: Math.round(offered), api_rps: rps(wr), p50_ms: wr.p50_us / 1000, p99_ms: wr.p99_us / 1000, non_200: wr.non_200 + wr.errors });
+      }
       const round = {
         pgbench_tps: Math.round(pb.tps), api_rps: rps(w), api_p99_ms: w.p99_us / 1000,
         non_200: w.non_200 + w.errors + wp.non_200 + wp.errors, load: Math.round(os.loadavg()[0] * 10) / 10, api_cpu_us: w.cpu, pgbench_cpu_us: pb.cpu,
-        publish_api_rps: rps(wp), publish_api_p99_ms: wp.p99_us / 1000,
+        publish_api_rps: rps(wp), publish_api_p99_ms: wp.p99_us / 1000, paced,
       };
       perRound.push(round);
       log(`round ${r}: ${JSON.stringify(round)}`);
@@ -188,6 +199,14 @@ async function main(): Promise<void> {
       pgbench_tps: median(perRound.map((x) => x.pgbench_tps)),
       ratio: 0,
       non_200_during_publish: perRound.reduce((s, x) => s + x.non_200, 0),
+      // wrk paced at a fraction of pgbench's tps: the p99 at that load (medians over the rounds)
+      paced: pacedFractions.map((fraction, i) => ({
+        fraction,
+        api_rps: median(perRound.map((x) => x.paced[i].api_rps)),
+        p50_ms: median(perRound.map((x) => x.paced[i].p50_ms)),
+        p99_ms: median(perRound.map((x) => x.paced[i].p99_ms)),
+        non_200: perRound.reduce((s, x) => s + x.paced[i].non_200, 0),
+      })),
       serve_exit_code_after_sigterm: code,
       // CPU microseconds per lookup (server, PostgreSQL, load generator): steadier than rates on a shared box.
       cpu_us_per_lookup: {
@@ -202,7 +221,7 @@ async function main(): Promise<void> {
     result.ratio = Math.round((result.api_rps / result.pgbench_tps) * 1000) / 1000;
     mkdirSync(path.join(here, 'results'), { recursive: true });
     writeFileSync(path.join(here, 'results', `${memoryMb === undefined ? 'lookup' : `lookup-memory-${memoryMb}`}${processes > 1 ? `-p${processes}` : ''}.json`), `${JSON.stringify(result, null, 2)}\n`);
-    process.stdout.write(`${JSON.stringify({ api_rps: result.api_rps, api_p99_ms: result.api_p99_ms, pgbench_tps: result.pgbench_tps, ratio: result.ratio, publish_api_rps: result.publish_api_rps, publish_api_p99_ms: result.publish_api_p99_ms, non_200_during_publish: result.non_200_during_publish })}\n`);
+    process.stdout.write(`${JSON.stringify({ api_rps: result.api_rps, api_p99_ms: result.api_p99_ms, pgbench_tps: result.pgbench_tps, ratio: result.ratio, publish_api_rps: result.publish_api_rps, publish_api_p99_ms: result.publish_api_p99_ms, non_200_during_publish: result.non_200_during_publish, paced: result.paced })}\n`);
   } finally {
     server?.kill('SIGTERM');
     await pool.end();

@@ -6,6 +6,17 @@ local job = os.getenv("JOB") or "bench"
 local prefix = os.getenv("PREFIX") or "u"
 local first = tonumber(os.getenv("FIRST") or "0")
 local counts = {}
+-- DELAY_MS > 0 paces each connection: a random pause (exponential, mean DELAY_MS) before each request, so
+-- 32 connections offer about 32 * 1000 / DELAY_MS requests/s instead of as many as the server can answer.
+-- wrk starts a request's clock when it writes it, after the pause. Pauses are whole milliseconds in wrk;
+-- rounding up with probability equal to the fraction keeps the mean.
+local mean_delay_ms = tonumber(os.getenv("DELAY_MS") or "0")
+if mean_delay_ms > 0 then
+  delay = function()
+    local x = -math.log(1 - math.random()) * mean_delay_ms
+    return math.floor(x + math.random())
+  end
+end
 
 function setup(thread)
   thread:set("id", #counts + 1)
