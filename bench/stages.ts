@@ -64,7 +64,7 @@ export async function ortAloneTurns(sets: Dataset[], sample: Float32Array, worke
   const job = benchJob(sets[0]);
   const results = await Promise.all(Array.from({ length: workers }, () => new Promise<{ rows: number[]; ms: number[] }>((resolve, reject) => {
     const w = new Worker(new URL('./ort-alone-worker.mjs', import.meta.url), {
-      workerData: { modelFiles: sets.map((ds) => ds.modelFile), input: job.model.input, threads, features: sample, size: job.features.size, batch: job.batchSize, seconds },
+      workerData: { modelFiles: sets.map((ds) => ds.modelFile), input: job.model.inputs[0].name, threads, features: sample, size: job.features.size, batch: job.batchSize, seconds },
     });
     // Let the worker end by itself: terminate() during session.release() aborts the process (Napi::Error).
     let result: { rows: number[]; ms: number[] } | undefined;

@@ -1,6 +1,7 @@
 // Models as exporters write them when nobody tuned the export: a batch dimension fixed at 1 (or 7) by
 // torch.onnx.export without dynamic axes, a float64 input or output (skl2onnx with DoubleTensorType), a
-// user embedding returned beside the scores; a BOOLEAN feature column, and date folders written dt=YYYYMMDD. `init` must scaffold each and `predict` publish the same top K
+// user embedding returned beside the scores; one input per feature column (Keras, skl2onnx pipelines) or
+// inputs of several columns (model.inputs); a BOOLEAN feature column, and date folders written ds=YYYYMMDD. `init` must scaffold each and `predict` publish the same top K
 // as a plain float32 model with a dynamic batch: a brute-force top K of x . W computed here.
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -24,8 +25,8 @@ const x = Array.from({ length: U }, (_, u) => columns.map((_, j) => Math.cos(u *
 let t: TestDb;
 let root: string;
 
-function writeOnnx(name: string, nodes: Node[], inputs: ValueInfo[], outputs: ValueInfo[]) {
-  const graph: Graph = { name, nodes, inputs, outputs, initializers: [{ name: 'W', type: DataType.FLOAT, dims: [F, I], data: W }] };
+function writeOnnx(name: string, nodes: Node[], inputs: ValueInfo[], outputs: ValueInfo[], extra: Graph['initializers'] = []) {
+  const graph: Graph = { name, nodes, inputs, outputs, initializers: [{ name: 'W', type: DataType.FLOAT, dims: [F, I], data: W }, ...extra] };
   writeFileSync(path.join(root, 'models', `${name}.onnx`), writeModel(graph, { producer: 'pytorch', version: '2.5' }));
 }
 
@@ -140,12 +141,53 @@ describe('models exported without tuning', () => {
     expect(run.stderr).toContain('output "scores" is float16; batchcast reads scores as float32 or float64: end the model with a Cast to float32');
   });
 
-  it('a model with two inputs gets an init error that names them and the flag', async () => {
+  it('one input per feature column (Keras, skl2onnx): init maps them by name, in any order, [batch] or [batch, 1]', async () => {
+    // the model takes d, b, a, c: the inputs' order is not the files'; "b" and "c" are [N], the others [N, 1]
+    const order = ['d', 'b', 'a', 'c'];
+    const rank1 = new Set(['b', 'c']);
+    const axes = { name: 'axis1', type: DataType.INT64, dims: [1], data: BigInt64Array.from([1n]) };
+    const nodes: Node[] = [
+      ...order.filter((c) => rank1.has(c)).map((c) => ({ op: 'Unsqueeze', inputs: [c, 'axis1'], outputs: [`${c}_2d`] })),
+      { op: 'Concat', inputs: columns.map((c) => (rank1.has(c) ? `${c}_2d` : c)), outputs: ['x'], attributes: { axis: { int: 1 } } },
+      matmul,
+    ];
+    writeOnnx('per_column', nodes, order.map((c) => ({ name: c, type: DataType.FLOAT, shape: rank1.has(c) ? ['N'] : ['N', 1] })), [scores('N')], [axes]);
+    const init = await runCli(['init', '--name', 'm_percol', '--features', 'features/dt=*/*.parquet', '--model', 'models/per_column.onnx', '--items', 'items.csv', '--k', String(K)], env());
+    expect(init.code, init.stderr).toBe(0);
+    expect(init.stdout).toContain('one model input per column, matched by name');
+    const job = JSON.parse(readFileSync(path.join(root, 'jobs', 'm_percol.json'), 'utf8'));
+    expect(job.model.inputs).toEqual({ d: ['d'], b: ['b'], a: ['a'], c: ['c'] });
+    expect(job.features.columns).toEqual(order);
+    const run = await runCli(['predict', '--job', 'm_percol', '--date', date], env());
+    expect(run.code, run.stderr).toBe(0);
+    await expectTopK('m_percol', bruteForce());
+  });
+
+  it('two inputs of two columns each: init asks, and model.inputs written by hand runs', async () => {
     writeOnnx('two_inputs', [{ op: 'Concat', inputs: ['x1', 'x2'], outputs: ['x'], attributes: { axis: { int: 1 } } }, matmul],
       [{ name: 'x1', type: DataType.FLOAT, shape: ['N', 2] }, { name: 'x2', type: DataType.FLOAT, shape: ['N', 2] }], [scores('N')]);
     const init = await runCli(['init', '--name', 'm_two', '--features', 'features/dt=*/*.parquet', '--model', 'models/two_inputs.onnx', '--items', 'items.csv'], env());
     expect(init.code).toBe(2);
     expect(init.stderr).toContain('the model has 2 inputs ("x1" float32 [N, 2], "x2" float32 [N, 2])');
-    expect(init.stderr).toContain('--input');
+    expect(init.stderr).toContain('write model.inputs in the job');
+    const job = {
+      features: { path: 'features/dt=*/*.parquet', columns: ['c', 'a', 'b', 'd'], allow_extra_columns: true },
+      model: { path: 'models/two_inputs.onnx', inputs: { x2: ['c', 'd'], x1: ['a', 'b'] }, output: { kind: 'scores', name: 'scores' } },
+      items: { path: 'items.csv' },
+      k: K,
+    };
+    writeFileSync(path.join(root, 'jobs', 'm_two.json'), JSON.stringify(job));
+    const run = await runCli(['predict', '--job', 'm_two', '--date', date], env());
+    expect(run.code, run.stderr).toBe(0);
+    await expectTopK('m_two', bruteForce());
+    // a column fed to no input, and an input the job does not feed: named before anything runs
+    writeFileSync(path.join(root, 'jobs', 'm_two.json'), JSON.stringify({ ...job, model: { ...job.model, inputs: { x1: ['a', 'b'], x2: ['c'] } } }));
+    const unused = await runCli(['predict', '--job', 'm_two', '--date', date], env());
+    expect(unused.code).toBe(2);
+    expect(unused.stderr).toContain('field "model.inputs" leaves column(s) "d" of features.columns to no input');
+    writeFileSync(path.join(root, 'jobs', 'm_two.json'), JSON.stringify({ ...job, model: { ...job.model, inputs: { x1: ['a', 'b', 'c', 'd'] } } }));
+    const unfed = await runCli(['predict', '--job', 'm_two', '--date', date], env());
+    expect(unfed.code).toBe(2);
+    expect(unfed.stderr).toContain('takes input(s) "x2" that the job does not feed (inputs: x1, x2); fix model.inputs in the job');
   });
 });

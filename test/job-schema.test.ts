@@ -60,7 +60,8 @@ describe('job schema', () => {
   });
 
   it('names unknown fields in nested sections with the known ones, and allows $schema and comments', () => {
-    expect(() => parse({ ...base, model: { ...base.model, inputs: 'x' } })).toThrow(/field "model.inputs" is not a known field \(known: path, input, output, card, version\)/);
+    expect(() => parse({ ...base, model: { ...base.model, input_name: 'x' } })).toThrow(/field "model.input_name" is not a known field \(known: path, input, inputs, output, card, version\)/);
+    expect(() => parse({ ...base, model: { ...base.model, inputs: 'x' } })).toThrow(/field "model.inputs" must be an object: model input name -> array of feature columns/);
     expect(() => parse({ ...base, model: { ...base.model, output: { kind: 'top_k', value: 'v' } } })).toThrow(/field "model.output.value" is not a known field/);
     expect(() => parse({ ...base, features: 'x' })).toThrow(/field "features" must be an object/);
     expect(parse({ $schema: '../schema/job.schema.json', comment: 'hi', ...base, items: { path: 'i.csv', comment: 'ids' } }).name).toBe('x');

@@ -25,6 +25,21 @@ function fails(job: unknown, ...parts: string[]) {
 }
 
 describe('job definition', () => {
+  it('model.inputs: each input its columns, as positions in features.columns; every column exactly once', () => {
+    const { input: _, ...model } = base.model;
+    const job = parse({ ...base, features: { ...base.features, columns: ['a', 'b', 'c'] }, model: { ...model, inputs: { y: ['c'], x: ['b', 'a'] } } });
+    expect(job.model.inputs).toEqual([{ name: 'y', columns: [2] }, { name: 'x', columns: [1, 0] }]);
+    expect(parse(base).model.inputs).toEqual([{ name: 'features', columns: undefined }]);
+    const bad = (inputs: unknown, features: object = base.features) => ({ ...base, features, model: { ...model, inputs } });
+    fails({ ...base, model: { ...base.model, inputs: { x: ['a', 'b'] } } }, 'field "model.inputs" and "model.input" are both set');
+    fails(bad({ x: ['a'] }), 'field "model.inputs" leaves column(s) "b" of features.columns to no input');
+    fails(bad({ x: ['a', 'b'], y: ['b'] }), 'gives column "b" to both "x" and "y"');
+    fails(bad({ x: ['a', 'b', 'z'] }), 'gives input "x" column "z", which is not in features.columns (a, b)');
+    fails(bad({}), 'field "model.inputs" is empty');
+    const { columns: __, ...noColumns } = base.features;
+    fails(bad({ x: ['a'] }, { ...noColumns, list_column: 'v', list_size: 2 }), 'needs features.columns, not a list column');
+  });
+
   it('fills defaults and resolves paths against the project root', () => {
     const job = parse(base);
     expect(job.name).toBe('x');

@@ -78,7 +78,7 @@ export class InferPool {
     const init: WorkerInit = {
       type: 'init',
       modelPath: job.model.path,
-      inputName: job.model.input,
+      inputs: job.model.inputs,
       output: job.model.output,
       k: job.k,
       batchSize: job.batchSize,

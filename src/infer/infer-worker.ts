@@ -4,6 +4,7 @@
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { topK } from './top-k.ts';
+import { bindInputs, checkOutputs, feedsFor, type BoundInput } from './model-io.ts';
 import { encodeRows, userIdText, type UserIds } from '../write/encode-rows.ts';
 import type { WorkerInit, WorkerRequest, WorkerReply, BadRow, Ranked } from './messages.ts';
 
@@ -12,8 +13,8 @@ let init: WorkerInit;
 /** items the model scores (indices 0..items-1): rows store indices, their ids are in batchcast.item_maps */
 let items: number;
 let itemCounts: Float64Array;
-/** what the model's input takes: float32, or float64 (the chunk is widened); its batch size when fixed */
-let inputType: 'float32' | 'float64';
+let inputs: BoundInput[];
+/** the model's batch size when its exporter fixed it */
 let fixedBatch: number | undefined;
 /** the outputs predict reads; the others (an embedding, a classifier's ZipMap) are not computed */
 let fetches: string[];
@@ -38,37 +39,12 @@ async function start(msg: WorkerInit): Promise<WorkerReply> {
     return fail(-1, `cannot load ONNX model ${msg.modelPath}: ${(err as Error).message.split('\n')[0]}; check the file is a complete .onnx model`);
   }
   const model = `model ${msg.modelPath}`;
-  if (!session.inputNames.includes(msg.inputName)) {
-    return fail(-1, `${model} has no input "${msg.inputName}" (inputs: ${session.inputNames.join(', ')}); fix model.input in the job`);
-  }
-  const wanted = msg.output.kind === 'scores' ? [msg.output.name] : [msg.output.values, msg.output.indices];
-  for (const name of wanted) {
-    if (!session.outputNames.includes(name)) {
-      return fail(-1, `${model} has no output "${name}" (outputs: ${session.outputNames.join(', ')}); fix model.output in the job`);
-    }
-  }
-  fetches = wanted;
-  const maps = session.outputMetadata.filter((m) => wanted.includes(m.name) && !m.isTensor).map((m) => `"${m.name}"`);
-  if (maps.length) return fail(-1, `${model} output ${maps.join(', ')} is not a tensor (a classifier's ZipMap?); re-export it as a tensor (skl2onnx: options={'zipmap': False})`);
-  // Scores are read as float32 or float64 and indices as integers; anything else (float16 scores) would be misread.
-  const typeOf = (name: string) => { const m = session.outputMetadata.find((o) => o.name === name); return m?.isTensor ? m.type : 'non-tensor'; };
-  const scoreOutputs = msg.output.kind === 'scores' ? [msg.output.name] : [msg.output.values];
-  for (const name of scoreOutputs) {
-    if (!['float32', 'float64'].includes(typeOf(name))) return fail(-1, `${model} output "${name}" is ${typeOf(name)}; batchcast reads scores as float32 or float64: end the model with a Cast to float32`);
-  }
-  if (msg.output.kind === 'top_k' && !['int32', 'int64'].includes(typeOf(msg.output.indices))) {
-    return fail(-1, `${model} output "${msg.output.indices}" is ${typeOf(msg.output.indices)}; item indices must be int64 or int32`);
-  }
-  const meta = session.inputMetadata.find((m) => m.name === msg.inputName);
-  const type = meta?.isTensor ? meta.type : 'non-tensor';
-  if (type !== 'float32' && type !== 'float64') {
-    return fail(-1, `${model} input "${msg.inputName}" is ${type}; batchcast feeds the features as float32 (or float64 when the model asks for it): re-export the model with a float input`);
-  }
-  inputType = type;
-  // Exporters fix the batch dimension when told nothing else (torch.onnx.export without dynamic axes): run
-  // such a model in batches of exactly that size, the last one padded, rather than fail.
-  const batchDim = meta?.isTensor ? meta.shape[0] : undefined;
-  fixedBatch = typeof batchDim === 'number' && batchDim > 0 ? batchDim : undefined;
+  const outputs = checkOutputs(session, msg.output);
+  if (typeof outputs === 'string') return fail(-1, `${model} ${outputs}`);
+  fetches = outputs;
+  const bound = bindInputs(session, msg.inputs, msg.featureSize);
+  if (typeof bound === 'string') return fail(-1, `${model} ${bound}`);
+  ({ inputs, fixedBatch } = bound);
   items = msg.items;
   itemCounts = new Float64Array(items);
   // One probe batch checks the input width and the output shapes against the job and the items file.
@@ -76,7 +52,8 @@ async function start(msg: WorkerInit): Promise<WorkerReply> {
   try {
     probe = await run(new Float32Array((fixedBatch ?? 1) * msg.featureSize), fixedBatch ?? 1, msg.featureSize);
   } catch (err) {
-    return fail(-1, `${model} rejects input "${msg.inputName}" of shape [${fixedBatch ?? 'batch'}, ${msg.featureSize}] (the job's ${msg.featureSize} features): ${(err as Error).message.split('\n')[0]}`);
+    const fed = inputs.map((i) => `"${i.name}" of shape [${fixedBatch ?? 'batch'}${i.rank === 2 ? `, ${i.columns?.length ?? msg.featureSize}` : ''}]`).join(', ');
+    return fail(-1, `${model} rejects input ${fed} (the job's ${msg.featureSize} features): ${(err as Error).message.split('\n')[0]}`);
   }
   if (msg.output.kind === 'scores') {
     const dims = probe[msg.output.name].dims;
@@ -93,10 +70,9 @@ async function start(msg: WorkerInit): Promise<WorkerReply> {
   return { type: 'ready', id: -1, inputNames: session.inputNames, outputNames: session.outputNames, fixedBatch };
 }
 
-/** session.run on `n` rows of `x`, in the model's input type, fetching only the outputs predict reads. */
+/** session.run on `n` rows of `x`, fetching only the outputs predict reads. */
 function run(x: Float32Array, n: number, size: number): Promise<ort.InferenceSession.OnnxValueMapType> {
-  const data = inputType === 'float64' ? Float64Array.from(x) : x;
-  return session.run({ [init.inputName]: new ort.Tensor(inputType, data, [n, size]) }, fetches);
+  return session.run(feedsFor(inputs, x, n, size), fetches);
 }
 
 /** Output data as float32: a model may answer in float64; ranks and stored scores are float32 either way. */

@@ -98,15 +98,21 @@ export async function inspectModel(file: string, opts: { inputWidth?: number } =
       // ONNX Runtime loaded it, so it is a model; metadata is only a hint.
     }
     let probed: Record<string, number[]> | undefined;
-    const [input] = inputs;
-    const width = typeof input?.shape[1] === 'number' ? input.shape[1] : opts.inputWidth;
-    // two rows, or the batch size the exporter fixed
-    const rows = typeof input?.shape[0] === 'number' && input.shape[0] > 0 ? input.shape[0] : 2;
-    if (inputs.length === 1 && (input.type === 'float32' || input.type === 'float64') && input.shape.length === 2 && width) {
+    // Every input needs a known width: fixed in the model, one for a [batch] input, or `inputWidth` for a single one.
+    const widthOf = (t: TensorInfo) => (t.shape.length === 1 ? 1 : typeof t.shape[1] === 'number' ? t.shape[1] : inputs.length === 1 ? opts.inputWidth : undefined);
+    const floats = inputs.every((t) => (t.type === 'float32' || t.type === 'float64') && (t.shape.length === 1 || t.shape.length === 2) && widthOf(t));
+    if (inputs.length > 0 && floats) {
+      // two rows, or the batch size the exporter fixed
+      const fixed = inputs.map((t) => t.shape[0]).find((d): d is number => typeof d === 'number' && d > 0);
+      const rows = fixed ?? 2;
       try {
-        const zeros = input.type === 'float64' ? new Float64Array(rows * width) : new Float32Array(rows * width);
+        const feeds = Object.fromEntries(inputs.map((t) => {
+          const n = rows * widthOf(t)!;
+          const zeros = t.type === 'float64' ? new Float64Array(n) : new Float32Array(n);
+          return [t.name, new ort.Tensor(t.type as 'float32' | 'float64', zeros, t.shape.length === 1 ? [rows] : [rows, widthOf(t)!])];
+        }));
         const tensors = outputs.filter((t) => t.type !== 'non-tensor').map((t) => t.name); // not a ZipMap
-        const out = await session.run({ [input.name]: new ort.Tensor(input.type, zeros, [rows, width]) }, tensors);
+        const out = await session.run(feeds, tensors);
         probed = Object.fromEntries(Object.entries(out).map(([name, t]) => [name, t.dims.map(Number)]));
       } catch {
         probed = undefined; // the caller reports the shapes it has and asks for what is missing

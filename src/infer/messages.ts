@@ -1,11 +1,12 @@
 // What the main thread and the inference workers say to each other.
-import type { ModelOutput } from '../jobs/load-job.ts';
+import type { ModelInput, ModelOutput } from '../jobs/load-job.ts';
 import type { UserIds } from '../write/encode-rows.ts';
 
 export interface WorkerInit {
   type: 'init';
   modelPath: string;
-  inputName: string;
+  /** the model's inputs and the feature positions each takes (one input of every feature, usually) */
+  inputs: ModelInput[];
   output: ModelOutput;
   k: number;
   /** rows per session.run */

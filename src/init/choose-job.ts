@@ -13,12 +13,24 @@ export function chooseInput(model: ModelDescription, wanted: string | undefined)
   if (!input) {
     throw new BadInputError(wanted
       ? `--input ${wanted}: the model has no such input (inputs: ${model.inputs.map(formatTensor).join(', ')})`
-      : `the model has ${model.inputs.length} inputs (${model.inputs.map(formatTensor).join(', ')}); batchcast feeds one [batch, n_features] float tensor: pass --input <name>`);
+      : `the model has ${model.inputs.length} inputs (${model.inputs.map(formatTensor).join(', ')}), not one per feature column named after it; ` +
+        'pass --input <name> for the one that takes every feature, or write model.inputs in the job (each input -> its columns; README, "The fields")');
   }
   if (!FLOAT_TENSOR.test(input.type) || input.shape.length !== 2) {
     throw new BadInputError(`model input ${formatTensor(input)}: batchcast feeds a float32 (or float64) tensor of shape [batch, n_features]; re-export the model with such an input`);
   }
   return input;
+}
+
+/**
+ * A model with one input per feature (Keras, skl2onnx pipelines): every input a float [batch] or [batch, 1]
+ * named after a number column of the files. Their names, in the model's order; undefined when it is not that.
+ */
+export function inputsPerColumn(model: ModelDescription, f: FeatureFiles): string[] | undefined {
+  if (model.inputs.length < 2) return undefined;
+  const numeric = new Set(f.columns.filter((c) => FLOAT_TYPE.test(c.type) || INT_TYPE.test(c.type) || c.type === 'BOOLEAN').map((c) => c.name));
+  const one = (t: TensorInfo) => FLOAT_TENSOR.test(t.type) && (t.shape.length === 1 || (t.shape.length === 2 && t.shape[1] === 1));
+  return model.inputs.every((t) => one(t) && numeric.has(t.name)) ? model.inputs.map((t) => t.name) : undefined;
 }
 
 export interface ChosenFeatures {
@@ -50,7 +62,7 @@ function namesFromMetadata(meta: Record<string, string>): string[] | undefined {
   return undefined;
 }
 
-export function chooseFeatures(f: FeatureFiles, model: ModelDescription, input: TensorInfo, flags: { columns?: string[]; userIdColumn?: string }): ChosenFeatures {
+export function chooseFeatures(f: FeatureFiles, model: ModelDescription, input: TensorInfo, flags: { columns?: string[]; userIdColumn?: string; perInput?: boolean }): ChosenFeatures {
   const type = new Map(f.columns.map((c) => [c.name, c.type]));
   const idTyped = f.columns.filter((c) => INT_TYPE.test(c.type) || c.type === 'VARCHAR').map((c) => c.name);
   let userIdColumn = flags.userIdColumn;
@@ -75,7 +87,7 @@ export function chooseFeatures(f: FeatureFiles, model: ModelDescription, input: 
   if (flags.columns) {
     if (flags.columns.length === 1 && lists.includes(flags.columns[0])) listColumn = flags.columns[0];
     else columns = flags.columns;
-    notes.push(`feature order: from --columns`);
+    notes.push(flags.perInput ? `features: one model input per column, matched by name (model.inputs)` : `feature order: from --columns`);
   } else if (fromMeta && fromMeta.every((c) => numeric.includes(c))) {
     columns = fromMeta;
     notes.push(`feature order: from the model's metadata (${FEATURE_ORDER_KEYS.find((k) => model.metadata[k])})`);

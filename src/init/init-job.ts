@@ -10,7 +10,7 @@ import { JOB_NAME } from '../jobs/job-schema.ts';
 import { parseJob, type JobDefinition } from '../jobs/load-job.ts';
 import { withDuckDB } from '../read/duckdb.ts';
 import { inspectFeatureFiles, inspectItemsFile } from '../read/inspect-files.ts';
-import { chooseFeatures, chooseInput, chooseItems, chooseOutput } from './choose-job.ts';
+import { chooseFeatures, chooseInput, chooseItems, chooseOutput, inputsPerColumn } from './choose-job.ts';
 
 export interface InitOptions {
   name: string;
@@ -65,8 +65,11 @@ export async function initJob(o: InitOptions): Promise<InitResult> {
   notes.push(`  columns: ${features.columns.map((c) => `${c.name} ${c.type}`).join(', ')}`);
 
   let model = await inspectModel(abs(o.model));
-  const input = chooseInput(model, o.input);
-  const chosen = chooseFeatures(features, model, input, { columns: o.columns, userIdColumn: o.userIdColumn });
+  const perColumn = o.input === undefined ? inputsPerColumn(model, features) : undefined;
+  const input = perColumn ? { name: '', type: 'float32', shape: ['batch', perColumn.length] } : chooseInput(model, o.input);
+  const chosen = perColumn
+    ? chooseFeatures(features, model, input, { columns: perColumn, userIdColumn: o.userIdColumn, perInput: true })
+    : chooseFeatures(features, model, input, { columns: o.columns, userIdColumn: o.userIdColumn });
   if (!model.probed) model = await inspectModel(abs(o.model), { inputWidth: chosen.width });
   // Output sizes the model leaves symbolic come from the probe run; the batch dimension keeps its name.
   const shapeOf = (t: TensorInfo) => t.shape.map((d, i) => (typeof d === 'string' && i > 0 ? model.probed?.[t.name]?.[i] ?? d : d));
@@ -96,7 +99,7 @@ export async function initJob(o: InitOptions): Promise<InitResult> {
     },
     model: {
       path: rel(o.model),
-      input: input.name,
+      ...(perColumn ? { inputs: Object.fromEntries(perColumn.map((c) => [c, [c]])) } : { input: input.name }),
       output: output.kind === 'scores' ? { kind: 'scores', name: output.name } : { kind: 'top_k', values: output.values, indices: output.indices },
     },
     items: { path: rel(o.items), id_column: chosenItems.idColumn, ...(chosenItems.indexColumn ? { index_column: chosenItems.indexColumn } : {}) },

@@ -98,7 +98,9 @@ export const modelOutputSchema = z.discriminatedUnion('kind', [
 
 export const modelSchema = section({
   path: text().describe('the ONNX file; relative to the project root'),
-  input: text().default('features').describe('input tensor name; shape [batch, n_features], float32 or float64 (a fixed batch size runs, slower)'),
+  input: text().optional().describe('input tensor name (default "features"); shape [batch, n_features], float32 or float64 (a fixed batch size runs, slower)'),
+  inputs: z.record(text(), names(), { error: 'must be an object: model input name -> array of feature columns' }).optional()
+    .describe('instead of input, for a model with several inputs (one per feature, as Keras and skl2onnx pipelines export): each input name -> the columns of features.columns it takes, in its order; each input is [batch, n] (or [batch] for one column)'),
   output: modelOutputSchema,
   card: text().optional().describe('model card JSON: version, sha256 and items.count, checked against the files'),
   version: text().optional().describe('the version recorded with each run (default: the card\'s, else the file\'s sha256)'),

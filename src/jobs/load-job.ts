@@ -11,6 +11,9 @@ export type ModelOutput =
   | { kind: 'scores'; name: string }
   | { kind: 'top_k'; values: string; indices: string };
 
+/** One model input: its name and the positions in features.columns it takes (undefined: every feature, in order). */
+export interface ModelInput { name: string; columns: number[] | undefined }
+
 export interface JobDefinition {
   name: string;
   file: string;
@@ -31,7 +34,7 @@ export interface JobDefinition {
     /** Columns in the files that the job does not use are an error (schema drift) unless this is set. */
     allowExtraColumns: boolean;
   };
-  model: { path: string; input: string; output: ModelOutput; card: string | undefined; version: string | undefined };
+  model: { path: string; inputs: ModelInput[]; output: ModelOutput; card: string | undefined; version: string | undefined };
   /** attributes: item columns kept with the recommendations (empty when the job names none) */
   /** attributes: columns of the items file the API returns with each item (?include=attributes); [] = none. */
   items: { path: string; idColumn: string; indexColumn: string | undefined; attributes: string[] };
@@ -99,6 +102,31 @@ function checkSchedule(file: string, schedule: NonNullable<JobFile['schedule']>)
   if (timezone) throw new BadInputError(`job file ${file}: field "schedule.timezone" ${timezone}`);
 }
 
+/** model.input, or model.inputs with each input's columns as positions in features.columns. */
+function modelInputs(file: string, j: JobFile, columns: string[]): ModelInput[] {
+  const { input, inputs } = j.model;
+  if (inputs === undefined) return [{ name: input ?? 'features', columns: undefined }];
+  const bad = (m: string) => new BadInputError(`job file ${file}: field "model.inputs" ${m}`);
+  if (input !== undefined) throw bad('and "model.input" are both set; keep one (inputs for a model with several inputs)');
+  if (j.features.list_column !== undefined) throw bad('needs features.columns, not a list column: it names the columns each input takes');
+  const entries = Object.entries(inputs);
+  if (entries.length === 0) throw bad('is empty; name each model input and its columns, or use model.input');
+  const seen = new Map<string, string>();
+  const out = entries.map(([name, cols]) => ({
+    name,
+    columns: cols.map((c) => {
+      const at = columns.indexOf(c);
+      if (at < 0) throw bad(`gives input "${name}" column "${c}", which is not in features.columns (${columns.join(', ')})`);
+      if (seen.has(c)) throw bad(`gives column "${c}" to both "${seen.get(c)}" and "${name}"; each column feeds one input`);
+      seen.set(c, name);
+      return at;
+    }),
+  }));
+  const unused = columns.filter((c) => !seen.has(c));
+  if (unused.length) throw bad(`leaves column(s) ${unused.map((c) => `"${c}"`).join(', ')} of features.columns to no input; every feature column feeds one input`);
+  return out;
+}
+
 /** The validated file, in the shape the code uses: camelCase, defaults filled, paths absolute. */
 function toJobDefinition(name: string, file: string, j: JobFile, root: string): JobDefinition {
   const abs = (p: string) => path.resolve(root, p);
@@ -122,7 +150,7 @@ function toJobDefinition(name: string, file: string, j: JobFile, root: string): 
     },
     model: {
       path: abs(j.model.path),
-      input: j.model.input,
+      inputs: modelInputs(file, j, columns),
       output: o.kind === 'scores' ? { kind: o.kind, name: o.name } : { kind: o.kind, values: o.values, indices: o.indices },
       card: j.model.card !== undefined ? abs(j.model.card) : undefined,
       version: j.model.version,
