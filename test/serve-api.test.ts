@@ -167,6 +167,18 @@ describe('operational endpoints', () => {
     expect(m.body).toMatch(/batchcast_http_requests_total\{route="lookup",method="GET",status="200"\} \d+/);
     expect(m.body).toMatch(/batchcast_http_requests_total\{route="lookup",method="GET",status="404"\} \d+/);
     expect(m.body).toMatch(/batchcast_http_request_duration_seconds_bucket\{le="0.005",route="lookup",status="200"\} \d+/);
+    // the histogram agrees with the counter: buckets cumulative and non-decreasing, +Inf = _count = requests
+    const num = (re: RegExp) => Number(re.exec(m.body)?.[1]);
+    const requests = num(/^batchcast_http_requests_total\{route="lookup",method="GET",status="200"\} (\d+)$/m);
+    const buckets = [...m.body.matchAll(/^batchcast_http_request_duration_seconds_bucket\{le="([^"]+)",route="lookup",status="200"\} (\d+)$/gm)];
+    expect(buckets.map((b) => b[1])).toEqual(['0.0005', '0.001', '0.002', '0.003', '0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '1', '2.5', '+Inf']);
+    buckets.slice(1).forEach((b, i) => expect(Number(b[2])).toBeGreaterThanOrEqual(Number(buckets[i][2])));
+    expect(requests).toBeGreaterThan(0);
+    expect(Number(buckets.at(-1)![2])).toBe(requests);
+    expect(num(/^batchcast_http_request_duration_seconds_count\{route="lookup",status="200"\} (\d+)$/m)).toBe(requests);
+    expect(num(/^batchcast_http_request_duration_seconds_sum\{route="lookup",status="200"\} ([\d.e-]+)$/m)).toBeGreaterThan(0);
+    expect(m.body).toContain('# TYPE batchcast_http_request_duration_seconds histogram');
+    expect(m.body).toContain('# TYPE batchcast_http_requests_total counter');
     expect(m.body).toMatch(/batchcast_db_pool_connections \d+/);
     expect(m.body).toMatch(/batchcast_lookup_batch_users_count \d+/);
     expect(m.body).toContain(`batchcast_served_run_id{job="lookup"} ${pub.runId}`);
