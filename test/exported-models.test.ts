@@ -112,6 +112,34 @@ describe('models exported without tuning', () => {
     await expectTopK('m_flag', bruteForce(x.map((row, u) => [row[0], row[1], row[2], u % 3 === 0 ? 1 : 0])));
   });
 
+  it('a column typed differently in two files of a date (INT64 in one, DOUBLE in the other, as pandas writes) keeps every value', async () => {
+    // part-0 comes first and holds "a" as INT64; part-1 holds fractional values of "a" as DOUBLE
+    const day = '2026-11-21';
+    const rows = Array.from({ length: 200 }, (_, u) => columns.map((_, j) => (u < 100 && j === 0 ? Math.round(3 * Math.cos(u)) : Math.cos(u * (j + 2) + 0.5))));
+    const dir = path.join(root, 'features', `dt=${day}`);
+    mkdirSync(dir, { recursive: true });
+    for (const [part, from, to] of [[0, 0, 100], [1, 100, 200]] as const) {
+      parquetWriteFile({
+        filename: path.join(dir, `part-${part}.parquet`),
+        columnData: [
+          { name: 'user_id', data: rows.slice(from, to).map((_, i) => `u${from + i}`), type: 'STRING' },
+          part === 0
+            ? { name: 'a', data: rows.slice(from, to).map((r) => BigInt(r[0])), type: 'INT64' }
+            : { name: 'a', data: rows.slice(from, to).map((r) => r[0]), type: 'DOUBLE' },
+          ...columns.slice(1).map((c, j) => ({ name: c, data: rows.slice(from, to).map((r) => r[j + 1]), type: 'DOUBLE' as const })),
+          { name: 'is_mobile', data: rows.slice(from, to).map(() => false), type: 'BOOLEAN' }, // the same columns as the other date
+        ],
+      });
+    }
+    const run = await runCli(['predict', '--job', 'm_dynamic', '--date', day], env());
+    expect(run.code, run.stderr).toBe(0);
+    const { rows: got } = await t.db.pool.query<{ user_id: string; item_id: string }>(
+      'select user_id, item_id from batchcast.recommendations where job = $1 and prediction_date = $2 order by user_id, rank', ['m_dynamic', day]);
+    const want = bruteForce(rows);
+    expect(got.length).toBe(200 * K);
+    for (const [user, w] of want) expect(got.filter((r) => r.user_id === user).map((r) => r.item_id), `user ${user}`).toEqual(w.ids);
+  });
+
   it('date folders written ds=YYYYMMDD: init finds the format, predict reads the date from it', async () => {
     mkdirSync(path.join(root, 'hive', 'features', 'ds=20261119'));
     writeFileSync(path.join(root, 'hive', 'features', 'ds=20261119', '_SUCCESS'), '');

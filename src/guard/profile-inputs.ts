@@ -3,7 +3,7 @@
 // approx_quantile (t-digest) keeps memory bounded: exact quantile_cont would hold every value of every feature.
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { JobDefinition } from '../jobs/load-job.ts';
-import { sqlIdent, sqlString } from '../read/duckdb.ts';
+import { parquetSource, sqlIdent, sqlString } from '../read/duckdb.ts';
 import type { FeatureProfile, InputProfile } from './types.ts';
 
 /** Positions of a list column profiled at most: past that, one query would carry tens of thousands of aggregates. */
@@ -43,7 +43,7 @@ export async function profileInputs(conn: DuckDBConnection, job: JobDefinition, 
   known: { rows: number; allFinite: boolean }): Promise<InputProfile> {
   const features = featureColumns(job);
   const refEdges = new Map((reference?.features ?? []).map((f) => [f.name, binEdges(f.deciles)]));
-  const source = `read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = false)`;
+  const source = parquetSource(files);
   const uid = sqlIdent(job.features.userIdColumn);
   const x = (i: number) => `x${i}`;
 

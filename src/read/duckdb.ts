@@ -15,6 +15,17 @@ export function sqlIdent(s: string): string {
   return `"${s.replaceAll('"', '""')}"`;
 }
 
+/**
+ * read_parquet over a partition's files, by column name. union_by_name: a column's type may differ between
+ * files (pandas writes an integer column as DOUBLE in a file where it holds a NaN, INT64 where it does not),
+ * and every file is then read in the common type. Without it DuckDB casts later files to the first file's
+ * type: 1.5 read as 2 when the first file had BIGINT. A column missing from a file is caught before, file
+ * by file (inspectPartition), so union_by_name never fills one with NULLs.
+ */
+export function parquetSource(files: readonly string[], opts: { filename?: boolean } = {}): string {
+  return `read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = false, union_by_name = true${opts.filename ? ', filename = true' : ''})`;
+}
+
 export interface DuckOptions {
   /** Worker threads DuckDB may use; the predict scan uses 1 so inference keeps the cores. */
   threads?: number;

@@ -2,7 +2,7 @@
 // the hive partition column and its dates, each column's type, list widths, row counts.
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { BadInputError } from '../errors.ts';
-import { sqlIdent, sqlString } from './duckdb.ts';
+import { parquetSource, sqlIdent, sqlString } from './duckdb.ts';
 import { readerFor } from './read-items.ts';
 
 export interface Column { name: string; type: string }
@@ -95,11 +95,11 @@ export async function inspectFeatureFiles(conn: DuckDBConnection, glob: string):
   }
   const latest = dates[dates.length - 1];
   const latestFiles = partition.values.get(folderOf.get(latest)!)!;
-  const list = `read_parquet([${latestFiles.map(sqlString).join(', ')}], hive_partitioning = false)`;
+  const list = parquetSource(latestFiles);
   let columns: Column[];
   let count: number;
   try {
-    columns = (await rows(conn, `DESCRIBE SELECT * FROM read_parquet(${sqlString(latestFiles[0])}, hive_partitioning = false)`))
+    columns = (await rows(conn, `DESCRIBE SELECT * FROM ${list}`))
       .map((r) => ({ name: String(r[0]), type: String(r[1]) }));
     count = Number((await rows(conn, `SELECT count(*) FROM ${list}`))[0][0]);
   } catch (err) {

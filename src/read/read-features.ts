@@ -5,7 +5,7 @@ import duckdb from '@duckdb/node-bindings';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { JobDefinition } from '../jobs/load-job.ts';
 import { BadInputError } from '../errors.ts';
-import { sqlIdent, sqlString } from './duckdb.ts';
+import { parquetSource, sqlIdent, sqlString } from './duckdb.ts';
 import type { UserIds } from '../write/encode-rows.ts';
 import { shardSql, type Shard } from './shard.ts';
 
@@ -40,9 +40,7 @@ function firstLine(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).split('\n')[0];
 }
 
-function filesSql(files: string[]): string {
-  return `read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = false)`;
-}
+const filesSql = (files: string[]) => parquetSource(files);
 
 /** The folder name of a date's partition: `dt=2026-11-20`, or `dt=20261120` with partition_format YYYYMMDD. */
 export function partitionFolder(job: JobDefinition, date: string): string {
@@ -140,13 +138,13 @@ export async function inspectPartition(conn: DuckDBConnection, job: JobDefinitio
     dupSlice = i;
   }
   if (nullIds > 0) {
-    const found = await conn.runAndReadAll(`SELECT filename, count(*) FROM read_parquet([${files.map(sqlString).join(', ')}], filename = true) WHERE ${uid} IS NULL GROUP BY 1 ORDER BY 1 LIMIT 1`);
+    const found = await conn.runAndReadAll(`SELECT filename, count(*) FROM ${parquetSource(files, { filename: true })} WHERE ${uid} IS NULL GROUP BY 1 ORDER BY 1 LIMIT 1`);
     const [file, n] = found.getRows()[0];
     throw new BadInputError(`${where}, file ${file}: column "${f.userIdColumn}" is NULL in ${n} row(s) (${nullIds} in the partition); every row needs a user id`);
   }
   if (duplicates > 0) {
     const dup = await conn.runAndReadAll(
-      `SELECT ${uid}::VARCHAR, list(DISTINCT filename ORDER BY filename), count(*) FROM read_parquet([${files.map(sqlString).join(', ')}], filename = true)
+      `SELECT ${uid}::VARCHAR, list(DISTINCT filename ORDER BY filename), count(*) FROM ${parquetSource(files, { filename: true })}
         WHERE true${slice(dupSlice)} GROUP BY 1 HAVING count(*) > 1 ORDER BY 3 DESC, 1 LIMIT 1`,
     );
     const [id, inFiles, n] = dup.getRows()[0];
@@ -247,7 +245,7 @@ export async function* readFeatures(conn: DuckDBConnection, job: JobDefinition, 
 /** Which file holds a user id: only asked when something is wrong with that user's row. */
 export async function fileOfUser(conn: DuckDBConnection, job: JobDefinition, files: string[], userId: string): Promise<string> {
   const r = await conn.runAndReadAll(
-    `SELECT filename FROM read_parquet([${files.map(sqlString).join(', ')}], filename = true) WHERE ${sqlIdent(job.features.userIdColumn)}::VARCHAR = ${sqlString(userId)} LIMIT 1`,
+    `SELECT filename FROM ${parquetSource(files, { filename: true })} WHERE ${sqlIdent(job.features.userIdColumn)}::VARCHAR = ${sqlString(userId)} LIMIT 1`,
   );
   return r.getRows().length ? String(r.getRows()[0][0]) : files.join(', ');
 }
