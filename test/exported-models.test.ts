@@ -140,6 +140,19 @@ describe('models exported without tuning', () => {
     for (const [user, w] of want) expect(got.filter((r) => r.user_id === user).map((r) => r.item_id), `user ${user}`).toEqual(w.ids);
   });
 
+  it('item ids in a CSV that look like numbers stay as written (1e5, 3.50, 20 digits)', async () => {
+    // every value parses as a number, so DuckDB's CSV sniffing alone would make the column DOUBLE
+    const ids = Array.from({ length: I }, (_, i) => (i === 0 ? '1e5' : i === 1 ? '98765432109876543210' : `${i}.50`));
+    writeFileSync(path.join(root, 'items-numeric.csv'), `sku,title\n${ids.map((id, i) => `${id},Product ${i}`).join('\n')}\n`);
+    const init = await runCli(['init', '--name', 'm_skus', '--features', 'features/dt=*/*.parquet', '--model', 'models/dynamic.onnx',
+      '--items', 'items-numeric.csv', '--item-id-column', 'sku', '--columns', columns.join(','), '--k', String(K)], env());
+    expect(init.code, init.stderr).toBe(0);
+    const run = await runCli(['predict', '--job', 'm_skus', '--date', date], env());
+    expect(run.code, run.stderr).toBe(0);
+    const want = new Map([...bruteForce()].map(([u, w]) => [u, { ...w, ids: w.ids.map((id) => ids[Number(id.slice(2))]) }]));
+    await expectTopK('m_skus', want);
+  });
+
   it('date folders written ds=YYYYMMDD: init finds the format, predict reads the date from it', async () => {
     mkdirSync(path.join(root, 'hive', 'features', 'ds=20261119'));
     writeFileSync(path.join(root, 'hive', 'features', 'ds=20261119', '_SUCCESS'), '');

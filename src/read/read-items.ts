@@ -5,10 +5,15 @@ import type { JobDefinition } from '../jobs/load-job.ts';
 import { BadInputError } from '../errors.ts';
 import { sqlIdent, sqlString } from './duckdb.ts';
 
-export function readerFor(file: string): string {
+/**
+ * The table function for an items file. `textColumns` of a CSV are read as written: DuckDB's type sniffing
+ * would make an id such as 98765432109876543210 a DOUBLE (9.876543210987654e+19) and 1e5 the number 100000.
+ */
+export function readerFor(file: string, textColumns: readonly string[] = []): string {
   if (/\.parquet$/i.test(file)) return `read_parquet(${sqlString(file)})`;
   if (/\.jsonl?$/i.test(file) || /\.ndjson$/i.test(file)) return `read_json_auto(${sqlString(file)})`;
-  return `read_csv(${sqlString(file)}, header = true, auto_detect = true)`;
+  const types = textColumns.length ? `, types = {${textColumns.map((c) => `${sqlString(c)}: 'VARCHAR'`).join(', ')}}` : '';
+  return `read_csv(${sqlString(file)}, header = true, auto_detect = true${types})`;
 }
 
 /** Item ids by model index. Without an index column, the file's row order is the index. */
@@ -19,7 +24,7 @@ export async function readItems(conn: DuckDBConnection, job: JobDefinition): Pro
   let rows: unknown[][];
   try {
     const index = indexColumn ? `${sqlIdent(indexColumn)}::BIGINT` : 'row_number() OVER () - 1';
-    const r = await conn.runAndReadAll(`SELECT ${index} AS idx, ${sqlIdent(idColumn)}::VARCHAR AS id FROM ${readerFor(file)} ORDER BY idx`);
+    const r = await conn.runAndReadAll(`SELECT ${index} AS idx, ${sqlIdent(idColumn)}::VARCHAR AS id FROM ${readerFor(file, [idColumn])} ORDER BY idx`);
     rows = r.getRows();
   } catch (err) {
     throw new BadInputError(`${where}: cannot read columns "${idColumn}"${indexColumn ? ` and "${indexColumn}"` : ''}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
@@ -55,7 +60,7 @@ export async function readItemAttributes(conn: DuckDBConnection, job: JobDefinit
   const columns = attributes.map((c) => sqlIdent(c)).join(', ');
   let r;
   try {
-    r = await conn.runAndReadAll(`SELECT ${sqlIdent(idColumn)}::VARCHAR, ${columns} FROM ${readerFor(file)}${limit === undefined ? '' : ` LIMIT ${limit}`}`);
+    r = await conn.runAndReadAll(`SELECT ${sqlIdent(idColumn)}::VARCHAR, ${columns} FROM ${readerFor(file, [idColumn])}${limit === undefined ? '' : ` LIMIT ${limit}`}`);
   } catch (err) {
     throw new BadInputError(`${where}: cannot read the attribute columns ${attributes.map((c) => `"${c}"`).join(', ')} (items.attributes): ${(err as Error).message.split('\n')[0]}`, { cause: err });
   }
