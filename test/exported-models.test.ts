@@ -1,6 +1,6 @@
 // Models as exporters write them when nobody tuned the export: a batch dimension fixed at 1 (or 7) by
 // torch.onnx.export without dynamic axes, a float64 input or output (skl2onnx with DoubleTensorType), a
-// user embedding returned beside the scores; one input per feature column (Keras, skl2onnx pipelines) or
+// user embedding returned beside the scores, weights in a file beside the model (ONNX external data); one input per feature column (Keras, skl2onnx pipelines) or
 // inputs of several columns (model.inputs); a BOOLEAN feature column, and date folders written ds=YYYYMMDD. `init` must scaffold each and `predict` publish the same top K
 // as a plain float32 model with a dynamic batch: a brute-force top K of x . W computed here.
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -25,8 +25,10 @@ const x = Array.from({ length: U }, (_, u) => columns.map((_, j) => Math.cos(u *
 let t: TestDb;
 let root: string;
 
-function writeOnnx(name: string, nodes: Node[], inputs: ValueInfo[], outputs: ValueInfo[], extra: Graph['initializers'] = []) {
-  const graph: Graph = { name, nodes, inputs, outputs, initializers: [{ name: 'W', type: DataType.FLOAT, dims: [F, I], data: W }, ...extra] };
+function writeOnnx(name: string, nodes: Node[], inputs: ValueInfo[], outputs: ValueInfo[], extra: Graph['initializers'] = [], externalWeights?: string) {
+  if (externalWeights) writeFileSync(path.join(root, 'models', externalWeights), new Uint8Array(W.buffer));
+  const w = { name: 'W', type: DataType.FLOAT, dims: [F, I], data: W, ...(externalWeights ? { external: { location: externalWeights, offset: 0 } } : {}) };
+  const graph: Graph = { name, nodes, inputs, outputs, initializers: [w, ...extra] };
   writeFileSync(path.join(root, 'models', `${name}.onnx`), writeModel(graph, { producer: 'pytorch', version: '2.5' }));
 }
 
@@ -51,6 +53,7 @@ beforeAll(async () => {
   });
   writeFileSync(path.join(root, 'items.csv'), `item_id\n${Array.from({ length: I }, (_, i) => `it${i}`).join('\n')}\n`);
   writeOnnx('dynamic', [matmul], [input('batch')], [scores('batch')]);
+  writeOnnx('external_weights', [matmul], [input('batch')], [scores('batch')], [], 'external_weights.onnx.data');
   writeOnnx('batch1', [matmul], [input(1)], [scores(1)]);
   writeOnnx('batch7', [matmul], [input(7)], [scores(7)]);
   writeOnnx('float64_in', [{ op: 'Cast', inputs: ['x'], outputs: ['xf'], attributes: { to: { int: DataType.FLOAT } } }, { op: 'MatMul', inputs: ['xf', 'W'], outputs: ['scores'] }],
@@ -90,7 +93,7 @@ async function expectTopK(job: string, want: Map<string, { ids: string[]; scores
 }
 
 describe('models exported without tuning', () => {
-  it.each(['dynamic', 'batch1', 'batch7', 'float64_in', 'float64_out', 'with_embedding'])('%s: init scaffolds it and predict publishes the brute-force top K', async (name) => {
+  it.each(['dynamic', 'batch1', 'batch7', 'float64_in', 'float64_out', 'with_embedding', 'external_weights'])('%s: init scaffolds it and predict publishes the brute-force top K', async (name) => {
     const job = `m_${name}`;
     const init = await runCli(['init', '--name', job, '--features', 'features/dt=*/*.parquet', '--model', `models/${name}.onnx`,
       '--items', 'items.csv', '--columns', columns.join(','), '--k', String(K)], env());

@@ -52,6 +52,8 @@ export interface Tensor {
   type: DataTypeId;
   dims: number[];
   data: Float32Array | BigInt64Array | Int32Array | Int8Array | Uint8Array | Uint16Array;
+  /** stored in a file beside the model instead (ONNX external data, as exporters write large weights): `data` goes to `location` at `offset` */
+  external?: { location: string; offset: number };
 }
 export interface ValueInfo { name: string; type: DataTypeId; shape: (number | string)[] }
 export interface Node {
@@ -74,7 +76,13 @@ function tensor(t: Tensor): Writer {
   for (const d of t.dims) w.varint(1, d);
   w.varint(2, t.type);
   w.string(8, t.name);
-  w.bytes(9, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)); // raw_data, little-endian
+  if (t.external) { // external_data (13) entries and data_location (14) = EXTERNAL
+    const entry = (key: string, value: string) => new Writer().string(1, key).string(2, value);
+    w.message(13, entry('location', t.external.location)).message(13, entry('offset', String(t.external.offset))).message(13, entry('length', String(t.data.byteLength)));
+    w.varint(14, 1);
+  } else {
+    w.bytes(9, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)); // raw_data, little-endian
+  }
   return w;
 }
 

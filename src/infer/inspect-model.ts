@@ -82,7 +82,8 @@ export async function inspectModel(file: string, opts: { inputWidth?: number } =
   const ort = await import('onnxruntime-node');
   let session;
   try {
-    session = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'], intraOpNumThreads: 1 });
+    // from the path, not the bytes: weights stored as external data beside the model are found relative to it
+    session = await ort.InferenceSession.create(file, { executionProviders: ['cpu'], intraOpNumThreads: 1 });
   } catch (err) {
     throw new BadInputError(`model file ${file} is not a model ONNX Runtime can load (${(err as Error).message.split('\n')[0]}); check --model`, { cause: err });
   }
