@@ -174,6 +174,43 @@ describe('models exported without tuning', () => {
     expect(missing.stderr).toContain('under ds=20261119/');
   });
 
+  it('other output shapes: [batch, 1, items], a TopK left in ascending order, one score per user ([batch])', async () => {
+    const i64 = (name: string, values: bigint[]) => ({ name, type: DataType.INT64, dims: [values.length], data: BigInt64Array.from(values) });
+    writeOnnx('rank3', [matmul, { op: 'Unsqueeze', inputs: ['scores', 'axis1'], outputs: ['scores3'] }],
+      [input('N')], [{ name: 'scores3', type: DataType.FLOAT, shape: ['N', 1, I] }], [i64('axis1', [1n])]);
+    // TopK, then both outputs reversed along the row (Slice with step -1): the worst of the top K first
+    const reverse = (from: string, to: string): Node => ({ op: 'Slice', inputs: [from, 'starts', 'ends', 'axis1', 'steps'], outputs: [to] });
+    writeOnnx('topk_ascending', [matmul, { op: 'TopK', inputs: ['scores', 'kk'], outputs: ['v', 'ix'] }, reverse('v', 'values'), reverse('ix', 'indices')],
+      [input('N')], [{ name: 'values', type: DataType.FLOAT, shape: ['N', K] }, { name: 'indices', type: DataType.INT64, shape: ['N', K] }],
+      [i64('kk', [BigInt(K)]), i64('axis1', [1n]), i64('starts', [-1n]), i64('ends', [-(2n ** 62n)]), i64('steps', [-1n])]);
+    for (const [name, want] of [['rank3', bruteForce()], ['topk_ascending', bruteForce()]] as const) {
+      const init = await runCli(['init', '--name', `m_${name}`, '--features', 'features/dt=*/*.parquet', '--model', `models/${name}.onnx`,
+        '--items', 'items.csv', '--columns', columns.join(','), '--k', String(K)], env());
+      expect(init.code, init.stderr).toBe(0);
+      const run = await runCli(['predict', '--job', `m_${name}`, '--date', date], env());
+      expect(run.code, run.stderr).toBe(0);
+      await expectTopK(`m_${name}`, want);
+    }
+    // a scoring model: x . w, one probability-like score per user, "items" = the one thing scored
+    const w = Float32Array.from(columns, (_, j) => Math.fround(0.5 - j / 4));
+    writeOnnx('churn', [{ op: 'MatMul', inputs: ['x', 'w'], outputs: ['churn_score'] }], [input('N')], [{ name: 'churn_score', type: DataType.FLOAT, shape: ['N'] }],
+      [{ name: 'w', type: DataType.FLOAT, dims: [F], data: w }]);
+    writeFileSync(path.join(root, 'churn.csv'), 'item_id\nchurn\n');
+    const init = await runCli(['init', '--name', 'm_churn', '--features', 'features/dt=*/*.parquet', '--model', 'models/churn.onnx',
+      '--items', 'churn.csv', '--columns', columns.join(','), '--k', '1'], env());
+    expect(init.code, init.stderr).toBe(0);
+    const run = await runCli(['predict', '--job', 'm_churn', '--date', date], env());
+    expect(run.code, run.stderr).toBe(0);
+    const { rows } = await t.db.pool.query<{ user_id: string; item_id: string; score: number }>(
+      'select user_id, item_id, score from batchcast.recommendations where job = $1 and prediction_date = $2', ['m_churn', date]);
+    expect(rows.length).toBe(U);
+    for (const r of rows) {
+      const f = x[Number(r.user_id.slice(1))].map(Math.fround);
+      expect(r.item_id).toBe('churn');
+      expect(Math.abs(r.score - f.reduce((s, v, j) => s + v * w[j], 0))).toBeLessThan(1e-5);
+    }
+  });
+
   it('float16 scores fail the run with what to change, before anything is read', async () => {
     writeOnnx('float16_out', [{ op: 'MatMul', inputs: ['x', 'W'], outputs: ['s'] }, { op: 'Cast', inputs: ['s'], outputs: ['scores'], attributes: { to: { int: DataType.FLOAT16 } } }],
       [input('N')], [scores('N', DataType.FLOAT16)]);

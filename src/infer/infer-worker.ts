@@ -5,6 +5,7 @@ import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { topK } from './top-k.ts';
 import { bindInputs, checkOutputs, feedsFor, type BoundInput } from './model-io.ts';
+import { rowWidth } from './shapes.ts';
 import { encodeRows, userIdText, type UserIds } from '../write/encode-rows.ts';
 import type { WorkerInit, WorkerRequest, WorkerReply, BadRow, Ranked } from './messages.ts';
 
@@ -16,6 +17,8 @@ let itemCounts: Float64Array;
 let inputs: BoundInput[];
 /** the model's batch size when its exporter fixed it */
 let fixedBatch: number | undefined;
+/** values per user row of the scores (or top-K values) output */
+let scoreWidth: number | undefined;
 /** the outputs predict reads; the others (an embedding, a classifier's ZipMap) are not computed */
 let fetches: string[];
 
@@ -57,13 +60,15 @@ async function start(msg: WorkerInit): Promise<WorkerReply> {
   }
   if (msg.output.kind === 'scores') {
     const dims = probe[msg.output.name].dims;
-    if (dims.length !== 2 || dims[1] !== items) {
+    scoreWidth = rowWidth(dims.map(Number));
+    if (scoreWidth !== items) {
       return fail(-1, `${model} output "${msg.output.name}" has shape [${dims.join(', ')}] per user row, but the items file has ${items} items; they must match`);
     }
     if (items < msg.k) return fail(-1, `${model} scores ${items} items, fewer than the job's k ${msg.k}`);
   } else {
     const dims = probe[msg.output.values].dims;
-    if (dims.length !== 2 || Number(dims[1]) < msg.k) {
+    scoreWidth = rowWidth(dims.map(Number));
+    if (scoreWidth === undefined || scoreWidth < msg.k) {
       return fail(-1, `${model} output "${msg.output.values}" has shape [${dims.join(', ')}], fewer than the job's k ${msg.k} per user; lower k or re-export the model`);
     }
   }
@@ -73,6 +78,18 @@ async function start(msg: WorkerInit): Promise<WorkerReply> {
 /** session.run on `n` rows of `x`, fetching only the outputs predict reads. */
 function run(x: Float32Array, n: number, size: number): Promise<ort.InferenceSession.OnnxValueMapType> {
   return session.run(feedsFor(inputs, x, n, size), fetches);
+}
+
+/** Orders one row's k (value, index) pairs by value, descending, ties by lower index; already sorted: one pass. */
+function sortRowDescending(values: Float32Array, indices: Int32Array, at: number, k: number): void {
+  let sorted = true;
+  for (let j = 1; j < k && sorted; j++) sorted = values[at + j - 1] > values[at + j] || (values[at + j - 1] === values[at + j] && indices[at + j - 1] <= indices[at + j]);
+  if (sorted) return;
+  const order = Array.from({ length: k }, (_, j) => at + j).sort((a, b) => values[b] - values[a] || indices[a] - indices[b]);
+  const v = order.map((i) => values[i]);
+  const ix = order.map((i) => indices[i]);
+  values.set(v, at);
+  indices.set(ix, at);
 }
 
 /** Output data as float32: a model may answer in float64; ranks and stored scores are float32 either way. */
@@ -125,7 +142,7 @@ async function rank(ids: UserIds, features: Float32Array, rows: number): Promise
     const out = await run(x, fixedBatch ?? n, size);
     if (init.output.kind === 'scores') {
       const s = out[init.output.name];
-      const top = topK(asFloat32(s), n, Number(s.dims[1]), k);
+      const top = topK(asFloat32(s), n, scoreWidth!, k);
       // A NaN anywhere in a row's scores means the model is broken for that user: mark the row's top K NaN
       // so the check below treats it like a NaN in the top K.
       for (const r of top.nanRows) top.values[r * k] = NaN;
@@ -134,14 +151,16 @@ async function rank(ids: UserIds, features: Float32Array, rows: number): Promise
     } else {
       const v = out[init.output.values];
       const ix = out[init.output.indices];
-      const width = Number(v.dims[1]);
+      const width = scoreWidth!;
       const vd = asFloat32(v);
       const id = ix.data as BigInt64Array | Int32Array;
       for (let r = 0; r < n; r++) {
+        const at = (start + r) * k;
         for (let j = 0; j < k; j++) {
-          values[(start + r) * k + j] = vd[r * width + j];
-          indices[(start + r) * k + j] = Number(id[r * width + j]);
+          values[at + j] = vd[r * width + j];
+          indices[at + j] = Number(id[r * width + j]);
         }
+        sortRowDescending(values, indices, at, k); // a TopK exported with sorted=0 leaves its rows in any order
       }
     }
   }

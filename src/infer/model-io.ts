@@ -82,3 +82,4 @@ export function feedsFor(inputs: BoundInput[], x: Float32Array, n: number, size:
   }
   return feeds;
 }
+

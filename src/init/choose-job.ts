@@ -2,6 +2,7 @@
 // says what was found and which flag settles it.
 import { BadInputError } from '../errors.ts';
 import { formatTensor, type ModelDescription, type TensorInfo } from '../infer/inspect-model.ts';
+import { isRowShape, rowWidth } from '../infer/shapes.ts';
 import { FLOAT_LIST, FLOAT_TYPE, INT_TYPE, type FeatureFiles, type ItemsFile } from '../read/inspect-files.ts';
 
 /** tensor types batchcast feeds features as, and reads scores from */
@@ -128,17 +129,16 @@ export type ChosenOutput =
 /** `itemCount`: the items file's rows, which settles which of several score outputs scores every item. */
 export function chooseOutput(model: ModelDescription, wanted: string[] | undefined, itemCount?: number): ChosenOutput {
   const dims = (t: TensorInfo) => model.probed?.[t.name] ?? t.shape;
-  const width = (t: TensorInfo) => {
-    const d = dims(t)[1];
-    return typeof d === 'number' ? d : undefined;
-  };
+  const width = (t: TensorInfo) => rowWidth(dims(t));
   const byName = (n: string) => {
     const t = model.outputs.find((o) => o.name === n);
     if (!t) throw new BadInputError(`--output ${n}: the model has no such output (outputs: ${model.outputs.map(formatTensor).join(', ')})`);
     return t;
   };
-  const floats = model.outputs.filter((t) => FLOAT_TENSOR.test(t.type) && dims(t).length === 2);
-  const ints = model.outputs.filter((t) => /^u?int(32|64)$/.test(t.type) && dims(t).length === 2);
+  // [batch, n], or [batch] (a scoring model: one score per user), or [batch, 1, n]
+  const floats = model.outputs.filter((t) => FLOAT_TENSOR.test(t.type) && isRowShape(dims(t)));
+  // a classifier's predicted label is [batch] int64: not item indices
+  const ints = model.outputs.filter((t) => /^u?int(32|64)$/.test(t.type) && dims(t).length >= 2 && isRowShape(dims(t)));
   let pick: [TensorInfo] | [TensorInfo, TensorInfo] | undefined;
   if (wanted) pick = wanted.length === 1 ? [byName(wanted[0])] : [byName(wanted[0]), byName(wanted[1])];
   else if (ints.length === 1) {
