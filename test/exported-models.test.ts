@@ -55,6 +55,8 @@ beforeAll(async () => {
   writeOnnx('dynamic', [matmul], [input('batch')], [scores('batch')]);
   writeOnnx('external_weights', [matmul], [input('batch')], [scores('batch')], [], 'external_weights.onnx.data');
   writeOnnx('batch1', [matmul], [input(1)], [scores(1)]);
+  // dimensions with neither a size nor a name, as skl2onnx writes None
+  writeOnnx('unknown_dims', [matmul], [{ name: 'x', type: DataType.FLOAT, shape: [null, F] }], [{ name: 'scores', type: DataType.FLOAT, shape: [null, null] }]);
   writeOnnx('batch7', [matmul], [input(7)], [scores(7)]);
   writeOnnx('float64_in', [{ op: 'Cast', inputs: ['x'], outputs: ['xf'], attributes: { to: { int: DataType.FLOAT } } }, { op: 'MatMul', inputs: ['xf', 'W'], outputs: ['scores'] }],
     [input('N', DOUBLE)], [scores('N')]);
@@ -93,7 +95,7 @@ async function expectTopK(job: string, want: Map<string, { ids: string[]; scores
 }
 
 describe('models exported without tuning', () => {
-  it.each(['dynamic', 'batch1', 'batch7', 'float64_in', 'float64_out', 'with_embedding', 'external_weights'])('%s: init scaffolds it and predict publishes the brute-force top K', async (name) => {
+  it.each(['dynamic', 'unknown_dims', 'batch1', 'batch7', 'float64_in', 'float64_out', 'with_embedding', 'external_weights'])('%s: init scaffolds it and predict publishes the brute-force top K', async (name) => {
     const job = `m_${name}`;
     const init = await runCli(['init', '--name', job, '--features', 'features/dt=*/*.parquet', '--model', `models/${name}.onnx`,
       '--items', 'items.csv', '--columns', columns.join(','), '--k', String(K)], env());

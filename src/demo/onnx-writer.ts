@@ -55,7 +55,8 @@ export interface Tensor {
   /** stored in a file beside the model instead (ONNX external data, as exporters write large weights): `data` goes to `location` at `offset` */
   external?: { location: string; offset: number };
 }
-export interface ValueInfo { name: string; type: DataTypeId; shape: (number | string)[] }
+/** shape: a number is a fixed size, a string a named (symbolic) one, null a dimension left unknown */
+export interface ValueInfo { name: string; type: DataTypeId; shape: (number | string | null)[] }
 export interface Node {
   op: string;
   inputs: string[];
@@ -88,7 +89,7 @@ function tensor(t: Tensor): Writer {
 
 function valueInfo(v: ValueInfo): Writer {
   const shape = new Writer();
-  for (const d of v.shape) shape.message(1, typeof d === 'number' ? new Writer().varint(1, d) : new Writer().string(2, d));
+  for (const d of v.shape) shape.message(1, d === null ? new Writer() : typeof d === 'number' ? new Writer().varint(1, d) : new Writer().string(2, d));
   const tensorType = new Writer().varint(1, v.type).message(2, shape);
   return new Writer().string(1, v.name).message(2, new Writer().message(1, tensorType));
 }

@@ -9,7 +9,7 @@ export function rowWidth(dims: readonly (number | string)[]): number | undefined
   if (rest.length > 2) return undefined;
   const wide = rest.filter((d) => d !== 1);
   if (wide.length === 0) return 1;
-  return wide.length === 1 && typeof wide[0] === 'number' ? wide[0] : undefined;
+  return wide.length === 1 && typeof wide[0] === 'number' && wide[0] > 0 ? wide[0] : undefined;
 }
 
 /** Symbolic ([batch, "items"]) shapes have a width only once probed; the rank test alone. */
