@@ -10,6 +10,7 @@ import { parquetWriteFile } from 'hyparquet-writer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataType, writeModel, type Graph, type Node, type ValueInfo } from '../src/demo/onnx-writer.ts';
 import { runCli } from './run-cli.ts';
+import { closeAgent, post, recordingLogger, startTestServer } from './serve-helpers.ts';
 import { createTestDb, type TestDb } from './helpers.ts';
 
 const F = 4;
@@ -272,5 +273,24 @@ describe('models exported without tuning', () => {
     const unfed = await runCli(['predict', '--job', 'm_two', '--date', date], env());
     expect(unfed.code).toBe(2);
     expect(unfed.stderr).toContain('takes input(s) "x2" that the job does not feed (inputs: x1, x2); fix model.inputs in the job');
+  });
+
+  it('online scoring of a job with one input per column answers what the batch published', async () => {
+    const server = await startTestServer(t.url, root, {}, recordingLogger());
+    try {
+      const { rows } = await t.db.pool.query<{ user_id: string; item_ids: string[] }>(
+        `select user_id, array_agg(item_id order by rank) as item_ids from batchcast.recommendations
+          where job = 'm_percol' and prediction_date = $1 group by user_id`, [date]);
+      const batch = new Map(rows.map((r) => [r.user_id, r.item_ids]));
+      for (let u = 0; u < 40; u++) {
+        const features = Object.fromEntries(columns.map((c, j) => [c, x[u][j]]));
+        const a = await post(server.url, '/v1/jobs/m_percol/score', JSON.stringify({ user_id: `new-${u}`, features }));
+        expect(a.status, a.body).toBe(200);
+        expect(a.json.items.map((i: { item_id: string }) => i.item_id), `user u${u}`).toEqual(batch.get(`u${u}`));
+      }
+    } finally {
+      await server.stop();
+      closeAgent();
+    }
   });
 });
