@@ -3,7 +3,7 @@
 // user embedding returned beside the scores, weights in a file beside the model (ONNX external data); one input per feature column (Keras, skl2onnx pipelines) or
 // inputs of several columns (model.inputs); a BOOLEAN feature column, and date folders written ds=YYYYMMDD. `init` must scaffold each and `predict` publish the same top K
 // as a plain float32 model with a dynamic batch: a brute-force top K of x . W computed here.
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parquetWriteFile } from 'hyparquet-writer';
@@ -175,6 +175,23 @@ describe('models exported without tuning', () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('no features partition: no file matches');
     expect(missing.stderr).toContain('under ds=20261119/');
+  });
+
+  it("Spark's year=/month=/day= folders: a features.path with the date in it", async () => {
+    const dir = path.join(root, 'spark', 'year=2026', 'month=11', 'day=20');
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(path.join(root, 'features', `dt=${date}`, 'part-0.parquet'), path.join(dir, 'part-00000-3f2a.c000.snappy.parquet'));
+    writeFileSync(path.join(dir, '_SUCCESS'), '');
+    const job = JSON.parse(readFileSync(path.join(root, 'jobs', 'm_dynamic.json'), 'utf8'));
+    job.features = { ...job.features, path: 'spark/year={yyyy}/month={m}/day={d}/*.parquet' };
+    writeFileSync(path.join(root, 'jobs', 'm_spark.json'), JSON.stringify(job));
+    const run = await runCli(['predict', '--job', 'm_spark', '--date', date], env());
+    expect(run.code, run.stderr).toBe(0);
+    await expectTopK('m_spark', bruteForce());
+    const missing = await runCli(['predict', '--job', 'm_spark', '--date', '2026-01-05'], env());
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('no features partition: no file matches');
+    expect(missing.stderr).toContain('spark/year=2026/month=1/day=5/*.parquet');
   });
 
   it('other output shapes: [batch, 1, items], a TopK left in ascending order, one score per user ([batch])', async () => {

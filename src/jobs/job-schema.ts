@@ -59,7 +59,7 @@ export const section = <S extends z.ZodRawShape>(shape: S) => {
 };
 
 export const featuresSchema = section({
-  path: text().describe('Parquet glob over the hive-partitioned dataset, e.g. data/x/features/dt=*/*.parquet; relative to the project root'),
+  path: text().describe('Parquet glob over the hive-partitioned dataset, e.g. data/x/features/dt=*/*.parquet; relative to the project root. Or a glob with the date in it: {date}, {yyyymmdd}, {yyyy}, {mm}, {dd} (zero-padded), {m}, {d} (not), e.g. features/year={yyyy}/month={m}/day={d}/*.parquet'),
   partition_column: text().default('dt').describe('the hive partition column holding the date'),
   partition_format: oneOf(['YYYY-MM-DD', 'YYYYMMDD']).default('YYYY-MM-DD').describe('how the date is written in the partition folder: dt=2026-11-20 or dt=20261120'),
   user_id_column: text().default('user_id').describe('integer or string user ids (stored as text)'),

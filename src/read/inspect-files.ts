@@ -81,7 +81,7 @@ export async function inspectFeatureFiles(conn: DuckDBConnection, glob: string):
   if (files.length === 0) throw new BadInputError(`--features ${glob}: no file matches; give a glob such as 'exports/features/dt=*/*.parquet'`);
   const partition = partitionOf(glob, files);
   if (!partition) {
-    throw new BadInputError(`--features ${glob}: the ${files.length} file(s) are not hive-partitioned by date (no <column>=YYYY-MM-DD or <column>=YYYYMMDD folder in ${files[0]}); batchcast reads one date's folder per run, e.g. features/dt=2026-11-20/part-0.parquet`);
+    throw new BadInputError(`--features ${glob}: the ${files.length} file(s) are not hive-partitioned by date (no <column>=YYYY-MM-DD or <column>=YYYYMMDD folder in ${files[0]}); batchcast reads one date's folder per run, e.g. features/dt=2026-11-20/part-0.parquet; for other layouts (year=/month=/day= folders) write the job by hand with the date in features.path: features/year={yyyy}/month={m}/day={d}/*.parquet`);
   }
   const values = [...partition.values.keys()];
   // One format per dataset: the one most folders use (a stray folder in the other is not a date of the job).

@@ -48,9 +48,27 @@ export function partitionFolder(job: JobDefinition, date: string): string {
   return `${job.features.partitionColumn}=${value}`;
 }
 
-/** The files of (job, date): those of the job's glob that sit under `<partition_column>=<date>/`. */
+/**
+ * features.path with the date put in, when it holds placeholders: {date} (2026-11-20), {yyyymmdd}, {yyyy},
+ * {mm} and {dd} (zero-padded), {m} and {d} (not: Spark writes integer partition values as month=1), for
+ * layouts that are not one `<column>=<date>` folder, such as Spark's partitionBy("year", "month", "day"):
+ * `features/year={yyyy}/month={m}/day={d}/*.parquet`. Else undefined.
+ */
+export function datedPath(path: string, date: string): string | undefined {
+  const tokens = /\{(date|yyyymmdd|yyyy|mm|dd|m|d)\}/g;
+  if (!path.match(tokens)) return undefined;
+  const [yyyy, mm, dd] = date.split('-');
+  const parts: Record<string, string> = { date, yyyymmdd: `${yyyy}${mm}${dd}`, yyyy, mm, dd, m: String(Number(mm)), d: String(Number(dd)) };
+  return path.replace(tokens, (_, token: string) => parts[token]);
+}
+
+/**
+ * The files of (job, date): those of the job's glob that sit under `<partition_column>=<date>/`, or those
+ * of the date's own glob when features.path holds date placeholders (datedPath).
+ */
 export async function findPartitionFiles(conn: DuckDBConnection, job: JobDefinition, date: string): Promise<string[]> {
-  const reader = await conn.runAndReadAll(`SELECT file FROM glob(${sqlString(job.features.path)}) ORDER BY file`).catch((err: Error) => {
+  const dated = datedPath(job.features.path, date);
+  const reader = await conn.runAndReadAll(`SELECT file FROM glob(${sqlString(dated ?? job.features.path)}) ORDER BY file`).catch((err: Error) => {
     const ext = /requires the extension (\w+) to be loaded/.exec(err.message)?.[1];
     if (!ext) throw err;
     throw new BadInputError(
@@ -60,10 +78,10 @@ export async function findPartitionFiles(conn: DuckDBConnection, job: JobDefinit
     );
   });
   const segment = `/${partitionFolder(job, date)}/`;
-  const files = reader.getRows().map((r) => String(r[0])).filter((f) => f.includes(segment));
+  const files = reader.getRows().map((r) => String(r[0])).filter((f) => dated !== undefined || f.includes(segment));
   if (files.length === 0) {
     throw new BadInputError(
-      `job ${job.name}, date ${date}: no features partition: no file matches ${job.features.path} under ${partitionFolder(job, date)}/; ` +
+      `job ${job.name}, date ${date}: no features partition: no file matches ${dated ?? `${job.features.path} under ${partitionFolder(job, date)}/`}; ` +
         'check that the upstream export for that date ran, or pick another date',
     );
   }
