@@ -3,7 +3,7 @@
 // approx_quantile (t-digest) keeps memory bounded: exact quantile_cont would hold every value of every feature.
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { JobDefinition } from '../jobs/load-job.ts';
-import { parquetSource, sqlIdent, sqlString } from '../read/duckdb.ts';
+import { parquetSource, sqlIdent } from '../read/duckdb.ts';
 import type { FeatureProfile, InputProfile } from './types.ts';
 
 /** Positions of a list column profiled at most: past that, one query would carry tens of thousands of aggregates. */
