@@ -177,14 +177,30 @@ describe('models exported without tuning', () => {
     expect(missing.stderr).toContain('under ds=20261119/');
   });
 
-  it("Spark's year=/month=/day= folders: a features.path with the date in it", async () => {
-    const dir = path.join(root, 'spark', 'year=2026', 'month=11', 'day=20');
-    mkdirSync(dir, { recursive: true });
-    copyFileSync(path.join(root, 'features', `dt=${date}`, 'part-0.parquet'), path.join(dir, 'part-00000-3f2a.c000.snappy.parquet'));
-    writeFileSync(path.join(dir, '_SUCCESS'), '');
-    const job = JSON.parse(readFileSync(path.join(root, 'jobs', 'm_dynamic.json'), 'utf8'));
-    job.features = { ...job.features, path: 'spark/year={yyyy}/month={m}/day={d}/*.parquet' };
-    writeFileSync(path.join(root, 'jobs', 'm_spark.json'), JSON.stringify(job));
+  it("Spark's year=/month=/day= folders: init writes features.path with the date in it", async () => {
+    // Spark writes integer partition values unpadded (month=9); an older date, 2026-09-05, shows it
+    for (const [m, d] of [['11', '20'], ['9', '5']]) {
+      const dir = path.join(root, 'spark', 'year=2026', `month=${m}`, `day=${d}`);
+      mkdirSync(dir, { recursive: true });
+      const file = path.join(dir, 'part-00000-3f2a.c000.snappy.parquet');
+      if (m === '11') copyFileSync(path.join(root, 'features', `dt=${date}`, 'part-0.parquet'), file);
+      else { // other values than 2026-11-20's: the same input twice would be held by the guardrails
+        parquetWriteFile({ filename: file, columnData: [
+          { name: 'user_id', data: x.map((_, u) => `u${u}`), type: 'STRING' },
+          ...columns.map((c, j) => ({ name: c, data: x.map((row) => row[j] * 0.9 + 0.05), type: 'DOUBLE' as const })),
+          { name: 'is_mobile', data: x.map(() => true), type: 'BOOLEAN' },
+        ] });
+      }
+      writeFileSync(path.join(dir, '_SUCCESS'), '');
+    }
+    const init = await runCli(['init', '--name', 'm_spark', '--features', 'spark/year=*/month=*/day=*/*.parquet', '--model', 'models/dynamic.onnx',
+      '--items', 'items.csv', '--columns', columns.join(','), '--k', String(K)], env());
+    expect(init.code, init.stderr).toBe(0);
+    expect(init.stdout).toContain('dates in the path spark/year={yyyy}/month={m}/day={d}/*.parquet, 2 date(s) 2026-09-05 .. 2026-11-20');
+    const job = JSON.parse(readFileSync(path.join(root, 'jobs', 'm_spark.json'), 'utf8'));
+    expect(job.features.path).toBe('spark/year={yyyy}/month={m}/day={d}/*.parquet');
+    expect(job.features.partition_column).toBeUndefined();
+    expect((await runCli(['predict', '--job', 'm_spark', '--date', '2026-09-05'], env())).code).toBe(0);
     const run = await runCli(['predict', '--job', 'm_spark', '--date', date], env());
     expect(run.code, run.stderr).toBe(0);
     await expectTopK('m_spark', bruteForce());

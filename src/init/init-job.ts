@@ -61,7 +61,8 @@ export async function initJob(o: InitOptions): Promise<InitResult> {
     features: await inspectFeatureFiles(conn, abs(o.features)),
     items: await inspectItemsFile(conn, abs(o.items)),
   }));
-  notes.push(`features: ${features.files} file(s), partition column "${features.partitionColumn}"${features.partitionFormat === 'YYYY-MM-DD' ? '' : ` (dates written ${features.partitionFormat})`}, ${features.dates.length} date(s) ${features.dates[0]} .. ${features.latest}; ${features.rows} rows on ${features.latest}`);
+  const layout = features.pathTemplate ? `dates in the path ${rel(features.pathTemplate)}` : `partition column "${features.partitionColumn}"${features.partitionFormat === 'YYYY-MM-DD' ? '' : ` (dates written ${features.partitionFormat})`}`;
+  notes.push(`features: ${features.files} file(s), ${layout}, ${features.dates.length} date(s) ${features.dates[0]} .. ${features.latest}; ${features.rows} rows on ${features.latest}`);
   notes.push(`  columns: ${features.columns.map((c) => `${c.name} ${c.type}`).join(', ')}`);
 
   let model = await inspectModel(abs(o.model));
@@ -90,8 +91,8 @@ export async function initJob(o: InitOptions): Promise<InitResult> {
     $schema: path.relative(o.jobsDir, schemaFile).split(path.sep).join('/'),
     description: `Scaffolded by batchcast init from ${rel(o.model)}`,
     features: {
-      path: rel(o.features),
-      partition_column: features.partitionColumn,
+      path: rel(features.pathTemplate ?? o.features),
+      ...(features.pathTemplate ? {} : { partition_column: features.partitionColumn }),
       ...(features.partitionFormat === 'YYYY-MM-DD' ? {} : { partition_format: features.partitionFormat }),
       user_id_column: chosen.userIdColumn,
       ...(chosen.listColumn ? { list_column: chosen.listColumn, list_size: chosen.width } : { columns: chosen.columns }),

@@ -11,6 +11,8 @@ export interface FeatureFiles {
   glob: string;
   files: number;
   partitionColumn: string;
+  /** features.path with the date in it, for Spark's year=/month=/day= folders (partitionColumn unused then) */
+  pathTemplate: string | undefined;
   /** how the folders write the date: dt=2026-11-20, or dt=20261120 */
   partitionFormat: 'YYYY-MM-DD' | 'YYYYMMDD';
   /** partition values that are dates, as YYYY-MM-DD, oldest first */
@@ -72,6 +74,29 @@ function partitionOf(glob: string, files: string[]): { column: string; values: M
   return { column, values };
 }
 
+/**
+ * Spark's partitionBy("year", "month", "day"), left open in the glob (year=*\/month=*\/day=*): the files of
+ * each date, and the glob with the date put in. Months and days are {m}/{d} unless the folders pad them
+ * (month=01): Spark writes integer partition values unpadded.
+ */
+function yearMonthDay(glob: string, files: string[]): { template: string; byDate: Map<string, string[]> } | undefined {
+  if (!['year', 'month', 'day'].every((k) => glob.includes(`${k}=*`))) return undefined;
+  const byDate = new Map<string, string[]>();
+  const padded = { month: false, day: false };
+  for (const f of files) {
+    const [y, m, d] = ['year', 'month', 'day'].map((k) => valueOf(f, k) ?? '');
+    if (!/^\d{4}$/.test(y) || !/^\d{1,2}$/.test(m) || !/^\d{1,2}$/.test(d)) continue;
+    const iso = isoDate(`${y}${m.padStart(2, '0')}${d.padStart(2, '0')}`);
+    if (!iso) continue;
+    if (m.startsWith('0')) padded.month = true;
+    if (d.startsWith('0')) padded.day = true;
+    byDate.set(iso, [...(byDate.get(iso) ?? []), f]);
+  }
+  if (byDate.size === 0) return undefined;
+  const template = glob.replace('year=*', 'year={yyyy}').replace('month=*', `month=${padded.month ? '{mm}' : '{m}'}`).replace('day=*', `day=${padded.day ? '{dd}' : '{d}'}`);
+  return { template, byDate };
+}
+
 function valueOf(file: string, key: string): string | undefined {
   return new RegExp(`/${key}=([^/]+)/`).exec(file)?.[1];
 }
@@ -79,9 +104,10 @@ function valueOf(file: string, key: string): string | undefined {
 export async function inspectFeatureFiles(conn: DuckDBConnection, glob: string): Promise<FeatureFiles> {
   const files = (await rows(conn, `SELECT file FROM glob(${sqlString(glob)}) ORDER BY file`)).map((r) => String(r[0]));
   if (files.length === 0) throw new BadInputError(`--features ${glob}: no file matches; give a glob such as 'exports/features/dt=*/*.parquet'`);
-  const partition = partitionOf(glob, files);
+  const ymd = yearMonthDay(glob, files);
+  const partition = ymd ? { column: 'dt', values: new Map<string, string[]>() } : partitionOf(glob, files);
   if (!partition) {
-    throw new BadInputError(`--features ${glob}: the ${files.length} file(s) are not hive-partitioned by date (no <column>=YYYY-MM-DD or <column>=YYYYMMDD folder in ${files[0]}); batchcast reads one date's folder per run, e.g. features/dt=2026-11-20/part-0.parquet; for other layouts (year=/month=/day= folders) write the job by hand with the date in features.path: features/year={yyyy}/month={m}/day={d}/*.parquet`);
+    throw new BadInputError(`--features ${glob}: the ${files.length} file(s) are not hive-partitioned by date (no <column>=YYYY-MM-DD or <column>=YYYYMMDD folder in ${files[0]}); batchcast reads one date's folder per run, e.g. features/dt=2026-11-20/part-0.parquet; Spark's year=/month=/day= folders: leave them open in the glob (features/year=*/month=*/day=*/*.parquet); other layouts: write the job by hand with the date in features.path`);
   }
   const values = [...partition.values.keys()];
   // One format per dataset: the one most folders use (a stray folder in the other is not a date of the job).
@@ -89,12 +115,12 @@ export async function inspectFeatureFiles(conn: DuckDBConnection, glob: string):
   const compact = values.filter((v) => COMPACT_DATE.test(v) && isoDate(v) !== undefined);
   const partitionFormat = compact.length > iso.length ? 'YYYYMMDD' : 'YYYY-MM-DD';
   const folderOf = new Map((partitionFormat === 'YYYYMMDD' ? compact : iso).map((v) => [isoDate(v)!, v]));
-  const dates = [...folderOf.keys()].sort();
+  const dates = ymd ? [...ymd.byDate.keys()].sort() : [...folderOf.keys()].sort();
   if (dates.length === 0) {
     throw new BadInputError(`--features ${glob}: partition column "${partition.column}" has values like "${values[0]}", not dates (YYYY-MM-DD or YYYYMMDD)`);
   }
   const latest = dates[dates.length - 1];
-  const latestFiles = partition.values.get(folderOf.get(latest)!)!;
+  const latestFiles = ymd ? ymd.byDate.get(latest)! : partition.values.get(folderOf.get(latest)!)!;
   const list = parquetSource(latestFiles);
   let columns: Column[];
   let count: number;
@@ -115,7 +141,7 @@ export async function inspectFeatureFiles(conn: DuckDBConnection, glob: string):
       listWidths[c.name] = min === max ? min : undefined;
     }
   }
-  return { glob, files: files.length, partitionColumn: partition.column, partitionFormat, dates, latest, rows: count, columns, listWidths };
+  return { glob, files: files.length, partitionColumn: partition.column, pathTemplate: ymd?.template, partitionFormat, dates, latest, rows: count, columns, listWidths };
 }
 
 export async function inspectItemsFile(conn: DuckDBConnection, file: string): Promise<ItemsFile> {
