@@ -1,9 +1,12 @@
-// Models as exporters write them when nobody tuned the export: a batch dimension fixed at 1 (or 7) by
-// torch.onnx.export without dynamic axes, a float64 input or output (skl2onnx with DoubleTensorType), a
-// user embedding returned beside the scores, weights in a file beside the model (ONNX external data); one input per feature column (Keras, skl2onnx pipelines) or
-// inputs of several columns (model.inputs); a BOOLEAN feature column, and date folders written ds=YYYYMMDD. `init` must scaffold each and `predict` publish the same top K
-// as a plain float32 model with a dynamic batch: a brute-force top K of x . W computed here.
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+// Models and files as other tools leave them, through `init` and `predict` (and once the scoring endpoint);
+// each must publish the brute-force top K of x . W computed here, as a plain float32 model would.
+// Models: a batch dimension fixed at 1 (or 7) by torch.onnx.export without dynamic axes, dimensions with
+// no size (skl2onnx's None), float64 inputs or outputs, an embedding beside the scores, weights as ONNX
+// external data, [batch, 1, items] and [batch] outputs, an unsorted TopK, one input per feature column
+// (Keras, skl2onnx pipelines) or inputs of several columns (model.inputs).
+// Files: BOOLEAN features, a column INT64 in one file and DOUBLE in the next (pandas), item ids that look
+// like numbers, date folders written ds=YYYYMMDD, Spark's year=/month=/day= folders.
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parquetWriteFile } from 'hyparquet-writer';
@@ -66,7 +69,10 @@ beforeAll(async () => {
   writeOnnx('with_embedding', [matmul, { op: 'Identity', inputs: ['x'], outputs: ['user_embedding'] }],
     [input('N')], [{ name: 'user_embedding', type: DataType.FLOAT, shape: ['N', F] }, scores('N')]);
 });
-afterAll(async () => { await t?.drop(); });
+afterAll(async () => {
+  await t?.drop();
+  if (root) rmSync(root, { recursive: true, force: true });
+});
 
 const env = () => ({ DATABASE_URL: t.url, BATCHCAST_ROOT: root });
 
