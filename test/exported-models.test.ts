@@ -101,26 +101,43 @@ async function expectTopK(job: string, want: Map<string, { ids: string[]; scores
   }
 }
 
+/** `batchcast init` with this file's usual flags (the four columns, k), which must succeed. */
+async function init(job: string, model: string, o: { features?: string; items?: string; flags?: string[] } = {}) {
+  const r = await runCli(['init', '--name', job, '--features', o.features ?? 'features/dt=*/*.parquet', '--model', `models/${model}.onnx`,
+    '--items', o.items ?? 'items.csv', ...(o.flags ?? ['--columns', columns.join(','), '--k', String(K)])], env());
+  expect(r.code, r.stderr).toBe(0);
+  return r;
+}
+
+/** `batchcast predict` of one date, which must publish. */
+async function predict(job: string, day = date) {
+  const r = await runCli(['predict', '--job', job, '--date', day], env());
+  expect(r.code, r.stderr).toBe(0);
+  return r;
+}
+
+/** A date with no files fails with exit 2, naming where it looked. */
+async function expectNoPartition(job: string, day: string, where: string) {
+  const r = await runCli(['predict', '--job', job, '--date', day], env());
+  expect(r.code).toBe(2);
+  expect(r.stderr).toContain('no features partition: no file matches');
+  expect(r.stderr).toContain(where);
+}
+
 describe('models exported without tuning', () => {
   it.each(['dynamic', 'unknown_dims', 'batch1', 'batch7', 'float64_in', 'float64_out', 'with_embedding', 'external_weights'])('%s: init scaffolds it and predict publishes the brute-force top K', async (name) => {
     const job = `m_${name}`;
-    const init = await runCli(['init', '--name', job, '--features', 'features/dt=*/*.parquet', '--model', `models/${name}.onnx`,
-      '--items', 'items.csv', '--columns', columns.join(','), '--k', String(K)], env());
-    expect(init.code, init.stderr).toBe(0);
-    if (name === 'with_embedding') expect(init.stdout).toContain('output: "scores" scores every item');
-    const run = await runCli(['predict', '--job', job, '--date', date], env());
-    expect(run.code, run.stderr).toBe(0);
+    const scaffolded = await init(job, name);
+    if (name === 'with_embedding') expect(scaffolded.stdout).toContain('output: "scores" scores every item');
+    const run = await predict(job);
     if (name.startsWith('batch')) expect(run.stdout + run.stderr).toContain(`fixes its batch size at ${name.slice(5)} rows`);
     else expect(run.stdout + run.stderr).not.toContain('fixes its batch size');
     await expectTopK(job, bruteForce());
   });
 
   it('a BOOLEAN column is a feature of 0 or 1', async () => {
-    const init = await runCli(['init', '--name', 'm_flag', '--features', 'features/dt=*/*.parquet', '--model', 'models/dynamic.onnx',
-      '--items', 'items.csv', '--columns', 'a,b,c,is_mobile', '--k', String(K)], env());
-    expect(init.code, init.stderr).toBe(0);
-    const run = await runCli(['predict', '--job', 'm_flag', '--date', date], env());
-    expect(run.code, run.stderr).toBe(0);
+    await init('m_flag', 'dynamic', { flags: ['--columns', 'a,b,c,is_mobile', '--k', String(K)] });
+    await predict('m_flag');
     await expectTopK('m_flag', bruteForce(x.map((row, u) => [row[0], row[1], row[2], u % 3 === 0 ? 1 : 0])));
   });
 
@@ -143,8 +160,7 @@ describe('models exported without tuning', () => {
         ],
       });
     }
-    const run = await runCli(['predict', '--job', 'm_dynamic', '--date', day], env());
-    expect(run.code, run.stderr).toBe(0);
+    await predict('m_dynamic', day);
     const { rows: got } = await t.db.pool.query<{ user_id: string; item_id: string }>(
       'select user_id, item_id from batchcast.recommendations where job = $1 and prediction_date = $2 order by user_id, rank', ['m_dynamic', day]);
     const want = bruteForce(rows);
@@ -156,11 +172,8 @@ describe('models exported without tuning', () => {
     // every value parses as a number, so DuckDB's CSV sniffing alone would make the column DOUBLE
     const ids = Array.from({ length: I }, (_, i) => (i === 0 ? '1e5' : i === 1 ? '98765432109876543210' : `${i}.50`));
     writeFileSync(path.join(root, 'items-numeric.csv'), `sku,title\n${ids.map((id, i) => `${id},Product ${i}`).join('\n')}\n`);
-    const init = await runCli(['init', '--name', 'm_skus', '--features', 'features/dt=*/*.parquet', '--model', 'models/dynamic.onnx',
-      '--items', 'items-numeric.csv', '--item-id-column', 'sku', '--columns', columns.join(','), '--k', String(K)], env());
-    expect(init.code, init.stderr).toBe(0);
-    const run = await runCli(['predict', '--job', 'm_skus', '--date', date], env());
-    expect(run.code, run.stderr).toBe(0);
+    await init('m_skus', 'dynamic', { items: 'items-numeric.csv', flags: ['--item-id-column', 'sku', '--columns', columns.join(','), '--k', String(K)] });
+    await predict('m_skus');
     const want = new Map([...bruteForce()].map(([u, w]) => [u, { ...w, ids: w.ids.map((id) => ids[Number(id.slice(2))]) }]));
     await expectTopK('m_skus', want);
   });
@@ -168,19 +181,13 @@ describe('models exported without tuning', () => {
   it('date folders written ds=YYYYMMDD: init finds the format, predict reads the date from it', async () => {
     mkdirSync(path.join(root, 'hive', 'features', 'ds=20261119'));
     writeFileSync(path.join(root, 'hive', 'features', 'ds=20261119', '_SUCCESS'), '');
-    const init = await runCli(['init', '--name', 'm_hive', '--features', 'hive/features/ds=*/*.parquet', '--model', 'models/dynamic.onnx',
-      '--items', 'items.csv', '--columns', columns.join(','), '--k', String(K)], env());
-    expect(init.code, init.stderr).toBe(0);
-    expect(init.stdout).toContain('partition column "ds" (dates written YYYYMMDD), 1 date(s) 2026-11-20 .. 2026-11-20');
+    const scaffolded = await init('m_hive', 'dynamic', { features: 'hive/features/ds=*/*.parquet' });
+    expect(scaffolded.stdout).toContain('partition column "ds" (dates written YYYYMMDD), 1 date(s) 2026-11-20 .. 2026-11-20');
     const job = JSON.parse(readFileSync(path.join(root, 'jobs', 'm_hive.json'), 'utf8'));
     expect(job.features).toMatchObject({ partition_column: 'ds', partition_format: 'YYYYMMDD' });
-    const run = await runCli(['predict', '--job', 'm_hive', '--date', date], env());
-    expect(run.code, run.stderr).toBe(0);
+    await predict('m_hive');
     await expectTopK('m_hive', bruteForce());
-    const missing = await runCli(['predict', '--job', 'm_hive', '--date', '2026-11-19'], env());
-    expect(missing.code).toBe(2);
-    expect(missing.stderr).toContain('no features partition: no file matches');
-    expect(missing.stderr).toContain('under ds=20261119/');
+    await expectNoPartition('m_hive', '2026-11-19', 'under ds=20261119/');
   });
 
   it("Spark's year=/month=/day= folders: init writes features.path with the date in it", async () => {
@@ -199,21 +206,15 @@ describe('models exported without tuning', () => {
       }
       writeFileSync(path.join(dir, '_SUCCESS'), '');
     }
-    const init = await runCli(['init', '--name', 'm_spark', '--features', 'spark/year=*/month=*/day=*/*.parquet', '--model', 'models/dynamic.onnx',
-      '--items', 'items.csv', '--columns', columns.join(','), '--k', String(K)], env());
-    expect(init.code, init.stderr).toBe(0);
-    expect(init.stdout).toContain('dates in the path spark/year={yyyy}/month={m}/day={d}/*.parquet, 2 date(s) 2026-09-05 .. 2026-11-20');
+    const scaffolded = await init('m_spark', 'dynamic', { features: 'spark/year=*/month=*/day=*/*.parquet' });
+    expect(scaffolded.stdout).toContain('dates in the path spark/year={yyyy}/month={m}/day={d}/*.parquet, 2 date(s) 2026-09-05 .. 2026-11-20');
     const job = JSON.parse(readFileSync(path.join(root, 'jobs', 'm_spark.json'), 'utf8'));
     expect(job.features.path).toBe('spark/year={yyyy}/month={m}/day={d}/*.parquet');
     expect(job.features.partition_column).toBeUndefined();
-    expect((await runCli(['predict', '--job', 'm_spark', '--date', '2026-09-05'], env())).code).toBe(0);
-    const run = await runCli(['predict', '--job', 'm_spark', '--date', date], env());
-    expect(run.code, run.stderr).toBe(0);
+    await predict('m_spark', '2026-09-05');
+    await predict('m_spark');
     await expectTopK('m_spark', bruteForce());
-    const missing = await runCli(['predict', '--job', 'm_spark', '--date', '2026-01-05'], env());
-    expect(missing.code).toBe(2);
-    expect(missing.stderr).toContain('no features partition: no file matches');
-    expect(missing.stderr).toContain('spark/year=2026/month=1/day=5/*.parquet');
+    await expectNoPartition('m_spark', '2026-01-05', 'spark/year=2026/month=1/day=5/*.parquet');
   });
 
   it('other output shapes: [batch, 1, items], a TopK left in ascending order, one score per user ([batch])', async () => {
@@ -226,11 +227,8 @@ describe('models exported without tuning', () => {
       [input('N')], [{ name: 'values', type: DataType.FLOAT, shape: ['N', K] }, { name: 'indices', type: DataType.INT64, shape: ['N', K] }],
       [i64('kk', [BigInt(K)]), i64('axis1', [1n]), i64('starts', [-1n]), i64('ends', [-(2n ** 62n)]), i64('steps', [-1n])]);
     for (const [name, want] of [['rank3', bruteForce()], ['topk_ascending', bruteForce()]] as const) {
-      const init = await runCli(['init', '--name', `m_${name}`, '--features', 'features/dt=*/*.parquet', '--model', `models/${name}.onnx`,
-        '--items', 'items.csv', '--columns', columns.join(','), '--k', String(K)], env());
-      expect(init.code, init.stderr).toBe(0);
-      const run = await runCli(['predict', '--job', `m_${name}`, '--date', date], env());
-      expect(run.code, run.stderr).toBe(0);
+      await init(`m_${name}`, name);
+      await predict(`m_${name}`);
       await expectTopK(`m_${name}`, want);
     }
     // a scoring model: x . w, one probability-like score per user, "items" = the one thing scored
@@ -238,11 +236,8 @@ describe('models exported without tuning', () => {
     writeOnnx('churn', [{ op: 'MatMul', inputs: ['x', 'w'], outputs: ['churn_score'] }], [input('N')], [{ name: 'churn_score', type: DataType.FLOAT, shape: ['N'] }],
       [{ name: 'w', type: DataType.FLOAT, dims: [F], data: w }]);
     writeFileSync(path.join(root, 'churn.csv'), 'item_id\nchurn\n');
-    const init = await runCli(['init', '--name', 'm_churn', '--features', 'features/dt=*/*.parquet', '--model', 'models/churn.onnx',
-      '--items', 'churn.csv', '--columns', columns.join(','), '--k', '1'], env());
-    expect(init.code, init.stderr).toBe(0);
-    const run = await runCli(['predict', '--job', 'm_churn', '--date', date], env());
-    expect(run.code, run.stderr).toBe(0);
+    await init('m_churn', 'churn', { items: 'churn.csv', flags: ['--columns', columns.join(','), '--k', '1'] });
+    await predict('m_churn');
     const { rows } = await t.db.pool.query<{ user_id: string; item_id: string; score: number }>(
       'select user_id, item_id, score from batchcast.recommendations where job = $1 and prediction_date = $2', ['m_churn', date]);
     expect(rows.length).toBe(U);
@@ -256,9 +251,7 @@ describe('models exported without tuning', () => {
   it('float16 scores fail the run with what to change, before anything is read', async () => {
     writeOnnx('float16_out', [{ op: 'MatMul', inputs: ['x', 'W'], outputs: ['s'] }, { op: 'Cast', inputs: ['s'], outputs: ['scores'], attributes: { to: { int: DataType.FLOAT16 } } }],
       [input('N')], [scores('N', DataType.FLOAT16)]);
-    const init = await runCli(['init', '--name', 'm_f16', '--features', 'features/dt=*/*.parquet', '--model', 'models/float16_out.onnx',
-      '--items', 'items.csv', '--columns', columns.join(','), '--output', 'scores'], env());
-    expect(init.code, init.stderr).toBe(0);
+    await init('m_f16', 'float16_out', { flags: ['--columns', columns.join(','), '--output', 'scores'] });
     const run = await runCli(['predict', '--job', 'm_f16', '--date', date], env());
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('output "scores" is float16; batchcast reads scores as float32 or float64: end the model with a Cast to float32');
@@ -275,24 +268,22 @@ describe('models exported without tuning', () => {
       matmul,
     ];
     writeOnnx('per_column', nodes, order.map((c) => ({ name: c, type: DataType.FLOAT, shape: rank1.has(c) ? ['N'] : ['N', 1] })), [scores('N')], [axes]);
-    const init = await runCli(['init', '--name', 'm_percol', '--features', 'features/dt=*/*.parquet', '--model', 'models/per_column.onnx', '--items', 'items.csv', '--k', String(K)], env());
-    expect(init.code, init.stderr).toBe(0);
-    expect(init.stdout).toContain('one model input per column, matched by name');
+    const scaffolded = await init('m_percol', 'per_column', { flags: ['--k', String(K)] });
+    expect(scaffolded.stdout).toContain('one model input per column, matched by name');
     const job = JSON.parse(readFileSync(path.join(root, 'jobs', 'm_percol.json'), 'utf8'));
     expect(job.model.inputs).toEqual({ d: ['d'], b: ['b'], a: ['a'], c: ['c'] });
     expect(job.features.columns).toEqual(order);
-    const run = await runCli(['predict', '--job', 'm_percol', '--date', date], env());
-    expect(run.code, run.stderr).toBe(0);
+    await predict('m_percol');
     await expectTopK('m_percol', bruteForce());
   });
 
   it('two inputs of two columns each: init asks, and model.inputs written by hand runs', async () => {
     writeOnnx('two_inputs', [{ op: 'Concat', inputs: ['x1', 'x2'], outputs: ['x'], attributes: { axis: { int: 1 } } }, matmul],
       [{ name: 'x1', type: DataType.FLOAT, shape: ['N', 2] }, { name: 'x2', type: DataType.FLOAT, shape: ['N', 2] }], [scores('N')]);
-    const init = await runCli(['init', '--name', 'm_two', '--features', 'features/dt=*/*.parquet', '--model', 'models/two_inputs.onnx', '--items', 'items.csv'], env());
-    expect(init.code).toBe(2);
-    expect(init.stderr).toContain('the model has 2 inputs ("x1" float32 [N, 2], "x2" float32 [N, 2])');
-    expect(init.stderr).toContain('write model.inputs in the job');
+    const asked = await runCli(['init', '--name', 'm_two', '--features', 'features/dt=*/*.parquet', '--model', 'models/two_inputs.onnx', '--items', 'items.csv'], env());
+    expect(asked.code).toBe(2);
+    expect(asked.stderr).toContain('the model has 2 inputs ("x1" float32 [N, 2], "x2" float32 [N, 2])');
+    expect(asked.stderr).toContain('write model.inputs in the job');
     const job = {
       features: { path: 'features/dt=*/*.parquet', columns: ['c', 'a', 'b', 'd'], allow_extra_columns: true },
       model: { path: 'models/two_inputs.onnx', inputs: { x2: ['c', 'd'], x1: ['a', 'b'] }, output: { kind: 'scores', name: 'scores' } },
@@ -300,8 +291,7 @@ describe('models exported without tuning', () => {
       k: K,
     };
     writeFileSync(path.join(root, 'jobs', 'm_two.json'), JSON.stringify(job));
-    const run = await runCli(['predict', '--job', 'm_two', '--date', date], env());
-    expect(run.code, run.stderr).toBe(0);
+    await predict('m_two');
     await expectTopK('m_two', bruteForce());
     // a column fed to no input, and an input the job does not feed: named before anything runs
     writeFileSync(path.join(root, 'jobs', 'm_two.json'), JSON.stringify({ ...job, model: { ...job.model, inputs: { x1: ['a', 'b'], x2: ['c'] } } }));
