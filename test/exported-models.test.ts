@@ -22,7 +22,6 @@ const U = 300; // not a multiple of 7: the last batch of the fixed-batch-7 model
 const K = 5;
 const date = '2026-11-20';
 const columns = ['a', 'b', 'c', 'd'];
-const DOUBLE = 11 as (typeof DataType)[keyof typeof DataType]; // TensorProto.DOUBLE
 const W = new Float32Array(F * I).map((_, i) => Math.fround(Math.sin(i * 1.7)));
 const x = Array.from({ length: U }, (_, u) => columns.map((_, j) => Math.cos(u * (j + 1) + 0.25)));
 
@@ -36,8 +35,8 @@ function writeOnnx(name: string, nodes: Node[], inputs: ValueInfo[], outputs: Va
   writeFileSync(path.join(root, 'models', `${name}.onnx`), writeModel(graph, { producer: 'pytorch', version: '2.5' }));
 }
 
-const input = (batch: number | string, type: number = DataType.FLOAT): ValueInfo => ({ name: 'x', type: type as ValueInfo['type'], shape: [batch, F] });
-const scores = (batch: number | string, type: number = DataType.FLOAT): ValueInfo => ({ name: 'scores', type: type as ValueInfo['type'], shape: [batch, I] });
+const input = (batch: number | string, type: ValueInfo['type'] = DataType.FLOAT): ValueInfo => ({ name: 'x', type, shape: [batch, F] });
+const scores = (batch: number | string, type: ValueInfo['type'] = DataType.FLOAT): ValueInfo => ({ name: 'scores', type, shape: [batch, I] });
 const matmul: Node = { op: 'MatMul', inputs: ['x', 'W'], outputs: ['scores'] };
 
 beforeAll(async () => {
@@ -63,9 +62,9 @@ beforeAll(async () => {
   writeOnnx('unknown_dims', [matmul], [{ name: 'x', type: DataType.FLOAT, shape: [null, F] }], [{ name: 'scores', type: DataType.FLOAT, shape: [null, null] }]);
   writeOnnx('batch7', [matmul], [input(7)], [scores(7)]);
   writeOnnx('float64_in', [{ op: 'Cast', inputs: ['x'], outputs: ['xf'], attributes: { to: { int: DataType.FLOAT } } }, { op: 'MatMul', inputs: ['xf', 'W'], outputs: ['scores'] }],
-    [input('N', DOUBLE)], [scores('N')]);
-  writeOnnx('float64_out', [{ op: 'MatMul', inputs: ['x', 'W'], outputs: ['s'] }, { op: 'Cast', inputs: ['s'], outputs: ['scores'], attributes: { to: { int: DOUBLE } } }],
-    [input('N')], [scores('N', DOUBLE)]);
+    [input('N', DataType.DOUBLE)], [scores('N')]);
+  writeOnnx('float64_out', [{ op: 'MatMul', inputs: ['x', 'W'], outputs: ['s'] }, { op: 'Cast', inputs: ['s'], outputs: ['scores'], attributes: { to: { int: DataType.DOUBLE } } }],
+    [input('N')], [scores('N', DataType.DOUBLE)]);
   writeOnnx('with_embedding', [matmul, { op: 'Identity', inputs: ['x'], outputs: ['user_embedding'] }],
     [input('N')], [{ name: 'user_embedding', type: DataType.FLOAT, shape: ['N', F] }, scores('N')]);
 });

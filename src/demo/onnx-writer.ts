@@ -44,7 +44,7 @@ class Writer {
 }
 
 // TensorProto.DataType codes; FLOAT16 data is given as its IEEE half bits (see toFloat16Bits).
-export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, FLOAT16: 10 } as const;
+export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, FLOAT16: 10, DOUBLE: 11 } as const;
 export type DataTypeId = (typeof DataType)[keyof typeof DataType];
 
 export interface Tensor {

@@ -3,7 +3,7 @@
 import { BadInputError } from '../errors.ts';
 import { formatTensor, type ModelDescription, type TensorInfo } from '../infer/inspect-model.ts';
 import { isRowShape, rowWidth } from '../infer/shapes.ts';
-import { FLOAT_LIST, FLOAT_TYPE, INT_TYPE, type FeatureFiles, type ItemsFile } from '../read/inspect-files.ts';
+import { FLOAT_LIST, INT_TYPE, NUMBER_TYPE, type FeatureFiles, type ItemsFile } from '../read/inspect-files.ts';
 
 /** tensor types batchcast feeds features as, and reads scores from */
 const FLOAT_TENSOR = /^float(32|64)$/;
@@ -29,7 +29,7 @@ export function chooseInput(model: ModelDescription, wanted: string | undefined)
  */
 export function inputsPerColumn(model: ModelDescription, f: FeatureFiles): string[] | undefined {
   if (model.inputs.length < 2) return undefined;
-  const numeric = new Set(f.columns.filter((c) => FLOAT_TYPE.test(c.type) || INT_TYPE.test(c.type) || c.type === 'BOOLEAN').map((c) => c.name));
+  const numeric = new Set(f.columns.filter((c) => NUMBER_TYPE.test(c.type)).map((c) => c.name));
   const one = (t: TensorInfo) => FLOAT_TENSOR.test(t.type) && (t.shape.length === 1 || (t.shape.length === 2 && t.shape[1] === 1));
   return model.inputs.every((t) => one(t) && numeric.has(t.name)) ? model.inputs.map((t) => t.name) : undefined;
 }
@@ -77,7 +77,7 @@ export function chooseFeatures(f: FeatureFiles, model: ModelDescription, input: 
       throw new BadInputError(`cannot tell which column holds the user id (integer or text columns: ${list(idTyped) || 'none'}); pass --user-id-column <name>`);
     }
   }
-  const numeric = f.columns.filter((c) => c.name !== userIdColumn && (FLOAT_TYPE.test(c.type) || INT_TYPE.test(c.type) || c.type === 'BOOLEAN')).map((c) => c.name);
+  const numeric = f.columns.filter((c) => c.name !== userIdColumn && NUMBER_TYPE.test(c.type)).map((c) => c.name);
   const lists = f.columns.filter((c) => FLOAT_LIST.test(c.type)).map((c) => c.name);
   const modelWidth = typeof input.shape[1] === 'number' ? input.shape[1] : undefined;
   const notes = [`user id column: "${userIdColumn}"${flags.userIdColumn ? ' (--user-id-column)' : ''}`];

@@ -4,6 +4,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { BadInputError } from '../errors.ts';
 import { parquetSource, sqlIdent, sqlString } from './duckdb.ts';
 import { readerFor } from './read-items.ts';
+import { isCalendarDay } from '../run/dates.ts';
 
 export interface Column { name: string; type: string }
 
@@ -39,17 +40,16 @@ const DATE = /^\d{4}-\d{2}-\d{2}$/;
 /** dt=20261120, as Hive tables often write it: only a real calendar day counts */
 const COMPACT_DATE = /^(\d{4})(\d{2})(\d{2})$/;
 
-/** A partition value as YYYY-MM-DD, or undefined when it is not a date in either format. */
+/** A partition value as YYYY-MM-DD, or undefined when it is not a calendar day in either format. */
 function isoDate(v: string): string | undefined {
-  if (DATE.test(v)) return v;
   const m = COMPACT_DATE.exec(v);
-  if (!m) return undefined;
-  const iso = `${m[1]}-${m[2]}-${m[3]}`;
-  const d = new Date(`${iso}T00:00:00Z`);
-  return !Number.isNaN(d.getTime()) && d.toISOString().startsWith(iso) ? iso : undefined;
+  const iso = m ? `${m[1]}-${m[2]}-${m[3]}` : v;
+  return DATE.test(iso) && isCalendarDay(iso) ? iso : undefined;
 }
-export const FLOAT_TYPE = /^(FLOAT|DOUBLE|REAL|DECIMAL.*)$/;
-export const INT_TYPE = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT)$/;
+const INT_NAMES = 'TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT';
+export const INT_TYPE = new RegExp(`^(${INT_NAMES})$`);
+/** DuckDB types a run reads as a feature number: floats, decimals, integers, and BOOLEAN as 0 / 1 (DuckDB's cast). */
+export const NUMBER_TYPE = new RegExp(`^(FLOAT|DOUBLE|REAL|DECIMAL.*|BOOLEAN|${INT_NAMES})$`);
 export const FLOAT_LIST = /^(FLOAT|DOUBLE)\[(\d*)\]$/;
 
 async function rows(conn: DuckDBConnection, sql: string): Promise<unknown[][]> {
@@ -60,8 +60,22 @@ function describeError(what: string, err: unknown): BadInputError {
   return new BadInputError(`${what}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
 }
 
-/** The hive key the glob leaves open (`dt=*`), else the one whose values in the paths are dates. */
-function partitionOf(glob: string, files: string[]): { column: string; values: Map<string, string[]> } | undefined {
+/** Where a dataset keeps its dates: the files of each date (YYYY-MM-DD), and how a job finds them. */
+interface Layout {
+  byDate: Map<string, string[]>;
+  /** the hive column of a one-folder-per-date layout ('dt' and unused with a template) */
+  column: string;
+  format: 'YYYY-MM-DD' | 'YYYYMMDD';
+  /** features.path with the date in it (year=/month=/day= folders) */
+  template: string | undefined;
+}
+
+/**
+ * One `<column>=<date>` folder per date: the hive key the glob leaves open (`dt=*`), else the one whose
+ * values in the paths are dates. Dates written 2026-11-20 or 20261120: the format most folders use (a stray
+ * folder in the other is not a date of the job).
+ */
+function dateFolders(glob: string, files: string[]): Layout | undefined {
   const keys = [...glob.matchAll(/([A-Za-z_][\w]*)=\*/g)].map((m) => m[1]);
   const inPaths = new Set(files.flatMap((f) => [...f.matchAll(/\/([A-Za-z_][\w]*)=([^/]+)\//g)].map((m) => m[1])));
   const column = keys.find((k) => inPaths.has(k)) ?? [...inPaths].find((k) => files.some((f) => isoDate(valueOf(f, k) ?? '') !== undefined));
@@ -71,7 +85,14 @@ function partitionOf(glob: string, files: string[]): { column: string; values: M
     const v = valueOf(f, column);
     if (v !== undefined) values.set(v, [...(values.get(v) ?? []), f]);
   }
-  return { column, values };
+  const dated = [...values.keys()].filter((v) => isoDate(v) !== undefined);
+  const compact = dated.filter((v) => COMPACT_DATE.test(v));
+  const format = compact.length > dated.length - compact.length ? 'YYYYMMDD' : 'YYYY-MM-DD';
+  const byDate = new Map(dated.filter((v) => COMPACT_DATE.test(v) === (format === 'YYYYMMDD')).map((v) => [isoDate(v)!, values.get(v)!]));
+  if (byDate.size === 0) {
+    throw new BadInputError(`--features ${glob}: partition column "${column}" has values like "${[...values.keys()][0]}", not dates (YYYY-MM-DD or YYYYMMDD)`);
+  }
+  return { byDate, column, format, template: undefined };
 }
 
 /**
@@ -79,7 +100,7 @@ function partitionOf(glob: string, files: string[]): { column: string; values: M
  * each date, and the glob with the date put in. Months and days are {m}/{d} unless the folders pad them
  * (month=01): Spark writes integer partition values unpadded.
  */
-function yearMonthDay(glob: string, files: string[]): { template: string; byDate: Map<string, string[]> } | undefined {
+function yearMonthDay(glob: string, files: string[]): Layout | undefined {
   if (!['year', 'month', 'day'].every((k) => glob.includes(`${k}=*`))) return undefined;
   const byDate = new Map<string, string[]>();
   const padded = { month: false, day: false };
@@ -94,7 +115,7 @@ function yearMonthDay(glob: string, files: string[]): { template: string; byDate
   }
   if (byDate.size === 0) return undefined;
   const template = glob.replace('year=*', 'year={yyyy}').replace('month=*', `month=${padded.month ? '{mm}' : '{m}'}`).replace('day=*', `day=${padded.day ? '{dd}' : '{d}'}`);
-  return { template, byDate };
+  return { byDate, column: 'dt', format: 'YYYY-MM-DD', template };
 }
 
 function valueOf(file: string, key: string): string | undefined {
@@ -104,23 +125,13 @@ function valueOf(file: string, key: string): string | undefined {
 export async function inspectFeatureFiles(conn: DuckDBConnection, glob: string): Promise<FeatureFiles> {
   const files = (await rows(conn, `SELECT file FROM glob(${sqlString(glob)}) ORDER BY file`)).map((r) => String(r[0]));
   if (files.length === 0) throw new BadInputError(`--features ${glob}: no file matches; give a glob such as 'exports/features/dt=*/*.parquet'`);
-  const ymd = yearMonthDay(glob, files);
-  const partition = ymd ? { column: 'dt', values: new Map<string, string[]>() } : partitionOf(glob, files);
-  if (!partition) {
+  const layout = yearMonthDay(glob, files) ?? dateFolders(glob, files);
+  if (!layout) {
     throw new BadInputError(`--features ${glob}: the ${files.length} file(s) are not hive-partitioned by date (no <column>=YYYY-MM-DD or <column>=YYYYMMDD folder in ${files[0]}); batchcast reads one date's folder per run, e.g. features/dt=2026-11-20/part-0.parquet; Spark's year=/month=/day= folders: leave them open in the glob (features/year=*/month=*/day=*/*.parquet); other layouts: write the job by hand with the date in features.path`);
   }
-  const values = [...partition.values.keys()];
-  // One format per dataset: the one most folders use (a stray folder in the other is not a date of the job).
-  const iso = values.filter((v) => DATE.test(v));
-  const compact = values.filter((v) => COMPACT_DATE.test(v) && isoDate(v) !== undefined);
-  const partitionFormat = compact.length > iso.length ? 'YYYYMMDD' : 'YYYY-MM-DD';
-  const folderOf = new Map((partitionFormat === 'YYYYMMDD' ? compact : iso).map((v) => [isoDate(v)!, v]));
-  const dates = ymd ? [...ymd.byDate.keys()].sort() : [...folderOf.keys()].sort();
-  if (dates.length === 0) {
-    throw new BadInputError(`--features ${glob}: partition column "${partition.column}" has values like "${values[0]}", not dates (YYYY-MM-DD or YYYYMMDD)`);
-  }
+  const dates = [...layout.byDate.keys()].sort();
   const latest = dates[dates.length - 1];
-  const latestFiles = ymd ? ymd.byDate.get(latest)! : partition.values.get(folderOf.get(latest)!)!;
+  const latestFiles = layout.byDate.get(latest)!;
   const list = parquetSource(latestFiles);
   let columns: Column[];
   let count: number;
@@ -141,7 +152,7 @@ export async function inspectFeatureFiles(conn: DuckDBConnection, glob: string):
       listWidths[c.name] = min === max ? min : undefined;
     }
   }
-  return { glob, files: files.length, partitionColumn: partition.column, pathTemplate: ymd?.template, partitionFormat, dates, latest, rows: count, columns, listWidths };
+  return { glob, files: files.length, partitionColumn: layout.column, pathTemplate: layout.template, partitionFormat: layout.format, dates, latest, rows: count, columns, listWidths };
 }
 
 export async function inspectItemsFile(conn: DuckDBConnection, file: string): Promise<ItemsFile> {

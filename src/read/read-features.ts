@@ -6,6 +6,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import type { JobDefinition } from '../jobs/load-job.ts';
 import { BadInputError } from '../errors.ts';
 import { parquetSource, sqlIdent, sqlString } from './duckdb.ts';
+import { NUMBER_TYPE } from './inspect-files.ts';
 import type { UserIds } from '../write/encode-rows.ts';
 import { shardSql, type Shard } from './shard.ts';
 
@@ -31,8 +32,6 @@ export class FeatureReadError extends Error {}
 /** 'int' when every file's id column fits int64 exactly, else 'string' (ids are text in PostgreSQL either way). */
 export type IdKind = 'int' | 'string';
 
-// BOOLEAN reads as 0 / 1 (DuckDB's cast), as flags exported by pandas or Spark often are.
-const NUMERIC = /^(FLOAT|DOUBLE|REAL|DECIMAL.*|TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|BOOLEAN)$/;
 const ID_TYPES = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|VARCHAR)$/;
 const INT64_IDS = /^(TINYINT|SMALLINT|INTEGER|BIGINT|UTINYINT|USMALLINT|UINTEGER)$/;
 
@@ -120,7 +119,7 @@ export async function inspectPartition(conn: DuckDBConnection, job: JobDefinitio
     };
     need(f.userIdColumn, ID_TYPES, 'an integer or VARCHAR user id');
     if (!INT64_IDS.test(columns.get(f.userIdColumn)!)) idKind = 'string';
-    for (const c of f.columns) need(c, NUMERIC, 'a number (FLOAT, DOUBLE, an integer or BOOLEAN)');
+    for (const c of f.columns) need(c, NUMBER_TYPE, 'a number (FLOAT, DOUBLE, an integer or BOOLEAN)');
     if (f.listColumn) {
       need(f.listColumn, /^(FLOAT|DOUBLE)\[\d*\]$/, `FLOAT[${f.size}] or a list of floats`);
       const m = /\[(\d+)\]$/.exec(columns.get(f.listColumn)!);

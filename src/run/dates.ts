@@ -3,14 +3,17 @@ import { BadInputError } from '../errors.ts';
 
 const DAY = 86_400_000;
 
+/** A YYYY-MM-DD string that names a day of the calendar (not 2026-02-30). */
+export function isCalendarDay(value: string): boolean {
+  const t = Date.parse(`${value}T00:00:00Z`);
+  return !Number.isNaN(t) && new Date(t).toISOString().slice(0, 10) === value;
+}
+
 export function parseDate(value: string, what = 'date'): string {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(value)) {
     throw new BadInputError(`${what} ${JSON.stringify(value)} is not a date: use YYYY-MM-DD, e.g. 2026-11-20`);
   }
-  const t = Date.parse(`${value}T00:00:00Z`);
-  if (Number.isNaN(t) || new Date(t).toISOString().slice(0, 10) !== value) {
-    throw new BadInputError(`${what} ${value} is not a real calendar day`);
-  }
+  if (!isCalendarDay(value)) throw new BadInputError(`${what} ${value} is not a real calendar day`);
   return value;
 }
 
