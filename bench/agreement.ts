@@ -2,7 +2,7 @@
 // with the guardrails' own definitions (src/guard/compare-runs.ts: RBO_ext, Webber et al. 2010, p = 0.9).
 import pg from 'pg';
 import { rbo as agreementOf } from '../src/guard/compare-runs.ts';
-import { generationSource } from '../src/write/write-predictions.ts';
+import { generationSource } from '../src/store/run-tables.ts';
 
 /** |A[:k] ∩ B[:k]| / k. */
 export function overlapAtK<T>(a: readonly T[], b: readonly T[], k: number): number {

@@ -12,12 +12,12 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { migrate } from '../src/db/migrate.ts';
+import { migrate } from '../src/store/migrate.ts';
 import { rng } from '../src/demo/random.ts';
-import { lookupUsers } from '../src/serve/lookup.ts';
-import { COPY_HEADER, COPY_TRAILER, encodeRows } from '../src/write/encode-rows.ts';
-import { saveItemMap } from '../src/write/item-maps.ts';
-import { attachRunTable, createRunTable, dropRunTable, indexRunTable, runTable } from '../src/write/write-predictions.ts';
+import { lookupUsers } from '../src/store/lookup-users.ts';
+import { COPY_HEADER, COPY_TRAILER, encodeRows } from '../src/store/copy-binary.ts';
+import { saveItemMap } from '../src/store/item-maps.ts';
+import { attachRunTable, createRunTable, dropRunTable, indexRunTable, runTable } from '../src/store/run-tables.ts';
 
 const { values: a } = parseArgs({ options: {
   users: { type: 'string', default: '1000000' }, items: { type: 'string', default: '10000' }, k: { type: 'string', default: '10' },

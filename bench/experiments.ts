@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-node';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { rng } from '../src/demo/random.ts';
-import { COPY_HEADER, COPY_TRAILER, encodeRows } from '../src/write/encode-rows.ts';
+import { COPY_HEADER, COPY_TRAILER, encodeRows } from '../src/store/copy-binary.ts';
 import { BENCH_DATE, MODELS, ensureDataset } from './datasets.ts';
 import { sampleFeatures } from './stages.ts';
 

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { Writable } from 'node:stream';
 import { tableToIPC, Table } from 'apache-arrow';
-import { loadConfig } from '../src/config.ts';
+import { loadConfig } from '../src/config/load-config.ts';
 import { createPool } from '../src/db/connect.ts';
 import { withGeneration } from '../src/export/export-generation.ts';
 import { drained, exportSchema, recordBatch } from '../src/export/write-arrow.ts';

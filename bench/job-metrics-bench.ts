@@ -2,7 +2,7 @@
 // a realistic size. node --import tsx bench/job-metrics-bench.ts [jobs] [days] [runsPerDay]
 // Needs DATABASE_URL (an admin URL); it creates and drops a database of its own.
 import pg from 'pg';
-import { migrate } from '../src/db/migrate.ts';
+import { migrate } from '../src/store/migrate.ts';
 import { readJobFigures } from '../src/metrics/job-metrics.ts';
 
 const [jobs, days, perDay] = process.argv.slice(2).map(Number);

@@ -9,11 +9,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../src/config.ts';
+import { loadConfig } from '../src/config/load-config.ts';
 import { connectLike, createPool } from '../src/db/connect.ts';
-import { migrate } from '../src/db/migrate.ts';
-import { generationRows, readGenerationMeta } from '../src/serve/load-generation.ts';
-import { buildMemoryGeneration, type MemoryGeneration } from '../src/serve/memory-generation.ts';
+import { migrate } from '../src/store/migrate.ts';
+import { generationRows, readGenerationMeta } from '../src/store/generation.ts';
+import { buildMemoryGeneration, type MemoryGeneration } from '../src/serve/generations/memory-generation.ts';
 import { ensureBenchGenerations } from './lookup-data.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -4,7 +4,7 @@
 //   node --import tsx bench/migrate-003-bench.ts [--from bc_days_before_1000]
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { migrate } from '../src/db/migrate.ts';
+import { migrate } from '../src/store/migrate.ts';
 
 const { values: args } = parseArgs({ options: { from: { type: 'string', default: 'bc_days_before_1000' } } });
 const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';

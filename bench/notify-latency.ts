@@ -16,11 +16,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../src/config.ts';
+import { loadConfig } from '../src/config/load-config.ts';
 import { createPool } from '../src/db/connect.ts';
 import { freePort } from '../src/db/embedded.ts';
-import { migrate } from '../src/db/migrate.ts';
-import { publishRun } from '../src/write/publish.ts';
+import { migrate } from '../src/store/migrate.ts';
+import { publishRun } from '../src/store/pointer.ts';
 import { ensureBenchGenerations, ensureRun } from './lookup-data.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -16,7 +16,7 @@ import { rng } from '../src/demo/random.ts';
 import { freePort } from '../src/db/embedded.ts';
 import { InferPool } from '../src/infer/infer-pool.ts';
 import { loadJob } from '../src/jobs/load-job.ts';
-import { ScoreBatcher } from '../src/serve/batch-scores.ts';
+import { ScoreBatcher } from '../src/serve/scoring/score-batcher.ts';
 import { MODELS, type Dataset, type ModelSpec } from './datasets.ts';
 import { CpuSampler, treeOf } from './lookup-cpu.ts';
 import { ortAlone } from './stages.ts';

@@ -4,9 +4,9 @@
 // from generate_series instead of a model. Uses whatever layout the checkout's src/ makes, so the same
 // file builds the "before" (run_id partitions) and the "after" (job, date, run_id) databases.
 import type pg from 'pg';
-import { markSucceeded } from '../src/run/ledger.ts';
-import { publishRun } from '../src/write/publish.ts';
-import { attachRunTable, createRunTable, indexRunTable, runTable } from '../src/write/write-predictions.ts';
+import { markSucceeded } from '../src/store/ledger.ts';
+import { publishRun } from '../src/store/pointer.ts';
+import { attachRunTable, createRunTable, indexRunTable, runTable } from '../src/store/run-tables.ts';
 
 export interface SmallDates {
   job: string;

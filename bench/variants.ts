@@ -4,7 +4,7 @@
 // and overlap@10 / RBO of its published generation against fp32's on every user.
 import { statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Config } from '../src/config.ts';
+import type { Config } from '../src/config/load-config.ts';
 import type { Precision } from '../src/demo/build-model.ts';
 import { compareGenerations, type Agreement } from './agreement.ts';
 import { BENCH_DATE, ensureDataset, ensureVariant, type ModelSpec } from './datasets.ts';

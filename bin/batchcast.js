@@ -19,7 +19,7 @@ function stale() {
 
 let main;
 if (!stale()) {
-  ({ main } = await import('../dist/cli.js'));
+  ({ main } = await import('../dist/cli/main.js'));
 } else {
   const tsx = await import('tsx/esm/api').catch(() => undefined);
   if (!tsx) {
@@ -27,6 +27,6 @@ if (!stale()) {
     process.exit(1);
   }
   tsx.register();
-  ({ main } = await import('../src/cli.ts'));
+  ({ main } = await import('../src/cli/main.ts'));
 }
 process.exit(await main(process.argv));

@@ -6,7 +6,7 @@ import { copyFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../src/db/migrate.ts';
+import { migrate } from '../src/store/migrate.ts';
 import { skipReason } from '../src/schedule/backfill.ts';
 import { makeFixture, type Fixture } from './fixtures.ts';
 import { createTestDb, type TestDb } from './helpers.ts';

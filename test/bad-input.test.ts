@@ -4,10 +4,10 @@
 import { cpSync, mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, type Config } from '../src/config.ts';
+import { loadConfig, type Config } from '../src/config/load-config.ts';
 import { buildTwoTowerModel } from '../src/demo/build-model.ts';
 import { BadInputError, exitCodeOf } from '../src/errors.ts';
-import { listRuns } from '../src/run/ledger.ts';
+import { listRuns } from '../src/store/ledger.ts';
 import { predict } from '../src/run/predict.ts';
 import { sqlString, withDuckDB } from '../src/read/duckdb.ts';
 import { makeFixture, type Fixture } from './fixtures.ts';

@@ -3,16 +3,16 @@
 // view, the lookup API (PostgreSQL and memory), exports and the guardrails' reader.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.ts';
-import { listMigrations, migrate } from '../src/db/migrate.ts';
+import { loadConfig } from '../src/config/load-config.ts';
+import { listMigrations, migrate } from '../src/store/migrate.ts';
 import { readGenerationRows } from '../src/export/read-generation.ts';
 import { runRows } from '../src/guard/run-rows.ts';
 import { predict } from '../src/run/predict.ts';
-import { generationRows, readGenerationMeta } from '../src/serve/load-generation.ts';
-import { lookupUsers } from '../src/serve/lookup.ts';
-import { buildMemoryGeneration } from '../src/serve/memory-generation.ts';
-import { itemsSha256 } from '../src/write/item-maps.ts';
-import { attachRunTable, createRunTable, indexRunTable } from '../src/write/write-predictions.ts';
+import { generationRows, readGenerationMeta } from '../src/store/generation.ts';
+import { lookupUsers } from '../src/store/lookup-users.ts';
+import { buildMemoryGeneration } from '../src/serve/generations/memory-generation.ts';
+import { itemsSha256 } from '../src/store/item-maps.ts';
+import { attachRunTable, createRunTable, indexRunTable } from '../src/store/run-tables.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';
 import { publishFixture, type Published } from './serve-helpers.ts';
 

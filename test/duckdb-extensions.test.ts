@@ -6,11 +6,11 @@ import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmS
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.ts';
+import { loadConfig } from '../src/config/load-config.ts';
 import { BadInputError, exitCodeOf } from '../src/errors.ts';
 import { parseJob } from '../src/jobs/load-job.ts';
 import { installExtensions, withDuckDB } from '../src/read/duckdb.ts';
-import { listRuns } from '../src/run/ledger.ts';
+import { listRuns } from '../src/store/ledger.ts';
 import { predict } from '../src/run/predict.ts';
 import { makeFixture, type Fixture } from './fixtures.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';

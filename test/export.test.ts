@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { RecordBatchReader, tableFromIPC, type Table } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.ts';
+import { loadConfig } from '../src/config/load-config.ts';
 import { buildTwoTowerModel, randomTwoTower } from '../src/demo/build-model.ts';
 import { exportGeneration, type ExportFormat } from '../src/export/export-generation.ts';
 import { sqlString, withDuckDB } from '../src/read/duckdb.ts';

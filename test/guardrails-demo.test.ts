@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.ts';
+import { loadConfig } from '../src/config/load-config.ts';
 import { generateDemo } from '../src/demo/generate.ts';
 import { predict } from '../src/run/predict.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';

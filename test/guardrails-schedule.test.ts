@@ -2,11 +2,11 @@
 // it again on every tick or rerun; `batchcast runs` shows it held with the gate that held it.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, type Config } from '../src/config.ts';
+import { loadConfig, type Config } from '../src/config/load-config.ts';
 import { predict } from '../src/run/predict.ts';
 import { backfill } from '../src/schedule/backfill.ts';
 import { exitCodeFor, failureSummary } from '../src/schedule/date-outcome.ts';
-import { showRuns } from '../src/schedule/operations.ts';
+import { showRuns } from '../src/run/publish-generation.ts';
 import { Scheduler } from '../src/schedule/scheduler.ts';
 import { makeFixture, writeFeatures, type Fixture } from './fixtures.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';

@@ -5,7 +5,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { buildProgram } from '../src/cli.ts';
+import { buildProgram } from '../src/cli/main.ts';
 import { parseJob } from '../src/jobs/load-job.ts';
 import { parseShard } from '../src/read/shard.ts';
 import { parseManifests, validateManifests, type Manifest } from './kubernetes-schema.ts';

@@ -1,7 +1,7 @@
 // What a publish notification may carry: a payload from another writer (or an older batchcast) is checked
 // field by field, and anything malformed is ignored (the server logs it and the pointer poll covers it).
 import { describe, expect, it } from 'vitest';
-import { parseNotice } from '../src/serve/listen-publishes.ts';
+import { parseNotice } from '../src/serve/generations/publish-listener.ts';
 
 describe('parseNotice', () => {
   it('reads what publishRun sends', () => {

@@ -4,11 +4,11 @@
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listMigrations, migrate } from '../src/db/migrate.ts';
-import { pruneGenerations } from '../src/run/prune.ts';
-import { publishGeneration } from '../src/schedule/operations.ts';
-import { lookupSql, lookupUsers } from '../src/serve/lookup.ts';
-import { generationSource } from '../src/write/write-predictions.ts';
+import { listMigrations, migrate } from '../src/store/migrate.ts';
+import { pruneGenerations } from '../src/retention/prune-generations.ts';
+import { publishGeneration } from '../src/run/publish-generation.ts';
+import { lookupSql, lookupUsers } from '../src/store/lookup-users.ts';
+import { generationSource } from '../src/store/run-tables.ts';
 import { datesBefore, writeSmallDates } from '../bench/small-dates.ts';
 import { adminUrl, createTestDb, type TestDb } from './helpers.ts';
 

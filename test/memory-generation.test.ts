@@ -5,9 +5,9 @@
 import { Readable } from 'node:stream';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { GenerationMeta } from '../src/serve/load-generation.ts';
-import { lookupBody } from '../src/serve/lookup-body.ts';
-import { BadGenerationError, buildMemoryGeneration, float4Number, float4NumberSlow, OverBudgetError } from '../src/serve/memory-generation.ts';
+import type { GenerationMeta } from '../src/store/generation.ts';
+import { lookupBody } from '../src/serve/lookups/lookup-body.ts';
+import { BadGenerationError, buildMemoryGeneration, float4Number, float4NumberSlow, OverBudgetError } from '../src/serve/generations/memory-generation.ts';
 import { adminUrl } from './helpers.ts';
 
 let client: pg.Client;

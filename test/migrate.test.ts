@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listMigrations, migrate } from '../src/db/migrate.ts';
+import { listMigrations, migrate } from '../src/store/migrate.ts';
 import { createTestDb, type TestDb } from './helpers.ts';
 
 let t: TestDb;

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, type Config } from '../src/config.ts';
+import { loadConfig, type Config } from '../src/config/load-config.ts';
 import { predict } from '../src/run/predict.ts';
 import { makeFixture, type Fixture } from './fixtures.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';

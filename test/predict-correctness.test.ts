@@ -1,7 +1,7 @@
 // The published top K equals a brute-force top K computed here from the same features and weights:
 // exact item ids, scores within 1e-5. Both model output kinds, both id types, both feature layouts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.ts';
+import { loadConfig } from '../src/config/load-config.ts';
 import { predict } from '../src/run/predict.ts';
 import { bruteForceTopK, makeFixture } from './fixtures.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';

@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.ts';
+import { loadConfig } from '../src/config/load-config.ts';
 import { predict } from '../src/run/predict.ts';
 import { buildTwoTowerModel, type Precision } from '../src/demo/build-model.ts';
 import { compareGenerations } from '../bench/agreement.ts';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Browser } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.ts';
+import { loadConfig } from '../src/config/load-config.ts';
 import { loadReport } from '../src/report/load-report.ts';
 import { COLORS } from '../src/report/svg-charts.ts';
 import { predict } from '../src/run/predict.ts';

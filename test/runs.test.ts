@@ -3,9 +3,9 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, type Config } from '../src/config.ts';
+import { loadConfig, type Config } from '../src/config/load-config.ts';
 import { BadInputError, LockBusyError } from '../src/errors.ts';
-import { listRuns } from '../src/run/ledger.ts';
+import { listRuns } from '../src/store/ledger.ts';
 import { predict, type PredictResult } from '../src/run/predict.ts';
 import { loadJob } from '../src/jobs/load-job.ts';
 import { makeFixture, writeFeatures, type Fixture } from './fixtures.ts';

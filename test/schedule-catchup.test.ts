@@ -2,7 +2,7 @@
 // caught up exactly once per date, a clock stepped back runs nothing again, and DST in Europe/Berlin gives
 // one run per date on the spring-forward and fall-back days.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.ts';
+import { loadConfig } from '../src/config/load-config.ts';
 import { Scheduler, type Clock, type PassResult } from '../src/schedule/scheduler.ts';
 import { makeFixture, type Fixture } from './fixtures.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';

@@ -4,8 +4,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../src/db/migrate.ts';
-import { addDays, yesterday } from '../src/run/dates.ts';
+import { migrate } from '../src/store/migrate.ts';
+import { addDays, yesterday } from '../src/dates.ts';
 import { makeFixture, type Fixture } from './fixtures.ts';
 import { createTestDb, type TestDb } from './helpers.ts';
 

@@ -5,7 +5,7 @@ import { writeFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.ts';
+import { loadConfig } from '../src/config/load-config.ts';
 import { predict } from '../src/run/predict.ts';
 import { adminUrl, createTestDb, log, type TestDb } from './helpers.ts';
 import { closeAgent, get, publishFixture, rawStatus, startTestServer, type Published, type TestServer } from './serve-helpers.ts';

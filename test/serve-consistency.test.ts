@@ -4,10 +4,10 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.ts';
+import { loadConfig } from '../src/config/load-config.ts';
 import { buildTwoTowerModel, randomTwoTower } from '../src/demo/build-model.ts';
 import { predict } from '../src/run/predict.ts';
-import { publishRun } from '../src/write/publish.ts';
+import { publishRun } from '../src/store/pointer.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';
 import { closeAgent, get, publishFixture, startTestServer, type Published, type TestServer } from './serve-helpers.ts';
 

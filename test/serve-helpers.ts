@@ -3,11 +3,11 @@
 import http from 'node:http';
 import net from 'node:net';
 import pg from 'pg';
-import { loadConfig, type ConfigOverrides } from '../src/config.ts';
+import { loadConfig, type ConfigOverrides } from '../src/config/load-config.ts';
 import { createPool } from '../src/db/connect.ts';
 import type { Logger } from '../src/log.ts';
 import { predict } from '../src/run/predict.ts';
-import { startServer, type LookupServer } from '../src/serve/server.ts';
+import { startServer, type LookupServer } from '../src/serve/http/server.ts';
 import { makeFixture, type Fixture, type FixtureOptions } from './fixtures.ts';
 import { log, type TestDb } from './helpers.ts';
 

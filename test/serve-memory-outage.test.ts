@@ -8,7 +8,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { loadConfig, type EmbeddedConfig } from '../src/config.ts';
+import { loadConfig, type EmbeddedConfig } from '../src/config/load-config.ts';
 import { openDb } from '../src/db/connect.ts';
 import { freePort, startEmbedded, type EmbeddedServer } from '../src/db/embedded.ts';
 import { buildTwoTowerModel, randomTwoTower } from '../src/demo/build-model.ts';

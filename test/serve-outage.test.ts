@@ -7,7 +7,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { loadConfig, type EmbeddedConfig } from '../src/config.ts';
+import { loadConfig, type EmbeddedConfig } from '../src/config/load-config.ts';
 import { openDb } from '../src/db/connect.ts';
 import { freePort, startEmbedded, type EmbeddedServer } from '../src/db/embedded.ts';
 import type { TestDb } from './helpers.ts';

@@ -5,9 +5,9 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, type Config } from '../src/config.ts';
+import { loadConfig, type Config } from '../src/config/load-config.ts';
 import { predict } from '../src/run/predict.ts';
-import { generationSource } from '../src/write/write-predictions.ts';
+import { generationSource } from '../src/store/run-tables.ts';
 import { makeFixture, type Fixture } from './fixtures.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';
 

@@ -3,9 +3,9 @@
 //   BENCH_PROCESSES=2 node --import tsx bench/lookup-bench.ts --server bench/lookup-variants/cluster.ts
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../../src/config.ts';
+import { loadConfig } from '../../src/config/load-config.ts';
 import { createLogger } from '../../src/log.ts';
-import { serveLookups } from '../../src/serve/serve-lookups.ts';
+import { serveLookups } from '../../src/serve/serve-api.ts';
 
 const { values } = parseArgs({ options: { port: { type: 'string' }, 'database-url': { type: 'string' } }, strict: false });
 const processes = Number(process.env.BENCH_PROCESSES ?? 2);

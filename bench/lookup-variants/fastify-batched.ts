@@ -3,14 +3,14 @@
 //   node --import tsx bench/lookup-bench.ts --server bench/lookup-variants/fastify-batched.ts
 import Fastify from 'fastify';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../../src/config.ts';
+import { loadConfig } from '../../src/config/load-config.ts';
 import { createPool } from '../../src/db/connect.ts';
 import { silentLogger } from '../../src/log.ts';
-import { answerLookup } from '../../src/serve/answer-lookup.ts';
-import { LookupBatcher } from '../../src/serve/batch-lookups.ts';
-import { ItemAttributes } from '../../src/serve/item-attributes.ts';
+import { answerLookup } from '../../src/serve/lookups/answer-lookup.ts';
+import { LookupBatcher } from '../../src/serve/lookups/lookup-batcher.ts';
+import { ItemAttributes } from '../../src/serve/lookups/item-attributes.ts';
 import { JobCatalogue } from '../../src/serve/job-catalogue.ts';
-import { ServeMetrics } from '../../src/serve/metrics.ts';
+import { ServeMetrics } from '../../src/serve/http/serve-metrics.ts';
 
 const { values } = parseArgs({ options: { port: { type: 'string' }, 'database-url': { type: 'string' } }, strict: false });
 const url = String(values['database-url']);

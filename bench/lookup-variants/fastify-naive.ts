@@ -3,7 +3,7 @@
 //   node --import tsx bench/lookup-bench.ts --server bench/lookup-variants/fastify-naive.ts
 import Fastify from 'fastify';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../../src/config.ts';
+import { loadConfig } from '../../src/config/load-config.ts';
 import { createPool } from '../../src/db/connect.ts';
 
 const { values } = parseArgs({ options: { port: { type: 'string' }, 'database-url': { type: 'string' } }, strict: false });

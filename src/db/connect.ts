@@ -1,8 +1,8 @@
 // The one seam to PostgreSQL: pools and dedicated clients are made here, with timeouts and error listeners,
 // and the embedded default is started here when no DATABASE_URL is configured.
 import pg from 'pg';
-import type { Config } from '../config.ts';
-import { redactUrl } from '../config.ts';
+import type { Config } from '../config/load-config.ts';
+import { redactUrl } from '../config/load-config.ts';
 import { InfraError } from '../errors.ts';
 import { startEmbedded, type EmbeddedServer } from './embedded.ts';
 

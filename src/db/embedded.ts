@@ -5,7 +5,7 @@ import { chownSync, existsSync, mkdirSync, readFileSync, chmodSync } from 'node:
 import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
-import type { EmbeddedConfig } from '../config.ts';
+import type { EmbeddedConfig } from '../config/load-config.ts';
 import { InfraError } from '../errors.ts';
 
 export interface EmbeddedServer {

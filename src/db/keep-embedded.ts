@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/load-config.ts';
 import { BadInputError, InfraError } from '../errors.ts';
 import { embeddedUrl, runningServer, startEmbedded } from './embedded.ts';
 

@@ -2,12 +2,12 @@
 // the latest date, and show what came out, in words a person can check.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/load-config.ts';
 import type { Db } from '../db/connect.ts';
 import type { Logger } from '../log.ts';
 import { loadJob } from '../jobs/load-job.ts';
 import { predict, type PredictResult } from '../run/predict.ts';
-import { yesterday } from '../run/dates.ts';
+import { yesterday } from '../dates.ts';
 import { withDuckDB, sqlString } from '../read/duckdb.ts';
 import { generateDemo, writeDemoModel } from './generate.ts';
 import type { Precision } from './build-model.ts';

@@ -5,7 +5,7 @@ import { createWriteStream, renameSync, rmSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import type pg from 'pg';
 import { BadInputError } from '../errors.ts';
-import { parseDate } from '../run/dates.ts';
+import { parseDate } from '../dates.ts';
 import { findGeneration, readGenerationRows, type ExportedGeneration, type RowChunk } from './read-generation.ts';
 import { writeArrow } from './write-arrow.ts';
 import { writeJsonl, writeWithDuckDB } from './write-files.ts';

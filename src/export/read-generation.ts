@@ -3,7 +3,7 @@
 // the export's transaction holds its partition (ACCESS SHARE), so prune cannot drop it mid-stream.
 import type pg from 'pg';
 import { BadInputError } from '../errors.ts';
-import { readItemMap, storedRowsSql } from '../write/item-maps.ts';
+import { readItemMap, storedRowsSql } from '../store/item-maps.ts';
 
 export interface ExportedGeneration {
   job: string;

@@ -1,10 +1,10 @@
 // batchcast compare --run A --run B: any two runs that still have their tables and profiles.
-import type { Config } from '../config.ts';
+import type { Config } from '../config/load-config.ts';
 import type { Db } from '../db/connect.ts';
-import { migrate } from '../db/migrate.ts';
+import { migrate } from '../store/migrate.ts';
 import { BadInputError } from '../errors.ts';
 import { loadJob } from '../jobs/load-job.ts';
-import { getRun, type RunRow } from '../run/ledger.ts';
+import { getRun, type RunRow } from '../store/ledger.ts';
 import { compareRuns, type RunProfiles } from './compare-runs.ts';
 import { loadProfiles, saveComparison } from './stored-profiles.ts';
 import type { Comparison } from './types.ts';

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/load-config.ts';
 import { BadInputError } from '../errors.ts';
 import type { JobDefinition } from '../jobs/load-job.ts';
 import { withDuckDB } from '../read/duckdb.ts';

@@ -2,7 +2,7 @@
 // run only through runRows() (comparableRows for item lists). A storage change (another partitioning) adapts here and nowhere else.
 // Also the deterministic user sample both use.
 import type pg from 'pg';
-import { generationSource, runTable } from '../write/write-predictions.ts';
+import { generationSource, runTable } from '../store/run-tables.ts';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 

@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads';
 import type { JobDefinition } from '../jobs/load-job.ts';
 import { BadInputError } from '../errors.ts';
 import type { BadRow, Ranked, RankRequest, ScoreRequest, WorkerInit, WorkerReply } from './messages.ts';
-import type { UserIds } from '../write/encode-rows.ts';
+import type { UserIds } from '../store/copy-binary.ts';
 
 export interface Scored {
   /** encoded COPY tuples */

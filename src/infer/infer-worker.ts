@@ -6,7 +6,7 @@ import * as ort from 'onnxruntime-node';
 import { topK } from './top-k.ts';
 import { bindInputs, checkOutputs, feedsFor, type BoundInput } from './model-io.ts';
 import { rowWidth } from './shapes.ts';
-import { encodeRows, userIdText, type UserIds } from '../write/encode-rows.ts';
+import { encodeRows, userIdText, type UserIds } from '../store/copy-binary.ts';
 import type { WorkerInit, WorkerRequest, WorkerReply, BadRow, Ranked } from './messages.ts';
 
 let session: ort.InferenceSession;

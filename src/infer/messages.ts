@@ -1,6 +1,6 @@
 // What the main thread and the inference workers say to each other.
 import type { ModelInput, ModelOutput } from '../jobs/load-job.ts';
-import type { UserIds } from '../write/encode-rows.ts';
+import type { UserIds } from '../store/copy-binary.ts';
 
 export interface WorkerInit {
   type: 'init';

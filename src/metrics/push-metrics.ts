@@ -3,7 +3,7 @@
 // A push that fails is logged and never fails the run: the predictions matter more than their metrics.
 import type pg from 'pg';
 import client from 'prom-client';
-import { redactUrl } from '../config.ts';
+import { redactUrl } from '../config/load-config.ts';
 import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { jobGauges, readJobFigures } from './job-metrics.ts';

@@ -4,7 +4,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { BadInputError } from '../errors.ts';
 import { parquetSource, sqlIdent, sqlString } from './duckdb.ts';
 import { readerFor } from './read-items.ts';
-import { isCalendarDay } from '../run/dates.ts';
+import { isCalendarDay } from '../dates.ts';
 
 export interface Column { name: string; type: string }
 

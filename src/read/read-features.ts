@@ -7,7 +7,7 @@ import type { JobDefinition } from '../jobs/load-job.ts';
 import { BadInputError } from '../errors.ts';
 import { parquetSource, sqlIdent, sqlString } from './duckdb.ts';
 import { NUMBER_TYPE } from './inspect-files.ts';
-import type { UserIds } from '../write/encode-rows.ts';
+import type { UserIds } from '../store/copy-binary.ts';
 import { shardSql, type Shard } from './shard.ts';
 
 export interface FeatureChunk {

@@ -2,9 +2,9 @@
 // reference and its gate verdicts (tables of sql/004_guardrails.sql, shapes in src/guard/types.ts).
 import type pg from 'pg';
 import type { Db } from '../db/connect.ts';
-import { migrate } from '../db/migrate.ts';
+import { migrate } from '../store/migrate.ts';
 import { BadInputError } from '../errors.ts';
-import { parseDate } from '../run/dates.ts';
+import { parseDate } from '../dates.ts';
 import type { Comparison, GateVerdict, InputProfile, OutputProfile } from '../guard/types.ts';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;

@@ -4,9 +4,9 @@
 // dry run that passes means the run gets past its checks. Exit 0 when all pass, 2 (bad input) otherwise.
 import os from 'node:os';
 import path from 'node:path';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/load-config.ts';
 import type { Db } from '../db/connect.ts';
-import { migrate } from '../db/migrate.ts';
+import { migrate } from '../store/migrate.ts';
 import { BadInputError } from '../errors.ts';
 import { InferPool } from '../infer/infer-pool.ts';
 import { modelInfo } from '../infer/model-info.ts';
@@ -15,7 +15,7 @@ import type { Logger } from '../log.ts';
 import { withDuckDB } from '../read/duckdb.ts';
 import { findPartitionFiles, inspectPartition, readFeatures, type IdKind } from '../read/read-features.ts';
 import { readItems } from '../read/read-items.ts';
-import { parseDate } from './dates.ts';
+import { parseDate } from '../dates.ts';
 
 export interface DryRunOptions {
   job: string | JobDefinition;

@@ -6,7 +6,7 @@
 // table; the input profile is one DuckDB pass over the whole date (profile-inputs.ts), as for a plain run.
 import os from 'node:os';
 import path from 'node:path';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/load-config.ts';
 import { connectClient, type Db } from '../db/connect.ts';
 import { ExitCode, InfraError, describeError, exitCodeOf } from '../errors.ts';
 import { guardRun } from '../guard/guard-run.ts';
@@ -14,16 +14,16 @@ import type { JobDefinition } from '../jobs/load-job.ts';
 import type { Logger } from '../log.ts';
 import { withDuckDB } from '../read/duckdb.ts';
 import { readItems } from '../read/read-items.ts';
-import { publishRun } from '../write/publish.ts';
-import { dropShardTables, mergeShardTables } from '../write/shard-tables.ts';
-import { createRunTable, dropRunTable } from '../write/write-predictions.ts';
-import { getRun, markFailed, markSucceeded, markUnpublished, updateRun } from './ledger.ts';
-import { acquireRunLock } from './lock.ts';
+import { publishRun } from '../store/pointer.ts';
+import { dropShardTables, mergeShardTables } from '../store/shard-tables.ts';
+import { createRunTable, dropRunTable } from '../store/run-tables.ts';
+import { getRun, markFailed, markSucceeded, markUnpublished, updateRun } from '../store/ledger.ts';
+import { acquireRunLock } from '../store/locks.ts';
 import type { PredictResult } from './predict.ts';
-import { pruneGenerations } from './prune.ts';
-import { retainJobDates } from './retain-dates.ts';
+import { pruneGenerations } from '../retention/prune-generations.ts';
+import { retainJobDates } from '../retention/retain-dates.ts';
 import { checkMinRows, fallbackItems, indexAndAttach } from './score-partition.ts';
-import { shardTotals, succeededShards } from './shard-ledger.ts';
+import { shardTotals, succeededShards } from '../store/shard-ledger.ts';
 
 export interface FinishRequest {
   db: Db;

@@ -9,19 +9,19 @@
 import os from 'node:os';
 import type { Db } from '../db/connect.ts';
 import { connectClient } from '../db/connect.ts';
-import { migrate } from '../db/migrate.ts';
+import { migrate } from '../store/migrate.ts';
 import { describeError } from '../errors.ts';
 import { modelInfo } from '../infer/model-info.ts';
 import { loadJob } from '../jobs/load-job.ts';
 import type { Shard } from '../read/shard.ts';
-import { saveItemMap } from '../write/item-maps.ts';
-import { createShardTable, shardTable } from '../write/shard-tables.ts';
-import { parseDate } from './dates.ts';
+import { saveItemMap } from '../store/item-maps.ts';
+import { createShardTable, shardTable } from '../store/shard-tables.ts';
+import { parseDate } from '../dates.ts';
 import { finishGeneration } from './finish-generation.ts';
-import { updateRun } from './ledger.ts';
+import { updateRun } from '../store/ledger.ts';
 import type { PredictOptions, PredictResult } from './predict.ts';
 import { checkBadRows, scorePartition } from './score-partition.ts';
-import { acquireShardLock, claimShard, failShard, finishShard, joinGeneration, shardRow, succeededShards } from './shard-ledger.ts';
+import { acquireShardLock, claimShard, failShard, finishShard, joinGeneration, shardRow, succeededShards } from '../store/shard-ledger.ts';
 
 export interface ShardResult {
   runId: number;

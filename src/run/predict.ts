@@ -4,24 +4,24 @@
 // On any failure: the run is marked failed with the reason, its table is dropped, nothing is published,
 // and the error (with its exit code) reaches the caller. The previous generation keeps being served.
 import os from 'node:os';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/load-config.ts';
 import { connectClient, type Db } from '../db/connect.ts';
-import { migrate } from '../db/migrate.ts';
+import { migrate } from '../store/migrate.ts';
 import { InfraError, describeError } from '../errors.ts';
 import { guardRun, startGuard, withCandidateModel, type GuardResult } from '../guard/guard-run.ts';
 import { modelInfo } from '../infer/model-info.ts';
 import { loadJob, type JobDefinition } from '../jobs/load-job.ts';
 import type { Logger } from '../log.ts';
-import { saveItemMap } from '../write/item-maps.ts';
-import { publishRun } from '../write/publish.ts';
-import { createRunTable, dropRunTable, runTable } from '../write/write-predictions.ts';
-import { parseDate } from './dates.ts';
-import { failAbandonedRuns, markFailed, markSucceeded, markUnpublished, startRun, updateRun } from './ledger.ts';
-import { acquireRunLock } from './lock.ts';
+import { saveItemMap } from '../store/item-maps.ts';
+import { publishRun } from '../store/pointer.ts';
+import { createRunTable, dropRunTable, runTable } from '../store/run-tables.ts';
+import { parseDate } from '../dates.ts';
+import { failAbandonedRuns, markFailed, markSucceeded, markUnpublished, startRun, updateRun } from '../store/ledger.ts';
+import { acquireRunLock } from '../store/locks.ts';
 import type { Progress } from './pipeline.ts';
-import { pruneGenerations } from './prune.ts';
-import { retainJobDates } from './retain-dates.ts';
-import { saveRejectedRows } from './rejected-rows.ts';
+import { pruneGenerations } from '../retention/prune-generations.ts';
+import { retainJobDates } from '../retention/retain-dates.ts';
+import { saveRejectedRows } from '../store/rejected-rows.ts';
 import { checkBadRows, checkMinRows, fallbackItems, indexAndAttach, scorePartition } from './score-partition.ts';
 
 export interface PredictOptions {

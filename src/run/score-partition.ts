@@ -6,7 +6,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/load-config.ts';
 import { BadInputError } from '../errors.ts';
 import { InferPool } from '../infer/infer-pool.ts';
 import type { ModelInfo } from '../infer/model-info.ts';
@@ -16,7 +16,7 @@ import { withDuckDB } from '../read/duckdb.ts';
 import { FeatureReadError, fileOfUser, findPartitionFiles, inspectPartition, type Partition } from '../read/read-features.ts';
 import { readItems } from '../read/read-items.ts';
 import type { Shard } from '../read/shard.ts';
-import { CopyWriter, attachRunTable, indexRunTable } from '../write/write-predictions.ts';
+import { CopyWriter, attachRunTable, indexRunTable } from '../store/run-tables.ts';
 import { BadRowError, runPipeline, type PipelineResult, type Progress } from './pipeline.ts';
 
 export interface ScoreRequest {

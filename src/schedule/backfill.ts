@@ -3,17 +3,17 @@
 // (Airflow #38954). A failed date is recorded and the others go on. Interrupting is safe: runs in progress
 // are stopped cleanly (nothing published), and a rerun skips what is already published with this model.
 import pLimit from 'p-limit';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/load-config.ts';
 import type { Db } from '../db/connect.ts';
-import { migrate } from '../db/migrate.ts';
+import { migrate } from '../store/migrate.ts';
 import { BadInputError, describeError, exitCodeOf } from '../errors.ts';
 import { modelInfo } from '../infer/model-info.ts';
 import { loadJob } from '../jobs/load-job.ts';
 import type { Logger } from '../log.ts';
-import { dateRange } from '../run/dates.ts';
-import { claimDate } from './claim-date.ts';
+import { dateRange } from '../dates.ts';
+import { claimDate } from '../store/claim-date.ts';
 import { exitCodeFor, heldOutcome, type DateOutcome } from './date-outcome.ts';
-import { dateStatuses, type DateStatus } from './date-status.ts';
+import { dateStatuses, type DateStatus } from '../store/date-statuses.ts';
 import { spawnRun } from './spawn-run.ts';
 
 export type Reprocess = 'none' | 'failed' | 'all';

@@ -10,15 +10,15 @@
 // ledger and runs the date again only if it is still not done.
 import cron, { type ScheduledTask } from 'node-cron';
 import pLimit from 'p-limit';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/load-config.ts';
 import type { Db } from '../db/connect.ts';
-import { migrate } from '../db/migrate.ts';
+import { migrate } from '../store/migrate.ts';
 import { BadInputError, describeError, exitCodeOf } from '../errors.ts';
 import { listJobs, loadJob, type JobDefinition } from '../jobs/load-job.ts';
 import type { Logger } from '../log.ts';
-import { claimDate } from './claim-date.ts';
+import { claimDate } from '../store/claim-date.ts';
 import { heldOutcome, type DateOutcome } from './date-outcome.ts';
-import { hasSucceeded, heldRun, lastSucceededDate } from './date-status.ts';
+import { hasSucceeded, heldRun, lastSucceededDate } from '../store/date-statuses.ts';
 import { spawnRun, type SpawnedRun } from './spawn-run.ts';
 import { dueDates, latestTick, nextTick, type Schedule } from './ticks.ts';
 

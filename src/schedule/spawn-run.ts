@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/load-config.ts';
 import { ExitCode } from '../errors.ts';
 import type { Fields, Logger } from '../log.ts';
 import type { PredictResult } from '../run/predict.ts';

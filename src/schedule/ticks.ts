@@ -6,8 +6,8 @@
 // The logical date of a tick is the day before the tick's wall-clock date in the job's time zone: the
 // 02:00 tick on the 21st scores the 20th, whenever the run actually starts.
 import { parse, validateDetailed } from 'node-cron';
-import { addDays } from '../run/dates.ts';
-import { civilDate, instantOf, timeZoneKnown, wallTimeAt } from './zoned-time.ts';
+import { addDays } from '../dates.ts';
+import { civilDate, instantOf, timeZoneKnown, wallTimeAt } from '../zoned-time.ts';
 
 export interface Schedule { cron: string; timezone: string; catchupDays: number }
 

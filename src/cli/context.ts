@@ -1,0 +1,57 @@
+// What every command shares: flags -> config -> logger -> database, released in `finally`.
+import { Command, Option } from 'commander';
+import { loadConfig, type Config, type ConfigOverrides } from '../config/load-config.ts';
+import type { Db } from '../db/connect.ts';
+import { BadInputError } from '../errors.ts';
+import { createLogger, type Logger } from '../log.ts';
+
+export interface GlobalFlags {
+  databaseUrl?: string;
+  json?: boolean;
+  quiet?: boolean;
+  logLevel?: Config['logLevel'];
+  workers?: number;
+  threads?: number;
+}
+
+export interface Context { config: Config; log: Logger; flags: GlobalFlags }
+
+/** Parser for a whole-number flag; the error names the flag. */
+export function int(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(n)) throw new BadInputError(`${name} must be a whole number (got ${JSON.stringify(v)})`);
+    return n;
+  };
+}
+
+export function context(flags: GlobalFlags, extra: ConfigOverrides = {}): Context {
+  const overrides: ConfigOverrides = { ...extra };
+  if (flags.databaseUrl) overrides.databaseUrl = flags.databaseUrl;
+  if (flags.workers) overrides.workers = flags.workers;
+  if (flags.threads) overrides.intraOpThreads = flags.threads;
+  if (flags.logLevel) overrides.logLevel = flags.logLevel;
+  const config = loadConfig(overrides);
+  const json = flags.json ?? !process.stderr.isTTY;
+  const log = createLogger({ level: flags.quiet ? 'warn' : config.logLevel, json });
+  return { config, log, flags };
+}
+
+/** Opens the database (embedded when no URL), runs fn, and closes everything in `finally`. */
+export async function withDb<T>(ctx: Context, fn: (db: Db) => Promise<T>): Promise<T> {
+  const { openDb } = await import('../db/connect.ts'); // pg loads only for commands that use it
+  const db = await openDb(ctx.config, { log: (m) => ctx.log.info(m) });
+  try {
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}
+
+export function globalOptions(cmd: Command): Command {
+  return cmd
+    .option('--database-url <url>', 'PostgreSQL to use (default: $DATABASE_URL, else the embedded server)')
+    .option('--json', 'JSON output and JSON log lines')
+    .option('--quiet', 'only warnings and errors')
+    .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error', 'silent']));
+}

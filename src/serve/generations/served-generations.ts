@@ -1,0 +1,279 @@
+// Which generation each job's lookups are answered from, and from where: memory when the generation the
+// pointer names is loaded, else PostgreSQL (the batcher), exactly as before.
+// - The pointers (each job's latest published date and its run) come from NOTIFY, from a re-read after
+//   every LISTEN (re)connect, and from a slow poll (the backstop).
+// - When the pointer moves, lookups go to PostgreSQL at once (so a rollback takes effect at commit), the
+//   new run loads in the background, one at a time, and then one Map.set switches to it. A lookup reads
+//   one MemoryGeneration object, so no answer mixes two generations.
+// - During a database outage lookups keep being answered from memory (200, naming the run); a lookup
+//   that had to go to the database falls back to the newest generation of that job and date still held.
+// - serve.memoryBudgetMb caps the bytes held; a generation that does not fit stays on PostgreSQL, said once.
+// Only each job's latest date is held: that is what the API answers without ?date= (an older date asked
+// for by ?date= is read from PostgreSQL).
+import type pg from 'pg';
+import client from 'prom-client';
+import { connectLike } from '../../db/connect.ts';
+import { describeError } from '../../errors.ts';
+import type { Logger } from '../../log.ts';
+import { OverloadedError, type UserAnswer } from '../lookups/lookup-batcher.ts';
+import type { JobCatalogue } from '../job-catalogue.ts';
+import { PublishListener, type PublishEvent } from './publish-listener.ts';
+import { generationRows, readGenerationMeta } from '../../store/generation.ts';
+import { publishedGenerations } from '../../store/lookup-users.ts';
+import { BadGenerationError, buildMemoryGeneration, MemoryGeneration, OverBudgetError } from './memory-generation.ts';
+import type { ServeMetrics } from '../http/serve-metrics.ts';
+import { isUnavailable } from '../http/replies.ts';
+import { withDeadline } from '../with-deadline.ts';
+
+/** What answerLookup asks: the batcher alone (PostgreSQL), or this class (memory first). */
+export interface Lookups {
+  lookup(job: string, date: string | null, userId: string): Promise<UserAnswer | undefined> | UserAnswer | undefined;
+  /** Lookups waiting for the database (the batcher's). */
+  readonly stats?: { queued: number };
+}
+
+/** Lookups waiting for PostgreSQL past which a loading job answers from its previous generation: a few batches' worth. */
+const SHED_QUEUED = 8;
+
+export interface ServedOptions {
+  pool: pg.Pool;
+  database: Lookups;
+  catalogue: JobCatalogue;
+  metrics: ServeMetrics;
+  log: Logger;
+  memoryBudgetMb: number;
+  pointerPollMs: number;
+  heartbeatMs: number;
+  /** Deadline of the poll's statement (serve.statementTimeoutMs + 1 s). */
+  timeoutMs: number;
+}
+
+interface Pointer { date: string; runId: number }
+
+/** Rough bytes a user costs in memory before loading (measured ~6 bytes an item + ~40 a user; bench/README-lookup.md). */
+const estimateBytes = (rows: number, k: number) => rows * (Math.max(1, k) * 6 + 40) + 1_000_000;
+
+export class ServedGenerations implements Lookups {
+  private readonly latest = new Map<string, Pointer>();
+  /** Per job, newest load first: the run the pointer names and at most one before it (rollback, outage). */
+  private readonly memory = new Map<string, MemoryGeneration[]>();
+  /** Runs not held, with the reason (over budget, unreadable): each said once, not retried. */
+  private readonly skipped = new Map<number, string>();
+  private readonly queue = new Set<string>();
+  private loading = false;
+  /** Counts notifications; a re-read does not overwrite a job notified after the re-read began. */
+  private epoch = 0;
+  private readonly notifiedAt = new Map<string, number>();
+  private readonly listener: PublishListener;
+  private readonly poll: NodeJS.Timeout;
+  private down = false;
+  private stopped = false;
+  private readonly budget: number;
+  /** Lookups answered from memory since /metrics last read them: a plain count on the hot path. */
+  private fromMemory = 0;
+
+  constructor(private readonly opts: ServedOptions) {
+    this.budget = opts.memoryBudgetMb * 1024 * 1024;
+    const registers = [opts.metrics.registry];
+    const degraded = new client.Gauge({ name: 'batchcast_serve_degraded', help: '1 while the database is not reachable and lookups are answered from memory', registers });
+    degraded.set(0);
+    const memory = this.memory;
+    new client.Gauge({
+      name: 'batchcast_memory_generation_bytes', help: 'Bytes of the generations held in memory, per job', labelNames: ['job'], registers,
+      collect() {
+        this.reset();
+        for (const [job, list] of memory) this.labels(job).set(list.reduce((s, x) => s + x.bytes, 0));
+      },
+    });
+    new client.Gauge({ name: 'batchcast_memory_budget_bytes', help: 'serve.memoryBudgetMb in bytes', registers }).set(this.budget);
+    const served = this; // collect() is called with the counter as `this`
+    new client.Counter({
+      name: 'batchcast_lookups_from_memory_total', help: 'Lookups answered from a generation held in memory', registers,
+      collect() { this.inc(served.fromMemory); served.fromMemory = 0; },
+    });
+    const notices = new client.Counter({ name: 'batchcast_publish_notifications_total', help: 'Publish notifications received (NOTIFY)', registers });
+    if (this.budget === 0) opts.log.info('serve.memoryBudgetMb is 0: every lookup reads PostgreSQL');
+
+    this.listener = new PublishListener({
+      connect: () => connectLike(opts.pool, { applicationName: 'batchcast serve listen', onError: () => {} }),
+      onPublish: (e) => { notices.inc(); this.published(e); },
+      onConnected: (c) => this.reread(c),
+      onState: (up) => {
+        const was = this.down;
+        this.down = !up;
+        degraded.set(up ? 0 : 1);
+        if (up && was) opts.log.info('the database is reachable again: pointers re-read, lookups follow the published generations');
+        if (!up && !was) {
+          const held = [...this.latest.keys()].filter((j) => this.current(j, null));
+          opts.log.warn(`the database is not reachable: lookups answered from memory for ${held.join(', ') || 'no job'}; others answer 503 until it returns`);
+        }
+      },
+      heartbeatMs: opts.heartbeatMs,
+      log: opts.log,
+    }).start();
+    opts.catalogue.onChange(() => this.reconcile());
+    this.poll = setInterval(() => {
+      withDeadline(opts.pool, opts.timeoutMs, 'pointer poll', (c) => this.reread(c)).catch(() => {});
+    }, opts.pointerPollMs);
+    this.poll.unref();
+  }
+
+  /** True once the LISTEN link is lost, until it is back: readiness then answers from memory without waiting on the database. */
+  get databaseDown(): boolean {
+    return this.down;
+  }
+
+  /** Something else reached the database while the link was down: reconnect now rather than after the backoff. */
+  reconnectNow(): void {
+    this.listener.reconnectNow();
+  }
+
+  lookup(job: string, date: string | null, userId: string): Promise<UserAnswer | undefined> | UserAnswer {
+    const g = this.current(job, date) ?? this.whileLoading(job, date);
+    if (g) {
+      this.fromMemory++;
+      return { generation: g.generation, user: g.lookup(userId) };
+    }
+    return Promise.resolve(this.opts.database.lookup(job, date, userId)).then((answer) => {
+      if (this.down) this.reconnectNow(); // the database answered: the link need not wait out its backoff
+      return answer;
+    }, (err) => {
+      const held = isUnavailable(err) && !(err instanceof OverloadedError) ? this.newest(job, date) : undefined;
+      if (!held) throw err;
+      this.fromMemory++;
+      return { generation: held.generation, user: held.lookup(userId) };
+    });
+  }
+
+  /** The generation in memory that the pointer names for (job, date), date null = latest. */
+  current(job: string, date: string | null): MemoryGeneration | undefined {
+    const p = this.latest.get(job);
+    if (!p || (date !== null && date !== p.date)) return undefined;
+    const list = this.memory.get(job);
+    if (!list) return undefined;
+    for (const g of list) if (g.generation.runId === p.runId) return g;
+    return undefined;
+  }
+
+  /**
+   * While the published run loads, lookups go to PostgreSQL (the new generation from the moment it
+   * commits) unless PostgreSQL is already busy: with more than SHED_QUEUED lookups waiting, the previous
+   * generation still held answers instead (naming its run). Loading 1M users takes seconds of CPU; sending
+   * all traffic to the ~3x costlier database path meanwhile cut throughput 6-fold under wrk and timed out
+   * requests (bench/README-lookup.md).
+   */
+  private whileLoading(job: string, date: string | null): MemoryGeneration | undefined {
+    if ((this.opts.database.stats?.queued ?? 0) <= SHED_QUEUED) return undefined;
+    return this.newest(job, date);
+  }
+
+  /** Any generation held for (job, date): the fallback when the database cannot say which one is published. */
+  private newest(job: string, date: string | null): MemoryGeneration | undefined {
+    const now = this.current(job, date);
+    if (now) return now;
+    return this.memory.get(job)?.find((g) => date === null || g.generation.predictionDate === date);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.poll);
+    await this.listener.stop();
+  }
+
+  private published(e: PublishEvent): void {
+    const p = this.latest.get(e.job);
+    if (p && e.date < p.date) return; // an older date: read from PostgreSQL when asked
+    this.notifiedAt.set(e.job, ++this.epoch);
+    this.latest.set(e.job, { date: e.date, runId: e.runId });
+    this.reconcile();
+  }
+
+  private async reread(c: pg.ClientBase): Promise<void> {
+    const began = this.epoch;
+    const published = await publishedGenerations(c);
+    for (const job of [...this.latest.keys()]) if (!published.has(job) && (this.notifiedAt.get(job) ?? 0) <= began) this.latest.delete(job);
+    for (const [job, g] of published) {
+      // A notification that arrived while this statement ran is at least as new as its snapshot.
+      if ((this.notifiedAt.get(job) ?? 0) > began) continue;
+      this.latest.set(job, { date: g.date, runId: g.runId });
+    }
+    this.reconcile();
+  }
+
+  /** Queues a load for every served job whose pointer names a run not held; drops jobs no longer served. */
+  private reconcile(): void {
+    for (const job of this.memory.keys()) if (!this.opts.catalogue.get(job)) this.memory.delete(job);
+    if (this.budget === 0 || this.stopped) return;
+    for (const [job, p] of this.latest) {
+      if (this.opts.catalogue.get(job) && !this.current(job, null) && !this.skipped.has(p.runId)) this.queue.add(job);
+    }
+    if (!this.loading && this.queue.size) void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    this.loading = true;
+    try {
+      while (this.queue.size && !this.stopped) {
+        const job = this.queue.values().next().value as string;
+        this.queue.delete(job);
+        const p = this.latest.get(job);
+        if (p && !this.current(job, null) && !this.skipped.has(p.runId)) await this.load(job, p.runId);
+      }
+    } finally {
+      this.loading = false;
+    }
+  }
+
+  private heldBytes(except?: string): number {
+    let n = 0;
+    for (const [job, list] of this.memory) if (job !== except) for (const g of list) n += g.bytes;
+    return n;
+  }
+
+  private skip(runId: number, why: string): void {
+    this.skipped.set(runId, why);
+    this.opts.log.warn(why);
+  }
+
+  private async load(job: string, runId: number): Promise<void> {
+    const t0 = performance.now();
+    let c: pg.Client | undefined;
+    try {
+      // Its own connection without statement_timeout: a 1M-user COPY takes seconds, and the pool stays free for lookups.
+      c = await connectLike(this.opts.pool, { applicationName: 'batchcast serve load', statementTimeoutMs: 0, onError: () => {} });
+      const meta = await readGenerationMeta(c, runId);
+      if (!meta) return this.skip(runId, `job ${job}: run ${runId} is not in batchcast.runs; served from PostgreSQL`);
+      const others = this.heldBytes(job);
+      const need = estimateBytes(meta.rows, meta.k);
+      const mb = (b: number) => Math.round(b / 1048576);
+      if (others + need > this.budget) {
+        return this.skip(runId, `job ${job}: run ${runId} (${meta.rows} users) needs about ${mb(need)} MB, more than the ${mb(this.budget - others)} MB serve.memoryBudgetMb=${this.opts.memoryBudgetMb} leaves`
+          + ` (${mb(others)} MB hold other jobs); its lookups are served from PostgreSQL`);
+      }
+      // Keep the job's previous generation during the load when both fit, else let it go first.
+      let mine = this.heldBytes() - others;
+      if (others + mine + need > this.budget) {
+        this.memory.delete(job);
+        mine = 0;
+      }
+      const g = await buildMemoryGeneration(meta, generationRows(c, meta), this.budget - others - mine);
+      if (this.stopped) return;
+      const previous = (this.memory.get(job) ?? []).filter((x) => x.generation.runId !== runId);
+      const kept = previous.length && others + g.bytes + previous[0].bytes <= this.budget ? [g, previous[0]] : [g];
+      this.memory.set(job, kept); // the switch: lookups read this Map once each
+      this.opts.log.info(`job ${job}: run ${runId} (${meta.predictionDate}, ${g.userCount} users, ${mb(g.bytes)} MB, ${Math.round(g.bytes / Math.max(1, g.userCount))} bytes a user) loaded in ${Math.round(performance.now() - t0)} ms; answered from memory`,
+        { job, runId, users: g.userCount, bytes: g.bytes });
+    } catch (err) {
+      if (err instanceof OverBudgetError) {
+        this.skip(runId, `job ${job}: ${err.message} (serve.memoryBudgetMb=${this.opts.memoryBudgetMb}); its lookups are served from PostgreSQL`);
+      } else if (err instanceof BadGenerationError) {
+        this.skip(runId, `job ${job}: run ${runId} cannot be held in memory (${err.message}); its lookups are served from PostgreSQL`);
+      } else if (!this.stopped) {
+        // the database went away mid-load, most likely: tried again at the next re-read (reconnect, poll or publish)
+        this.opts.log.warn(`job ${job}: loading run ${runId} into memory failed (${describeError(err)}); lookups read PostgreSQL until a retry succeeds`);
+      }
+    } finally {
+      await c?.end().catch(() => {});
+    }
+  }
+}

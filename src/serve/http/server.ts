@@ -1,0 +1,255 @@
+// The lookup API over plain node:http: routing, limits, request ids, metrics and graceful shutdown.
+// fastify around the same handler measured the same (47-52 against 49-53 µs of server CPU per lookup,
+// bench/README-lookup.md), so the five fixed routes stay on node:http: raw paths reach our own decoding
+// and validation untouched, and nothing sits between the socket and the handler that we do not test.
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type pg from 'pg';
+import type { Config } from '../../config/load-config.ts';
+import { describeError } from '../../errors.ts';
+import type { Logger } from '../../log.ts';
+import { answerLookup } from '../lookups/answer-lookup.ts';
+import { answerScore, scoreJobSegment } from '../scoring/answer-score.ts';
+import { exportSegments, streamExport } from '../export/stream-export.ts';
+import { OnlineScoring } from '../scoring/online-scoring.ts';
+import { ItemAttributes } from '../lookups/item-attributes.ts';
+import { LookupBatcher } from '../lookups/lookup-batcher.ts';
+import { JobCatalogue } from '../job-catalogue.ts';
+import { serveJobMetrics } from './serve-job-metrics.ts';
+import { ServeMetrics, type Route } from './serve-metrics.ts';
+import { openApiDocument } from './openapi.ts';
+import { answerReady, refreshServed } from './readiness.ts';
+import { RateLimit } from './rate-limit.ts';
+import { failure, json, RETRY_AFTER_SECONDS, type Reply } from './replies.ts';
+import { ServedGenerations } from '../generations/served-generations.ts';
+
+export interface ServerOptions {
+  /** The lookup pool (read-only role when configured); the caller owns it and ends it after close(). */
+  pool: pg.Pool;
+  /** Connections the lookups may use at once: the pool's size less one kept for /readyz and /metrics. */
+  connections: number;
+  config: Pick<Config, 'jobsDir' | 'root' | 'serve'>;
+  log: Logger;
+  /** One log line per request (debug): ~200 bytes each, 4 MB/s at 20k lookups/s, so off by default. */
+  logRequests?: boolean;
+}
+
+export interface LookupServer {
+  url: string;
+  port: number;
+  metrics: ServeMetrics;
+  catalogue: JobCatalogue;
+  /** Memory-first lookups, the pointers and the LISTEN link (served-generations.ts). */
+  served: ServedGenerations;
+  /** Stops accepting, lets requests in flight finish (up to serve.shutdownTimeoutMs), then resolves. */
+  close(): Promise<void>;
+}
+
+/** Longest request target accepted: a 256-character user id percent-encoded as UTF-8 fits with room. */
+const MAX_URL_BYTES = 4096;
+/** Requests and headers larger than this are refused by node itself (431). */
+const MAX_HEADER_BYTES = 8192;
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** `/v1/jobs/{job}/users/{user}/recommendations`: the raw (percent-encoded) job and user segments. */
+function lookupSegments(path: string): { jobRaw: string; userRaw: string } | undefined {
+  const end = path.length - 16; // '/recommendations'
+  if (!path.startsWith('/v1/jobs/') || !path.endsWith('/recommendations')) return undefined;
+  const slash = path.indexOf('/', 9);
+  if (slash < 0 || !path.startsWith('/users/', slash)) return undefined;
+  const user = slash + 7;
+  if (user > end || path.indexOf('/', user) !== end) return undefined;
+  return { jobRaw: path.slice(9, slash), userRaw: path.slice(user, end) };
+}
+
+/** Warnings at most once a second, with a count of the ones held back: an outage must not flood the log. */
+function throttled(log: Logger) {
+  let last = 0;
+  let held = 0;
+  return (msg: string, fields: Record<string, unknown>) => {
+    const now = Date.now();
+    if (now - last < 1000) { held++; return; }
+    last = now;
+    log.warn(msg, held ? { ...fields, similarSuppressed: held } : fields);
+    held = 0;
+  };
+}
+
+export async function startServer(opts: ServerOptions): Promise<LookupServer> {
+  const { pool, log } = opts;
+  const serve = opts.config.serve;
+  const timeoutMs = serve.statementTimeoutMs + 1000;
+  const catalogue = new JobCatalogue(opts.config.jobsDir, opts.config.root, log).watch();
+  let batcher: LookupBatcher | undefined = undefined;
+  const metrics = new ServeMetrics(() => ({
+    total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount,
+    inFlight: batcher?.stats.inFlight ?? 0, queued: batcher?.stats.queued ?? 0,
+  }));
+  serveJobMetrics(metrics, { pool, timeoutMs, log });
+  batcher = new LookupBatcher(pool, {
+    connections: Math.max(1, opts.connections), maxBatch: 64, maxQueued: 10_000, timeoutMs,
+    onBatch: (size) => metrics.observeBatch(size),
+  });
+  const served = new ServedGenerations({ pool, database: batcher, catalogue, metrics, log, timeoutMs, ...serve });
+  const limit = new RateLimit(serve.rateLimitPerSecond);
+  const openapi = JSON.stringify(openApiDocument(version));
+  const scoring = new OnlineScoring({ pool, timeoutMs, log, registry: metrics.registry, workers: serve.scoreWorkers, maxQueued: serve.scoreMaxQueued });
+  const scoreDeps = { catalogue, scoring, limit: new RateLimit(serve.rateLimitPerSecond), rateLimitPerSecond: serve.rateLimitPerSecond };
+  const exportDeps = { pool, catalogue, enabled: serve.exports, log, running: { count: 0 } };
+  const attributes = new ItemAttributes(log);
+  attributes.warm(catalogue.names().map((n) => catalogue.get(n)!));
+  const lookupDeps = { lookups: served, catalogue, metrics, attributes, cacheMaxAgeSeconds: serve.cacheMaxAgeSeconds };
+  const readyDeps = { pool, catalogue, metrics, timeoutMs, served };
+  const warn = throttled(log);
+  const idPrefix = `${randomBytes(3).toString('hex')}-`;
+  let seq = 0;
+  let stopping = false;
+
+  function send(res: http.ServerResponse, route: Route, method: string, t0: number, requestId: string, reply: Reply | null, type = JSON_TYPE): void {
+    if (reply === null) { // the handler streamed its own answer
+      metrics.observe(route, method, res.statusCode, (performance.now() - t0) / 1000);
+      return;
+    }
+    const headers: http.OutgoingHttpHeaders = { 'x-request-id': requestId, ...reply.headers };
+    if (reply.status !== 304) {
+      headers['content-type'] = type;
+      headers['content-length'] = Buffer.byteLength(reply.body);
+    }
+    if (stopping) headers.connection = 'close';
+    res.writeHead(reply.status, headers);
+    res.end(reply.status === 304 ? undefined : reply.body);
+    const ms = performance.now() - t0;
+    metrics.observe(route, method, reply.status, ms / 1000);
+    if (reply.status >= 500) {
+      warn(`${method} ${route} answered ${reply.status}`, { requestId, status: reply.status, error: reply.cause === undefined ? undefined : describeError(reply.cause) });
+    }
+    if (opts.logRequests) log.debug('request', { requestId, method, url: res.req.url?.slice(0, 300), status: reply.status, ms: Math.round(ms * 100) / 100 });
+  }
+
+  function lookup(req: http.IncomingMessage, at: { jobRaw: string; userRaw: string }, query: string, requestId: string): Reply | Promise<Reply> {
+    if (!limit.take()) {
+      return json(429, { error: 'rate_limited', message: `over ${serve.rateLimitPerSecond} lookups per second; retry in ${RETRY_AFTER_SECONDS} s` }, { 'retry-after': String(RETRY_AFTER_SECONDS) });
+    }
+    return answerLookup({ jobRaw: at.jobRaw, userRaw: at.userRaw, query, ifNoneMatch: req.headers['if-none-match'], requestId }, lookupDeps);
+  }
+
+  function route(path: string, query: string): { route: Route; answer: (requestId: string) => Reply | Promise<Reply> } {
+    switch (path) {
+      case '/healthz': return { route: 'healthz', answer: () => json(200, { status: stopping ? 'stopping' : 'ok' }) };
+      case '/readyz': return { route: 'readyz', answer: () => (stopping ? json(503, { status: 'stopping' }) : answerReady(query, readyDeps)) };
+      case '/openapi.json': return { route: 'openapi', answer: () => ({ status: 200, body: openapi }) };
+      case '/metrics': return {
+        route: 'metrics',
+        answer: async () => {
+          await refreshServed(readyDeps).catch(() => {}); // metrics must render while the database is down
+          return { status: 200, body: await metrics.render() };
+        },
+      };
+      default: return { route: 'other', answer: () => json(404, { error: 'not_found', message: `no such endpoint: ${path.slice(0, 100)}; see /openapi.json` }) };
+    }
+  }
+
+  function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const t0 = performance.now();
+    const method = req.method ?? 'GET';
+    const given = req.headers['x-request-id'];
+    const requestId = typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : `${idPrefix}${(++seq).toString(36)}`;
+    const url = req.url ?? '/';
+    if (url.length > MAX_URL_BYTES) {
+      return send(res, 'other', method, t0, requestId, json(414, { error: 'uri_too_long', message: `request target longer than ${MAX_URL_BYTES} bytes` }));
+    }
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const query = q < 0 ? '' : url.slice(q + 1);
+    // The lookup first: it is nearly every request. Scoring takes a body and exports stream: both answer
+    // for themselves (see answer-score.ts, export-route.ts).
+    const looked = lookupSegments(path);
+    const scoreJob = looked ? undefined : scoreJobSegment(path);
+    const exported = looked || scoreJob !== undefined ? undefined : exportSegments(path);
+    if (scoreJob !== undefined || exported) {
+      const route: Route = exported ? 'export' : 'score';
+      const answer = exported ? streamExport(req, res, exported, requestId, exportDeps) : answerScore(req, scoreJob!, query, requestId, scoreDeps);
+      answer.then((rep) => send(res, route, method, t0, requestId, rep), (err) => send(res, route, method, t0, requestId, res.headersSent ? null : failure(err, requestId)));
+      return;
+    }
+    const other = looked ? undefined : route(path, query);
+    const r: Route = other ? other.route : 'lookup';
+    // GET needs no body: one is the request size limit, refused with the connection closed (no unread body left on it).
+    const length = req.headers['content-length'];
+    if ((length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined) {
+      return send(res, 'other', method, t0, requestId, json(413, { error: 'body_not_allowed', message: 'this API takes no request body' }, { connection: 'close' }));
+    }
+    if (method !== 'GET' && method !== 'HEAD') {
+      return send(res, r, method, t0, requestId, json(405, { error: 'method_not_allowed', message: `${method.slice(0, 16)} is not allowed; use GET` }, { allow: 'GET, HEAD' }));
+    }
+    let reply: Reply | Promise<Reply>;
+    try {
+      reply = other ? other.answer(requestId) : lookup(req, looked!, query, requestId);
+    } catch (err) {
+      reply = failure(err, requestId);
+    }
+    if (reply instanceof Promise) {
+      reply.then(
+        (rep) => send(res, r, method, t0, requestId, rep, r === 'metrics' ? metrics.contentType : JSON_TYPE),
+        (err) => send(res, r, method, t0, requestId, failure(err, requestId)),
+      );
+    } else {
+      send(res, r, method, t0, requestId, reply);
+    }
+  }
+
+  const server = http.createServer({
+    maxHeaderSize: MAX_HEADER_BYTES,
+    // Slow clients cannot hold sockets open: whole request within 10 s, headers within 5 s.
+    requestTimeout: 10_000,
+    headersTimeout: 5_000,
+    keepAliveTimeout: 5_000,
+    noDelay: true,
+  }, handle);
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error) => reject(new Error(`cannot listen on ${serve.host}:${serve.port}: ${err.message}; choose another --port or --host`, { cause: err }));
+    server.once('error', onError);
+    server.listen(serve.port, serve.host, () => { server.off('error', onError); resolve(); });
+  }).catch(async (err) => {
+    catalogue.stop();
+    await served.stop();
+    throw err;
+  });
+  server.on('error', (err) => log.error(`HTTP server error: ${err.message}`));
+  const port = (server.address() as AddressInfo).port;
+  const host = serve.host.includes(':') ? `[${serve.host}]` : serve.host;
+
+  let closing: Promise<void> | undefined;
+  async function close(): Promise<void> {
+    stopping = true;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    // Requests still running after the grace period are cut; their clients retry elsewhere.
+    const force = setTimeout(() => {
+      log.warn(`shutdown: connections still open after ${serve.shutdownTimeoutMs} ms; closing them`);
+      server.closeAllConnections();
+    }, serve.shutdownTimeoutMs);
+    try {
+      await closed;
+    } finally {
+      clearTimeout(force);
+      catalogue.stop();
+      await scoring.close();
+      await served.stop();
+    }
+  }
+
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    metrics,
+    catalogue,
+    served,
+    close: () => (closing ??= close()),
+  };
+}
