@@ -17,7 +17,8 @@ import { rng } from '../src/demo/random.ts';
 import { lookupUsers } from '../src/store/lookup-users.ts';
 import { COPY_HEADER, COPY_TRAILER, encodeRows } from '../src/store/copy-binary.ts';
 import { saveItemMap } from '../src/store/item-maps.ts';
-import { attachRunTable, createRunTable, dropRunTable, indexRunTable, runTable } from '../src/store/run-tables.ts';
+import { attachRunTable, createRunTable, dropRunTable, indexRunTable } from '../src/store/run-tables.ts';
+import { runTable } from '../src/store/tables.ts';
 
 const { values: a } = parseArgs({ options: {
   users: { type: 'string', default: '1000000' }, items: { type: 'string', default: '10000' }, k: { type: 'string', default: '10' },

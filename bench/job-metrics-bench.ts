@@ -3,7 +3,7 @@
 // Needs DATABASE_URL (an admin URL); it creates and drops a database of its own.
 import pg from 'pg';
 import { migrate } from '../src/store/migrate.ts';
-import { readJobFigures } from '../src/metrics/job-metrics.ts';
+import { readJobFigures } from '../src/store/job-figures.ts';
 
 const [jobs, days, perDay] = process.argv.slice(2).map(Number);
 const J = jobs || 10, D = days || 1095, R = perDay || 3;

@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { loadConfig } from '../src/config/load-config.ts';
-import { runTable } from '../src/store/run-tables.ts';
+import { runTable } from '../src/store/tables.ts';
 import { MODELS, ensureDataset, ensureVariant, type ModelSpec } from './datasets.ts';
 import { copyAlone, ortAlone, sampleFeatures, scanAlone } from './stages.ts';
 import { writeReport, type BenchEntry, type BenchResults } from './report.ts';

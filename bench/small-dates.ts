@@ -6,7 +6,8 @@
 import type pg from 'pg';
 import { markSucceeded } from '../src/store/ledger.ts';
 import { publishRun } from '../src/store/pointer.ts';
-import { attachRunTable, createRunTable, indexRunTable, runTable } from '../src/store/run-tables.ts';
+import { attachRunTable, createRunTable, indexRunTable } from '../src/store/run-tables.ts';
+import { runTable } from '../src/store/tables.ts';
 
 export interface SmallDates {
   job: string;

@@ -6,7 +6,7 @@ import { loadConfig, type Config } from '../src/config/load-config.ts';
 import { predict } from '../src/run/predict.ts';
 import { backfill } from '../src/schedule/backfill.ts';
 import { exitCodeFor, failureSummary } from '../src/schedule/date-outcome.ts';
-import { showRuns } from '../src/run/publish-generation.ts';
+import { showRuns } from '../src/store/ledger.ts';
 import { Scheduler } from '../src/schedule/scheduler.ts';
 import { makeFixture, writeFeatures, type Fixture } from './fixtures.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';

@@ -8,7 +8,7 @@ import { makeFixture, writeFeatures, type Fixture } from './fixtures.ts';
 import { adminUrl, createTestDb, type TestDb } from './helpers.ts';
 import { find, parseMetrics, startPushgateway, type Pushgateway, type Sample } from './pushgateway.ts';
 import { runCli } from './run-cli.ts';
-import type { Comparison } from '../src/guard/types.ts';
+import type { Comparison } from '../src/store/profiles.ts';
 import { get, startTestServer } from './serve-helpers.ts';
 
 const dates = ['2026-11-19', '2026-11-20'];

@@ -5,7 +5,7 @@ import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { createLogger } from '../../src/log.ts';
-import { serveLookups } from '../../src/serve/serve-api.ts';
+import { serveApi } from '../../src/serve/serve-api.ts';
 
 const { values } = parseArgs({ options: { port: { type: 'string' }, 'database-url': { type: 'string' } }, strict: false });
 const processes = Number(process.env.BENCH_PROCESSES ?? 2);
@@ -21,6 +21,6 @@ if (cluster.isPrimary) {
   const config = loadConfig({ databaseUrl: String(values['database-url']), serve: { port: Number(values.port) } });
   const log = createLogger({ level: 'warn', json: true });
   const until = new Promise((resolve) => process.once('SIGTERM', resolve));
-  await serveLookups({ config, log, until });
+  await serveApi({ config, log, until });
   process.exit(0);
 }

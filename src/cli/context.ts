@@ -16,6 +16,9 @@ export interface GlobalFlags {
 
 export interface Context { config: Config; log: Logger; flags: GlobalFlags }
 
+/** Parser for a comma-separated list flag: `--columns a,b,c`. */
+export const csv = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
+
 /** Parser for a whole-number flag; the error names the flag. */
 export function int(name: string) {
   return (v: string) => {

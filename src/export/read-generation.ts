@@ -1,9 +1,11 @@
 // Which generation an export reads, and its rows, in user id order, a bounded chunk at a time.
 // A generation never changes once written (DESIGN.md), so an export is valid for as long as its run exists;
 // the export's transaction holds its partition (ACCESS SHARE), so prune cannot drop it mid-stream.
-import type pg from 'pg';
 import { BadInputError } from '../errors.ts';
 import { readItemMap, storedRowsSql } from '../store/item-maps.ts';
+import { getRun } from '../store/ledger.ts';
+import { publishedRunId } from '../store/pointer.ts';
+import type { Queryable } from '../store/queryable.ts';
 
 export interface ExportedGeneration {
   job: string;
@@ -21,33 +23,24 @@ export interface RowChunk {
   scores: number[][];
 }
 
-type Query = Pick<pg.ClientBase, 'query'>;
-
 /**
  * The published generation of (job, date), or run `runId` of that (job, date) when given. A job/date with
  * nothing published, or a run that is not a finished generation of it, is bad input naming them.
  */
-export async function findGeneration(client: Query, job: string, date: string, runId?: number): Promise<ExportedGeneration> {
+export async function findGeneration(client: Queryable, job: string, date: string, runId?: number): Promise<ExportedGeneration> {
   const where = `job ${job}, date ${date}`;
-  const { rows } = await client.query<{ run_id: string; status: string; pruned: boolean; model_version: string | null; k: number | null; rows_written: string; job: string; prediction_date: string }>(
-    runId === undefined
-      ? `select r.run_id, r.status, r.pruned_at is not null as pruned, r.model_version, r.k, r.rows_written, r.job, r.prediction_date::text as prediction_date
-           from batchcast.published p join batchcast.runs r on r.run_id = p.run_id where p.job = $1 and p.prediction_date = $2::date`
-      : `select run_id, status, pruned_at is not null as pruned, model_version, k, rows_written, job, prediction_date::text as prediction_date
-           from batchcast.runs where run_id = $3 and $1::text is not null and $2::date is not null`,
-    runId === undefined ? [job, date] : [job, date, runId],
-  );
-  if (rows.length === 0) {
+  const id = runId ?? (await publishedRunId(client, job, date));
+  const r = id === undefined ? undefined : await getRun(client, id);
+  if (!r) {
     throw new BadInputError(runId === undefined
       ? `${where}: nothing is published; run \`batchcast predict --job ${job} --date ${date}\` first, or check the date (\`batchcast runs --job ${job}\`)`
       : `${where}: run ${runId} does not exist; see \`batchcast runs --job ${job} --date ${date}\``);
   }
-  const r = rows[0];
   if (r.job !== job || r.prediction_date !== date) {
     throw new BadInputError(`${where}: run ${runId} belongs to job ${r.job}, date ${r.prediction_date}; give that --job and --date, or another --run`);
   }
-  if (r.status !== 'succeeded' || r.pruned) {
-    throw new BadInputError(`${where}: run ${r.run_id} is ${r.pruned ? 'pruned (its rows were dropped)' : r.status}, not a generation to export; see \`batchcast runs --job ${job} --date ${date}\``);
+  if (r.status !== 'succeeded' || r.pruned_at) {
+    throw new BadInputError(`${where}: run ${r.run_id} is ${r.pruned_at ? 'pruned (its rows were dropped)' : r.status}, not a generation to export; see \`batchcast runs --job ${job} --date ${date}\``);
   }
   return { job, date, runId: Number(r.run_id), modelVersion: r.model_version ?? '', k: r.k ?? 0, users: Number(r.rows_written) };
 }
@@ -58,7 +51,7 @@ export async function findGeneration(client: Query, job: string, date: string, r
  * for the native JSON.parse (as in serve/lookup.ts). A compact run's item indices are decoded here through its
  * item map, read once. Needs a transaction around it (see exportGeneration).
  */
-export async function* readGenerationRows(client: Query, runId: number, chunkRows: number): AsyncGenerator<RowChunk> {
+export async function* readGenerationRows(client: Queryable, runId: number, chunkRows: number): AsyncGenerator<RowChunk> {
   const cursor = `batchcast_export_${runId}`;
   const map = await readItemMap(client, runId);
   await client.query(`declare ${cursor} no scroll cursor for

@@ -5,9 +5,10 @@ import { migrate } from '../store/migrate.ts';
 import { BadInputError } from '../errors.ts';
 import { loadJob } from '../jobs/load-job.ts';
 import { getRun, type RunRow } from '../store/ledger.ts';
-import { compareRuns, type RunProfiles } from './compare-runs.ts';
-import { loadProfiles, saveComparison } from './stored-profiles.ts';
-import type { Comparison } from './types.ts';
+import { compareRuns } from './compare-runs.ts';
+import { type RunProfiles } from '../store/profiles.ts';
+import { loadProfiles, saveComparison } from '../store/profiles.ts';
+import type { Comparison } from '../store/profiles.ts';
 
 const DEFAULT_DRIFT = 0.25;
 

@@ -1,18 +1,14 @@
 // A run against a reference run: per-feature PSI on the reference's deciles, Jensen–Shannon distance of the
 // item popularity, per-user overlap@K and rank-biased overlap over a deterministic sample, users ratio.
-import type pg from 'pg';
 import { binEdges } from './profile-inputs.ts';
 import { comparableRows, sampleCondition } from './run-rows.ts';
-import type { Comparison, FeatureProfile, InputProfile, OutputProfile } from './types.ts';
-
-type Queryable = Pick<pg.ClientBase, 'query'>;
+import type { Comparison, FeatureProfile, InputProfile, OutputProfile, RunProfiles } from '../store/profiles.ts';
+import type { Queryable } from '../store/queryable.ts';
 
 /** Added to every bin share before the log, so an empty bin gives a large but finite PSI (at most ~9.2 per bin). */
 export const PSI_EPSILON = 1e-4;
 /** Rank-biased overlap persistence: the top 10 ranks carry about 86% of the weight. */
 export const RBO_P = 0.9;
-
-export interface RunProfiles { runId: number; inputs: InputProfile; outputs: OutputProfile }
 
 /**
  * P(X < e) for each edge, estimated from a profile's quantile points (min, p1, p5, deciles, ..., p99, max),

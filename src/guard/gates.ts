@@ -2,7 +2,7 @@
 // A gate set to null in the job file is not evaluated; a change gate on a first run (no reference) is
 // recorded with value null and passes: it was skipped, not failed.
 import type { JobGates } from '../jobs/load-job.ts';
-import type { Comparison, FeatureProfile, GateVerdict, InputProfile, OutputProfile } from './types.ts';
+import type { Comparison, FeatureProfile, GateVerdict, InputProfile, OutputProfile } from '../store/profiles.ts';
 
 export interface GateResult extends GateVerdict {
   /** which feature gave the value, for the one-line message (not stored) */

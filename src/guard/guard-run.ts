@@ -4,19 +4,19 @@
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type pg from 'pg';
 import type { Config } from '../config/load-config.ts';
 import { BadInputError } from '../errors.ts';
 import type { JobDefinition } from '../jobs/load-job.ts';
 import { withDuckDB } from '../read/duckdb.ts';
-import { compareRuns, type RunProfiles } from './compare-runs.ts';
+import { compareRuns } from './compare-runs.ts';
+import { type RunProfiles } from '../store/profiles.ts';
 import { evaluateGates, heldLine, type GateResult } from './gates.ts';
 import { profileInputs } from './profile-inputs.ts';
 import { outputCounts, profileOutputs } from './profile-outputs.ts';
-import { findReference, loadProfiles, saveComparison, saveProfiles, saveVerdicts, type Reference } from './stored-profiles.ts';
-import type { Comparison, InputProfile } from './types.ts';
-
-type Queryable = Pick<pg.ClientBase, 'query'>;
+import { loadProfiles, saveComparison, saveProfiles, saveVerdicts } from '../store/profiles.ts';
+import { findReference, type Reference } from '../store/pointer.ts';
+import type { Comparison, InputProfile } from '../store/profiles.ts';
+import type { Queryable } from '../store/queryable.ts';
 
 export interface GuardRequest {
   job: JobDefinition;

@@ -1,10 +1,10 @@
 // The one place that says where a run's rows are, for the guardrails: the profiles and comparisons read a
 // run only through runRows() (comparableRows for item lists). A storage change (another partitioning) adapts here and nowhere else.
 // Also the deterministic user sample both use.
-import type pg from 'pg';
-import { generationSource, runTable } from '../store/run-tables.ts';
-
-type Queryable = Pick<pg.ClientBase, 'query'>;
+import { generationSource } from '../store/run-tables.ts';
+import { runTable } from '../store/tables.ts';
+import type { Queryable } from '../store/queryable.ts';
+import { itemMapKeys } from '../store/ledger.ts';
 
 /** A run's rows, (user_id, item_ids, scores), as a FROM item: the run's own table (no plan over every partition). */
 export function runRows(runId: number): string {
@@ -17,10 +17,8 @@ export function runRows(runId: number): string {
  * time; `indices` true), else item ids (text[]) through generationSource.
  */
 export async function comparableRows(db: Queryable, runId: number, refRunId: number): Promise<{ now: string; ref: string; indices: boolean }> {
-  const { rows } = await db.query<{ a: string | null; b: string | null }>(
-    `select (select items_sha256 from batchcast.runs where run_id = $1) as a, (select items_sha256 from batchcast.runs where run_id = $2) as b`,
-    [runId, refRunId]);
-  const same = rows[0].a !== null && rows[0].a === rows[0].b;
+  const [a, b] = await itemMapKeys(db, runId, refRunId);
+  const same = a !== null && a === b;
   const of = (id: number) => (same
     ? `(select user_id, item_idx as items from ${runTable(id)})`
     : `(select user_id, item_ids as items from ${generationSource(id)})`);
@@ -41,10 +39,4 @@ export function sampleCondition(column: string, users: number, sample = SAMPLE_U
   // 3% under the target: the sample stays under `sample` without a sort to cut it (binomial sd ~0.3%)
   const threshold = Math.floor(2 ** 32 * (sample / users) * 0.97);
   return `(hashtextextended(${column}, 0) & 4294967295) < ${threshold}`;
-}
-
-/** Rows written by a run, from the ledger. */
-export async function usersOf(db: Queryable, runId: number): Promise<number> {
-  const { rows } = await db.query<{ n: string }>('select rows_written as n from batchcast.runs where run_id = $1', [runId]);
-  return Number(rows[0]?.n ?? 0);
 }

@@ -1,14 +1,14 @@
 // After each predict (published, held or failed), the job's metrics go to a Prometheus Pushgateway when
 // config metrics.pushgatewayUrl is set: a batch run lives shorter than a scrape interval, so it pushes.
 // A push that fails is logged and never fails the run: the predictions matter more than their metrics.
-import type pg from 'pg';
 import client from 'prom-client';
 import { redactUrl } from '../config/load-config.ts';
 import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { jobGauges, readJobFigures } from './job-metrics.ts';
-
-type Queryable = Pick<pg.ClientBase, 'query'>;
+import { jobGauges } from './job-metrics.ts';
+import { readJobFigures } from '../store/job-figures.ts';
+import type { Queryable } from '../store/queryable.ts';
+import { getRun } from '../store/ledger.ts';
 
 /** Grouping key: job=batchcast, batchcast_job=<name>; one group per job, replaced or updated by each run. */
 export const PUSH_JOB = 'batchcast';
@@ -39,8 +39,7 @@ export interface PushOutcome { method: 'push' | 'pushAdd' | 'none'; succeeded: b
 export async function pushJobMetrics(o: PushOptions): Promise<PushOutcome> {
   let succeeded = false;
   if (o.runId !== undefined) {
-    const { rows } = await o.db.query<{ status: string }>('select status from batchcast.runs where run_id = $1', [o.runId]);
-    succeeded = rows[0]?.status === 'succeeded';
+    succeeded = (await getRun(o.db, o.runId))?.status === 'succeeded';
   }
   const figures = await readJobFigures(o.db, { job: o.job });
   // No run in the ledger (a misspelt job, a job file that does not load): no group to create for it.

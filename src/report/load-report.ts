@@ -1,13 +1,13 @@
 // What `batchcast report` shows, read from the ledger: the run, its profiles, its comparison with the
-// reference and its gate verdicts (tables of sql/004_guardrails.sql, shapes in src/guard/types.ts).
-import type pg from 'pg';
-import type { Db } from '../db/connect.ts';
-import { migrate } from '../store/migrate.ts';
-import { BadInputError } from '../errors.ts';
+// reference and its gate verdicts (the guardrails' records, src/store/profiles.ts).
 import { parseDate } from '../dates.ts';
-import type { Comparison, GateVerdict, InputProfile, OutputProfile } from '../guard/types.ts';
-
-type Queryable = Pick<pg.ClientBase, 'query'>;
+import type { Db } from '../db/connect.ts';
+import { BadInputError } from '../errors.ts';
+import { getRun, newestRunId } from '../store/ledger.ts';
+import { migrate } from '../store/migrate.ts';
+import { isPublished, publishedRunId } from '../store/pointer.ts';
+import { loadComparison, loadProfiles, loadVerdicts, type Comparison, type GateVerdict, type InputProfile, type OutputProfile } from '../store/profiles.ts';
+import type { Queryable } from '../store/queryable.ts';
 
 export interface RunSummary {
   runId: number;
@@ -44,16 +44,10 @@ interface RunRecord {
 }
 
 async function readRun(db: Queryable, runId: number): Promise<RunRecord | undefined> {
-  const { rows } = await db.query<RunRecord>(
-    `select r.run_id, r.job, r.prediction_date, r.status, (p.run_id is not null) as published, r.model_version,
-            r.rows_read, r.rows_written, r.timings, r.started_at, rp.inputs, rp.outputs
-       from batchcast.runs r
-       left join batchcast.published p on p.run_id = r.run_id
-       left join batchcast.run_profiles rp on rp.run_id = r.run_id
-      where r.run_id = $1`,
-    [runId],
-  );
-  return rows[0];
+  const run = await getRun(db, runId);
+  if (!run) return undefined;
+  const profiles = await loadProfiles(db, runId);
+  return { ...run, published: await isPublished(db, runId), inputs: profiles?.inputs ?? null, outputs: profiles?.outputs ?? null };
 }
 
 function summary(r: RunRecord): RunSummary {
@@ -72,15 +66,11 @@ export async function resolveReportRun(db: Queryable, req: ReportRequest): Promi
   }
   if (req.job === undefined || req.date === undefined) throw new BadInputError('say which run to report on: --run R, or --job J --date D');
   const date = parseDate(req.date, '--date');
-  const { rows } = await db.query<{ run_id: number | null }>(
-    `select coalesce((select run_id from batchcast.published where job = $1 and prediction_date = $2),
-                     (select max(run_id) from batchcast.runs where job = $1 and prediction_date = $2)) as run_id`,
-    [req.job, date],
-  );
-  if (rows[0].run_id === null) {
+  const runId = (await publishedRunId(db, req.job, date)) ?? (await newestRunId(db, req.job, date));
+  if (runId === undefined) {
     throw new BadInputError(`job ${req.job}, date ${date} has no run; list runs with: batchcast runs --job ${req.job}`);
   }
-  return rows[0].run_id;
+  return runId;
 }
 
 export async function loadReport(db: Db, req: ReportRequest): Promise<Report> {
@@ -90,29 +80,18 @@ export async function loadReport(db: Db, req: ReportRequest): Promise<Report> {
   if (!run) throw new BadInputError(`run ${runId} does not exist; list runs with: batchcast runs`);
   // A run may have been compared with several runs (batchcast compare); the report shows the comparison
   // with the reference its own profile was binned on (the generation it would replace), unless asked.
-  const wanted = req.reference ?? run.inputs?.referenceRunId ?? null;
-  const { rows: comparisons } = await db.pool.query<{ reference_run_id: number; comparison: Comparison }>(
-    `select reference_run_id, comparison from batchcast.run_comparisons
-      where run_id = $1 and ($2::bigint is null or reference_run_id = $2 or $3)
-      order by (reference_run_id = $2) desc nulls last, created_at limit 1`,
-    [runId, wanted, req.reference === undefined],
-  );
-  if (req.reference !== undefined && !comparisons.length) {
+  const comparison = await loadComparison(db.pool, runId, { referenceRunId: req.reference, profiledAgainst: run.inputs?.referenceRunId ?? null });
+  if (req.reference !== undefined && !comparison) {
     throw new BadInputError(`run ${runId} was never compared with run ${req.reference}; compare them with: batchcast compare --run ${runId} --run ${req.reference}`);
   }
-  const referenceId = comparisons[0]?.reference_run_id ?? run.inputs?.referenceRunId ?? null;
+  const referenceId = comparison?.referenceRunId ?? run.inputs?.referenceRunId ?? null;
   const ref = referenceId === null ? undefined : await readRun(db.pool, referenceId);
-  const { rows: verdicts } = await db.pool.query<GateVerdict>(
-    `select gate, kind, value, threshold, passed from batchcast.gate_verdicts where run_id = $1
-      order by passed, kind desc, gate`,
-    [runId],
-  );
   return {
     run: summary(run),
     inputs: run.inputs,
     outputs: run.outputs,
     reference: ref ? { run: summary(ref), outputs: ref.outputs } : null,
-    comparison: comparisons[0]?.comparison ?? null,
-    verdicts,
+    comparison,
+    verdicts: await loadVerdicts(db.pool, runId),
   };
 }

@@ -1,7 +1,7 @@
 // Inline SVG charts for the HTML report: plain strings, no script, no external asset, so the page renders
 // the same from a file, a mail attachment or a CI artifact. Each chart is an <svg data-chart="..."> whose
 // marks carry a class (bar, ref, new, threshold) that the browser test counts.
-import type { Percentiles } from '../guard/types.ts';
+import type { Percentiles } from '../store/profiles.ts';
 
 const W = 640;
 const PAD = { left: 48, right: 16, top: 28, bottom: 34 };

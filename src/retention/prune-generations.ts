@@ -1,10 +1,12 @@
 // Retention: per (job, date), keep the published generation and the newest others up to `keep` in all;
 // drop the tables of the rest (failed, abandoned, superseded). Ledger rows stay, marked pruned_at.
 // Tables are detached CONCURRENTLY (see dropRunTable), so readers are never blocked.
-import type pg from 'pg';
 import type { Db } from '../db/connect.ts';
+import { markPruned, prunableRuns } from '../store/ledger.ts';
+import { releaseRunLock, tryRunLock } from '../store/locks.ts';
+import { isPublished } from '../store/pointer.ts';
+import type { Queryable } from '../store/queryable.ts';
 import { dropRunTable } from '../store/run-tables.ts';
-import { RUN_LOCK_HELD, RUN_LOCK_KEY } from '../store/locks.ts';
 
 export interface PruneRequest {
   job?: string;
@@ -21,28 +23,10 @@ export interface PruneRequest {
 
 export interface PruneResult { dropped: number[]; skippedBusy: string[] }
 
-export async function pruneGenerations(db: Db, client: Pick<pg.ClientBase, 'query'>, req: PruneRequest): Promise<PruneResult> {
+export async function pruneGenerations(db: Db, client: Queryable, req: PruneRequest): Promise<PruneResult> {
   // 'running' runs are left alone unless no process holds their (job, date) lock any more. A sharded generation
   // in progress never holds it while its shards score (predict-shard.ts): it is always left alone.
-  const { rows } = await db.pool.query<{ run_id: number; job: string; prediction_date: string }>(
-    `with ranked as (
-       select r.run_id, r.status, r.shards, r.job, r.prediction_date, (p.run_id is not null) as published,
-              row_number() over (partition by r.job, r.prediction_date
-                                 order by (p.run_id is not null) desc, (r.status = 'succeeded') desc, r.run_id desc) as n
-         from batchcast.runs r
-         left join batchcast.published p on p.run_id = r.run_id
-        where r.pruned_at is null
-          and ($1::text is null or r.job = $1) and ($2::date is null or r.prediction_date = $2))
-     select run_id, job, prediction_date from ranked
-      where not published
-        and (n > $3 or status = 'failed')
-        and not (status = 'running' and shards is not null)
-        and (status <> 'running' or not exists (
-              select 1 from pg_locks l
-               where ${RUN_LOCK_HELD}))
-      order by job, prediction_date, run_id`,
-    [req.job ?? null, req.date ?? null, req.keep],
-  );
+  const rows = await prunableRuns(db.pool, req);
   const groups = new Map<string, typeof rows>();
   for (const r of rows) {
     const key = `${r.job} ${r.prediction_date}`;
@@ -53,8 +37,7 @@ export async function pruneGenerations(db: Db, client: Pick<pg.ClientBase, 'quer
   for (const [key, runs] of groups) {
     const { job, prediction_date: date } = runs[0];
     if (req.lockDates) {
-      const got = await client.query<{ ok: boolean }>(`select pg_try_advisory_lock(${RUN_LOCK_KEY}) as ok`, [job, date]);
-      if (!got.rows[0].ok) {
+      if (!(await tryRunLock(client, job, date))) {
         skippedBusy.push(key);
         continue;
       }
@@ -62,20 +45,13 @@ export async function pruneGenerations(db: Db, client: Pick<pg.ClientBase, 'quer
     try {
       for (const { run_id } of runs) {
         // Under the lock nothing can publish this date; the check catches a publish between the query and the lock.
-        const now = await db.pool.query('select 1 from batchcast.published where run_id = $1', [run_id]);
-        if (now.rows.length) continue;
+        if (await isPublished(db.pool, run_id)) continue;
         await dropRunTable(client, run_id);
-        await db.pool.query(
-          `update batchcast.runs set pruned_at = now(),
-                  status = case when status = 'running' then 'failed' else status end,
-                  error = case when status = 'running' then 'abandoned: its process died before finishing (found by prune)' else error end
-            where run_id = $1`,
-          [run_id],
-        );
+        await markPruned(db.pool, run_id, 'prune');
         dropped.push(run_id);
       }
     } finally {
-      if (req.lockDates) await client.query(`select pg_advisory_unlock(${RUN_LOCK_KEY})`, [job, date]);
+      if (req.lockDates) await releaseRunLock(client, job, date);
     }
   }
   return { dropped, skippedBusy };

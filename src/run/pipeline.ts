@@ -7,7 +7,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import type { JobDefinition } from '../jobs/load-job.ts';
 import type { InferPool } from '../infer/infer-pool.ts';
 import type { BadRow } from '../infer/messages.ts';
-import type { CopyWriter } from '../store/run-tables.ts';
+import type { CopyWriter } from '../store/copy-writer.ts';
 import { readFeatures, type IdKind } from '../read/read-features.ts';
 import type { Shard } from '../read/shard.ts';
 import type { UserIds } from '../store/copy-binary.ts';

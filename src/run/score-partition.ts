@@ -16,7 +16,8 @@ import { withDuckDB } from '../read/duckdb.ts';
 import { FeatureReadError, fileOfUser, findPartitionFiles, inspectPartition, type Partition } from '../read/read-features.ts';
 import { readItems } from '../read/read-items.ts';
 import type { Shard } from '../read/shard.ts';
-import { CopyWriter, attachRunTable, indexRunTable } from '../store/run-tables.ts';
+import { attachRunTable, indexRunTable } from '../store/run-tables.ts';
+import { CopyWriter } from '../store/copy-writer.ts';
 import { BadRowError, runPipeline, type PipelineResult, type Progress } from './pipeline.ts';
 
 export interface ScoreRequest {

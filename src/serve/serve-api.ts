@@ -34,7 +34,7 @@ async function openLookupDb(config: Config, log: Logger): Promise<LookupDb> {
   return { pool: db.pool, where: db.where, close: () => db.close() };
 }
 
-export async function serveLookups(opts: ServeOptions): Promise<void> {
+export async function serveApi(opts: ServeOptions): Promise<void> {
   const { config, log } = opts;
   const db = await openLookupDb(config, log);
   try {

@@ -1,15 +1,13 @@
 // A claim on (job, date) for whoever decides to run it: a scheduler or a backfill. The run itself takes the
-// run lock (src/run/lock.ts), but only once its child process is up, about a second after the decision.
+// run lock (locks.ts), but only once its child process is up, about a second after the decision.
 // Without a claim, scheduler B could read "not done" from the ledger, scheduler A could run and finish the
 // date in that second, and B's run would then take the free run lock and do the date a second time.
 // With it: claim -> re-read the ledger -> run -> release, so the second decider sees the first one's result.
-// A separate key space from the run lock, so a claimed date can still be run by its child.
 import type { Config } from '../config/load-config.ts';
 import { connectClient } from '../db/connect.ts';
+import { CLAIM_LOCK_KEY as KEY } from './locks.ts';
 
 export interface DateClaim { release(): Promise<void> }
-
-const KEY = `hashtext('batchcast-claim:' || $1), ($2::date - date '2000-01-01')`;
 
 /** The claim, or undefined when another scheduler or backfill holds it right now. */
 export async function claimDate(url: string, config: Pick<Config, 'connectTimeoutMs'>, job: string, date: string): Promise<DateClaim | undefined> {

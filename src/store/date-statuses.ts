@@ -1,9 +1,6 @@
 // What the ledger says about the dates of a job: the facts the scheduler and backfill decide from.
-import type pg from 'pg';
-
-import type { RunStatus } from './ledger.ts';
-
-type Queryable = Pick<pg.ClientBase, 'query'>;
+import type { Queryable } from './queryable.ts';
+import type { RunStatus } from './tables.ts';
 
 export interface DateStatus {
   date: string;

@@ -1,4 +1,4 @@
-// Reading one generation out of PostgreSQL for the in-memory copy (memory-generation.ts). The rows are
+// One generation as the API serves it, and reading it out of PostgreSQL for the API's in-memory copy. The rows are
 // read by ONE statement in ONE function (generationRows, through item-maps.ts), so a change of how predictions are stored
 // (partitioning, a date column) is adapted here and nowhere else.
 // COPY ... TO STDOUT (FORMAT binary), not a cursor: the server sends the rows as one stream that node
@@ -9,7 +9,17 @@ import type { Readable } from 'node:stream';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { readItemMap, storedRowsSql } from './item-maps.ts';
-import type { Generation } from './lookup-users.ts';
+import type { Queryable } from './queryable.ts';
+
+export interface Generation {
+  runId: number;
+  predictionDate: string;
+  modelVersion: string;
+  /** When the run finished, ISO 8601 UTC. */
+  generatedAt: string;
+  /** K stored for this generation (runs.k). */
+  k: number;
+}
 
 export interface GenerationMeta extends Generation {
   job: string;
@@ -21,7 +31,7 @@ export interface GenerationMeta extends Generation {
 }
 
 /** What the run ledger says about a run; undefined when the run is not there (pruned, or another database). */
-export async function readGenerationMeta(client: Pick<pg.ClientBase, 'query'>, runId: number): Promise<GenerationMeta | undefined> {
+export async function readGenerationMeta(client: Queryable, runId: number): Promise<GenerationMeta | undefined> {
   const { rows } = await client.query<{
     job: string; prediction_date: string; model_version: string; generated_at: string; k: number; rows_written: number;
     fallback_item_ids: string[] | null; fallback_scores: number[] | null;

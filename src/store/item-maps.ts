@@ -2,10 +2,8 @@
 // is stored once per items file in batchcast.item_maps, keyed by the sha256 of its ids, shared by runs.
 // The one place that writes a map, reads it back, and says which column a run's items are in.
 import { createHash } from 'node:crypto';
-import type pg from 'pg';
-import { runTable } from './run-tables.ts';
-
-type Queryable = Pick<pg.ClientBase, 'query'>;
+import { runTable } from './tables.ts';
+import type { Queryable } from './queryable.ts';
 
 /** sha256 (hex) of the ids in index order, one per line: the same mapping gives the same key, whatever file it came from. */
 export function itemsSha256(itemIds: string[]): string {

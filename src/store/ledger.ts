@@ -1,11 +1,10 @@
 // batchcast.runs: one row per run, written at start, updated as it goes, closed as succeeded or failed.
 import os from 'node:os';
-import type pg from 'pg';
-
-type Queryable = Pick<pg.ClientBase, 'query'>;
-
-/** held: written but stopped by a gate; shadow: written to be compared, never published (sql/004). */
-export type RunStatus = 'running' | 'succeeded' | 'failed' | 'held' | 'shadow';
+import type { Db } from '../db/connect.ts';
+import { RUN_LOCK_HELD } from './locks.ts';
+import { migrate } from './migrate.ts';
+import type { Queryable } from './queryable.ts';
+import type { RunStatus } from './tables.ts';
 
 export interface RunRow {
   run_id: number;
@@ -139,4 +138,95 @@ export async function listRuns(db: Queryable, f: RunFilter = {}): Promise<(RunRo
 export async function getRun(db: Queryable, runId: number): Promise<RunRow | undefined> {
   const { rows } = await db.query<RunRow>('select * from batchcast.runs where run_id = $1', [runId]);
   return rows[0];
+}
+
+export type LedgerRow = RunRow & { published: boolean };
+
+/** `batchcast runs`: the ledger, newest first, on a schema brought up to date first. */
+export async function showRuns(db: Db, filter: RunFilter): Promise<LedgerRow[]> {
+  await migrate(db.pool);
+  return listRuns(db.pool, filter);
+}
+
+/** The newest run of (job, date), whatever its status. */
+export async function newestRunId(db: Queryable, job: string, date: string): Promise<number | undefined> {
+  const { rows } = await db.query<{ run_id: number | null }>(
+    'select max(run_id) as run_id from batchcast.runs where job = $1 and prediction_date = $2', [job, date]);
+  return rows[0].run_id ?? undefined;
+}
+
+/** The item maps (items_sha256) of two runs; null for a run that stores item ids as text. */
+export async function itemMapKeys(db: Queryable, runId: number, otherRunId: number): Promise<[string | null, string | null]> {
+  const { rows } = await db.query<{ a: string | null; b: string | null }>(
+    `select (select items_sha256 from batchcast.runs where run_id = $1) as a, (select items_sha256 from batchcast.runs where run_id = $2) as b`,
+    [runId, otherRunId]);
+  return [rows[0].a, rows[0].b];
+}
+
+/** A held or shadow run published on a person's word: once served, the date counts as succeeded. */
+export async function markOverridden(db: Queryable, runId: number): Promise<void> {
+  await db.query(`update batchcast.runs set status = 'succeeded', error = null where run_id = $1`, [runId]);
+}
+
+export interface PrunableRun { run_id: number; job: string; prediction_date: string }
+
+/**
+ * Runs whose tables prune may drop: per (job, date), all but the published generation and the newest others
+ * up to `keep` in all, and every failed run. A run still marked running is left alone while a process holds
+ * its (job, date) lock, and a sharded generation in progress always (its shards score without that lock).
+ */
+export async function prunableRuns(db: Queryable, f: { job?: string; date?: string; keep: number }): Promise<PrunableRun[]> {
+  const { rows } = await db.query<PrunableRun>(
+    `with ranked as (
+       select r.run_id, r.status, r.shards, r.job, r.prediction_date, (p.run_id is not null) as published,
+              row_number() over (partition by r.job, r.prediction_date
+                                 order by (p.run_id is not null) desc, (r.status = 'succeeded') desc, r.run_id desc) as n
+         from batchcast.runs r
+         left join batchcast.published p on p.run_id = r.run_id
+        where r.pruned_at is null
+          and ($1::text is null or r.job = $1) and ($2::date is null or r.prediction_date = $2))
+     select run_id, job, prediction_date from ranked
+      where not published
+        and (n > $3 or status = 'failed')
+        and not (status = 'running' and shards is not null)
+        and (status <> 'running' or not exists (
+              select 1 from pg_locks l
+               where ${RUN_LOCK_HELD}))
+      order by job, prediction_date, run_id`,
+    [f.job ?? null, f.date ?? null, f.keep],
+  );
+  return rows;
+}
+
+/**
+ * Marks a run's table dropped (its ledger row stays). Called under the date's run lock, so a run still
+ * marked running has no process any more: it is marked failed, abandoned, found by `by`.
+ */
+export async function markPruned(db: Queryable, runId: number, by: 'prune' | 'retention', archivedTo: string | null = null): Promise<void> {
+  await db.query(
+    `update batchcast.runs set pruned_at = now(), archived_to = $2,
+            status = case when status = 'running' then 'failed' else status end,
+            error = case when status = 'running' then 'abandoned: its process died before finishing (found by ' || $3 || ')' else error end
+      where run_id = $1`,
+    [runId, archivedTo, by],
+  );
+}
+
+/** Runs of (job, date) whose tables have not been dropped, oldest first. */
+export async function unprunedRunIds(db: Queryable, job: string, date: string): Promise<number[]> {
+  const { rows } = await db.query<{ run_id: number }>(
+    'select run_id from batchcast.runs where job = $1 and prediction_date = $2 and pruned_at is null order by run_id', [job, date]);
+  return rows.map((r) => r.run_id);
+}
+
+/** Dates of the job before `before` that still have a pointer or a run table: what retention by date removes. */
+export async function datesToRetire(db: Queryable, job: string, before: string): Promise<string[]> {
+  const { rows } = await db.query<{ date: string }>(
+    `select prediction_date::text as date from batchcast.runs where job = $1 and prediction_date < $2 and pruned_at is null
+     union
+     select prediction_date::text from batchcast.published where job = $1 and prediction_date < $2
+     order by 1`,
+    [job, before],
+  );
+  return rows.map((r) => r.date);
 }

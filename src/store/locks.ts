@@ -1,22 +1,30 @@
-// One run per (job, date) at a time, across processes and machines: a session advisory lock held on a
-// dedicated connection for the whole run. If that connection dies the server releases the lock, and the
-// run notices (lost()) and refuses to publish.
+// Every advisory-lock key batchcast takes, in one place, and the run lock itself. The keys are SQL
+// fragments over the statement's parameters ($1, $2), in two-key form (int4, int4), so no key space can
+// collide with another's: each hashes its own prefix. Dates count days since 2000-01-01, so distinct
+// dates never collide.
+//   run lock         one run per (job, date) at a time, across processes and machines (session lock)
+//   generation lock  a sharded generation's ledger moves under it (transaction lock, shard-ledger.ts)
+//   shard lock       one process per shard of a run (session lock, shard-ledger.ts)
+//   claim            whoever decides to run (job, date), scheduler or backfill (session lock, claim-date.ts)
+//   migrate          one migrator at a time (migrate.ts)
+// A session lock lives on a dedicated connection: if that connection dies the server releases the lock,
+// and the holder notices (lost()) and refuses to publish.
 import type pg from 'pg';
 import type { Config } from '../config/load-config.ts';
 import { connectClient } from '../db/connect.ts';
 import { LockBusyError } from '../errors.ts';
+import type { Queryable } from './queryable.ts';
 
-export interface RunLock {
-  client: pg.Client;
-  /** Set when the lock connection failed: the lock may be gone. */
-  lost(): Error | undefined;
-  release(): Promise<void>;
-}
-
-// Two-key form: (hashtext of the job, days since 2000-01-01). Distinct dates never collide.
-// $1 = job, $2 = date.
+/** $1 = job, $2 = date. */
 export const RUN_LOCK_KEY = `hashtext('batchcast:' || $1), ($2::date - date '2000-01-01')`;
-const KEY = RUN_LOCK_KEY;
+/** $1 = job, $2 = date: another key space than the run lock, held only for a transaction. */
+export const GENERATION_LOCK_KEY = `hashtext('batchcast:generation:' || $1), ($2::date - date '2000-01-01')`;
+/** $1 = run id, $2 = shard index. */
+export const SHARD_LOCK_KEY = `hashtext('batchcast:shard:' || $1::text), $2::int`;
+/** $1 = job, $2 = date: a separate key space from the run lock, so a claimed date can still be run by its child. */
+export const CLAIM_LOCK_KEY = `hashtext('batchcast-claim:' || $1), ($2::date - date '2000-01-01')`;
+/** One key (bigint form): 'batc'. */
+export const MIGRATE_LOCK_KEY = 0x62617463;
 
 /**
  * A pg_locks row `l` is the run lock of (ranked.job, ranked.prediction_date) in this database. Advisory
@@ -27,6 +35,13 @@ export const RUN_LOCK_HELD = `l.locktype = 'advisory' and l.granted and l.objsub
                  and l.database = (select oid from pg_database where datname = current_database())
                  and l.classid::int = hashtext('batchcast:' || ranked.job)
                  and l.objid::int = (ranked.prediction_date - date '2000-01-01')`;
+
+export interface RunLock {
+  client: pg.Client;
+  /** Set when the lock connection failed: the lock may be gone. */
+  lost(): Error | undefined;
+  release(): Promise<void>;
+}
 
 export function lockAppName(job: string, date: string): string {
   return `batchcast run ${job} ${date}`.slice(0, 63);
@@ -40,8 +55,7 @@ export async function acquireRunLock(url: string, config: Pick<Config, 'connectT
   });
   client.on('end', () => { lostWith ??= new Error('lock connection closed'); });
   try {
-    const { rows } = await client.query<{ ok: boolean }>(`select pg_try_advisory_lock(${KEY}) as ok`, [job, date]);
-    if (!rows[0].ok) {
+    if (!(await tryRunLock(client, job, date))) {
       const holder = await client.query<{ pid: number; application_name: string; client_addr: string | null; backend_start: Date }>(
         `select a.pid, a.application_name, a.client_addr::text, a.backend_start
            from pg_locks l join pg_stat_activity a on a.pid = l.pid
@@ -63,8 +77,21 @@ export async function acquireRunLock(url: string, config: Pick<Config, 'connectT
     client,
     lost: () => lostWith,
     async release() {
-      if (!lostWith) await client.query(`select pg_advisory_unlock(${KEY})`, [job, date]).catch(() => {});
+      if (!lostWith) await releaseRunLock(client, job, date).catch(() => {});
       await client.end().catch(() => {});
     },
   };
+}
+
+/**
+ * The run lock of (job, date) on `client`'s session, if it is free: for retention, which holds each date's
+ * lock while it drops the date's tables, so no run or rollback of that date races the drop.
+ */
+export async function tryRunLock(client: Queryable, job: string, date: string): Promise<boolean> {
+  const { rows } = await client.query<{ ok: boolean }>(`select pg_try_advisory_lock(${RUN_LOCK_KEY}) as ok`, [job, date]);
+  return rows[0].ok;
+}
+
+export async function releaseRunLock(client: Queryable, job: string, date: string): Promise<void> {
+  await client.query(`select pg_advisory_unlock(${RUN_LOCK_KEY})`, [job, date]);
 }

@@ -2,20 +2,11 @@
 // every answer comes from exactly one published generation (the statement's snapshot), even while a
 // publish flips the pointer, and its cost does not grow with the number of dates kept.
 // Many users of the same (job, date) are read together: one round trip for all lookups that arrived in
-// the same event-loop tick (see batch-lookups.ts).
-import type pg from 'pg';
+// the same event-loop tick (the API's LookupBatcher).
+import type { Generation } from './generation.ts';
 import { cachedItemMap } from './item-maps.ts';
-import { runTable } from './run-tables.ts';
-
-export interface Generation {
-  runId: number;
-  predictionDate: string;
-  modelVersion: string;
-  /** When the run finished, ISO 8601 UTC. */
-  generatedAt: string;
-  /** K stored for this generation (runs.k). */
-  k: number;
-}
+import type { Queryable } from './queryable.ts';
+import { runTable } from './tables.ts';
 
 /** One requested user: their stored items, or the run's fallback items when the run has no row for them. */
 export interface UserRecommendations {
@@ -36,7 +27,7 @@ export interface LookupResult {
  * `g` is the published generation. The users' rows are read from the run's own table
  * (runTable), named in the statement text: the plan touches one table whatever the number of
  * partitions kept. Through the parent, a generic plan locks every partition on each execution (1,000
- * dates: 1.39k rps against 20.3k with one; issue 11). The table named is the run the pointer named when
+ * dates: 1.39k rps against 20.3k with one, bench/README.md). The table named is the run the pointer named when
  * this process last looked; `g` re-reads the pointer in the same snapshot, and when it names another run
  * the rows say so (run_id differs) and lookupUsers asks again for that run: every answer still comes from
  * exactly one published generation, the one the statement's snapshot sees.
@@ -98,7 +89,7 @@ interface ConnectionState { served: Map<string, number>; names: Map<number, stri
 const connections = new WeakMap<object, ConnectionState>();
 const PREPARED_PER_CONNECTION = 32;
 
-async function connectionState(client: Pick<pg.ClientBase, 'query'>): Promise<ConnectionState> {
+async function connectionState(client: Queryable): Promise<ConnectionState> {
   let state = connections.get(client);
   if (!state) {
     // A generic plan, planned once per connection and run: with plan_cache_mode=auto PostgreSQL 15
@@ -110,7 +101,7 @@ async function connectionState(client: Pick<pg.ClientBase, 'query'>): Promise<Co
   return state;
 }
 
-async function statementName(client: Pick<pg.ClientBase, 'query'>, state: ConnectionState, runId: number): Promise<string> {
+async function statementName(client: Queryable, state: ConnectionState, runId: number): Promise<string> {
   let name = state.names.get(runId);
   if (name !== undefined) {
     state.names.delete(runId); // most recently used goes last
@@ -133,7 +124,7 @@ async function statementName(client: Pick<pg.ClientBase, 'query'>, state: Connec
  * Each connection learns the published runs for itself: nothing is shared across databases or pools.
  */
 export async function lookupUsers(
-  client: Pick<pg.ClientBase, 'query'>,
+  client: Queryable,
   job: string,
   date: string | null,
   userIds: string[],
@@ -187,13 +178,4 @@ export async function lookupUsers(
     return { generation, users };
   }
   throw new Error(`lookup in job ${job}${date ? `, date ${date}` : ''}: the published run changed three times during one lookup; retry`);
-}
-
-/** Latest published generation per job: for /readyz and the served-generation gauge. */
-export async function publishedGenerations(client: Pick<pg.ClientBase, 'query'>): Promise<Map<string, { date: string; runId: number }>> {
-  const { rows } = await client.query<{ job: string; prediction_date: string; run_id: number }>(
-    `select distinct on (job) job, prediction_date::text as prediction_date, run_id
-       from batchcast.published order by job, prediction_date desc`,
-  );
-  return new Map(rows.map((r) => [r.job, { date: r.prediction_date, runId: r.run_id }]));
 }

@@ -4,9 +4,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
+import { MIGRATE_LOCK_KEY } from './locks.ts';
 
 const sqlDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../sql');
-const MIGRATE_LOCK = 0x62617463; // 'batc'
 
 export interface Migration { id: number; name: string; file: string }
 
@@ -26,7 +26,7 @@ export async function migrate(pool: pg.Pool): Promise<string[]> {
   const client = await pool.connect();
   const applied: string[] = [];
   try {
-    await client.query('select pg_advisory_lock($1)', [MIGRATE_LOCK]);
+    await client.query('select pg_advisory_lock($1)', [MIGRATE_LOCK_KEY]);
     await client.query(`create schema if not exists batchcast;
       create table if not exists batchcast.migrations (
         id int primary key, name text not null, applied_at timestamptz not null default now())`);
@@ -46,7 +46,7 @@ export async function migrate(pool: pg.Pool): Promise<string[]> {
       }
     }
   } finally {
-    await client.query('select pg_advisory_unlock($1)', [MIGRATE_LOCK]).catch(() => {});
+    await client.query('select pg_advisory_unlock($1)', [MIGRATE_LOCK_KEY]).catch(() => {});
     client.release();
   }
   return applied;

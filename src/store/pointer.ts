@@ -4,6 +4,7 @@
 // The same transaction sends NOTIFY on PUBLISH_CHANNEL: PostgreSQL delivers it at commit, and only if the
 // transaction commits, so every `serve` process learns of the move the moment readers can see it.
 import type pg from 'pg';
+import type { Queryable } from './queryable.ts';
 
 /** The channel `batchcast serve` LISTENs on (src/serve/listen-publishes.ts). */
 export const PUBLISH_CHANNEL = 'batchcast_publish';
@@ -68,4 +69,87 @@ export async function publishRun(
     await client.query('rollback').catch(() => {});
     throw err;
   }
+}
+
+/** The published generation a run is compared with, and its date. */
+export interface Reference {
+  runId: number;
+  date: string;
+}
+
+/**
+ * The generation a run of (job, date) would replace: the one published for that date (a rerun), else the
+ * job's latest published date before it. Null on a first run.
+ */
+export async function findReference(db: Queryable, job: string, date: string): Promise<Reference | null> {
+  const { rows } = await db.query<{ run_id: string; date: string }>(
+    `select run_id, prediction_date::text as date from batchcast.published
+      where job = $1 and prediction_date <= $2 order by prediction_date desc limit 1`,
+    [job, date],
+  );
+  return rows[0] ? { runId: Number(rows[0].run_id), date: rows[0].date } : null;
+}
+
+/** Latest published generation per job: for /readyz and the served-generation gauge. */
+export async function publishedGenerations(client: Queryable): Promise<Map<string, { date: string; runId: number }>> {
+  const { rows } = await client.query<{ job: string; prediction_date: string; run_id: number }>(
+    `select distinct on (job) job, prediction_date::text as prediction_date, run_id
+       from batchcast.published order by job, prediction_date desc`,
+  );
+  return new Map(rows.map((r) => [r.job, { date: r.prediction_date, runId: r.run_id }]));
+}
+
+/** The run published for (job, date), if any. */
+export async function publishedRunId(db: Queryable, job: string, date: string): Promise<number | undefined> {
+  const { rows } = await db.query<{ run_id: number }>('select run_id from batchcast.published where job = $1 and prediction_date = $2', [job, date]);
+  return rows[0]?.run_id;
+}
+
+/** The run published for (job, date) with its model version, if any. */
+export async function publishedRun(db: Queryable, job: string, date: string): Promise<{ runId: number; modelVersion: string | null } | undefined> {
+  const { rows } = await db.query<{ run_id: number; model_version: string | null }>(
+    `select p.run_id, r.model_version from batchcast.published p join batchcast.runs r on r.run_id = p.run_id
+      where p.job = $1 and p.prediction_date = $2`,
+    [job, date],
+  );
+  return rows[0] && { runId: rows[0].run_id, modelVersion: rows[0].model_version };
+}
+
+/** The job's newest published generation, with the sha256 of the model that wrote it. */
+export async function latestPublished(db: Queryable, job: string): Promise<{ runId: number; date: string; modelSha256: string | null } | undefined> {
+  const { rows } = await db.query<{ run_id: number; prediction_date: string; model_sha256: string | null }>(
+    `select p.run_id, p.prediction_date::text as prediction_date, r.model_sha256
+       from batchcast.published p join batchcast.runs r on r.run_id = p.run_id
+      where p.job = $1 order by p.prediction_date desc limit 1`,
+    [job],
+  );
+  return rows[0] && { runId: rows[0].run_id, date: rows[0].prediction_date, modelSha256: rows[0].model_sha256 };
+}
+
+export async function isPublished(db: Queryable, runId: number): Promise<boolean> {
+  const { rows } = await db.query('select 1 from batchcast.published where run_id = $1', [runId]);
+  return rows.length > 0;
+}
+
+/** Every job with a published date. */
+export async function publishedJobs(db: Queryable): Promise<string[]> {
+  const { rows } = await db.query<{ job: string }>('select distinct job from batchcast.published order by job');
+  return rows.map((r) => r.job);
+}
+
+/** The published dates retention by date keeps: from (newest - days) to newest. Nothing when none is published. */
+export async function keptWindow(db: Queryable, job: string, days: number): Promise<{ newest: string | null; keepFrom: string | null; kept: number }> {
+  const { rows } = await db.query<{ newest: string | null; keep_from: string | null; kept: number }>(
+    `with m as (select max(prediction_date) as newest from batchcast.published where job = $1)
+     select m.newest::text as newest, (m.newest - $2::int)::text as keep_from,
+            (select count(*)::int from batchcast.published p where p.job = $1 and p.prediction_date >= m.newest - $2::int) as kept
+       from m`,
+    [job, days],
+  );
+  return { newest: rows[0].newest, keepFrom: rows[0].keep_from, kept: rows[0].kept };
+}
+
+/** Retention by date: the date is no longer served. */
+export async function unpublishDate(db: Queryable, job: string, date: string): Promise<void> {
+  await db.query('delete from batchcast.published where job = $1 and prediction_date = $2', [job, date]);
 }

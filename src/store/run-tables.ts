@@ -1,16 +1,10 @@
-// Step 3 of a run: COPY the encoded rows into the run's own table, then index it and attach it as a
-// partition of batchcast.predictions. Until the pointer moves (publish.ts) no reader reaches it.
+// A run's own table: created before its COPY (copy-writer.ts), then indexed and attached as a partition of
+// batchcast.predictions. Until the pointer moves (pointer.ts) no reader reaches it.
 // Partitions are keyed by (job, prediction_date, run_id) (sql/003): a query filtering job and date is
 // pruned to that date's partitions when it is planned, however many dates are kept.
 import pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
-import type { Writable } from 'node:stream';
-import { COPY_HEADER, COPY_TRAILER } from './copy-binary.ts';
-import { InfraError } from '../errors.ts';
-
-export function runTable(runId: number): string {
-  return `batchcast.predictions_r${Math.trunc(runId)}`;
-}
+import type { Queryable } from './queryable.ts';
+import { runTable } from './tables.ts';
 
 /**
  * Where one run's rows are read from in SQL: `select user_id, item_ids, scores from ${generationSource(id)}`
@@ -34,7 +28,7 @@ export function generationSource(runId: number, alias = 'g'): string {
 }
 
 /** (job, date) of a run from the ledger: its partition bounds and the values its rows carry. */
-async function runKey(client: Pick<pg.ClientBase, 'query'>, runId: number): Promise<{ job: string; date: string }> {
+async function runKey(client: Queryable, runId: number): Promise<{ job: string; date: string }> {
   const { rows } = await client.query<{ job: string; date: string }>(
     'select job, prediction_date::text as date from batchcast.runs where run_id = $1', [runId]);
   if (!rows.length) throw new Error(`run ${runId} has no row in batchcast.runs; a run table is made only for a started run`);
@@ -58,64 +52,6 @@ export async function createRunTable(client: pg.ClientBase, runId: number): Prom
                       add constraint predictions_r${id}_date check (job = ${j} and prediction_date = ${d})`);
   // whoever may read predictions may read this run's table (the lookup API reads it by name)
   await client.query(`select batchcast.copy_read_grants('batchcast.predictions', $1::regclass)`, [t]);
-}
-
-/** One COPY (binary) into the run table. write() honours backpressure; finish() returns the row count. */
-export class CopyWriter {
-  private failed: Error | undefined;
-  private readonly done: Promise<number>;
-
-  private constructor(private readonly stream: Writable & { rowCount?: number }, private readonly stallMs: number) {
-    this.done = new Promise<number>((resolve, reject) => {
-      stream.on('error', (err) => { this.failed = err; reject(err); });
-      stream.on('finish', () => resolve(stream.rowCount ?? 0));
-    });
-    this.done.catch(() => {}); // observed through write()/finish(); never an unhandled rejection
-  }
-
-  /** into the run's table, or into `table` (a shard's table, shard-tables.ts) */
-  static open(client: pg.ClientBase, runId: number, stallMs: number, table = runTable(runId)): CopyWriter {
-    const stream = client.query(copyFrom(`copy ${table} (user_id, item_idx, scores) from stdin with (format binary)`));
-    const w = new CopyWriter(stream, stallMs);
-    stream.write(COPY_HEADER);
-    return w;
-  }
-
-  async write(buf: Buffer): Promise<void> {
-    if (this.failed) throw this.failed;
-    if (!this.stream.write(buf)) {
-      await this.withStallTimeout(new Promise<void>((resolve, reject) => {
-        const onDrain = () => { this.stream.off('error', onError); resolve(); };
-        const onError = (err: Error) => { this.stream.off('drain', onDrain); reject(err); };
-        this.stream.once('drain', onDrain);
-        this.stream.once('error', onError);
-      }));
-    }
-  }
-
-  async finish(): Promise<number> {
-    if (this.failed) throw this.failed;
-    this.stream.end(COPY_TRAILER);
-    return this.withStallTimeout(this.done);
-  }
-
-  /** A silently cut connection never drains and never errors: give up after stallMs without progress. */
-  private withStallTimeout<T>(p: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const stalled = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const err = new InfraError(`COPY stall timeout fired (config copyStallTimeoutMs = ${this.stallMs} ms): the server accepted no data; the connection may be half-open`);
-        this.abort(err);
-        reject(err);
-      }, this.stallMs);
-    });
-    return Promise.race([p, stalled]).finally(() => clearTimeout(timer));
-  }
-
-  /** Stops the COPY; the server rolls it back. */
-  abort(reason: Error): void {
-    if (!this.stream.destroyed) this.stream.destroy(reason);
-  }
 }
 
 /** After the load: the unique index (a duplicate user id fails here at the latest) and planner statistics. */

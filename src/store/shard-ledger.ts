@@ -9,11 +9,11 @@ import { connectClient } from '../db/connect.ts';
 import { BadInputError, LockBusyError } from '../errors.ts';
 import type { Shard } from '../read/shard.ts';
 import type { BadRow } from '../infer/messages.ts';
+import { GENERATION_LOCK_KEY, SHARD_LOCK_KEY } from './locks.ts';
+import type { Queryable } from './queryable.ts';
 import { saveRejectedRows } from './rejected-rows.ts';
+import type { ShardStatus } from './tables.ts';
 
-type Queryable = Pick<pg.ClientBase, 'query'>;
-
-export type ShardStatus = 'running' | 'succeeded' | 'failed';
 
 export interface ShardRow {
   run_id: number;
@@ -29,14 +29,11 @@ export interface ShardRow {
   error: string | null;
 }
 
-/** $1 = job, $2 = date: another key space than the run lock (lock.ts), held only for a transaction. */
-const GENERATION_KEY = `hashtext('batchcast:generation:' || $1), ($2::date - date '2000-01-01')`;
-
 async function inTransaction<T>(pool: pg.Pool, job: string, date: string, body: (c: pg.PoolClient) => Promise<T>): Promise<T> {
   const c = await pool.connect();
   try {
     await c.query('begin');
-    await c.query(`select pg_advisory_xact_lock(${GENERATION_KEY})`, [job, date]);
+    await c.query(`select pg_advisory_xact_lock(${GENERATION_LOCK_KEY})`, [job, date]);
     const out = await body(c);
     await c.query('commit');
     return out;
@@ -148,9 +145,8 @@ export interface ShardLock { release(): Promise<void> }
  */
 export async function acquireShardLock(url: string, config: Pick<Config, 'connectTimeoutMs'>, runId: number, shard: Shard, where: string): Promise<ShardLock> {
   const client = await connectClient(url, config, { applicationName: `batchcast shard ${shard.index}/${shard.count} run ${runId}`.slice(0, 63), onError: () => {} });
-  const key = `hashtext('batchcast:shard:' || $1::text), $2::int`;
   try {
-    const { rows } = await client.query<{ ok: boolean }>(`select pg_try_advisory_lock(${key}) as ok`, [runId, shard.index]);
+    const { rows } = await client.query<{ ok: boolean }>(`select pg_try_advisory_lock(${SHARD_LOCK_KEY}) as ok`, [runId, shard.index]);
     if (!rows[0].ok) {
       const row = await shardRow(client, runId, shard.index);
       const who = row?.host ? ` (host ${row.host}, pid ${row.pid})` : '';

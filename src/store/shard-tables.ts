@@ -1,18 +1,14 @@
 // A sharded generation's rows (predict --shard): each shard COPYs into a table of its own, and only the
-// shard that completes the generation merges them into the run's table (write-predictions.ts), which is
+// shard that completes the generation merges them into the run's table (run-tables.ts), which is
 // then indexed, attached and published like any run's. A shard killed mid-COPY leaves at most rows in its
 // own table, which its rerun drops before writing again: a partial shard can never be merged, because
 // merging happens only once every shard's ledger row says succeeded (shard-ledger.ts).
 // The price is one more copy of the rows inside PostgreSQL (INSERT ... SELECT), on the database's cores.
-import type pg from 'pg';
-import { runTable } from './run-tables.ts';
-
-export function shardTable(runId: number, shard: number): string {
-  return `${runTable(runId)}_s${Math.trunc(shard)}`;
-}
+import type { Queryable } from './queryable.ts';
+import { runTable, shardTable } from './tables.ts';
 
 /** A fresh, empty table for shard I (a leftover of a killed attempt is dropped first). */
-export async function createShardTable(client: Pick<pg.ClientBase, 'query'>, runId: number, shard: number): Promise<string> {
+export async function createShardTable(client: Queryable, runId: number, shard: number): Promise<string> {
   const t = shardTable(runId, shard);
   await client.query(`drop table if exists ${t}`);
   await client.query(`create table ${t} as select user_id, item_idx, scores from batchcast.predictions with no data`);
@@ -20,7 +16,7 @@ export async function createShardTable(client: Pick<pg.ClientBase, 'query'>, run
 }
 
 /** Appends every shard's rows to the run's table (created, not yet indexed). Returns the rows merged. */
-export async function mergeShardTables(client: Pick<pg.ClientBase, 'query'>, runId: number, shards: number): Promise<number> {
+export async function mergeShardTables(client: Queryable, runId: number, shards: number): Promise<number> {
   let rows = 0;
   for (let i = 0; i < shards; i++) {
     const r = await client.query(`insert into ${runTable(runId)} (user_id, item_idx, scores) select user_id, item_idx, scores from ${shardTable(runId, i)}`);
@@ -29,6 +25,6 @@ export async function mergeShardTables(client: Pick<pg.ClientBase, 'query'>, run
   return rows;
 }
 
-export async function dropShardTables(client: Pick<pg.ClientBase, 'query'>, runId: number, shards: number): Promise<void> {
+export async function dropShardTables(client: Queryable, runId: number, shards: number): Promise<void> {
   for (let i = 0; i < shards; i++) await client.query(`drop table if exists ${shardTable(runId, i)}`);
 }

@@ -1,14 +1,14 @@
 // `batchcast export`: flags -> exportGeneration. The data goes to --out (or stdout); the summary to stderr.
 import type { Command } from 'commander';
-import { context, globalOptions, int, withDb, type GlobalFlags } from '../context.ts';
 import type { ExportFormat } from '../../export/export-generation.ts';
+import { context, type GlobalFlags, globalOptions, int, withDb } from '../context.ts';
 
 // The list here, not imported, so --help does not load Arrow and DuckDB (export-generation.ts checks it again).
 const EXPORT_FORMATS = ['arrow', 'parquet', 'csv', 'jsonl'] as const satisfies readonly ExportFormat[];
 
 interface ExportFlags extends GlobalFlags { job: string; date: string; run?: number; format: ExportFormat; out: string }
 
-export function registerExportCommand(program: Command): void {
+export function exportCommand(program: Command): void {
   globalOptions(program.command('export'))
     .description('write one generation (user_id, item_ids, scores) as Arrow IPC, Parquet, CSV or JSON Lines')
     .requiredOption('--job <name>', 'job name')

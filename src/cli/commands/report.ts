@@ -1,14 +1,12 @@
 // `batchcast report`: flags -> loadReport -> terminal tables, JSON, or a self-contained HTML page.
 import path from 'node:path';
 import type { Command } from 'commander';
-import { context, globalOptions, int, withDb, type GlobalFlags } from '../context.ts';
-import { writeReportHtml } from '../../report/html-report.ts';
-import { loadReport } from '../../report/load-report.ts';
+import { context, type GlobalFlags, globalOptions, int, withDb } from '../context.ts';
 import { printReport } from '../output/report.ts';
 
 interface ReportFlags extends GlobalFlags { run?: number; job?: string; date?: string; reference?: number; html?: string }
 
-export function registerReportCommand(program: Command): void {
+export function reportCommand(program: Command): void {
   globalOptions(program.command('report'))
     .description("a run's input and output profiles, its comparison with the reference and its gate verdicts")
     .option('--run <id>', 'run id (see batchcast runs)', int('--run'))
@@ -18,9 +16,10 @@ export function registerReportCommand(program: Command): void {
     .option('--html <file>', 'also write one self-contained HTML page with charts to this file')
     .action(async (opts: ReportFlags) => {
       const ctx = context(opts);
+      const { loadReport } = await import('../../report/load-report.ts');
       const report = await withDb(ctx, (db) => loadReport(db, { run: opts.run, job: opts.job, date: opts.date, reference: opts.reference }));
       const file = opts.html === undefined ? undefined : path.resolve(opts.html);
-      if (file) writeReportHtml(report, file);
+      if (file) (await import('../../report/html-report.ts')).writeReportHtml(report, file);
       printReport(report, opts, file);
     });
 }

@@ -1,7 +1,9 @@
-// `batchcast serve`: flags -> config -> serveLookups, stopped by SIGTERM or SIGINT.
+// `batchcast serve`: flags -> config -> serveApi (one process) or the cluster primary (serve.processes > 1),
+// stopped by SIGTERM or SIGINT.
 import type { Command } from 'commander';
-import { context, globalOptions, int, type GlobalFlags } from '../context.ts';
 import type { ConfigOverrides } from '../../config/load-config.ts';
+import { context, type GlobalFlags, globalOptions, int } from '../context.ts';
+import { stopOnSignals } from '../signals.ts';
 
 interface ServeFlags extends GlobalFlags {
   port?: number;
@@ -11,13 +13,7 @@ interface ServeFlags extends GlobalFlags {
   processes?: number;
 }
 
-function stopSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve(sig));
-  });
-}
-
-export function registerServeCommand(program: Command): void {
+export function serveCommand(program: Command): void {
   globalOptions(program.command('serve'))
     .description('answer GET /v1/jobs/{job}/users/{userId}/recommendations from the published generations')
     .option('--port <n>', 'TCP port (default: 8080, or config serve.port)', int('--port'))
@@ -33,12 +29,13 @@ export function registerServeCommand(program: Command): void {
       if (opts.processes !== undefined) serve.processes = opts.processes;
       const ctx = context(opts, { serve, ...(opts.lookupDatabaseUrl ? { lookupDatabaseUrl: opts.lookupDatabaseUrl } : {}) });
       const { isClusterWorker, runPrimary } = await import('../../serve/http/cluster.ts');
+      const until = stopOnSignals().requested;
       if (ctx.config.serve.processes > 1 && !isClusterWorker()) {
-        process.exitCode = await runPrimary({ config: ctx.config, log: ctx.log, until: stopSignal() });
+        process.exitCode = await runPrimary({ config: ctx.config, log: ctx.log, until });
         return;
       }
-      const { serveLookups } = await import('../../serve/serve-api.ts');
-      await serveLookups({ config: ctx.config, log: ctx.log, until: stopSignal() });
+      const { serveApi } = await import('../../serve/serve-api.ts');
+      await serveApi({ config: ctx.config, log: ctx.log, until });
       // a cluster worker: the IPC channel to the primary would keep the process alive
       if (isClusterWorker()) process.disconnect?.();
     });

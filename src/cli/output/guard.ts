@@ -1,13 +1,11 @@
 // The comparison and gate verdicts as terminal text, for predict --shadow, held runs and batchcast compare.
-import type { GateVerdict, Comparison } from '../../guard/types.ts';
+import type { Comparison, GateVerdict } from '../../store/profiles.ts';
+import { formatTable } from './text.ts';
 
 const f = (x: number | null | undefined, digits = 4) => (x === null || x === undefined ? '-' : Number.isInteger(x) ? String(x) : x.toPrecision(digits));
 
-function table(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
-  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n') + '\n';
-}
+/** Every column but the first right-aligned: they hold numbers. */
+const table = (headers: string[], rows: string[][]) => formatTable(headers, rows, headers.slice(1));
 
 export function formatComparison(c: Comparison): string {
   const drifted = c.psi.filter((p) => p.psi > c.psiDriftThreshold);

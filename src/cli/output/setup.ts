@@ -1,16 +1,17 @@
 // Output of init, predict --dry-run, sql and db: results on stdout (a table, CSV or JSON), nothing else there.
 import path from 'node:path';
-import { formatTable } from './output.ts';
+import { formatTable, type OutputFlags } from './text.ts';
 import type { EmbeddedStatus } from '../../db/keep-embedded.ts';
-import { cellText, toCsv, toJsonRows, type SqlResult } from '../../db/run-sql.ts';
+import { cellText, toCsv, toJsonRows, type SqlResult } from '../../store/run-sql.ts';
 import type { InitResult } from '../../init/init-job.ts';
 import type { DryRunResult } from '../../run/dry-run.ts';
+import { EXAMPLE_QUERY } from '../../store/tables.ts';
 
-interface OutputFlags { json?: boolean; quiet?: boolean; csv?: boolean }
+type SetupFlags = OutputFlags & { csv?: boolean };
 
 const write = (lines: string[]) => process.stdout.write(lines.join('\n') + '\n');
 
-export function printInit(r: InitResult, flags: OutputFlags): void {
+export function printInit(r: InitResult, flags: SetupFlags): void {
   if (flags.json) {
     process.stdout.write(JSON.stringify({ file: r.file, job: r.job.name, notes: r.notes, latestDate: r.latestDate }) + '\n');
     return;
@@ -26,7 +27,7 @@ export function printInit(r: InitResult, flags: OutputFlags): void {
   ]);
 }
 
-export function printDryRun(r: DryRunResult, flags: OutputFlags): void {
+export function printDryRun(r: DryRunResult, flags: SetupFlags): void {
   if (flags.json) {
     process.stdout.write(JSON.stringify({ ok: true, ...r }) + '\n');
     return;
@@ -44,14 +45,14 @@ export function printDryRun(r: DryRunResult, flags: OutputFlags): void {
   ]);
 }
 
-export function printSql(r: SqlResult, flags: OutputFlags): void {
+export function printSql(r: SqlResult, flags: SetupFlags): void {
   if (flags.json) process.stdout.write(JSON.stringify(toJsonRows(r)) + '\n');
   else if (flags.csv) process.stdout.write(toCsv(r));
   else if (r.columns.length === 0) process.stdout.write(`${r.command}${r.rowCount ? ` ${r.rowCount}` : ''}\n`);
   else process.stdout.write(formatTable(r.columns, r.rows.map((row) => row.map(cellText))) + `(${r.rows.length} row${r.rows.length === 1 ? '' : 's'})\n`);
 }
 
-export function printDbStatus(what: 'start' | 'stop' | 'status', s: EmbeddedStatus & { started?: boolean }, flags: OutputFlags): void {
+export function printDbStatus(what: 'start' | 'stop' | 'status', s: EmbeddedStatus & { started?: boolean }, flags: SetupFlags): void {
   if (flags.json) {
     const { url: _url, ...safe } = s; // the password stays out of logs; `db url` prints it when asked
     process.stdout.write(JSON.stringify(safe) + '\n');
@@ -66,6 +67,6 @@ export function printDbStatus(what: 'start' | 'stop' | 'status', s: EmbeddedStat
     `${head} on 127.0.0.1:${s.port} (pid ${s.pid}, data ${s.dataDir})`,
     s.holderPid ? `  it keeps running until: npx batchcast db stop   (log: ${s.log})` : '  started by a batchcast command that is still running; it stops when that command exits',
     '  connect: psql "$(npx batchcast db url)"',
-    '  query:   npx batchcast sql "select * from batchcast.runs order by run_id desc limit 5"',
+    `  query:   npx batchcast sql "${EXAMPLE_QUERY}"`,
   ]);
 }

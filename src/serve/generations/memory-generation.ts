@@ -4,9 +4,10 @@
 // once written, so this copy is exact for as long as the pointer names its run.
 import { ByteKeys } from './byte-keys.ts';
 import type { GenerationMeta } from '../../store/generation.ts';
-import type { Generation, UserRecommendations } from '../../store/lookup-users.ts';
+import type { UserRecommendations } from '../../store/lookup-users.ts';
+import type { Generation } from '../../store/generation.ts';
 import { itemHead } from '../lookups/lookup-body.ts';
-import { forEachCopyRow } from '../../store/copy-rows.ts';
+import { forEachCopyRow } from '../../store/copy-binary.ts';
 
 export class OverBudgetError extends Error {
   override name = 'OverBudgetError';

@@ -19,7 +19,7 @@ import { OverloadedError, type UserAnswer } from '../lookups/lookup-batcher.ts';
 import type { JobCatalogue } from '../job-catalogue.ts';
 import { PublishListener, type PublishEvent } from './publish-listener.ts';
 import { generationRows, readGenerationMeta } from '../../store/generation.ts';
-import { publishedGenerations } from '../../store/lookup-users.ts';
+import { publishedGenerations } from '../../store/pointer.ts';
 import { BadGenerationError, buildMemoryGeneration, MemoryGeneration, OverBudgetError } from './memory-generation.ts';
 import type { ServeMetrics } from '../http/serve-metrics.ts';
 import { isUnavailable } from '../http/replies.ts';
@@ -242,7 +242,7 @@ export class ServedGenerations implements Lookups {
       // Its own connection without statement_timeout: a 1M-user COPY takes seconds, and the pool stays free for lookups.
       c = await connectLike(this.opts.pool, { applicationName: 'batchcast serve load', statementTimeoutMs: 0, onError: () => {} });
       const meta = await readGenerationMeta(c, runId);
-      if (!meta) return this.skip(runId, `job ${job}: run ${runId} is not in batchcast.runs; served from PostgreSQL`);
+      if (!meta) return this.skip(runId, `job ${job}: run ${runId} is not in the run ledger; served from PostgreSQL`);
       const others = this.heldBytes(job);
       const need = estimateBytes(meta.rows, meta.k);
       const mb = (b: number) => Math.round(b / 1048576);

@@ -7,7 +7,7 @@
 import type pg from 'pg';
 import { describeError } from '../../errors.ts';
 import type { JobCatalogue } from '../job-catalogue.ts';
-import { publishedGenerations } from '../../store/lookup-users.ts';
+import { publishedGenerations } from '../../store/pointer.ts';
 import type { ServeMetrics } from './serve-metrics.ts';
 import type { ServedGenerations } from '../generations/served-generations.ts';
 import { badRequest, json, RETRY_AFTER_SECONDS, type Reply } from './replies.ts';

@@ -3,7 +3,8 @@
 import type pg from 'pg';
 import { describeError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
-import { collectJobMetrics, readJobFigures } from '../../metrics/job-metrics.ts';
+import { collectJobMetrics } from '../../metrics/job-metrics.ts';
+import { readJobFigures } from '../../store/job-figures.ts';
 import type { ServeMetrics } from './serve-metrics.ts';
 import { withDeadline } from '../with-deadline.ts';
 

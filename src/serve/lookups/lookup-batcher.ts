@@ -6,7 +6,8 @@
 // per lookup the server's CPU falls from ~150 to ~50 µs and the database's from ~150 to ~18 µs
 // (one statement per lookup against batched, both with generic plans; bench/README-lookup.md).
 import type pg from 'pg';
-import { lookupUsers, type LookupResult, type UserRecommendations, type Generation } from '../../store/lookup-users.ts';
+import { lookupUsers, type LookupResult, type UserRecommendations } from '../../store/lookup-users.ts';
+import { type Generation } from '../../store/generation.ts';
 import { withDeadline } from '../with-deadline.ts';
 
 export interface UserAnswer {

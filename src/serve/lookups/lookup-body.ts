@@ -4,7 +4,7 @@
 // "Synchronous answers from memory"). Each item's `{"item_id":...,"score":` and each generation's fields
 // are escaped once.
 // (An earlier hand-built body, when lookups read PostgreSQL, cached less and measured slower.)
-import type { Generation } from '../../store/lookup-users.ts';
+import type { Generation } from '../../store/generation.ts';
 
 /** The fields that depend only on the generation (not on the user), per generation object. */
 const generationParts = new WeakMap<Generation, string>();

@@ -16,6 +16,7 @@ import { withDuckDB } from '../../read/duckdb.ts';
 import { readItems } from '../../read/read-items.ts';
 import { ScoreBatcher } from './score-batcher.ts';
 import { withDeadline } from '../with-deadline.ts';
+import { latestPublished } from '../../store/pointer.ts';
 
 /** The job's latest published generation, as far as the scorer knows (null: none, or not known yet). */
 export interface PublishedModel {
@@ -49,11 +50,6 @@ const MAX_DELAY_MS = 1;
 const MAX_BATCH = 64;
 /** The published generation is re-read at most this often per job (a query on a scoring request). */
 const PUBLISHED_MAX_AGE_MS = 5_000;
-
-const PUBLISHED_SQL = `
-select p.run_id, p.prediction_date::text as prediction_date, r.model_sha256
-  from batchcast.published p join batchcast.runs r on r.run_id = p.run_id
- where p.job = $1 order by p.prediction_date desc limit 1`;
 
 interface Entry { key: string; scorer: Promise<JobScorer>; pool?: InferPool; checkedAt: number; checking: boolean }
 
@@ -131,16 +127,16 @@ export class OnlineScoring {
 
   /** Reads the job's published generation and compares its model's sha256 with the loaded model's. */
   private async checkPublished(s: JobScorer): Promise<void> {
-    let rows: { run_id: number; prediction_date: string; model_sha256: string | null }[];
+    let latest: Awaited<ReturnType<typeof latestPublished>>;
     try {
-      ({ rows } = await withDeadline(this.opts.pool, this.opts.timeoutMs, `published generation of job ${s.job.name}`, (c) => c.query(PUBLISHED_SQL, [s.job.name])));
+      latest = await withDeadline(this.opts.pool, this.opts.timeoutMs, `published generation of job ${s.job.name}`, (c) => latestPublished(c, s.job.name));
     } catch (err) {
       // Scoring needs no database: keep answering with what is known, say why the check was skipped.
       this.opts.log.debug(`cannot check the published model of job ${s.job.name}: ${describeError(err)}`);
       throw err;
     }
     const before = s.published;
-    s.published = rows.length ? { runId: Number(rows[0].run_id), predictionDate: rows[0].prediction_date, modelSha256: rows[0].model_sha256 } : null;
+    s.published = latest ? { runId: Number(latest.runId), predictionDate: latest.date, modelSha256: latest.modelSha256 } : null;
     const differs = !!s.published?.modelSha256 && s.published.modelSha256 !== s.model.sha256;
     this.mismatch.labels(s.job.name).set(differs ? 1 : 0);
     if (differs && before?.runId !== s.published!.runId) {

@@ -2,6 +2,7 @@
 // returned as text cells for a table, CSV or JSON.
 import type pg from 'pg';
 import { BadInputError } from '../errors.ts';
+import { EXAMPLE_QUERY } from './tables.ts';
 
 export interface SqlResult {
   command: string;
@@ -15,7 +16,7 @@ export interface SqlResult {
 const QUERY_ERROR = /^(22|42)/;
 
 export async function runSql(pool: pg.Pool, text: string): Promise<SqlResult> {
-  if (!text.trim()) throw new BadInputError('sql: the query is empty; e.g. batchcast sql "select * from batchcast.runs limit 5"');
+  if (!text.trim()) throw new BadInputError(`sql: the query is empty; e.g. batchcast sql "${EXAMPLE_QUERY}"`);
   let result: pg.QueryResult | pg.QueryResult[];
   try {
     result = await pool.query({ text, rowMode: 'array' });
