@@ -1,7 +1,7 @@
 // How much two generations agree, user by user: overlap@K and rank-biased overlap of their top-K lists,
-// with the guardrails' own definitions (src/guard/compare-runs.ts: RBO_ext, Webber et al. 2010, p = 0.9).
+// with the guardrails' own definitions (src/guard/drift-measures.ts: RBO_ext, Webber et al. 2010, p = 0.9).
 import pg from 'pg';
-import { rbo as agreementOf } from '../src/guard/compare-runs.ts';
+import { rbo as agreementOf } from '../src/guard/drift-measures.ts';
 import { generationSource } from '../src/store/run-tables.ts';
 
 /** |A[:k] ∩ B[:k]| / k. */

@@ -5,6 +5,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import type { JobDefinition } from '../jobs/load-job.ts';
 import { parquetSource, sqlIdent } from '../read/duckdb.ts';
 import type { FeatureProfile, InputProfile } from '../store/profiles.ts';
+import { binEdges } from './drift-measures.ts';
 
 /** Positions of a list column profiled at most: past that, one query would carry tens of thousands of aggregates. */
 export const MAX_PROFILED_FEATURES = 256;
@@ -18,11 +19,6 @@ export function featureColumns(job: JobDefinition): { name: string; sql: string 
   if (!f.listColumn) return f.columns.map((c) => ({ name: c, sql: `${sqlIdent(c)}::DOUBLE` }));
   const n = Math.min(f.size, MAX_PROFILED_FEATURES);
   return Array.from({ length: n }, (_, i) => ({ name: `${f.listColumn}[${i + 1}]`, sql: `${sqlIdent(f.listColumn!)}[${i + 1}]::DOUBLE` }));
-}
-
-/** Sorted distinct decile cut points: the bin edges a later run is counted on. */
-export function binEdges(deciles: number[]): number[] {
-  return [...new Set(deciles)].sort((a, b) => a - b);
 }
 
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));

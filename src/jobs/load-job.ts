@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { z } from 'zod';
 import { BadInputError } from '../errors.ts';
-import { cronProblem, timezoneProblem } from '../schedule/ticks.ts';
+import { cronProblem, timezoneProblem } from './schedule-checks.ts';
 import { JOB_NAME, jobFileSchema, type JobFile } from './job-schema.ts';
 
 export type ModelOutput =

@@ -5,9 +5,10 @@
 //
 // The logical date of a tick is the day before the tick's wall-clock date in the job's time zone: the
 // 02:00 tick on the 21st scores the 20th, whenever the run actually starts.
-import { parse, validateDetailed } from 'node-cron';
+import { parse } from 'node-cron';
 import { addDays } from '../dates.ts';
-import { civilDate, instantOf, timeZoneKnown, wallTimeAt } from '../zoned-time.ts';
+import { cronProblem } from '../jobs/schedule-checks.ts';
+import { civilDate, instantOf, wallTimeAt } from '../zoned-time.ts';
 
 export interface Schedule { cron: string; timezone: string; catchupDays: number }
 
@@ -23,23 +24,6 @@ interface Fields { minutes: number[]; hours: number[]; days: Set<number>; months
 const compiled = new Map<string, Fields>();
 // A cron that matches nothing for this long has no ticks (Feb 29 recurs within 8 years; 9 covers it).
 const SEARCH_DAYS = 366 * 9;
-
-/** Undefined when the cron expression is usable, else what is wrong with it (to follow a field name). */
-export function cronProblem(cron: string): string | undefined {
-  const got = `(got ${JSON.stringify(cron)})`;
-  const n = cron.trim().split(/\s+/).length;
-  if (n !== 5) return `must have 5 fields: minute hour day-of-month month day-of-week, e.g. "0 2 * * *"; batch runs need no seconds ${got}`;
-  const check = validateDetailed(cron);
-  if (!check.valid) return `is not a valid cron expression: ${check.errors.map((e) => e.message).join('; ')} ${got}`;
-  const p = parse(cron);
-  if ([...p.dayOfMonth, ...p.dayOfWeek].some((v) => typeof v !== 'number')) return `uses L, W or #, which batchcast does not support; list the days instead ${got}`;
-  return undefined;
-}
-
-/** Undefined when the time zone is one Intl knows, else what is wrong with it (to follow a field name). */
-export function timezoneProblem(timezone: string): string | undefined {
-  return timeZoneKnown(timezone) ? undefined : `must be an IANA time zone name such as UTC, Europe/Berlin or America/New_York (got ${JSON.stringify(timezone)})`;
-}
 
 function fields(cron: string): Fields {
   let f = compiled.get(cron);

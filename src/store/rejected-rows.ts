@@ -1,8 +1,13 @@
 // The dead-letter table for rows a job skips (bad_rows.mode = skip): one statement per 10k rows.
-import type pg from 'pg';
-import type { BadRow } from '../infer/messages.ts';
+import type { Queryable } from './queryable.ts';
 
-export async function saveRejectedRows(db: Pick<pg.Pool, 'query'>, runId: number, rows: BadRow[]): Promise<void> {
+/** A row a job skipped: whose it was, and why (the inference workers' BadRow has these and more). */
+export interface RejectedRow {
+  userId: string;
+  reason: string;
+}
+
+export async function saveRejectedRows(db: Queryable, runId: number, rows: RejectedRow[]): Promise<void> {
   for (let i = 0; i < rows.length; i += 10_000) {
     const part = rows.slice(i, i + 10_000);
     await db.query(

@@ -7,13 +7,16 @@ import type pg from 'pg';
 import type { Config } from '../config/load-config.ts';
 import { connectClient } from '../db/connect.ts';
 import { BadInputError, LockBusyError } from '../errors.ts';
-import type { Shard } from '../read/shard.ts';
-import type { BadRow } from '../infer/messages.ts';
 import { GENERATION_LOCK_KEY, SHARD_LOCK_KEY } from './locks.ts';
 import type { Queryable } from './queryable.ts';
-import { saveRejectedRows } from './rejected-rows.ts';
+import { type RejectedRow, saveRejectedRows } from './rejected-rows.ts';
 import type { ShardStatus } from './tables.ts';
 
+/** Shard `index` of `count` (0 <= index < count): src/read/shard.ts says which users it holds. */
+export interface ShardOf {
+  index: number;
+  count: number;
+}
 
 export interface ShardRow {
   run_id: number;
@@ -49,7 +52,7 @@ async function inTransaction<T>(pool: pg.Pool, job: string, date: string, body: 
  * Joins the in-progress sharded generation of (job, date), creating it (its runs row) when there is none,
  * and this shard's row when it has none. A generation with another shard count is refused (exit 2).
  */
-export async function joinGeneration(pool: pg.Pool, job: string, date: string, shard: Shard, key?: string): Promise<{ runId: number; created: boolean; row: ShardRow }> {
+export async function joinGeneration(pool: pg.Pool, job: string, date: string, shard: ShardOf, key?: string): Promise<{ runId: number; created: boolean; row: ShardRow }> {
   return inTransaction(pool, job, date, async (c) => {
     const found = await c.query<{ run_id: number; shards: number }>(
       `select run_id, shards from batchcast.runs where job = $1 and prediction_date = $2 and shards is not null and status = 'running'`, [job, date]);
@@ -95,13 +98,13 @@ export async function claimShard(db: Queryable, runId: number, shard: number, re
     [runId, shard, os.hostname(), process.pid, redo ? 1 : 0]);
 }
 
-export interface ShardCounts { rowsRead: number; rowsWritten: number; rowsRejected: number; rejected: BadRow[]; itemCounts: ArrayLike<number> }
+export interface ShardCounts { rowsRead: number; rowsWritten: number; rowsRejected: number; rejected: RejectedRow[]; itemCounts: ArrayLike<number> }
 
 /**
  * Marks shard I succeeded (with its dead-letter rows, in the same transaction) and counts the generation's
  * succeeded shards under the generation lock: exactly one shard sees the count reach N.
  */
-export async function finishShard(pool: pg.Pool, job: string, date: string, runId: number, shard: Shard, c: ShardCounts): Promise<{ succeeded: number }> {
+export async function finishShard(pool: pg.Pool, job: string, date: string, runId: number, shard: ShardOf, c: ShardCounts): Promise<{ succeeded: number }> {
   return inTransaction(pool, job, date, async (tx) => {
     if (c.rejected.length) await saveRejectedRows(tx, runId, c.rejected);
     await tx.query(
@@ -143,7 +146,7 @@ export interface ShardLock { release(): Promise<void> }
  * One process per shard of a run: a session advisory lock on its own connection, held while it scores.
  * If that process dies, the server drops the lock, and a rerun of the index may redo the shard.
  */
-export async function acquireShardLock(url: string, config: Pick<Config, 'connectTimeoutMs'>, runId: number, shard: Shard, where: string): Promise<ShardLock> {
+export async function acquireShardLock(url: string, config: Pick<Config, 'connectTimeoutMs'>, runId: number, shard: ShardOf, where: string): Promise<ShardLock> {
   const client = await connectClient(url, config, { applicationName: `batchcast shard ${shard.index}/${shard.count} run ${runId}`.slice(0, 63), onError: () => {} });
   try {
     const { rows } = await client.query<{ ok: boolean }>(`select pg_try_advisory_lock(${SHARD_LOCK_KEY}) as ok`, [runId, shard.index]);

@@ -21,13 +21,6 @@ export interface ExportDeps {
   running: { count: number };
 }
 
-const EXPORT_PATH = /^\/v1\/jobs\/([^/]*)\/dates\/([^/]*)\/export\.arrow$/;
-
-export function exportSegments(path: string): { jobRaw: string; dateRaw: string } | undefined {
-  const m = EXPORT_PATH.exec(path);
-  return m ? { jobRaw: m[1], dateRaw: m[2] } : undefined;
-}
-
 /** Answers with a Reply when it refuses; null when it streamed the answer itself. */
 export async function streamExport(req: http.IncomingMessage, res: http.ServerResponse, at: { jobRaw: string; dateRaw: string }, requestId: string, deps: ExportDeps): Promise<Reply | null> {
   const close = { connection: 'close' };

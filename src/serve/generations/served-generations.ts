@@ -15,7 +15,8 @@ import client from 'prom-client';
 import { connectLike } from '../../db/connect.ts';
 import { describeError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
-import { OverloadedError, type UserAnswer } from '../lookups/lookup-batcher.ts';
+import type { Lookups, UserAnswer } from '../lookups/lookups.ts';
+import { OverloadedError } from '../overloaded-error.ts';
 import type { JobCatalogue } from '../job-catalogue.ts';
 import { PublishListener, type PublishEvent } from './publish-listener.ts';
 import { generationRows, readGenerationMeta } from '../../store/generation.ts';
@@ -24,13 +25,6 @@ import { BadGenerationError, buildMemoryGeneration, MemoryGeneration, OverBudget
 import type { ServeMetrics } from '../http/serve-metrics.ts';
 import { isUnavailable } from '../http/replies.ts';
 import { withDeadline } from '../with-deadline.ts';
-
-/** What answerLookup asks: the batcher alone (PostgreSQL), or this class (memory first). */
-export interface Lookups {
-  lookup(job: string, date: string | null, userId: string): Promise<UserAnswer | undefined> | UserAnswer | undefined;
-  /** Lookups waiting for the database (the batcher's). */
-  readonly stats?: { queued: number };
-}
 
 /** Lookups waiting for PostgreSQL past which a loading job answers from its previous generation: a few batches' worth. */
 const SHED_QUEUED = 8;

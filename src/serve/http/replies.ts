@@ -1,7 +1,7 @@
 // What the API answers, independent of the HTTP plumbing: a status, a JSON body and a few headers.
 // Error bodies are {"error": code, "message": text, ...}; they never carry connection strings or SQL.
 import { ExitCode, exitCodeOf } from '../../errors.ts';
-import { OverloadedError } from '../lookups/lookup-batcher.ts';
+import { OverloadedError } from '../overloaded-error.ts';
 
 export interface Reply {
   status: number;

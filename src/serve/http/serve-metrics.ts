@@ -3,8 +3,7 @@
 // which prom-client renders at scrape time.
 import client from 'prom-client';
 import { RequestStats } from './request-stats.ts';
-
-export type Route = 'lookup' | 'score' | 'export' | 'healthz' | 'readyz' | 'metrics' | 'openapi' | 'other';
+import type { Route } from './router.ts';
 
 export interface PoolStats {
   total: number;

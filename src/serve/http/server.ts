@@ -1,4 +1,5 @@
-// The lookup API over plain node:http: routing, limits, request ids, metrics and graceful shutdown.
+// The lookup API over plain node:http: limits, request ids, metrics and graceful shutdown around the
+// routes (router.ts) and their handlers (the rooms of src/serve/).
 // fastify around the same handler measured the same (47-52 against 49-53 µs of server CPU per lookup,
 // bench/README-lookup.md), so the five fixed routes stay on node:http: raw paths reach our own decoding
 // and validation untouched, and nothing sits between the socket and the handler that we do not test.
@@ -11,14 +12,15 @@ import type { Config } from '../../config/load-config.ts';
 import { describeError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import { answerLookup } from '../lookups/answer-lookup.ts';
-import { answerScore, scoreJobSegment } from '../scoring/answer-score.ts';
-import { exportSegments, streamExport } from '../export/stream-export.ts';
+import { answerScore } from '../scoring/answer-score.ts';
+import { streamExport } from '../export/stream-export.ts';
 import { OnlineScoring } from '../scoring/online-scoring.ts';
 import { ItemAttributes } from '../lookups/item-attributes.ts';
 import { LookupBatcher } from '../lookups/lookup-batcher.ts';
 import { JobCatalogue } from '../job-catalogue.ts';
 import { serveJobMetrics } from './serve-job-metrics.ts';
-import { ServeMetrics, type Route } from './serve-metrics.ts';
+import { matchRoute, type Matched, type Route } from './router.ts';
+import { ServeMetrics } from './serve-metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { answerReady, refreshServed } from './readiness.ts';
 import { RateLimit } from './rate-limit.ts';
@@ -54,17 +56,6 @@ const MAX_HEADER_BYTES = 8192;
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-
-/** `/v1/jobs/{job}/users/{user}/recommendations`: the raw (percent-encoded) job and user segments. */
-function lookupSegments(path: string): { jobRaw: string; userRaw: string } | undefined {
-  const end = path.length - 16; // '/recommendations'
-  if (!path.startsWith('/v1/jobs/') || !path.endsWith('/recommendations')) return undefined;
-  const slash = path.indexOf('/', 9);
-  if (slash < 0 || !path.startsWith('/users/', slash)) return undefined;
-  const user = slash + 7;
-  if (user > end || path.indexOf('/', user) !== end) return undefined;
-  return { jobRaw: path.slice(9, slash), userRaw: path.slice(user, end) };
-}
 
 /** Warnings at most once a second, with a count of the ones held back: an outage must not flood the log. */
 function throttled(log: Logger) {
@@ -137,19 +128,18 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     return answerLookup({ jobRaw: at.jobRaw, userRaw: at.userRaw, query, ifNoneMatch: req.headers['if-none-match'], requestId }, lookupDeps);
   }
 
-  function route(path: string, query: string): { route: Route; answer: (requestId: string) => Reply | Promise<Reply> } {
-    switch (path) {
-      case '/healthz': return { route: 'healthz', answer: () => json(200, { status: stopping ? 'stopping' : 'ok' }) };
-      case '/readyz': return { route: 'readyz', answer: () => (stopping ? json(503, { status: 'stopping' }) : answerReady(query, readyDeps)) };
-      case '/openapi.json': return { route: 'openapi', answer: () => ({ status: 200, body: openapi }) };
-      case '/metrics': return {
-        route: 'metrics',
-        answer: async () => {
-          await refreshServed(readyDeps).catch(() => {}); // metrics must render while the database is down
-          return { status: 200, body: await metrics.render() };
-        },
-      };
-      default: return { route: 'other', answer: () => json(404, { error: 'not_found', message: `no such endpoint: ${path.slice(0, 100)}; see /openapi.json` }) };
+  /** The answer of a GET route (every route but score and export, which take or stream a body). */
+  function answerGet(m: Matched, req: http.IncomingMessage, path: string, query: string, requestId: string): Reply | Promise<Reply> {
+    switch (m.route) {
+      case 'lookup': return lookup(req, m, query, requestId);
+      case 'healthz': return json(200, { status: stopping ? 'stopping' : 'ok' });
+      case 'readyz': return stopping ? json(503, { status: 'stopping' }) : answerReady(query, readyDeps);
+      case 'openapi': return { status: 200, body: openapi };
+      case 'metrics': return (async () => {
+        await refreshServed(readyDeps).catch(() => {}); // metrics must render while the database is down
+        return { status: 200, body: await metrics.render() };
+      })();
+      default: return json(404, { error: 'not_found', message: `no such endpoint: ${path.slice(0, 100)}; see /openapi.json` });
     }
   }
 
@@ -165,19 +155,15 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
     const query = q < 0 ? '' : url.slice(q + 1);
-    // The lookup first: it is nearly every request. Scoring takes a body and exports stream: both answer
-    // for themselves (see answer-score.ts, export-route.ts).
-    const looked = lookupSegments(path);
-    const scoreJob = looked ? undefined : scoreJobSegment(path);
-    const exported = looked || scoreJob !== undefined ? undefined : exportSegments(path);
-    if (scoreJob !== undefined || exported) {
-      const route: Route = exported ? 'export' : 'score';
-      const answer = exported ? streamExport(req, res, exported, requestId, exportDeps) : answerScore(req, scoreJob!, query, requestId, scoreDeps);
+    const m = matchRoute(path);
+    // Scoring takes a body and exports stream: both answer for themselves (answer-score.ts, stream-export.ts).
+    if (m.route === 'score' || m.route === 'export') {
+      const route = m.route;
+      const answer = m.route === 'export' ? streamExport(req, res, m, requestId, exportDeps) : answerScore(req, m.jobRaw, query, requestId, scoreDeps);
       answer.then((rep) => send(res, route, method, t0, requestId, rep), (err) => send(res, route, method, t0, requestId, res.headersSent ? null : failure(err, requestId)));
       return;
     }
-    const other = looked ? undefined : route(path, query);
-    const r: Route = other ? other.route : 'lookup';
+    const r: Route = m.route;
     // GET needs no body: one is the request size limit, refused with the connection closed (no unread body left on it).
     const length = req.headers['content-length'];
     if ((length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined) {
@@ -188,7 +174,7 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     }
     let reply: Reply | Promise<Reply>;
     try {
-      reply = other ? other.answer(requestId) : lookup(req, looked!, query, requestId);
+      reply = answerGet(m, req, path, query, requestId);
     } catch (err) {
       reply = failure(err, requestId);
     }

@@ -1,14 +1,14 @@
 // GET /v1/jobs/{job}/users/{userId}/recommendations: parameters -> memory, or one statement (batched)
 // -> JSON (lookup-body.ts; JSON.stringify when attributes are asked for).
 import type { JobDefinition } from '../../jobs/load-job.ts';
-import type { UserAnswer } from './lookup-batcher.ts';
+import type { UserAnswer } from './lookups.ts';
 import type { Attributes, ItemAttributes } from './item-attributes.ts';
 import { lookupBody } from './lookup-body.ts';
 import type { ServeMetrics } from '../http/serve-metrics.ts';
 import { BadParameter, parseLookupParams, type LookupParams } from '../http/params.ts';
 import { badRequest, failure, json, notFound, type Reply } from '../http/replies.ts';
 import type { JobCatalogue } from '../job-catalogue.ts';
-import type { Lookups } from '../generations/served-generations.ts';
+import type { Lookups } from './lookups.ts';
 
 export interface LookupDeps {
   /** Memory first, else PostgreSQL (served-generations.ts). */

@@ -6,14 +6,10 @@
 // per lookup the server's CPU falls from ~150 to ~50 µs and the database's from ~150 to ~18 µs
 // (one statement per lookup against batched, both with generic plans; bench/README-lookup.md).
 import type pg from 'pg';
-import { lookupUsers, type LookupResult, type UserRecommendations } from '../../store/lookup-users.ts';
-import { type Generation } from '../../store/generation.ts';
+import { type LookupResult, lookupUsers } from '../../store/lookup-users.ts';
+import { OverloadedError } from '../overloaded-error.ts';
 import { withDeadline } from '../with-deadline.ts';
-
-export interface UserAnswer {
-  generation: Generation;
-  user: UserRecommendations;
-}
+import type { Lookups, UserAnswer } from './lookups.ts';
 
 interface Waiter {
   userId: string;
@@ -35,11 +31,7 @@ export interface BatcherOptions {
   onBatch?: (size: number, ms: number) => void;
 }
 
-export class OverloadedError extends Error {
-  override name = 'OverloadedError';
-}
-
-export class LookupBatcher {
+export class LookupBatcher implements Lookups {
   private readonly groups = new Map<string, Group>();
   private queued = 0;
   private inFlight = 0;

@@ -1,7 +1,7 @@
 // POST /v1/jobs/{job}/score: one user's features -> the job's model (batched with other requests in a
 // worker thread) -> the top K, in the lookup's answer shape with "source": "online".
 import type http from 'node:http';
-import { OverloadedError } from '../lookups/lookup-batcher.ts';
+import { OverloadedError } from '../overloaded-error.ts';
 import type { JobCatalogue } from '../job-catalogue.ts';
 import type { OnlineScoring } from './online-scoring.ts';
 import type { RateLimit } from '../http/rate-limit.ts';
@@ -13,13 +13,6 @@ export interface ScoreDeps {
   scoring: OnlineScoring;
   limit: RateLimit;
   rateLimitPerSecond: number;
-}
-
-const SCORE_PATH = /^\/v1\/jobs\/([^/]*)\/score$/;
-
-/** The job segment of a scoring path, as sent (percent-encoded); undefined for any other path. */
-export function scoreJobSegment(path: string): string | undefined {
-  return SCORE_PATH.exec(path)?.[1];
 }
 
 /** Reads the body up to `max` bytes; undefined when it is longer (the rest is left unread: close the connection). */

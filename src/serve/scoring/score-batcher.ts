@@ -5,7 +5,7 @@
 // server adds at most maxDelayMs to a request. The model runs in worker threads: the event loop never blocks.
 import type { InferPool } from '../../infer/infer-pool.ts';
 import type { BadRow } from '../../infer/messages.ts';
-import { OverloadedError } from '../lookups/lookup-batcher.ts';
+import { OverloadedError } from '../overloaded-error.ts';
 
 /** One user's top K, or why their row was not scored (the bad-row rules of a run). */
 export type Scored =
