@@ -1,4 +1,4 @@
--- A year of daily runs (issue 11): batchcast.predictions is partitioned by (job, prediction_date, run_id)
+-- A year of daily runs: batchcast.predictions is partitioned by (job, prediction_date, run_id)
 -- instead of run_id alone, so a query that filters job and date (the view, an analyst) prunes to that
 -- date's partitions while it is planned: planning no longer reads every generation ever kept (1,000
 -- dates: 253 ms before). Each run's table still holds one run (one partition, bounds
@@ -34,7 +34,7 @@ comment on table batchcast.predictions is
   'One partition per run (batchcast.predictions_r<run_id>), bounds [(job, date, run_id), (job, date, run_id + 1)). Readers reach published rows through batchcast.recommendations, or one run''s rows through its own table.';
 
 -- Roles that may read `source` may read `target` too. The lookup API reads the published run's table by
--- name, so each new run table copies the readers of batchcast.predictions (write-predictions.ts createRunTable).
+-- name, so each new run table copies the readers of batchcast.predictions (src/store/run-tables.ts createRunTable).
 create function batchcast.copy_read_grants(source regclass, target regclass) returns void
   language plpgsql
 as $$

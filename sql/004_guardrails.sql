@@ -1,4 +1,4 @@
--- Guardrails (issue 9): every run is profiled and compared with the generation it would replace; a run that
+-- Guardrails: every run is profiled and compared with the generation it would replace; a run that
 -- breaks its job's gates is written but held back. Shadow runs are written and compared, never published.
 
 alter table batchcast.runs drop constraint runs_status_check;
@@ -14,7 +14,7 @@ alter table batchcast.publish_log add constraint publish_log_action_check
 -- why a person published a held or shadow run (batchcast publish --run R --reason "...")
 alter table batchcast.publish_log add column reason text;
 
--- One row per run: what went in and what came out (shapes in src/guard/types.ts: InputProfile, OutputProfile).
+-- One row per run: what went in and what came out (shapes in src/store/profiles.ts: InputProfile, OutputProfile).
 create table batchcast.run_profiles (
   run_id     bigint primary key references batchcast.runs (run_id) on delete cascade,
   inputs     jsonb not null,
@@ -23,7 +23,7 @@ create table batchcast.run_profiles (
 );
 
 -- A run against its reference (the generation it would replace), or any two runs (batchcast compare).
--- Shape in src/guard/types.ts: Comparison.
+-- Shape in src/store/profiles.ts: Comparison.
 create table batchcast.run_comparisons (
   run_id           bigint not null references batchcast.runs (run_id) on delete cascade,
   reference_run_id bigint not null references batchcast.runs (run_id) on delete cascade,

@@ -1,4 +1,4 @@
--- Compact rows (issue 13): a run stores each user's items as int4 indices into the items file
+-- Compact rows: a run stores each user's items as int4 indices into the items file
 -- (predictions.item_idx) instead of their ids as text (predictions.item_ids): 40 bytes of indices
 -- for k = 10 against ~100+ of text. The index -> item id mapping is stored once per items file in
 -- batchcast.item_maps, keyed by the sha256 of its id list, and shared by every run that used it.
@@ -8,7 +8,7 @@
 -- Nothing is rewritten here: adding a nullable column and dropping a NOT NULL are catalog-only changes,
 -- so this migration takes milliseconds whatever the size of the generations already published.
 -- Readers get item ids either way: the view joins the map; one run's rows are read through
--- write-predictions.ts generationSource (SQL) or item-maps.ts (readers that decode indices themselves).
+-- src/store/run-tables.ts generationSource (SQL) or item-maps.ts (readers that decode indices themselves).
 
 create table batchcast.item_maps (
   -- sha256 (hex) of the items file's ids in index order, one per line (write/item-maps.ts itemsSha256)

@@ -1,4 +1,4 @@
--- The lookup API's /metrics shows each job's drift figures (issue 9), read from run_comparisons and
+-- The lookup API's /metrics shows each job's drift figures, read from run_comparisons and
 -- run_profiles; grant_lookup_access (002, 003, 006) did not grant them, so a read-only API showed none.
 -- Profiles and comparisons hold aggregates (quantiles, PSI, overlap), never a user's recommendations.
 create or replace function batchcast.grant_lookup_access(reader name) returns void

@@ -1,4 +1,4 @@
-// Compact rows (issue 13, sql/006): runs store item indices (int4[]) and share one item map per items
+// Compact rows (sql/006): runs store item indices (int4[]) and share one item map per items
 // file; a generation published before 006 (item ids as text[]) is served identically after it, by the
 // view, the lookup API (PostgreSQL and memory), exports and the guardrails' reader.
 import { readFileSync } from 'node:fs';

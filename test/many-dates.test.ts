@@ -1,4 +1,4 @@
-// A year of daily runs (issue 11), asserted on the plans, not on timings: with hundreds of published
+// A year of daily runs, asserted on the plans, not on timings: with hundreds of published
 // dates, a job + date query on the view and the lookup API each reach one predictions partition; a
 // database migrated from the run_id layout (001 + 002 + 004, then 003) serves the same answers.
 import { readFileSync } from 'node:fs';

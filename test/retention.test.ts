@@ -1,4 +1,4 @@
-// Retention by date (issue 11): predict applies the job's retention.days after publishing, archiving each
+// Retention by date: predict applies the job's retention.days after publishing, archiving each
 // dropped date's published generation to Parquet first; `batchcast prune --older-than N` does the same by
 // hand. Dropped dates are no longer served, kept dates are, archives read back with DuckDB.
 import { execFile } from 'node:child_process';

@@ -48,7 +48,7 @@ export async function findGeneration(client: Queryable, job: string, date: strin
 /**
  * The one place an export reads a run's rows: a cursor over the run's own table (item-maps.ts storedRowsSql), in
  * user id order (its unique index's order, so no sort), `chunkRows` users per round trip. Arrays travel as json
- * for the native JSON.parse (as in serve/lookup.ts). A compact run's item indices are decoded here through its
+ * for the native JSON.parse (as in store/lookup-users.ts). A compact run's item indices are decoded here through its
  * item map, read once. Needs a transaction around it (see exportGeneration).
  */
 export async function* readGenerationRows(client: Queryable, runId: number, chunkRows: number): AsyncGenerator<RowChunk> {

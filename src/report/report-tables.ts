@@ -1,4 +1,4 @@
-// The report's figures as tables of strings, shared by the terminal (print-report.ts) and the HTML page
+// The report's figures as tables of strings, shared by the terminal (src/cli/output/report.ts) and the HTML page
 // (html-report.ts), so both always show the same numbers.
 import type { Report, RunSummary } from './load-report.ts';
 

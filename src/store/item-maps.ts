@@ -1,4 +1,4 @@
-// Compact rows (issue 13, sql/006): a run stores item indices (int4[]) and the index -> item id mapping
+// Compact rows (sql/006): a run stores item indices (int4[]) and the index -> item id mapping
 // is stored once per items file in batchcast.item_maps, keyed by the sha256 of its ids, shared by runs.
 // The one place that writes a map, reads it back, and says which column a run's items are in.
 import { createHash } from 'node:crypto';

@@ -54,7 +54,7 @@ export interface RunUpdate {
   timings?: Record<string, number>;
   fallback?: { itemIds: string[]; scores: number[] };
   modelPath?: string;
-  /** the run's item map (sql/006, write/item-maps.ts): its rows store item indices */
+  /** the run's item map (sql/006, item-maps.ts): its rows store item indices */
   itemsSha256?: string;
 }
 

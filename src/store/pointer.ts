@@ -6,7 +6,7 @@
 import type pg from 'pg';
 import type { Queryable } from './queryable.ts';
 
-/** The channel `batchcast serve` LISTENs on (src/serve/listen-publishes.ts). */
+/** The channel `batchcast serve` LISTENs on (src/serve/generations/publish-listener.ts). */
 export const PUBLISH_CHANNEL = 'batchcast_publish';
 
 /** The NOTIFY payload, JSON: small and fixed-size (pg_notify allows 8000 bytes). */
