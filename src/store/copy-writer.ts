@@ -7,14 +7,24 @@ import { InfraError } from '../errors.ts';
 import { COPY_HEADER, COPY_TRAILER } from './copy-binary.ts';
 import { runTable } from './tables.ts';
 
+/**
+ * A socket error while rows stream (EPIPE, ECONNRESET) arrives before, or instead of, the server's own
+ * words when the backend is terminated or the network drops: say that the connection was lost, and where.
+ */
+function copyError(err: Error, table: string): Error {
+  const code = (err as { code?: string }).code;
+  if (code !== 'EPIPE' && code !== 'ECONNRESET') return err;
+  return new InfraError(`COPY into ${table}: the connection to PostgreSQL was lost (${err.message})`, { cause: err });
+}
+
 /** One COPY (binary) into the run table. write() honours backpressure; finish() returns the row count. */
 export class CopyWriter {
   private failed: Error | undefined;
   private readonly done: Promise<number>;
 
-  private constructor(private readonly stream: Writable & { rowCount?: number }, private readonly stallMs: number) {
+  private constructor(private readonly stream: Writable & { rowCount?: number }, private readonly stallMs: number, table: string) {
     this.done = new Promise<number>((resolve, reject) => {
-      stream.on('error', (err) => { this.failed = err; reject(err); });
+      stream.on('error', (err) => { this.failed = copyError(err, table); reject(this.failed); });
       stream.on('finish', () => resolve(stream.rowCount ?? 0));
     });
     this.done.catch(() => {}); // observed through write()/finish(); never an unhandled rejection
@@ -23,7 +33,7 @@ export class CopyWriter {
   /** into the run's table, or into `table` (a shard's table, shard-tables.ts) */
   static open(client: pg.ClientBase, runId: number, stallMs: number, table = runTable(runId)): CopyWriter {
     const stream = client.query(copyFrom(`copy ${table} (user_id, item_idx, scores) from stdin with (format binary)`));
-    const w = new CopyWriter(stream, stallMs);
+    const w = new CopyWriter(stream, stallMs, table);
     stream.write(COPY_HEADER);
     return w;
   }
@@ -33,7 +43,7 @@ export class CopyWriter {
     if (!this.stream.write(buf)) {
       await this.withStallTimeout(new Promise<void>((resolve, reject) => {
         const onDrain = () => { this.stream.off('error', onError); resolve(); };
-        const onError = (err: Error) => { this.stream.off('drain', onDrain); reject(err); };
+        const onError = (err: Error) => { this.stream.off('drain', onDrain); reject(this.failed ?? err); };
         this.stream.once('drain', onDrain);
         this.stream.once('error', onError);
       }));
