@@ -95,7 +95,7 @@ async function main() {
     const slices = Array.from({ length: Math.ceil(users / CHUNK) }, (_, c) => [c * CHUNK, Math.min(users, (c + 1) * CHUNK)]);
     const m: Record<string, Record<string, number[]>> = { text: {}, int4: {} };
     const add = (f: string, key: string, v: number) => { (m[f][key] ??= []).push(v); };
-    let lastRuns: Record<string, number> = {};
+    const lastRuns: Record<string, number> = {};
     for (let round = 1; round <= rounds; round++) {
       for (const format of round % 2 ? ['text', 'int4'] : ['int4', 'text']) {
         let t = performance.now();

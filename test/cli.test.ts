@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../src/db/embedded.ts';
 import { makeFixture, type Fixture } from './fixtures.ts';
 import { createTestDb, type TestDb } from './helpers.ts';
-import { bin, repo, runCli } from './run-cli.ts';
+import { repo, runCli } from './run-cli.ts';
 
 let t: TestDb;
 let fx: Fixture;

@@ -32,7 +32,7 @@ async function readEveryWay(t: TestDb, job: string, date: string, runId: number,
     await client.query('commit');
     const guard = await client.query<{ user_id: string; item_ids: string[] }>(`select user_id, item_ids from ${runRows(runId)} r`);
     return {
-      lookup: users.map((u, i) => lookup!.users[i].itemIds),
+      lookup: users.map((_u, i) => lookup!.users[i].itemIds),
       memory: users.map((u) => memory.lookup(u).itemIds),
       exported: users.map((u) => exported.get(u) ?? null),
       guard: users.map((u) => guard.rows.find((r) => r.user_id === u)?.item_ids ?? null),

@@ -2,7 +2,7 @@
 // an ephemeral port, and HTTP clients that send exactly the bytes given (fetch would normalise paths).
 import http from 'node:http';
 import net from 'node:net';
-import pg from 'pg';
+import type pg from 'pg';
 import { loadConfig, type ConfigOverrides } from '../src/config/load-config.ts';
 import { createPool } from '../src/db/connect.ts';
 import type { Logger } from '../src/log.ts';

@@ -1,5 +1,5 @@
 // What every command shares: flags -> config -> logger -> database, released in `finally`.
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { loadConfig, type Config, type ConfigOverrides } from '../config/load-config.ts';
 import type { Db } from '../db/connect.ts';
 import { BadInputError } from '../errors.ts';

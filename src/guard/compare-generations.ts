@@ -6,7 +6,7 @@ import { BadInputError } from '../errors.ts';
 import { loadJob } from '../jobs/load-job.ts';
 import { getRun, type RunRow } from '../store/ledger.ts';
 import { compareRuns } from './compare-runs.ts';
-import { type RunProfiles } from '../store/profiles.ts';
+import type { RunProfiles } from '../store/profiles.ts';
 import { loadProfiles, saveComparison } from '../store/profiles.ts';
 import type { Comparison } from '../store/profiles.ts';
 

@@ -9,7 +9,7 @@ import { BadInputError } from '../errors.ts';
 import type { JobDefinition } from '../jobs/load-job.ts';
 import { withDuckDB } from '../read/duckdb.ts';
 import { compareRuns } from './compare-runs.ts';
-import { type RunProfiles } from '../store/profiles.ts';
+import type { RunProfiles } from '../store/profiles.ts';
 import { evaluateGates, heldLine, type GateResult } from './gates.ts';
 import { profileInputs } from './profile-inputs.ts';
 import { outputCounts, profileOutputs } from './profile-outputs.ts';

@@ -173,6 +173,7 @@ async function rank(ids: UserIds, features: Float32Array, rows: number): Promise
     for (let j = 0; j < k; j++) {
       const s = values[n * k + j];
       const ix = indices[n * k + j];
+      // biome-ignore lint/suspicious/noSelfCompare: NaN test in the per-score loop, cheaper than a Number.isNaN call
       if (s !== s) { nanBad.push(n); break; }
       if (ix < 0 || ix >= items) {
         throw new Error(`model returned item index ${ix} for user ${userIdText(ids, rowOf(n))}, but the items file has only ${items} items (indices 0..${items - 1}); the items file does not match the model`);

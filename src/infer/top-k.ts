@@ -23,6 +23,7 @@ export function topK(scores: Float32Array, rows: number, n: number, k: number): 
     let nan = false;
     for (let j = 0; j < n; j++) {
       const s = scores[base + j];
+      // biome-ignore lint/suspicious/noSelfCompare: NaN test in the per-score loop, cheaper than a Number.isNaN call
       if (s !== s) { nan = true; continue; }
       if (count < k) {
         let p = count++;

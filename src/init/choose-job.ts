@@ -89,7 +89,7 @@ export function chooseFeatures(f: FeatureFiles, model: ModelDescription, input: 
     if (flags.columns.length === 1 && lists.includes(flags.columns[0])) listColumn = flags.columns[0];
     else columns = flags.columns;
     notes.push(flags.perInput ? `features: one model input per column, matched by name (model.inputs)` : `feature order: from --columns`);
-  } else if (fromMeta && fromMeta.every((c) => numeric.includes(c))) {
+  } else if (fromMeta?.every((c) => numeric.includes(c))) {
     columns = fromMeta;
     notes.push(`feature order: from the model's metadata (${FEATURE_ORDER_KEYS.find((k) => model.metadata[k])})`);
   } else if (lists.length === 1 && (modelWidth === undefined || f.listWidths[lists[0]] === modelWidth)) {

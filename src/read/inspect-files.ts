@@ -78,11 +78,11 @@ interface Layout {
 function dateFolders(glob: string, files: string[]): Layout | undefined {
   const keys = [...glob.matchAll(/([A-Za-z_][\w]*)=\*/g)].map((m) => m[1]);
   const inPaths = new Set(files.flatMap((f) => [...f.matchAll(/\/([A-Za-z_][\w]*)=([^/]+)\//g)].map((m) => m[1])));
-  const column = keys.find((k) => inPaths.has(k)) ?? [...inPaths].find((k) => files.some((f) => isoDate(valueOf(f, k) ?? '') !== undefined));
+  const column = keys.find((k) => inPaths.has(k)) ?? [...inPaths].find((k) => files.some((f) => isoDate(partitionValue(f, k) ?? '') !== undefined));
   if (!column) return undefined;
   const values = new Map<string, string[]>();
   for (const f of files) {
-    const v = valueOf(f, column);
+    const v = partitionValue(f, column);
     if (v !== undefined) values.set(v, [...(values.get(v) ?? []), f]);
   }
   const dated = [...values.keys()].filter((v) => isoDate(v) !== undefined);
@@ -105,7 +105,7 @@ function yearMonthDay(glob: string, files: string[]): Layout | undefined {
   const byDate = new Map<string, string[]>();
   const padded = { month: false, day: false };
   for (const f of files) {
-    const [y, m, d] = ['year', 'month', 'day'].map((k) => valueOf(f, k) ?? '');
+    const [y, m, d] = ['year', 'month', 'day'].map((k) => partitionValue(f, k) ?? '');
     if (!/^\d{4}$/.test(y) || !/^\d{1,2}$/.test(m) || !/^\d{1,2}$/.test(d)) continue;
     const iso = isoDate(`${y}${m.padStart(2, '0')}${d.padStart(2, '0')}`);
     if (!iso) continue;
@@ -118,7 +118,7 @@ function yearMonthDay(glob: string, files: string[]): Layout | undefined {
   return { byDate, column: 'dt', format: 'YYYY-MM-DD', template };
 }
 
-function valueOf(file: string, key: string): string | undefined {
+function partitionValue(file: string, key: string): string | undefined {
   return new RegExp(`/${key}=([^/]+)/`).exec(file)?.[1];
 }
 

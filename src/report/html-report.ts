@@ -37,7 +37,7 @@ function charts(rep: Report): string[] {
   const c = rep.comparison;
   const ref = rep.reference?.outputs ?? null;
   const both = ref ? 'reference (grey) and this run (blue) on one axis' : 'this run alone (no reference)';
-  if (c && c.psi.length) {
+  if (c?.psi.length) {
     out.push(figure(driftBars(c.psi, c.psiDriftThreshold), 'Feature drift',
       `PSI of each feature on the reference's deciles (epsilon ${c.psiEpsilon} for empty bins); red bars are over the drift threshold. ${(c.driftedFeatureShare * 100).toFixed(1)}% of features drifted.`));
   } else {
@@ -53,7 +53,7 @@ function charts(rep: Report): string[] {
   } else {
     out.push('<p class="note">No score or popularity charts: this run has no output profile.</p>');
   }
-  if (c && c.overlapHistogram.length) {
+  if (c?.overlapHistogram.length) {
     out.push(figure(overlapBars(c.overlapHistogram), 'Top-K overlap with the reference',
       `How many of their ${c.overlapHistogram.length - 1} items each of ${c.sampleUsers.toLocaleString('en-US')} sampled users keeps from the reference: mean overlap@K ${c.meanOverlapAtK.toFixed(3)}, mean RBO ${c.meanRbo.toFixed(3)}.`));
   }

@@ -50,7 +50,7 @@ export async function finishGeneration(r: FinishRequest): Promise<PredictResult 
   let done = false; // published or held: the run's table stays
   try {
     const run = await getRun(db.pool, runId);
-    if (!run || run.status !== 'running' || (await succeededShards(db.pool, runId)) !== shards) {
+    if (run?.status !== 'running' || (await succeededShards(db.pool, runId)) !== shards) {
       log.info(`run ${runId} is ${run?.status ?? 'gone'}: another process finished it`, { runId });
       return undefined;
     }

@@ -7,7 +7,6 @@
 // Restarted pods: a succeeded shard is never redone (exit 0); a shard whose process is alive is refused
 // (exit 3); a dead one's table is dropped and the shard redone. See docs/reliability.md, "Sharded dates".
 import os from 'node:os';
-import type { Db } from '../db/connect.ts';
 import { connectClient } from '../db/connect.ts';
 import { migrate } from '../store/migrate.ts';
 import { describeError } from '../errors.ts';

@@ -21,7 +21,7 @@ import type { JobCatalogue } from '../job-catalogue.ts';
 import { PublishListener, type PublishEvent } from './publish-listener.ts';
 import { generationRows, readGenerationMeta } from '../../store/generation.ts';
 import { publishedGenerations } from '../../store/pointer.ts';
-import { BadGenerationError, buildMemoryGeneration, MemoryGeneration, OverBudgetError } from './memory-generation.ts';
+import { BadGenerationError, buildMemoryGeneration, type MemoryGeneration, OverBudgetError } from './memory-generation.ts';
 import type { ServeMetrics } from '../http/serve-metrics.ts';
 import { isUnavailable } from '../http/replies.ts';
 import { withDeadline } from '../with-deadline.ts';

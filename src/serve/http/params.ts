@@ -23,11 +23,13 @@ export const MAX_USER_ID_CHARS = 256;
 export const MAX_K = 1000;
 const QUERY_PARAMETERS = new Set(['date', 'k', 'include']);
 // C0 controls and DEL: PostgreSQL text cannot hold NUL, and the others are never part of a real id.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 export const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** Shown back to the client inside a JSON string: short and printable. */
 function shown(v: string): string {
   const s = v.length > 64 ? `${v.slice(0, 64)}...` : v;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is replaced
   return JSON.stringify(s.replace(/[\u0000-\u001f\u007f]/g, '?'));
 }
 

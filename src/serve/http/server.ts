@@ -75,7 +75,7 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
   const serve = opts.config.serve;
   const timeoutMs = serve.statementTimeoutMs + 1000;
   const catalogue = new JobCatalogue(opts.config.jobsDir, opts.config.root, log).watch();
-  let batcher: LookupBatcher | undefined = undefined;
+  let batcher: LookupBatcher | undefined ;
   const metrics = new ServeMetrics(() => ({
     total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount,
     inFlight: batcher?.stats.inFlight ?? 0, queued: batcher?.stats.queued ?? 0,

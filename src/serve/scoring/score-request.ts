@@ -21,6 +21,7 @@ export function maxBodyBytes(job: JobDefinition): number {
   return 4096 + names + job.features.size * 40;
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is replaced
 const shown = (v: string) => JSON.stringify(v.length > 64 ? `${v.slice(0, 64)}...` : v).replace(/[\u0000-\u001f\u007f]/g, '?');
 
 function typeName(v: unknown): string {
