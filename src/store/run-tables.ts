@@ -94,7 +94,7 @@ export async function attachRunTable(client: pg.ClientBase, runId: number, lockT
  * on the parent, so an attached one is first detached CONCURRENTLY (SHARE UPDATE EXCLUSIVE, waits for the
  * readers that might see it). The caller must not use a transaction: DETACH CONCURRENTLY refuses one.
  */
-export async function dropRunTable(client: Pick<pg.Pool, 'query'>, runId: number): Promise<void> {
+export async function dropRunTable(client: Queryable, runId: number): Promise<void> {
   const t = runTable(runId);
   const { rows } = await client.query<{ attached: boolean; pending: boolean }>(
     `select true as attached, coalesce(i.inhdetachpending, false) as pending
