@@ -1,9 +1,11 @@
 // What every command shares: flags -> config -> logger -> database, released in `finally`.
+// The configuration (Zod) and the logger (pino) are imported when a command runs: loading them took more
+// time than the rest of `batchcast --help` together.
 import { type Command, Option } from 'commander';
-import { loadConfig, type Config, type ConfigOverrides } from '../config/load-config.ts';
+import type { Config, ConfigOverrides } from '../config/load-config.ts';
 import type { Db } from '../db/connect.ts';
 import { BadInputError } from '../errors.ts';
-import { createLogger, type Logger } from '../log.ts';
+import type { Logger } from '../log.ts';
 
 export interface GlobalFlags {
   databaseUrl?: string;
@@ -28,7 +30,8 @@ export function int(name: string) {
   };
 }
 
-export function context(flags: GlobalFlags, extra: ConfigOverrides = {}): Context {
+export async function context(flags: GlobalFlags, extra: ConfigOverrides = {}): Promise<Context> {
+  const [{ loadConfig }, { createLogger }] = await Promise.all([import('../config/load-config.ts'), import('../log.ts')]);
   const overrides: ConfigOverrides = { ...extra };
   if (flags.databaseUrl) overrides.databaseUrl = flags.databaseUrl;
   if (flags.workers) overrides.workers = flags.workers;

@@ -1,7 +1,6 @@
 // `batchcast backfill`: every date of a range, each in its own process, skipping dates already published
 // with the current model.
 import { type Command, Option } from 'commander';
-import { createLogger } from '../../log.ts';
 import type { Reprocess } from '../../schedule/backfill.ts';
 import { context, type GlobalFlags, globalOptions, int, withDb } from '../context.ts';
 import { failOnFailedDates, printDateOutcomes } from '../output/ledger.ts';
@@ -27,11 +26,11 @@ export function backfillCommand(program: Command): void {
     .option('--workers <n>', 'inference worker threads per run', int('--workers'))
     .option('--threads <n>', 'ONNX Runtime intra-op threads per worker', int('--threads'))
     .action(async (opts: BackfillFlags) => {
-      const ctx = context(opts);
+      const ctx = await context(opts);
       const { signal } = stopOnSignals({ log: ctx.log, stopping: 'the backfill: runs in progress publish nothing; rerun the same command to resume' });
       const onUpdate = opts.quiet || opts.json ? undefined : backfillProgress();
       // With a progress display the runs' own chatter would scroll it away: show only their warnings.
-      const runLog = onUpdate ? besideProgress(createLogger({ level: 'warn', json: false })) : undefined;
+      const runLog = onUpdate ? besideProgress((await import('../../log.ts')).createLogger({ level: 'warn', json: false })) : undefined;
       const { backfill } = await import('../../schedule/backfill.ts');
       const result = await withDb(ctx, (db) => backfill({
         job: opts.job, from: opts.from, to: opts.to, concurrency: opts.concurrency, reprocess: opts.reprocess,

@@ -10,7 +10,7 @@ export function compareCommand(program: Command): void {
     .requiredOption('--run <id...>', 'two run ids: --run A --run B', (v: string, prev: number[] = []) => [...prev, int('--run')(v)])
     .action(async (opts: GlobalFlags & { run: number[] }) => {
       if (opts.run.length !== 2) throw new BadInputError(`compare needs exactly two runs: --run A --run B (got ${opts.run.length})`);
-      const ctx = context(opts);
+      const ctx = await context(opts);
       const { compareGenerations } = await import('../../guard/compare-generations.ts');
       const comparison = await withDb(ctx, (db) => compareGenerations(db, ctx.config, opts.run[0], opts.run[1]));
       printComparison(comparison, opts);

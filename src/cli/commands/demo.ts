@@ -17,7 +17,7 @@ export function demoCommand(program: Command): void {
     .option('--regenerate', 'regenerate the data even if it exists')
     .addOption(new Option('--model <variant>', 'the model variant to run, same weights (bench/README.md, "Speed against agreement")').choices(PRECISIONS).default('fp32'))
     .action(async (opts: DemoFlags) => {
-      const ctx = context(opts);
+      const ctx = await context(opts);
       const { runDemo } = await import('../../demo/run-demo.ts');
       let embedded = false;
       const summary = await withDb(ctx, async (db) => {

@@ -17,7 +17,7 @@ export function exportCommand(program: Command): void {
     .requiredOption('--format <format>', `one of ${EXPORT_FORMATS.join(', ')}`)
     .requiredOption('--out <file>', 'output file, or - for stdout')
     .action(async (opts: ExportFlags) => {
-      const ctx = context(opts);
+      const ctx = await context(opts);
       const { exportGeneration } = await import('../../export/export-generation.ts');
       const result = await withDb(ctx, (db) => exportGeneration({ pool: db.pool, job: opts.job, date: opts.date, runId: opts.run, format: opts.format, out: opts.out }));
       const g = result.generation;

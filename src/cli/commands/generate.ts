@@ -15,7 +15,7 @@ export function generateCommand(program: Command): void {
     .option('--out <dir>', 'output directory', 'data/demo')
     .option('--rows-per-file <n>', 'split each date into Parquet files of at most this many rows', int('--rows-per-file'), 1_000_000)
     .action(async (opts: GenerateFlags) => {
-      const ctx = context(opts);
+      const ctx = await context(opts);
       const { generateDemo } = await import('../../demo/generate.ts');
       await generateDemo({ outDir: opts.out, users: opts.users, items: opts.items, days: opts.days, endDate: opts.endDate ?? yesterday(), k: 10, rowsPerFile: opts.rowsPerFile, seed: 7, log: (m) => ctx.log.info(m) });
     });

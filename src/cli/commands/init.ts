@@ -27,7 +27,7 @@ export function initCommand(program: Command): void {
     .option('--force', 'replace an existing job file')
     .option('--check', 'then dry-run the job on the newest date (predict --dry-run)')
     .action(async (opts: InitFlags) => {
-      const ctx = context(opts);
+      const ctx = await context(opts);
       if (opts.output && opts.output.length > 2) throw new BadInputError('--output takes one name (scores) or two (values,indices)');
       const { initJob } = await import('../../init/init-job.ts');
       const result = await initJob({

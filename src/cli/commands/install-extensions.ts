@@ -7,7 +7,7 @@ export function installExtensionsCommand(program: Command): void {
   globalOptions(program.command('install-extensions'))
     .description('download config duckdb.extensions into duckdb.extensionDirectory for this DuckDB version (image build time: needs the network)')
     .action(async (opts: GlobalFlags) => {
-      const { config, log } = context(opts);
+      const { config, log } = await context(opts);
       if (!config.duckdb.extensionDirectory) throw new BadInputError('install-extensions needs config duckdb.extensionDirectory (BATCHCAST_DUCKDB_EXTENSION_DIRECTORY), the directory runs will load from');
       const { installExtensions } = await import('../../read/duckdb.ts');
       const installed = await installExtensions(config.duckdb.extensionDirectory, config.duckdb.extensions);

@@ -6,7 +6,7 @@ export function migrateCommand(program: Command): void {
   globalOptions(program.command('migrate'))
     .description('create or update the batchcast schema')
     .action(async (opts: GlobalFlags) => {
-      const ctx = context(opts);
+      const ctx = await context(opts);
       const { migrate } = await import('../../store/migrate.ts');
       const applied = await withDb(ctx, (db) => migrate(db.pool));
       ctx.log.info(applied.length ? `applied ${applied.join(', ')}` : 'schema is up to date');

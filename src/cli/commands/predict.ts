@@ -25,7 +25,7 @@ export function predictCommand(program: Command): void {
     .option('--pushgateway-url <url>', 'push the job\'s metrics here after the run (default: $BATCHCAST_PUSHGATEWAY_URL, config metrics.pushgatewayUrl)')
     .option('--shard <I/N>', 'score only shard I of N (auto/N: I from JOB_COMPLETION_INDEX); the last shard to finish publishes all N')
     .action(async (opts: PredictFlags) => {
-      const ctx = context(opts, opts.pushgatewayUrl ? { metrics: { pushgatewayUrl: opts.pushgatewayUrl } } : {});
+      const ctx = await context(opts, opts.pushgatewayUrl ? { metrics: { pushgatewayUrl: opts.pushgatewayUrl } } : {});
       if (opts.dryRun) {
         const { dryRun } = await import('../../run/dry-run.ts');
         return printDryRun(await withDb(ctx, (db) => dryRun({ job: opts.job, date: opts.date ?? yesterday(), config: ctx.config, db, log: ctx.log })), opts);

@@ -12,7 +12,7 @@ export function pruneCommand(program: Command): void {
     .option('--job <name>', 'only this job')
     .option('--date <YYYY-MM-DD>', 'only this prediction date (with --keep)')
     .action(async (opts: GlobalFlags & { keep?: number; olderThan?: number; job?: string; date?: string }) => {
-      const ctx = context(opts);
+      const ctx = await context(opts);
       const date = opts.date === undefined ? undefined : parseDate(opts.date, '--date');
       const { pruneTables } = await import('../../retention/prune-tables.ts');
       const result = await withDb(ctx, (db) => pruneTables(db, ctx.config, { keep: opts.keep, olderThan: opts.olderThan, job: opts.job, date }, ctx.log));

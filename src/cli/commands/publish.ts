@@ -10,7 +10,7 @@ export function publishCommand(program: Command): void {
     .requiredOption('--run <id>', 'run id (see batchcast runs)', int('--run'))
     .option('--reason <text>', 'why a held or shadow run is published anyway (required for a held run; kept in the publish log with the run)')
     .action(async (opts: GlobalFlags & { run: number; reason?: string }) => {
-      const ctx = context(opts);
+      const ctx = await context(opts);
       const { publishGeneration } = await import('../../run/publish-generation.ts');
       const outcome = await withDb(ctx, (db) => publishGeneration(db, ctx.config, opts.run, opts.reason));
       printPublish(outcome, opts);

@@ -15,7 +15,7 @@ export function reportCommand(program: Command): void {
     .option('--reference <id>', 'show the comparison with this run instead of the reference (see batchcast compare)', int('--reference'))
     .option('--html <file>', 'also write one self-contained HTML page with charts to this file')
     .action(async (opts: ReportFlags) => {
-      const ctx = context(opts);
+      const ctx = await context(opts);
       const { loadReport } = await import('../../report/load-report.ts');
       const report = await withDb(ctx, (db) => loadReport(db, { run: opts.run, job: opts.job, date: opts.date, reference: opts.reference }));
       const file = opts.html === undefined ? undefined : path.resolve(opts.html);

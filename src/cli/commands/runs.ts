@@ -13,7 +13,7 @@ export function runsCommand(program: Command): void {
     .addOption(new Option('--status <status>', 'only runs with this status').choices(RUN_STATUSES))
     .option('--limit <n>', 'at most this many runs', int('--limit'), 50)
     .action(async (opts: GlobalFlags & { job?: string; date?: string; status?: string; limit: number }) => {
-      const ctx = context(opts);
+      const ctx = await context(opts);
       const date = opts.date === undefined ? undefined : parseDate(opts.date, '--date');
       const { showRuns } = await import('../../store/ledger.ts');
       const runs = await withDb(ctx, (db) => showRuns(db, { job: opts.job, date, status: opts.status, limit: opts.limit }));

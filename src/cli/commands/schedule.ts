@@ -14,7 +14,7 @@ export function scheduleCommand(program: Command): void {
     .option('--workers <n>', 'inference worker threads per run', int('--workers'))
     .option('--threads <n>', 'ONNX Runtime intra-op threads per worker', int('--threads'))
     .action(async (opts: GlobalFlags & { job?: string[]; once?: boolean }) => {
-      const ctx = context(opts);
+      const ctx = await context(opts);
       const { signal } = stopOnSignals({ log: ctx.log, stopping: 'the scheduler' });
       const started = performance.now();
       const { runScheduler } = await import('../../schedule/scheduler.ts');

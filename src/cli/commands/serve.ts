@@ -27,7 +27,7 @@ export function serveCommand(program: Command): void {
       if (opts.host !== undefined) serve.host = opts.host;
       if (opts.poolSize !== undefined) serve.poolSize = opts.poolSize;
       if (opts.processes !== undefined) serve.processes = opts.processes;
-      const ctx = context(opts, { serve, ...(opts.lookupDatabaseUrl ? { lookupDatabaseUrl: opts.lookupDatabaseUrl } : {}) });
+      const ctx = await context(opts, { serve, ...(opts.lookupDatabaseUrl ? { lookupDatabaseUrl: opts.lookupDatabaseUrl } : {}) });
       const { isClusterWorker, runPrimary } = await import('../../serve/http/cluster.ts');
       const until = stopOnSignals().requested;
       if (ctx.config.serve.processes > 1 && !isClusterWorker()) {

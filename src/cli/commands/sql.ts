@@ -11,7 +11,7 @@ export function sqlCommand(program: Command): void {
     .argument('<query>', `SQL, e.g. "${EXAMPLE_QUERY}"`)
     .option('--csv', 'print CSV instead of a table')
     .action(async (query: string, opts: GlobalFlags & { csv?: boolean }) => {
-      const ctx = context({ ...opts, quiet: opts.quiet ?? true }); // the rows are the output; say only what went wrong
+      const ctx = await context({ ...opts, quiet: opts.quiet ?? true }); // the rows are the output; say only what went wrong
       const { runSql } = await import('../../store/run-sql.ts');
       printSql(await withDb(ctx, (db) => runSql(db.pool, query)), opts);
     });
