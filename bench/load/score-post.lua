@@ -1,4 +1,4 @@
--- wrk script for bench/score-bench.ts: POST /v1/jobs/JOB/score with a random user id and SIZE random
+-- wrk script for bench/load/score-bench.ts: POST /v1/jobs/JOB/score with a random user id and SIZE random
 -- features (list-column job). With DELAY_MS set, each connection waits a random delay averaging DELAY_MS
 -- between requests (wrk itself is closed-loop); score-bench.ts calibrates it so the load is ~2k requests/s.
 local job = os.getenv("JOB") or "score"

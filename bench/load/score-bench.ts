@@ -1,8 +1,8 @@
 // Online scoring benchmark (issue 10): POST /v1/jobs/{job}/score under wrk, paced at --rate requests/s
 // (target: p99 <= 10 ms at 2k/s) and flat out; and the batched scoring throughput against ONNX Runtime
-// alone on the same model (bench/stages.ts ortAlone), both in process (ScoreBatcher -> InferPool, no HTTP)
+// alone on the same model (bench/harness/stages.ts ortAlone), both in process (ScoreBatcher -> InferPool, no HTTP)
 // and through the API.
-//   node --import tsx bench/score-bench.ts [--model heavy|light] [--rate 2000] [--duration 15] [--rounds 3]
+//   node --import tsx bench/load/score-bench.ts [--model heavy|light] [--rate 2000] [--duration 15] [--rounds 3]
 // DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test): serve needs a database for its pool and
 // the published-model check; nothing is written there. Writes bench/results/score-<model>.json.
 import { spawn } from 'node:child_process';
@@ -11,18 +11,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { buildTwoTowerModel, randomTwoTower } from '../src/demo/build-model.ts';
-import { rng } from '../src/demo/random.ts';
-import { freePort } from '../src/db/embedded.ts';
-import { InferPool } from '../src/infer/infer-pool.ts';
-import { loadJob } from '../src/jobs/load-job.ts';
-import { ScoreBatcher } from '../src/serve/scoring/score-batcher.ts';
-import { MODELS, type Dataset, type ModelSpec } from './datasets.ts';
+import { buildTwoTowerModel, randomTwoTower } from '../../src/demo/build-model.ts';
+import { rng } from '../../src/demo/random.ts';
+import { freePort } from '../../src/db/embedded.ts';
+import { InferPool } from '../../src/infer/infer-pool.ts';
+import { loadJob } from '../../src/jobs/load-job.ts';
+import { ScoreBatcher } from '../../src/serve/scoring/score-batcher.ts';
+import { MODELS, type Dataset, type ModelSpec } from '../harness/datasets.ts';
 import { CpuSampler, treeOf } from './lookup-cpu.ts';
-import { ortAlone } from './stages.ts';
-import { median, runOutput } from './util.ts';
+import { ortAlone } from '../harness/stages.ts';
+import { median, runOutput } from '../harness/util.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..', '..');
 const { values: args } = parseArgs({
   options: {
     model: { type: 'string', default: 'heavy' },
@@ -146,7 +147,7 @@ async function main(): Promise<void> {
 
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    server = spawn(process.execPath, [path.join(here, '..', 'bin', 'batchcast.js'), 'serve', '--port', String(port), '--database-url', databaseUrl, '--log-level', 'warn', '--json'],
+    server = spawn(process.execPath, [path.join(repo, 'bin', 'batchcast.js'), 'serve', '--port', String(port), '--database-url', databaseUrl, '--log-level', 'warn', '--json'],
       { env: { ...process.env, BATCHCAST_ROOT: root }, stdio: ['ignore', 'inherit', 'inherit'] });
     for (let i = 0; ; i++) {
       const ok = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
@@ -196,8 +197,8 @@ async function main(): Promise<void> {
       api_over_ort_by_cpu: Math.round((median(pairs.map((p) => p.ort64_cpu_us)) / med((x) => x.flat_api_cpu_us)) * 100) / 100,
       pairs, rounds: perRound, load_at_start: os.loadavg(), at: new Date().toISOString(),
     };
-    mkdirSync(path.join(here, 'results'), { recursive: true });
-    writeFileSync(path.join(here, 'results', `score-${spec.name}.json`), `${JSON.stringify(result, null, 2)}\n`);
+    mkdirSync(path.join(repo, 'bench', 'results'), { recursive: true });
+    writeFileSync(path.join(repo, 'bench', 'results', `score-${spec.name}.json`), `${JSON.stringify(result, null, 2)}\n`);
     const { rounds: _, ...summary } = result;
     process.stdout.write(`${JSON.stringify(summary)}\n`);
   } finally {

@@ -2,8 +2,8 @@
 // and a job file, under data/bench/<model>-<users>/. Generated once and reused (a stamp file says what).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { buildTwoTowerModel, randomTwoTower, type Precision } from '../src/demo/build-model.ts';
-import { writeFeaturePartitions } from '../src/demo/generate.ts';
+import { buildTwoTowerModel, randomTwoTower, type Precision } from '../../src/demo/build-model.ts';
+import { writeFeaturePartitions } from '../../src/demo/generate.ts';
 
 export const BENCH_DATE = '2026-11-20';
 

@@ -1,9 +1,9 @@
 // What one /metrics scrape costs the database: readJobFigures (the two ledger statements) over a ledger of
-// a realistic size. node --import tsx bench/job-metrics-bench.ts [jobs] [days] [runsPerDay]
+// a realistic size. node --import tsx bench/experiments/job-metrics-bench.ts [jobs] [days] [runsPerDay]
 // Needs DATABASE_URL (an admin URL); it creates and drops a database of its own.
 import pg from 'pg';
-import { migrate } from '../src/store/migrate.ts';
-import { readJobFigures } from '../src/store/job-figures.ts';
+import { migrate } from '../../src/store/migrate.ts';
+import { readJobFigures } from '../../src/store/job-figures.ts';
 
 const [jobs, days, perDay] = process.argv.slice(2).map(Number);
 const J = jobs || 10, D = days || 1095, R = perDay || 3;

@@ -7,7 +7,7 @@
 // publishRun (its transaction includes the commit, so this is an upper bound on "from commit") to the
 // first answer naming the new run. The pointer poll is set to 10 minutes, so only NOTIFY can explain a
 // fast switch. Target: p99 <= 100 ms.
-//   DATABASE_URL=... node --import tsx bench/notify-latency.ts [--users 10000] [--publishes 50]
+//   DATABASE_URL=... node --import tsx bench/experiments/notify-latency.ts [--users 10000] [--publishes 50]
 // Writes bench/results/notify-latency.json.
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
@@ -16,14 +16,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../src/config/load-config.ts';
-import { createPool } from '../src/db/connect.ts';
-import { freePort } from '../src/db/embedded.ts';
-import { migrate } from '../src/store/migrate.ts';
-import { publishRun } from '../src/store/pointer.ts';
-import { ensureBenchGenerations, ensureRun } from './lookup-data.ts';
+import { loadConfig } from '../../src/config/load-config.ts';
+import { createPool } from '../../src/db/connect.ts';
+import { freePort } from '../../src/db/embedded.ts';
+import { migrate } from '../../src/store/migrate.ts';
+import { publishRun } from '../../src/store/pointer.ts';
+import { ensureBenchGenerations, ensureRun } from '../load/lookup-data.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..', '..');
 const { values: args } = parseArgs({ options: { users: { type: 'string', default: '10000' }, publishes: { type: 'string', default: '50' } } });
 const users = Number(args.users);
 const publishes = Number(args.publishes);
@@ -86,7 +87,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < 2; i++) {
       const port = await freePort();
       urls.push(`http://127.0.0.1:${port}`);
-      servers.push(spawn(process.execPath, [path.join(here, '..', 'bin', 'batchcast.js'), 'serve', '--port', String(port), '--database-url', databaseUrl, '--log-level', 'warn', '--json'],
+      servers.push(spawn(process.execPath, [path.join(repo, 'bin', 'batchcast.js'), 'serve', '--port', String(port), '--database-url', databaseUrl, '--log-level', 'warn', '--json'],
         { env: { ...process.env, BATCHCAST_ROOT: root }, stdio: ['ignore', 'inherit', 'inherit'] }));
     }
     const lookup = (u: string) => `${u}/v1/jobs/${job}/users/u7/recommendations`;
@@ -135,8 +136,8 @@ async function main(): Promise<void> {
       load: os.loadavg().map((l) => Math.round(l * 10) / 10),
       at: new Date().toISOString(),
     };
-    mkdirSync(path.join(here, 'results'), { recursive: true });
-    writeFileSync(path.join(here, 'results', 'notify-latency.json'), `${JSON.stringify({ ...result, fresh_samples_ms: freshSamples, flip_samples_ms: flipSamples }, null, 2)}\n`);
+    mkdirSync(path.join(repo, 'bench', 'results'), { recursive: true });
+    writeFileSync(path.join(repo, 'bench', 'results', 'notify-latency.json'), `${JSON.stringify({ ...result, fresh_samples_ms: freshSamples, flip_samples_ms: flipSamples }, null, 2)}\n`);
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
     for (const s of servers) s.kill('SIGTERM');

@@ -2,12 +2,12 @@
 // the DuckDB scan, ONNX Runtime inference, and PostgreSQL COPY of output rows.
 import { Worker } from 'node:worker_threads';
 import pg from 'pg';
-import { withDuckDB } from '../src/read/duckdb.ts';
-import { findPartitionFiles, readFeatures } from '../src/read/read-features.ts';
-import { loadJob, type JobDefinition } from '../src/jobs/load-job.ts';
-import { encodeRows, userIdText, COPY_HEADER, COPY_TRAILER } from '../src/store/copy-binary.ts';
+import { withDuckDB } from '../../src/read/duckdb.ts';
+import { findPartitionFiles, readFeatures } from '../../src/read/read-features.ts';
+import { loadJob, type JobDefinition } from '../../src/jobs/load-job.ts';
+import { encodeRows, userIdText, COPY_HEADER, COPY_TRAILER } from '../../src/store/copy-binary.ts';
 import { from as copyFrom } from 'pg-copy-streams';
-import { rng } from '../src/demo/random.ts';
+import { rng } from '../../src/demo/random.ts';
 import { BENCH_DATE, type Dataset } from './datasets.ts';
 
 export function benchJob(ds: Dataset): JobDefinition {

@@ -3,7 +3,7 @@
 // encode (JS, what a worker does per chunk), COPY alone into a run table, unique index build, bytes per
 // user on disk (pg_total_relation_size / rows), and lookups through the API's own statement (lookupUsers:
 // generationSource decodes compact rows through batchcast.item_maps).
-//   node --import tsx bench/compact-rows.ts [--users 1000000] [--items 10000] [--k 10] [--rounds 3] [--lookup-seconds 5]
+//   node --import tsx bench/experiments/compact-rows.ts [--users 1000000] [--items 10000] [--k 10] [--rounds 3] [--lookup-seconds 5]
 // DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test): a database bc_bench_compact is made there and dropped.
 // Writes bench/results/compact-rows.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -12,13 +12,13 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { migrate } from '../src/store/migrate.ts';
-import { rng } from '../src/demo/random.ts';
-import { lookupUsers } from '../src/store/lookup-users.ts';
-import { COPY_HEADER, COPY_TRAILER, encodeRows } from '../src/store/copy-binary.ts';
-import { saveItemMap } from '../src/store/item-maps.ts';
-import { attachRunTable, createRunTable, dropRunTable, indexRunTable } from '../src/store/run-tables.ts';
-import { runTable } from '../src/store/tables.ts';
+import { migrate } from '../../src/store/migrate.ts';
+import { rng } from '../../src/demo/random.ts';
+import { lookupUsers } from '../../src/store/lookup-users.ts';
+import { COPY_HEADER, COPY_TRAILER, encodeRows } from '../../src/store/copy-binary.ts';
+import { saveItemMap } from '../../src/store/item-maps.ts';
+import { attachRunTable, createRunTable, dropRunTable, indexRunTable } from '../../src/store/run-tables.ts';
+import { runTable } from '../../src/store/tables.ts';
 
 const { values: a } = parseArgs({ options: {
   users: { type: 'string', default: '1000000' }, items: { type: 'string', default: '10000' }, k: { type: 'string', default: '10' },
@@ -144,9 +144,9 @@ async function main() {
     for (const f of ['text', 'int4'] as const) for (const [key, v] of Object.entries(m[f])) out[f][key] = Math.round(median(v) * 10) / 10;
     const ratios = Object.fromEntries(Object.keys(out.text).map((key) => [key, Math.round((out.int4[key] / out.text[key]) * 100) / 100]));
     const result = { ...out, int4OverText: ratios };
-    const here = path.dirname(fileURLToPath(import.meta.url));
-    mkdirSync(path.join(here, 'results'), { recursive: true });
-    writeFileSync(path.join(here, 'results', 'compact-rows.json'), JSON.stringify(result, null, 2) + '\n');
+    const results = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'results');
+    mkdirSync(results, { recursive: true });
+    writeFileSync(path.join(results, 'compact-rows.json'), JSON.stringify(result, null, 2) + '\n');
     console.log(JSON.stringify(result, null, 2));
   } finally {
     await client.end().catch(() => {});

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// How long `batchcast --help` takes, start to exit: `node bench/cli-start.mjs [runs] [other-checkout ...]`.
+// How long `batchcast --help` takes, start to exit: `node bench/experiments/cli-start.mjs [runs] [other-checkout ...]`.
 // Runs each command `runs` times (default 20), interleaved so a busy machine slows them alike, after one
 // warm-up each, and prints the median and the 90th percentile. Another checkout's bin/batchcast.js can
 // be compared against this one (e.g. /work/main, which compiles TypeScript at start through tsx).
@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const here = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const here = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const runs = Number(process.argv[2] ?? 20);
 const checkouts = [here, ...process.argv.slice(3)];
 const commands = [

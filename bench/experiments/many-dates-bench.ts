@@ -8,7 +8,7 @@
 //   - publish: predict's publish stage for the big date, and the publish transaction alone (median of 9)
 // The 999 small dates are written with SQL shaped exactly as predict makes them (bench/small-dates.ts).
 // Runs against whatever layout this checkout's src/ makes: run it in a checkout of main for "before".
-//   node --import tsx bench/many-dates-bench.ts --tag after [--users 200000] [--dates 1000] [--small-users 100]
+//   node --import tsx bench/experiments/many-dates-bench.ts --tag after [--users 200000] [--dates 1000] [--small-users 100]
 //        [--duration 10] [--rounds 3] [--view-clients 1] [--bench-dir data/bench]
 // DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test) names the server; the two databases
 // bc_days_<tag>_1 and bc_days_<tag>_<dates> are made there once and reused. Writes bench/results/many-dates-<tag>.json.
@@ -19,18 +19,19 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { loadConfig } from '../src/config/load-config.ts';
-import { openDb } from '../src/db/connect.ts';
-import { freePort } from '../src/db/embedded.ts';
-import { migrate } from '../src/store/migrate.ts';
-import { silentLogger } from '../src/log.ts';
-import { predict } from '../src/run/predict.ts';
-import { publishRun } from '../src/store/pointer.ts';
-import { BENCH_DATE, MODELS, ensureDataset } from './datasets.ts';
-import { datesBefore, writeSmallDates } from './small-dates.ts';
-import { median, runOutput } from './util.ts';
+import { loadConfig } from '../../src/config/load-config.ts';
+import { openDb } from '../../src/db/connect.ts';
+import { freePort } from '../../src/db/embedded.ts';
+import { migrate } from '../../src/store/migrate.ts';
+import { silentLogger } from '../../src/log.ts';
+import { predict } from '../../src/run/predict.ts';
+import { publishRun } from '../../src/store/pointer.ts';
+import { BENCH_DATE, MODELS, ensureDataset } from '../harness/datasets.ts';
+import { datesBefore, writeSmallDates } from '../small-dates.ts';
+import { median, runOutput } from '../harness/util.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..', '..');
 const { values: args } = parseArgs({
   options: {
     tag: { type: 'string', default: 'after' },
@@ -45,7 +46,7 @@ const { values: args } = parseArgs({
     // query; 32 clients at once exhaust a default lock table (max_locks_per_transaction 64 x
     // max_connections 100 = 6,400) and fail with "out of shared memory", for everyone on the server.
     'view-clients': { type: 'string', default: '1' },
-    'bench-dir': { type: 'string', default: path.join(here, '..', 'data', 'bench') },
+    'bench-dir': { type: 'string', default: path.join(repo, 'data', 'bench') },
   },
 });
 const users = Number(args.users);
@@ -145,7 +146,7 @@ async function pgbench(s: Setup, job: string, mode: 'prepared' | 'simple'): Prom
   const script = mode === 'prepared' ? 'many-dates-pgbench.sql' : 'many-dates-pgbench-literal.sql';
   const clients = args['view-clients'];
   const out = await runOutput('pgbench', ['-n', '-M', mode, '-c', clients, '-j', clients === '1' ? '1' : '2', '-T', String(duration),
-    '-D', `users=${users}`, '-D', `date=${BENCH_DATE}`, '-D', `job=${job}`, '-f', path.join(here, script), s.url]);
+    '-D', `users=${users}`, '-D', `date=${BENCH_DATE}`, '-D', `job=${job}`, '-f', path.join(repo, 'bench', 'load', script), s.url]);
   const m = /tps = ([\d.]+) \(without initial connection time\)/.exec(out);
   if (!m) throw new Error(`no tps in pgbench output: ${out.slice(-1000)}`);
   return Math.round(Number(m[1]));
@@ -154,7 +155,7 @@ async function pgbench(s: Setup, job: string, mode: 'prepared' | 'simple'): Prom
 async function startServer(s: Setup, root: string, job: string): Promise<{ url: string; stop(): void }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, [path.join(here, '..', 'bin', 'batchcast.js'), 'serve', '--port', String(port), '--database-url', s.url, '--log-level', 'warn', '--json'],
+  const child = spawn(process.execPath, [path.join(repo, 'bin', 'batchcast.js'), 'serve', '--port', String(port), '--database-url', s.url, '--log-level', 'warn', '--json'],
     { env: { ...process.env, BATCHCAST_ROOT: root }, stdio: ['ignore', 'inherit', 'inherit'] });
   for (let i = 0; i < 300; i++) {
     if (await fetch(`${url}/readyz?job=${job}`).then((r) => r.ok, () => false)) return { url, stop: () => child.kill('SIGTERM') };
@@ -166,7 +167,7 @@ async function startServer(s: Setup, root: string, job: string): Promise<{ url: 
 
 async function wrk(url: string, job: string): Promise<{ rps: number; p99_ms: number; non_200: number }> {
   // the big date is the latest: users "1".."N" (the dataset's integer ids), no date in the path
-  const out = await runOutput('wrk', ['-t2', '-c32', `-d${duration}s`, '--latency', '-s', path.join(here, 'lookup-random-user.lua'), url],
+  const out = await runOutput('wrk', ['-t2', '-c32', `-d${duration}s`, '--latency', '-s', path.join(repo, 'bench', 'load', 'lookup-random-user.lua'), url],
     { ...process.env, USERS: String(users), JOB: job, PREFIX: '', FIRST: '1' });
   const m = /RESULT (\{.*\})/.exec(out);
   if (!m) throw new Error(`no RESULT line in wrk output: ${out.slice(-1000)}`);
@@ -218,8 +219,8 @@ async function main(): Promise<void> {
     },
     perRound, at: new Date().toISOString(), cpus: os.cpus().length,
   };
-  mkdirSync(path.join(here, 'results'), { recursive: true });
-  writeFileSync(path.join(here, 'results', `many-dates-${args.tag}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  mkdirSync(path.join(repo, 'bench', 'results'), { recursive: true });
+  writeFileSync(path.join(repo, 'bench', 'results', `many-dates-${args.tag}.json`), `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify({ summary, ratios: result.ratios_many_over_one })}\n`);
 }
 

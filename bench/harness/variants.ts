@@ -4,9 +4,9 @@
 // and overlap@10 / RBO of its published generation against fp32's on every user.
 import { statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Config } from '../src/config/load-config.ts';
-import type { Precision } from '../src/demo/build-model.ts';
-import { compareGenerations, type Agreement } from './agreement.ts';
+import type { Config } from '../../src/config/load-config.ts';
+import type { Precision } from '../../src/demo/build-model.ts';
+import { compareGenerations, type Agreement } from '../agreement.ts';
 import { BENCH_DATE, ensureDataset, ensureVariant, type ModelSpec } from './datasets.ts';
 import { endToEnd } from './end-to-end.ts';
 import { ortAloneTurns, sampleFeatures } from './stages.ts';

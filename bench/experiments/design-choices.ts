@@ -1,19 +1,19 @@
 // One-off comparisons behind the choices in src/ (results in bench/README.md). Run on a quiet machine:
-//   node --import tsx bench/experiments.ts copy      # binary vs text COPY, arrays vs one row per rank, index before/after
-//   node --import tsx bench/experiments.ts ort       # batch size, intra-op threads, spinning
-//   node --import tsx bench/experiments.ts e2e       # workers x threads, chunk rows, in-flight, COPY connections
+//   node --import tsx bench/experiments/design-choices.ts copy      # binary vs text COPY, arrays vs one row per rank, index before/after
+//   node --import tsx bench/experiments/design-choices.ts ort       # batch size, intra-op threads, spinning
+//   node --import tsx bench/experiments/design-choices.ts e2e       # workers x threads, chunk rows, in-flight, COPY connections
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { rng } from '../src/demo/random.ts';
-import { COPY_HEADER, COPY_TRAILER, encodeRows } from '../src/store/copy-binary.ts';
-import { BENCH_DATE, MODELS, ensureDataset } from './datasets.ts';
-import { sampleFeatures } from './stages.ts';
+import { rng } from '../../src/demo/random.ts';
+import { COPY_HEADER, COPY_TRAILER, encodeRows } from '../../src/store/copy-binary.ts';
+import { BENCH_DATE, MODELS, ensureDataset } from '../harness/datasets.ts';
+import { sampleFeatures } from '../harness/stages.ts';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const url = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/bench';
 const print = (row: Record<string, unknown>) => console.log(JSON.stringify(row));
 

@@ -2,7 +2,7 @@
 // same concurrency, in one run. Each round: pgbench, then wrk in the steady state (the figures the targets
 // are about), then wrk again with a publish in its middle (the new generation loads under load), counting
 // non-200 answers; then wrk paced at fractions of pgbench's tps (--paced 0.5,1), for the p99 at that load.
-//   node --import tsx bench/lookup-bench.ts [--users 1000000] [--duration 15] [--rounds 3] [--connections 32]
+//   node --import tsx bench/load/lookup-bench.ts [--users 1000000] [--duration 15] [--rounds 3] [--connections 32]
 //     [--memory-mb 1024 (default: lookups from memory) | 0 (every lookup reads PostgreSQL)]
 //     [--processes N (serve.processes; default 1)] [--paced 0.5,1,1.25 (fractions of the round's pgbench tps)]
 // DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test) must be a real server: the data stays
@@ -14,23 +14,24 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../src/config/load-config.ts';
-import { createPool } from '../src/db/connect.ts';
-import { freePort } from '../src/db/embedded.ts';
-import { migrate } from '../src/store/migrate.ts';
-import { publishRun } from '../src/store/pointer.ts';
+import { loadConfig } from '../../src/config/load-config.ts';
+import { createPool } from '../../src/db/connect.ts';
+import { freePort } from '../../src/db/embedded.ts';
+import { migrate } from '../../src/store/migrate.ts';
+import { publishRun } from '../../src/store/pointer.ts';
 import { backendsOf, CpuSampler, treeOf } from './lookup-cpu.ts';
 import { ensureBenchGenerations } from './lookup-data.ts';
-import { median, runOutput } from './util.ts';
+import { median, runOutput } from '../harness/util.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..', '..');
 const { values: args } = parseArgs({
   options: {
     users: { type: 'string', default: '1000000' },
     duration: { type: 'string', default: '15' },
     rounds: { type: 'string', default: '3' },
     connections: { type: 'string', default: '32' },
-    // Another server to measure instead of `batchcast serve` (bench/lookup-variants/*.ts).
+    // Another server to measure instead of `batchcast serve` (bench/load/lookup-variants/*.ts).
     server: { type: 'string' },
     // serve.memoryBudgetMb of the server; the results file is lookup.json, or lookup-memory-<n>.json when given.
     'memory-mb': { type: 'string' },
@@ -117,7 +118,7 @@ async function main(): Promise<void> {
     }
     mkdirSync(path.join(root, 'jobs'));
     writeFileSync(path.join(root, 'jobs', `${job}.json`), JSON.stringify({
-      description: 'lookup benchmark: synthetic generations written by bench/lookup-data.ts',
+      description: 'lookup benchmark: synthetic generations written by bench/load/lookup-data.ts',
       features: { path: 'unused/*.parquet', columns: ['f0'] },
       model: { path: 'unused.onnx', output: { kind: 'scores', name: 'scores' } },
       items: { path: 'unused.csv' },
@@ -128,7 +129,7 @@ async function main(): Promise<void> {
     const url = `http://127.0.0.1:${port}`;
     const argv = args.server
       ? ['--import', 'tsx', path.resolve(args.server), '--port', String(port), '--database-url', databaseUrl]
-      : [path.join(here, '..', 'bin', 'batchcast.js'), 'serve', '--port', String(port), '--database-url', databaseUrl, '--log-level', 'warn', '--json'];
+      : [path.join(repo, 'bin', 'batchcast.js'), 'serve', '--port', String(port), '--database-url', databaseUrl, '--log-level', 'warn', '--json'];
     log(`server: ${args.server ?? 'batchcast serve'}`);
     const memoryMb = args['memory-mb'];
     const processes = Number(args.processes ?? 1);
@@ -219,8 +220,8 @@ async function main(): Promise<void> {
       server: args.server ?? 'batchcast serve', processes, memory_mb: memoryMb ?? 'default', users, duration_s: duration, connections, rounds: perRound, at: new Date().toISOString(),
     };
     result.ratio = Math.round((result.api_rps / result.pgbench_tps) * 1000) / 1000;
-    mkdirSync(path.join(here, 'results'), { recursive: true });
-    writeFileSync(path.join(here, 'results', `${memoryMb === undefined ? 'lookup' : `lookup-memory-${memoryMb}`}${processes > 1 ? `-p${processes}` : ''}.json`), `${JSON.stringify(result, null, 2)}\n`);
+    mkdirSync(path.join(repo, 'bench', 'results'), { recursive: true });
+    writeFileSync(path.join(repo, 'bench', 'results', `${memoryMb === undefined ? 'lookup' : `lookup-memory-${memoryMb}`}${processes > 1 ? `-p${processes}` : ''}.json`), `${JSON.stringify(result, null, 2)}\n`);
     process.stdout.write(`${JSON.stringify({ api_rps: result.api_rps, api_p99_ms: result.api_p99_ms, pgbench_tps: result.pgbench_tps, ratio: result.ratio, publish_api_rps: result.publish_api_rps, publish_api_p99_ms: result.publish_api_p99_ms, non_200_during_publish: result.non_200_during_publish, paced: result.paced })}\n`);
   } finally {
     server?.kill('SIGTERM');

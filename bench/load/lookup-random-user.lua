@@ -1,4 +1,4 @@
--- wrk script for bench/lookup-bench.ts: every request asks for a uniformly random user among USERS,
+-- wrk script for bench/load/lookup-bench.ts: every request asks for a uniformly random user among USERS,
 -- on the job's latest published date (the path apps use). Set USERS, JOB with environment variables;
 -- user ids are PREFIX .. n for n in FIRST .. FIRST + USERS - 1 (default "u", 0).
 local users = tonumber(os.getenv("USERS") or "1000000")

@@ -1,16 +1,16 @@
-// bench/lookup-variants/fastify-batched.ts without fastify: the same handler (answerLookup) behind a bare
+// bench/load/lookup-variants/fastify-batched.ts without fastify: the same handler (answerLookup) behind a bare
 // node:http server with no metrics or request ids, so the two differ only in the framework:
-//   node --import tsx bench/lookup-bench.ts --server bench/lookup-variants/http-batched.ts
+//   node --import tsx bench/load/lookup-bench.ts --server bench/load/lookup-variants/http-batched.ts
 import http from 'node:http';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../../src/config/load-config.ts';
-import { createPool } from '../../src/db/connect.ts';
-import { silentLogger } from '../../src/log.ts';
-import { answerLookup } from '../../src/serve/lookups/answer-lookup.ts';
-import { LookupBatcher } from '../../src/serve/lookups/lookup-batcher.ts';
-import { ItemAttributes } from '../../src/serve/lookups/item-attributes.ts';
-import { JobCatalogue } from '../../src/serve/job-catalogue.ts';
-import { ServeMetrics } from '../../src/serve/http/serve-metrics.ts';
+import { loadConfig } from '../../../src/config/load-config.ts';
+import { createPool } from '../../../src/db/connect.ts';
+import { silentLogger } from '../../../src/log.ts';
+import { answerLookup } from '../../../src/serve/lookups/answer-lookup.ts';
+import { LookupBatcher } from '../../../src/serve/lookups/lookup-batcher.ts';
+import { ItemAttributes } from '../../../src/serve/lookups/item-attributes.ts';
+import { JobCatalogue } from '../../../src/serve/job-catalogue.ts';
+import { ServeMetrics } from '../../../src/serve/http/serve-metrics.ts';
 
 const { values } = parseArgs({ options: { port: { type: 'string' }, 'database-url': { type: 'string' } }, strict: false });
 const url = String(values['database-url']);

@@ -1,11 +1,11 @@
 // `batchcast serve` in N node:cluster workers sharing the port (round-robin by the primary), to measure
 // whether a second event loop helps when wrk, node and PostgreSQL share 2 cores:
-//   BENCH_PROCESSES=2 node --import tsx bench/lookup-bench.ts --server bench/lookup-variants/cluster.ts
+//   BENCH_PROCESSES=2 node --import tsx bench/load/lookup-bench.ts --server bench/load/lookup-variants/cluster.ts
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../../src/config/load-config.ts';
-import { createLogger } from '../../src/log.ts';
-import { serveApi } from '../../src/serve/serve-api.ts';
+import { loadConfig } from '../../../src/config/load-config.ts';
+import { createLogger } from '../../../src/log.ts';
+import { serveApi } from '../../../src/serve/serve-api.ts';
 
 const { values } = parseArgs({ options: { port: { type: 'string' }, 'database-url': { type: 'string' } }, strict: false });
 const processes = Number(process.env.BENCH_PROCESSES ?? 2);

@@ -11,17 +11,17 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { loadConfig } from '../src/config/load-config.ts';
-import { runTable } from '../src/store/tables.ts';
+import { loadConfig } from '../../src/config/load-config.ts';
+import { runTable } from '../../src/store/tables.ts';
 import { MODELS, ensureDataset, ensureVariant, type ModelSpec } from './datasets.ts';
 import { copyAlone, ortAlone, sampleFeatures, scanAlone } from './stages.ts';
 import { writeReport, type BenchEntry, type BenchResults } from './report.ts';
 import { endToEnd, run, type EndToEnd } from './end-to-end.ts';
 import { measureVariants, writeVariantReport } from './variants.ts';
-import { PRECISIONS, type Precision } from '../src/demo/build-model.ts';
+import { PRECISIONS, type Precision } from '../../src/demo/build-model.ts';
 import { median } from './util.ts';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const log = (m: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 
 const { values: args } = parseArgs({
@@ -103,7 +103,7 @@ async function measure(spec: ModelSpec, users: number, url: string, benchDir: st
 }
 
 async function lookup(url: string): Promise<Partial<BenchResults>> {
-  const script = path.join(repo, 'bench', 'lookup-bench.ts');
+  const script = path.join(repo, 'bench', 'load', 'lookup-bench.ts');
   if (args['skip-lookup'] || !existsSync(script)) return {};
   log('lookup: API under wrk vs pgbench on the view');
   const r = await run(process.execPath, ['--import', 'tsx', script, '--users', '1000000'], { DATABASE_URL: url });

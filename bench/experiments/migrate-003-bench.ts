@@ -1,10 +1,10 @@
 // How long migration 003 takes on a database in the run_id layout, and that it keeps what it serves.
 // Copies a "before" database made by many-dates-bench.ts in a checkout of main (template copy, the source
 // is not changed), applies the migrations of this checkout to the copy, and compares the view's answers.
-//   node --import tsx bench/migrate-003-bench.ts [--from bc_days_before_1000]
+//   node --import tsx bench/experiments/migrate-003-bench.ts [--from bc_days_before_1000]
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { migrate } from '../src/store/migrate.ts';
+import { migrate } from '../../src/store/migrate.ts';
 
 const { values: args } = parseArgs({ options: { from: { type: 'string', default: 'bc_days_before_1000' } } });
 const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';

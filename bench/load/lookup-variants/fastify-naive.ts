@@ -1,10 +1,10 @@
 // The baseline the issue measured: fastify + pg, one query on the view per request, the answer built as
 // an object and serialised by fastify. Kept to rerun the "before" row of bench/README-lookup.md:
-//   node --import tsx bench/lookup-bench.ts --server bench/lookup-variants/fastify-naive.ts
+//   node --import tsx bench/load/lookup-bench.ts --server bench/load/lookup-variants/fastify-naive.ts
 import Fastify from 'fastify';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../../src/config/load-config.ts';
-import { createPool } from '../../src/db/connect.ts';
+import { loadConfig } from '../../../src/config/load-config.ts';
+import { createPool } from '../../../src/db/connect.ts';
 
 const { values } = parseArgs({ options: { port: { type: 'string' }, 'database-url': { type: 'string' } }, strict: false });
 const url = String(values['database-url']);

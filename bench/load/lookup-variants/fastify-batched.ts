@@ -1,16 +1,16 @@
 // The same lookup path as `batchcast serve` (answerLookup: micro-batched, prepared, hand-built JSON) behind
 // fastify instead of node:http, to measure what the framework costs:
-//   node --import tsx bench/lookup-bench.ts --server bench/lookup-variants/fastify-batched.ts
+//   node --import tsx bench/load/lookup-bench.ts --server bench/load/lookup-variants/fastify-batched.ts
 import Fastify from 'fastify';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../../src/config/load-config.ts';
-import { createPool } from '../../src/db/connect.ts';
-import { silentLogger } from '../../src/log.ts';
-import { answerLookup } from '../../src/serve/lookups/answer-lookup.ts';
-import { LookupBatcher } from '../../src/serve/lookups/lookup-batcher.ts';
-import { ItemAttributes } from '../../src/serve/lookups/item-attributes.ts';
-import { JobCatalogue } from '../../src/serve/job-catalogue.ts';
-import { ServeMetrics } from '../../src/serve/http/serve-metrics.ts';
+import { loadConfig } from '../../../src/config/load-config.ts';
+import { createPool } from '../../../src/db/connect.ts';
+import { silentLogger } from '../../../src/log.ts';
+import { answerLookup } from '../../../src/serve/lookups/answer-lookup.ts';
+import { LookupBatcher } from '../../../src/serve/lookups/lookup-batcher.ts';
+import { ItemAttributes } from '../../../src/serve/lookups/item-attributes.ts';
+import { JobCatalogue } from '../../../src/serve/job-catalogue.ts';
+import { ServeMetrics } from '../../../src/serve/http/serve-metrics.ts';
 
 const { values } = parseArgs({ options: { port: { type: 'string' }, 'database-url': { type: 'string' } }, strict: false });
 const url = String(values['database-url']);

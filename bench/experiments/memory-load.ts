@@ -1,22 +1,23 @@
 // Memory-mode benchmark (issue 10, section 2): how long a 1M-user generation takes to load into memory
 // (COPY binary -> typed arrays, exactly what `serve` does on publish), how many bytes a user costs, and
 // what one lookup costs in-process (no HTTP), for the rounds given; figures are medians.
-//   DATABASE_URL=... node --import tsx --expose-gc bench/memory-load.ts [--users 1000000] [--rounds 3]
-// Uses the generations of bench/lookup-data.ts (job "bench"), created on first use and reused after.
+//   DATABASE_URL=... node --import tsx --expose-gc bench/experiments/memory-load.ts [--users 1000000] [--rounds 3]
+// Uses the generations of bench/load/lookup-data.ts (job "bench"), created on first use and reused after.
 // Writes bench/results/memory-load.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../src/config/load-config.ts';
-import { connectLike, createPool } from '../src/db/connect.ts';
-import { migrate } from '../src/store/migrate.ts';
-import { generationRows, readGenerationMeta } from '../src/store/generation.ts';
-import { buildMemoryGeneration, type MemoryGeneration } from '../src/serve/generations/memory-generation.ts';
-import { ensureBenchGenerations } from './lookup-data.ts';
+import { loadConfig } from '../../src/config/load-config.ts';
+import { connectLike, createPool } from '../../src/db/connect.ts';
+import { migrate } from '../../src/store/migrate.ts';
+import { generationRows, readGenerationMeta } from '../../src/store/generation.ts';
+import { buildMemoryGeneration, type MemoryGeneration } from '../../src/serve/generations/memory-generation.ts';
+import { ensureBenchGenerations } from '../load/lookup-data.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..', '..');
 const { values: args } = parseArgs({ options: { users: { type: 'string', default: '1000000' }, rounds: { type: 'string', default: '3' } } });
 const users = Number(args.users);
 const rounds = Number(args.rounds);
@@ -82,8 +83,8 @@ async function main(): Promise<void> {
       rounds: perRound,
       at: new Date().toISOString(),
     };
-    mkdirSync(path.join(here, 'results'), { recursive: true });
-    writeFileSync(path.join(here, 'results', 'memory-load.json'), `${JSON.stringify(result, null, 2)}\n`);
+    mkdirSync(path.join(repo, 'bench', 'results'), { recursive: true });
+    writeFileSync(path.join(repo, 'bench', 'results', 'memory-load.json'), `${JSON.stringify(result, null, 2)}\n`);
     process.stdout.write(`${JSON.stringify({ users, load_ms: result.load_ms, load_cpu_ms: result.load_cpu_ms, bytes_per_user: result.bytes_per_user, process_growth_mb: result.process_growth_mb, lookup_us_in_process: result.lookup_us_in_process })}\n`);
   } finally {
     await pool.end();

@@ -2,8 +2,8 @@
 // written straight with INSERT ... SELECT generate_series (no model needed to measure lookups), indexed and
 // attached like a real run. Rerunning reuses them when both exist with the right row count.
 import type pg from 'pg';
-import { attachRunTable, createRunTable, indexRunTable } from '../src/store/run-tables.ts';
-import { publishRun } from '../src/store/pointer.ts';
+import { attachRunTable, createRunTable, indexRunTable } from '../../src/store/run-tables.ts';
+import { publishRun } from '../../src/store/pointer.ts';
 
 export interface BenchGenerations { runA: number; runB: number }
 

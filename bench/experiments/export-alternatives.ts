@@ -1,17 +1,17 @@
-// The roads not taken for Parquet and CSV, measured by bench/export-bench.ts (--alternatives) against the
+// The roads not taken for Parquet and CSV, measured by bench/experiments/export-bench.ts (--alternatives) against the
 // DuckDB path that `batchcast export` uses. Not used by batchcast itself.
 //   csv-js        CSV (one row per user and rank) formatted in JavaScript straight from the chunks, no DuckDB
 //   parquet-wasm  Parquet from apache-arrow record batches through parquet-wasm's streaming writer (zstd);
 //                 parquet-wasm is not a dependency: install it anywhere and set PARQUET_WASM=<its node/ entry>
-//   node --import tsx bench/export-alternatives.ts <name> <job> <date> <out>
+//   node --import tsx bench/experiments/export-alternatives.ts <name> <job> <date> <out>
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { Writable } from 'node:stream';
 import { tableToIPC, Table } from 'apache-arrow';
-import { loadConfig } from '../src/config/load-config.ts';
-import { createPool } from '../src/db/connect.ts';
-import { withGeneration } from '../src/export/export-generation.ts';
-import { drained, exportSchema, recordBatch } from '../src/export/write-arrow.ts';
+import { loadConfig } from '../../src/config/load-config.ts';
+import { createPool } from '../../src/db/connect.ts';
+import { withGeneration } from '../../src/export/export-generation.ts';
+import { drained, exportSchema, recordBatch } from '../../src/export/write-arrow.ts';
 
 const [name, job, date, out] = process.argv.slice(2);
 const url = process.env.DATABASE_URL!;

@@ -1,15 +1,15 @@
 // The cost of the guardrails (issue 9): profile inputs (one DuckDB pass), profile outputs (SQL on the md5
 // sample), compare with the reference (per-user overlap and RBO on up to 100k users), against the whole run.
 // Reruns the same date so every measured run has a reference (the previous run), like a daily run does.
-//   DATABASE_URL=... node --import tsx bench/guard-cost.ts [--users 1000000] [--model heavy] [--runs 3]
+//   DATABASE_URL=... node --import tsx bench/experiments/guard-cost.ts [--users 1000000] [--model heavy] [--runs 3]
 import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { BENCH_DATE, MODELS, ensureDataset, type ModelSpec } from './datasets.ts';
+import { BENCH_DATE, MODELS, ensureDataset, type ModelSpec } from '../harness/datasets.ts';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const log = (m: string) => process.stderr.write(`[guard-cost ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 const { values: args } = parseArgs({ options: {
   users: { type: 'string', default: '1000000' }, model: { type: 'string', default: 'heavy' }, runs: { type: 'string', default: '3' },

@@ -1,12 +1,12 @@
 // The cost of the shard function per user id, in each system that computes it:
-//   DATABASE_URL=postgres://... npx tsx bench/shard-bench.ts [--ids 1000000] [--rounds 5]
+//   DATABASE_URL=postgres://... npx tsx bench/experiments/shard-bench.ts [--ids 1000000] [--rounds 5]
 // TypeScript and DuckDB are timed in CPU time of this process (DuckDB runs in it, on 1 thread), which a
 // busy machine disturbs far less than wall time; PostgreSQL in wall time of one query. Each round runs the
 // shard expression and a baseline (the same scan with `id % N`), interleaved; medians are printed.
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { withDuckDB } from '../src/read/duckdb.ts';
-import { shardOf, shardSql } from '../src/read/shard.ts';
+import { withDuckDB } from '../../src/read/duckdb.ts';
+import { shardOf, shardSql } from '../../src/read/shard.ts';
 
 const { values } = parseArgs({ options: { ids: { type: 'string', default: '1000000' }, rounds: { type: 'string', default: '5' } } });
 const ids = Number(values.ids);

@@ -1,9 +1,9 @@
 // Export benchmark (issue 10): `batchcast export` of a 1M-user generation in each format, as a child
 // process under /usr/bin/time -v: wall time, peak RSS and file size; formats interleaved over --rounds,
 // medians reported (the box is shared).
-//   node --import tsx bench/export-bench.ts [--users 1000000] [--rounds 3] [--formats arrow,parquet,csv,jsonl]
+//   node --import tsx bench/experiments/export-bench.ts [--users 1000000] [--rounds 3] [--formats arrow,parquet,csv,jsonl]
 // DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test) must be a real server: the synthetic
-// generation (job "bench-export", bench/lookup-data.ts) stays there, so a rerun only measures.
+// generation (job "bench-export", bench/load/lookup-data.ts) stays there, so a rerun only measures.
 // Writes bench/results/export.json.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -11,19 +11,20 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../src/config/load-config.ts';
-import { createPool } from '../src/db/connect.ts';
-import { migrate } from '../src/store/migrate.ts';
-import { ensureBenchGenerations } from './lookup-data.ts';
-import { median } from './util.ts';
+import { loadConfig } from '../../src/config/load-config.ts';
+import { createPool } from '../../src/db/connect.ts';
+import { migrate } from '../../src/store/migrate.ts';
+import { ensureBenchGenerations } from '../load/lookup-data.ts';
+import { median } from '../harness/util.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..', '..');
 const { values: args } = parseArgs({
   options: {
     users: { type: 'string', default: '1000000' },
     rounds: { type: 'string', default: '3' },
     formats: { type: 'string', default: 'arrow,parquet,csv,jsonl' },
-    // extra commands measured the same way, name=module (bench/export-alternatives.ts)
+    // extra commands measured the same way, name=module (bench/experiments/export-alternatives.ts)
     alternatives: { type: 'string', default: '' },
   },
 });
@@ -70,7 +71,7 @@ async function main(): Promise<void> {
       for (const name of [...formats, ...alternatives]) {
         const out = path.join(dir, `out-${name}`);
         const argv = formats.includes(name)
-          ? [process.execPath, path.join(here, '..', 'bin', 'batchcast.js'), 'export', '--job', job, '--date', date, '--format', name, '--out', out, '--log-level', 'warn']
+          ? [process.execPath, path.join(repo, 'bin', 'batchcast.js'), 'export', '--job', job, '--date', date, '--format', name, '--out', out, '--log-level', 'warn']
           : [process.execPath, '--import', 'tsx', path.join(here, 'export-alternatives.ts'), name, job, date, out];
         const m = await timed(argv);
         const row = { ...m, mb: Math.round(statSync(out).size / 1e5) / 10 };
@@ -83,8 +84,8 @@ async function main(): Promise<void> {
       seconds: median(rows.map((x) => x.seconds)), rss_mb: median(rows.map((x) => x.rss_mb)), file_mb: median(rows.map((x) => x.mb)),
       users_per_s: Math.round(users / median(rows.map((x) => x.seconds))),
     }]));
-    mkdirSync(path.join(here, 'results'), { recursive: true });
-    writeFileSync(path.join(here, 'results', 'export.json'), `${JSON.stringify({ users, summary, rounds: results, at: new Date().toISOString() }, null, 2)}\n`);
+    mkdirSync(path.join(repo, 'bench', 'results'), { recursive: true });
+    writeFileSync(path.join(repo, 'bench', 'results', 'export.json'), `${JSON.stringify({ users, summary, rounds: results, at: new Date().toISOString() }, null, 2)}\n`);
     process.stdout.write(`${JSON.stringify(summary)}\n`);
   } finally {
     await pool.end();

@@ -2,7 +2,7 @@
 // the same headers as `serve` (x-request-id, etag, cache-control, content type and length), doing no
 // lookup at all. What one Node process can answer on this box under the same wrk (README-lookup.md,
 // "Quiet machine"):
-//   node --import tsx bench/lookup-bench.ts --server bench/lookup-variants/bare-http.ts
+//   node --import tsx bench/load/lookup-bench.ts --server bench/load/lookup-variants/bare-http.ts
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 
