@@ -1,11 +1,12 @@
 // `npm run bench`: generates data at each size, measures each stage alone and the end-to-end predict on the
-// same data in one run, and writes bench/results/latest.{json,md} and chart.svg. Not part of `npm test`.
+// same data in one run, and writes latest.{json,md}, chart.svg and lookup.json to --out (default
+// bench/results; made if missing). Not part of `npm test`.
 //   npm run bench -- --sizes 100000,1000000,10000000 --models heavy,light
-//   npm run bench -- --quick            (1M users, heavy model)
+//   npm run bench -- --quick --out DIR  (1M users, heavy model; every file it writes goes to DIR)
 //   --rounds N (default 3): ORT alone, COPY alone and end to end in turns N times, medians reported
 //   npm run bench -- --variants fp32,int8,fp16 --sizes 1000000   (compressed models against fp32: variants.ts)
 //   --precision int8: the stage table for one compressed variant of the model alone (e.g. at 100M users)
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -36,6 +37,9 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: path.join(repo, 'bench', 'results') },
   },
 });
+
+/** Where every file of this run goes, the lookup driver's included. */
+const outDir = path.resolve(args.out!);
 
 const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
 
@@ -103,15 +107,16 @@ async function measure(spec: ModelSpec, users: number, url: string, benchDir: st
 }
 
 async function lookup(url: string): Promise<Partial<BenchResults>> {
-  const script = path.join(repo, 'bench', 'load', 'lookup-bench.ts');
-  if (args['skip-lookup'] || !existsSync(script)) return {};
+  if (args['skip-lookup']) return {};
   log('lookup: API under wrk vs pgbench on the view');
-  const r = await run(process.execPath, ['--import', 'tsx', script, '--users', '1000000'], { DATABASE_URL: url });
+  // its own process, as when run alone (it parses its own flags); --out puts lookup.json beside the report
+  const script = path.join(repo, 'bench', 'load', 'lookup-bench.ts');
+  const r = await run(process.execPath, ['--import', 'tsx', script, '--users', '1000000', '--out', outDir], { DATABASE_URL: url });
   if (r.code !== 0) {
     log(`lookup bench failed (${r.code}): ${r.stderr.slice(-1000)}`);
     return {};
   }
-  const res = JSON.parse(readFileSync(path.join(args.out!, 'lookup.json'), 'utf8'));
+  const res = JSON.parse(readFileSync(path.join(outDir, 'lookup.json'), 'utf8'));
   return { api_rps: res.api_rps, api_p99_ms: res.api_p99_ms, pgbench_tps: res.pgbench_tps, lookup: res };
 }
 
@@ -126,7 +131,7 @@ async function variants(url: string, sizes: number[], models: ModelSpec['name'][
       const r = await measureVariants({
         spec: MODELS[m], users, precisions, url, benchDir, config: loadConfig({}, process.env), rounds: Number(args.rounds), machine: machine(), log,
       });
-      log(`wrote ${writeVariantReport(args.out!, r)}`);
+      log(`wrote ${writeVariantReport(outDir, r)}`);
     }
   }
 }
@@ -138,7 +143,7 @@ async function main() {
   const models = (args.quick ? ['heavy'] : args.models!.split(',')) as ModelSpec['name'][];
   for (const m of models) if (!MODELS[m]) throw new Error(`unknown model ${m}: use heavy or light`);
   const benchDir = path.join(repo, 'data', 'bench');
-  mkdirSync(args.out!, { recursive: true });
+  mkdirSync(outDir, { recursive: true });
   if (args.variants) return variants(url, sizes, models, benchDir);
   const entries: BenchEntry[] = [];
   const precision = args.precision as Precision;
@@ -150,8 +155,8 @@ async function main() {
     entries,
     ...(await lookup(url)),
   };
-  writeReport(args.out!, results);
-  log(`wrote ${path.join(args.out!, 'latest.json')}, latest.md and chart.svg`);
+  writeReport(outDir, results);
+  log(`wrote ${path.join(outDir, 'latest.json')}, latest.md and chart.svg`);
 }
 
 main().catch((err) => {

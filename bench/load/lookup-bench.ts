@@ -7,7 +7,8 @@
 //     [--processes N (serve.processes; default 1)] [--paced 0.5,1,1.25 (fractions of the round's pgbench tps)]
 // DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test) must be a real server: the data stays
 // there between runs (two generations of job "bench"), so a rerun only measures.
-// Writes bench/results/lookup.json; each figure is the median over the rounds (the box is shared).
+//     [--out DIR (default bench/results; `npm run bench` passes its own --out)]
+// Writes DIR/lookup.json; each figure is the median over the rounds (the box is shared).
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -39,8 +40,10 @@ const { values: args } = parseArgs({
     // Also run wrk paced at these fractions of the round's pgbench tps (comma-separated; '' for none): the
     // p99 at a given load, where the steady round gives it at saturation (a closed loop, always queueing).
     paced: { type: 'string', default: '0.5,1,1.25' },
+    out: { type: 'string', default: path.join(repo, 'bench', 'results') },
   },
 });
+const outDir = path.resolve(args.out);
 const users = Number(args.users);
 const duration = Number(args.duration);
 const rounds = Number(args.rounds);
@@ -220,8 +223,8 @@ async function main(): Promise<void> {
       server: args.server ?? 'batchcast serve', processes, memory_mb: memoryMb ?? 'default', users, duration_s: duration, connections, rounds: perRound, at: new Date().toISOString(),
     };
     result.ratio = Math.round((result.api_rps / result.pgbench_tps) * 1000) / 1000;
-    mkdirSync(path.join(repo, 'bench', 'results'), { recursive: true });
-    writeFileSync(path.join(repo, 'bench', 'results', `${memoryMb === undefined ? 'lookup' : `lookup-memory-${memoryMb}`}${processes > 1 ? `-p${processes}` : ''}.json`), `${JSON.stringify(result, null, 2)}\n`);
+    mkdirSync(outDir, { recursive: true });
+    writeFileSync(path.join(outDir, `${memoryMb === undefined ? 'lookup' : `lookup-memory-${memoryMb}`}${processes > 1 ? `-p${processes}` : ''}.json`), `${JSON.stringify(result, null, 2)}\n`);
     process.stdout.write(`${JSON.stringify({ api_rps: result.api_rps, api_p99_ms: result.api_p99_ms, pgbench_tps: result.pgbench_tps, ratio: result.ratio, publish_api_rps: result.publish_api_rps, publish_api_p99_ms: result.publish_api_p99_ms, non_200_during_publish: result.non_200_during_publish, paced: result.paced })}\n`);
   } finally {
     server?.kill('SIGTERM');
