@@ -1,4 +1,4 @@
-// Compact rows (issue 13): item ids as text[] (before sql/006) against item indices as int4[] (now), the
+// Compact rows: item ids as text[] (before sql/006) against item indices as int4[] (now), the
 // same users, scores and items, measured in one process, rounds interleaved (the machine is shared):
 // encode (JS, what a worker does per chunk), COPY alone into a run table, unique index build, bytes per
 // user on disk (pg_total_relation_size / rows), and lookups through the API's own statement (lookupUsers:

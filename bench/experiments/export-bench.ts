@@ -1,4 +1,4 @@
-// Export benchmark (issue 10): `batchcast export` of a 1M-user generation in each format, as a child
+// Export benchmark: `batchcast export` of a 1M-user generation in each format, as a child
 // process under /usr/bin/time -v: wall time, peak RSS and file size; formats interleaved over --rounds,
 // medians reported (the box is shared).
 //   node --import tsx bench/experiments/export-bench.ts [--users 1000000] [--rounds 3] [--formats arrow,parquet,csv,jsonl]

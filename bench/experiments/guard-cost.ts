@@ -1,4 +1,4 @@
-// The cost of the guardrails (issue 9): profile inputs (one DuckDB pass), profile outputs (SQL on the md5
+// The cost of the guardrails: profile inputs (one DuckDB pass), profile outputs (SQL on the md5
 // sample), compare with the reference (per-user overlap and RBO on up to 100k users), against the whole run.
 // Reruns the same date so every measured run has a reference (the previous run), like a daily run does.
 //   DATABASE_URL=... node --import tsx bench/experiments/guard-cost.ts [--users 1000000] [--model heavy] [--runs 3]

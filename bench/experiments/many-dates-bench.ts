@@ -1,8 +1,8 @@
-// A year (or three) of daily runs (issue 11): one big date published by `predict`, alone in one database
+// A year (or three) of daily runs: one big date published by `predict`, alone in one database
 // and beside 999 small earlier dates in another, measured interleaved (1 date, 1000 dates, 1 date, ...):
 //   - the lookup API (`batchcast serve`) under wrk, 32 connections: rps and p99
 //   - pgbench: one user from batchcast.recommendations, filtered by job, date and user, as a prepared
-//     statement (-M prepared, as the issue measured) and with the values in the text (-M simple)
+//     statement (-M prepared, as load/lookup-bench.ts measures the view) and with the values in the text (-M simple)
 //   - planning and execution time of that query (EXPLAIN ANALYZE, warm connection, median of 20)
 //   - a whole-day query on the view (the most recommended items of the date)
 //   - publish: predict's publish stage for the big date, and the publish transaction alone (median of 9)
@@ -141,7 +141,7 @@ async function sqlTimings(s: Setup, job: string): Promise<{ plan_ms: number; exe
   }
 }
 
-/** `prepared`: a named statement, as lookup-bench.ts and the issue measured; `simple`: the values in the text. */
+/** `prepared`: a named statement, as load/lookup-bench.ts measures the view; `simple`: the values in the text. */
 async function pgbench(s: Setup, job: string, mode: 'prepared' | 'simple'): Promise<number> {
   const script = mode === 'prepared' ? 'many-dates-pgbench.sql' : 'many-dates-pgbench-literal.sql';
   const clients = args['view-clients'];

@@ -1,4 +1,4 @@
-// Memory-mode benchmark (issue 10, section 2): how long a 1M-user generation takes to load into memory
+// Memory-mode benchmark: how long a 1M-user generation takes to load into memory
 // (COPY binary -> typed arrays, exactly what `serve` does on publish), how many bytes a user costs, and
 // what one lookup costs in-process (no HTTP), for the rounds given; figures are medians.
 //   DATABASE_URL=... node --import tsx --expose-gc bench/experiments/memory-load.ts [--users 1000000] [--rounds 3]

@@ -1,4 +1,4 @@
-// Publish-notification benchmark (issue 10, section 1): two `batchcast serve` processes on one database;
+// Publish-notification benchmark: two `batchcast serve` processes on one database;
 // after each of 50 publishes both servers are asked, in a tight loop, until each answers the new run.
 // Two cases, one after the other:
 //   fresh: every publish names a run never published before (the daily case: no server holds it yet,

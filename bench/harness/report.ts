@@ -57,7 +57,7 @@ function markdown(r: BenchResults): string {
     '',
     'ORT alone runs in the shape predict uses (workers x intra-op threads, best of 3); "1 session" is one session with as many intra-op threads (the shape of the brief\'s 135k reference).',
     '',
-    'Targets (issue 13, medians of 3 interleaved rounds): heavy e2e/ORT >= 0.8 at 1M and 10M; light e2e/COPY >= 0.6. Earlier (issue 5): peak RSS <= 1024 MB and at 10M <= 1.2x the 1M figure; publish <= 100 ms.',
+    'Targets (medians of 3 interleaved rounds): heavy e2e/ORT >= 0.8 at 1M and 10M; light e2e/COPY >= 0.6; peak RSS <= 1024 MB and at 10M <= 1.2x the 1M figure; publish <= 100 ms.',
   ];
   if (r.api_rps !== undefined) {
     lines.push('', '| lookup | value |', '| --- | ---: |',

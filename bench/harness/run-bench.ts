@@ -56,8 +56,8 @@ async function generationBytes(url: string, runId: number): Promise<number> {
 }
 
 /**
- * One model and size: ORT alone, COPY alone and end to end in turns, --rounds times, medians (issue 13: the
- * ratios as "median of 3 interleaved runs"; single timings on this machine move +-15%). The first end-to-end
+ * One model and size: ORT alone, COPY alone and end to end in turns, --rounds times, medians (the targets are
+ * stated as medians of 3 interleaved runs: single timings on this machine move +-15%). The first end-to-end
  * run has no reference; every later one reruns the date, so it also pays the guardrails' comparison.
  */
 async function measure(spec: ModelSpec, users: number, url: string, benchDir: string, rounds: number, precision: Precision): Promise<BenchEntry> {

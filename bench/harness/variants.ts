@@ -24,7 +24,7 @@ export interface VariantResult {
   e2e_speedup: number;
   /** null for fp32, the reference */
   agreement: Agreement | null;
-  /** the goal: >= 1.5 x ORT alone at overlap@10 >= 0.95 */
+  /** the goal for a compressed model: >= 1.5 x ORT alone at overlap@10 >= 0.95 */
   goal_met: boolean;
 }
 

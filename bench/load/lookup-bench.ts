@@ -1,4 +1,4 @@
-// Lookup benchmark (issues 3 and 10): the API under wrk against pgbench on the view, same table, same date,
+// Lookup benchmark: the API under wrk against pgbench on the view, same table, same date,
 // same concurrency, in one run. Each round: pgbench, then wrk in the steady state (the figures the targets
 // are about), then wrk again with a publish in its middle (the new generation loads under load), counting
 // non-200 answers; then wrk paced at fractions of pgbench's tps (--paced 0.5,1), for the p99 at that load.

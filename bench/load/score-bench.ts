@@ -1,4 +1,4 @@
-// Online scoring benchmark (issue 10): POST /v1/jobs/{job}/score under wrk, paced at --rate requests/s
+// Online scoring benchmark: POST /v1/jobs/{job}/score under wrk, paced at --rate requests/s
 // (target: p99 <= 10 ms at 2k/s) and flat out; and the batched scoring throughput against ONNX Runtime
 // alone on the same model (bench/harness/stages.ts ortAlone), both in process (ScoreBatcher -> InferPool, no HTTP)
 // and through the API.

@@ -1,7 +1,7 @@
 // The ceiling, not a server: node:http answering every request with the same 620-byte lookup answer and
 // the same headers as `serve` (x-request-id, etag, cache-control, content type and length), doing no
 // lookup at all. What one Node process can answer on this box under the same wrk (README-lookup.md,
-// "Quiet machine"):
+// "Quiet machine, 2026-11-22"):
 //   node --import tsx bench/load/lookup-bench.ts --server bench/load/lookup-variants/bare-http.ts
 import http from 'node:http';
 import { parseArgs } from 'node:util';

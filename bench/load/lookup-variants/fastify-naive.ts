@@ -1,4 +1,4 @@
-// The baseline the issue measured: fastify + pg, one query on the view per request, the answer built as
+// The first lookup server, the baseline: fastify + pg, one query on the view per request, the answer built as
 // an object and serialised by fastify. Kept to rerun the "before" row of bench/README-lookup.md:
 //   node --import tsx bench/load/lookup-bench.ts --server bench/load/lookup-variants/fastify-naive.ts
 import Fastify from 'fastify';
