@@ -133,4 +133,4 @@ const which = process.argv[2];
 if (which === 'copy') await copyExperiment();
 else if (which === 'ort') await ortExperiment();
 else if (which === 'e2e') await e2eExperiment((process.argv[3] as 'heavy' | 'light') ?? 'heavy');
-else console.error('usage: experiments.ts copy|ort|e2e [heavy|light] [json variants]');
+else console.error('usage: design-choices.ts copy|ort|e2e [heavy|light] [json variants]');

@@ -43,7 +43,7 @@ const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5
 const log = (m: string) => process.stderr.write(`${m}\n`);
 /** Connections of the paced run: 40 x one request per ~20 ms = 2k/s. */
 const PACED_CONNECTIONS = 40;
-/** Users per chunk the API sends to a worker (online-scorer.ts MAX_BATCH). */
+/** Users per chunk the API sends to a worker (src/serve/scoring/online-scoring.ts MAX_BATCH). */
 const MAX_BATCH = 64;
 
 
