@@ -14,8 +14,8 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { createPool } from '../../src/db/connect.ts';
 import { migrate } from '../../src/store/migrate.ts';
-import { ensureBenchGenerations } from '../load/lookup-data.ts';
 import { median } from '../harness/util.ts';
+import { ensureBenchGenerations } from '../load/lookup-data.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');

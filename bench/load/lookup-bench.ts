@@ -20,9 +20,9 @@ import { createPool } from '../../src/db/connect.ts';
 import { freePort } from '../../src/db/embedded.ts';
 import { migrate } from '../../src/store/migrate.ts';
 import { publishRun } from '../../src/store/pointer.ts';
+import { median, runOutput } from '../harness/util.ts';
 import { backendsOf, CpuSampler, treeOf } from './lookup-cpu.ts';
 import { ensureBenchGenerations } from './lookup-data.ts';
-import { median, runOutput } from '../harness/util.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
