@@ -3,4 +3,4 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import('../bench/run-bench.ts');
+await import('../bench/harness/run-bench.ts');
