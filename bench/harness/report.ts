@@ -55,7 +55,7 @@ function markdown(r: BenchResults): string {
     '',
     ...r.entries.filter((e) => e.guard_ms !== undefined).map((e) => `Guardrails, ${e.model} ${fmt(e.users)}: ${fmt(e.guard_ms!)} ms, ${(e.guard_share! * 100).toFixed(1)}% of a rerun.`),
     '',
-    'ORT alone runs in the shape predict uses (workers x intra-op threads, best of 3); "1 session" is one session with as many intra-op threads (the shape of the brief\'s 135k reference).',
+    'ORT alone runs in the shape predict uses (workers x intra-op threads, best of 3); "1 session" is one session with as many intra-op threads (the shape of the first measurement the project was designed on, 135k users/s).',
     '',
     'Targets (medians of 3 interleaved rounds): heavy e2e/ORT >= 0.8 at 1M and 10M; light e2e/COPY >= 0.6; peak RSS <= 1024 MB and at 10M <= 1.2x the 1M figure; publish <= 100 ms.',
   ];

@@ -70,7 +70,7 @@ async function measure(spec: ModelSpec, users: number, url: string, benchDir: st
   for (let r = 1; r <= rounds; r++) {
     log(`${ds.job} round ${r}/${rounds}: ORT alone (${config.workers} x ${config.intraOpThreads} threads, batch ${spec.batchSize})`);
     ort.push(await ortAlone(ds, sample.features, config.workers, config.intraOpThreads));
-    // the brief's reference shape: one session with 2 intra-op threads
+    // the reference shape the project was first sized on: one session with 2 intra-op threads
     ortOne.push(await ortAlone(ds, sample.features, 1, config.workers * config.intraOpThreads));
     log(`${ds.job} round ${r}/${rounds}: COPY alone`);
     copy.push(await copyAlone(url, ds, sample.ids, Math.min(users, 3_000_000)));

@@ -5,7 +5,7 @@
 //
 // An integer user id is hashed as its decimal text (42 -> md5('42')). DuckDB's hash() is not used: it
 // changes between versions (duckdb #17596), and a shard must not move when the library is upgraded.
-// Cost per id (bench/shard-bench.ts, CPU time): 0.24 us in DuckDB on one thread, 2.1 us in JavaScript
+// Cost per id (bench/experiments/shard-bench.ts, CPU time): 0.24 us in DuckDB on one thread, 2.1 us in JavaScript
 // (a createHash per id). A sharded run should therefore filter in DuckDB's scan, not per row in JS: every
 // shard still reads the whole partition and hashes every id, ~24 s of one core per 100M users per shard.
 //
