@@ -25,7 +25,10 @@ export interface Agreement {
   meanRbo: number;
 }
 
-export interface GenerationRef { job: string; date: string }
+export interface GenerationRef {
+  job: string;
+  date: string;
+}
 
 /**
  * A published generation's top-K per user, in pages ordered by user_id (keyset, so memory is one page).
@@ -35,7 +38,9 @@ export interface GenerationRef { job: string; date: string }
  */
 async function* readTopK(client: pg.Client, g: GenerationRef, page: number): AsyncGenerator<{ user_id: string; items: string[] }[]> {
   const published = await client.query<{ run_id: string }>(
-    'select run_id from batchcast.published where job = $1 and prediction_date = $2', [g.job, g.date]);
+    'select run_id from batchcast.published where job = $1 and prediction_date = $2',
+    [g.job, g.date],
+  );
   if (published.rows.length === 0) throw new Error(`job ${g.job} has no published generation for ${g.date}: run predict for it first`);
   // JIT compiles each page's plan again (0.5 s a page here) for a query that takes 0.3 s.
   await client.query('set jit = off');
@@ -54,7 +59,13 @@ async function* readTopK(client: pg.Client, g: GenerationRef, page: number): Asy
 }
 
 /** Compares two published generations on every user they share (a merge of two user_id-ordered reads). */
-export async function compareGenerations(url: string, a: GenerationRef, b: GenerationRef, k: number, o: { p?: number; page?: number } = {}): Promise<Agreement> {
+export async function compareGenerations(
+  url: string,
+  a: GenerationRef,
+  b: GenerationRef,
+  k: number,
+  o: { p?: number; page?: number } = {},
+): Promise<Agreement> {
   const p = o.p ?? 0.9;
   const page = o.page ?? 20_000; // users per read: 20k x 10 ids is a few MB
   const ca = new pg.Client({ connectionString: url });
@@ -74,8 +85,14 @@ export async function compareGenerations(url: string, a: GenerationRef, b: Gener
       let overlap = 0;
       let rboSum = 0;
       for (;;) {
-        if (i === l.length) { l = (await left.next()).value ?? []; i = 0; }
-        if (j === r.length) { r = (await right.next()).value ?? []; j = 0; }
+        if (i === l.length) {
+          l = (await left.next()).value ?? [];
+          i = 0;
+        }
+        if (j === r.length) {
+          r = (await right.next()).value ?? [];
+          j = 0;
+        }
         if (l.length === 0 || r.length === 0) {
           unmatched += l.length - i + r.length - j;
           for await (const rest of l.length ? left : right) unmatched += rest.length;
@@ -90,7 +107,13 @@ export async function compareGenerations(url: string, a: GenerationRef, b: Gener
           users++;
           i++;
           j++;
-        } else if (x.user_id < y.user_id) { unmatched++; i++; } else { unmatched++; j++; }
+        } else if (x.user_id < y.user_id) {
+          unmatched++;
+          i++;
+        } else {
+          unmatched++;
+          j++;
+        }
       }
       return { users, unmatched, k, meanOverlapAtK: users ? overlap / users : NaN, meanRbo: users ? rboSum / users : NaN };
     } finally {

@@ -48,8 +48,9 @@ export async function writeSmallDates(client: pg.ClientBase, o: SmallDates): Pro
     if (o.finish === 'attached') {
       await client.query(`update batchcast.runs set status = 'succeeded', finished_at = now() where run_id = $1`, [runId]);
     } else {
-      await publishRun(client, { job: o.job, date, runId, action: 'publish', lockTimeoutMs: 5_000 },
-        (tx) => markSucceeded(tx, runId, { total: 0 }));
+      await publishRun(client, { job: o.job, date, runId, action: 'publish', lockTimeoutMs: 5_000 }, (tx) =>
+        markSucceeded(tx, runId, { total: 0 }),
+      );
     }
     runIds.push(runId);
     o.onDate?.(date, runId);

@@ -11,8 +11,12 @@ const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 const pendingArg = process.argv.indexOf('--pending');
 const pending = new Set(pendingArg > 0 ? process.argv[pendingArg + 1].split(',').map((p) => path.resolve(root, p)) : []);
 
-const files = [path.join(root, 'README.md'), ...readdirSync(path.join(root, 'docs'))
-  .filter((f) => f.endsWith('.md')).map((f) => path.join(root, 'docs', f))];
+const files = [
+  path.join(root, 'README.md'),
+  ...readdirSync(path.join(root, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => path.join(root, 'docs', f)),
+];
 
 /** Lines outside fenced code blocks, with their numbers. */
 function prose(text) {
@@ -71,8 +75,14 @@ for (const file of files) {
       const [p, anchor] = target.split('#');
       const dest = p === '' ? file : path.resolve(path.dirname(file), decodeURIComponent(p));
       const where = `${path.relative(root, file)}:${n}: ${target}`;
-      if (pending.has(dest)) { waiting.push(where); continue; }
-      if (!existsSync(dest)) { broken.push(`${where} (no such file)`); continue; }
+      if (pending.has(dest)) {
+        waiting.push(where);
+        continue;
+      }
+      if (!existsSync(dest)) {
+        broken.push(`${where} (no such file)`);
+        continue;
+      }
       if (anchor !== undefined && statSync(dest).isFile() && dest.endsWith('.md') && !anchors(dest).has(anchor)) {
         broken.push(`${where} (no heading #${anchor} in ${path.relative(root, dest)})`);
       }

@@ -47,8 +47,24 @@ export class HeldError extends BatchcastError {
 }
 
 const infraCodes = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENOSPC',
-  '57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '08004', '53100', '53200', '53300',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENOSPC',
+  '57P01',
+  '57P02',
+  '57P03',
+  '08000',
+  '08003',
+  '08006',
+  '08001',
+  '08004',
+  '53100',
+  '53200',
+  '53300',
 ]);
 
 const infraMessages =
@@ -67,7 +83,10 @@ export function exitCodeOf(err: unknown): number {
 
 // node-postgres' own words for its client-side timeouts, said in ours: which timeout fired, and what it means.
 const pgTimeouts: [RegExp, string][] = [
-  [/^Query read timeout$/, 'query timeout fired (client-side, config queryTimeoutMs): the server did not answer; the connection may be half-open or the server overloaded'],
+  [
+    /^Query read timeout$/,
+    'query timeout fired (client-side, config queryTimeoutMs): the server did not answer; the connection may be half-open or the server overloaded',
+  ],
   [/^timeout expired$/, 'connect timeout fired (config connectTimeoutMs): no connection to PostgreSQL'],
   [/^Connection terminated due to connection timeout$/, 'connect timeout fired (config connectTimeoutMs): no connection to PostgreSQL'],
 ];

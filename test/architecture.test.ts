@@ -55,7 +55,10 @@ describe('biome.json', () => {
     const probe = (dir: string, name: string, spec: string, forbidden: boolean, dynamic = false) => {
       mkdirSync(path.join(scratch, dir), { recursive: true });
       const file = `${dir}/${name}.ts`;
-      writeFileSync(path.join(scratch, file), dynamic ? `export const m = () => import('${spec}');\n` : `import { x } from '${spec}';\nexport const y = x;\n`);
+      writeFileSync(
+        path.join(scratch, file),
+        dynamic ? `export const m = () => import('${spec}');\n` : `import { x } from '${spec}';\nexport const y = x;\n`,
+      );
       if (forbidden) expected.push(file);
     };
     for (const [room, allowed] of table) {
@@ -72,8 +75,13 @@ describe('biome.json', () => {
       probe('src/config', `to_${target}`, `../${target}/x.ts`, true);
     }
     probe('test', 'to_cli', '../src/cli/main.ts', false);
-    const r = spawnSync(biome, ['lint', '--vcs-enabled=false', '--max-diagnostics=none', 'src', 'test'], { cwd: scratch, encoding: 'utf8' });
-    const flagged = [...new Set([...`${r.stdout}${r.stderr}`.matchAll(/^(\S+\.ts):\d+:\d+ lint\/style\/noRestrictedImports/gm)].map((m) => m[1]))];
+    const r = spawnSync(biome, ['lint', '--vcs-enabled=false', '--max-diagnostics=none', 'src', 'test'], {
+      cwd: scratch,
+      encoding: 'utf8',
+    });
+    const flagged = [
+      ...new Set([...`${r.stdout}${r.stderr}`.matchAll(/^(\S+\.ts):\d+:\d+ lint\/style\/noRestrictedImports/gm)].map((m) => m[1])),
+    ];
     expect(flagged.sort()).toEqual(expected.sort());
     expect(expected.length).toBeGreaterThan(100); // the probe really covers the table
   });

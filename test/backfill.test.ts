@@ -6,9 +6,9 @@ import { copyFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../src/store/migrate.ts';
 import { skipReason } from '../src/schedule/backfill.ts';
-import { makeFixture, type Fixture } from './fixtures.ts';
+import { migrate } from '../src/store/migrate.ts';
+import { type Fixture, makeFixture } from './fixtures.ts';
 import { createTestDb, type TestDb } from './helpers.ts';
 
 const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'batchcast.js');
@@ -18,12 +18,18 @@ beforeAll(async () => {
   t = await createTestDb('backfill');
   await migrate(t.db.pool);
 });
-afterAll(async () => { await t?.drop(); });
+afterAll(async () => {
+  await t?.drop();
+});
 
 function cli(fx: Fixture, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { env: { ...process.env, DATABASE_URL: t.url, BATCHCAST_ROOT: fx.root }, timeout: 80_000 },
-      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }));
+    execFile(
+      process.execPath,
+      [bin, ...args],
+      { env: { ...process.env, DATABASE_URL: t.url, BATCHCAST_ROOT: fx.root }, timeout: 80_000 },
+      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
+    );
   });
 }
 
@@ -31,11 +37,17 @@ async function ledger(job: string): Promise<{ date: string; status: string; publ
   const { rows } = await t.db.pool.query(
     `select r.prediction_date::text as date, r.status, p.run_id is not null as published, r.started_at as started, r.finished_at as finished
        from batchcast.runs r left join batchcast.published p on p.run_id = r.run_id
-      where r.job = $1 order by r.prediction_date, r.run_id`, [job]);
+      where r.job = $1 order by r.prediction_date, r.run_id`,
+    [job],
+  );
   return rows;
 }
 
-const row = (stdout: string, date: string) => stdout.split('\n').find((l) => l.startsWith(date))?.split(/\s{2,}/) ?? [];
+const row = (stdout: string, date: string) =>
+  stdout
+    .split('\n')
+    .find((l) => l.startsWith(date))
+    ?.split(/\s{2,}/) ?? [];
 
 describe('backfill with a failing date in the middle', () => {
   const dates = ['2026-11-16', '2026-11-17', '2026-11-18', '2026-11-19', '2026-11-20'];
@@ -49,24 +61,31 @@ describe('backfill with a failing date in the middle', () => {
     writeFileSync(bad, 'this is not parquet');
   });
 
-  it('runs the others, prints the table and exits with the failed date\'s code', async () => {
+  it("runs the others, prints the table and exits with the failed date's code", async () => {
     const r = await cli(fx, ['backfill', '--job', fx.job, '--from', dates[0], '--to', dates[4], '--concurrency', '2']);
     expect(r.code).toBe(2); // the only failure is bad input
     expect(r.stdout).toMatch(/^date\s+status\s+run\s+rows\s+seconds\s+note$/m);
-    for (const d of ['2026-11-16', '2026-11-17', '2026-11-19', '2026-11-20']) expect(row(r.stdout, d).slice(0, 4)).toEqual([d, 'succeeded', expect.stringMatching(/^\d+$/), '300']);
+    for (const d of ['2026-11-16', '2026-11-17', '2026-11-19', '2026-11-20'])
+      expect(row(r.stdout, d).slice(0, 4)).toEqual([d, 'succeeded', expect.stringMatching(/^\d+$/), '300']);
     expect(row(r.stdout, '2026-11-18')[1]).toBe('failed');
     expect(r.stdout).toMatch(/not readable as Parquet/);
     expect(r.stdout).toMatch(/5 date\(s\): 4 succeeded, 1 failed; .* exit code 2/);
-    expect(r.stderr.trim().split('\n').at(-1)).toBe('batchcast: 1 of 5 date(s) not done: 2026-11-18 (failed, exit 2); rerun the same command to retry them');
+    expect(r.stderr.trim().split('\n').at(-1)).toBe(
+      'batchcast: 1 of 5 date(s) not done: 2026-11-18 (failed, exit 2); rerun the same command to retry them',
+    );
 
     const runs = await ledger(fx.job);
     expect(runs.map((x) => [x.date, x.status, x.published])).toEqual([
-      ['2026-11-16', 'succeeded', true], ['2026-11-17', 'succeeded', true], ['2026-11-18', 'failed', false],
-      ['2026-11-19', 'succeeded', true], ['2026-11-20', 'succeeded', true],
+      ['2026-11-16', 'succeeded', true],
+      ['2026-11-17', 'succeeded', true],
+      ['2026-11-18', 'failed', false],
+      ['2026-11-19', 'succeeded', true],
+      ['2026-11-20', 'succeeded', true],
     ]);
     // Never more than 2 runs at once: at the moment each run started, at most 2 were running (itself included).
     // (Counting every run that overlaps a long one would also count two that ran one after the other beside it.)
-    for (const x of runs) expect(runs.filter((y) => y.started <= x.started && (y.finished ?? new Date()) > x.started).length).toBeLessThanOrEqual(2);
+    for (const x of runs)
+      expect(runs.filter((y) => y.started <= x.started && (y.finished ?? new Date()) > x.started).length).toBeLessThanOrEqual(2);
   });
 
   it('a rerun skips the published dates and retries only the failed one', async () => {
@@ -74,7 +93,11 @@ describe('backfill with a failing date in the middle', () => {
     expect(plan.code).toBe(0);
     const planned = JSON.parse(plan.stdout) as { dates: { date: string; status: string }[] };
     expect(planned.dates.map((d) => [d.date, d.status])).toEqual([
-      ['2026-11-20', 'skipped'], ['2026-11-19', 'skipped'], ['2026-11-18', 'planned'], ['2026-11-17', 'skipped'], ['2026-11-16', 'skipped'],
+      ['2026-11-20', 'skipped'],
+      ['2026-11-19', 'skipped'],
+      ['2026-11-18', 'planned'],
+      ['2026-11-17', 'skipped'],
+      ['2026-11-16', 'skipped'],
     ]);
 
     copyFileSync(good, path.join(fx.featuresDir, 'dt=2026-11-18', 'part-0.parquet'));
@@ -116,11 +139,24 @@ describe('interrupt and resume', () => {
   it('SIGTERM stops the runs cleanly; the rerun skips what was published; every date ends published once', async () => {
     const dates = ['2026-11-10', '2026-11-11', '2026-11-12', '2026-11-13', '2026-11-14', '2026-11-15'];
     // 20,000 users: runs of about a second, so the signal lands in the middle of one.
-    const fx = await makeFixture({ name: 'resume', idType: 'int', output: 'top_k', featureMode: 'columns', users: 20_000, items: 50, dates });
+    const fx = await makeFixture({
+      name: 'resume',
+      idType: 'int',
+      output: 'top_k',
+      featureMode: 'columns',
+      users: 20_000,
+      items: 50,
+      dates,
+    });
     const args = ['backfill', '--job', fx.job, '--from', dates[0], '--to', dates[5], '--json'];
-    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, DATABASE_URL: t.url, BATCHCAST_ROOT: fx.root }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bin, ...args], {
+      env: { ...process.env, DATABASE_URL: t.url, BATCHCAST_ROOT: fx.root },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
-    child.stdout.on('data', (d) => { stdout += d; });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
     child.stderr.resume();
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     const end = Date.now() + 60_000;

@@ -5,7 +5,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../src/db/embedded.ts';
-import { makeFixture, type Fixture } from './fixtures.ts';
+import { type Fixture, makeFixture } from './fixtures.ts';
 import { createTestDb, type TestDb } from './helpers.ts';
 import { repo, runCli } from './run-cli.ts';
 
@@ -17,7 +17,9 @@ beforeAll(async () => {
   t = await createTestDb('cli');
   fx = await makeFixture({ name: 'clijob', idType: 'string', output: 'scores', featureMode: 'list', users: 500, items: 60, dates: [date] });
 });
-afterAll(async () => { await t?.drop(); });
+afterAll(async () => {
+  await t?.drop();
+});
 
 describe('batchcast predict (CLI)', () => {
   const env = () => ({ DATABASE_URL: t.url, BATCHCAST_ROOT: fx.root });
@@ -28,7 +30,10 @@ describe('batchcast predict (CLI)', () => {
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout.trim());
     expect(out).toMatchObject({ job: fx.job, date, rows: 500, rejected: 0 });
-    const { rows } = await t.db.pool.query('select count(*)::int as n from batchcast.recommendations where job = $1 and prediction_date = $2', [fx.job, date]);
+    const { rows } = await t.db.pool.query(
+      'select count(*)::int as n from batchcast.recommendations where job = $1 and prediction_date = $2',
+      [fx.job, date],
+    );
     expect(rows[0].n).toBe(500 * fx.k);
   });
 
@@ -65,7 +70,10 @@ describe('batchcast predict (CLI)', () => {
 
   it('exits 4 when the database cannot be reached, without printing the password', async () => {
     const port = await freePort();
-    const r = await runCli(['predict', '--job', fx.job, '--date', date], { ...env(), DATABASE_URL: `postgres://someone:s3cret@127.0.0.1:${port}/db` });
+    const r = await runCli(['predict', '--job', fx.job, '--date', date], {
+      ...env(),
+      DATABASE_URL: `postgres://someone:s3cret@127.0.0.1:${port}/db`,
+    });
     expect(r.code).toBe(4);
     expect(r.stderr).toContain(`cannot connect to PostgreSQL at postgres://someone:***@127.0.0.1:${port}/db`);
     expect(r.stderr).not.toContain('s3cret');
@@ -78,8 +86,11 @@ describe('batchcast demo on the embedded PostgreSQL', () => {
     chmodSync(root, 0o755);
     mkdirSync(path.join(root, 'jobs'));
     copyFileSync(path.join(repo, 'jobs', 'demo.json'), path.join(root, 'jobs', 'demo.json'));
-    const r = await runCli(['demo', '--users', '3000', '--items', '400', '--days', '2', '--end-date', '2026-11-20'],
-      { BATCHCAST_ROOT: root, BATCHCAST_PG_DIR: path.join(root, 'pg'), BATCHCAST_PG_PORT: String(await freePort()) }, 240_000);
+    const r = await runCli(
+      ['demo', '--users', '3000', '--items', '400', '--days', '2', '--end-date', '2026-11-20'],
+      { BATCHCAST_ROOT: root, BATCHCAST_PG_DIR: path.join(root, 'pg'), BATCHCAST_PG_PORT: String(await freePort()) },
+      240_000,
+    );
     expect(r.stderr).toMatch(/embedded PostgreSQL running on 127\.0\.0\.1:\d+/);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("Published 3,000 users' recommendations for 2026-11-20 (job demo");

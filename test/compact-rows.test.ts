@@ -4,17 +4,17 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load-config.ts';
-import { listMigrations, migrate } from '../src/store/migrate.ts';
 import { readGenerationRows } from '../src/export/read-generation.ts';
 import { runRows } from '../src/guard/run-rows.ts';
 import { predict } from '../src/run/predict.ts';
-import { generationRows, readGenerationMeta } from '../src/store/generation.ts';
-import { lookupUsers } from '../src/store/lookup-users.ts';
 import { buildMemoryGeneration } from '../src/serve/generations/memory-generation.ts';
+import { generationRows, readGenerationMeta } from '../src/store/generation.ts';
 import { itemsSha256 } from '../src/store/item-maps.ts';
+import { lookupUsers } from '../src/store/lookup-users.ts';
+import { listMigrations, migrate } from '../src/store/migrate.ts';
 import { attachRunTable, createRunTable, indexRunTable } from '../src/store/run-tables.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';
-import { publishFixture, type Published } from './serve-helpers.ts';
+import { type Published, publishFixture } from './serve-helpers.ts';
 
 const served = `select job, prediction_date::text as date, user_id, array_agg(item_id order by rank) as item_ids, array_agg(score order by rank) as scores
                   from batchcast.recommendations group by 1, 2, 3 order by 1, 2, 3`;
@@ -53,13 +53,19 @@ describe('compact runs', () => {
     const config = loadConfig({ databaseUrl: t.url, root: pub.fx.root, workers: 1, intraOpThreads: 1 }, {});
     second = (await predict({ job: pub.fx.job, date: '2026-11-21', config, db: t.db, log })).runId;
   }, 120_000);
-  afterAll(async () => { await t?.drop(); });
+  afterAll(async () => {
+    await t?.drop();
+  });
 
   it('store int4 indices, and two runs with the same items file share one map', async () => {
     const { rows } = await t.db.pool.query<{ run_id: string; items_sha256: string }>(
-      'select run_id, items_sha256 from batchcast.runs where run_id = any($1) order by run_id', [[pub.runId, second]]);
+      'select run_id, items_sha256 from batchcast.runs where run_id = any($1) order by run_id',
+      [[pub.runId, second]],
+    );
     expect(rows.map((r) => r.items_sha256)).toEqual([itemsSha256(pub.fx.itemIds), itemsSha256(pub.fx.itemIds)]);
-    const maps = await t.db.pool.query('select items_sha256, count(*)::int as n, min(idx) as lo, max(idx) as hi from batchcast.item_maps group by 1');
+    const maps = await t.db.pool.query(
+      'select items_sha256, count(*)::int as n, min(idx) as lo, max(idx) as hi from batchcast.item_maps group by 1',
+    );
     expect(maps.rows).toEqual([{ items_sha256: itemsSha256(pub.fx.itemIds), n: 40, lo: 0, hi: 39 }]);
     const stored = await t.db.pool.query(`select count(*)::int as n, count(item_ids)::int as texts, count(item_idx)::int as indices,
                                                 pg_typeof(min(item_idx))::text as type from batchcast.predictions_r${second}`);
@@ -84,8 +90,12 @@ describe('compact runs', () => {
 describe('a generation published before 006 (item ids as text[])', () => {
   let t: TestDb;
   const users = ['u0', 'u7', 'u49', 'nobody'];
-  beforeAll(async () => { t = await createTestDb('compact_migrate'); });
-  afterAll(async () => { await t?.drop(); });
+  beforeAll(async () => {
+    t = await createTestDb('compact_migrate');
+  });
+  afterAll(async () => {
+    await t?.drop();
+  });
 
   it('is served identically after the migration, next to a compact one', async () => {
     const db = t.db.pool;

@@ -58,7 +58,14 @@ describe('docs/configuration.md', () => {
 describe('loadConfig', () => {
   it('defaults < config/default.json < config/$BATCHCAST_ENV.json < environment < flags', () => {
     const root = rootWith({
-      default: { $comment: 'shared', workers: 3, intraOpThreads: 3, chunkRows: 3, inFlight: 3, serve: { port: 3, poolSize: 3, processes: 3 } },
+      default: {
+        $comment: 'shared',
+        workers: 3,
+        intraOpThreads: 3,
+        chunkRows: 3,
+        inFlight: 3,
+        serve: { port: 3, poolSize: 3, processes: 3 },
+      },
       staging: { intraOpThreads: 4, chunkRows: 4, inFlight: 4, serve: { poolSize: 4, processes: 4 } },
     });
     const env = { BATCHCAST_ENV: 'staging', BATCHCAST_CHUNK_ROWS: '5', BATCHCAST_IN_FLIGHT: '5', BATCHCAST_SERVE_PROCESSES: '5' };
@@ -72,7 +79,14 @@ describe('loadConfig', () => {
   it('the defaults, with relative paths read from root', () => {
     const root = rootWith();
     const c = loadConfig({ root }, {});
-    expect(c).toMatchObject({ root, jobsDir: path.join(root, 'jobs'), databaseUrl: undefined, workers: 2, intraOpThreads: 1, logLevel: 'info' });
+    expect(c).toMatchObject({
+      root,
+      jobsDir: path.join(root, 'jobs'),
+      databaseUrl: undefined,
+      workers: 2,
+      intraOpThreads: 1,
+      logLevel: 'info',
+    });
     expect(c.embedded.dataDir).toBe(path.join(root, 'data/pg'));
     expect(Object.keys(c)).toContain('lookupDatabaseUrl'); // unset settings are present, as undefined
     expect(loadConfig({}, { BATCHCAST_ROOT: root }).root).toBe(root);
@@ -81,19 +95,25 @@ describe('loadConfig', () => {
   it('refuses an unknown setting in a file, naming the file and the known settings', () => {
     const root = rootWith({ default: { wrokers: 2 } });
     const err = failure(() => loadConfig({ root }, {}));
-    expect(err.message).toContain(`config file ${path.join(root, 'config', 'default.json')}: unknown setting "wrokers" (known: jobsDir, logLevel,`);
+    expect(err.message).toContain(
+      `config file ${path.join(root, 'config', 'default.json')}: unknown setting "wrokers" (known: jobsDir, logLevel,`,
+    );
     expect(err.message).toContain(' workers, ');
     expect(err.message).not.toContain(' root,'); // found under root, so not settable there
     const nested = rootWith({ default: { serve: { prot: 80 } } });
-    expect(failure(() => loadConfig({ root: nested }, {})).message).toContain('unknown setting "serve.prot" (known: serve.host, serve.port,');
+    expect(failure(() => loadConfig({ root: nested }, {})).message).toContain(
+      'unknown setting "serve.prot" (known: serve.host, serve.port,',
+    );
   });
 
   it('a bad environment value names the variable', () => {
     const root = rootWith();
-    expect(failure(() => loadConfig({ root }, { BATCHCAST_WORKERS: 'many' })).message)
-      .toBe('config workers="many" must be an integer between 1 and 64 (from environment variable BATCHCAST_WORKERS)');
-    expect(failure(() => loadConfig({ root }, { BATCHCAST_DUCKDB_ALLOW_UNSIGNED_EXTENSIONS: 'yes' })).message)
-      .toContain('(from environment variable BATCHCAST_DUCKDB_ALLOW_UNSIGNED_EXTENSIONS)');
+    expect(failure(() => loadConfig({ root }, { BATCHCAST_WORKERS: 'many' })).message).toBe(
+      'config workers="many" must be an integer between 1 and 64 (from environment variable BATCHCAST_WORKERS)',
+    );
+    expect(failure(() => loadConfig({ root }, { BATCHCAST_DUCKDB_ALLOW_UNSIGNED_EXTENSIONS: 'yes' })).message).toContain(
+      '(from environment variable BATCHCAST_DUCKDB_ALLOW_UNSIGNED_EXTENSIONS)',
+    );
     // a URL may hold a password: named, never repeated
     const err = failure(() => loadConfig({ root }, { DATABASE_URL: 'mysql://app:s3cret@db/x' }));
     expect(err.message).toContain('config databaseUrl must be a postgres:// URL');
@@ -106,26 +126,57 @@ describe('loadConfig', () => {
     expect(failure(() => loadConfig({ root }, {})).message).toBe(
       `config serve.port=70000 must be an integer between 0 and 65535 (from config file ${path.join(root, 'config', 'default.json')}; environment variable BATCHCAST_SERVE_PORT overrides it)`,
     );
-    expect(failure(() => loadConfig({ root, workers: 0 }, {})).message).toMatch(/^config workers=0 must be an integer between 1 and 64 \(from a flag/);
-    expect(failure(() => loadConfig({ root, schedule: { graceMs: -1 } }, {})).message).toContain('config schedule.graceMs=-1 must be a whole number of milliseconds (0 or more)');
+    expect(failure(() => loadConfig({ root, workers: 0 }, {})).message).toMatch(
+      /^config workers=0 must be an integer between 1 and 64 \(from a flag/,
+    );
+    expect(failure(() => loadConfig({ root, schedule: { graceMs: -1 } }, {})).message).toContain(
+      'config schedule.graceMs=-1 must be a whole number of milliseconds (0 or more)',
+    );
   });
 
   it('names a BATCHCAST_ENV file that does not exist', () => {
     const root = rootWith();
-    expect(failure(() => loadConfig({ root }, { BATCHCAST_ENV: 'prod' })).message)
-      .toBe(`BATCHCAST_ENV=prod but ${path.join(root, 'config', 'prod.json')} does not exist; create it or unset BATCHCAST_ENV`);
+    expect(failure(() => loadConfig({ root }, { BATCHCAST_ENV: 'prod' })).message).toBe(
+      `BATCHCAST_ENV=prod but ${path.join(root, 'config', 'prod.json')} does not exist; create it or unset BATCHCAST_ENV`,
+    );
   });
 
   it('keeps the environment variables deployments use', () => {
     // crontab.example, deploy/kubernetes and the benchmarks set these; renaming one breaks them silently
-    expect(listSettings().flatMap((s) => s.env ?? []).sort()).toEqual([
-      'BATCHCAST_CHUNK_ROWS', 'BATCHCAST_COPY_CONNECTIONS', 'BATCHCAST_DUCKDB_ALLOW_UNSIGNED_EXTENSIONS', 'BATCHCAST_DUCKDB_EXTENSIONS',
-      'BATCHCAST_DUCKDB_EXTENSION_DIRECTORY', 'BATCHCAST_IN_FLIGHT', 'BATCHCAST_JOBS_DIR', 'BATCHCAST_LOG_LEVEL', 'BATCHCAST_PG_DIR', 'BATCHCAST_PG_PORT',
-      'BATCHCAST_PUSHGATEWAY_URL', 'BATCHCAST_ROOT', 'BATCHCAST_SCHEDULE_GRACE_MS', 'BATCHCAST_SCHEDULE_MAX_RUNS', 'BATCHCAST_SERVE_HOST',
-      'BATCHCAST_SERVE_MEMORY_MB', 'BATCHCAST_SERVE_POOL_SIZE', 'BATCHCAST_SERVE_PORT', 'BATCHCAST_SERVE_PROCESSES', 'BATCHCAST_SERVE_RATE_LIMIT',
-      'BATCHCAST_THREADS', 'BATCHCAST_WORKERS', 'DATABASE_URL', 'LOOKUP_DATABASE_URL',
+    expect(
+      listSettings()
+        .flatMap((s) => s.env ?? [])
+        .sort(),
+    ).toEqual([
+      'BATCHCAST_CHUNK_ROWS',
+      'BATCHCAST_COPY_CONNECTIONS',
+      'BATCHCAST_DUCKDB_ALLOW_UNSIGNED_EXTENSIONS',
+      'BATCHCAST_DUCKDB_EXTENSIONS',
+      'BATCHCAST_DUCKDB_EXTENSION_DIRECTORY',
+      'BATCHCAST_IN_FLIGHT',
+      'BATCHCAST_JOBS_DIR',
+      'BATCHCAST_LOG_LEVEL',
+      'BATCHCAST_PG_DIR',
+      'BATCHCAST_PG_PORT',
+      'BATCHCAST_PUSHGATEWAY_URL',
+      'BATCHCAST_ROOT',
+      'BATCHCAST_SCHEDULE_GRACE_MS',
+      'BATCHCAST_SCHEDULE_MAX_RUNS',
+      'BATCHCAST_SERVE_HOST',
+      'BATCHCAST_SERVE_MEMORY_MB',
+      'BATCHCAST_SERVE_POOL_SIZE',
+      'BATCHCAST_SERVE_PORT',
+      'BATCHCAST_SERVE_PROCESSES',
+      'BATCHCAST_SERVE_RATE_LIMIT',
+      'BATCHCAST_THREADS',
+      'BATCHCAST_WORKERS',
+      'DATABASE_URL',
+      'LOOKUP_DATABASE_URL',
     ]);
-    const c = loadConfig({ root: rootWith() }, { BATCHCAST_SERVE_PORT: '9000', BATCHCAST_DUCKDB_EXTENSIONS: 'httpfs, aws', BATCHCAST_DUCKDB_ALLOW_UNSIGNED_EXTENSIONS: '1' });
+    const c = loadConfig(
+      { root: rootWith() },
+      { BATCHCAST_SERVE_PORT: '9000', BATCHCAST_DUCKDB_EXTENSIONS: 'httpfs, aws', BATCHCAST_DUCKDB_ALLOW_UNSIGNED_EXTENSIONS: '1' },
+    );
     expect([c.serve.port, c.duckdb.extensions, c.duckdb.allowUnsignedExtensions]).toEqual([9000, ['httpfs', 'aws'], true]);
   });
 
@@ -134,8 +185,12 @@ describe('loadConfig', () => {
     expect(Object.isFrozen(c)).toBe(true);
     expect(Object.isFrozen(c.serve)).toBe(true);
     expect(Object.isFrozen(c.duckdb.extensions)).toBe(true);
-    expect(() => { (c as { workers: number }).workers = 9; }).toThrow(TypeError);
-    expect(() => { (c.serve as { port: number }).port = 9; }).toThrow(TypeError);
+    expect(() => {
+      (c as { workers: number }).workers = 9;
+    }).toThrow(TypeError);
+    expect(() => {
+      (c.serve as { port: number }).port = 9;
+    }).toThrow(TypeError);
   });
 
   it('reads the committed config/ files', () => {

@@ -10,17 +10,38 @@ import { createTestDb, type TestDb } from './helpers.ts';
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 function demo(root: string, url: string, extra: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const args = [path.join(repo, 'bin', 'batchcast.js'), 'demo', '--users', '2000', '--items', '300', '--days', '1', '--end-date', '2026-11-20', ...extra];
+  const args = [
+    path.join(repo, 'bin', 'batchcast.js'),
+    'demo',
+    '--users',
+    '2000',
+    '--items',
+    '300',
+    '--days',
+    '1',
+    '--end-date',
+    '2026-11-20',
+    ...extra,
+  ];
   return new Promise((resolve) => {
-    execFile(process.execPath, args, { env: { ...process.env, BATCHCAST_ROOT: root, DATABASE_URL: url }, timeout: 120_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      args,
+      { env: { ...process.env, BATCHCAST_ROOT: root, DATABASE_URL: url }, timeout: 120_000 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
 let t: TestDb;
-beforeAll(async () => { t = await createTestDb('demo_variants'); });
-afterAll(async () => { await t?.drop(); });
+beforeAll(async () => {
+  t = await createTestDb('demo_variants');
+});
+afterAll(async () => {
+  await t?.drop();
+});
 
 describe('batchcast demo --model', () => {
   it('runs fp32, then int8 on the same data, and records which model made each run', async () => {
@@ -45,7 +66,8 @@ describe('batchcast demo --model', () => {
     const card = JSON.parse(readFileSync(path.join(root, 'data/demo/model.card.json'), 'utf8'));
     expect([card.precision, card.version]).toEqual(['int8', 'walking-routes-2026.11.1-int8']);
     const { rows } = await t.db.pool.query<{ model_version: string }>(
-      "select model_version from batchcast.runs where job = 'demo' and status = 'succeeded' order by run_id");
+      "select model_version from batchcast.runs where job = 'demo' and status = 'succeeded' order by run_id",
+    );
     expect(rows.map((r) => r.model_version)).toEqual(['walking-routes-2026.11.1', 'walking-routes-2026.11.1-int8']);
   }, 240_000);
 

@@ -10,9 +10,9 @@ import { loadConfig } from '../src/config/load-config.ts';
 import { BadInputError, exitCodeOf } from '../src/errors.ts';
 import { parseJob } from '../src/jobs/load-job.ts';
 import { installExtensions, withDuckDB } from '../src/read/duckdb.ts';
-import { listRuns } from '../src/store/ledger.ts';
 import { predict } from '../src/run/predict.ts';
-import { makeFixture, type Fixture } from './fixtures.ts';
+import { listRuns } from '../src/store/ledger.ts';
+import { type Fixture, makeFixture } from './fixtures.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';
 
 let dir: string;
@@ -22,7 +22,10 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function failure(opts: Parameters<typeof withDuckDB>[0]): Promise<Error> {
-  const err = await withDuckDB(opts, async () => 'loaded').then(() => undefined, (e: Error) => e);
+  const err = await withDuckDB(opts, async () => 'loaded').then(
+    () => undefined,
+    (e: Error) => e,
+  );
   expect(err, 'loading must fail').toBeInstanceOf(BadInputError);
   expect(exitCodeOf(err)).toBe(2);
   expect(err!.message).not.toContain('\n');
@@ -45,7 +48,9 @@ describe('withDuckDB extensions', () => {
     mkdirSync(empty);
     const err = await failure({ extensionDirectory: empty, extensions: ['httpfs'] });
     expect(err.message).toMatch(/^DuckDB extension "httpfs" is configured \(config duckdb.extensions\) but /);
-    expect(err.message).toMatch(new RegExp(`${empty}/v\\d+\\.\\d+\\.\\d+/linux_\\w+/httpfs\\.duckdb_extension does not exist \\(extension directory ${empty}\\)`));
+    expect(err.message).toMatch(
+      new RegExp(`${empty}/v\\d+\\.\\d+\\.\\d+/linux_\\w+/httpfs\\.duckdb_extension does not exist \\(extension directory ${empty}\\)`),
+    );
     expect(err.message).toContain(`install it for DuckDB v`);
     expect(err.message).toContain(`SET extension_directory = '${empty}'; INSTALL httpfs;`);
     expect(err.message).toContain('or remove it from duckdb.extensions');
@@ -67,7 +72,9 @@ describe('withDuckDB extensions', () => {
     const file = path.join(dir, 'garbage.duckdb_extension');
     writeFileSync(file, Buffer.alloc(1024, 7));
     const err = await failure({ extensions: [file] });
-    expect(err.message).toMatch(new RegExp(`^DuckDB extension "${file}" could not be loaded: .*not a DuckDB extension.*; put the v[\\d.]+ linux_\\w+ build`));
+    expect(err.message).toMatch(
+      new RegExp(`^DuckDB extension "${file}" could not be loaded: .*not a DuckDB extension.*; put the v[\\d.]+ linux_\\w+ build`),
+    );
   });
 });
 
@@ -80,11 +87,16 @@ describe('withDuckDB extensions', () => {
  */
 function buildExtension(file: string, name: string, platform: string): void {
   const source = `${file}.c`;
-  writeFileSync(source, `#include <stdbool.h>\n__attribute__((visibility("default"))) bool ${name}_init_c_api(void *info, void *access) { (void)info; (void)access; return true; }\n`);
+  writeFileSync(
+    source,
+    `#include <stdbool.h>\n__attribute__((visibility("default"))) bool ${name}_init_c_api(void *info, void *access) { (void)info; (void)access; return true; }\n`,
+  );
   execFileSync('gcc', ['-shared', '-fPIC', '-O2', '-o', file, source]);
   const field = (s: string) => Buffer.concat([Buffer.from(s), Buffer.alloc(32 - s.length)]);
   const footer = Buffer.concat([
-    Buffer.from([0, 147, 4, 16]), Buffer.from('duckdb_signature'), Buffer.from([128, 4]),
+    Buffer.from([0, 147, 4, 16]),
+    Buffer.from('duckdb_signature'),
+    Buffer.from([128, 4]),
     ...['', '', '', 'C_STRUCT', 'v0.0.1', 'v1.2.0', platform, '4'].map(field),
     Buffer.alloc(256),
   ]);
@@ -121,7 +133,11 @@ describe('a real extension, built here', () => {
 
   it('refuses it unsigned unless duckdb.allowUnsignedExtensions is on', async () => {
     const err = await failure({ extensions: [file] });
-    expect(err.message).toMatch(new RegExp(`^DuckDB extension "${file}" could not be loaded: .*signature is either missing or invalid and unsigned extensions are disabled`));
+    expect(err.message).toMatch(
+      new RegExp(
+        `^DuckDB extension "${file}" could not be loaded: .*signature is either missing or invalid and unsigned extensions are disabled`,
+      ),
+    );
   });
 });
 
@@ -132,7 +148,10 @@ describe('installExtensions (image build time)', () => {
     expect(await installExtensions(target, ['json', 'parquet'])).toEqual([]);
     const file = path.join(dir, 'bad-install.duckdb_extension');
     writeFileSync(file, Buffer.alloc(600, 1));
-    const err = await installExtensions(target, ['json', file]).then(() => undefined, (e: Error) => e);
+    const err = await installExtensions(target, ['json', file]).then(
+      () => undefined,
+      (e: Error) => e,
+    );
     expect(exitCodeOf(err)).toBe(2);
     expect(err!.message).toMatch(/could not be loaded: .*not a DuckDB extension/);
   });
@@ -142,21 +161,36 @@ describe('config duckdb.*', () => {
   it('file < environment < flags, relative paths from the project root', () => {
     const root = path.join(dir, 'root');
     mkdirSync(path.join(root, 'config'), { recursive: true });
-    writeFileSync(path.join(root, 'config', 'default.json'), JSON.stringify({ duckdb: { extensionDirectory: 'ext', extensions: ['httpfs'] } }));
-    expect(loadConfig({ root }, {}).duckdb).toEqual({ extensionDirectory: path.join(root, 'ext'), extensions: ['httpfs'], allowUnsignedExtensions: false });
-    const env = { BATCHCAST_DUCKDB_EXTENSION_DIRECTORY: '/opt/duckdb/extensions', BATCHCAST_DUCKDB_EXTENSIONS: 'httpfs, aws ,lib/x.duckdb_extension' };
+    writeFileSync(
+      path.join(root, 'config', 'default.json'),
+      JSON.stringify({ duckdb: { extensionDirectory: 'ext', extensions: ['httpfs'] } }),
+    );
+    expect(loadConfig({ root }, {}).duckdb).toEqual({
+      extensionDirectory: path.join(root, 'ext'),
+      extensions: ['httpfs'],
+      allowUnsignedExtensions: false,
+    });
+    const env = {
+      BATCHCAST_DUCKDB_EXTENSION_DIRECTORY: '/opt/duckdb/extensions',
+      BATCHCAST_DUCKDB_EXTENSIONS: 'httpfs, aws ,lib/x.duckdb_extension',
+    };
     expect(loadConfig({ root }, env).duckdb).toEqual({
       extensionDirectory: '/opt/duckdb/extensions',
       extensions: ['httpfs', 'aws', path.join(root, 'lib/x.duckdb_extension')],
       allowUnsignedExtensions: false,
     });
-    expect(loadConfig({ root, duckdb: { extensions: [] } }, env).duckdb).toEqual({ extensionDirectory: '/opt/duckdb/extensions', extensions: [], allowUnsignedExtensions: false });
+    expect(loadConfig({ root, duckdb: { extensions: [] } }, env).duckdb).toEqual({
+      extensionDirectory: '/opt/duckdb/extensions',
+      extensions: [],
+      allowUnsignedExtensions: false,
+    });
     expect(loadConfig({ root }, { BATCHCAST_DUCKDB_ALLOW_UNSIGNED_EXTENSIONS: 'true' }).duckdb.allowUnsignedExtensions).toBe(true);
   });
 
   it('refuses an entry that is neither a name nor a .duckdb_extension file', () => {
-    expect(() => loadConfig({ root: dir, duckdb: { extensions: ['https://example.invalid/httpfs'] } }, {}))
-      .toThrow(/config duckdb.extensions: "https:\/\/example.invalid\/httpfs" is neither an extension name \(like httpfs\) nor a path to a .duckdb_extension file/);
+    expect(() => loadConfig({ root: dir, duckdb: { extensions: ['https://example.invalid/httpfs'] } }, {})).toThrow(
+      /config duckdb.extensions: "https:\/\/example.invalid\/httpfs" is neither an extension name \(like httpfs\) nor a path to a .duckdb_extension file/,
+    );
   });
 });
 
@@ -168,13 +202,18 @@ describe('predict with a configured extension that is missing', () => {
     t = await createTestDb('ext');
     fx = await makeFixture({ name: 'ext', idType: 'int', output: 'top_k', featureMode: 'columns', users: 50, items: 20, dates: [date] });
   });
-  afterAll(async () => { await t?.drop(); });
+  afterAll(async () => {
+    await t?.drop();
+  });
 
   it('fails the run with exit code 2, publishes nothing, and records why', async () => {
     const empty = path.join(dir, 'empty-for-predict');
     mkdirSync(empty);
     const config = loadConfig({ databaseUrl: t.url, root: fx.root, duckdb: { extensionDirectory: empty, extensions: ['httpfs'] } }, {});
-    const err = await predict({ job: fx.job, date, config, db: t.db, log }).then(() => undefined, (e: Error) => e);
+    const err = await predict({ job: fx.job, date, config, db: t.db, log }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
     expect(exitCodeOf(err)).toBe(2);
     expect(err!.message).toContain('DuckDB extension "httpfs" is configured');
     const [run] = await listRuns(t.db.pool, { job: fx.job, date, limit: 1 });
@@ -185,11 +224,20 @@ describe('predict with a configured extension that is missing', () => {
   });
 
   it('with the extension installed in the directory, the same run succeeds', async () => {
-    const [version, platform] = await withDuckDB({}, async (conn) => (await conn.runAndReadAll('SELECT version(), (SELECT platform FROM pragma_platform())')).getRows()[0].map(String));
+    const [version, platform] = await withDuckDB({}, async (conn) =>
+      (await conn.runAndReadAll('SELECT version(), (SELECT platform FROM pragma_platform())')).getRows()[0].map(String),
+    );
     const extDir = path.join(dir, 'for-predict');
     mkdirSync(path.join(extDir, version, platform), { recursive: true });
     buildExtension(path.join(extDir, version, platform, 'batchcast_probe.duckdb_extension'), 'batchcast_probe', platform);
-    const config = loadConfig({ databaseUrl: t.url, root: fx.root, duckdb: { extensionDirectory: extDir, extensions: ['batchcast_probe'], allowUnsignedExtensions: true } }, {});
+    const config = loadConfig(
+      {
+        databaseUrl: t.url,
+        root: fx.root,
+        duckdb: { extensionDirectory: extDir, extensions: ['batchcast_probe'], allowUnsignedExtensions: true },
+      },
+      {},
+    );
     const result = await predict({ job: fx.job, date, config, db: t.db, log });
     expect(result).toMatchObject({ rows: 50 });
   });
@@ -197,12 +245,16 @@ describe('predict with a configured extension that is missing', () => {
 
 describe('features in object storage', () => {
   it('a URL in features.path is kept as it is, not resolved against the project root', () => {
-    const job = parseJob('/p/jobs/x.json', JSON.stringify({
-      features: { path: 's3://bucket/features/x/dt=*/*.parquet', columns: ['a'] },
-      model: { path: 'data/x/model.onnx', input: 'features', output: { kind: 'top_k', values: 'v', indices: 'i' } },
-      items: { path: 'data/x/items.csv' },
-      k: 10,
-    }), '/p');
+    const job = parseJob(
+      '/p/jobs/x.json',
+      JSON.stringify({
+        features: { path: 's3://bucket/features/x/dt=*/*.parquet', columns: ['a'] },
+        model: { path: 'data/x/model.onnx', input: 'features', output: { kind: 'top_k', values: 'v', indices: 'i' } },
+        items: { path: 'data/x/items.csv' },
+        k: 10,
+      }),
+      '/p',
+    );
     expect(job.features.path).toBe('s3://bucket/features/x/dt=*/*.parquet');
     expect(job.model.path).toBe('/p/data/x/model.onnx');
   });
@@ -210,12 +262,23 @@ describe('features in object storage', () => {
   it('a URL without httpfs loaded fails the run with exit 2 and says which extension to configure', async () => {
     const t = await createTestDb('exturl');
     try {
-      const fx = await makeFixture({ name: 'exturl', idType: 'int', output: 'top_k', featureMode: 'columns', users: 20, items: 10, dates: ['2026-11-20'] });
+      const fx = await makeFixture({
+        name: 'exturl',
+        idType: 'int',
+        output: 'top_k',
+        featureMode: 'columns',
+        users: 20,
+        items: 10,
+        dates: ['2026-11-20'],
+      });
       const job = JSON.parse(readFileSync(fx.jobFile, 'utf8'));
       job.features.path = 's3://batchcast-test-bucket/features/dt=*/*.parquet';
       writeFileSync(fx.jobFile, JSON.stringify(job));
       const config = loadConfig({ databaseUrl: t.url, root: fx.root }, {});
-      const err = await predict({ job: fx.job, date: '2026-11-20', config, db: t.db, log }).then(() => undefined, (e: Error) => e);
+      const err = await predict({ job: fx.job, date: '2026-11-20', config, db: t.db, log }).then(
+        () => undefined,
+        (e: Error) => e,
+      );
       expect(exitCodeOf(err)).toBe(2);
       expect(err!.message).toBe(
         `job ${fx.job}, date 2026-11-20: features.path s3://batchcast-test-bucket/features/dt=*/*.parquet needs the DuckDB extension httpfs, which is not loaded; ` +

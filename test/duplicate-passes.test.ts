@@ -20,26 +20,40 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-const job = () => parseJob('passes.json', JSON.stringify({
-  features: { path: 'features/dt=*/*.parquet', partition_column: 'dt', user_id_column: 'user_id', columns: ['x'] },
-  model: { path: 'model.onnx', output: { kind: 'scores', name: 'scores' } },
-  items: { path: 'items.csv' },
-}), root);
+const job = () =>
+  parseJob(
+    'passes.json',
+    JSON.stringify({
+      features: { path: 'features/dt=*/*.parquet', partition_column: 'dt', user_id_column: 'user_id', columns: ['x'] },
+      model: { path: 'model.onnx', output: { kind: 'scores', name: 'scores' } },
+      items: { path: 'items.csv' },
+    }),
+    root,
+  );
 
 /** Files of `user_id, x` rows for the id ranges given, one file each. */
 async function write(ranges: [number, number][]): Promise<string[]> {
-  return withDuckDB({ threads: 1 }, async (conn) => Promise.all(ranges.map(async ([a, b], i) => {
-    const file = path.join(dir, `part-${i}.parquet`);
-    await conn.run(`COPY (SELECT i::BIGINT AS user_id, 0.5::FLOAT AS x FROM range(${a}, ${b}) t(i)) TO ${sqlString(file)} (FORMAT parquet)`);
-    return file;
-  })));
+  return withDuckDB({ threads: 1 }, async (conn) =>
+    Promise.all(
+      ranges.map(async ([a, b], i) => {
+        const file = path.join(dir, `part-${i}.parquet`);
+        await conn.run(
+          `COPY (SELECT i::BIGINT AS user_id, 0.5::FLOAT AS x FROM range(${a}, ${b}) t(i)) TO ${sqlString(file)} (FORMAT parquet)`,
+        );
+        return file;
+      }),
+    ),
+  );
 }
 
 describe('duplicate ids in passes', () => {
   it('finds no duplicate in a clean partition, in 10 passes as in one', async () => {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
-    const files = await write([[0, 500], [500, 1000]]);
+    const files = await write([
+      [0, 500],
+      [500, 1000],
+    ]);
     const p = await withDuckDB({ threads: 2 }, (conn) => inspectPartition(conn, job(), date, files, { rowsPerDuplicatePass: 100 }));
     expect(p.rows).toBe(1000);
   });
@@ -48,9 +62,17 @@ describe('duplicate ids in passes', () => {
     for (const dupe of [3, 777, 999]) {
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(dir, { recursive: true });
-      const files = await write([[0, 1000], [dupe, dupe + 1]]);
-      const run = (perPass: number) => withDuckDB({ threads: 2 }, (conn) => inspectPartition(conn, job(), date, files, { rowsPerDuplicatePass: perPass }));
-      await expect(run(100)).rejects.toThrow(new RegExp(`part-0\\.parquet and .*part-1\\.parquet: column "user_id" has at least 1 duplicated id\\(s\\), e\\.g\\. ${dupe} appears 2 times`));
+      const files = await write([
+        [0, 1000],
+        [dupe, dupe + 1],
+      ]);
+      const run = (perPass: number) =>
+        withDuckDB({ threads: 2 }, (conn) => inspectPartition(conn, job(), date, files, { rowsPerDuplicatePass: perPass }));
+      await expect(run(100)).rejects.toThrow(
+        new RegExp(
+          `part-0\\.parquet and .*part-1\\.parquet: column "user_id" has at least 1 duplicated id\\(s\\), e\\.g\\. ${dupe} appears 2 times`,
+        ),
+      );
       await expect(run(1_000_000)).rejects.toThrow(new RegExp(`has 1 duplicated id\\(s\\), e\\.g\\. ${dupe} appears 2 times`));
     }
   });

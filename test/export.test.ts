@@ -6,15 +6,15 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { RecordBatchReader, tableFromIPC, type Table } from 'apache-arrow';
+import { RecordBatchReader, type Table, tableFromIPC } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load-config.ts';
 import { buildTwoTowerModel, randomTwoTower } from '../src/demo/build-model.ts';
-import { exportGeneration, type ExportFormat } from '../src/export/export-generation.ts';
+import { type ExportFormat, exportGeneration } from '../src/export/export-generation.ts';
 import { sqlString, withDuckDB } from '../src/read/duckdb.ts';
 import { predict } from '../src/run/predict.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';
-import { closeAgent, get, publishFixture, startTestServer, type Published, type TestServer } from './serve-helpers.ts';
+import { closeAgent, get, type Published, publishFixture, startTestServer, type TestServer } from './serve-helpers.ts';
 
 let t: TestDb;
 let pub: Published;
@@ -23,7 +23,11 @@ let server: TestServer;
 const dir = mkdtempSync(path.join(os.tmpdir(), 'batchcast-export-test-'));
 const bin = path.resolve('bin/batchcast.js');
 
-interface Row { user_id: string; item_ids: string[]; scores: number[] }
+interface Row {
+  user_id: string;
+  item_ids: string[];
+  scores: number[];
+}
 
 beforeAll(async () => {
   t = await createTestDb('export');
@@ -33,8 +37,14 @@ beforeAll(async () => {
   firstRunId = pub.runId;
   // A second generation of the same date from a retrained model: it is what is published now, and the
   // first, whose rows differ, stays exportable with --run.
-  writeFileSync(path.join(pub.fx.root, 'data', 'exp', 'model.onnx'),
-    buildTwoTowerModel(randomTwoTower({ inputSize: 6, hidden: 12, embedding: 8, items: 70 }, 5), { k: 7, output: 'top_k', version: 'exp-v2' }));
+  writeFileSync(
+    path.join(pub.fx.root, 'data', 'exp', 'model.onnx'),
+    buildTwoTowerModel(randomTwoTower({ inputSize: 6, hidden: 12, embedding: 8, items: 70 }, 5), {
+      k: 7,
+      output: 'top_k',
+      version: 'exp-v2',
+    }),
+  );
   const config = loadConfig({ databaseUrl: t.url, root: pub.fx.root, workers: 1, intraOpThreads: 1 }, {});
   pub.runId = (await predict({ job: pub.fx.job, date: pub.date, config, db: t.db, log })).runId;
   server = await startTestServer(t.url, pub.fx.root);
@@ -48,12 +58,18 @@ afterAll(async () => {
 
 /** The reference: the view, one row per user in user id order, scores as the float32 they are. */
 async function fromView(runId?: number): Promise<Row[]> {
-  const { rows } = runId === undefined
-    ? await t.db.pool.query<Row>(
-      `select user_id, array_agg(item_id order by rank) as item_ids, array_agg(score order by rank) as scores
-         from batchcast.recommendations where job = $1 and prediction_date = $2 group by user_id order by user_id collate "C"`, [pub.fx.job, pub.date])
-    : await t.db.pool.query<Row>(`select x.user_id, coalesce(x.item_ids, batchcast.item_ids(r.items_sha256, x.item_idx)) as item_ids, x.scores
-         from batchcast.predictions x join batchcast.runs r using (run_id) where run_id = $1 order by x.user_id`, [runId]);
+  const { rows } =
+    runId === undefined
+      ? await t.db.pool.query<Row>(
+          `select user_id, array_agg(item_id order by rank) as item_ids, array_agg(score order by rank) as scores
+         from batchcast.recommendations where job = $1 and prediction_date = $2 group by user_id order by user_id collate "C"`,
+          [pub.fx.job, pub.date],
+        )
+      : await t.db.pool.query<Row>(
+          `select x.user_id, coalesce(x.item_ids, batchcast.item_ids(r.items_sha256, x.item_idx)) as item_ids, x.scores
+         from batchcast.predictions x join batchcast.runs r using (run_id) where run_id = $1 order by x.user_id`,
+          [runId],
+        );
   return rows.map((r) => ({ ...r, scores: r.scores.map(Math.fround) }));
 }
 
@@ -63,16 +79,21 @@ function fromArrow(table: Table): Row[] {
 }
 
 async function fromDuckDB(sql: string): Promise<Row[]> {
-  return withDuckDB({}, async (conn) => (await conn.runAndReadAll(sql)).getRowObjectsJS().map((r) => ({
-    user_id: r.user_id as string,
-    item_ids: [...(r.item_ids as string[])],
-    scores: (r.scores as number[]).map(Number),
-  })));
+  return withDuckDB({}, async (conn) =>
+    (await conn.runAndReadAll(sql)).getRowObjectsJS().map((r) => ({
+      user_id: r.user_id as string,
+      item_ids: [...(r.item_ids as string[])],
+      scores: (r.scores as number[]).map(Number),
+    })),
+  );
 }
 
 function exportTo(format: ExportFormat, runId?: number) {
   const out = path.join(dir, `${format}-${runId ?? 'published'}.${format}`);
-  return exportGeneration({ pool: t.db.pool, job: pub.fx.job, date: pub.date, runId, format, out, chunkRows: 1000 }).then((r) => ({ ...r, file: out }));
+  return exportGeneration({ pool: t.db.pool, job: pub.fx.job, date: pub.date, runId, format, out, chunkRows: 1000 }).then((r) => ({
+    ...r,
+    file: out,
+  }));
 }
 
 describe('export files equal the view', () => {
@@ -106,8 +127,10 @@ describe('export files equal the view', () => {
 
   it('JSON Lines, read back with DuckDB', async () => {
     const r = await exportTo('jsonl');
-    expect(await fromDuckDB(`SELECT user_id, item_ids, scores FROM read_json(${sqlString(r.file)}, format = 'newline_delimited',
-      columns = {'user_id': 'VARCHAR', 'item_ids': 'VARCHAR[]', 'scores': 'FLOAT[]'})`)).toEqual(await fromView());
+    expect(
+      await fromDuckDB(`SELECT user_id, item_ids, scores FROM read_json(${sqlString(r.file)}, format = 'newline_delimited',
+      columns = {'user_id': 'VARCHAR', 'item_ids': 'VARCHAR[]', 'scores': 'FLOAT[]'})`),
+    ).toEqual(await fromView());
   });
 
   it('--run exports an older generation of the date', async () => {
@@ -120,9 +143,11 @@ describe('export files equal the view', () => {
 });
 
 describe('the CLI', () => {
-  const run = (...args: string[]) => spawnSync(process.execPath, [bin, 'export', ...args], {
-    env: { ...process.env, DATABASE_URL: t.url, BATCHCAST_LOG_LEVEL: 'warn' }, maxBuffer: 64 << 20,
-  });
+  const run = (...args: string[]) =>
+    spawnSync(process.execPath, [bin, 'export', ...args], {
+      env: { ...process.env, DATABASE_URL: t.url, BATCHCAST_LOG_LEVEL: 'warn' },
+      maxBuffer: 64 << 20,
+    });
 
   it('--out - writes the Arrow stream to stdout', async () => {
     const p = run('--job', pub.fx.job, '--date', pub.date, '--format', 'arrow', '--out', '-');
@@ -148,11 +173,13 @@ describe('the CLI', () => {
 describe('GET /v1/jobs/{job}/dates/{date}/export.arrow', () => {
   function download(base: string, target: string): Promise<{ status: number; type: string | undefined; body: Buffer }> {
     return new Promise((resolve, reject) => {
-      http.get(`${base}${target}`, (res) => {
-        const parts: Buffer[] = [];
-        res.on('data', (d) => parts.push(d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'], body: Buffer.concat(parts) }));
-      }).on('error', reject);
+      http
+        .get(`${base}${target}`, (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (d) => parts.push(d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'], body: Buffer.concat(parts) }));
+        })
+        .on('error', reject);
     });
   }
 

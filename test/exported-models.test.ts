@@ -11,10 +11,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { parquetWriteFile } from 'hyparquet-writer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DataType, writeModel, type Graph, type Node, type ValueInfo } from '../src/demo/onnx-writer.ts';
+import { DataType, type Graph, type Node, type ValueInfo, writeModel } from '../src/demo/onnx-writer.ts';
+import { createTestDb, type TestDb } from './helpers.ts';
 import { runCli } from './run-cli.ts';
 import { closeAgent, post, recordingLogger, startTestServer } from './serve-helpers.ts';
-import { createTestDb, type TestDb } from './helpers.ts';
 
 const F = 4;
 const I = 20;
@@ -28,15 +28,32 @@ const x = Array.from({ length: U }, (_, u) => columns.map((_, j) => Math.cos(u *
 let t: TestDb;
 let root: string;
 
-function writeOnnx(name: string, nodes: Node[], inputs: ValueInfo[], outputs: ValueInfo[], extra: Graph['initializers'] = [], externalWeights?: string) {
+function writeOnnx(
+  name: string,
+  nodes: Node[],
+  inputs: ValueInfo[],
+  outputs: ValueInfo[],
+  extra: Graph['initializers'] = [],
+  externalWeights?: string,
+) {
   if (externalWeights) writeFileSync(path.join(root, 'models', externalWeights), new Uint8Array(W.buffer));
-  const w = { name: 'W', type: DataType.FLOAT, dims: [F, I], data: W, ...(externalWeights ? { external: { location: externalWeights, offset: 0 } } : {}) };
+  const w = {
+    name: 'W',
+    type: DataType.FLOAT,
+    dims: [F, I],
+    data: W,
+    ...(externalWeights ? { external: { location: externalWeights, offset: 0 } } : {}),
+  };
   const graph: Graph = { name, nodes, inputs, outputs, initializers: [w, ...extra] };
   writeFileSync(path.join(root, 'models', `${name}.onnx`), writeModel(graph, { producer: 'pytorch', version: '2.5' }));
 }
 
 const input = (batch: number | string, type: ValueInfo['type'] = DataType.FLOAT): ValueInfo => ({ name: 'x', type, shape: [batch, F] });
-const scores = (batch: number | string, type: ValueInfo['type'] = DataType.FLOAT): ValueInfo => ({ name: 'scores', type, shape: [batch, I] });
+const scores = (batch: number | string, type: ValueInfo['type'] = DataType.FLOAT): ValueInfo => ({
+  name: 'scores',
+  type,
+  shape: [batch, I],
+});
 const matmul: Node = { op: 'MatMul', inputs: ['x', 'W'], outputs: ['scores'] };
 
 beforeAll(async () => {
@@ -46,27 +63,51 @@ beforeAll(async () => {
   mkdirSync(path.join(root, 'models'));
   const compact = path.join(root, 'hive', 'features', `ds=${date.replaceAll('-', '')}`);
   mkdirSync(compact, { recursive: true });
-  for (const filename of [path.join(root, 'features', `dt=${date}`, 'part-0.parquet'), path.join(compact, 'part-00000.snappy.parquet')]) parquetWriteFile({
-    filename,
-    columnData: [
-      { name: 'user_id', data: x.map((_, u) => `u${u}`), type: 'STRING' },
-      ...columns.map((c, j) => ({ name: c, data: x.map((row) => row[j]), type: 'DOUBLE' as const })),
-      { name: 'is_mobile', data: x.map((_, u) => u % 3 === 0), type: 'BOOLEAN' },
-    ],
-  });
+  for (const filename of [path.join(root, 'features', `dt=${date}`, 'part-0.parquet'), path.join(compact, 'part-00000.snappy.parquet')])
+    parquetWriteFile({
+      filename,
+      columnData: [
+        { name: 'user_id', data: x.map((_, u) => `u${u}`), type: 'STRING' },
+        ...columns.map((c, j) => ({ name: c, data: x.map((row) => row[j]), type: 'DOUBLE' as const })),
+        { name: 'is_mobile', data: x.map((_, u) => u % 3 === 0), type: 'BOOLEAN' },
+      ],
+    });
   writeFileSync(path.join(root, 'items.csv'), `item_id\n${Array.from({ length: I }, (_, i) => `it${i}`).join('\n')}\n`);
   writeOnnx('dynamic', [matmul], [input('batch')], [scores('batch')]);
   writeOnnx('external_weights', [matmul], [input('batch')], [scores('batch')], [], 'external_weights.onnx.data');
   writeOnnx('batch1', [matmul], [input(1)], [scores(1)]);
   // dimensions with neither a size nor a name, as skl2onnx writes None
-  writeOnnx('unknown_dims', [matmul], [{ name: 'x', type: DataType.FLOAT, shape: [null, F] }], [{ name: 'scores', type: DataType.FLOAT, shape: [null, null] }]);
+  writeOnnx(
+    'unknown_dims',
+    [matmul],
+    [{ name: 'x', type: DataType.FLOAT, shape: [null, F] }],
+    [{ name: 'scores', type: DataType.FLOAT, shape: [null, null] }],
+  );
   writeOnnx('batch7', [matmul], [input(7)], [scores(7)]);
-  writeOnnx('float64_in', [{ op: 'Cast', inputs: ['x'], outputs: ['xf'], attributes: { to: { int: DataType.FLOAT } } }, { op: 'MatMul', inputs: ['xf', 'W'], outputs: ['scores'] }],
-    [input('N', DataType.DOUBLE)], [scores('N')]);
-  writeOnnx('float64_out', [{ op: 'MatMul', inputs: ['x', 'W'], outputs: ['s'] }, { op: 'Cast', inputs: ['s'], outputs: ['scores'], attributes: { to: { int: DataType.DOUBLE } } }],
-    [input('N')], [scores('N', DataType.DOUBLE)]);
-  writeOnnx('with_embedding', [matmul, { op: 'Identity', inputs: ['x'], outputs: ['user_embedding'] }],
-    [input('N')], [{ name: 'user_embedding', type: DataType.FLOAT, shape: ['N', F] }, scores('N')]);
+  writeOnnx(
+    'float64_in',
+    [
+      { op: 'Cast', inputs: ['x'], outputs: ['xf'], attributes: { to: { int: DataType.FLOAT } } },
+      { op: 'MatMul', inputs: ['xf', 'W'], outputs: ['scores'] },
+    ],
+    [input('N', DataType.DOUBLE)],
+    [scores('N')],
+  );
+  writeOnnx(
+    'float64_out',
+    [
+      { op: 'MatMul', inputs: ['x', 'W'], outputs: ['s'] },
+      { op: 'Cast', inputs: ['s'], outputs: ['scores'], attributes: { to: { int: DataType.DOUBLE } } },
+    ],
+    [input('N')],
+    [scores('N', DataType.DOUBLE)],
+  );
+  writeOnnx(
+    'with_embedding',
+    [matmul, { op: 'Identity', inputs: ['x'], outputs: ['user_embedding'] }],
+    [input('N')],
+    [{ name: 'user_embedding', type: DataType.FLOAT, shape: ['N', F] }, scores('N')],
+  );
 });
 afterAll(async () => {
   await t?.drop();
@@ -81,7 +122,10 @@ function bruteForce(rows = x): Map<string, { ids: string[]; scores: number[] }> 
   rows.forEach((row, u) => {
     const f = row.map(Math.fround);
     const s = Array.from({ length: I }, (_, i) => Math.fround(f.reduce((acc, v, j) => acc + v * W[j * I + i], 0)));
-    const order = s.map((v, i) => [v, i] as const).sort((p, q) => q[0] - p[0] || p[1] - q[1]).slice(0, K);
+    const order = s
+      .map((v, i) => [v, i] as const)
+      .sort((p, q) => q[0] - p[0] || p[1] - q[1])
+      .slice(0, K);
     out.set(`u${u}`, { ids: order.map(([, i]) => `it${i}`), scores: order.map(([v]) => v) });
   });
   return out;
@@ -89,21 +133,39 @@ function bruteForce(rows = x): Map<string, { ids: string[]; scores: number[] }> 
 
 async function expectTopK(job: string, want: Map<string, { ids: string[]; scores: number[] }>) {
   const { rows } = await t.db.pool.query<{ user_id: string; item_id: string; score: number }>(
-    'select user_id, item_id, score from batchcast.recommendations where job = $1 and prediction_date = $2 order by user_id, rank', [job, date]);
+    'select user_id, item_id, score from batchcast.recommendations where job = $1 and prediction_date = $2 order by user_id, rank',
+    [job, date],
+  );
   expect(rows.length).toBe(U * K);
   const got = new Map<string, typeof rows>();
   for (const r of rows) got.set(r.user_id, [...(got.get(r.user_id) ?? []), r]);
   for (const [user, w] of want) {
     const g = got.get(user)!;
-    expect(g.map((r) => r.item_id), `user ${user}`).toEqual(w.ids);
+    expect(
+      g.map((r) => r.item_id),
+      `user ${user}`,
+    ).toEqual(w.ids);
     g.forEach((r, j) => expect(Math.abs(r.score - w.scores[j])).toBeLessThan(1e-5));
   }
 }
 
 /** `batchcast init` with this file's usual flags (the four columns, k), which must succeed. */
 async function init(job: string, model: string, o: { features?: string; items?: string; flags?: string[] } = {}) {
-  const r = await runCli(['init', '--name', job, '--features', o.features ?? 'features/dt=*/*.parquet', '--model', `models/${model}.onnx`,
-    '--items', o.items ?? 'items.csv', ...(o.flags ?? ['--columns', columns.join(','), '--k', String(K)])], env());
+  const r = await runCli(
+    [
+      'init',
+      '--name',
+      job,
+      '--features',
+      o.features ?? 'features/dt=*/*.parquet',
+      '--model',
+      `models/${model}.onnx`,
+      '--items',
+      o.items ?? 'items.csv',
+      ...(o.flags ?? ['--columns', columns.join(','), '--k', String(K)]),
+    ],
+    env(),
+  );
   expect(r.code, r.stderr).toBe(0);
   return r;
 }
@@ -124,15 +186,18 @@ async function expectNoPartition(job: string, day: string, where: string) {
 }
 
 describe('models exported without tuning', () => {
-  it.each(['dynamic', 'unknown_dims', 'batch1', 'batch7', 'float64_in', 'float64_out', 'with_embedding', 'external_weights'])('%s: init scaffolds it and predict publishes the brute-force top K', async (name) => {
-    const job = `m_${name}`;
-    const scaffolded = await init(job, name);
-    if (name === 'with_embedding') expect(scaffolded.stdout).toContain('output: "scores" scores every item');
-    const run = await predict(job);
-    if (name.startsWith('batch')) expect(run.stdout + run.stderr).toContain(`fixes its batch size at ${name.slice(5)} rows`);
-    else expect(run.stdout + run.stderr).not.toContain('fixes its batch size');
-    await expectTopK(job, bruteForce());
-  });
+  it.each(['dynamic', 'unknown_dims', 'batch1', 'batch7', 'float64_in', 'float64_out', 'with_embedding', 'external_weights'])(
+    '%s: init scaffolds it and predict publishes the brute-force top K',
+    async (name) => {
+      const job = `m_${name}`;
+      const scaffolded = await init(job, name);
+      if (name === 'with_embedding') expect(scaffolded.stdout).toContain('output: "scores" scores every item');
+      const run = await predict(job);
+      if (name.startsWith('batch')) expect(run.stdout + run.stderr).toContain(`fixes its batch size at ${name.slice(5)} rows`);
+      else expect(run.stdout + run.stderr).not.toContain('fixes its batch size');
+      await expectTopK(job, bruteForce());
+    },
+  );
 
   it('a BOOLEAN column is a feature of 0 or 1', async () => {
     await init('m_flag', 'dynamic', { flags: ['--columns', 'a,b,c,is_mobile', '--k', String(K)] });
@@ -143,10 +208,15 @@ describe('models exported without tuning', () => {
   it('a column typed differently in two files of a date (INT64 in one, DOUBLE in the other, as pandas writes) keeps every value', async () => {
     // part-0 comes first and holds "a" as INT64; part-1 holds fractional values of "a" as DOUBLE
     const day = '2026-11-21';
-    const rows = Array.from({ length: 200 }, (_, u) => columns.map((_, j) => (u < 100 && j === 0 ? Math.round(3 * Math.cos(u)) : Math.cos(u * (j + 2) + 0.5))));
+    const rows = Array.from({ length: 200 }, (_, u) =>
+      columns.map((_, j) => (u < 100 && j === 0 ? Math.round(3 * Math.cos(u)) : Math.cos(u * (j + 2) + 0.5))),
+    );
     const dir = path.join(root, 'features', `dt=${day}`);
     mkdirSync(dir, { recursive: true });
-    for (const [part, from, to] of [[0, 0, 100], [1, 100, 200]] as const) {
+    for (const [part, from, to] of [
+      [0, 0, 100],
+      [1, 100, 200],
+    ] as const) {
       parquetWriteFile({
         filename: path.join(dir, `part-${part}.parquet`),
         columnData: [
@@ -161,17 +231,26 @@ describe('models exported without tuning', () => {
     }
     await predict('m_dynamic', day);
     const { rows: got } = await t.db.pool.query<{ user_id: string; item_id: string }>(
-      'select user_id, item_id from batchcast.recommendations where job = $1 and prediction_date = $2 order by user_id, rank', ['m_dynamic', day]);
+      'select user_id, item_id from batchcast.recommendations where job = $1 and prediction_date = $2 order by user_id, rank',
+      ['m_dynamic', day],
+    );
     const want = bruteForce(rows);
     expect(got.length).toBe(200 * K);
-    for (const [user, w] of want) expect(got.filter((r) => r.user_id === user).map((r) => r.item_id), `user ${user}`).toEqual(w.ids);
+    for (const [user, w] of want)
+      expect(
+        got.filter((r) => r.user_id === user).map((r) => r.item_id),
+        `user ${user}`,
+      ).toEqual(w.ids);
   });
 
   it('item ids in a CSV that look like numbers stay as written (1e5, 3.50, 20 digits)', async () => {
     // every value parses as a number, so DuckDB's CSV sniffing alone would make the column DOUBLE
     const ids = Array.from({ length: I }, (_, i) => (i === 0 ? '1e5' : i === 1 ? '98765432109876543210' : `${i}.50`));
     writeFileSync(path.join(root, 'items-numeric.csv'), `sku,title\n${ids.map((id, i) => `${id},Product ${i}`).join('\n')}\n`);
-    await init('m_skus', 'dynamic', { items: 'items-numeric.csv', flags: ['--item-id-column', 'sku', '--columns', columns.join(','), '--k', String(K)] });
+    await init('m_skus', 'dynamic', {
+      items: 'items-numeric.csv',
+      flags: ['--item-id-column', 'sku', '--columns', columns.join(','), '--k', String(K)],
+    });
     await predict('m_skus');
     const want = new Map([...bruteForce()].map(([u, w]) => [u, { ...w, ids: w.ids.map((id) => ids[Number(id.slice(2))]) }]));
     await expectTopK('m_skus', want);
@@ -191,22 +270,31 @@ describe('models exported without tuning', () => {
 
   it("Spark's year=/month=/day= folders: init writes features.path with the date in it", async () => {
     // Spark writes integer partition values unpadded (month=9); an older date, 2026-09-05, shows it
-    for (const [m, d] of [['11', '20'], ['9', '5']]) {
+    for (const [m, d] of [
+      ['11', '20'],
+      ['9', '5'],
+    ]) {
       const dir = path.join(root, 'spark', 'year=2026', `month=${m}`, `day=${d}`);
       mkdirSync(dir, { recursive: true });
       const file = path.join(dir, 'part-00000-3f2a.c000.snappy.parquet');
       if (m === '11') copyFileSync(path.join(root, 'features', `dt=${date}`, 'part-0.parquet'), file);
-      else { // other values than 2026-11-20's: the same input twice would be held by the guardrails
-        parquetWriteFile({ filename: file, columnData: [
-          { name: 'user_id', data: x.map((_, u) => `u${u}`), type: 'STRING' },
-          ...columns.map((c, j) => ({ name: c, data: x.map((row) => row[j] * 0.9 + 0.05), type: 'DOUBLE' as const })),
-          { name: 'is_mobile', data: x.map(() => true), type: 'BOOLEAN' },
-        ] });
+      else {
+        // other values than 2026-11-20's: the same input twice would be held by the guardrails
+        parquetWriteFile({
+          filename: file,
+          columnData: [
+            { name: 'user_id', data: x.map((_, u) => `u${u}`), type: 'STRING' },
+            ...columns.map((c, j) => ({ name: c, data: x.map((row) => row[j] * 0.9 + 0.05), type: 'DOUBLE' as const })),
+            { name: 'is_mobile', data: x.map(() => true), type: 'BOOLEAN' },
+          ],
+        });
       }
       writeFileSync(path.join(dir, '_SUCCESS'), '');
     }
     const scaffolded = await init('m_spark', 'dynamic', { features: 'spark/year=*/month=*/day=*/*.parquet' });
-    expect(scaffolded.stdout).toContain('dates in the path spark/year={yyyy}/month={m}/day={d}/*.parquet, 2 date(s) 2026-09-05 .. 2026-11-20');
+    expect(scaffolded.stdout).toContain(
+      'dates in the path spark/year={yyyy}/month={m}/day={d}/*.parquet, 2 date(s) 2026-09-05 .. 2026-11-20',
+    );
     const job = JSON.parse(readFileSync(path.join(root, 'jobs', 'm_spark.json'), 'utf8'));
     expect(job.features.path).toBe('spark/year={yyyy}/month={m}/day={d}/*.parquet');
     expect(job.features.partition_column).toBeUndefined();
@@ -217,28 +305,59 @@ describe('models exported without tuning', () => {
   });
 
   it('other output shapes: [batch, 1, items], a TopK left in ascending order, one score per user ([batch])', async () => {
-    const i64 = (name: string, values: bigint[]) => ({ name, type: DataType.INT64, dims: [values.length], data: BigInt64Array.from(values) });
-    writeOnnx('rank3', [matmul, { op: 'Unsqueeze', inputs: ['scores', 'axis1'], outputs: ['scores3'] }],
-      [input('N')], [{ name: 'scores3', type: DataType.FLOAT, shape: ['N', 1, I] }], [i64('axis1', [1n])]);
+    const i64 = (name: string, values: bigint[]) => ({
+      name,
+      type: DataType.INT64,
+      dims: [values.length],
+      data: BigInt64Array.from(values),
+    });
+    writeOnnx(
+      'rank3',
+      [matmul, { op: 'Unsqueeze', inputs: ['scores', 'axis1'], outputs: ['scores3'] }],
+      [input('N')],
+      [{ name: 'scores3', type: DataType.FLOAT, shape: ['N', 1, I] }],
+      [i64('axis1', [1n])],
+    );
     // TopK, then both outputs reversed along the row (Slice with step -1): the worst of the top K first
-    const reverse = (from: string, to: string): Node => ({ op: 'Slice', inputs: [from, 'starts', 'ends', 'axis1', 'steps'], outputs: [to] });
-    writeOnnx('topk_ascending', [matmul, { op: 'TopK', inputs: ['scores', 'kk'], outputs: ['v', 'ix'] }, reverse('v', 'values'), reverse('ix', 'indices')],
-      [input('N')], [{ name: 'values', type: DataType.FLOAT, shape: ['N', K] }, { name: 'indices', type: DataType.INT64, shape: ['N', K] }],
-      [i64('kk', [BigInt(K)]), i64('axis1', [1n]), i64('starts', [-1n]), i64('ends', [-(2n ** 62n)]), i64('steps', [-1n])]);
-    for (const [name, want] of [['rank3', bruteForce()], ['topk_ascending', bruteForce()]] as const) {
+    const reverse = (from: string, to: string): Node => ({
+      op: 'Slice',
+      inputs: [from, 'starts', 'ends', 'axis1', 'steps'],
+      outputs: [to],
+    });
+    writeOnnx(
+      'topk_ascending',
+      [matmul, { op: 'TopK', inputs: ['scores', 'kk'], outputs: ['v', 'ix'] }, reverse('v', 'values'), reverse('ix', 'indices')],
+      [input('N')],
+      [
+        { name: 'values', type: DataType.FLOAT, shape: ['N', K] },
+        { name: 'indices', type: DataType.INT64, shape: ['N', K] },
+      ],
+      [i64('kk', [BigInt(K)]), i64('axis1', [1n]), i64('starts', [-1n]), i64('ends', [-(2n ** 62n)]), i64('steps', [-1n])],
+    );
+    for (const [name, want] of [
+      ['rank3', bruteForce()],
+      ['topk_ascending', bruteForce()],
+    ] as const) {
       await init(`m_${name}`, name);
       await predict(`m_${name}`);
       await expectTopK(`m_${name}`, want);
     }
     // a scoring model: x . w, one probability-like score per user, "items" = the one thing scored
     const w = Float32Array.from(columns, (_, j) => Math.fround(0.5 - j / 4));
-    writeOnnx('churn', [{ op: 'MatMul', inputs: ['x', 'w'], outputs: ['churn_score'] }], [input('N')], [{ name: 'churn_score', type: DataType.FLOAT, shape: ['N'] }],
-      [{ name: 'w', type: DataType.FLOAT, dims: [F], data: w }]);
+    writeOnnx(
+      'churn',
+      [{ op: 'MatMul', inputs: ['x', 'w'], outputs: ['churn_score'] }],
+      [input('N')],
+      [{ name: 'churn_score', type: DataType.FLOAT, shape: ['N'] }],
+      [{ name: 'w', type: DataType.FLOAT, dims: [F], data: w }],
+    );
     writeFileSync(path.join(root, 'churn.csv'), 'item_id\nchurn\n');
     await init('m_churn', 'churn', { items: 'churn.csv', flags: ['--columns', columns.join(','), '--k', '1'] });
     await predict('m_churn');
     const { rows } = await t.db.pool.query<{ user_id: string; item_id: string; score: number }>(
-      'select user_id, item_id, score from batchcast.recommendations where job = $1 and prediction_date = $2', ['m_churn', date]);
+      'select user_id, item_id, score from batchcast.recommendations where job = $1 and prediction_date = $2',
+      ['m_churn', date],
+    );
     expect(rows.length).toBe(U);
     for (const r of rows) {
       const f = x[Number(r.user_id.slice(1))].map(Math.fround);
@@ -248,12 +367,21 @@ describe('models exported without tuning', () => {
   });
 
   it('float16 scores fail the run with what to change, before anything is read', async () => {
-    writeOnnx('float16_out', [{ op: 'MatMul', inputs: ['x', 'W'], outputs: ['s'] }, { op: 'Cast', inputs: ['s'], outputs: ['scores'], attributes: { to: { int: DataType.FLOAT16 } } }],
-      [input('N')], [scores('N', DataType.FLOAT16)]);
+    writeOnnx(
+      'float16_out',
+      [
+        { op: 'MatMul', inputs: ['x', 'W'], outputs: ['s'] },
+        { op: 'Cast', inputs: ['s'], outputs: ['scores'], attributes: { to: { int: DataType.FLOAT16 } } },
+      ],
+      [input('N')],
+      [scores('N', DataType.FLOAT16)],
+    );
     await init('m_f16', 'float16_out', { flags: ['--columns', columns.join(','), '--output', 'scores'] });
     const run = await runCli(['predict', '--job', 'm_f16', '--date', date], env());
     expect(run.code).toBe(2);
-    expect(run.stderr).toContain('output "scores" is float16; batchcast reads scores as float32 or float64: end the model with a Cast to float32');
+    expect(run.stderr).toContain(
+      'output "scores" is float16; batchcast reads scores as float32 or float64: end the model with a Cast to float32',
+    );
   });
 
   it('one input per feature column (Keras, skl2onnx): init maps them by name, in any order, [batch] or [batch, 1]', async () => {
@@ -266,7 +394,13 @@ describe('models exported without tuning', () => {
       { op: 'Concat', inputs: columns.map((c) => (rank1.has(c) ? `${c}_2d` : c)), outputs: ['x'], attributes: { axis: { int: 1 } } },
       matmul,
     ];
-    writeOnnx('per_column', nodes, order.map((c) => ({ name: c, type: DataType.FLOAT, shape: rank1.has(c) ? ['N'] : ['N', 1] })), [scores('N')], [axes]);
+    writeOnnx(
+      'per_column',
+      nodes,
+      order.map((c) => ({ name: c, type: DataType.FLOAT, shape: rank1.has(c) ? ['N'] : ['N', 1] })),
+      [scores('N')],
+      [axes],
+    );
     const scaffolded = await init('m_percol', 'per_column', { flags: ['--k', String(K)] });
     expect(scaffolded.stdout).toContain('one model input per column, matched by name');
     const job = JSON.parse(readFileSync(path.join(root, 'jobs', 'm_percol.json'), 'utf8'));
@@ -277,9 +411,19 @@ describe('models exported without tuning', () => {
   });
 
   it('two inputs of two columns each: init asks, and model.inputs written by hand runs', async () => {
-    writeOnnx('two_inputs', [{ op: 'Concat', inputs: ['x1', 'x2'], outputs: ['x'], attributes: { axis: { int: 1 } } }, matmul],
-      [{ name: 'x1', type: DataType.FLOAT, shape: ['N', 2] }, { name: 'x2', type: DataType.FLOAT, shape: ['N', 2] }], [scores('N')]);
-    const asked = await runCli(['init', '--name', 'm_two', '--features', 'features/dt=*/*.parquet', '--model', 'models/two_inputs.onnx', '--items', 'items.csv'], env());
+    writeOnnx(
+      'two_inputs',
+      [{ op: 'Concat', inputs: ['x1', 'x2'], outputs: ['x'], attributes: { axis: { int: 1 } } }, matmul],
+      [
+        { name: 'x1', type: DataType.FLOAT, shape: ['N', 2] },
+        { name: 'x2', type: DataType.FLOAT, shape: ['N', 2] },
+      ],
+      [scores('N')],
+    );
+    const asked = await runCli(
+      ['init', '--name', 'm_two', '--features', 'features/dt=*/*.parquet', '--model', 'models/two_inputs.onnx', '--items', 'items.csv'],
+      env(),
+    );
     expect(asked.code).toBe(2);
     expect(asked.stderr).toContain('the model has 2 inputs ("x1" float32 [N, 2], "x2" float32 [N, 2])');
     expect(asked.stderr).toContain('write model.inputs in the job');
@@ -293,11 +437,17 @@ describe('models exported without tuning', () => {
     await predict('m_two');
     await expectTopK('m_two', bruteForce());
     // a column fed to no input, and an input the job does not feed: named before anything runs
-    writeFileSync(path.join(root, 'jobs', 'm_two.json'), JSON.stringify({ ...job, model: { ...job.model, inputs: { x1: ['a', 'b'], x2: ['c'] } } }));
+    writeFileSync(
+      path.join(root, 'jobs', 'm_two.json'),
+      JSON.stringify({ ...job, model: { ...job.model, inputs: { x1: ['a', 'b'], x2: ['c'] } } }),
+    );
     const unused = await runCli(['predict', '--job', 'm_two', '--date', date], env());
     expect(unused.code).toBe(2);
     expect(unused.stderr).toContain('field "model.inputs" leaves column(s) "d" of features.columns to no input');
-    writeFileSync(path.join(root, 'jobs', 'm_two.json'), JSON.stringify({ ...job, model: { ...job.model, inputs: { x1: ['a', 'b', 'c', 'd'] } } }));
+    writeFileSync(
+      path.join(root, 'jobs', 'm_two.json'),
+      JSON.stringify({ ...job, model: { ...job.model, inputs: { x1: ['a', 'b', 'c', 'd'] } } }),
+    );
     const unfed = await runCli(['predict', '--job', 'm_two', '--date', date], env());
     expect(unfed.code).toBe(2);
     expect(unfed.stderr).toContain('takes input(s) "x2" that the job does not feed (inputs: x1, x2); fix model.inputs in the job');
@@ -308,13 +458,18 @@ describe('models exported without tuning', () => {
     try {
       const { rows } = await t.db.pool.query<{ user_id: string; item_ids: string[] }>(
         `select user_id, array_agg(item_id order by rank) as item_ids from batchcast.recommendations
-          where job = 'm_percol' and prediction_date = $1 group by user_id`, [date]);
+          where job = 'm_percol' and prediction_date = $1 group by user_id`,
+        [date],
+      );
       const batch = new Map(rows.map((r) => [r.user_id, r.item_ids]));
       for (let u = 0; u < 40; u++) {
         const features = Object.fromEntries(columns.map((c, j) => [c, x[u][j]]));
         const a = await post(server.url, '/v1/jobs/m_percol/score', JSON.stringify({ user_id: `new-${u}`, features }));
         expect(a.status, a.body).toBe(200);
-        expect(a.json.items.map((i: { item_id: string }) => i.item_id), `user u${u}`).toEqual(batch.get(`u${u}`));
+        expect(
+          a.json.items.map((i: { item_id: string }) => i.item_id),
+          `user u${u}`,
+        ).toEqual(batch.get(`u${u}`));
       }
     } finally {
       await server.stop();

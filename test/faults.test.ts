@@ -8,13 +8,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, type Config } from '../src/config/load-config.ts';
+import { type Config, loadConfig } from '../src/config/load-config.ts';
 import { openDb } from '../src/db/connect.ts';
 import { freePort, startEmbedded } from '../src/db/embedded.ts';
 import { describeError, exitCodeOf } from '../src/errors.ts';
-import { listRuns } from '../src/store/ledger.ts';
 import { predict } from '../src/run/predict.ts';
-import { makeFixture, type Fixture } from './fixtures.ts';
+import { listRuns } from '../src/store/ledger.ts';
+import { type Fixture, makeFixture } from './fixtures.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';
 import { closeAgent, get, startTestServer, type TestServer } from './serve-helpers.ts';
 import { silentProxy } from './silent-proxy.ts';
@@ -30,7 +30,18 @@ let api: TestServer;
 beforeAll(async () => {
   t = await createTestDb('faults');
   // Big enough that a run spends a second or so streaming, so kills land in every stage.
-  fx = await makeFixture({ name: 'faults', idType: 'int', output: 'scores', featureMode: 'list', users: USERS, items: 300, inputSize: 16, dates: [date], filesPerDate: 3, batchSize: 256 });
+  fx = await makeFixture({
+    name: 'faults',
+    idType: 'int',
+    output: 'scores',
+    featureMode: 'list',
+    users: USERS,
+    items: 300,
+    inputSize: 16,
+    dates: [date],
+    filesPerDate: 3,
+    batchSize: 256,
+  });
   config = loadConfig({ databaseUrl: t.url, root: fx.root, chunkRows: 2048 }, {});
   await predict({ job: fx.job, date, config, db: t.db, log });
   api = await startTestServer(t.url, fx.root, { poolSize: 2 });
@@ -75,7 +86,8 @@ function runChild(env: Record<string, string>, onLine?: (line: string, kill: () 
     for (const line of d.toString().split('\n')) if (line) onLine?.(line, () => child.kill('SIGKILL'));
   });
   const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal, stderr })));
+    child.on('exit', (code, signal) => resolve({ code, signal, stderr })),
+  );
   return { child, done };
 }
 
@@ -94,7 +106,9 @@ describe('SIGKILL of predict', () => {
     for (let trial = 0; trial < 24; trial++) {
       const stage = trial < 6 ? new RegExp(stages[trial % 3]) : undefined;
       const delay = runMs * (0.05 + Math.random() * 0.8);
-      const { child, done } = runChild({}, (line, kill) => { if (stage?.test(line)) kill(); });
+      const { child, done } = runChild({}, (line, kill) => {
+        if (stage?.test(line)) kill();
+      });
       const timer = stage ? undefined : setTimeout(() => child.kill('SIGKILL'), delay);
       const r = await done;
       clearTimeout(timer);
@@ -144,7 +158,10 @@ describe('connections lost mid-run', () => {
   it('a write connection killed mid-COPY fails the run cleanly; the rerun has no duplicate rows', async () => {
     const before = await assertServingComplete();
     const hook = await terminateWhenStreaming('batchcast write');
-    const err = await predict({ job: fx.job, date, config, db: t.db, log, onProgress: hook.onProgress }).then(() => undefined, (e) => e);
+    const err = await predict({ job: fx.job, date, config, db: t.db, log, onProgress: hook.onProgress }).then(
+      () => undefined,
+      (e) => e,
+    );
     expect(hook.fired()).toBe(true);
     expect(err).toBeInstanceOf(Error);
     expect(exitCodeOf(err)).toBe(4);
@@ -160,7 +177,10 @@ describe('connections lost mid-run', () => {
   it('a run whose lock connection dropped aborts before publishing, and the lock is free for the next run', async () => {
     const before = await assertServingComplete();
     const hook = await terminateWhenStreaming('batchcast run');
-    const err = await predict({ job: fx.job, date, config, db: t.db, log, onProgress: hook.onProgress }).then(() => undefined, (e) => e);
+    const err = await predict({ job: fx.job, date, config, db: t.db, log, onProgress: hook.onProgress }).then(
+      () => undefined,
+      (e) => e,
+    );
     expect(hook.fired()).toBe(true);
     expect(describeError(err)).toMatch(/lock connection was lost.*not publishing/);
     expect(exitCodeOf(err)).toBe(4);
@@ -209,14 +229,26 @@ describe('a half-open connection', () => {
   it('predict does not hang: the COPY stall or query timeout fires and says which', async () => {
     const before = await assertServingComplete();
     const proxy = await silentProxy(new URL(t.url));
-    const cfg = loadConfig({ databaseUrl: proxy.url, root: fx.root, chunkRows: 2048, copyStallTimeoutMs: 1500, queryTimeoutMs: 3000, writeQueryTimeoutMs: 3000 }, {});
+    const cfg = loadConfig(
+      { databaseUrl: proxy.url, root: fx.root, chunkRows: 2048, copyStallTimeoutMs: 1500, queryTimeoutMs: 3000, writeQueryTimeoutMs: 3000 },
+      {},
+    );
     const db = await openDb(cfg);
     const t0 = Date.now();
     try {
       const err = await predict({
-        job: fx.job, date, config: cfg, db, log,
-        onProgress: (p) => { if (p.rowsWritten > 0) proxy.goSilent(); },
-      }).then(() => undefined, (e) => e);
+        job: fx.job,
+        date,
+        config: cfg,
+        db,
+        log,
+        onProgress: (p) => {
+          if (p.rowsWritten > 0) proxy.goSilent();
+        },
+      }).then(
+        () => undefined,
+        (e) => e,
+      );
       expect(err).toBeInstanceOf(Error);
       expect(describeError(err)).toMatch(/COPY stall timeout fired|query timeout fired/);
       expect(exitCodeOf(err)).toBe(4);
@@ -263,7 +295,10 @@ describe('advisory lock holder dies', () => {
     holder.on('error', () => {}); // its backend is terminated below
     await holder.connect();
     await holder.query(`select pg_advisory_lock(hashtext('batchcast:' || $1), ($2::date - date '2000-01-01'))`, [fx.job, date]);
-    const busy = await predict({ job: fx.job, date, config, db: t.db, log }).then(() => undefined, (e) => e);
+    const busy = await predict({ job: fx.job, date, config, db: t.db, log }).then(
+      () => undefined,
+      (e) => e,
+    );
     expect(exitCodeOf(busy)).toBe(3);
     await t.db.pool.query(`select pg_terminate_backend($1)`, [(holder as unknown as { processID: number }).processID]);
     await holder.end().catch(() => {});

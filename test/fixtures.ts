@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { buildTwoTowerModel, randomTwoTower, type TwoTowerWeights } from '../src/demo/build-model.ts';
 import { rng } from '../src/demo/random.ts';
-import { withDuckDB, sqlString } from '../src/read/duckdb.ts';
+import { sqlString, withDuckDB } from '../src/read/duckdb.ts';
 
 export interface FixtureOptions {
   name: string;
@@ -52,16 +52,31 @@ export async function writeFeatures(
   mkdirSync(path.dirname(file), { recursive: true });
   const json = `${file}.jsonl`;
   const idCol = opts.idColumn ?? 'user_id';
-  writeFileSync(json, rows.map((r) => JSON.stringify(opts.featureMode === 'list'
-    ? { [idCol]: opts.idType === 'int' && r.id !== null ? Number(r.id) : r.id, features: r.features }
-    : { [idCol]: opts.idType === 'int' && r.id !== null ? Number(r.id) : r.id, ...Object.fromEntries(opts.featureNames.map((n, j) => [n, r.features[j]])) })).join('\n') + '\n');
+  writeFileSync(
+    json,
+    rows
+      .map((r) =>
+        JSON.stringify(
+          opts.featureMode === 'list'
+            ? { [idCol]: opts.idType === 'int' && r.id !== null ? Number(r.id) : r.id, features: r.features }
+            : {
+                [idCol]: opts.idType === 'int' && r.id !== null ? Number(r.id) : r.id,
+                ...Object.fromEntries(opts.featureNames.map((n, j) => [n, r.features[j]])),
+              },
+        ),
+      )
+      .join('\n') + '\n',
+  );
   const size = opts.featureNames.length;
   const idType = opts.idType === 'int' ? 'BIGINT' : 'VARCHAR';
-  const columns = opts.featureMode === 'list'
-    ? `{'${idCol}': '${idType}', 'features': 'FLOAT[${size}]'}`
-    : `{'${idCol}': '${idType}', ${opts.featureNames.map((n) => `'${n}': 'FLOAT'`).join(', ')}}`;
+  const columns =
+    opts.featureMode === 'list'
+      ? `{'${idCol}': '${idType}', 'features': 'FLOAT[${size}]'}`
+      : `{'${idCol}': '${idType}', ${opts.featureNames.map((n) => `'${n}': 'FLOAT'`).join(', ')}}`;
   await withDuckDB({}, async (conn) => {
-    await conn.run(`COPY (SELECT * FROM read_json(${sqlString(json)}, columns = ${columns}, format = 'newline_delimited')) TO ${sqlString(file)} (FORMAT parquet)`);
+    await conn.run(
+      `COPY (SELECT * FROM read_json(${sqlString(json)}, columns = ${columns}, format = 'newline_delimited')) TO ${sqlString(file)} (FORMAT parquet)`,
+    );
   });
 }
 
@@ -89,7 +104,11 @@ export async function makeFixture(o: FixtureOptions): Promise<Fixture> {
     const per = Math.ceil(o.users / files);
     for (let f = 0; f < files; f++) {
       const rows = ids.slice(f * per, (f + 1) * per).map((id, i) => ({ id, features: Array.from(features[f * per + i]) }));
-      await writeFeatures(path.join(featuresDir, `dt=${date}`, `part-${f}.parquet`), rows, { idType: o.idType, featureMode: o.featureMode, featureNames });
+      await writeFeatures(path.join(featuresDir, `dt=${date}`, `part-${f}.parquet`), rows, {
+        idType: o.idType,
+        featureMode: o.featureMode,
+        featureNames,
+      });
     }
   }
   const job = {
@@ -134,6 +153,9 @@ export function bruteForceTopK(w: TwoTowerWeights, x: Float32Array, k: number): 
     for (let d = 0; d < w.embedding; d++) s += e[d] * w.itemsT[d * w.items + i];
     return s;
   });
-  const indices = scores.map((_, i) => i).sort((a, b) => scores[b] - scores[a] || a - b).slice(0, k);
+  const indices = scores
+    .map((_, i) => i)
+    .sort((a, b) => scores[b] - scores[a] || a - b)
+    .slice(0, k);
   return { indices, scores: indices.map((i) => scores[i]) };
 }

@@ -5,7 +5,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { freePort, startEmbedded, type EmbeddedServer } from '../src/db/embedded.ts';
+import { type EmbeddedServer, freePort, startEmbedded } from '../src/db/embedded.ts';
 
 let server: EmbeddedServer | undefined;
 let dir: string | undefined;
@@ -18,7 +18,10 @@ export async function setup(project: TestProject) {
   if (!url) {
     dir = mkdtempSync(path.join(os.tmpdir(), 'batchcast-test-pg-'));
     chmodSync(dir, 0o755); // the postgres user must be able to reach its data directory inside
-    server = await startEmbedded({ dataDir: path.join(dir, 'pg'), port: await freePort(), user: 'postgres', password: 'test', startTimeoutMs: 90_000 }, () => {});
+    server = await startEmbedded(
+      { dataDir: path.join(dir, 'pg'), port: await freePort(), user: 'postgres', password: 'test', startTimeoutMs: 90_000 },
+      () => {},
+    );
     url = server.url;
   }
   project.provide('adminUrl', url);

@@ -20,9 +20,20 @@ beforeAll(async () => {
   root = mkdtempSync(path.join(os.tmpdir(), 'batchcast-guard-demo-'));
   mkdirSync(path.join(root, 'jobs'));
   copyFileSync(path.join(repo, 'jobs', 'demo.json'), path.join(root, 'jobs', 'demo.json'));
-  ({ dates } = await generateDemo({ outDir: path.join(root, 'data', 'demo'), users: 20_000, items: 5_000, days: 3, endDate: '2026-11-20', k: 10, rowsPerFile: 1_000_000, seed: 7 }));
+  ({ dates } = await generateDemo({
+    outDir: path.join(root, 'data', 'demo'),
+    users: 20_000,
+    items: 5_000,
+    days: 3,
+    endDate: '2026-11-20',
+    k: 10,
+    rowsPerFile: 1_000_000,
+    seed: 7,
+  }));
 }, 120_000);
-afterAll(async () => { await t?.drop(); });
+afterAll(async () => {
+  await t?.drop();
+});
 
 it('three ordinary demo days all publish with the default gates', async () => {
   const config = loadConfig({ databaseUrl: t.url, root, workers: 1, intraOpThreads: 1 }, {});
@@ -35,7 +46,8 @@ it('three ordinary demo days all publish with the default gates', async () => {
   expect(statuses).toEqual(dates.map((d) => [d, 'published', '']));
   // the days did change: the weather features drifted, and the gates still passed
   const { rows } = await t.db.pool.query<{ drifted: number }>(
-    `select (comparison->>'driftedFeatureShare')::float8 as drifted from batchcast.run_comparisons order by run_id`);
+    `select (comparison->>'driftedFeatureShare')::float8 as drifted from batchcast.run_comparisons order by run_id`,
+  );
   expect(rows).toHaveLength(2);
   expect(rows.every((r) => r.drifted > 0)).toBe(true);
 }, 180_000);

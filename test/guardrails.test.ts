@@ -7,14 +7,14 @@ import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, type Config } from '../src/config/load-config.ts';
+import { type Config, loadConfig } from '../src/config/load-config.ts';
 import { buildTwoTowerModel } from '../src/demo/build-model.ts';
 import { compareGenerations } from '../src/guard/compare-generations.ts';
-import type { Comparison, InputProfile, OutputProfile } from '../src/store/profiles.ts';
+import { pruneTables } from '../src/retention/prune-tables.ts';
 import { predict } from '../src/run/predict.ts';
 import { publishGeneration } from '../src/run/publish-generation.ts';
-import { pruneTables } from '../src/retention/prune-tables.ts';
-import { makeFixture, writeFeatures, type Fixture } from './fixtures.ts';
+import type { Comparison, InputProfile, OutputProfile } from '../src/store/profiles.ts';
+import { type Fixture, makeFixture, writeFeatures } from './fixtures.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';
 import { closeAgent, get, startTestServer, type TestServer } from './serve-helpers.ts';
 
@@ -30,8 +30,12 @@ let sameItemsModel: string;
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { env: { ...process.env, DATABASE_URL: t.url, BATCHCAST_ROOT: fx.root, BATCHCAST_WORKERS: '1' }, timeout: 120_000 },
-      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }));
+    execFile(
+      process.execPath,
+      [bin, ...args],
+      { env: { ...process.env, DATABASE_URL: t.url, BATCHCAST_ROOT: fx.root, BATCHCAST_WORKERS: '1' }, timeout: 120_000 },
+      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
+    );
   });
 }
 
@@ -41,7 +45,11 @@ async function rewriteD2(change: (f: number[]) => number[]): Promise<void> {
   const rows = ids.map((id, i) => ({ id, features: change(Array.from(features[i])) }));
   const half = Math.ceil(rows.length / 2);
   for (const [n, part] of [rows.slice(0, half), rows.slice(half)].entries()) {
-    await writeFeatures(path.join(fx.featuresDir, `dt=${d2}`, `part-${n}.parquet`), part, { idType: 'int', featureMode: 'columns', featureNames: fx.featureNames });
+    await writeFeatures(path.join(fx.featuresDir, `dt=${d2}`, `part-${n}.parquet`), part, {
+      idType: 'int',
+      featureMode: 'columns',
+      featureNames: fx.featureNames,
+    });
   }
 }
 
@@ -52,11 +60,13 @@ async function rewriteD2(change: (f: number[]) => number[]): Promise<void> {
  */
 async function served(): Promise<{ view: number[]; api: number }> {
   const { rows } = await t.db.pool.query<{ run_id: number }>(
-    'select distinct run_id::int from batchcast.recommendations where job = $1 and prediction_date = $2', [fx.job, d2]);
+    'select distinct run_id::int from batchcast.recommendations where job = $1 and prediction_date = $2',
+    [fx.job, d2],
+  );
   const view = rows.map((r) => r.run_id);
   const user = fx.users.get(d2)!.ids[3];
   const target = `/v1/jobs/${fx.job}/users/${user}/recommendations?date=${d2}`;
-  for (const until = Date.now() + 2_000; ;) {
+  for (const until = Date.now() + 2_000; ; ) {
     // a kept-alive socket the server closed while a long predict ran: ask again on a fresh one
     const a = await get(server.url, target).catch(() => get(server.url, target));
     expect(a.status).toBe(200);
@@ -72,13 +82,29 @@ async function runOf(runId: number) {
 
 beforeAll(async () => {
   t = await createTestDb('guard');
-  fx = await makeFixture({ name: 'guard', idType: 'int', output: 'top_k', featureMode: 'columns', users: 600, items: 60, k: 5, dates: [d1, d2], job: { retention: { keep: 10 } } });
+  fx = await makeFixture({
+    name: 'guard',
+    idType: 'int',
+    output: 'top_k',
+    featureMode: 'columns',
+    users: 600,
+    items: 60,
+    k: 5,
+    dates: [d1, d2],
+    job: { retention: { keep: 10 } },
+  });
   config = loadConfig({ databaseUrl: t.url, root: fx.root, workers: 1, intraOpThreads: 1 }, {});
   modelFile = path.join(fx.root, 'data', fx.job, 'model.onnx');
   // Zero user tower: every user gets the same embedding, so the same top K.
   const w = fx.weights;
   sameItemsModel = path.join(fx.root, 'same-items.onnx');
-  writeFileSync(sameItemsModel, buildTwoTowerModel({ ...w, w1: new Float32Array(w.w1.length), w2: new Float32Array(w.w2.length) }, { k: fx.k, output: 'top_k', version: 'same-items' }));
+  writeFileSync(
+    sameItemsModel,
+    buildTwoTowerModel(
+      { ...w, w1: new Float32Array(w.w1.length), w2: new Float32Array(w.w2.length) },
+      { k: fx.k, output: 'top_k', version: 'same-items' },
+    ),
+  );
   const first = await predict({ job: fx.job, date: d1, config, db: t.db, log });
   expect(first.guard.line ?? '').toBe('');
   expect(first.status).toBe('published');
@@ -97,7 +123,9 @@ afterAll(async () => {
 describe('profiles and comparison', () => {
   it('a first run is profiled, has no reference, and only its value gates apply', async () => {
     const { rows } = await t.db.pool.query<{ inputs: InputProfile; outputs: OutputProfile }>(
-      `select inputs, outputs from batchcast.run_profiles p join batchcast.runs r using (run_id) where r.prediction_date = $1`, [d1]);
+      `select inputs, outputs from batchcast.run_profiles p join batchcast.runs r using (run_id) where r.prediction_date = $1`,
+      [d1],
+    );
     const { inputs, outputs } = rows[0];
     expect(inputs.referenceRunId).toBeNull();
     expect(inputs.rows).toBe(600);
@@ -112,13 +140,19 @@ describe('profiles and comparison', () => {
     expect(outputs.usersScored).toBe(600);
     expect(outputs.itemCounts.reduce((a, b) => a + b, 0)).toBe(600 * fx.k);
     expect(outputs.top1Percentiles).toHaveLength(101);
-    const gates = await t.db.pool.query(`select gate, kind, value, passed from batchcast.gate_verdicts g join batchcast.runs r using (run_id) where r.prediction_date = $1`, [d1]);
+    const gates = await t.db.pool.query(
+      `select gate, kind, value, passed from batchcast.gate_verdicts g join batchcast.runs r using (run_id) where r.prediction_date = $1`,
+      [d1],
+    );
     expect(gates.rows.filter((g) => g.kind === 'change').every((g) => g.value === null && g.passed)).toBe(true);
     expect(gates.rows.filter((g) => g.kind === 'value').every((g) => g.value !== null && g.passed)).toBe(true);
   });
 
   it('an ordinary next day is compared with the previous date and published', async () => {
-    const { rows } = await t.db.pool.query<{ comparison: Comparison }>('select comparison from batchcast.run_comparisons where run_id = $1', [good]);
+    const { rows } = await t.db.pool.query<{ comparison: Comparison }>(
+      'select comparison from batchcast.run_comparisons where run_id = $1',
+      [good],
+    );
     const c = rows[0].comparison;
     expect(c.psi).toHaveLength(fx.featureNames.length);
     expect(c.psiEpsilon).toBe(1e-4);
@@ -133,28 +167,40 @@ describe('held: nothing published, the previous generation still served', () => 
   it.each([
     ['a feature scaled x1000', (f: number[]) => f.map((v, j) => (j === 1 ? v * 1000 : v)), /gate max_feature_scale_ratio = \d/],
     ['a feature made constant', (f: number[]) => f.map((v, j) => (j === 2 ? 0 : v)), /gate max_new_constant_features = 1 \(feature f2\)/],
-  ])('%s', async (_name, change, gate) => {
-    const original = fx.users.get(d2)!;
-    await rewriteD2(change);
-    try {
-      const r = await predict({ job: fx.job, date: d2, config, db: t.db, log });
-      expect(r.status).toBe('held');
-      expect(r.guard.line).toMatch(new RegExp(`^job guard, date ${d2}, run ${r.runId} held: `));
-      expect(r.guard.line).toMatch(gate);
-      expect(r.guard.line).toContain(`batchcast publish --run ${r.runId} --reason`);
-      expect(await runOf(r.runId)).toMatchObject({ status: 'held', error: r.guard.line });
-      expect(await served()).toEqual({ view: [good], api: good });
-    } finally {
-      fx.users.set(d2, original);
-      await rewriteD2((f) => f);
-    }
-  }, 60_000);
+  ])(
+    '%s',
+    async (_name, change, gate) => {
+      const original = fx.users.get(d2)!;
+      await rewriteD2(change);
+      try {
+        const r = await predict({ job: fx.job, date: d2, config, db: t.db, log });
+        expect(r.status).toBe('held');
+        expect(r.guard.line).toMatch(new RegExp(`^job guard, date ${d2}, run ${r.runId} held: `));
+        expect(r.guard.line).toMatch(gate);
+        expect(r.guard.line).toContain(`batchcast publish --run ${r.runId} --reason`);
+        expect(await runOf(r.runId)).toMatchObject({ status: 'held', error: r.guard.line });
+        expect(await served()).toEqual({ view: [good], api: good });
+      } finally {
+        fx.users.set(d2, original);
+        await rewriteD2((f) => f);
+      }
+    },
+    60_000,
+  );
 
   it('half the users gone', async () => {
     const { ids, features } = fx.users.get(d2)!;
     const rows = ids.slice(0, 250).map((id, i) => ({ id, features: Array.from(features[i]) }));
-    await writeFeatures(path.join(fx.featuresDir, `dt=${d2}`, 'part-0.parquet'), rows, { idType: 'int', featureMode: 'columns', featureNames: fx.featureNames });
-    await writeFeatures(path.join(fx.featuresDir, `dt=${d2}`, 'part-1.parquet'), rows.slice(0, 0), { idType: 'int', featureMode: 'columns', featureNames: fx.featureNames });
+    await writeFeatures(path.join(fx.featuresDir, `dt=${d2}`, 'part-0.parquet'), rows, {
+      idType: 'int',
+      featureMode: 'columns',
+      featureNames: fx.featureNames,
+    });
+    await writeFeatures(path.join(fx.featuresDir, `dt=${d2}`, 'part-1.parquet'), rows.slice(0, 0), {
+      idType: 'int',
+      featureMode: 'columns',
+      featureNames: fx.featureNames,
+    });
     try {
       const r = await predict({ job: fx.job, date: d2, config, db: t.db, log });
       expect(r.status).toBe('held');
@@ -199,7 +245,9 @@ describe('held: nothing published, the previous generation still served', () => 
   }, 60_000);
 
   it('a held run is published only with a reason, then logged as an override', async () => {
-    const { rows } = await t.db.pool.query<{ run_id: number }>(`select run_id::int from batchcast.runs where status = 'held' order by run_id desc limit 1`);
+    const { rows } = await t.db.pool.query<{ run_id: number }>(
+      `select run_id::int from batchcast.runs where status = 'held' order by run_id desc limit 1`,
+    );
     const held = rows[0].run_id;
     await expect(publishGeneration(t.db, config, held)).rejects.toThrow(/held back by a gate .*--reason/);
     const out = await publishGeneration(t.db, config, held, 'checked with the team: new catalogue');
@@ -221,7 +269,9 @@ describe('shadow runs', () => {
     expect(r.stdout).toMatch(/mean overlap@K/);
     expect(r.stdout).toMatch(/min_catalog_coverage\s+value\s+0\.08333\s+0\.1667\s+FAIL/);
     expect(r.stderr).toMatch(new RegExp(`batchcast: job guard, date ${d2}, run \\d+ \\(shadow\\) fails gate min_catalog_coverage`));
-    const { rows } = await t.db.pool.query<{ run_id: number; model_path: string }>(`select run_id::int, model_path from batchcast.runs where status = 'shadow'`);
+    const { rows } = await t.db.pool.query<{ run_id: number; model_path: string }>(
+      `select run_id::int, model_path from batchcast.runs where status = 'shadow'`,
+    );
     expect(rows).toHaveLength(1);
     expect(rows[0].model_path).toBe(sameItemsModel);
     expect(await served()).toEqual({ view: [good], api: good });
@@ -246,13 +296,18 @@ describe('shadow runs', () => {
   }, 60_000);
 
   it('--model without --shadow is refused', async () => {
-    await expect(predict({ job: fx.job, date: d2, config, db: t.db, log, modelPath: sameItemsModel })).rejects.toThrow(/only runs in shadow; add --shadow/);
+    await expect(predict({ job: fx.job, date: d2, config, db: t.db, log, modelPath: sameItemsModel })).rejects.toThrow(
+      /only runs in shadow; add --shadow/,
+    );
   });
 });
 
 describe('batchcast compare', () => {
   it('compares any two runs, as a table and as JSON', async () => {
-    const { rows } = await t.db.pool.query<{ run_id: number }>(`select run_id::int from batchcast.runs where prediction_date = $1 and status = 'succeeded' order by run_id limit 1`, [d1]);
+    const { rows } = await t.db.pool.query<{ run_id: number }>(
+      `select run_id::int from batchcast.runs where prediction_date = $1 and status = 'succeeded' order by run_id limit 1`,
+      [d1],
+    );
     const c = await compareGenerations(t.db, config, good, rows[0].run_id);
     expect(c).toMatchObject({ runId: good, referenceRunId: rows[0].run_id, sampleUsers: 600, usersRatio: 1 });
     const json = await cli(['compare', '--run', String(good), '--run', String(rows[0].run_id), '--json']);
@@ -267,7 +322,9 @@ describe('batchcast compare', () => {
 describe('retention', () => {
   it('prunes held and shadow runs like any unpublished generation, never the published one', async () => {
     const before = await t.db.pool.query<{ run_id: number }>(
-      `select run_id::int from batchcast.runs where prediction_date = $1 and status in ('held', 'shadow') and pruned_at is null`, [d2]);
+      `select run_id::int from batchcast.runs where prediction_date = $1 and status in ('held', 'shadow') and pruned_at is null`,
+      [d2],
+    );
     expect(before.rows.length).toBeGreaterThan(0);
     const r = await pruneTables(t.db, config, { keep: 1, job: fx.job, date: d2 });
     expect(r.dropped).toEqual(expect.arrayContaining(before.rows.map((x) => x.run_id)));
@@ -285,7 +342,11 @@ describe("yesterday's file under today's date", () => {
       const r = await predict({ job: fx.job, date: d3, config, db: t.db, log });
       expect(r.status).toBe('held');
       expect(r.guard.referenceRunId).toBe(good);
-      expect(r.guard.line).toMatch(new RegExp(`held: gate min_changed_features = 0 \\(all ${fx.featureNames.length} feature profiles equal ${d2}'s: the same input again\\?\\), threshold 1`));
+      expect(r.guard.line).toMatch(
+        new RegExp(
+          `held: gate min_changed_features = 0 \\(all ${fx.featureNames.length} feature profiles equal ${d2}'s: the same input again\\?\\), threshold 1`,
+        ),
+      );
       const published = await t.db.pool.query('select 1 from batchcast.published where job = $1 and prediction_date = $2', [fx.job, d3]);
       expect(published.rows).toHaveLength(0);
       expect(await served()).toEqual({ view: [good], api: good });
@@ -293,7 +354,11 @@ describe("yesterday's file under today's date", () => {
       rmSync(d3Dir, { recursive: true });
       const { ids, features } = fx.users.get(d2)!;
       const rows = ids.map((id, i) => ({ id, features: Array.from(features[i]).map((v, j) => (j === 0 ? v + 0.01 : v)) }));
-      await writeFeatures(path.join(d3Dir, 'part-0.parquet'), rows, { idType: 'int', featureMode: 'columns', featureNames: fx.featureNames });
+      await writeFeatures(path.join(d3Dir, 'part-0.parquet'), rows, {
+        idType: 'int',
+        featureMode: 'columns',
+        featureNames: fx.featureNames,
+      });
       const next = await predict({ job: fx.job, date: d3, config, db: t.db, log });
       expect(next.guard.verdicts.find((v) => v.gate === 'min_changed_features')).toMatchObject({ value: 1, passed: true });
       expect(next.status).toBe('published');
@@ -305,19 +370,35 @@ describe("yesterday's file under today's date", () => {
 
 describe('a run that skipped bad rows', () => {
   it('counts NULL, NaN and Inf per feature over every row', async () => {
-    const skip = await makeFixture({ name: 'guardskip', idType: 'string', output: 'scores', featureMode: 'list', users: 100, items: 20, k: 3, dates: [d1],
-      job: { bad_rows: { mode: 'skip', max_bad_fraction: 0.1 } }, filesPerDate: 1 });
+    const skip = await makeFixture({
+      name: 'guardskip',
+      idType: 'string',
+      output: 'scores',
+      featureMode: 'list',
+      users: 100,
+      items: 20,
+      k: 3,
+      dates: [d1],
+      job: { bad_rows: { mode: 'skip', max_bad_fraction: 0.1 } },
+      filesPerDate: 1,
+    });
     const { ids, features } = skip.users.get(d1)!;
     const rows = ids.map((id, i) => ({ id, features: Array.from(features[i]) as (number | null)[] }));
     rows[0].features[1] = null;
     rows[1].features[1] = null;
     rows[2].features[4] = NaN;
-    await writeFeatures(path.join(skip.featuresDir, `dt=${d1}`, 'part-0.parquet'), rows.map((r) => ({ ...r, features: r.features.map((v) => (Number.isNaN(v) ? 'NaN' as never : v)) })),
-      { idType: 'string', featureMode: 'list', featureNames: skip.featureNames });
+    await writeFeatures(
+      path.join(skip.featuresDir, `dt=${d1}`, 'part-0.parquet'),
+      rows.map((r) => ({ ...r, features: r.features.map((v) => (Number.isNaN(v) ? ('NaN' as never) : v)) })),
+      { idType: 'string', featureMode: 'list', featureNames: skip.featureNames },
+    );
     const cfg = loadConfig({ databaseUrl: t.url, root: skip.root, workers: 1, intraOpThreads: 1 }, {});
     const r = await predict({ job: skip.job, date: d1, config: cfg, db: t.db, log });
     expect(r.rejected).toBe(3);
-    const { rows: p } = await t.db.pool.query<{ inputs: InputProfile; outputs: OutputProfile }>('select inputs, outputs from batchcast.run_profiles where run_id = $1', [r.runId]);
+    const { rows: p } = await t.db.pool.query<{ inputs: InputProfile; outputs: OutputProfile }>(
+      'select inputs, outputs from batchcast.run_profiles where run_id = $1',
+      [r.runId],
+    );
     const f = p[0].inputs.features;
     expect(f.map((x) => x.name)).toEqual(skip.featureNames.map((_, j) => `features[${j + 1}]`));
     expect([f[1].nulls, f[1].nans, f[4].nans, f[4].nulls, f[0].nulls]).toEqual([2, 0, 1, 0, 0]);

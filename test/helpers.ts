@@ -1,8 +1,9 @@
 // Test plumbing: a database of its own per test file, on the run's PostgreSQL (see global-setup.ts).
-import { inject } from 'vitest';
+
 import pg from 'pg';
-import { loadConfig, type Config, type ConfigOverrides } from '../src/config/load-config.ts';
-import { openDb, type Db } from '../src/db/connect.ts';
+import { inject } from 'vitest';
+import { type Config, type ConfigOverrides, loadConfig } from '../src/config/load-config.ts';
+import { type Db, openDb } from '../src/db/connect.ts';
 import { silentLogger } from '../src/log.ts';
 
 export const log = silentLogger;

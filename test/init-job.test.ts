@@ -9,9 +9,9 @@ import { parquetWriteFile } from 'hyparquet-writer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTwoTowerModel, randomTwoTower, type TwoTowerWeights } from '../src/demo/build-model.ts';
 import { rng } from '../src/demo/random.ts';
-import { runCli } from './run-cli.ts';
 import { bruteForceTopK } from './fixtures.ts';
 import { createTestDb, type TestDb } from './helpers.ts';
+import { runCli } from './run-cli.ts';
 
 // The model's input order; the export has the same columns in another order, plus two it does not use.
 const modelOrder = ['recency', 'frequency', 'basket_eur', 'age_norm', 'mobile_share'];
@@ -67,19 +67,47 @@ beforeAll(async () => {
   root = mkdtempSync(path.join(os.tmpdir(), 'batchcast-init-'));
   weights = randomTwoTower({ inputSize: modelOrder.length, hidden: 12, embedding: 8, items }, 23);
   mkdirSync(path.join(root, 'models'));
-  writeFileSync(path.join(root, 'models', 'two_tower.onnx'), buildTwoTowerModel(weights, {
-    k: 8, output: 'top_k', inputName: 'user_features', outputNames: { values: 'values', indices: 'indices' }, batchDim: 'batch_size', version: 'shop-v1',
-  }));
-  writeFileSync(path.join(root, 'models', 'scorer.onnx'), buildTwoTowerModel(weights, {
-    k: 8, output: 'scores', inputName: 'x', outputNames: { scores: 'logits' }, batchDim: 'batch_size', version: 'shop-scores-v1',
-    metadata: { feature_names: JSON.stringify(modelOrder) },
-  }));
+  writeFileSync(
+    path.join(root, 'models', 'two_tower.onnx'),
+    buildTwoTowerModel(weights, {
+      k: 8,
+      output: 'top_k',
+      inputName: 'user_features',
+      outputNames: { values: 'values', indices: 'indices' },
+      batchDim: 'batch_size',
+      version: 'shop-v1',
+    }),
+  );
+  writeFileSync(
+    path.join(root, 'models', 'scorer.onnx'),
+    buildTwoTowerModel(weights, {
+      k: 8,
+      output: 'scores',
+      inputName: 'x',
+      outputNames: { scores: 'logits' },
+      batchDim: 'batch_size',
+      version: 'shop-scores-v1',
+      metadata: { feature_names: JSON.stringify(modelOrder) },
+    }),
+  );
   writeExport();
 });
-afterAll(async () => { await t?.drop(); });
+afterAll(async () => {
+  await t?.drop();
+});
 
 const env = () => ({ DATABASE_URL: t.url, BATCHCAST_ROOT: root });
-const initArgs = (name: string, model: string) => ['init', '--name', name, '--features', 'exports/features/dt=*/*.parquet', '--model', model, '--items', 'exports/items.parquet'];
+const initArgs = (name: string, model: string) => [
+  'init',
+  '--name',
+  name,
+  '--features',
+  'exports/features/dt=*/*.parquet',
+  '--model',
+  model,
+  '--items',
+  'exports/items.parquet',
+];
 
 async function runsOf(job: string) {
   const { rows } = await t.db.pool.query('select count(*)::int as n from batchcast.runs where job = $1', [job]);
@@ -88,7 +116,9 @@ async function runsOf(job: string) {
 
 async function expectBruteForceTopK(job: string, k: number) {
   const { rows } = await t.db.pool.query<{ user_id: string; item_id: string; score: number }>(
-    'select user_id, item_id, score from batchcast.recommendations where job = $1 and prediction_date = $2 order by user_id, rank', [job, dates[1]]);
+    'select user_id, item_id, score from batchcast.recommendations where job = $1 and prediction_date = $2 order by user_id, rank',
+    [job, dates[1]],
+  );
   expect(rows.length).toBe(users * k);
   const byUser = new Map<string, typeof rows>();
   for (const r of rows) byUser.set(r.user_id, [...(byUser.get(r.user_id) ?? []), r]);
@@ -96,7 +126,10 @@ async function expectBruteForceTopK(job: string, k: number) {
   for (const [id, x] of userFeatures) {
     const want = bruteForceTopK(weights, x, k);
     const got = byUser.get(id)!;
-    expect(got.map((r) => r.item_id), `user ${id}`).toEqual(want.indices.map((i) => skus[i]));
+    expect(
+      got.map((r) => r.item_id),
+      `user ${id}`,
+    ).toEqual(want.indices.map((i) => skus[i]));
     got.forEach((r, j) => expect(Math.abs(r.score - want.scores[j])).toBeLessThan(1e-5));
   }
 }
@@ -120,7 +153,13 @@ describe('init -> predict --dry-run -> predict, on a model and Parquet from else
     expect(init.stdout).toContain(`npx batchcast predict --job shop --date ${dates[1]} --dry-run`);
     const job = JSON.parse(readFileSync(path.join(root, 'jobs', 'shop.json'), 'utf8'));
     expect(job).toMatchObject({
-      features: { path: 'exports/features/dt=*/*.parquet', partition_column: 'dt', user_id_column: 'customer_id', columns: modelOrder, allow_extra_columns: true },
+      features: {
+        path: 'exports/features/dt=*/*.parquet',
+        partition_column: 'dt',
+        user_id_column: 'customer_id',
+        columns: modelOrder,
+        allow_extra_columns: true,
+      },
       model: { path: 'models/two_tower.onnx', input: 'user_features', output: { kind: 'top_k', values: 'values', indices: 'indices' } },
       items: { path: 'exports/items.parquet', id_column: 'sku', index_column: 'position' },
       k: 8,
@@ -129,7 +168,15 @@ describe('init -> predict --dry-run -> predict, on a model and Parquet from else
 
     const dry = await runCli(['predict', '--job', 'shop', '--date', dates[1], '--dry-run', '--json'], env());
     expect(dry.code).toBe(0);
-    expect(JSON.parse(dry.stdout)).toMatchObject({ ok: true, job: 'shop', date: dates[1], rows: users, items, idKind: 'int', sample: { rows: 256, scored: 256, bad: 0 } });
+    expect(JSON.parse(dry.stdout)).toMatchObject({
+      ok: true,
+      job: 'shop',
+      date: dates[1],
+      rows: users,
+      items,
+      idKind: 'int',
+      sample: { rows: 256, scored: 256, bad: 0 },
+    });
     expect(await runsOf('shop')).toBe(0); // the dry run wrote nothing but the migrations
 
     const missing = await runCli(['predict', '--job', 'shop', '--date', '2026-11-21', '--dry-run'], env());
@@ -146,7 +193,7 @@ describe('init -> predict --dry-run -> predict, on a model and Parquet from else
     const init = await runCli([...initArgs('shop_scores', 'models/scorer.onnx'), '--k', '6', '--check'], env());
     expect(init.stderr).not.toMatch(/"level":50/);
     expect(init.code).toBe(0);
-    expect(init.stdout).toContain('feature order: from the model\'s metadata (feature_names)');
+    expect(init.stdout).toContain("feature order: from the model's metadata (feature_names)");
     expect(init.stdout).toContain('output: "logits" scores every item (90 items)');
     expect(init.stdout).toContain('dry run of job shop_scores for 2026-11-20: every check passed');
     const job = JSON.parse(readFileSync(path.join(root, 'jobs', 'shop_scores.json'), 'utf8'));
@@ -159,7 +206,20 @@ describe('init -> predict --dry-run -> predict, on a model and Parquet from else
 
   it('refuses an items file that does not match the model, and an existing job without --force', async () => {
     writeFileSync(path.join(root, 'short-items.csv'), 'sku\n' + skus.slice(0, 50).join('\n') + '\n');
-    const short = await runCli(['init', '--name', 'short', '--features', 'exports/features/dt=*/*.parquet', '--model', 'models/scorer.onnx', '--items', 'short-items.csv'], env());
+    const short = await runCli(
+      [
+        'init',
+        '--name',
+        'short',
+        '--features',
+        'exports/features/dt=*/*.parquet',
+        '--model',
+        'models/scorer.onnx',
+        '--items',
+        'short-items.csv',
+      ],
+      env(),
+    );
     expect(short.code).toBe(2);
     expect(short.stderr).toContain('has 50 rows but the model\'s output "logits" scores 90 items');
     const again = await runCli([...initArgs('shop', 'models/two_tower.onnx'), '--columns', modelOrder.join(',')], env());

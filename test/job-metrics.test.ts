@@ -1,14 +1,15 @@
 // Per-job batch metrics: pushed by real predict runs (the CLI) to a real Pushgateway, and served from the
 // API's /metrics, both read back as Prometheus text and checked against the ledger.
+
+import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../src/db/embedded.ts';
-import path from 'node:path';
-import { makeFixture, writeFeatures, type Fixture } from './fixtures.ts';
-import { adminUrl, createTestDb, type TestDb } from './helpers.ts';
-import { find, parseMetrics, startPushgateway, type Pushgateway, type Sample } from './pushgateway.ts';
-import { runCli } from './run-cli.ts';
 import type { Comparison } from '../src/store/profiles.ts';
+import { type Fixture, makeFixture, writeFeatures } from './fixtures.ts';
+import { adminUrl, createTestDb, type TestDb } from './helpers.ts';
+import { find, type Pushgateway, parseMetrics, type Sample, startPushgateway } from './pushgateway.ts';
+import { runCli } from './run-cli.ts';
 import { get, startTestServer } from './serve-helpers.ts';
 
 const dates = ['2026-11-19', '2026-11-20'];
@@ -21,10 +22,23 @@ const reader = `bc_metrics_reader_${Math.random().toString(36).slice(2, 8)}`;
 
 beforeAll(async () => {
   t = await createTestDb('job_metrics');
-  fx = await makeFixture({ name: 'pushjob', idType: 'int', output: 'top_k', featureMode: 'columns', users: 300, items: 60, dates: [...dates, heldDate], filesPerDate: 1 });
+  fx = await makeFixture({
+    name: 'pushjob',
+    idType: 'int',
+    output: 'top_k',
+    featureMode: 'columns',
+    users: 300,
+    items: 60,
+    dates: [...dates, heldDate],
+    filesPerDate: 1,
+  });
   const held = fx.users.get(heldDate)!;
   const rows = held.ids.map((id, i) => ({ id, features: Array.from(held.features[i], (x, j) => (j === 0 ? x * 1000 : x)) }));
-  await writeFeatures(path.join(fx.featuresDir, `dt=${heldDate}`, 'part-0.parquet'), rows, { idType: 'int', featureMode: 'columns', featureNames: fx.featureNames });
+  await writeFeatures(path.join(fx.featuresDir, `dt=${heldDate}`, 'part-0.parquet'), rows, {
+    idType: 'int',
+    featureMode: 'columns',
+    featureNames: fx.featureNames,
+  });
   gw = await startPushgateway();
 });
 afterAll(async () => {
@@ -48,10 +62,13 @@ const one = (samples: Sample[], name: string, labels: Record<string, string> = {
 };
 
 async function ledger() {
-  const { rows: [r] } = await t.db.pool.query(
+  const {
+    rows: [r],
+  } = await t.db.pool.query(
     `select extract(epoch from max(finished_at) filter (where status = 'succeeded'))::float8 as last_success,
             count(*) filter (where status = 'failed')::int as failed, count(*) filter (where status = 'succeeded')::int as succeeded
-       from batchcast.runs where job = 'pushjob'`);
+       from batchcast.runs where job = 'pushjob'`,
+  );
   return r as { last_success: number | null; failed: number; succeeded: number };
 }
 
@@ -81,7 +98,8 @@ describe('predict pushes the job metrics to the Pushgateway', () => {
     // The second date through the flag instead of the environment; the guard compares it with the first.
     const second = await runCli(['predict', '--job', 'pushjob', '--date', dates[1], '--json', '--pushgateway-url', gw.url], env());
     expect(second.code).toBe(0);
-    const runs = (await t.db.pool.query(`select run_id, prediction_date from batchcast.runs where status = 'succeeded' order by run_id`)).rows;
+    const runs = (await t.db.pool.query(`select run_id, prediction_date from batchcast.runs where status = 'succeeded' order by run_id`))
+      .rows;
     const lastSuccess = one(await gw.scrape(), 'batchcast_job_last_success_timestamp_seconds');
     expect(lastSuccess).toBeGreaterThan(first);
 
@@ -104,7 +122,9 @@ describe('predict pushes the job metrics to the Pushgateway', () => {
     expect(one(m, 'batchcast_job_last_run_status', { status: 'succeeded' })).toBe(0);
     // the drift figures of the latest comparison went along: the held run's
     const heldRun = (await t.db.pool.query(`select run_id from batchcast.runs where status = 'held'`)).rows[0].run_id;
-    const c = (await t.db.pool.query<{ comparison: Comparison }>('select comparison from batchcast.run_comparisons where run_id = $1', [heldRun])).rows[0].comparison;
+    const c = (
+      await t.db.pool.query<{ comparison: Comparison }>('select comparison from batchcast.run_comparisons where run_id = $1', [heldRun])
+    ).rows[0].comparison;
     expect(c.referenceRunId).toBe(runs[1].run_id);
     expect(one(m, 'batchcast_job_compared_run_id')).toBe(heldRun);
     expect(one(m, 'batchcast_job_max_feature_psi')).toBeGreaterThan(1);

@@ -41,15 +41,23 @@ describe('job schema', () => {
   });
 
   it('takes retention.days, retention.archive and items.attributes, and names them when wrong', () => {
-    const job = parse({ ...base, retention: { days: 30, archive: '/a/{job}/{date}.parquet' }, items: { path: 'i.csv', attributes: ['name', 'tags'] } });
+    const job = parse({
+      ...base,
+      retention: { days: 30, archive: '/a/{job}/{date}.parquet' },
+      items: { path: 'i.csv', attributes: ['name', 'tags'] },
+    });
     expect(job.retention).toEqual({ keep: 3, days: 30, archive: '/a/{job}/{date}.parquet' });
     expect(() => parse({ ...base, retention: { archive: 'a/{job}.parquet' } })).toThrow(/field "retention.archive" must contain \{date\}/);
     expect(job.items.attributes).toEqual(['name', 'tags']);
     expect(parse(base).items.attributes).toEqual([]);
     expect(() => parse({ ...base, retention: { days: 0 } })).toThrow(/field "retention.days" must be an integer between 1 and/);
     expect(() => parse({ ...base, retention: { archive: '' } })).toThrow(/field "retention.archive" must be a non-empty string/);
-    expect(() => parse({ ...base, items: { path: 'i.csv', attributes: ['a', 'a'] } })).toThrow(/field "items.attributes" lists column "a" twice/);
-    expect(() => parse({ ...base, items: { path: 'i.csv', attributes: [] } })).toThrow(/field "items.attributes" must be a non-empty array/);
+    expect(() => parse({ ...base, items: { path: 'i.csv', attributes: ['a', 'a'] } })).toThrow(
+      /field "items.attributes" lists column "a" twice/,
+    );
+    expect(() => parse({ ...base, items: { path: 'i.csv', attributes: [] } })).toThrow(
+      /field "items.attributes" must be a non-empty array/,
+    );
   });
 
   it('takes gates: a number switches a gate on, null off, and a wrong one is named', () => {
@@ -60,10 +68,18 @@ describe('job schema', () => {
   });
 
   it('names unknown fields in nested sections with the known ones, and allows $schema and comments', () => {
-    expect(() => parse({ ...base, model: { ...base.model, input_name: 'x' } })).toThrow(/field "model.input_name" is not a known field \(known: path, input, inputs, output, card, version\)/);
-    expect(() => parse({ ...base, model: { ...base.model, inputs: 'x' } })).toThrow(/field "model.inputs" must be an object: model input name -> array of feature columns/);
-    expect(() => parse({ ...base, model: { ...base.model, output: { kind: 'top_k', value: 'v' } } })).toThrow(/field "model.output.value" is not a known field/);
+    expect(() => parse({ ...base, model: { ...base.model, input_name: 'x' } })).toThrow(
+      /field "model.input_name" is not a known field \(known: path, input, inputs, output, card, version\)/,
+    );
+    expect(() => parse({ ...base, model: { ...base.model, inputs: 'x' } })).toThrow(
+      /field "model.inputs" must be an object: model input name -> array of feature columns/,
+    );
+    expect(() => parse({ ...base, model: { ...base.model, output: { kind: 'top_k', value: 'v' } } })).toThrow(
+      /field "model.output.value" is not a known field/,
+    );
     expect(() => parse({ ...base, features: 'x' })).toThrow(/field "features" must be an object/);
-    expect(parse({ $schema: '../schema/job.schema.json', comment: 'hi', ...base, items: { path: 'i.csv', comment: 'ids' } }).name).toBe('x');
+    expect(parse({ $schema: '../schema/job.schema.json', comment: 'hi', ...base, items: { path: 'i.csv', comment: 'ids' } }).name).toBe(
+      'x',
+    );
   });
 });

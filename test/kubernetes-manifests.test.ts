@@ -1,19 +1,21 @@
 // deploy/kubernetes/ validated offline against the Kubernetes 1.33 API schemas (kubernetes-models, ajv
 // and strict fields; see kubernetes-schema.ts), plus what the schemas cannot say: the rules the API server
 // enforces on Indexed Jobs, and that the files agree with each other and with batchcast.
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { buildProgram } from '../src/cli/main.ts';
 import { parseJob } from '../src/jobs/load-job.ts';
 import { parseShard } from '../src/read/shard.ts';
-import { parseManifests, validateManifests, type Manifest } from './kubernetes-schema.ts';
+import { type Manifest, parseManifests, validateManifests } from './kubernetes-schema.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dir = path.join(repo, 'deploy', 'kubernetes');
 // The .yaml files are what `kubectl apply -f deploy/kubernetes/` applies; the Secret is an example only.
-const files = readdirSync(dir).filter((f) => f.endsWith('.yaml') || f.endsWith('.yaml.example')).sort();
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.yaml') || f.endsWith('.yaml.example'))
+  .sort();
 const manifests = files.flatMap((f) => parseManifests(path.join(dir, f), readFileSync(path.join(dir, f), 'utf8')));
 
 function find(kind: string): any {
@@ -28,38 +30,91 @@ const slow = 60_000;
 describe('deploy/kubernetes against the Kubernetes 1.33 schemas', () => {
   it('has the expected objects, each in a GA API version', () => {
     expect(files).toEqual(['configmap-jobs.yaml', 'cronjob-predict.yaml', 'deployment-serve.yaml', 'secret-database.yaml.example']);
-    const ga: Record<string, string> = { ConfigMap: 'v1', CronJob: 'batch/v1', Deployment: 'apps/v1', Service: 'v1', PodDisruptionBudget: 'policy/v1', Secret: 'v1' };
-    expect(manifests.map((m) => `${m.doc.apiVersion} ${m.doc.kind}`).sort()).toEqual(Object.entries(ga).map(([k, v]) => `${v} ${k}`).sort());
+    const ga: Record<string, string> = {
+      ConfigMap: 'v1',
+      CronJob: 'batch/v1',
+      Deployment: 'apps/v1',
+      Service: 'v1',
+      PodDisruptionBudget: 'policy/v1',
+      Secret: 'v1',
+    };
+    expect(manifests.map((m) => `${m.doc.apiVersion} ${m.doc.kind}`).sort()).toEqual(
+      Object.entries(ga)
+        .map(([k, v]) => `${v} ${k}`)
+        .sort(),
+    );
   });
 
-  it('every manifest is valid, with no unknown field', async () => {
-    expect(await validateManifests(manifests, repo)).toEqual([]);
-  }, slow);
+  it(
+    'every manifest is valid, with no unknown field',
+    async () => {
+      expect(await validateManifests(manifests, repo)).toEqual([]);
+    },
+    slow,
+  );
 
-  it('a broken manifest fails: misspelled field, wrong type, unknown enum value, missing required field', async () => {
-    const cron = manifests.find((m) => m.doc.kind === 'CronJob')!;
-    // Each case is a copy named after its case, so one validation pass (one TypeScript program) checks all.
-    const broken = (name: string, mutate: (spec: any) => void): Manifest => {
-      const copy = structuredClone(cron);
-      copy.doc.metadata = { ...copy.doc.metadata, name };
-      mutate((copy.doc as any).spec.jobTemplate.spec);
-      return copy;
-    };
-    const cases: [Manifest, RegExp][] = [
-      [broken('misspelled', (s) => { s.backoffLimitPerIndx = s.backoffLimitPerIndex; delete s.backoffLimitPerIndex; }), /'"backoffLimitPerIndx"' does not exist in type 'IJobSpec'/],
-      [broken('misspelled-deep', (s) => { s.template.spec.containers[0].imagePullPolicyy = 'Always'; }), /'"imagePullPolicyy"' does not exist in type 'IContainer'/],
-      [broken('wrong-type', (s) => { s.completions = '4'; }), /completions must be integer/],
-      [broken('bad-enum', (s) => { s.completionMode = 'Indexd'; }), /completionMode must be equal to one of the allowed values/],
-      [broken('bad-action', (s) => { s.podFailurePolicy.rules[0].action = 'FailIndx'; }), /action must be equal to one of the allowed values/],
-      [broken('missing-name', (s) => { delete s.template.spec.containers[0].name; }), /must have required property name/],
-    ];
-    const errors = await validateManifests(cases.map(([m]) => m), repo);
-    for (const [m, expected] of cases) {
-      const mine = errors.filter((e) => e.startsWith(`cronjob-predict.yaml CronJob ${m.doc.metadata!.name}: `));
-      expect(mine.join('\n'), `${m.doc.metadata!.name}: ${expected}`).toMatch(expected);
-    }
-    expect(() => parseManifests('x.yaml', 'a: 1\na: 2\n')).toThrow(/x.yaml document 1: .*unique/i);
-  }, slow);
+  it(
+    'a broken manifest fails: misspelled field, wrong type, unknown enum value, missing required field',
+    async () => {
+      const cron = manifests.find((m) => m.doc.kind === 'CronJob')!;
+      // Each case is a copy named after its case, so one validation pass (one TypeScript program) checks all.
+      const broken = (name: string, mutate: (spec: any) => void): Manifest => {
+        const copy = structuredClone(cron);
+        copy.doc.metadata = { ...copy.doc.metadata, name };
+        mutate((copy.doc as any).spec.jobTemplate.spec);
+        return copy;
+      };
+      const cases: [Manifest, RegExp][] = [
+        [
+          broken('misspelled', (s) => {
+            s.backoffLimitPerIndx = s.backoffLimitPerIndex;
+            delete s.backoffLimitPerIndex;
+          }),
+          /'"backoffLimitPerIndx"' does not exist in type 'IJobSpec'/,
+        ],
+        [
+          broken('misspelled-deep', (s) => {
+            s.template.spec.containers[0].imagePullPolicyy = 'Always';
+          }),
+          /'"imagePullPolicyy"' does not exist in type 'IContainer'/,
+        ],
+        [
+          broken('wrong-type', (s) => {
+            s.completions = '4';
+          }),
+          /completions must be integer/,
+        ],
+        [
+          broken('bad-enum', (s) => {
+            s.completionMode = 'Indexd';
+          }),
+          /completionMode must be equal to one of the allowed values/,
+        ],
+        [
+          broken('bad-action', (s) => {
+            s.podFailurePolicy.rules[0].action = 'FailIndx';
+          }),
+          /action must be equal to one of the allowed values/,
+        ],
+        [
+          broken('missing-name', (s) => {
+            delete s.template.spec.containers[0].name;
+          }),
+          /must have required property name/,
+        ],
+      ];
+      const errors = await validateManifests(
+        cases.map(([m]) => m),
+        repo,
+      );
+      for (const [m, expected] of cases) {
+        const mine = errors.filter((e) => e.startsWith(`cronjob-predict.yaml CronJob ${m.doc.metadata!.name}: `));
+        expect(mine.join('\n'), `${m.doc.metadata!.name}: ${expected}`).toMatch(expected);
+      }
+      expect(() => parseManifests('x.yaml', 'a: 1\na: 2\n')).toThrow(/x.yaml document 1: .*unique/i);
+    },
+    slow,
+  );
 });
 
 describe('the predict CronJob', () => {
@@ -72,14 +127,17 @@ describe('the predict CronJob', () => {
     expect(job.completionMode).toBe('Indexed');
     const shard = container.args[container.args.indexOf('--shard') + 1];
     expect(shard).toMatch(/^auto\/\d+$/);
-    expect(parseShard(shard, { JOB_COMPLETION_INDEX: String(job.completions - 1) })).toEqual({ index: job.completions - 1, count: job.completions });
+    expect(parseShard(shard, { JOB_COMPLETION_INDEX: String(job.completions - 1) })).toEqual({
+      index: job.completions - 1,
+      count: job.completions,
+    });
     expect(() => parseShard(shard, { JOB_COMPLETION_INDEX: String(job.completions) })).toThrow(/not below the shard count/);
     expect(job.parallelism).toBeLessThanOrEqual(job.completions);
     expect(container.args).not.toContain('--date'); // each pod scores yesterday (UTC): predict's default
     expect(cron.spec.timeZone).toBe('Etc/UTC');
   });
 
-  it('follows the API server\'s rules for per-index retries, which the schema does not express', () => {
+  it("follows the API server's rules for per-index retries, which the schema does not express", () => {
     // FailIndex needs backoffLimitPerIndex; podFailurePolicy needs restartPolicy Never and podReplacementPolicy Failed.
     expect(job.backoffLimitPerIndex).toBeGreaterThanOrEqual(1);
     expect(job.backoffLimit).toBeUndefined();
@@ -92,7 +150,7 @@ describe('the predict CronJob', () => {
     for (const rule of job.podFailurePolicy.rules) expect(rule.onExitCodes?.values ?? []).not.toContain(4);
   });
 
-  it('the pods\' activeDeadlineSeconds keeps every attempt on the scheduled UTC day', () => {
+  it("the pods' activeDeadlineSeconds keeps every attempt on the scheduled UTC day", () => {
     const [minute, hour] = cron.spec.schedule.split(' ').map(Number);
     const latestStart = hour * 3600 + minute * 60 + cron.spec.startingDeadlineSeconds;
     expect(latestStart + job.activeDeadlineSeconds).toBeLessThan(24 * 3600);

@@ -65,22 +65,31 @@ function strictFieldErrors(manifests: Manifest[], repoRoot: string): string[] {
     source += `export const m${i}: T${i} = ${JSON.stringify(m.doc, null, 1)};\n`;
   });
   const options: ts.CompilerOptions = {
-    strict: true, noEmit: true, skipLibCheck: true, types: [],
-    target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    types: [],
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
   };
   const host = ts.createCompilerHost(options);
   const { getSourceFile, fileExists, readFile } = host;
-  host.getSourceFile = (name, lang, ...rest) => (name === fileName ? ts.createSourceFile(name, source, lang) : getSourceFile.call(host, name, lang, ...rest));
+  host.getSourceFile = (name, lang, ...rest) =>
+    name === fileName ? ts.createSourceFile(name, source, lang) : getSourceFile.call(host, name, lang, ...rest);
   host.fileExists = (name) => name === fileName || fileExists.call(host, name);
   host.readFile = (name) => (name === fileName ? source : readFile.call(host, name));
   const program = ts.createProgram([fileName], options, host);
-  return ts.getPreEmitDiagnostics(program).filter((d) => d.file?.fileName === fileName).map((d) => {
-    const at = d.start ?? 0;
-    let i = starts.length - 1;
-    while (i > 0 && starts[i] > at) i--;
-    const text = ts.flattenDiagnosticMessageText(d.messageText, ' ');
-    return at < starts[0] ? `${text}` : `${where(manifests[i])}: ${text}`;
-  });
+  return ts
+    .getPreEmitDiagnostics(program)
+    .filter((d) => d.file?.fileName === fileName)
+    .map((d) => {
+      const at = d.start ?? 0;
+      let i = starts.length - 1;
+      while (i > 0 && starts[i] > at) i--;
+      const text = ts.flattenDiagnosticMessageText(d.messageText, ' ');
+      return at < starts[0] ? `${text}` : `${where(manifests[i])}: ${text}`;
+    });
 }
 
 /** Every error of every manifest, as one line each; empty when all are valid. */

@@ -1,5 +1,5 @@
 // Job files are validated at load; every error names the file and the field.
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -19,7 +19,11 @@ function parse(job: unknown, file = '/p/jobs/x.json') {
 
 function fails(job: unknown, ...parts: string[]) {
   let err: unknown;
-  try { parse(job); } catch (e) { err = e; }
+  try {
+    parse(job);
+  } catch (e) {
+    err = e;
+  }
   expect(err).toBeInstanceOf(BadInputError);
   for (const p of parts) expect((err as Error).message).toContain(p);
 }
@@ -27,8 +31,15 @@ function fails(job: unknown, ...parts: string[]) {
 describe('job definition', () => {
   it('model.inputs: each input its columns, as positions in features.columns; every column exactly once', () => {
     const { input: _, ...model } = base.model;
-    const job = parse({ ...base, features: { ...base.features, columns: ['a', 'b', 'c'] }, model: { ...model, inputs: { y: ['c'], x: ['b', 'a'] } } });
-    expect(job.model.inputs).toEqual([{ name: 'y', columns: [2] }, { name: 'x', columns: [1, 0] }]);
+    const job = parse({
+      ...base,
+      features: { ...base.features, columns: ['a', 'b', 'c'] },
+      model: { ...model, inputs: { y: ['c'], x: ['b', 'a'] } },
+    });
+    expect(job.model.inputs).toEqual([
+      { name: 'y', columns: [2] },
+      { name: 'x', columns: [1, 0] },
+    ]);
     expect(parse(base).model.inputs).toEqual([{ name: 'features', columns: undefined }]);
     const bad = (inputs: unknown, features: object = base.features) => ({ ...base, features, model: { ...model, inputs } });
     fails({ ...base, model: { ...base.model, inputs: { x: ['a', 'b'] } } }, 'field "model.inputs" and "model.input" are both set');
@@ -81,7 +92,11 @@ describe('job definition', () => {
     expect(job.retention).toEqual({ keep: 3, days: 365, archive: '/p/data/archive/{job}/dt={date}.parquet' });
     fails({ ...base, retention: { days: 0 } }, '/p/jobs/x.json', 'retention.days', 'between 1 and 36500');
     fails({ ...base, retention: { days: 7, archive: 'data/archive/{job}.parquet' } }, 'retention.archive', 'must contain {date}');
-    fails({ ...base, retention: { days: 7, archive: 'data/{jobname}/{date}.parquet' } }, 'retention.archive', 'unknown placeholder {jobname}');
+    fails(
+      { ...base, retention: { days: 7, archive: 'data/{jobname}/{date}.parquet' } },
+      'retention.archive',
+      'unknown placeholder {jobname}',
+    );
     fails({ ...base, retention: { day: 7 } }, 'retention.day', 'not a known field');
   });
 
@@ -108,10 +123,32 @@ describe('job definition', () => {
 describe('gates', () => {
   it('defaults catch catastrophes; null switches a gate off; bad values name the field', () => {
     const d = parse(base).gates;
-    expect(d).toMatchObject({ enabled: true, maxTopItemShare: null, minCatalogCoverage: undefined, minScoredRatio: 0.5, maxFeaturePsi: null, psiDriftThreshold: 0.25,
-      maxDriftedFeatureShare: 0.5, maxFeatureScaleRatio: 100, maxNewConstantFeatures: 0, minOverlapAtK: null, minRbo: null, maxItemJsDistance: 0.8, minUsersRatio: 0.5 });
-    const set = parse({ ...base, gates: { max_feature_psi: 2, min_catalog_coverage: null, max_feature_scale_ratio: null, min_overlap_at_k: 0.2 } }).gates;
-    expect(set).toMatchObject({ maxFeaturePsi: 2, minCatalogCoverage: null, maxFeatureScaleRatio: null, minOverlapAtK: 0.2, minUsersRatio: 0.5 });
+    expect(d).toMatchObject({
+      enabled: true,
+      maxTopItemShare: null,
+      minCatalogCoverage: undefined,
+      minScoredRatio: 0.5,
+      maxFeaturePsi: null,
+      psiDriftThreshold: 0.25,
+      maxDriftedFeatureShare: 0.5,
+      maxFeatureScaleRatio: 100,
+      maxNewConstantFeatures: 0,
+      minOverlapAtK: null,
+      minRbo: null,
+      maxItemJsDistance: 0.8,
+      minUsersRatio: 0.5,
+    });
+    const set = parse({
+      ...base,
+      gates: { max_feature_psi: 2, min_catalog_coverage: null, max_feature_scale_ratio: null, min_overlap_at_k: 0.2 },
+    }).gates;
+    expect(set).toMatchObject({
+      maxFeaturePsi: 2,
+      minCatalogCoverage: null,
+      maxFeatureScaleRatio: null,
+      minOverlapAtK: 0.2,
+      minUsersRatio: 0.5,
+    });
     fails({ ...base, gates: { min_overlap_at_k: 1.5 } }, 'field "gates.min_overlap_at_k" must be a number between 0 and 1');
     fails({ ...base, gates: { max_psi: 1 } }, 'field "gates.max_psi" is not a known field');
     fails({ ...base, gates: { enabled: 'yes' } }, 'field "gates.enabled" must be true or false');

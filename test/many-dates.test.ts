@@ -4,15 +4,19 @@
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listMigrations, migrate } from '../src/store/migrate.ts';
+import { datesBefore, writeSmallDates } from '../bench/small-dates.ts';
 import { pruneGenerations } from '../src/retention/prune-generations.ts';
 import { publishGeneration } from '../src/run/publish-generation.ts';
 import { lookupSql, lookupUsers } from '../src/store/lookup-users.ts';
+import { listMigrations, migrate } from '../src/store/migrate.ts';
 import { generationSource } from '../src/store/run-tables.ts';
-import { datesBefore, writeSmallDates } from '../bench/small-dates.ts';
 import { adminUrl, createTestDb, type TestDb } from './helpers.ts';
 
-interface PlanNode { 'Relation Name'?: string; 'Actual Loops'?: number; Plans?: PlanNode[] }
+interface PlanNode {
+  'Relation Name'?: string;
+  'Actual Loops'?: number;
+  Plans?: PlanNode[];
+}
 
 /** Every table a plan scans, with how often it ran (EXPLAIN ANALYZE) or -1 (EXPLAIN). */
 async function scannedTables(db: Pick<pg.ClientBase, 'query'>, sql: string, analyze = false): Promise<{ table: string; loops: number }[]> {
@@ -89,7 +93,10 @@ describe('hundreds of published dates', () => {
     expect(generationSource(runId)).toContain(`from batchcast.predictions_r${runId} t`);
 
     // and it answers what the view holds, for the latest date and for an old one
-    for (const [date, i] of [[null, 299], [dates[5], 5]] as const) {
+    for (const [date, i] of [
+      [null, 299],
+      [dates[5], 5],
+    ] as const) {
       const answer = await lookupUsers(client, 'daily', date, ['u1', 'u19', 'nobody']);
       expect(answer?.generation.runId).toBe(runs[i]);
       const { rows } = await client.query(oneUser('daily', dates[i], 'u19'));
@@ -132,23 +139,34 @@ describe('migrating a database that served from the run_id layout', () => {
     const db = t.db.pool;
     const { rows } = await db.query(
       `insert into batchcast.runs (job, prediction_date, status, model_version, k, finished_at) values ($1, $2, $3, 'v-old', 3, now()) returning run_id`,
-      [job, date, opts.status ?? 'succeeded']);
+      [job, date, opts.status ?? 'succeeded'],
+    );
     const id: number = rows[0].run_id;
     const tbl = `batchcast.predictions_r${id}`;
     await db.query(`create table ${tbl} (like batchcast.predictions including defaults including constraints)`);
-    await db.query(`alter table ${tbl} alter column run_id set default ${id}, add constraint predictions_r${id}_run check (run_id = ${id})`);
-    await db.query(`insert into ${tbl} (user_id, item_ids, scores)
-                    select 'u' || g, array['i' || (g % 7), 'i' || ((g + $1) % 11), 'x'], array[0.9, 0.5, 0.1]::real[] from generate_series(0, 49) g`, [id]);
+    await db.query(
+      `alter table ${tbl} alter column run_id set default ${id}, add constraint predictions_r${id}_run check (run_id = ${id})`,
+    );
+    await db.query(
+      `insert into ${tbl} (user_id, item_ids, scores)
+                    select 'u' || g, array['i' || (g % 7), 'i' || ((g + $1) % 11), 'x'], array[0.9, 0.5, 0.1]::real[] from generate_series(0, 49) g`,
+      [id],
+    );
     await db.query(`create unique index predictions_r${id}_run_user on ${tbl} (run_id, user_id)`);
     if (opts.attach !== false) await db.query(`alter table batchcast.predictions attach partition ${tbl} for values in (${id})`);
     if (opts.publish) {
-      await db.query(`insert into batchcast.published (job, prediction_date, run_id) values ($1, $2, $3)
-                      on conflict (job, prediction_date) do update set run_id = excluded.run_id`, [job, date, id]);
+      await db.query(
+        `insert into batchcast.published (job, prediction_date, run_id) values ($1, $2, $3)
+                      on conflict (job, prediction_date) do update set run_id = excluded.run_id`,
+        [job, date, id],
+      );
     }
     return id;
   }
 
-  beforeAll(async () => { t = await createTestDb('migrate_003'); });
+  beforeAll(async () => {
+    t = await createTestDb('migrate_003');
+  });
   afterAll(async () => {
     await t?.drop();
     const admin = new pg.Client({ connectionString: adminUrl() });
@@ -169,7 +187,11 @@ describe('migrating a database that served from the run_id layout', () => {
     const before = (await t.db.pool.query(served)).rows;
     expect(before.length).toBe(4 * 50 * 3);
 
-    expect(await migrate(t.db.pool)).toEqual(listMigrations().filter((m) => m.id === 3 || m.id > 4).map((m) => m.name));
+    expect(await migrate(t.db.pool)).toEqual(
+      listMigrations()
+        .filter((m) => m.id === 3 || m.id > 4)
+        .map((m) => m.name),
+    );
     expect((await t.db.pool.query(served)).rows).toEqual(before);
 
     // the held run is attached but not visible; its rows moved with it

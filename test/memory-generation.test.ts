@@ -5,9 +5,15 @@
 import { Readable } from 'node:stream';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { GenerationMeta } from '../src/store/generation.ts';
+import {
+  BadGenerationError,
+  buildMemoryGeneration,
+  float4Number,
+  float4NumberSlow,
+  OverBudgetError,
+} from '../src/serve/generations/memory-generation.ts';
 import { lookupBody } from '../src/serve/lookups/lookup-body.ts';
-import { BadGenerationError, buildMemoryGeneration, float4Number, float4NumberSlow, OverBudgetError } from '../src/serve/generations/memory-generation.ts';
+import type { GenerationMeta } from '../src/store/generation.ts';
 import { adminUrl } from './helpers.ts';
 
 let client: pg.Client;
@@ -27,7 +33,15 @@ afterAll(async () => {
 });
 
 const meta = (rows: number): GenerationMeta => ({
-  job: 'unit', runId: 7, predictionDate: '2026-11-20', modelVersion: 'v', generatedAt: '2026-11-20T00:00:00.000Z', k: 3, rows, fallback: { itemIds: ['pop'], scores: [0.5] }, itemMap: null,
+  job: 'unit',
+  runId: 7,
+  predictionDate: '2026-11-20',
+  modelVersion: 'v',
+  generatedAt: '2026-11-20T00:00:00.000Z',
+  k: 3,
+  rows,
+  fallback: { itemIds: ['pop'], scores: [0.5] },
+  itemMap: null,
 });
 
 /** The COPY binary bytes of a query (default: the temp table). */
@@ -53,13 +67,18 @@ it('answers every user as PostgreSQL holds it, across any chunk boundaries and 7
   const bytes = await copyBytes();
   // rows: 0 would under-size every array: the growth path is exercised too
   const g = await buildMemoryGeneration(meta(0), Readable.from(recut(bytes)), Number.POSITIVE_INFINITY);
-  const { rows } = await client.query<{ user_id: string; item_ids: string[]; scores: (number | null)[] }>('select user_id, item_ids, scores from gen');
+  const { rows } = await client.query<{ user_id: string; item_ids: string[]; scores: (number | null)[] }>(
+    'select user_id, item_ids, scores from gen',
+  );
   expect(g.userCount).toBe(30_000);
   for (const r of rows) {
     const u = g.lookup(r.user_id);
     expect(u.found, r.user_id).toBe(true);
     expect(u.itemIds, r.user_id).toEqual(r.item_ids);
-    expect(u.scores!.map((s) => (Number.isNaN(s) ? null : s)), r.user_id).toEqual(r.scores);
+    expect(
+      u.scores!.map((s) => (Number.isNaN(s) ? null : s)),
+      r.user_id,
+    ).toEqual(r.scores);
   }
   expect(g.lookup('nobody')).toEqual({ found: false, itemIds: ['pop'], scores: [0.5] });
 });
@@ -68,13 +87,25 @@ it('writes the answer body exactly as JSON.stringify would, with the heads it ca
   const g = await buildMemoryGeneration(meta(30_000), Readable.from(recut(await copyBytes())), Number.POSITIVE_INFINITY);
   const odd = { ...g.generation, modelVersion: 'v "2" \\ ü', generatedAt: '2026-11-20T00:00:00.000Z' };
   const users = ['ü-0', 'ü-89', 'ü-97', 'ü-12345', 'nobody'];
-  for (const [job, userId] of [['unit', 'ü-89'], ['j"ob', 'a\u2028b\ud800"\n']] as const) {
+  for (const [job, userId] of [
+    ['unit', 'ü-89'],
+    ['j"ob', 'a\u2028b\ud800"\n'],
+  ] as const) {
     for (const id of users) {
       const u = g.lookup(id);
       for (const n of [0, Math.min(1, u.itemIds!.length), u.itemIds!.length]) {
-        const items = u.itemIds!.slice(0, n).map((item_id, i) => ({ item_id, score: Number.isFinite(u.scores![i]) ? u.scores![i] : null, rank: i + 1 }));
+        const items = u
+          .itemIds!.slice(0, n)
+          .map((item_id, i) => ({ item_id, score: Number.isFinite(u.scores![i]) ? u.scores![i] : null, rank: i + 1 }));
         const expected = JSON.stringify({
-          job, user_id: userId, prediction_date: odd.predictionDate, run_id: odd.runId, model_version: odd.modelVersion, generated_at: odd.generatedAt, source: u.found ? 'model' : 'fallback', items,
+          job,
+          user_id: userId,
+          prediction_date: odd.predictionDate,
+          run_id: odd.runId,
+          model_version: odd.modelVersion,
+          generated_at: odd.generatedAt,
+          source: u.found ? 'model' : 'fallback',
+          items,
         });
         expect(lookupBody(job, userId, odd, u.found ? 'model' : 'fallback', u.itemIds!, u.scores!, n, u.itemHeads), id).toBe(expected);
         expect(lookupBody(job, userId, odd, 'model', u.itemIds!, u.scores!, n), id).toBe(expected.replace('"fallback"', '"model"'));
@@ -90,7 +121,8 @@ it('float4Number gives what PostgreSQL prints for a real: random magnitudes, exa
        union all select ((random() * 2000000)::int - 1000000)::float8 / 128 from generate_series(1, 5000)
        union all select ((random() * 20000)::int - 10000)::float8 / 1024 from generate_series(1, 5000)
        union all select 10 ^ g from generate_series(-30, 30) g
-       union all select 1 - g * 0.03 from generate_series(1, 10) g) u) s`);
+       union all select 1 - g * 0.03 from generate_series(1, 10) g) u) s`,
+  );
   for (const r of rows) {
     expect(float4Number(Math.fround(r.v)), String(r.v)).toBe(r.printed);
     expect(float4NumberSlow(Math.fround(r.v)), String(r.v)).toBe(r.printed);
@@ -106,7 +138,11 @@ it('refuses rows predict cannot have written (a user twice, a NULL item id), as 
   const twice = await copyBytes(`select 'u' || (g % 3), array['a'], array[1]::real[] from generate_series(1, 5) g`);
   await expect(buildMemoryGeneration(meta(5), Readable.from([twice]), Number.POSITIVE_INFINITY)).rejects.toThrow(BadGenerationError);
   const nullItem = await copyBytes(`select 'u1', array['a', null], array[1, 2]::real[]`);
-  await expect(buildMemoryGeneration(meta(1), Readable.from([nullItem]), Number.POSITIVE_INFINITY)).rejects.toThrow(/u1 has a NULL item id/);
+  await expect(buildMemoryGeneration(meta(1), Readable.from([nullItem]), Number.POSITIVE_INFINITY)).rejects.toThrow(
+    /u1 has a NULL item id/,
+  );
   const truncated = (await copyBytes()).subarray(0, 5000);
-  await expect(buildMemoryGeneration(meta(1), Readable.from([truncated]), Number.POSITIVE_INFINITY)).rejects.toThrow(/without its end marker/);
+  await expect(buildMemoryGeneration(meta(1), Readable.from([truncated]), Number.POSITIVE_INFINITY)).rejects.toThrow(
+    /without its end marker/,
+  );
 });

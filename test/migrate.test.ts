@@ -8,8 +8,12 @@ import { listMigrations, migrate } from '../src/store/migrate.ts';
 import { createTestDb, type TestDb } from './helpers.ts';
 
 let t: TestDb;
-beforeAll(async () => { t = await createTestDb('migrate'); });
-afterAll(async () => { await t?.drop(); });
+beforeAll(async () => {
+  t = await createTestDb('migrate');
+});
+afterAll(async () => {
+  await t?.drop();
+});
 
 describe('migrate', () => {
   it('applies every file once, in order, even when several processes migrate at once', async () => {

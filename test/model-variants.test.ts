@@ -1,16 +1,18 @@
 // The compressed variants of the two-tower model: ONNX Runtime loads and runs each one, with the same
 // inputs and outputs as fp32, and its top K agrees with fp32's. Plus the weight conversions they use.
-import { describe, expect, it } from 'vitest';
+
 import * as ort from 'onnxruntime-node';
-import { buildTwoTowerModel, randomTwoTower, PRECISIONS, type Precision } from '../src/demo/build-model.ts';
+import { describe, expect, it } from 'vitest';
+import { overlapAtK, rbo } from '../bench/agreement.ts';
+import { buildTwoTowerModel, PRECISIONS, type Precision, randomTwoTower } from '../src/demo/build-model.ts';
 import { fromHalfBits, halfBits, quantizeColumns, toFloat16Bits } from '../src/demo/quantize.ts';
 import { rng } from '../src/demo/random.ts';
-import { overlapAtK, rbo } from '../bench/agreement.ts';
 
 describe('float16 bits', () => {
   it('rounds to nearest even, with overflow, underflow and subnormals', () => {
-    expect([1, -2, 0.5, 65504, 65520, 1e9, 1e-8, 2 ** -24, 2 ** -14, 0].map(halfBits))
-      .toEqual([0x3c00, 0xc000, 0x3800, 0x7bff, 0x7c00, 0x7c00, 0, 1, 0x0400, 0]);
+    expect([1, -2, 0.5, 65504, 65520, 1e9, 1e-8, 2 ** -24, 2 ** -14, 0].map(halfBits)).toEqual([
+      0x3c00, 0xc000, 0x3800, 0x7bff, 0x7c00, 0x7c00, 0, 1, 0x0400, 0,
+    ]);
     expect(halfBits(1 + 2 ** -11)).toBe(0x3c00); // a tie goes to the even mantissa
     expect(halfBits(1 + 3 * 2 ** -11)).toBe(0x3c02);
     expect(Number.isNaN(fromHalfBits(halfBits(NaN)))).toBe(true);
@@ -47,12 +49,19 @@ describe('int8 per column', () => {
   });
 });
 
-async function runModel(bytes: Buffer, features: Float32Array, batch: number, size: number): Promise<ort.InferenceSession.OnnxValueMapType[]> {
+async function runModel(
+  bytes: Buffer,
+  features: Float32Array,
+  batch: number,
+  size: number,
+): Promise<ort.InferenceSession.OnnxValueMapType[]> {
   const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, graphOptimizationLevel: 'all' });
   try {
     const out = [];
     for (let start = 0; start * size < features.length; start += batch) {
-      out.push(await session.run({ features: new ort.Tensor('float32', features.subarray(start * size, (start + batch) * size), [batch, size]) }));
+      out.push(
+        await session.run({ features: new ort.Tensor('float32', features.subarray(start * size, (start + batch) * size), [batch, size]) }),
+      );
     }
     return out;
   } finally {
@@ -72,10 +81,11 @@ describe('compressed variants run in ONNX Runtime and agree with fp32', () => {
   // variant scores the wrong items (a random top 10 of 400 overlaps about 0.025).
   const minOverlap: Record<Precision, number> = { fp32: 1, int8: 0.9, fp16: 0.97, 'fp16-compute': 0.97 };
 
-  const topK = (outs: ort.InferenceSession.OnnxValueMapType[]) => outs.flatMap((o) => {
-    const idx = o.top_indices.data as BigInt64Array;
-    return Array.from({ length: idx.length / k }, (_, u) => Array.from(idx.subarray(u * k, (u + 1) * k), Number));
-  });
+  const topK = (outs: ort.InferenceSession.OnnxValueMapType[]) =>
+    outs.flatMap((o) => {
+      const idx = o.top_indices.data as BigInt64Array;
+      return Array.from({ length: idx.length / k }, (_, u) => Array.from(idx.subarray(u * k, (u + 1) * k), Number));
+    });
   const fp32 = runModel(buildTwoTowerModel(w, { k, output: 'top_k', version: 't' }), features, batch, shape.inputSize).then(topK);
 
   for (const precision of PRECISIONS) {
@@ -95,22 +105,37 @@ describe('compressed variants run in ONNX Runtime and agree with fp32', () => {
     });
 
     it(`${precision}: scores output, float32 [batch x items], close to fp32`, async () => {
-      const [got] = await runModel(buildTwoTowerModel(w, { k, output: 'scores', version: 't', precision }), features.subarray(0, batch * shape.inputSize), batch, shape.inputSize);
-      const [want] = await runModel(buildTwoTowerModel(w, { k, output: 'scores', version: 't' }), features.subarray(0, batch * shape.inputSize), batch, shape.inputSize);
+      const [got] = await runModel(
+        buildTwoTowerModel(w, { k, output: 'scores', version: 't', precision }),
+        features.subarray(0, batch * shape.inputSize),
+        batch,
+        shape.inputSize,
+      );
+      const [want] = await runModel(
+        buildTwoTowerModel(w, { k, output: 'scores', version: 't' }),
+        features.subarray(0, batch * shape.inputSize),
+        batch,
+        shape.inputSize,
+      );
       expect(Object.keys(got)).toEqual(['scores']);
       expect([got.scores.type, got.scores.dims]).toEqual(['float32', [batch, shape.items]]);
       const a = got.scores.data as Float32Array;
       const b = want.scores.data as Float32Array;
       let maxErr = 0;
       let maxAbs = 0;
-      for (let i = 0; i < a.length; i++) { maxErr = Math.max(maxErr, Math.abs(a[i] - b[i])); maxAbs = Math.max(maxAbs, Math.abs(b[i])); }
+      for (let i = 0; i < a.length; i++) {
+        maxErr = Math.max(maxErr, Math.abs(a[i] - b[i]));
+        maxAbs = Math.max(maxAbs, Math.abs(b[i]));
+      }
       expect(maxErr / maxAbs).toBeLessThan(precision === 'int8' ? 0.05 : 0.005);
       if (precision === 'fp32') expect(maxErr).toBe(0);
     });
   }
 
   it('rejects an unknown precision by name', () => {
-    expect(() => buildTwoTowerModel(w, { k, output: 'top_k', version: 't', precision: 'int4' as Precision })).toThrow(/precision int4 is not one of fp32, int8, fp16/);
+    expect(() => buildTwoTowerModel(w, { k, output: 'top_k', version: 't', precision: 'int4' as Precision })).toThrow(
+      /precision int4 is not one of fp32, int8, fp16/,
+    );
   });
 });
 
@@ -122,7 +147,14 @@ describe('agreement measures', () => {
   it('RBO (p = 0.9, extrapolated) is 1 for equal lists, 0 for disjoint ones, and weighs the top most', () => {
     const ten = Array.from({ length: 10 }, (_, i) => i);
     expect(rbo(ten, ten, 0.9, 10)).toBeCloseTo(1, 12);
-    expect(rbo(ten, ten.map((x) => x + 100), 0.9, 10)).toBe(0);
+    expect(
+      rbo(
+        ten,
+        ten.map((x) => x + 100),
+        0.9,
+        10,
+      ),
+    ).toBe(0);
     // by hand: A1 = 1, A2 = 1/2, A3 = 1 -> 0.1 * (1 + 0.45 + 0.81) + 0.729 = 0.955
     expect(rbo([1, 2, 3], [1, 3, 2], 0.9, 3)).toBeCloseTo(0.955, 12);
     const swapTop = [1, 0, ...ten.slice(2)];

@@ -6,9 +6,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, type Config } from '../src/config/load-config.ts';
+import { type Config, loadConfig } from '../src/config/load-config.ts';
 import { predict } from '../src/run/predict.ts';
-import { makeFixture, type Fixture } from './fixtures.ts';
+import { type Fixture, makeFixture } from './fixtures.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';
 
 const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'batchcast.js');
@@ -22,14 +22,27 @@ let failedRunId: number;
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { env: { ...process.env, DATABASE_URL: t.url, BATCHCAST_ROOT: fx.root }, timeout: 60_000 },
-      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }));
+    execFile(
+      process.execPath,
+      [bin, ...args],
+      { env: { ...process.env, DATABASE_URL: t.url, BATCHCAST_ROOT: fx.root }, timeout: 60_000 },
+      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
+    );
   });
 }
 
 beforeAll(async () => {
   t = await createTestDb('ops');
-  fx = await makeFixture({ name: 'ops', idType: 'int', output: 'top_k', featureMode: 'columns', users: 300, items: 50, dates: [date, badDate], job: { retention: { keep: 5 } } });
+  fx = await makeFixture({
+    name: 'ops',
+    idType: 'int',
+    output: 'top_k',
+    featureMode: 'columns',
+    users: 300,
+    items: 50,
+    dates: [date, badDate],
+    job: { retention: { keep: 5 } },
+  });
   config = loadConfig({ databaseUrl: t.url, root: fx.root }, {});
   for (let i = 0; i < 3; i++) runIds.push((await predict({ job: fx.job, date, config, db: t.db, log })).runId);
   writeFileSync(path.join(fx.featuresDir, `dt=${badDate}`, 'part-1.parquet'), 'not parquet');
@@ -37,11 +50,15 @@ beforeAll(async () => {
   const { rows } = await t.db.pool.query(`select max(run_id)::int as id from batchcast.runs where status = 'failed'`);
   failedRunId = rows[0].id;
 });
-afterAll(async () => { await t?.drop(); });
+afterAll(async () => {
+  await t?.drop();
+});
 
 async function served(client: Pick<pg.Client, 'query'> = t.db.pool): Promise<{ runs: number[]; rows: number }> {
   const { rows } = await client.query<{ run_id: number; n: number }>(
-    'select run_id, count(*)::int as n from batchcast.recommendations where job = $1 and prediction_date = $2 group by run_id', [fx.job, date]);
+    'select run_id, count(*)::int as n from batchcast.recommendations where job = $1 and prediction_date = $2 group by run_id',
+    [fx.job, date],
+  );
   return { runs: rows.map((r) => r.run_id), rows: rows.reduce((s, r) => s + r.n, 0) };
 }
 
@@ -51,14 +68,18 @@ describe('batchcast runs', () => {
     expect(table.code).toBe(0);
     const lines = table.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^run\s+job\s+date\s+status\s+published\s+model\s+rows\s+seconds\s+started \(UTC\)\s+table\s+error$/);
-    expect(lines[2]).toMatch(new RegExp(`^\\s*${failedRunId}\\s+ops\\s+${badDate}\\s+failed\\s+(ops-v1\\s+)?0\\s+.*not readable as Parquet`));
+    expect(lines[2]).toMatch(
+      new RegExp(`^\\s*${failedRunId}\\s+ops\\s+${badDate}\\s+failed\\s+(ops-v1\\s+)?0\\s+.*not readable as Parquet`),
+    );
     expect(lines[3]).toMatch(new RegExp(`^\\s*${runIds[2]}\\s+ops\\s+${date}\\s+succeeded\\s+yes\\s+ops-v1\\s+300\\s`));
 
     const json = await cli(['runs', '--job', fx.job, '--date', date, '--json']);
     expect(json.code).toBe(0);
     const runs = JSON.parse(json.stdout) as { run_id: number; status: string; published: boolean; prediction_date: string }[];
     expect(runs.map((r) => [r.run_id, r.status, r.published, r.prediction_date])).toEqual([
-      [runIds[2], 'succeeded', true, date], [runIds[1], 'succeeded', false, date], [runIds[0], 'succeeded', false, date],
+      [runIds[2], 'succeeded', true, date],
+      [runIds[1], 'succeeded', false, date],
+      [runIds[0], 'succeeded', false, date],
     ]);
     expect((await cli(['runs', '--date', '2026-02-30'])).code).toBe(2);
   });
@@ -72,13 +93,18 @@ describe('batchcast publish --run (rollback)', () => {
       expect(await served(reader)).toEqual({ runs: [runIds[2]], rows: 300 * fx.k });
       const r = await cli(['publish', '--run', String(runIds[0])]);
       expect(r.code).toBe(0);
-      expect(r.stdout).toMatch(new RegExp(`job ops, date ${date} now serves run ${runIds[0]} \\(rollback from run ${runIds[2]}, \\d+ ms\\)`));
+      expect(r.stdout).toMatch(
+        new RegExp(`job ops, date ${date} now serves run ${runIds[0]} \\(rollback from run ${runIds[2]}, \\d+ ms\\)`),
+      );
       // A connection opened before the rollback, no waiting: the pointer moved in one committed transaction.
       expect(await served(reader)).toEqual({ runs: [runIds[0]], rows: 300 * fx.k });
     } finally {
       await reader.end();
     }
-    const { rows } = await t.db.pool.query('select run_id, previous_run_id, action from batchcast.publish_log where job = $1 order by id desc limit 1', [fx.job]);
+    const { rows } = await t.db.pool.query(
+      'select run_id, previous_run_id, action from batchcast.publish_log where job = $1 order by id desc limit 1',
+      [fx.job],
+    );
     expect(rows[0]).toEqual({ run_id: runIds[0], previous_run_id: runIds[2], action: 'rollback' });
   });
 
@@ -97,7 +123,11 @@ describe('batchcast publish --run (rollback)', () => {
     expect(missing.stderr).toContain('batchcast: run 999999 does not exist; list runs with: batchcast runs');
     const failed = await cli(['publish', '--run', String(failedRunId)]);
     expect(failed.code).toBe(2);
-    expect(failed.stderr).toMatch(new RegExp(`run ${failedRunId} \\(job ops, date ${badDate}\\) failed \\(.*not readable as Parquet.*\\); only a succeeded run can be published`));
+    expect(failed.stderr).toMatch(
+      new RegExp(
+        `run ${failedRunId} \\(job ops, date ${badDate}\\) failed \\(.*not readable as Parquet.*\\); only a succeeded run can be published`,
+      ),
+    );
     expect((await served()).runs).toEqual([runIds[1]]);
   });
 

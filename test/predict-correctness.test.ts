@@ -7,8 +7,12 @@ import { bruteForceTopK, makeFixture } from './fixtures.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';
 
 let t: TestDb;
-beforeAll(async () => { t = await createTestDb('correctness'); });
-afterAll(async () => { await t?.drop(); });
+beforeAll(async () => {
+  t = await createTestDb('correctness');
+});
+afterAll(async () => {
+  await t?.drop();
+});
 
 const cases = [
   { name: 'topk_int_columns', idType: 'int', output: 'top_k', featureMode: 'columns' },
@@ -43,7 +47,10 @@ describe('published top K matches a brute-force top K', () => {
         const want = bruteForceTopK(fx.weights, features[u], fx.k);
         const got = byUser.get(id)!;
         expect(got.map((r) => r.rank)).toEqual(Array.from({ length: fx.k }, (_, i) => i + 1));
-        expect(got.map((r) => r.item_id), `user ${id}`).toEqual(want.indices.map((i) => fx.itemIds[i]));
+        expect(
+          got.map((r) => r.item_id),
+          `user ${id}`,
+        ).toEqual(want.indices.map((i) => fx.itemIds[i]));
         got.forEach((r, j) => expect(Math.abs(r.score - want.scores[j]), `user ${id} rank ${j + 1}`).toBeLessThan(1e-5));
       });
     });

@@ -3,23 +3,37 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config/load-config.ts';
-import { predict } from '../src/run/predict.ts';
-import { buildTwoTowerModel, type Precision } from '../src/demo/build-model.ts';
 import { compareGenerations } from '../bench/agreement.ts';
-import { makeFixture, type Fixture } from './fixtures.ts';
+import { loadConfig } from '../src/config/load-config.ts';
+import { buildTwoTowerModel, type Precision } from '../src/demo/build-model.ts';
+import { predict } from '../src/run/predict.ts';
+import { type Fixture, makeFixture } from './fixtures.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';
 
 let t: TestDb;
-beforeAll(async () => { t = await createTestDb('variants'); });
-afterAll(async () => { await t?.drop(); });
+beforeAll(async () => {
+  t = await createTestDb('variants');
+});
+afterAll(async () => {
+  await t?.drop();
+});
 
 const date = '2026-11-20';
 const users = 900;
 
 /** A fixture whose model is the given variant of the same weights, features and items (same seed). */
 async function variantFixture(precision: Precision): Promise<Fixture> {
-  const fx = await makeFixture({ name: `variant_${precision.replace('-', '_')}`, idType: 'int', output: 'top_k', featureMode: 'list', users, items: 300, k: 10, dates: [date], seed: 21 });
+  const fx = await makeFixture({
+    name: `variant_${precision.replace('-', '_')}`,
+    idType: 'int',
+    output: 'top_k',
+    featureMode: 'list',
+    users,
+    items: 300,
+    k: 10,
+    dates: [date],
+    seed: 21,
+  });
   const modelFile = path.join(fx.root, 'data', fx.job, 'model.onnx');
   writeFileSync(modelFile, buildTwoTowerModel(fx.weights, { k: fx.k, output: 'top_k', version: `${fx.job}-v1`, precision }));
   return fx;
@@ -51,7 +65,17 @@ describe('compressed models through predict', () => {
 
   it('counts users present in one generation only', async () => {
     const full = await variantFixture('fp32');
-    const fewer = await makeFixture({ name: 'variant_fewer', idType: 'int', output: 'top_k', featureMode: 'list', users: 300, items: 300, k: 10, dates: [date], seed: 21 });
+    const fewer = await makeFixture({
+      name: 'variant_fewer',
+      idType: 'int',
+      output: 'top_k',
+      featureMode: 'list',
+      users: 300,
+      items: 300,
+      k: 10,
+      dates: [date],
+      seed: 21,
+    });
     await run(full);
     await run(fewer);
     const a = await compareGenerations(t.url, { job: full.job, date }, { job: fewer.job, date }, 10, { page: 100 });

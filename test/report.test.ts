@@ -11,9 +11,9 @@ import { loadReport } from '../src/report/load-report.ts';
 import { COLORS } from '../src/report/svg-charts.ts';
 import { predict } from '../src/run/predict.ts';
 import { launchChromium, screenshotPixels } from './browser.ts';
-import { runCli } from './run-cli.ts';
-import { makeFixture, writeFeatures, type Fixture } from './fixtures.ts';
+import { type Fixture, makeFixture, writeFeatures } from './fixtures.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';
+import { runCli } from './run-cli.ts';
 
 const dates = ['2026-11-18', '2026-11-19', '2026-11-20'];
 let t: TestDb;
@@ -28,13 +28,20 @@ beforeAll(async () => {
   // The last date's export has f0 in the wrong unit (x1000): the drift chart must show one red bar.
   const last = fx.users.get(dates[2])!;
   const half = Math.ceil(last.ids.length / 2);
-  for (const [f, slice] of [[0, [0, half]], [1, [half, last.ids.length]]] as const) {
+  for (const [f, slice] of [
+    [0, [0, half]],
+    [1, [half, last.ids.length]],
+  ] as const) {
     const rows = last.ids.slice(...slice).map((id, i) => {
       const x = Array.from(last.features[slice[0] + i]);
       x[0] *= 1000;
       return { id, features: x };
     });
-    await writeFeatures(path.join(fx.featuresDir, `dt=${dates[2]}`, `part-${f}.parquet`), rows, { idType: 'int', featureMode: 'columns', featureNames: fx.featureNames });
+    await writeFeatures(path.join(fx.featuresDir, `dt=${dates[2]}`, `part-${f}.parquet`), rows, {
+      idType: 'int',
+      featureMode: 'columns',
+      featureNames: fx.featureNames,
+    });
   }
   const config = loadConfig({ databaseUrl: t.url, root: fx.root }, {});
   // The first two dates publish; the third is held by the default gates and stays unpublished.
@@ -71,7 +78,9 @@ describe('batchcast report in the terminal', () => {
     expect(rep).toEqual(JSON.parse(JSON.stringify(stored)));
     expect(rep.comparison.referenceRunId).toBe(runs[1]);
     expect(rep.inputs.features).toHaveLength(fx.featureNames.length);
-    expect(rep.verdicts.filter((v: { passed: boolean }) => !v.passed).map((v: { gate: string }) => v.gate)).toContain('max_feature_scale_ratio');
+    expect(rep.verdicts.filter((v: { passed: boolean }) => !v.passed).map((v: { gate: string }) => v.gate)).toContain(
+      'max_feature_scale_ratio',
+    );
   });
 
   it('a first run has no comparison and says so', async () => {
@@ -111,11 +120,19 @@ describe('batchcast report --html in Chromium', () => {
     // self-contained: the page asked for nothing but itself
     expect(requests).toEqual([pathToFileURL(file).href]);
     expect(readFileSync(file, 'utf8')).not.toMatch(/\b(src|href)\s*=|url\(|@import|<script/i);
-    const boxes = (sel: string) => page.$$eval(sel, (els) => els.map((e) => { const b = e.getBoundingClientRect(); return b.width * b.height; }));
-    const charts = await page.$$eval('svg[data-chart]', (els) => els.map((e) => {
-      const b = e.getBoundingClientRect();
-      return { chart: e.getAttribute('data-chart')!, width: b.width, height: b.height };
-    }));
+    const boxes = (sel: string) =>
+      page.$$eval(sel, (els) =>
+        els.map((e) => {
+          const b = e.getBoundingClientRect();
+          return b.width * b.height;
+        }),
+      );
+    const charts = await page.$$eval('svg[data-chart]', (els) =>
+      els.map((e) => {
+        const b = e.getBoundingClientRect();
+        return { chart: e.getAttribute('data-chart')!, width: b.width, height: b.height };
+      }),
+    );
     return { page, boxes, charts, file };
   }
 

@@ -7,15 +7,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, type Config } from '../src/config/load-config.ts';
-import { migrate } from '../src/store/migrate.ts';
-import { withDuckDB, sqlString } from '../src/read/duckdb.ts';
-import { listRuns } from '../src/store/ledger.ts';
-import { predict } from '../src/run/predict.ts';
-import { retainDates } from '../src/retention/retain-dates.ts';
-import { lookupUsers } from '../src/store/lookup-users.ts';
 import { datesBefore, writeSmallDates } from '../bench/small-dates.ts';
-import { makeFixture, type Fixture } from './fixtures.ts';
+import { type Config, loadConfig } from '../src/config/load-config.ts';
+import { sqlString, withDuckDB } from '../src/read/duckdb.ts';
+import { retainDates } from '../src/retention/retain-dates.ts';
+import { predict } from '../src/run/predict.ts';
+import { listRuns } from '../src/store/ledger.ts';
+import { lookupUsers } from '../src/store/lookup-users.ts';
+import { migrate } from '../src/store/migrate.ts';
+import { type Fixture, makeFixture } from './fixtures.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';
 
 const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'batchcast.js');
@@ -28,37 +28,58 @@ let config: Config;
 let client: pg.Client;
 const runOf = new Map<string, number>();
 
-interface ServedRow { user_id: string; item_ids: string[]; scores: number[] }
+interface ServedRow {
+  user_id: string;
+  item_ids: string[];
+  scores: number[];
+}
 
 /** What the view serves for a date, one row per user with arrays, as the archive stores it. */
 async function servedByUser(date: string): Promise<ServedRow[]> {
   const { rows } = await t.db.pool.query<ServedRow>(
     `select user_id, array_agg(item_id order by rank) as item_ids, array_agg(score order by rank) as scores
        from batchcast.recommendations where job = $1 and prediction_date = $2 group by user_id order by user_id collate "C"`,
-    [fx.job, date]);
+    [fx.job, date],
+  );
   return rows.map((r) => ({ ...r, scores: r.scores.map(Math.fround) }));
 }
 
-interface ArchivedRow extends ServedRow { job: string; date: string; runId: number }
+interface ArchivedRow extends ServedRow {
+  job: string;
+  date: string;
+  runId: number;
+}
 
 async function readArchive(file: string): Promise<ArchivedRow[]> {
   return withDuckDB({}, async (conn) => {
     const r = await conn.runAndReadAll(`SELECT job, prediction_date::VARCHAR AS date, run_id, user_id, item_ids, scores
                                           FROM read_parquet(${sqlString(file)}) ORDER BY user_id`);
     return r.getRowObjectsJS().map((o) => ({
-      job: o.job as string, date: o.date as string, runId: Number(o.run_id), user_id: o.user_id as string,
-      item_ids: o.item_ids as string[], scores: (o.scores as number[]).map(Math.fround),
+      job: o.job as string,
+      date: o.date as string,
+      runId: Number(o.run_id),
+      user_id: o.user_id as string,
+      item_ids: o.item_ids as string[],
+      scores: (o.scores as number[]).map(Math.fround),
     }));
   });
 }
 
-const pointers = async () => (await t.db.pool.query<{ d: string }>(
-  'select prediction_date::text as d from batchcast.published where job = $1 order by 1', [fx.job])).rows.map((r) => r.d);
+const pointers = async () =>
+  (
+    await t.db.pool.query<{ d: string }>('select prediction_date::text as d from batchcast.published where job = $1 order by 1', [fx.job])
+  ).rows.map((r) => r.d);
 
 beforeAll(async () => {
   t = await createTestDb('retention');
   fx = await makeFixture({
-    name: 'daily', idType: 'string', output: 'top_k', featureMode: 'columns', users: 300, items: 40, dates: [newest],
+    name: 'daily',
+    idType: 'string',
+    output: 'top_k',
+    featureMode: 'columns',
+    users: 300,
+    items: 40,
+    dates: [newest],
     job: { retention: { keep: 2, days: 5, archive: 'data/archive/{job}/dt={date}.parquet' } },
   });
   config = loadConfig({ databaseUrl: t.url, root: fx.root, workers: 1, intraOpThreads: 1 }, {});
@@ -97,7 +118,9 @@ describe('retention by date', () => {
     const runs = await listRuns(t.db.pool, { job: fx.job, limit: 1000 });
     for (const r of runs.filter((x) => dropped.includes(x.prediction_date))) {
       expect(r.pruned_at).not.toBeNull();
-      expect(r.archived_to).toBe(r.run_id === runOf.get(r.prediction_date) ? path.join(fx.root, 'data', 'archive', fx.job, `dt=${r.prediction_date}.parquet`) : null);
+      expect(r.archived_to).toBe(
+        r.run_id === runOf.get(r.prediction_date) ? path.join(fx.root, 'data', 'archive', fx.job, `dt=${r.prediction_date}.parquet`) : null,
+      );
       expect((await t.db.pool.query('select to_regclass($1) as t', [`batchcast.predictions_r${r.run_id}`])).rows[0].t).toBeNull();
     }
     expect(runs.filter((x) => x.prediction_date === older[0]).length).toBe(2);
@@ -109,23 +132,36 @@ describe('retention by date', () => {
   });
 
   it('an archive that cannot be written drops nothing', async () => {
-    const bad = await retainDates(t.db, client, { job: fx.job, days: 3, archive: '/dev/null/cannot/{date}.parquet', memoryLimit: '128MB' })
-      .then(() => undefined, (err: Error) => err);
-    expect(bad?.message).toMatch(/date 2026-11-15, run \d+: archiving to \/dev\/null\/cannot\/2026-11-15.parquet failed.*nothing was dropped/);
+    const bad = await retainDates(t.db, client, {
+      job: fx.job,
+      days: 3,
+      archive: '/dev/null/cannot/{date}.parquet',
+      memoryLimit: '128MB',
+    }).then(
+      () => undefined,
+      (err: Error) => err,
+    );
+    expect(bad?.message).toMatch(
+      /date 2026-11-15, run \d+: archiving to \/dev\/null\/cannot\/2026-11-15.parquet failed.*nothing was dropped/,
+    );
     expect(await pointers()).toEqual([...older.slice(5), newest]);
     expect((await servedByUser('2026-11-15')).length).toBe(30);
   });
 
-  it('batchcast prune --older-than N does the same by hand, with the job file\'s archive, and runs shows it', async () => {
+  it("batchcast prune --older-than N does the same by hand, with the job file's archive, and runs shows it", async () => {
     const env = { ...process.env, DATABASE_URL: t.url, BATCHCAST_ROOT: fx.root };
-    const run = (args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, [bin, ...args], { env, timeout: 120_000 }, (err, stdout, stderr) =>
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }));
-    });
+    const run = (args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(process.execPath, [bin, ...args], { env, timeout: 120_000 }, (err, stdout, stderr) =>
+          resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
+        );
+      });
     const pruned = await run(['prune', '--older-than', '2', '--job', fx.job]);
     expect(pruned.stderr).not.toMatch(/error/i);
     expect(pruned.code).toBe(0);
-    expect(pruned.stdout).toContain(`job ${fx.job}, date 2026-11-17: archived run ${runOf.get('2026-11-17')} (30 rows) to ${path.join(fx.root, 'data', 'archive', fx.job, 'dt=2026-11-17.parquet')}`);
+    expect(pruned.stdout).toContain(
+      `job ${fx.job}, date 2026-11-17: archived run ${runOf.get('2026-11-17')} (30 rows) to ${path.join(fx.root, 'data', 'archive', fx.job, 'dt=2026-11-17.parquet')}`,
+    );
     expect(pruned.stdout).toContain(`job ${fx.job}: keeps 3 published date(s), 2026-11-18 to ${newest}`);
     expect(await pointers()).toEqual(['2026-11-18', '2026-11-19', newest]);
     expect(existsSync(path.join(fx.root, 'data', 'archive', fx.job, 'dt=2026-11-15.parquet'))).toBe(true);

@@ -6,7 +6,11 @@ import { fileURLToPath } from 'node:url';
 export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const bin = path.join(repo, 'bin', 'batchcast.js');
 
-export interface Ran { code: number; stdout: string; stderr: string }
+export interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 /** Runs `batchcast ...args` with the given environment (DATABASE_URL only when given). */
 export function runCli(args: string[], env: Record<string, string | undefined>, timeoutMs = 120_000): Promise<Ran> {

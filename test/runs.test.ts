@@ -3,12 +3,12 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, type Config } from '../src/config/load-config.ts';
+import { type Config, loadConfig } from '../src/config/load-config.ts';
 import { BadInputError, LockBusyError } from '../src/errors.ts';
-import { listRuns } from '../src/store/ledger.ts';
-import { predict, type PredictResult } from '../src/run/predict.ts';
 import { loadJob } from '../src/jobs/load-job.ts';
-import { makeFixture, writeFeatures, type Fixture } from './fixtures.ts';
+import { type PredictResult, predict } from '../src/run/predict.ts';
+import { listRuns } from '../src/store/ledger.ts';
+import { type Fixture, makeFixture, writeFeatures } from './fixtures.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';
 
 let t: TestDb;
@@ -21,7 +21,9 @@ beforeAll(async () => {
   fx = await makeFixture({ name: 'runs', idType: 'int', output: 'top_k', featureMode: 'columns', users: 3000, items: 200, dates });
   config = loadConfig({ databaseUrl: t.url, root: fx.root, chunkRows: 256 }, {});
 });
-afterAll(async () => { await t?.drop(); });
+afterAll(async () => {
+  await t?.drop();
+});
 
 async function published(date: string): Promise<number | undefined> {
   const { rows } = await t.db.pool.query('select run_id from batchcast.published where job = $1 and prediction_date = $2', [fx.job, date]);
@@ -59,7 +61,10 @@ describe('generations', () => {
     // the previous generation stays until retention drops it: instant rollback stays possible
     expect(await tableExists(first.runId)).toBe(true);
     const runs = await listRuns(t.db.pool, { job: fx.job, date: dates[0] });
-    expect(runs.map((r) => [r.run_id, r.status, r.published])).toEqual([[second.runId, 'succeeded', true], [first.runId, 'succeeded', false]]);
+    expect(runs.map((r) => [r.run_id, r.status, r.published])).toEqual([
+      [second.runId, 'succeeded', true],
+      [first.runId, 'succeeded', false],
+    ]);
     expect(runs[0].model_version).toBe('runs-v1');
     expect(runs[0].model_sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(runs[0].input_files).toHaveLength(2);
@@ -105,9 +110,16 @@ describe('generations', () => {
 
   it('a failure in the middle of the stream (a NaN feature) drops the half-written table', async () => {
     const date = '2026-11-21';
-    const rows = Array.from({ length: 2000 }, (_, i) => ({ id: String(i + 1), features: fx.featureNames.map((_, j) => ((i * 7 + j) % 13) / 13) as (number | null)[] }));
+    const rows = Array.from({ length: 2000 }, (_, i) => ({
+      id: String(i + 1),
+      features: fx.featureNames.map((_, j) => ((i * 7 + j) % 13) / 13) as (number | null)[],
+    }));
     rows[1700].features[3] = null;
-    await writeFeatures(path.join(fx.featuresDir, `dt=${date}`, 'part-0.parquet'), rows, { idType: 'int', featureMode: 'columns', featureNames: fx.featureNames });
+    await writeFeatures(path.join(fx.featuresDir, `dt=${date}`, 'part-0.parquet'), rows, {
+      idType: 'int',
+      featureMode: 'columns',
+      featureNames: fx.featureNames,
+    });
     const err = await predict({ job: fx.job, date, config, db: t.db, log }).catch((e) => e);
     expect(err).toBeInstanceOf(BadInputError);
     expect(err.message).toContain('user 1701');

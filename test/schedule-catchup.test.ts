@@ -3,8 +3,8 @@
 // one run per date on the spring-forward and fall-back days.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load-config.ts';
-import { Scheduler, type Clock, type PassResult } from '../src/schedule/scheduler.ts';
-import { makeFixture, type Fixture } from './fixtures.ts';
+import { type Clock, type PassResult, Scheduler } from '../src/schedule/scheduler.ts';
+import { type Fixture, makeFixture } from './fixtures.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';
 
 let t: TestDb;
@@ -13,33 +13,52 @@ let dst: Fixture;
 
 class FakeClock implements Clock {
   constructor(private ms: number) {}
-  now() { return new Date(this.ms); }
-  set(iso: string) { this.ms = Date.parse(iso); }
+  now() {
+    return new Date(this.ms);
+  }
+  set(iso: string) {
+    this.ms = Date.parse(iso);
+  }
 }
 
 beforeAll(async () => {
   t = await createTestDb('schedule_catchup');
   daily = await makeFixture({
-    name: 'daily', idType: 'int', output: 'top_k', featureMode: 'columns', users: 200, items: 50,
+    name: 'daily',
+    idType: 'int',
+    output: 'top_k',
+    featureMode: 'columns',
+    users: 200,
+    items: 50,
     dates: ['2026-11-21', '2026-11-22', '2026-11-23', '2026-11-24', '2026-11-25'],
     job: { schedule: { cron: '0 2 * * *', catchup_days: 2 } },
   });
   dst = await makeFixture({
-    name: 'berlin', idType: 'string', output: 'scores', featureMode: 'list', users: 200, items: 50,
+    name: 'berlin',
+    idType: 'string',
+    output: 'scores',
+    featureMode: 'list',
+    users: 200,
+    items: 50,
     dates: ['2026-03-27', '2026-03-28', '2026-10-24'],
     job: { schedule: { cron: '30 2 * * *', timezone: 'Europe/Berlin', catchup_days: 0 } },
   });
 });
-afterAll(async () => { await t?.drop(); });
+afterAll(async () => {
+  await t?.drop();
+});
 
 async function runsPerDate(job: string): Promise<Record<string, string[]>> {
   const { rows } = await t.db.pool.query<{ date: string; statuses: string[] }>(
     `select prediction_date::text as date, array_agg(status order by run_id) as statuses
-       from batchcast.runs where job = $1 group by 1 order by 1`, [job]);
+       from batchcast.runs where job = $1 group by 1 order by 1`,
+    [job],
+  );
   return Object.fromEntries(rows.map((r) => [r.date, r.statuses]));
 }
 
-const ran = (passes: PassResult[]) => passes.flatMap((p) => p.outcomes.filter((o) => o.status !== 'skipped').map((o) => `${o.date} ${o.status}`));
+const ran = (passes: PassResult[]) =>
+  passes.flatMap((p) => p.outcomes.filter((o) => o.status !== 'skipped').map((o) => `${o.date} ${o.status}`));
 
 function scheduler(fx: Fixture, clock: Clock): Scheduler {
   const config = loadConfig({ databaseUrl: t.url, root: fx.root }, {});
@@ -71,7 +90,11 @@ describe('catch-up with a fake clock', () => {
     await s.stop();
 
     expect(await runsPerDate(daily.job)).toEqual({
-      '2026-11-21': ['succeeded'], '2026-11-22': ['succeeded'], '2026-11-23': ['succeeded'], '2026-11-24': ['succeeded'], '2026-11-25': ['succeeded'],
+      '2026-11-21': ['succeeded'],
+      '2026-11-22': ['succeeded'],
+      '2026-11-23': ['succeeded'],
+      '2026-11-24': ['succeeded'],
+      '2026-11-25': ['succeeded'],
     });
     const { rows } = await t.db.pool.query('select count(*)::int as n from batchcast.published where job = $1', [daily.job]);
     expect(rows[0].n).toBe(5);

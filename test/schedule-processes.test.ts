@@ -1,12 +1,12 @@
 // `batchcast schedule` as real processes on the real clock: two schedulers on one database run each date
 // once, and SIGTERM stops ticking, lets the run in progress finish, and exits 0.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../src/store/migrate.ts';
 import { addDays, yesterday } from '../src/dates.ts';
-import { makeFixture, type Fixture } from './fixtures.ts';
+import { migrate } from '../src/store/migrate.ts';
+import { type Fixture, makeFixture } from './fixtures.ts';
 import { createTestDb, type TestDb } from './helpers.ts';
 
 const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'batchcast.js');
@@ -21,18 +21,30 @@ beforeAll(async () => {
   t = await createTestDb('schedule_processes');
   await migrate(t.db.pool);
 });
-afterAll(async () => { await t?.drop(); });
+afterAll(async () => {
+  await t?.drop();
+});
 
-interface Proc { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<number | null> }
+interface Proc {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
 
 function startScheduler(fx: Fixture, env: Record<string, string> = {}, args: string[] = []): Proc {
   const child = spawn(process.execPath, [bin, 'schedule', ...args], {
-    env: { ...process.env, DATABASE_URL: t.url, BATCHCAST_ROOT: fx.root, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, DATABASE_URL: t.url, BATCHCAST_ROOT: fx.root, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   let err = '';
-  child.stdout!.on('data', (d) => { out += d; });
-  child.stderr!.on('data', (d) => { err += d; });
+  child.stdout!.on('data', (d) => {
+    out += d;
+  });
+  child.stderr!.on('data', (d) => {
+    err += d;
+  });
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   return { child, stdout: () => out, stderr: () => err, exited };
 }
@@ -47,13 +59,24 @@ async function until(what: string, ok: () => Promise<boolean>, timeoutMs = 60_00
 
 async function runs(job: string): Promise<{ date: string; status: string }[]> {
   const { rows } = await t.db.pool.query(
-    `select prediction_date::text as date, status from batchcast.runs where job = $1 order by prediction_date, run_id`, [job]);
+    `select prediction_date::text as date, status from batchcast.runs where job = $1 order by prediction_date, run_id`,
+    [job],
+  );
   return rows;
 }
 
 describe('batchcast schedule processes', () => {
   it('two schedulers on one database run each date once', async () => {
-    const fx = await makeFixture({ name: 'twice', idType: 'int', output: 'top_k', featureMode: 'columns', users: 300, items: 50, dates, job: { schedule } });
+    const fx = await makeFixture({
+      name: 'twice',
+      idType: 'int',
+      output: 'top_k',
+      featureMode: 'columns',
+      users: 300,
+      items: 50,
+      dates,
+      job: { schedule },
+    });
     const a = startScheduler(fx);
     const b = startScheduler(fx);
     try {
@@ -74,7 +97,16 @@ describe('batchcast schedule processes', () => {
 
   it('SIGTERM stops ticking, waits for the run in progress, and exits 0', async () => {
     // 10,000 users: a run of about a second, long enough to be caught in the middle (polled every 50 ms).
-    const fx = await makeFixture({ name: 'graceful', idType: 'int', output: 'top_k', featureMode: 'columns', users: 10_000, items: 50, dates, job: { schedule } });
+    const fx = await makeFixture({
+      name: 'graceful',
+      idType: 'int',
+      output: 'top_k',
+      featureMode: 'columns',
+      users: 10_000,
+      items: 50,
+      dates,
+      job: { schedule },
+    });
     const a = startScheduler(fx, { BATCHCAST_SCHEDULE_GRACE_MS: '60000' });
     await until('a run in progress', async () => (await runs(fx.job)).some((r) => r.status === 'running'));
     const signalled = Date.now();
@@ -100,7 +132,16 @@ describe('batchcast schedule processes', () => {
 
   it('--once runs what is due, prints the table and exits with the batch exit code (for system cron)', async () => {
     // No features for the oldest date: it fails with bad input, the two others succeed.
-    const fx = await makeFixture({ name: 'once', idType: 'int', output: 'top_k', featureMode: 'columns', users: 300, items: 50, dates: dates.slice(1), job: { schedule } });
+    const fx = await makeFixture({
+      name: 'once',
+      idType: 'int',
+      output: 'top_k',
+      featureMode: 'columns',
+      users: 300,
+      items: 50,
+      dates: dates.slice(1),
+      job: { schedule },
+    });
     const first = startScheduler(fx, {}, ['--once']);
     expect(await first.exited).toBe(2);
     expect(first.stdout()).toMatch(new RegExp(`^${dates[0]}\\s+failed\\s+.*no features partition`, 'm'));
@@ -111,4 +152,3 @@ describe('batchcast schedule processes', () => {
     expect(second.stdout()).toBe('nothing was due\n');
   });
 });
-

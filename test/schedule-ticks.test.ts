@@ -3,7 +3,7 @@
 import { createTask } from 'node-cron';
 import { describe, expect, it } from 'vitest';
 import { parseJob } from '../src/jobs/load-job.ts';
-import { dueDates, latestTick, nextTick, ticksBetween, type Schedule } from '../src/schedule/ticks.ts';
+import { dueDates, latestTick, nextTick, type Schedule, ticksBetween } from '../src/schedule/ticks.ts';
 
 const utc: Schedule = { cron: '0 2 * * *', timezone: 'UTC', catchupDays: 7 };
 const berlin: Schedule = { cron: '30 2 * * *', timezone: 'Europe/Berlin', catchupDays: 7 };
@@ -35,7 +35,16 @@ describe('logical date', () => {
 describe('catch-up window', () => {
   const now = at('2026-11-21T03:00:00Z');
   it('first start: the latest date and catchup_days before it', () => {
-    expect(dueDates(utc, now, undefined)).toEqual(['2026-11-13', '2026-11-14', '2026-11-15', '2026-11-16', '2026-11-17', '2026-11-18', '2026-11-19', '2026-11-20']);
+    expect(dueDates(utc, now, undefined)).toEqual([
+      '2026-11-13',
+      '2026-11-14',
+      '2026-11-15',
+      '2026-11-16',
+      '2026-11-17',
+      '2026-11-18',
+      '2026-11-19',
+      '2026-11-20',
+    ]);
     expect(dueDates({ ...utc, catchupDays: 0 }, now, undefined)).toEqual(['2026-11-20']);
   });
   it('after downtime: only the dates since the last succeeded one', () => {
@@ -46,7 +55,11 @@ describe('catch-up window', () => {
     expect(dueDates(utc, at('2026-11-15T03:00:00Z'), '2026-11-20')).toEqual([]);
   });
   it('several ticks a day still score each date once', () => {
-    expect(dueDates({ cron: '*/15 * * * *', timezone: 'Europe/Berlin', catchupDays: 2 }, now, undefined)).toEqual(['2026-11-18', '2026-11-19', '2026-11-20']);
+    expect(dueDates({ cron: '*/15 * * * *', timezone: 'Europe/Berlin', catchupDays: 2 }, now, undefined)).toEqual([
+      '2026-11-18',
+      '2026-11-19',
+      '2026-11-20',
+    ]);
   });
 });
 
@@ -73,8 +86,12 @@ describe('daylight saving time, Europe/Berlin, cron 30 2 * * *', () => {
   it('node-cron itself would fire never on the spring day and twice on the autumn day: why it only wakes us', () => {
     const task = createTask(berlin.cron, () => {}, { timezone: berlin.timezone });
     try {
-      const spring = Array.from({ length: 180 }, (_, m) => new Date(Date.parse('2026-03-29T00:00:00Z') + m * 60_000)).filter((d) => task.match(d));
-      const autumn = Array.from({ length: 180 }, (_, m) => new Date(Date.parse('2026-10-25T00:00:00Z') + m * 60_000)).filter((d) => task.match(d));
+      const spring = Array.from({ length: 180 }, (_, m) => new Date(Date.parse('2026-03-29T00:00:00Z') + m * 60_000)).filter((d) =>
+        task.match(d),
+      );
+      const autumn = Array.from({ length: 180 }, (_, m) => new Date(Date.parse('2026-10-25T00:00:00Z') + m * 60_000)).filter((d) =>
+        task.match(d),
+      );
       expect(spring).toEqual([]);
       expect(autumn).toEqual([at('2026-10-25T00:30:00Z'), at('2026-10-25T01:30:00Z')]);
     } finally {
@@ -84,17 +101,31 @@ describe('daylight saving time, Europe/Berlin, cron 30 2 * * *', () => {
 });
 
 describe('job file validation', () => {
-  const base = { features: { path: 'f/*.parquet', columns: ['a'] }, model: { path: 'm.onnx', output: { kind: 'scores' } }, items: { path: 'i.csv' } };
+  const base = {
+    features: { path: 'f/*.parquet', columns: ['a'] },
+    model: { path: 'm.onnx', output: { kind: 'scores' } },
+    items: { path: 'i.csv' },
+  };
   const load = (schedule: unknown) => parseJob('/jobs/x.json', JSON.stringify({ ...base, schedule }), '/');
   it('accepts a 5-field cron and a known zone, with defaults', () => {
-    expect(load({ cron: '30 2 * * *', timezone: 'Europe/Berlin' }).schedule).toEqual({ cron: '30 2 * * *', timezone: 'Europe/Berlin', catchupDays: 7 });
+    expect(load({ cron: '30 2 * * *', timezone: 'Europe/Berlin' }).schedule).toEqual({
+      cron: '30 2 * * *',
+      timezone: 'Europe/Berlin',
+      catchupDays: 7,
+    });
     expect(load({ cron: '0 2 * * *' }).schedule).toEqual({ cron: '0 2 * * *', timezone: 'UTC', catchupDays: 7 });
   });
   it('names the field and what to do', () => {
     expect(() => load({ cron: '0 0 2 * * *' })).toThrow(/field "schedule.cron" must have 5 fields/);
-    expect(() => load({ cron: '0 25 * * *' })).toThrow(/field "schedule.cron" is not a valid cron expression: 25 is a invalid expression for hour/);
+    expect(() => load({ cron: '0 25 * * *' })).toThrow(
+      /field "schedule.cron" is not a valid cron expression: 25 is a invalid expression for hour/,
+    );
     expect(() => load({ cron: '0 2 L * *' })).toThrow(/field "schedule.cron" uses L, W or #/);
-    expect(() => load({ cron: '0 2 * * *', timezone: 'Mars/Olympus' })).toThrow(/field "schedule.timezone" must be an IANA time zone name .* \(got "Mars\/Olympus"\)/);
-    expect(() => load({ cron: '0 2 * * *', catchup_days: -1 })).toThrow(/field "schedule.catchup_days" must be an integer between 0 and 3650/);
+    expect(() => load({ cron: '0 2 * * *', timezone: 'Mars/Olympus' })).toThrow(
+      /field "schedule.timezone" must be an IANA time zone name .* \(got "Mars\/Olympus"\)/,
+    );
+    expect(() => load({ cron: '0 2 * * *', catchup_days: -1 })).toThrow(
+      /field "schedule.catchup_days" must be an integer between 0 and 3650/,
+    );
   });
 });

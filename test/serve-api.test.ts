@@ -1,14 +1,14 @@
 // The lookup API against a real generation (fixture -> predict -> publish), served through a read-only
 // role: answers equal the view, every bad parameter is a 400 naming it, unknown users are 404 or the
 // fallback, ETags give 304, and the operational endpoints answer.
-import { writeFileSync, readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load-config.ts';
 import { predict } from '../src/run/predict.ts';
 import { adminUrl, createTestDb, log, type TestDb } from './helpers.ts';
-import { closeAgent, get, publishFixture, rawStatus, startTestServer, type Published, type TestServer } from './serve-helpers.ts';
+import { closeAgent, get, type Published, publishFixture, rawStatus, startTestServer, type TestServer } from './serve-helpers.ts';
 
 let t: TestDb;
 let pub: Published;
@@ -51,22 +51,43 @@ const lookup = (job: string, user: string, query = '') => `/v1/jobs/${job}/users
 
 describe('lookups', () => {
   it('answer exactly what the view holds, for every user, through the read-only role', async () => {
-    const { rows } = await t.db.pool.query<{ user_id: string; rank: number; item_id: string; score: number; run_id: number; model_version: string }>(
+    const { rows } = await t.db.pool.query<{
+      user_id: string;
+      rank: number;
+      item_id: string;
+      score: number;
+      run_id: number;
+      model_version: string;
+    }>(
       `select user_id, rank, item_id, score, run_id, model_version from batchcast.recommendations
-        where job = 'lookup' and prediction_date = $1 order by user_id, rank`, [pub.date]);
+        where job = 'lookup' and prediction_date = $1 order by user_id, rank`,
+      [pub.date],
+    );
     const byUser = new Map<string, typeof rows>();
     for (const r of rows) byUser.set(r.user_id, [...(byUser.get(r.user_id) ?? []), r]);
     expect(byUser.size).toBe(200);
     for (const [user, want] of byUser) {
       const a = await get(server.url, lookup('lookup', user));
       expect(a.status, user).toBe(200);
-      expect(a.json).toMatchObject({ job: 'lookup', user_id: user, prediction_date: pub.date, run_id: pub.runId, model_version: want[0].model_version, source: 'model' });
+      expect(a.json).toMatchObject({
+        job: 'lookup',
+        user_id: user,
+        prediction_date: pub.date,
+        run_id: pub.runId,
+        model_version: want[0].model_version,
+        source: 'model',
+      });
       expect(a.json.items).toEqual(want.map((r) => ({ item_id: r.item_id, score: r.score, rank: r.rank })));
       expect(Date.parse(a.json.generated_at)).toBeGreaterThan(Date.parse('2026-01-01'));
     }
     const some = [...byUser.keys()][7];
     const k2 = await get(server.url, lookup('lookup', some, `?k=2&date=${pub.date}`));
-    expect(k2.json.items).toEqual(byUser.get(some)!.slice(0, 2).map((r) => ({ item_id: r.item_id, score: r.score, rank: r.rank })));
+    expect(k2.json.items).toEqual(
+      byUser
+        .get(some)!
+        .slice(0, 2)
+        .map((r) => ({ item_id: r.item_id, score: r.score, rank: r.rank })),
+    );
   });
 
   it('sends an ETag and Cache-Control from the run id, and 304 for If-None-Match', async () => {
@@ -89,11 +110,15 @@ describe('lookups', () => {
     expect(miss.json).toMatchObject({ error: 'user_not_found', user_id: 'nobody-here', run_id: pub.runId });
     expect(miss.json.message).toContain('"nobody-here" has no recommendations in job lookup');
 
-    const { rows: [run] } = await t.db.pool.query('select fallback_item_ids, fallback_scores from batchcast.runs where run_id = $1', [fallbackRunId]);
+    const {
+      rows: [run],
+    } = await t.db.pool.query('select fallback_item_ids, fallback_scores from batchcast.runs where run_id = $1', [fallbackRunId]);
     const fb = await get(server.url, lookup('lookup_fb', 'nobody-here'));
     expect(fb.status).toBe(200);
     expect(fb.json).toMatchObject({ job: 'lookup_fb', user_id: 'nobody-here', run_id: fallbackRunId, source: 'fallback' });
-    expect(fb.json.items).toEqual(run.fallback_item_ids.map((id: string, i: number) => ({ item_id: id, score: run.fallback_scores[i], rank: i + 1 })));
+    expect(fb.json.items).toEqual(
+      run.fallback_item_ids.map((id: string, i: number) => ({ item_id: id, score: run.fallback_scores[i], rank: i + 1 })),
+    );
     expect(fb.headers.etag).toBe(`"r${fallbackRunId}-fallback"`);
     expect((await get(server.url, lookup('lookup_fb', 'nobody-here', '?k=1'))).json.items).toHaveLength(1);
     // A known user of the fallback job still gets the model's items.
@@ -130,7 +155,9 @@ describe('lookups', () => {
       const a = await get(server.url, target);
       expect(a.status, target).toBe(400);
       expect(a.json, target).toMatchObject({ error: 'bad_request', parameter });
-      expect(a.json.message, target).toMatch(parameter === 'user_id' ? /user_id/ : new RegExp(parameter === 'query' ? 'query parameter' : parameter));
+      expect(a.json.message, target).toMatch(
+        parameter === 'user_id' ? /user_id/ : new RegExp(parameter === 'query' ? 'query parameter' : parameter),
+      );
     }
   });
 
@@ -138,11 +165,18 @@ describe('lookups', () => {
     expect((await get(server.url, `/v1/jobs/lookup/users/${'a'.repeat(5000)}/recommendations`)).status).toBe(414);
     expect(await rawStatus(server.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello')).toBe(413);
     expect(await rawStatus(server.port, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(10_000)}\r\n\r\n`)).toBe(431);
-    expect(await rawStatus(server.port, 'POST /v1/jobs/lookup/users/u1/recommendations HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n')).toBe(405);
+    expect(
+      await rawStatus(server.port, 'POST /v1/jobs/lookup/users/u1/recommendations HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n'),
+    ).toBe(405);
     expect((await get(server.url, '/v2/whatever')).status).toBe(404);
     // Near misses of the lookup's path are no lookup: 404 not_found, not a 400 about a parameter.
-    for (const near of ['/v1/jobs/lookup/users/recommendations', '/v1/jobs/lookup/users/a/b/recommendations', '/v1/jobs/lookup/user/a/recommendations',
-      '/v1/jobs/lookup/users/a/recommendations/', '/v1/jobs/lookup/users/a/recommendation']) {
+    for (const near of [
+      '/v1/jobs/lookup/users/recommendations',
+      '/v1/jobs/lookup/users/a/b/recommendations',
+      '/v1/jobs/lookup/user/a/recommendations',
+      '/v1/jobs/lookup/users/a/recommendations/',
+      '/v1/jobs/lookup/users/a/recommendation',
+    ]) {
       const a = await get(server.url, near);
       expect([a.status, a.json.error], near).toEqual([404, 'not_found']);
     }
@@ -154,7 +188,10 @@ describe('operational endpoints', () => {
     expect((await get(server.url, '/healthz')).json).toEqual({ status: 'ok' });
     const ready = await get(server.url, '/readyz');
     expect(ready.status).toBe(200);
-    expect(ready.json).toEqual({ status: 'ready', jobs: { lookup: { prediction_date: pub.date, run_id: pub.runId }, lookup_fb: { prediction_date: pub.date, run_id: fallbackRunId } } });
+    expect(ready.json).toEqual({
+      status: 'ready',
+      jobs: { lookup: { prediction_date: pub.date, run_id: pub.runId }, lookup_fb: { prediction_date: pub.date, run_id: fallbackRunId } },
+    });
     expect((await get(server.url, '/readyz?job=lookup')).status).toBe(200);
     expect((await get(server.url, '/readyz?job=nope')).json).toMatchObject({ error: 'bad_request', parameter: 'job' });
   });
@@ -170,8 +207,24 @@ describe('operational endpoints', () => {
     // the histogram agrees with the counter: buckets cumulative and non-decreasing, +Inf = _count = requests
     const num = (re: RegExp) => Number(re.exec(m.body)?.[1]);
     const requests = num(/^batchcast_http_requests_total\{route="lookup",method="GET",status="200"\} (\d+)$/m);
-    const buckets = [...m.body.matchAll(/^batchcast_http_request_duration_seconds_bucket\{le="([^"]+)",route="lookup",status="200"\} (\d+)$/gm)];
-    expect(buckets.map((b) => b[1])).toEqual(['0.0005', '0.001', '0.002', '0.003', '0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '1', '2.5', '+Inf']);
+    const buckets = [
+      ...m.body.matchAll(/^batchcast_http_request_duration_seconds_bucket\{le="([^"]+)",route="lookup",status="200"\} (\d+)$/gm),
+    ];
+    expect(buckets.map((b) => b[1])).toEqual([
+      '0.0005',
+      '0.001',
+      '0.002',
+      '0.003',
+      '0.005',
+      '0.01',
+      '0.025',
+      '0.05',
+      '0.1',
+      '0.25',
+      '1',
+      '2.5',
+      '+Inf',
+    ]);
     buckets.slice(1).forEach((b, i) => expect(Number(b[2])).toBeGreaterThanOrEqual(Number(buckets[i][2])));
     expect(requests).toBeGreaterThan(0);
     expect(Number(buckets.at(-1)![2])).toBe(requests);
@@ -192,8 +245,23 @@ describe('operational endpoints', () => {
   it('/openapi.json describes every route', async () => {
     const doc = (await get(server.url, '/openapi.json')).json;
     expect(doc.openapi).toBe('3.1.0');
-    expect(Object.keys(doc.paths).sort()).toEqual(['/healthz', '/metrics', '/openapi.json', '/readyz', '/v1/jobs/{job}/dates/{date}/export.arrow', '/v1/jobs/{job}/score', '/v1/jobs/{job}/users/{userId}/recommendations']);
-    expect(Object.keys(doc.paths['/v1/jobs/{job}/users/{userId}/recommendations'].get.responses)).toEqual(['200', '304', '400', '404', '429', '503']);
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      '/healthz',
+      '/metrics',
+      '/openapi.json',
+      '/readyz',
+      '/v1/jobs/{job}/dates/{date}/export.arrow',
+      '/v1/jobs/{job}/score',
+      '/v1/jobs/{job}/users/{userId}/recommendations',
+    ]);
+    expect(Object.keys(doc.paths['/v1/jobs/{job}/users/{userId}/recommendations'].get.responses)).toEqual([
+      '200',
+      '304',
+      '400',
+      '404',
+      '429',
+      '503',
+    ]);
   });
 
   it('the configured role can read but not write', async () => {

@@ -1,14 +1,14 @@
 // `batchcast serve --processes 2`: two real worker processes on one port (node:cluster). Connections are
 // spread over both, /metrics adds up the workers' counters but not their shared gauges, a worker that dies
 // is replaced while the other keeps answering, and SIGTERM stops them all with exit 0.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { freePort } from '../src/db/embedded.ts';
 import { createTestDb, type TestDb } from './helpers.ts';
-import { publishFixture, type Published } from './serve-helpers.ts';
+import { type Published, publishFixture } from './serve-helpers.ts';
 
 const bin = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'batchcast.js');
 let t: TestDb;
@@ -31,7 +31,9 @@ function fresh(port: number, target: string): Promise<{ status: number; body: st
     const req = http.request({ host: '127.0.0.1', port, path: target, agent: false, headers: { connection: 'close' } }, (res) => {
       let body = '';
       res.setEncoding('utf8');
-      res.on('data', (d) => { body += d; });
+      res.on('data', (d) => {
+        body += d;
+      });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     });
     req.setTimeout(5_000, () => req.destroy(new Error(`no answer to ${target} within 5 s`)));
@@ -42,8 +44,11 @@ function fresh(port: number, target: string): Promise<{ status: number; body: st
 
 /** The primary's children that run `serve` (not, say, tsx's esbuild service when run from source). */
 const workerPids = (primary: number) =>
-  execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(primary)], { encoding: 'utf8' }).split('\n')
-    .filter((l) => / serve /.test(l)).map((l) => Number(l.trim().split(/\s+/)[0])).filter((n) => n > 0);
+  execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(primary)], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => / serve /.test(l))
+    .map((l) => Number(l.trim().split(/\s+/)[0]))
+    .filter((n) => n > 0);
 
 /** The value of one series in a Prometheus text page. */
 function sample(text: string, series: string): number {
@@ -63,12 +68,23 @@ async function until(what: string, check: () => Promise<boolean>, logs: () => st
 it('two processes share the port, add up their counters, replace a dead worker, and stop on SIGTERM', async () => {
   const port = await freePort();
   const env = { ...process.env, BATCHCAST_ROOT: pub.fx.root, LOOKUP_DATABASE_URL: '' };
-  child = spawn(process.execPath, [bin, 'serve', '--processes', '2', '--port', String(port), '--database-url', t.url, '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  child = spawn(process.execPath, [bin, 'serve', '--processes', '2', '--port', String(port), '--database-url', t.url, '--json'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let logs = '';
-  child.stdout!.on('data', (d) => { logs += d; });
-  child.stderr!.on('data', (d) => { logs += d; });
+  child.stdout!.on('data', (d) => {
+    logs += d;
+  });
+  child.stderr!.on('data', (d) => {
+    logs += d;
+  });
   const exited = new Promise<number | null>((resolve) => child!.on('exit', (code) => resolve(code)));
-  await until('two workers answering', async () => workerPids(child!.pid!).length === 2 && (await fresh(port, '/healthz')).status === 200, () => logs);
+  await until(
+    'two workers answering',
+    async () => workerPids(child!.pid!).length === 2 && (await fresh(port, '/healthz')).status === 200,
+    () => logs,
+  );
 
   const user = encodeURIComponent(pub.fx.users.get(pub.date)!.ids[0]);
   const target = `/v1/jobs/cluster/users/${user}/recommendations`;
@@ -87,16 +103,26 @@ it('two processes share the port, add up their counters, replace a dead worker, 
   // (a connection handed to the worker in the instant it died is lost with it, as with any crashed server)
   const [victim] = workerPids(child.pid!);
   process.kill(victim, 'SIGKILL');
-  await until('the primary to see the worker go', async () => new RegExp(`serve worker ${victim} exited \\(SIGKILL\\); starting another`).test(logs), () => logs);
+  await until(
+    'the primary to see the worker go',
+    async () => new RegExp(`serve worker ${victim} exited \\(SIGKILL\\); starting another`).test(logs),
+    () => logs,
+  );
   for (let i = 0; i < 10; i++) expect((await fresh(port, target)).status).toBe(200);
-  await until('a replacement worker', async () => {
-    const pids = workerPids(child!.pid!);
-    return pids.length === 2 && !pids.includes(victim);
-  }, () => logs);
+  await until(
+    'a replacement worker',
+    async () => {
+      const pids = workerPids(child!.pid!);
+      return pids.length === 2 && !pids.includes(victim);
+    },
+    () => logs,
+  );
   for (let i = 0; i < 10; i++) expect((await fresh(port, target)).status).toBe(200);
 
   child.kill('SIGTERM');
   expect(await exited).toBe(0);
-  const left = execFileSync('ps', ['-eo', 'pid='], { encoding: 'utf8' }).split('\n').map((s) => Number(s.trim()));
+  const left = execFileSync('ps', ['-eo', 'pid='], { encoding: 'utf8' })
+    .split('\n')
+    .map((s) => Number(s.trim()));
   expect(left).not.toContain(victim);
 }, 90_000);

@@ -9,7 +9,7 @@ import { buildTwoTowerModel, randomTwoTower } from '../src/demo/build-model.ts';
 import { predict } from '../src/run/predict.ts';
 import { publishRun } from '../src/store/pointer.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';
-import { closeAgent, get, publishFixture, startTestServer, type Published, type TestServer } from './serve-helpers.ts';
+import { closeAgent, get, type Published, publishFixture, startTestServer, type TestServer } from './serve-helpers.ts';
 
 let t: TestDb;
 let pub: Published;
@@ -25,12 +25,18 @@ beforeAll(async () => {
   runA = pub.runId;
   // Generation B: same users and date, another model, so its items differ from A's.
   const weights = randomTwoTower({ inputSize: 6, hidden: 12, embedding: 8, items: 80 }, 99);
-  writeFileSync(path.join(pub.fx.root, 'data', 'flip', 'model.onnx'), buildTwoTowerModel(weights, { k: 5, output: 'top_k', version: 'flip-v2' }));
+  writeFileSync(
+    path.join(pub.fx.root, 'data', 'flip', 'model.onnx'),
+    buildTwoTowerModel(weights, { k: 5, output: 'top_k', version: 'flip-v2' }),
+  );
   const config = loadConfig({ databaseUrl: t.url, root: pub.fx.root, workers: 1, intraOpThreads: 1 }, {});
   runB = (await predict({ job: 'flip', date: pub.date, config, db: t.db, log })).runId;
   for (const run of [runA, runB]) {
-    const { rows } = await t.db.pool.query<{ user_id: string; item_ids: string[] }>(`select x.user_id, coalesce(x.item_ids, batchcast.item_ids(r.items_sha256, x.item_idx)) as item_ids
-       from batchcast.predictions x join batchcast.runs r using (run_id) where run_id = $1`, [run]);
+    const { rows } = await t.db.pool.query<{ user_id: string; item_ids: string[] }>(
+      `select x.user_id, coalesce(x.item_ids, batchcast.item_ids(r.items_sha256, x.item_idx)) as item_ids
+       from batchcast.predictions x join batchcast.runs r using (run_id) where run_id = $1`,
+      [run],
+    );
     expected.set(run, new Map(rows.map((r) => [r.user_id, r.item_ids])));
   }
   server = await startTestServer(t.url, pub.fx.root);
@@ -72,11 +78,15 @@ it('lookups racing publishes see the old or the new generation, never a mix or n
       const user = differ[i++ % differ.length];
       const a = await get(server.url, `/v1/jobs/flip/users/${encodeURIComponent(user)}/recommendations`);
       answers++;
-      if (a.status !== 200) { problems.push(`${user}: status ${a.status} ${a.body}`); continue; }
+      if (a.status !== 200) {
+        problems.push(`${user}: status ${a.status} ${a.body}`);
+        continue;
+      }
       const want = expected.get(a.json.run_id)?.get(user);
       const got = a.json.items.map((x: { item_id: string }) => x.item_id);
       if (!want) problems.push(`${user}: run ${a.json.run_id} is neither ${runA} nor ${runB}`);
-      else if (got.join() !== want.join()) problems.push(`${user}: run ${a.json.run_id} answered ${got.join()} but that generation holds ${want.join()}`);
+      else if (got.join() !== want.join())
+        problems.push(`${user}: run ${a.json.run_id} answered ${got.join()} but that generation holds ${want.join()}`);
       seen.set(a.json.run_id, (seen.get(a.json.run_id) ?? 0) + 1);
     }
   });

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { rng } from '../src/demo/random.ts';
 import { createTestDb, type TestDb } from './helpers.ts';
-import { closeAgent, get, publishFixture, rawStatus, startTestServer, type Published, type TestServer } from './serve-helpers.ts';
+import { closeAgent, get, type Published, publishFixture, rawStatus, startTestServer, type TestServer } from './serve-helpers.ts';
 
 let t: TestDb;
 let pub: Published;
@@ -29,14 +29,22 @@ const int = (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1));
 // CJK, emoji, and the URL's own delimiters.
 function randomChar(clean: boolean): string {
   switch (clean ? pick([1, 2, 4, 5, 7]) : int(0, 7)) {
-    case 0: return String.fromCharCode(int(0, 31));
-    case 1: return String.fromCharCode(int(32, 126));
-    case 2: return String.fromCharCode(int(0x80, 0xff));
-    case 3: return String.fromCharCode(int(0xd800, 0xdfff));
-    case 4: return String.fromCodePoint(int(0x4e00, 0x9fff));
-    case 5: return String.fromCodePoint(int(0x1f300, 0x1faff));
-    case 6: return pick(['/', '?', '#', '%', '&', '=', '+', ' ', '\\', '.', '..', "'", '"', ';', '\u0000']);
-    default: return pick(['a', 'b', 'u', '1', '-', '_']);
+    case 0:
+      return String.fromCharCode(int(0, 31));
+    case 1:
+      return String.fromCharCode(int(32, 126));
+    case 2:
+      return String.fromCharCode(int(0x80, 0xff));
+    case 3:
+      return String.fromCharCode(int(0xd800, 0xdfff));
+    case 4:
+      return String.fromCodePoint(int(0x4e00, 0x9fff));
+    case 5:
+      return String.fromCodePoint(int(0x1f300, 0x1faff));
+    case 6:
+      return pick(['/', '?', '#', '%', '&', '=', '+', ' ', '\\', '.', '..', "'", '"', ';', '\u0000']);
+    default:
+      return pick(['a', 'b', 'u', '1', '-', '_']);
   }
 }
 
@@ -51,7 +59,8 @@ function encode(s: string): string {
     }
   }
   // Sometimes broken percent sequences on top.
-  if (next() < 0.15) out = out.slice(0, int(0, out.length)) + pick(['%', '%2', '%zz', '%c3', '%C3%28', '%F0%9F']) + out.slice(int(0, out.length));
+  if (next() < 0.15)
+    out = out.slice(0, int(0, out.length)) + pick(['%', '%2', '%zz', '%c3', '%C3%28', '%F0%9F']) + out.slice(int(0, out.length));
   return out;
 }
 
@@ -70,8 +79,22 @@ function randomQuery(): string {
   for (let i = int(0, 4); i > 0; i--) {
     const key = pick(['date', 'k', 'date', 'k', 'K', 'DATE', '', 'x', encode(randomString(5))]);
     const value = pick([
-      pub.date, '2026-02-29', '2026-13-01', '0000-00-00', '9999-12-31', '20261120', '', String(int(-5, 12)), '1e3', '0x5',
-      '99999999999999999999', ' 3', '3 ', 'NaN', 'null', encode(randomString(8)),
+      pub.date,
+      '2026-02-29',
+      '2026-13-01',
+      '0000-00-00',
+      '9999-12-31',
+      '20261120',
+      '',
+      String(int(-5, 12)),
+      '1e3',
+      '0x5',
+      '99999999999999999999',
+      ' 3',
+      '3 ',
+      'NaN',
+      'null',
+      encode(randomString(8)),
     ]);
     parts.push(next() < 0.1 ? key : `${key}=${value}`);
   }
@@ -91,7 +114,9 @@ it('1,500 random user ids, job names and query strings: never a 5xx', async () =
   }
   const statuses = new Map<number, number>();
   for (let i = 0; i < targets.length; i += 32) {
-    const answers = await Promise.all(targets.slice(i, i + 32).map(async ({ target, headers }) => ({ target, a: await get(server.url, target, headers) })));
+    const answers = await Promise.all(
+      targets.slice(i, i + 32).map(async ({ target, headers }) => ({ target, a: await get(server.url, target, headers) })),
+    );
     for (const { target, a } of answers) {
       expect(a.status, target).toBeLessThan(500);
       if (a.status >= 400) expect(a.json?.message, target).toBeTypeOf('string');
@@ -107,7 +132,11 @@ it('300 requests of raw random bytes: answered below 500, and the server keeps s
   for (let i = 0; i < 300; i++) {
     const bytes = Buffer.from(Array.from({ length: int(1, 80) }, () => (next() < 0.7 ? int(0x21, 0x7e) : int(0, 0xff))));
     const method = pick(['GET', 'GET', 'HEAD', 'POST', 'DELETE', 'G\u00e9T', '']);
-    const request = Buffer.concat([Buffer.from(`${method} /v1/jobs/fuzz/users/`), bytes, Buffer.from(`/recommendations${randomQuery()} HTTP/1.1\r\nHost: x\r\n\r\n`)]);
+    const request = Buffer.concat([
+      Buffer.from(`${method} /v1/jobs/fuzz/users/`),
+      bytes,
+      Buffer.from(`/recommendations${randomQuery()} HTTP/1.1\r\nHost: x\r\n\r\n`),
+    ]);
     const status = await rawStatus(server.port, request);
     expect(status, request.toString('latin1')).toBeLessThan(500);
   }

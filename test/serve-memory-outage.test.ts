@@ -8,13 +8,13 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { loadConfig, type EmbeddedConfig } from '../src/config/load-config.ts';
+import { type EmbeddedConfig, loadConfig } from '../src/config/load-config.ts';
 import { openDb } from '../src/db/connect.ts';
-import { freePort, startEmbedded, type EmbeddedServer } from '../src/db/embedded.ts';
+import { type EmbeddedServer, freePort, startEmbedded } from '../src/db/embedded.ts';
 import { buildTwoTowerModel, randomTwoTower } from '../src/demo/build-model.ts';
 import { predict } from '../src/run/predict.ts';
 import { log, type TestDb } from './helpers.ts';
-import { closeAgent, get, publishFixture, startTestServer, type Published, type TestServer } from './serve-helpers.ts';
+import { closeAgent, get, type Published, publishFixture, startTestServer, type TestServer } from './serve-helpers.ts';
 import { silentProxy } from './silent-proxy.ts';
 
 let dir: string;
@@ -76,7 +76,10 @@ it('answers 200 from memory while the database is down, says degraded, and catch
   }
   const ready = await get(server.url, '/readyz');
   expect(ready.status).toBe(200);
-  expect(ready.json).toMatchObject({ status: 'degraded', jobs: { outage: { run_id: pub.runId, prediction_date: pub.date, source: 'memory' } } });
+  expect(ready.json).toMatchObject({
+    status: 'degraded',
+    jobs: { outage: { run_id: pub.runId, prediction_date: pub.date, source: 'memory' } },
+  });
   expect((await get(server.url, '/metrics')).body).toMatch(/batchcast_serve_degraded 1/);
   // A date not held in memory needs the database: 503, as before.
   const other = await get(server.url, `${target(users[0])}?date=2026-11-01`);
@@ -88,7 +91,14 @@ it('answers 200 from memory while the database is down, says degraded, and catch
   const db = await openDb(loadConfig({ databaseUrl: pg.url }, {}), { poolSize: 2 });
   t = { ...t, db, drop: () => db.close() };
   const modelFile = path.join(pub.fx.root, 'data', 'outage', 'model.onnx');
-  writeFileSync(modelFile, buildTwoTowerModel(randomTwoTower({ inputSize: 6, hidden: 12, embedding: 8, items: 60 }, 5), { k: 5, output: 'top_k', version: 'outage-v2' }));
+  writeFileSync(
+    modelFile,
+    buildTwoTowerModel(randomTwoTower({ inputSize: 6, hidden: 12, embedding: 8, items: 60 }, 5), {
+      k: 5,
+      output: 'top_k',
+      version: 'outage-v2',
+    }),
+  );
   const config = loadConfig({ databaseUrl: pg.url, root: pub.fx.root, workers: 1, intraOpThreads: 1 }, {});
   const next = (await predict({ job: 'outage', date: pub.date, config, db, log })).runId;
   await until('the new generation answered', async () => (await get(server.url, target(users[0]))).json?.run_id === next);
@@ -100,7 +110,12 @@ it('answers 200 from memory while the database is down, says degraded, and catch
 
 it('a silently dead link (half-open: no error, no answer) is found by the heartbeat; lookups keep answering from memory', async () => {
   const proxy = await silentProxy(new URL(pg!.url));
-  const behind = await startTestServer(proxy.url, pub.fx.root, { poolSize: 2, statementTimeoutMs: 500, pointerPollMs: 600_000, heartbeatMs: 300 });
+  const behind = await startTestServer(proxy.url, pub.fx.root, {
+    poolSize: 2,
+    statementTimeoutMs: 500,
+    pointerPollMs: 600_000,
+    heartbeatMs: 300,
+  });
   try {
     await until('the generation in memory', () => behind.served.current('outage', null) !== undefined);
     const run = behind.served.current('outage', null)!.generation.runId;

@@ -11,7 +11,7 @@ import type { Logger } from '../src/log.ts';
 import { predict } from '../src/run/predict.ts';
 import { publishRun } from '../src/store/pointer.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';
-import { closeAgent, get, publishFixture, startTestServer, type Published, type TestServer } from './serve-helpers.ts';
+import { closeAgent, get, type Published, publishFixture, startTestServer, type TestServer } from './serve-helpers.ts';
 
 let t: TestDb;
 let pub: Published;
@@ -37,7 +37,11 @@ async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 15
 function capture(): { logger: Logger; lines: string[] } {
   const lines: string[] = [];
   const logger: Logger = {
-    debug: () => {}, info: (m) => lines.push(m), warn: (m) => lines.push(m), error: (m) => lines.push(m), child: () => logger,
+    debug: () => {},
+    info: (m) => lines.push(m),
+    warn: (m) => lines.push(m),
+    error: (m) => lines.push(m),
+    child: () => logger,
   };
   return { logger, lines };
 }
@@ -51,7 +55,8 @@ async function publish(runId: number, action: 'publish' | 'rollback' = 'publish'
   }
 }
 
-const fromMemoryCount = async (s: TestServer) => Number(/batchcast_lookups_from_memory_total (\d+)/.exec((await get(s.url, '/metrics')).body)?.[1]);
+const fromMemoryCount = async (s: TestServer) =>
+  Number(/batchcast_lookups_from_memory_total (\d+)/.exec((await get(s.url, '/metrics')).body)?.[1]);
 
 beforeAll(async () => {
   t = await createTestDb('serve_memory');
@@ -60,7 +65,14 @@ beforeAll(async () => {
   // Generation B of the same (job, date) from another model; then A again, so A is the one published.
   const modelFile = path.join(pub.fx.root, 'data', 'mem', 'model.onnx');
   const modelA = readFileSync(modelFile);
-  writeFileSync(modelFile, buildTwoTowerModel(randomTwoTower({ inputSize: 6, hidden: 12, embedding: 8, items: 80 }, 99), { k: 5, output: 'top_k', version: 'mem-v2' }));
+  writeFileSync(
+    modelFile,
+    buildTwoTowerModel(randomTwoTower({ inputSize: 6, hidden: 12, embedding: 8, items: 80 }, 99), {
+      k: 5,
+      output: 'top_k',
+      version: 'mem-v2',
+    }),
+  );
   runB = (await predict({ job: 'mem', date: pub.date, config, db: t.db, log })).runId;
   writeFileSync(modelFile, modelA);
   runA = pub.runId;
@@ -70,8 +82,11 @@ beforeAll(async () => {
   writeFileSync(path.join(pub.fx.jobsDir, 'mem_fb.json'), JSON.stringify({ ...job, fallback: true }));
   await predict({ job: 'mem_fb', date: pub.date, config, db: t.db, log });
   for (const run of [runA, runB]) {
-    const { rows } = await t.db.pool.query<{ user_id: string; item_ids: string[] }>(`select x.user_id, coalesce(x.item_ids, batchcast.item_ids(r.items_sha256, x.item_idx)) as item_ids
-       from batchcast.predictions x join batchcast.runs r using (run_id) where run_id = $1`, [run]);
+    const { rows } = await t.db.pool.query<{ user_id: string; item_ids: string[] }>(
+      `select x.user_id, coalesce(x.item_ids, batchcast.item_ids(r.items_sha256, x.item_idx)) as item_ids
+       from batchcast.predictions x join batchcast.runs r using (run_id) where run_id = $1`,
+      [run],
+    );
     expected.set(run, new Map(rows.map((r) => [r.user_id, r.item_ids])));
   }
   memory = await startTestServer(t.url, pub.fx.root, NO_POLL);
@@ -99,7 +114,7 @@ describe('lookups from memory', () => {
       expect(m.body, target).toBe(d.body);
       expect(m.headers.etag, target).toBe(d.headers.etag);
     }
-    expect(await fromMemoryCount(memory) - before).toBe(targets.length);
+    expect((await fromMemoryCount(memory)) - before).toBe(targets.length);
     expect(await fromMemoryCount(database)).toBe(0);
     // An older or unpublished date is not held: it goes to PostgreSQL, which says there is none.
     expect((await get(memory.url, lookup('mem', 'nobody-here', '?date=2026-11-01'))).json.error).toBe('generation_not_found');
@@ -108,7 +123,11 @@ describe('lookups from memory', () => {
   it('learn of a publish by NOTIFY (the poll is 10 minutes), switch to the new run, and switch back at once on rollback', async () => {
     const user = [...expected.get(runA)!.keys()].find((u) => expected.get(runA)!.get(u)!.join() !== expected.get(runB)!.get(u)!.join())!;
     await publish(runB);
-    const seenMs = await until('the new run answered', async () => (await get(memory.url, lookup('mem', user))).json.run_id === runB, 5_000);
+    const seenMs = await until(
+      'the new run answered',
+      async () => (await get(memory.url, lookup('mem', user))).json.run_id === runB,
+      5_000,
+    );
     expect(seenMs).toBeLessThan(5_000);
     await until('run B in memory', () => memory.served.current('mem', null)?.generation.runId === runB);
     const b = await get(memory.url, lookup('mem', user));
@@ -142,7 +161,10 @@ describe('lookups from memory', () => {
         const user = ids[i++ % ids.length];
         const a = await get(memory.url, lookup('mem', user));
         answers++;
-        if (a.status !== 200) { problems.push(`${user}: ${a.status} ${a.body}`); continue; }
+        if (a.status !== 200) {
+          problems.push(`${user}: ${a.status} ${a.body}`);
+          continue;
+        }
         const want = expected.get(a.json.run_id)?.get(user);
         const got = a.json.items.map((x: { item_id: string }) => x.item_id).join();
         if (want?.join() !== got) problems.push(`${user}: run ${a.json.run_id} answered ${got}, that generation holds ${want?.join()}`);
@@ -158,7 +180,7 @@ describe('lookups from memory', () => {
     expect(seen.get(runA)).toBeGreaterThan(100);
     expect(seen.get(runB)).toBeGreaterThan(100);
     // Both generations stay held, so the flips were answered from memory, not by falling back to PostgreSQL.
-    expect(await fromMemoryCount(memory) - before).toBeGreaterThan(answers * 0.9);
+    expect((await fromMemoryCount(memory)) - before).toBeGreaterThan(answers * 0.9);
   });
 });
 
@@ -168,7 +190,9 @@ it('a generation larger than serve.memoryBudgetMb is served from PostgreSQL, and
   const small = await startTestServer(t.url, big.fx.root, { ...NO_POLL, memoryBudgetMb: 1 }, logger);
   try {
     await until('the log line', () => lines.some((l) => l.includes(`run ${big.runId}`) && l.includes('served from PostgreSQL')));
-    expect(lines.find((l) => l.includes(`run ${big.runId}`))).toMatch(/job big: run \d+ \(20000 users\) needs about \d+ MB, more than the 1 MB serve.memoryBudgetMb=1 leaves/);
+    expect(lines.find((l) => l.includes(`run ${big.runId}`))).toMatch(
+      /job big: run \d+ \(20000 users\) needs about \d+ MB, more than the 1 MB serve.memoryBudgetMb=1 leaves/,
+    );
     expect(small.served.current('big', null)).toBeUndefined();
     const user = big.fx.users.get(big.date)!.ids[5];
     const a = await get(small.url, lookup('big', user));
@@ -184,10 +208,23 @@ describe('?include=attributes', () => {
   it('returns each item with its items.attributes columns, from memory and from PostgreSQL alike', async () => {
     // A job over the same data whose items file carries name, km and tags.
     const file = path.join(pub.fx.root, 'data', 'mem', 'items-attr.csv');
-    const rows = pub.fx.itemIds.map((id, i) => ({ id, name: `Route "${i}", the long way`, km: Math.round(i * 13.7) / 10, tags: i % 2 ? 'park;river' : 'cafe' }));
-    writeFileSync(file, 'idx,item_id,name,km,tags\n' + rows.map((r, i) => `${i},${r.id},"${r.name.replaceAll('"', '""')}",${r.km},${r.tags}`).join('\n') + '\n');
+    const rows = pub.fx.itemIds.map((id, i) => ({
+      id,
+      name: `Route "${i}", the long way`,
+      km: Math.round(i * 13.7) / 10,
+      tags: i % 2 ? 'park;river' : 'cafe',
+    }));
+    writeFileSync(
+      file,
+      'idx,item_id,name,km,tags\n' +
+        rows.map((r, i) => `${i},${r.id},"${r.name.replaceAll('"', '""')}",${r.km},${r.tags}`).join('\n') +
+        '\n',
+    );
     const job = JSON.parse(readFileSync(pub.fx.jobFile, 'utf8'));
-    writeFileSync(path.join(pub.fx.jobsDir, 'mem_attr.json'), JSON.stringify({ ...job, items: { ...job.items, path: 'data/mem/items-attr.csv', attributes: ['name', 'km', 'tags'] } }));
+    writeFileSync(
+      path.join(pub.fx.jobsDir, 'mem_attr.json'),
+      JSON.stringify({ ...job, items: { ...job.items, path: 'data/mem/items-attr.csv', attributes: ['name', 'km', 'tags'] } }),
+    );
     const config = loadConfig({ databaseUrl: t.url, root: pub.fx.root, workers: 1, intraOpThreads: 1 }, {});
     await predict({ job: 'mem_attr', date: pub.date, config, db: t.db, log });
     for (const s of [memory, database]) s.catalogue.reload();
@@ -203,7 +240,10 @@ describe('?include=attributes', () => {
     }
     // Without include, no attributes; a job without attributes, or another include value, is a 400 naming include.
     expect((await get(memory.url, lookup('mem_attr', pub.fx.users.get(pub.date)!.ids[0]))).json.items[0].attributes).toBeUndefined();
-    expect((await get(memory.url, lookup('mem', 'nobody', '?include=attributes'))).json).toMatchObject({ parameter: 'include', message: expect.stringContaining('items.attributes') });
+    expect((await get(memory.url, lookup('mem', 'nobody', '?include=attributes'))).json).toMatchObject({
+      parameter: 'include',
+      message: expect.stringContaining('items.attributes'),
+    });
     expect((await get(memory.url, lookup('mem_attr', 'nobody', '?include=everything'))).json).toMatchObject({ parameter: 'include' });
   });
 
@@ -211,6 +251,8 @@ describe('?include=attributes', () => {
     const job = JSON.parse(readFileSync(pub.fx.jobFile, 'utf8'));
     writeFileSync(path.join(pub.fx.jobsDir, 'mem_typo.json'), JSON.stringify({ ...job, items: { ...job.items, attributes: ['nmae'] } }));
     const config = loadConfig({ databaseUrl: t.url, root: pub.fx.root, workers: 1, intraOpThreads: 1 }, {});
-    await expect(predict({ job: 'mem_typo', date: pub.date, config, db: t.db, log })).rejects.toThrow(/items file .*items\.csv: cannot read the attribute columns "nmae" \(items\.attributes\)/);
+    await expect(predict({ job: 'mem_typo', date: pub.date, config, db: t.db, log })).rejects.toThrow(
+      /items file .*items\.csv: cannot read the attribute columns "nmae" \(items\.attributes\)/,
+    );
   });
 });

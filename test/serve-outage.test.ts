@@ -7,11 +7,11 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { loadConfig, type EmbeddedConfig } from '../src/config/load-config.ts';
+import { type EmbeddedConfig, loadConfig } from '../src/config/load-config.ts';
 import { openDb } from '../src/db/connect.ts';
-import { freePort, startEmbedded, type EmbeddedServer } from '../src/db/embedded.ts';
+import { type EmbeddedServer, freePort, startEmbedded } from '../src/db/embedded.ts';
 import type { TestDb } from './helpers.ts';
-import { closeAgent, get, publishFixture, startTestServer, type Published, type TestServer } from './serve-helpers.ts';
+import { closeAgent, get, type Published, publishFixture, startTestServer, type TestServer } from './serve-helpers.ts';
 
 let dir: string;
 let cfg: EmbeddedConfig;
@@ -73,7 +73,10 @@ it('answers 503 + Retry-After while the database is down and recovers by itself 
   const back = performance.now();
   let recoveredMs = Infinity;
   while (performance.now() - back < 5_000) {
-    if ((await get(server.url, target)).status === 200) { recoveredMs = performance.now() - back; break; }
+    if ((await get(server.url, target)).status === 200) {
+      recoveredMs = performance.now() - back;
+      break;
+    }
     await new Promise((r) => setTimeout(r, 10));
   }
   // Let the loaders see the recovered database too before they stop.

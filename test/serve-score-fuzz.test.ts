@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { rng } from '../src/demo/random.ts';
 import { createTestDb, type TestDb } from './helpers.ts';
-import { closeAgent, post, publishFixture, startTestServer, type Published, type TestServer } from './serve-helpers.ts';
+import { closeAgent, type Published, post, publishFixture, startTestServer, type TestServer } from './serve-helpers.ts';
 
 let t: TestDb;
 let pub: Published;
@@ -30,8 +30,11 @@ function randomText(max: number): string {
   let s = '';
   for (let i = int(0, max); i > 0; i--) {
     s += pick([
-      () => String.fromCharCode(int(0, 31)), () => String.fromCharCode(int(32, 126)), () => String.fromCharCode(int(0x80, 0xffff)),
-      () => String.fromCodePoint(int(0x1f300, 0x1faff)), () => pick(['"', '\\', '{', '}', '[', ']', ':', ',', '__proto__', 'constructor']),
+      () => String.fromCharCode(int(0, 31)),
+      () => String.fromCharCode(int(32, 126)),
+      () => String.fromCharCode(int(0x80, 0xffff)),
+      () => String.fromCodePoint(int(0x1f300, 0x1faff)),
+      () => pick(['"', '\\', '{', '}', '[', ']', ':', ',', '__proto__', 'constructor']),
     ])();
   }
   return s;
@@ -39,16 +42,26 @@ function randomText(max: number): string {
 
 function randomValue(depth = 0): unknown {
   switch (int(0, depth > 2 ? 6 : 9)) {
-    case 0: return next() * 2 - 1;
-    case 1: return pick([0, -0, 1e-45, 3.4e38, 3.5e38, 1e39, -1e308, 1.7976931348623157e308, Number.MIN_VALUE, 2 ** 53 + 1]);
-    case 2: return null;
-    case 3: return pick([true, false]);
-    case 4: return randomText(8);
-    case 5: return pick(['NaN', 'Infinity', '-Infinity', '1e400', '0x10', '']);
-    case 6: return int(-1000, 1000);
-    case 7: return Array.from({ length: int(0, 8) }, () => randomValue(depth + 1));
-    case 8: return Object.fromEntries(Array.from({ length: int(0, 4) }, () => [randomText(6), randomValue(depth + 1)]));
-    default: return { f0: randomValue(depth + 1) };
+    case 0:
+      return next() * 2 - 1;
+    case 1:
+      return pick([0, -0, 1e-45, 3.4e38, 3.5e38, 1e39, -1e308, 1.7976931348623157e308, Number.MIN_VALUE, 2 ** 53 + 1]);
+    case 2:
+      return null;
+    case 3:
+      return pick([true, false]);
+    case 4:
+      return randomText(8);
+    case 5:
+      return pick(['NaN', 'Infinity', '-Infinity', '1e400', '0x10', '']);
+    case 6:
+      return int(-1000, 1000);
+    case 7:
+      return Array.from({ length: int(0, 8) }, () => randomValue(depth + 1));
+    case 8:
+      return Object.fromEntries(Array.from({ length: int(0, 4) }, () => [randomText(6), randomValue(depth + 1)]));
+    default:
+      return { f0: randomValue(depth + 1) };
   }
 }
 
@@ -59,22 +72,35 @@ function validFeatures(): Record<string, unknown> {
 function randomBody(): string {
   const kind = int(0, 9);
   if (kind === 0) return randomText(200); // not JSON at all
-  if (kind === 1) { // valid JSON cut short, or with junk after it
+  if (kind === 1) {
+    // valid JSON cut short, or with junk after it
     const s = JSON.stringify({ user_id: 'u', features: validFeatures() });
     return next() < 0.5 ? s.slice(0, int(0, s.length - 1)) : s + randomText(5);
   }
   if (kind === 2) return JSON.stringify(randomValue());
   if (kind === 3) return '['.repeat(int(100, 3000)) + ']'.repeat(int(0, 3000)); // deep nesting
   const features: Record<string, unknown> = validFeatures();
-  const body: Record<string, unknown> = { user_id: pick([`user-${int(0, 99)}`, randomText(20), int(-5, 5), 2 ** 60, null, '', 'x'.repeat(int(250, 260))]), features };
+  const body: Record<string, unknown> = {
+    user_id: pick([`user-${int(0, 99)}`, randomText(20), int(-5, 5), 2 ** 60, null, '', 'x'.repeat(int(250, 260))]),
+    features,
+  };
   for (let i = int(0, 3); i > 0; i--) {
     const name = pick(pub.fx.featureNames);
     switch (int(0, 4)) {
-      case 0: delete features[name]; break;
-      case 1: features[name] = randomValue(); break;
-      case 2: features[randomText(6)] = randomValue(); break;
-      case 3: body.features = next() < 0.5 ? Object.values(features) : randomValue(); break;
-      default: body[pick(['extra', 'k', 'User_Id', randomText(4)])] = randomValue();
+      case 0:
+        delete features[name];
+        break;
+      case 1:
+        features[name] = randomValue();
+        break;
+      case 2:
+        features[randomText(6)] = randomValue();
+        break;
+      case 3:
+        body.features = next() < 0.5 ? Object.values(features) : randomValue();
+        break;
+      default:
+        body[pick(['extra', 'k', 'User_Id', randomText(4)])] = randomValue();
     }
   }
   if (next() < 0.1) delete body.user_id;
@@ -84,11 +110,14 @@ function randomBody(): string {
 it('1,000 random bodies: never a 5xx, and every refusal says why', async () => {
   const statuses = new Map<number, number>();
   for (let i = 0; i < 1000; i += 25) {
-    const answers = await Promise.all(Array.from({ length: 25 }, async () => {
-      const body = randomBody();
-      const headers: Record<string, string> = next() < 0.1 ? { 'content-type': pick(['text/plain', 'application/x-www-form-urlencoded', '']) } : {};
-      return { body, a: await post(server.url, '/v1/jobs/sfuzz/score', body, headers) };
-    }));
+    const answers = await Promise.all(
+      Array.from({ length: 25 }, async () => {
+        const body = randomBody();
+        const headers: Record<string, string> =
+          next() < 0.1 ? { 'content-type': pick(['text/plain', 'application/x-www-form-urlencoded', '']) } : {};
+        return { body, a: await post(server.url, '/v1/jobs/sfuzz/score', body, headers) };
+      }),
+    );
     for (const { body, a } of answers) {
       expect(a.status, body.slice(0, 300)).toBeLessThan(500);
       if (a.status >= 400) expect(a.json?.message, body.slice(0, 300)).toBeTypeOf('string');

@@ -7,7 +7,16 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTwoTowerModel, randomTwoTower } from '../src/demo/build-model.ts';
 import { createTestDb, type TestDb } from './helpers.ts';
-import { closeAgent, get, post, publishFixture, recordingLogger, startTestServer, type Published, type TestServer } from './serve-helpers.ts';
+import {
+  closeAgent,
+  get,
+  type Published,
+  post,
+  publishFixture,
+  recordingLogger,
+  startTestServer,
+  type TestServer,
+} from './serve-helpers.ts';
 
 let t: TestDb;
 let cols: Published;
@@ -19,7 +28,16 @@ beforeAll(async () => {
   t = await createTestDb('serve_score');
   // Columns, string ids, the model's TopK; list column, int ids, scores with our top K: both code paths.
   cols = await publishFixture(t, { name: 'score_cols', users: 1000, items: 80, k: 6, batchSize: 64 });
-  list = await publishFixture(t, { name: 'score_list', users: 1000, items: 120, k: 5, featureMode: 'list', output: 'scores', idType: 'int', seed: 23 });
+  list = await publishFixture(t, {
+    name: 'score_list',
+    users: 1000,
+    items: 120,
+    k: 5,
+    featureMode: 'list',
+    output: 'scores',
+    idType: 'int',
+    seed: 23,
+  });
   // One server for both jobs: the list job's file, with absolute paths, beside the columns job.
   const job = JSON.parse(readFileSync(list.fx.jobFile, 'utf8'));
   for (const part of [job.features, job.model, job.items]) part.path = path.resolve(list.fx.root, part.path);
@@ -33,10 +51,15 @@ afterAll(async () => {
   await t?.drop();
 });
 
-async function batchAnswers(job: string, date: string): Promise<Map<string, { item_ids: string[]; scores: number[]; model_version: string; run_id: number }>> {
+async function batchAnswers(
+  job: string,
+  date: string,
+): Promise<Map<string, { item_ids: string[]; scores: number[]; model_version: string; run_id: number }>> {
   const { rows } = await t.db.pool.query(
     `select user_id, array_agg(item_id order by rank) as item_ids, array_agg(score order by rank) as scores, min(model_version) as model_version, min(run_id) as run_id
-       from batchcast.recommendations where job = $1 and prediction_date = $2 group by user_id`, [job, date]);
+       from batchcast.recommendations where job = $1 and prediction_date = $2 group by user_id`,
+    [job, date],
+  );
   return new Map(rows.map((r) => [r.user_id, { ...r, run_id: Number(r.run_id) }]));
 }
 
@@ -45,7 +68,11 @@ async function scoreAll(pub: Published, body: (i: number) => unknown) {
   const answers = [];
   // 32 at a time, so requests meet in batches as they would under load.
   for (let i = 0; i < ids.length; i += 32) {
-    answers.push(...await Promise.all(ids.slice(i, i + 32).map((_, j) => post(server.url, `/v1/jobs/${pub.fx.job}/score`, JSON.stringify(body(i + j))))));
+    answers.push(
+      ...(await Promise.all(
+        ids.slice(i, i + 32).map((_, j) => post(server.url, `/v1/jobs/${pub.fx.job}/score`, JSON.stringify(body(i + j)))),
+      )),
+    );
   }
   return answers;
 }
@@ -59,15 +86,28 @@ describe('online answers equal the batch generation', () => {
       expect(want.size).toBe(1000);
       const answers = await scoreAll(pub, (i) => ({
         user_id: ids[i],
-        features: which === 'columns' ? Object.fromEntries(pub.fx.featureNames.map((n, j) => [n, features[i][j]])) : Array.from(features[i]),
+        features:
+          which === 'columns' ? Object.fromEntries(pub.fx.featureNames.map((n, j) => [n, features[i][j]])) : Array.from(features[i]),
       }));
       answers.forEach((a, i) => {
         const w = want.get(ids[i])!;
         expect(a.status, a.body).toBe(200);
-        expect(a.json).toMatchObject({ job: pub.fx.job, user_id: ids[i], source: 'online', model_version: w.model_version, run_id: pub.runId, prediction_date: pub.date });
-        expect(a.json.items.map((x: { item_id: string }) => x.item_id), ids[i]).toEqual(w.item_ids);
+        expect(a.json).toMatchObject({
+          job: pub.fx.job,
+          user_id: ids[i],
+          source: 'online',
+          model_version: w.model_version,
+          run_id: pub.runId,
+          prediction_date: pub.date,
+        });
+        expect(
+          a.json.items.map((x: { item_id: string }) => x.item_id),
+          ids[i],
+        ).toEqual(w.item_ids);
         expect(a.json.items.map((x: { rank: number }) => x.rank)).toEqual(w.item_ids.map((_, r) => r + 1));
-        a.json.items.forEach((x: { score: number }, r: number) => expect(Math.abs(x.score - w.scores[r]), `${ids[i]} rank ${r + 1}`).toBeLessThanOrEqual(1e-6));
+        a.json.items.forEach((x: { score: number }, r: number) =>
+          expect(Math.abs(x.score - w.scores[r]), `${ids[i]} rank ${r + 1}`).toBeLessThanOrEqual(1e-6),
+        );
       });
     }, 60_000);
   }
@@ -85,14 +125,19 @@ describe('online answers equal the batch generation', () => {
 
 describe('bad input', () => {
   const valid = () => Object.fromEntries(cols.fx.featureNames.map((n) => [n, 0.25]));
-  const score = (body: unknown, job = 'score_cols') => post(server.url, `/v1/jobs/${job}/score`, typeof body === 'string' ? body : JSON.stringify(body));
+  const score = (body: unknown, job = 'score_cols') =>
+    post(server.url, `/v1/jobs/${job}/score`, typeof body === 'string' ? body : JSON.stringify(body));
 
   it('a missing, extra, mistyped or non-finite feature gets a 400 naming it', async () => {
     const { f2: _, ...missing } = valid();
     const cases: [unknown, string, RegExp][] = [
       [{ user_id: 'u', features: missing }, 'f2', /feature f2 is missing/],
       [{ user_id: 'u', features: { ...valid(), likes_mud: 1 } }, 'likes_mud', /feature "likes_mud" is not a feature of job score_cols/],
-      [{ user_id: 'u', features: { ...valid(), f1: '0.5' } }, 'f1', /feature f1 of job score_cols must be a number or a boolean \(got string\)/],
+      [
+        { user_id: 'u', features: { ...valid(), f1: '0.5' } },
+        'f1',
+        /feature f1 of job score_cols must be a number or a boolean \(got string\)/,
+      ],
       [{ user_id: 'u', features: { ...valid(), f3: null } }, 'f3', /feature f3 is NaN or NULL/],
       // float32 overflow and a JSON number past float64: both Infinity, caught by the run's own bad-row check
       [`{"user_id": "u", "features": {"f0": 1e39, "f1": 0, "f2": 0, "f3": 0, "f4": 0, "f5": 0}}`, 'f0', /feature f0 is Infinity/],
@@ -200,25 +245,42 @@ describe('limits and model checks', () => {
     }
   });
 
-  it('a model file that differs from the published generation\'s is logged and shown in /metrics', async () => {
+  it("a model file that differs from the published generation's is logged and shown in /metrics", async () => {
     const fx = (await publishFixture(t, { name: 'score_drift', users: 50, items: 40 })).fx;
     const model = path.join(fx.root, 'data', 'score_drift', 'model.onnx');
     copyFileSync(model, `${model}.published`);
-    writeFileSync(model, buildTwoTowerModel(randomTwoTower({ inputSize: 6, hidden: 12, embedding: 8, items: 40 }, 99), { k: 5, output: 'top_k', version: 'retrained' }));
+    writeFileSync(
+      model,
+      buildTwoTowerModel(randomTwoTower({ inputSize: 6, hidden: 12, embedding: 8, items: 40 }, 99), {
+        k: 5,
+        output: 'top_k',
+        version: 'retrained',
+      }),
+    );
     const lines = recordingLogger();
     const drift = await startTestServer(t.url, fx.root, {}, lines);
     try {
-      const a = await post(drift.url, '/v1/jobs/score_drift/score', JSON.stringify({ user_id: 'u', features: Object.fromEntries(fx.featureNames.map((n) => [n, 0.3])) }));
+      const a = await post(
+        drift.url,
+        '/v1/jobs/score_drift/score',
+        JSON.stringify({ user_id: 'u', features: Object.fromEntries(fx.featureNames.map((n) => [n, 0.3])) }),
+      );
       expect(a.status).toBe(200);
       expect((await get(drift.url, '/metrics')).body).toMatch(/^batchcast_score_model_mismatch\{job="score_drift"\} 1$/m);
       expect(lines.lines.some((l) => l.level === 'warn' && /published generation .* was made with sha256/.test(l.msg))).toBe(true);
       // A changed job file gets a new scorer (here: k 5 -> 3) once the catalogue has re-read it.
       writeFileSync(fx.jobFile, JSON.stringify({ ...JSON.parse(readFileSync(fx.jobFile, 'utf8')), k: 3 }));
       drift.catalogue.reload();
-      const b = await post(drift.url, '/v1/jobs/score_drift/score', JSON.stringify({ user_id: 'u', features: Object.fromEntries(fx.featureNames.map((n) => [n, 0.3])) }));
+      const b = await post(
+        drift.url,
+        '/v1/jobs/score_drift/score',
+        JSON.stringify({ user_id: 'u', features: Object.fromEntries(fx.featureNames.map((n) => [n, 0.3])) }),
+      );
       expect(b.status).toBe(200);
       expect(b.json.items).toHaveLength(3);
-      expect(b.json.items.map((x: { item_id: string }) => x.item_id)).toEqual(a.json.items.slice(0, 3).map((x: { item_id: string }) => x.item_id));
+      expect(b.json.items.map((x: { item_id: string }) => x.item_id)).toEqual(
+        a.json.items.slice(0, 3).map((x: { item_id: string }) => x.item_id),
+      );
     } finally {
       await drift.stop();
     }

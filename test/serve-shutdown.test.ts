@@ -1,13 +1,13 @@
 // `batchcast serve` as operators run it: a child process (node bin/batchcast.js serve), JSON logs with
 // request ids and no credentials, and SIGTERM: stop accepting, finish the lookups in flight, exit 0.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { freePort } from '../src/db/embedded.ts';
 import { createTestDb, type TestDb } from './helpers.ts';
-import { closeAgent, get, publishFixture, type Published } from './serve-helpers.ts';
+import { closeAgent, get, type Published, publishFixture } from './serve-helpers.ts';
 
 const bin = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'batchcast.js');
 let t: TestDb;
@@ -28,7 +28,10 @@ afterAll(async () => {
 function refused(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => { s.destroy(); resolve(false); });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
     s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
   });
 }
@@ -38,14 +41,26 @@ it('SIGTERM stops accepting, finishes the lookups in flight, closes the pool and
   const base = `http://127.0.0.1:${port}`;
   // Memory off: the lookups must be held inside PostgreSQL (below), which lookups from memory never enter.
   const env = { ...process.env, BATCHCAST_ROOT: pub.fx.root, LOOKUP_DATABASE_URL: '', BATCHCAST_SERVE_MEMORY_MB: '0' };
-  child = spawn(process.execPath, [bin, 'serve', '--port', String(port), '--database-url', t.url, '--json', '--log-level', 'debug'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  child = spawn(process.execPath, [bin, 'serve', '--port', String(port), '--database-url', t.url, '--json', '--log-level', 'debug'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let logs = '';
-  child.stdout!.on('data', (d) => { logs += d; });
-  child.stderr!.on('data', (d) => { logs += d; });
+  child.stdout!.on('data', (d) => {
+    logs += d;
+  });
+  child.stderr!.on('data', (d) => {
+    logs += d;
+  });
   const exited = new Promise<number | null>((resolve) => child!.on('exit', (code) => resolve(code)));
 
   const until = Date.now() + 30_000;
-  while (!(await get(base, '/healthz').then((a) => a.status === 200, () => false))) {
+  while (
+    !(await get(base, '/healthz').then(
+      (a) => a.status === 200,
+      () => false,
+    ))
+  ) {
     if (Date.now() > until || child.exitCode !== null) throw new Error(`serve did not start: ${logs}`);
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -75,7 +90,10 @@ it('SIGTERM stops accepting, finishes the lookups in flight, closes the pool and
   expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
   expect(await exited).toBe(0);
 
-  const lines = logs.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = logs
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   expect(lines.some((l) => l.requestId === 'test-request-1' && l.status === 200)).toBe(true);
   expect(lines.some((l) => String(l.msg).startsWith('stopping'))).toBe(true);
   expect(lines.at(-1)!.msg).toBe('stopped');

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { withDuckDB, sqlString } from '../src/read/duckdb.ts';
+import { sqlString, withDuckDB } from '../src/read/duckdb.ts';
 import { parseShard, shardOf, shardPython, shardSql } from '../src/read/shard.ts';
 import { adminUrl } from './helpers.ts';
 
@@ -22,7 +22,16 @@ function makeIds(): { ints: bigint[]; strings: string[] } {
     const mag = rand() < 0.5 ? BigInt(Math.floor(rand() * 1e6)) : BigInt(Math.floor(rand() * 2 ** 53)) * BigInt(Math.floor(rand() * 1024));
     ints.push(rand() < 0.1 ? -mag : mag);
   }
-  const ranges = [[0x20, 0x7e], [0xa0, 0x2ff], [0x370, 0x3ff], [0x400, 0x4ff], [0x4e00, 0x9fff], [0xac00, 0xd7a3], [0x1f300, 0x1f6ff], [0x10000, 0x1ffff]];
+  const ranges = [
+    [0x20, 0x7e],
+    [0xa0, 0x2ff],
+    [0x370, 0x3ff],
+    [0x400, 0x4ff],
+    [0x4e00, 0x9fff],
+    [0xac00, 0xd7a3],
+    [0x1f300, 0x1f6ff],
+    [0x10000, 0x1ffff],
+  ];
   const strings: string[] = ['', 'a', "o'brien", 'x"y', 'back\\slash', 'tab\there', 'e\u0301', 'ß', '日本語', '👩‍👩‍👧', 'user-1'];
   while (strings.length < 5000) {
     let s = '';
@@ -132,9 +141,13 @@ describe('parseShard (--shard I/N, --shard auto/N)', () => {
     expect(() => parseShard('1', {})).toThrow(/must be I\/N/);
     expect(() => parseShard('-1/4', {})).toThrow(/must be I\/N/);
     expect(() => parseShard('a/4', {})).toThrow(/must be I\/N/);
-    expect(() => parseShard('auto/4', {})).toThrow(/JOB_COMPLETION_INDEX is not set; auto\/N only works in a pod of a Kubernetes Indexed Job/);
+    expect(() => parseShard('auto/4', {})).toThrow(
+      /JOB_COMPLETION_INDEX is not set; auto\/N only works in a pod of a Kubernetes Indexed Job/,
+    );
     expect(() => parseShard('auto/4', { JOB_COMPLETION_INDEX: 'x' })).toThrow(/JOB_COMPLETION_INDEX="x" is not a whole number/);
-    expect(() => parseShard('auto/4', { JOB_COMPLETION_INDEX: '4' })).toThrow(/JOB_COMPLETION_INDEX=4 is not below the shard count 4.*completions must equal N/);
+    expect(() => parseShard('auto/4', { JOB_COMPLETION_INDEX: '4' })).toThrow(
+      /JOB_COMPLETION_INDEX=4 is not below the shard count 4.*completions must equal N/,
+    );
   });
 
   it('fails with exit code 2 (bad input)', () => {

@@ -5,10 +5,10 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, type Config } from '../src/config/load-config.ts';
+import { type Config, loadConfig } from '../src/config/load-config.ts';
 import { predict } from '../src/run/predict.ts';
 import { generationSource } from '../src/store/run-tables.ts';
-import { makeFixture, type Fixture } from './fixtures.ts';
+import { type Fixture, makeFixture } from './fixtures.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';
 
 const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'batchcast.js');
@@ -22,7 +22,18 @@ let single: Map<string, string>;
 beforeAll(async () => {
   t = await createTestDb('shards');
   // String ids: the shard function hashes the id's text, the case where systems most easily disagree.
-  fx = await makeFixture({ name: 'shards', idType: 'string', output: 'scores', featureMode: 'list', users: USERS, items: 200, inputSize: 8, dates: [date], filesPerDate: 2, batchSize: 256 });
+  fx = await makeFixture({
+    name: 'shards',
+    idType: 'string',
+    output: 'scores',
+    featureMode: 'list',
+    users: USERS,
+    items: 200,
+    inputSize: 8,
+    dates: [date],
+    filesPerDate: 2,
+    batchSize: 256,
+  });
   config = loadConfig({ databaseUrl: t.url, root: fx.root, chunkRows: 1024 }, {});
   const r = await predict({ job: fx.job, date, config, db: t.db, log });
   single = await rowsOf(r.runId);
@@ -34,7 +45,9 @@ afterAll(async () => {
 
 /** Every row of a run as user -> "items|scores", item ids decoded whatever the run's format (generationSource). */
 async function rowsOf(runId: number): Promise<Map<string, string>> {
-  const { rows } = await t.db.pool.query<{ user_id: string; item_ids: string[]; scores: number[] }>(`select user_id, item_ids, scores from ${generationSource(runId)}`);
+  const { rows } = await t.db.pool.query<{ user_id: string; item_ids: string[]; scores: number[] }>(
+    `select user_id, item_ids, scores from ${generationSource(runId)}`,
+  );
   return new Map(rows.map((r) => [r.user_id, `${r.item_ids.join(',')}|${r.scores.join(',')}`]));
 }
 
@@ -50,13 +63,16 @@ function runCli(args: string[], onLine?: (line: string, kill: () => void) => voi
   });
   let stderr = '';
   let stdout = '';
-  child.stdout.on('data', (d: Buffer) => { stdout += d; });
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d;
+  });
   child.stderr.on('data', (d: Buffer) => {
     stderr += d;
     for (const line of d.toString().split('\n')) if (line) onLine?.(line, () => child.kill('SIGKILL'));
   });
   return new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; stdout: string }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal, stderr, stdout })));
+    child.on('exit', (code, signal) => resolve({ code, signal, stderr, stdout })),
+  );
 }
 
 const shard = (spec: string, onLine?: (line: string, kill: () => void) => void, env?: Record<string, string>) =>
@@ -72,7 +88,10 @@ async function expectPublishedLikeSingle(runId: number) {
   expect(differ).toBe(0);
   const { rows: log } = await t.db.pool.query('select count(*)::int as n from batchcast.publish_log where run_id = $1', [runId]);
   expect(log[0].n).toBe(1); // published once
-  const { rows: left } = await t.db.pool.query(`select count(*)::int as n from pg_tables where schemaname = 'batchcast' and tablename like $1`, [`predictions_r${runId}_s%`]);
+  const { rows: left } = await t.db.pool.query(
+    `select count(*)::int as n from pg_tables where schemaname = 'batchcast' and tablename like $1`,
+    [`predictions_r${runId}_s%`],
+  );
   expect(left[0].n).toBe(0); // the shard tables are merged and dropped
 }
 
@@ -87,7 +106,10 @@ describe('predict --shard', () => {
     expect(runId).not.toBe(before);
     expect(results.filter((r) => /published: \d+ rows from 4 shards/.test(r.stderr))).toHaveLength(1);
     await expectPublishedLikeSingle(runId);
-    const { rows } = await t.db.pool.query('select shard, status, rows_written::int as n from batchcast.run_shards where run_id = $1 order by shard', [runId]);
+    const { rows } = await t.db.pool.query(
+      'select shard, status, rows_written::int as n from batchcast.run_shards where run_id = $1 order by shard',
+      [runId],
+    );
     expect(rows.map((r) => r.status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
     expect(rows.reduce((a, r) => a + r.n, 0)).toBe(USERS);
     for (const r of rows) expect(r.n).toBeGreaterThan(USERS / 8); // every shard got a share
@@ -106,7 +128,9 @@ describe('predict --shard', () => {
     const before = await publishedRun();
     const results = await Promise.all([
       ...[0, 1, 2].map((i) => shard(`${i}/4`)),
-      shard('3/4', (line, kill) => { if (/reading \d+ users/.test(line)) kill(); }),
+      shard('3/4', (line, kill) => {
+        if (/reading \d+ users/.test(line)) kill();
+      }),
     ]);
     expect(results[3].signal).toBe('SIGKILL');
     for (const r of results.slice(0, 3)) expect(r.code, r.stderr).toBe(0);
@@ -119,7 +143,9 @@ describe('predict --shard', () => {
     // The dead shard may or may not have made its table before the kill (it depends on how far it got on a
     // busy machine): make it if missing, in the shape shard tables have, then leave junk rows in it.
     await t.db.pool.query(`create table if not exists ${dead} as select user_id, item_idx, scores from batchcast.predictions with no data`);
-    await t.db.pool.query(`insert into ${dead} (user_id, item_idx, scores) values ('not-a-user', '{0}', '{1}'), ($1, '{0}', '{1}')`, [[...single.keys()][0]]);
+    await t.db.pool.query(`insert into ${dead} (user_id, item_idx, scores) values ('not-a-user', '{0}', '{1}'), ($1, '{0}', '{1}')`, [
+      [...single.keys()][0],
+    ]);
 
     const runs = await runCli(['runs', '--job', fx.job, '--date', date]);
     expect(runs.code, runs.stderr).toBe(0);
@@ -145,7 +171,8 @@ describe('predict --shard', () => {
     // exit 3 if it then found the finisher at work on the generation)
     expect(twins.filter((r) => /shard 1\/4 of run \d+ succeeded/.test(r.stderr))).toHaveLength(1);
     const other = twins.find((r) => !/shard 1\/4 of run \d+ succeeded/.test(r.stderr))!;
-    if (other.code === 3) expect(other.stderr).toMatch(/shard 1\/4 of run \d+ is being scored by another process|another run holds the lock/);
+    if (other.code === 3)
+      expect(other.stderr).toMatch(/shard 1\/4 of run \d+ is being scored by another process|another run holds the lock/);
     else {
       expect(other.code, other.stderr).toBe(0);
       expect(other.stderr).toMatch(/already succeeded .* not redoing it/);

@@ -8,9 +8,16 @@ export async function silentProxy(target: URL) {
   const server = net.createServer((down) => {
     const up = net.connect(Number(target.port), target.hostname);
     sockets.add(down).add(up);
-    down.on('data', (d) => { if (!silent) up.write(d); });
-    up.on('data', (d) => { if (!silent) down.write(d); });
-    const close = () => { down.destroy(); up.destroy(); };
+    down.on('data', (d) => {
+      if (!silent) up.write(d);
+    });
+    up.on('data', (d) => {
+      if (!silent) down.write(d);
+    });
+    const close = () => {
+      down.destroy();
+      up.destroy();
+    };
     down.on('error', close).on('close', close);
     up.on('error', close).on('close', close);
   });
@@ -21,7 +28,12 @@ export async function silentProxy(target: URL) {
   url.hostname = '127.0.0.1';
   return {
     url: url.toString(),
-    goSilent: () => { silent = true; },
-    close: () => { for (const s of sockets) s.destroy(); server.close(); },
+    goSilent: () => {
+      silent = true;
+    },
+    close: () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
   };
 }

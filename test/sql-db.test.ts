@@ -39,7 +39,10 @@ describe('batchcast sql', () => {
     expect(lines[2]).toMatch(/^1\s+R\d+\s+[\d.]+$/);
     expect(lines.at(-1)).toBe('(10 rows)');
 
-    const json = await runCli(['sql', 'select count(distinct user_id)::int as users, min(prediction_date)::text as d from batchcast.recommendations', '--json'], env);
+    const json = await runCli(
+      ['sql', 'select count(distinct user_id)::int as users, min(prediction_date)::text as d from batchcast.recommendations', '--json'],
+      env,
+    );
     expect(json.code, json.stderr).toBe(0);
     expect(JSON.parse(json.stdout)).toEqual([{ users: 2000, d: date }]);
 

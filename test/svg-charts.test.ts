@@ -37,7 +37,14 @@ describe('charts', () => {
   });
 
   it('the drift chart has one bar per feature, red only over the threshold, and escapes feature names', () => {
-    const svg = driftBars([{ feature: 'a<b', psi: 0.01 }, { feature: 'km', psi: 9 }, { feature: 'c', psi: 0 }], 0.25);
+    const svg = driftBars(
+      [
+        { feature: 'a<b', psi: 0.01 },
+        { feature: 'km', psi: 9 },
+        { feature: 'c', psi: 0 },
+      ],
+      0.25,
+    );
     expect(svg.match(/<rect class="bar[ "]/g)).toHaveLength(3);
     expect(svg.match(/<rect class="bar over"/g)).toHaveLength(1);
     expect(svg).toContain('a&#60;b');
@@ -45,7 +52,14 @@ describe('charts', () => {
   });
 
   it('score, popularity and overlap charts draw both runs when there is a reference', () => {
-    expect(scoreHistogram('t', 's', uniform, uniform.map((x) => x + 0.5))).toMatch(/class="ref"[\s\S]*class="new"/);
+    expect(
+      scoreHistogram(
+        't',
+        's',
+        uniform,
+        uniform.map((x) => x + 0.5),
+      ),
+    ).toMatch(/class="ref"[\s\S]*class="new"/);
     expect(popularityCurve([5, 1, 0], [2, 2, 2]).match(/<polyline/g)).toHaveLength(2);
     expect(popularityCurve([5, 1, 0], null).match(/<polyline/g)).toHaveLength(1);
     expect(overlapBars([1, 2, 3, 0]).match(/<rect class="bar"/g)).toHaveLength(4);

@@ -20,7 +20,10 @@ const wall = new Map(commands.map((c) => [c.name, []]));
 const cpu = new Map(commands.map((c) => [c.name, []]));
 const once = (c) => {
   const t = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', '%U %S', process.execPath, ...c.args], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+  const r = spawnSync('/usr/bin/time', ['-f', '%U %S', process.execPath, ...c.args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const ms = Number(process.hrtime.bigint() - t) / 1e6;
   const [user, sys] = r.stderr.trim().split('\n').at(-1).split(' ').map(Number);
   return { ms, cpuMs: (user + sys) * 1000 };
@@ -36,5 +39,7 @@ for (let i = 0; i < runs; i++) {
 const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];
 for (const c of commands) {
   const w = wall.get(c.name);
-  console.log(`${c.name}: wall median ${pct(w, 0.5).toFixed(0)} ms (p90 ${pct(w, 0.9).toFixed(0)}), CPU median ${pct(cpu.get(c.name), 0.5).toFixed(0)} ms (${runs} runs)`);
+  console.log(
+    `${c.name}: wall median ${pct(w, 0.5).toFixed(0)} ms (p90 ${pct(w, 0.9).toFixed(0)}), CPU median ${pct(cpu.get(c.name), 0.5).toFixed(0)} ms (${runs} runs)`,
+  );
 }

@@ -7,7 +7,7 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { Writable } from 'node:stream';
-import { tableToIPC, Table } from 'apache-arrow';
+import { Table, tableToIPC } from 'apache-arrow';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { createPool } from '../../src/db/connect.ts';
 import { withGeneration } from '../../src/export/export-generation.ts';
@@ -43,7 +43,9 @@ try {
         async pull(controller) {
           const next = await chunks.next();
           if (next.done) return controller.close();
-          controller.enqueue(pw.Table.fromIPCStream(tableToIPC(new Table(schema, [recordBatch(schema, next.value)]), 'stream')).recordBatches()[0]);
+          controller.enqueue(
+            pw.Table.fromIPCStream(tableToIPC(new Table(schema, [recordBatch(schema, next.value)]), 'stream')).recordBatches()[0],
+          );
         },
       });
       const props = new pw.WriterPropertiesBuilder().setCompression(pw.Compression.ZSTD).build();

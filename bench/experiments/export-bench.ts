@@ -34,13 +34,17 @@ const job = 'bench-export';
 const date = '2026-01-01';
 const log = (m: string) => process.stderr.write(`${m}\n`);
 
-
 /** Runs argv under /usr/bin/time -v: wall seconds and peak RSS (MB). */
 function timed(argv: string[]): Promise<{ seconds: number; rss_mb: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-v', ...argv], { env: { ...process.env, DATABASE_URL: databaseUrl }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('/usr/bin/time', ['-v', ...argv], {
+      env: { ...process.env, DATABASE_URL: databaseUrl },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let err = '';
-    child.stderr.on('data', (d) => { err += d; });
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
     child.on('error', reject);
     child.on('exit', (code) => {
       if (code !== 0) return reject(new Error(`${argv.join(' ')} exited ${code}: ${err.slice(-1500)}`));
@@ -71,7 +75,21 @@ async function main(): Promise<void> {
       for (const name of [...formats, ...alternatives]) {
         const out = path.join(dir, `out-${name}`);
         const argv = formats.includes(name)
-          ? [process.execPath, path.join(repo, 'bin', 'batchcast.js'), 'export', '--job', job, '--date', date, '--format', name, '--out', out, '--log-level', 'warn']
+          ? [
+              process.execPath,
+              path.join(repo, 'bin', 'batchcast.js'),
+              'export',
+              '--job',
+              job,
+              '--date',
+              date,
+              '--format',
+              name,
+              '--out',
+              out,
+              '--log-level',
+              'warn',
+            ]
           : [process.execPath, '--import', 'tsx', path.join(here, 'export-alternatives.ts'), name, job, date, out];
         const m = await timed(argv);
         const row = { ...m, mb: Math.round(statSync(out).size / 1e5) / 10 };
@@ -80,12 +98,22 @@ async function main(): Promise<void> {
         log(`round ${r} ${name}: ${JSON.stringify(row)} (load ${os.loadavg()[0].toFixed(1)})`);
       }
     }
-    const summary = Object.fromEntries(Object.entries(results).map(([name, rows]) => [name, {
-      seconds: median(rows.map((x) => x.seconds)), rss_mb: median(rows.map((x) => x.rss_mb)), file_mb: median(rows.map((x) => x.mb)),
-      users_per_s: Math.round(users / median(rows.map((x) => x.seconds))),
-    }]));
+    const summary = Object.fromEntries(
+      Object.entries(results).map(([name, rows]) => [
+        name,
+        {
+          seconds: median(rows.map((x) => x.seconds)),
+          rss_mb: median(rows.map((x) => x.rss_mb)),
+          file_mb: median(rows.map((x) => x.mb)),
+          users_per_s: Math.round(users / median(rows.map((x) => x.seconds))),
+        },
+      ]),
+    );
     mkdirSync(path.join(repo, 'bench', 'results'), { recursive: true });
-    writeFileSync(path.join(repo, 'bench', 'results', 'export.json'), `${JSON.stringify({ users, summary, rounds: results, at: new Date().toISOString() }, null, 2)}\n`);
+    writeFileSync(
+      path.join(repo, 'bench', 'results', 'export.json'),
+      `${JSON.stringify({ users, summary, rounds: results, at: new Date().toISOString() }, null, 2)}\n`,
+    );
     process.stdout.write(`${JSON.stringify(summary)}\n`);
   } finally {
     await pool.end();

@@ -5,26 +5,39 @@
 import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { BENCH_DATE, MODELS, ensureDataset, type ModelSpec } from '../harness/datasets.ts';
+import { parseArgs } from 'node:util';
+import { BENCH_DATE, ensureDataset, MODELS, type ModelSpec } from '../harness/datasets.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const log = (m: string) => process.stderr.write(`[guard-cost ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
-const { values: args } = parseArgs({ options: {
-  users: { type: 'string', default: '1000000' }, model: { type: 'string', default: 'heavy' }, runs: { type: 'string', default: '3' },
-} });
+const { values: args } = parseArgs({
+  options: {
+    users: { type: 'string', default: '1000000' },
+    model: { type: 'string', default: 'heavy' },
+    runs: { type: 'string', default: '3' },
+  },
+});
 
-interface Measured { total: number; guard: number; parts: Record<string, number>; reference: number | null }
+interface Measured {
+  total: number;
+  guard: number;
+  parts: Record<string, number>;
+  reference: number | null;
+}
 
 function predictOnce(root: string, job: string, url: string): Promise<Measured> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [path.join(repo, 'bin', 'batchcast.js'), 'predict', '--job', job, '--date', BENCH_DATE, '--json'],
-      { env: { ...process.env, BATCHCAST_ROOT: root, DATABASE_URL: url }, maxBuffer: 64 << 20, timeout: 1_800_000 }, (err, stdout, stderr) => {
+    execFile(
+      process.execPath,
+      [path.join(repo, 'bin', 'batchcast.js'), 'predict', '--job', job, '--date', BENCH_DATE, '--json'],
+      { env: { ...process.env, BATCHCAST_ROOT: root, DATABASE_URL: url }, maxBuffer: 64 << 20, timeout: 1_800_000 },
+      (err, stdout, stderr) => {
         if (err) return reject(new Error(`predict failed: ${stderr.slice(-2000)}`));
         const r = JSON.parse(stdout.trim().split('\n').pop()!);
         resolve({ total: r.timings.total, guard: r.timings.guard, parts: r.guard.ms, reference: r.guard.referenceRunId });
-      });
+      },
+    );
   });
 }
 
@@ -44,8 +57,12 @@ async function main() {
   }
   const share = median(runs.map((r) => r.guard / r.total));
   const out = {
-    when: new Date().toISOString(), model: spec.name, users, runs,
-    median_total_ms: median(runs.map((r) => r.total)), median_guard_ms: median(runs.map((r) => r.guard)),
+    when: new Date().toISOString(),
+    model: spec.name,
+    users,
+    runs,
+    median_total_ms: median(runs.map((r) => r.total)),
+    median_guard_ms: median(runs.map((r) => r.guard)),
     median_parts_ms: Object.fromEntries(Object.keys(runs[0].parts).map((k) => [k, median(runs.map((r) => r.parts[k]))])),
     median_guard_share: Math.round(share * 1000) / 1000,
   };
@@ -54,4 +71,7 @@ async function main() {
   process.stdout.write(JSON.stringify(out, null, 2) + '\n');
 }
 
-main().catch((err) => { process.stderr.write(`${err instanceof Error ? err.stack : err}\n`); process.exit(1); });
+main().catch((err) => {
+  process.stderr.write(`${err instanceof Error ? err.stack : err}\n`);
+  process.exit(1);
+});

@@ -22,13 +22,13 @@ import pg from 'pg';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { openDb } from '../../src/db/connect.ts';
 import { freePort } from '../../src/db/embedded.ts';
-import { migrate } from '../../src/store/migrate.ts';
 import { silentLogger } from '../../src/log.ts';
 import { predict } from '../../src/run/predict.ts';
+import { migrate } from '../../src/store/migrate.ts';
 import { publishRun } from '../../src/store/pointer.ts';
-import { BENCH_DATE, MODELS, ensureDataset } from '../harness/datasets.ts';
-import { datesBefore, writeSmallDates } from '../small-dates.ts';
+import { BENCH_DATE, ensureDataset, MODELS } from '../harness/datasets.ts';
 import { median, runOutput } from '../harness/util.ts';
+import { datesBefore, writeSmallDates } from '../small-dates.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
@@ -56,10 +56,19 @@ const rounds = Number(args.rounds);
 const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const log = (m: string) => process.stderr.write(`${m}\n`);
 
-const withDatabase = (name: string) => { const u = new URL(serverUrl); u.pathname = `/${name}`; return u.toString(); };
+const withDatabase = (name: string) => {
+  const u = new URL(serverUrl);
+  u.pathname = `/${name}`;
+  return u.toString();
+};
 
-
-interface Setup { name: string; url: string; dates: number; publishStageMs: number; attachMs: number }
+interface Setup {
+  name: string;
+  url: string;
+  dates: number;
+  publishStageMs: number;
+  attachMs: number;
+}
 
 /** A database holding the big date (by predict) after `small` earlier small dates; reused when complete. */
 async function ensureDatabase(small: number, ds: Awaited<ReturnType<typeof ensureDataset>>): Promise<Setup> {
@@ -77,7 +86,8 @@ async function ensureDatabase(small: number, ds: Awaited<ReturnType<typeof ensur
     const done = await db.pool.query<{ timings: Record<string, number> }>(
       `select r.timings from batchcast.published p join batchcast.runs r using (run_id)
         where p.job = $1 and p.prediction_date = $2 and (select count(*) from batchcast.published where job = $1) = $3`,
-      [ds.job, BENCH_DATE, small + 1]);
+      [ds.job, BENCH_DATE, small + 1],
+    );
     if (done.rows.length) {
       log(`${name}: reusing (${small + 1} published dates)`);
       return { name, url, dates: small + 1, publishStageMs: done.rows[0].timings.publish, attachMs: done.rows[0].timings.attach };
@@ -87,8 +97,14 @@ async function ensureDatabase(small: number, ds: Awaited<ReturnType<typeof ensur
       await c.connect();
       const t0 = performance.now();
       await writeSmallDates(c, {
-        job: ds.job, dates: datesBefore(BENCH_DATE, small), users: Number(args['small-users']), k: ds.spec.k, items: ds.spec.items,
-        onDate: (d, id) => { if (id % 100 === 0) log(`${name}: small date ${d} (run ${id})`); },
+        job: ds.job,
+        dates: datesBefore(BENCH_DATE, small),
+        users: Number(args['small-users']),
+        k: ds.spec.k,
+        items: ds.spec.items,
+        onDate: (d, id) => {
+          if (id % 100 === 0) log(`${name}: small date ${d} (run ${id})`);
+        },
       }).finally(() => c.end());
       log(`${name}: ${small} small dates in ${Math.round((performance.now() - t0) / 1000)} s`);
     }
@@ -110,7 +126,10 @@ const wholeDaySql = (job: string) =>
     where job = '${job}' and prediction_date = '${BENCH_DATE}' group by item_id order by n desc limit 10`;
 
 /** Planning and execution of the one-user query (warm), the whole-day query, and the publish transaction. */
-async function sqlTimings(s: Setup, job: string): Promise<{ plan_ms: number; exec_ms: number; cold_plan_ms: number; whole_day_ms: number; publish_tx_ms: number }> {
+async function sqlTimings(
+  s: Setup,
+  job: string,
+): Promise<{ plan_ms: number; exec_ms: number; cold_plan_ms: number; whole_day_ms: number; publish_tx_ms: number }> {
   const c = new pg.Client({ connectionString: s.url });
   await c.connect();
   try {
@@ -129,13 +148,22 @@ async function sqlTimings(s: Setup, job: string): Promise<{ plan_ms: number; exe
       await c.query(wholeDaySql(job));
       day.push(performance.now() - t0);
     }
-    const { rows } = await c.query<{ run_id: number }>('select run_id from batchcast.published where job = $1 and prediction_date = $2', [job, BENCH_DATE]);
+    const { rows } = await c.query<{ run_id: number }>('select run_id from batchcast.published where job = $1 and prediction_date = $2', [
+      job,
+      BENCH_DATE,
+    ]);
     const pub: number[] = [];
     for (let i = 0; i < 9; i++) {
       pub.push((await publishRun(c, { job, date: BENCH_DATE, runId: rows[0].run_id, action: 'publish', lockTimeoutMs: 5_000 })).ms);
     }
     const r2 = (x: number) => Math.round(x * 100) / 100;
-    return { plan_ms: r2(median(plans)), exec_ms: r2(median(execs)), cold_plan_ms: r2(cold['Planning Time']), whole_day_ms: r2(median(day)), publish_tx_ms: r2(median(pub)) };
+    return {
+      plan_ms: r2(median(plans)),
+      exec_ms: r2(median(execs)),
+      cold_plan_ms: r2(cold['Planning Time']),
+      whole_day_ms: r2(median(day)),
+      publish_tx_ms: r2(median(pub)),
+    };
   } finally {
     await c.end();
   }
@@ -145,8 +173,26 @@ async function sqlTimings(s: Setup, job: string): Promise<{ plan_ms: number; exe
 async function pgbench(s: Setup, job: string, mode: 'prepared' | 'simple'): Promise<number> {
   const script = mode === 'prepared' ? 'many-dates-pgbench.sql' : 'many-dates-pgbench-literal.sql';
   const clients = args['view-clients'];
-  const out = await runOutput('pgbench', ['-n', '-M', mode, '-c', clients, '-j', clients === '1' ? '1' : '2', '-T', String(duration),
-    '-D', `users=${users}`, '-D', `date=${BENCH_DATE}`, '-D', `job=${job}`, '-f', path.join(repo, 'bench', 'load', script), s.url]);
+  const out = await runOutput('pgbench', [
+    '-n',
+    '-M',
+    mode,
+    '-c',
+    clients,
+    '-j',
+    clients === '1' ? '1' : '2',
+    '-T',
+    String(duration),
+    '-D',
+    `users=${users}`,
+    '-D',
+    `date=${BENCH_DATE}`,
+    '-D',
+    `job=${job}`,
+    '-f',
+    path.join(repo, 'bench', 'load', script),
+    s.url,
+  ]);
   const m = /tps = ([\d.]+) \(without initial connection time\)/.exec(out);
   if (!m) throw new Error(`no tps in pgbench output: ${out.slice(-1000)}`);
   return Math.round(Number(m[1]));
@@ -155,10 +201,19 @@ async function pgbench(s: Setup, job: string, mode: 'prepared' | 'simple'): Prom
 async function startServer(s: Setup, root: string, job: string): Promise<{ url: string; stop(): void }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, [path.join(repo, 'bin', 'batchcast.js'), 'serve', '--port', String(port), '--database-url', s.url, '--log-level', 'warn', '--json'],
-    { env: { ...process.env, BATCHCAST_ROOT: root }, stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [path.join(repo, 'bin', 'batchcast.js'), 'serve', '--port', String(port), '--database-url', s.url, '--log-level', 'warn', '--json'],
+    { env: { ...process.env, BATCHCAST_ROOT: root }, stdio: ['ignore', 'inherit', 'inherit'] },
+  );
   for (let i = 0; i < 300; i++) {
-    if (await fetch(`${url}/readyz?job=${job}`).then((r) => r.ok, () => false)) return { url, stop: () => child.kill('SIGTERM') };
+    if (
+      await fetch(`${url}/readyz?job=${job}`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return { url, stop: () => child.kill('SIGTERM') };
     await new Promise((r) => setTimeout(r, 200));
   }
   child.kill('SIGTERM');
@@ -167,8 +222,11 @@ async function startServer(s: Setup, root: string, job: string): Promise<{ url: 
 
 async function wrk(url: string, job: string): Promise<{ rps: number; p99_ms: number; non_200: number }> {
   // the big date is the latest: users "1".."N" (the dataset's integer ids), no date in the path
-  const out = await runOutput('wrk', ['-t2', '-c32', `-d${duration}s`, '--latency', '-s', path.join(repo, 'bench', 'load', 'lookup-random-user.lua'), url],
-    { ...process.env, USERS: String(users), JOB: job, PREFIX: '', FIRST: '1' });
+  const out = await runOutput(
+    'wrk',
+    ['-t2', '-c32', `-d${duration}s`, '--latency', '-s', path.join(repo, 'bench', 'load', 'lookup-random-user.lua'), url],
+    { ...process.env, USERS: String(users), JOB: job, PREFIX: '', FIRST: '1' },
+  );
   const m = /RESULT (\{.*\})/.exec(out);
   if (!m) throw new Error(`no RESULT line in wrk output: ${out.slice(-1000)}`);
   const r = JSON.parse(m[1]) as { requests: number; non_200: number; errors: number; p99_us: number; duration_us: number };
@@ -181,7 +239,8 @@ async function main(): Promise<void> {
   const servers = await Promise.all(setups.map((s) => startServer(s, ds.root, ds.job)));
   const perRound: Record<string, unknown>[] = [];
   try {
-    for (const [i, s] of setups.entries()) { // warm-up
+    for (const [i, s] of setups.entries()) {
+      // warm-up
       await wrk(servers[i].url, ds.job);
       await sqlTimings(s, ds.job);
     }
@@ -191,7 +250,17 @@ async function main(): Promise<void> {
         const tps = await pgbench(s, ds.job, 'prepared');
         const literalTps = await pgbench(s, ds.job, 'simple');
         const sql = await sqlTimings(s, ds.job);
-        const row = { round: r, dates: s.dates, api_rps: api.rps, api_p99_ms: api.p99_ms, non_200: api.non_200, view_tps: tps, view_literal_tps: literalTps, ...sql, load: os.loadavg()[0] };
+        const row = {
+          round: r,
+          dates: s.dates,
+          api_rps: api.rps,
+          api_p99_ms: api.p99_ms,
+          non_200: api.non_200,
+          view_tps: tps,
+          view_literal_tps: literalTps,
+          ...sql,
+          load: os.loadavg()[0],
+        };
         perRound.push(row);
         log(JSON.stringify(row));
       }
@@ -203,21 +272,41 @@ async function main(): Promise<void> {
     const rows = perRound.filter((x) => x.dates === s.dates) as Record<string, number>[];
     const m = (k: string) => median(rows.map((x) => x[k]));
     return {
-      dates: s.dates, api_rps: m('api_rps'), api_p99_ms: m('api_p99_ms'), non_200: rows.reduce((a, x) => a + x.non_200, 0),
-      view_tps: m('view_tps'), view_literal_tps: m('view_literal_tps'), plan_ms: m('plan_ms'), exec_ms: m('exec_ms'), cold_plan_ms: m('cold_plan_ms'),
-      whole_day_ms: m('whole_day_ms'), publish_tx_ms: m('publish_tx_ms'), predict_publish_ms: s.publishStageMs, predict_attach_ms: s.attachMs,
+      dates: s.dates,
+      api_rps: m('api_rps'),
+      api_p99_ms: m('api_p99_ms'),
+      non_200: rows.reduce((a, x) => a + x.non_200, 0),
+      view_tps: m('view_tps'),
+      view_literal_tps: m('view_literal_tps'),
+      plan_ms: m('plan_ms'),
+      exec_ms: m('exec_ms'),
+      cold_plan_ms: m('cold_plan_ms'),
+      whole_day_ms: m('whole_day_ms'),
+      publish_tx_ms: m('publish_tx_ms'),
+      predict_publish_ms: s.publishStageMs,
+      predict_attach_ms: s.attachMs,
     };
   });
   const [one, many] = summary;
   const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
   const result = {
-    tag: args.tag, view_clients: Number(args['view-clients']), users, small_users: Number(args['small-users']), duration_s: duration, rounds, summary,
+    tag: args.tag,
+    view_clients: Number(args['view-clients']),
+    users,
+    small_users: Number(args['small-users']),
+    duration_s: duration,
+    rounds,
+    summary,
     ratios_many_over_one: {
-      api_rps: ratio(many.api_rps, one.api_rps), api_p99: ratio(many.api_p99_ms, one.api_p99_ms), view_tps: ratio(many.view_tps, one.view_tps),
+      api_rps: ratio(many.api_rps, one.api_rps),
+      api_p99: ratio(many.api_p99_ms, one.api_p99_ms),
+      view_tps: ratio(many.view_tps, one.view_tps),
       view_literal_tps: ratio(many.view_literal_tps, one.view_literal_tps),
       whole_day: ratio(many.whole_day_ms, one.whole_day_ms),
     },
-    perRound, at: new Date().toISOString(), cpus: os.cpus().length,
+    perRound,
+    at: new Date().toISOString(),
+    cpus: os.cpus().length,
   };
   mkdirSync(path.join(repo, 'bench', 'results'), { recursive: true });
   writeFileSync(path.join(repo, 'bench', 'results', `many-dates-${args.tag}.json`), `${JSON.stringify(result, null, 2)}\n`);

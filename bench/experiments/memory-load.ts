@@ -11,14 +11,16 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { connectLike, createPool } from '../../src/db/connect.ts';
-import { migrate } from '../../src/store/migrate.ts';
-import { generationRows, readGenerationMeta } from '../../src/store/generation.ts';
 import { buildMemoryGeneration, type MemoryGeneration } from '../../src/serve/generations/memory-generation.ts';
+import { generationRows, readGenerationMeta } from '../../src/store/generation.ts';
+import { migrate } from '../../src/store/migrate.ts';
 import { ensureBenchGenerations } from '../load/lookup-data.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
-const { values: args } = parseArgs({ options: { users: { type: 'string', default: '1000000' }, rounds: { type: 'string', default: '3' } } });
+const { values: args } = parseArgs({
+  options: { users: { type: 'string', default: '1000000' }, rounds: { type: 'string', default: '3' } },
+});
 const users = Number(args.users);
 const rounds = Number(args.rounds);
 const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -38,7 +40,15 @@ async function main(): Promise<void> {
     } finally {
       c0.release();
     }
-    const perRound: { load_ms: number; load_cpu_ms: number; bytes: number; bytes_per_user: number; heap_delta_mb: number; lookup_us: number; load: number }[] = [];
+    const perRound: {
+      load_ms: number;
+      load_cpu_ms: number;
+      bytes: number;
+      bytes_per_user: number;
+      heap_delta_mb: number;
+      lookup_us: number;
+      load: number;
+    }[] = [];
     for (let r = 1; r <= rounds; r++) {
       gc();
       const heap0 = process.memoryUsage();
@@ -64,10 +74,14 @@ async function main(): Promise<void> {
       const lookupUs = ((performance.now() - t1) * 1000) / n;
       if (sink !== n * 10) throw new Error(`lookups found ${sink / 10} of ${n} users`);
       const round = {
-        load_ms: Math.round(loadMs), load_cpu_ms: Math.round((cpu.user + cpu.system) / 1000), bytes: g.bytes, bytes_per_user: Math.round(g.bytes / g.userCount),
+        load_ms: Math.round(loadMs),
+        load_cpu_ms: Math.round((cpu.user + cpu.system) / 1000),
+        bytes: g.bytes,
+        bytes_per_user: Math.round(g.bytes / g.userCount),
         // what the process really grew by (typed arrays live outside the JS heap: arrayBuffers + external)
         heap_delta_mb: Math.round((heap1.arrayBuffers + heap1.heapUsed - heap0.arrayBuffers - heap0.heapUsed) / 1048576),
-        lookup_us: Math.round(lookupUs * 100) / 100, load: Math.round(os.loadavg()[0] * 10) / 10,
+        lookup_us: Math.round(lookupUs * 100) / 100,
+        load: Math.round(os.loadavg()[0] * 10) / 10,
       };
       perRound.push(round);
       log(`round ${r}: ${JSON.stringify(round)} (${g.userCount} users)`);
@@ -85,7 +99,9 @@ async function main(): Promise<void> {
     };
     mkdirSync(path.join(repo, 'bench', 'results'), { recursive: true });
     writeFileSync(path.join(repo, 'bench', 'results', 'memory-load.json'), `${JSON.stringify(result, null, 2)}\n`);
-    process.stdout.write(`${JSON.stringify({ users, load_ms: result.load_ms, load_cpu_ms: result.load_cpu_ms, bytes_per_user: result.bytes_per_user, process_growth_mb: result.process_growth_mb, lookup_us_in_process: result.lookup_us_in_process })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ users, load_ms: result.load_ms, load_cpu_ms: result.load_cpu_ms, bytes_per_user: result.bytes_per_user, process_growth_mb: result.process_growth_mb, lookup_us_in_process: result.lookup_us_in_process })}\n`,
+    );
   } finally {
     await pool.end();
   }

@@ -14,7 +14,10 @@ const rounds = Number(values.rounds);
 const n = 16;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const cpuUs = () => { const u = process.cpuUsage(); return u.user + u.system; };
+const cpuUs = () => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
 async function cpuPerId(fn: () => unknown): Promise<number> {
   const t = cpuUs();
   await fn();
@@ -35,12 +38,29 @@ await withDuckDB({ threads: 1 }, async (conn) => {
   await client?.connect();
   try {
     for (let r = 0; r < rounds; r++) {
-      add('TypeScript shardOf', await cpuPerId(() => { let s = 0; for (const id of texts) s += shardOf(id, n); return s; }));
-      add('TypeScript baseline (String(id).length % N)', await cpuPerId(() => { let s = 0; for (const id of texts) s += id.length % n; return s; }));
+      add(
+        'TypeScript shardOf',
+        await cpuPerId(() => {
+          let s = 0;
+          for (const id of texts) s += shardOf(id, n);
+          return s;
+        }),
+      );
+      add(
+        'TypeScript baseline (String(id).length % N)',
+        await cpuPerId(() => {
+          let s = 0;
+          for (const id of texts) s += id.length % n;
+          return s;
+        }),
+      );
       add('DuckDB, 1 thread', await cpuPerId(() => conn.runAndReadAll(`SELECT sum(${shardSql.duckdb('i', n)}) FROM range(${ids}) t(i)`)));
       add('DuckDB baseline (i % N)', await cpuPerId(() => conn.runAndReadAll(`SELECT sum(i % ${n}) FROM range(${ids}) t(i)`)));
       if (client) {
-        add('PostgreSQL (wall)', await wallPerId(() => client.query(`SELECT sum(${shardSql.postgres('i', n)}) FROM generate_series(1, ${ids}) i`)));
+        add(
+          'PostgreSQL (wall)',
+          await wallPerId(() => client.query(`SELECT sum(${shardSql.postgres('i', n)}) FROM generate_series(1, ${ids}) i`)),
+        );
         add('PostgreSQL baseline (wall)', await wallPerId(() => client.query(`SELECT sum(i % ${n}) FROM generate_series(1, ${ids}) i`)));
       }
     }

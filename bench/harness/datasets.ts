@@ -2,7 +2,7 @@
 // and a job file, under data/bench/<model>-<users>/. Generated once and reused (a stamp file says what).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { buildTwoTowerModel, randomTwoTower, type Precision } from '../../src/demo/build-model.ts';
+import { buildTwoTowerModel, type Precision, randomTwoTower } from '../../src/demo/build-model.ts';
 import { writeFeaturePartitions } from '../../src/demo/generate.ts';
 
 export const BENCH_DATE = '2026-11-20';
@@ -47,25 +47,46 @@ export async function ensureDataset(benchDir: string, spec: ModelSpec, users: nu
   const stamp = JSON.stringify({ spec, users, date: BENCH_DATE, v: 1 });
   const ds: Dataset = { root, job, users, spec, modelFile: path.join(dir, 'model.onnx'), featuresDir };
   mkdirSync(path.join(root, 'jobs'), { recursive: true });
-  writeFileSync(path.join(root, 'jobs', `${job}.json`), JSON.stringify({
-    description: `benchmark: ${spec.name} model, ${users} users`,
-    features: { path: `data/${job}/features/dt=*/*.parquet`, partition_column: 'dt', user_id_column: 'user_id', list_column: 'features', list_size: spec.inputSize },
-    model: {
-      path: `data/${job}/model.onnx`, version: `bench-${spec.name}-v1`, input: 'features',
-      output: spec.output === 'top_k' ? { kind: 'top_k', values: 'top_scores', indices: 'top_indices' } : { kind: 'scores', name: 'scores' },
-    },
-    items: { path: `data/${job}/items.csv`, id_column: 'item_id', index_column: 'idx' },
-    k: spec.k,
-    batch_size: spec.batchSize,
-    retention: { keep: 1 },
-  }, null, 2));
+  writeFileSync(
+    path.join(root, 'jobs', `${job}.json`),
+    JSON.stringify(
+      {
+        description: `benchmark: ${spec.name} model, ${users} users`,
+        features: {
+          path: `data/${job}/features/dt=*/*.parquet`,
+          partition_column: 'dt',
+          user_id_column: 'user_id',
+          list_column: 'features',
+          list_size: spec.inputSize,
+        },
+        model: {
+          path: `data/${job}/model.onnx`,
+          version: `bench-${spec.name}-v1`,
+          input: 'features',
+          output:
+            spec.output === 'top_k' ? { kind: 'top_k', values: 'top_scores', indices: 'top_indices' } : { kind: 'scores', name: 'scores' },
+        },
+        items: { path: `data/${job}/items.csv`, id_column: 'item_id', index_column: 'idx' },
+        k: spec.k,
+        batch_size: spec.batchSize,
+        retention: { keep: 1 },
+      },
+      null,
+      2,
+    ),
+  );
   if (existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) return ds;
 
   log(`generating ${job}: ${users} users, ${spec.items} items`);
   mkdirSync(dir, { recursive: true });
   writeFileSync(ds.modelFile, buildTwoTowerModel(benchWeights(spec), { k: spec.k, output: spec.output, version: `bench-${spec.name}-v1` }));
-  writeFileSync(path.join(dir, 'items.csv'), 'idx,item_id\n' + Array.from({ length: spec.items }, (_, i) => `${i},item-${i}`).join('\n') + '\n');
-  await writeFeaturePartitions(featuresDir, [BENCH_DATE], users, 1_000_000, (date, first, count) => featuresSql(date, first, count, spec.inputSize));
+  writeFileSync(
+    path.join(dir, 'items.csv'),
+    'idx,item_id\n' + Array.from({ length: spec.items }, (_, i) => `${i},item-${i}`).join('\n') + '\n',
+  );
+  await writeFeaturePartitions(featuresDir, [BENCH_DATE], users, 1_000_000, (date, first, count) =>
+    featuresSql(date, first, count, spec.inputSize),
+  );
   writeFileSync(stampFile, stamp);
   return ds;
 }

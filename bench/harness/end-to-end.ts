@@ -14,13 +14,41 @@ export function run(cmd: string, argv: string[], env: Record<string, string>): P
   });
 }
 
-export interface EndToEnd { runId: number; usersPerS: number; seconds: number; peakRssMb: number; publishMs: number; timings: Record<string, number> }
+export interface EndToEnd {
+  runId: number;
+  usersPerS: number;
+  seconds: number;
+  peakRssMb: number;
+  publishMs: number;
+  timings: Record<string, number>;
+}
 
 export async function endToEnd(ds: { job: string; root: string }, url: string): Promise<EndToEnd> {
-  const r = await run('/usr/bin/time', ['-f', 'peak_rss_kb=%M', process.execPath, path.join(repo, 'bin', 'batchcast.js'), 'predict', '--job', ds.job, '--date', BENCH_DATE, '--json'],
-    { BATCHCAST_ROOT: ds.root, DATABASE_URL: url });
+  const r = await run(
+    '/usr/bin/time',
+    [
+      '-f',
+      'peak_rss_kb=%M',
+      process.execPath,
+      path.join(repo, 'bin', 'batchcast.js'),
+      'predict',
+      '--job',
+      ds.job,
+      '--date',
+      BENCH_DATE,
+      '--json',
+    ],
+    { BATCHCAST_ROOT: ds.root, DATABASE_URL: url },
+  );
   if (r.code !== 0) throw new Error(`predict ${ds.job} exited ${r.code}: ${r.stderr.slice(-2000)}`);
   const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
   const rss = Number(/peak_rss_kb=(\d+)/.exec(r.stderr)?.[1] ?? NaN) / 1024;
-  return { runId: out.runId, usersPerS: out.usersPerSecond, seconds: out.seconds, peakRssMb: Math.round(rss), publishMs: out.timings.publish, timings: out.timings };
+  return {
+    runId: out.runId,
+    usersPerS: out.usersPerSecond,
+    seconds: out.seconds,
+    peakRssMb: Math.round(rss),
+    publishMs: out.timings.publish,
+    timings: out.timings,
+  };
 }

@@ -8,13 +8,18 @@ import * as ort from 'onnxruntime-node';
 const { modelFiles, input, threads, features, size, batch, seconds } = workerData;
 const sessions = [];
 for (const file of modelFiles) {
-  sessions.push(await ort.InferenceSession.create(file, {
-    intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all',
-    extra: { session: { intra_op: { allow_spinning: '0' } } },
-  }));
+  sessions.push(
+    await ort.InferenceSession.create(file, {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
+    }),
+  );
 }
 const rows = features.length / size;
-const run = (session, start) => session.run({ [input]: new ort.Tensor('float32', features.subarray(start * size, (start + batch) * size), [batch, size]) });
+const run = (session, start) =>
+  session.run({ [input]: new ort.Tensor('float32', features.subarray(start * size, (start + batch) * size), [batch, size]) });
 for (const s of sessions) await run(s, 0);
 const done = sessions.map(() => 0);
 const ms = sessions.map(() => 0);

@@ -48,29 +48,48 @@ function markdown(r: BenchResults): string {
     '',
     '| model | users | e2e users/s | ORT alone | ORT alone, 1 session | COPY alone | scan alone | e2e/ORT | e2e/COPY | peak RSS MB | publish ms | e2e s | disk B/user |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-    ...r.entries.map((e) => `| ${e.model} | ${fmt(e.users)} | ${fmt(e.e2e_users_per_s)} | ${fmt(e.ort_alone_users_per_s)} | ${fmt(e.ort_alone_one_session_users_per_s)} | ${fmt(e.copy_alone_users_per_s)} | ${fmt(e.scan_alone_users_per_s)} | ${e.e2e_over_ort} | ${e.e2e_over_copy} | ${e.peak_rss_mb} | ${e.publish_ms} | ${e.e2e_seconds} | ${e.disk_bytes_per_user ?? ''} |`),
+    ...r.entries.map(
+      (e) =>
+        `| ${e.model} | ${fmt(e.users)} | ${fmt(e.e2e_users_per_s)} | ${fmt(e.ort_alone_users_per_s)} | ${fmt(e.ort_alone_one_session_users_per_s)} | ${fmt(e.copy_alone_users_per_s)} | ${fmt(e.scan_alone_users_per_s)} | ${e.e2e_over_ort} | ${e.e2e_over_copy} | ${e.peak_rss_mb} | ${e.publish_ms} | ${e.e2e_seconds} | ${e.disk_bytes_per_user ?? ''} |`,
+    ),
     '',
     `Medians of ${r.entries[0]?.rounds ?? 1} interleaved rounds (ORT alone, COPY alone, end to end in turns). Per round, e2e/ORT and e2e/COPY:`,
-    ...r.entries.map((e) => `- ${e.model} ${fmt(e.users)}: ${(e.per_round ?? []).map((x) => `${x.e2e_over_ort} / ${x.e2e_over_copy}`).join(', ')}; stages of the median run (ms): ${JSON.stringify(e.timings_ms)}`),
+    ...r.entries.map(
+      (e) =>
+        `- ${e.model} ${fmt(e.users)}: ${(e.per_round ?? []).map((x) => `${x.e2e_over_ort} / ${x.e2e_over_copy}`).join(', ')}; stages of the median run (ms): ${JSON.stringify(e.timings_ms)}`,
+    ),
     '',
-    ...r.entries.filter((e) => e.guard_ms !== undefined).map((e) => `Guardrails, ${e.model} ${fmt(e.users)}: ${fmt(e.guard_ms!)} ms, ${(e.guard_share! * 100).toFixed(1)}% of a rerun.`),
+    ...r.entries
+      .filter((e) => e.guard_ms !== undefined)
+      .map((e) => `Guardrails, ${e.model} ${fmt(e.users)}: ${fmt(e.guard_ms!)} ms, ${(e.guard_share! * 100).toFixed(1)}% of a rerun.`),
     '',
     'ORT alone runs in the shape predict uses (workers x intra-op threads, best of 3); "1 session" is one session with as many intra-op threads (the shape of the first measurement the project was designed on, 135k users/s).',
     '',
     'Targets (medians of 3 interleaved rounds): heavy e2e/ORT >= 0.8 at 1M and 10M; light e2e/COPY >= 0.6; peak RSS <= 1024 MB and at 10M <= 1.2x the 1M figure; publish <= 100 ms.',
   ];
   if (r.api_rps !== undefined) {
-    lines.push('', '| lookup | value |', '| --- | ---: |',
-      `| API rps (wrk, 32 connections) | ${fmt(r.api_rps)} |`, `| API p99 ms | ${r.api_p99_ms} |`, `| pgbench tps (-M prepared, 32 clients) | ${fmt(r.pgbench_tps ?? 0)} |`,
+    lines.push(
+      '',
+      '| lookup | value |',
+      '| --- | ---: |',
+      `| API rps (wrk, 32 connections) | ${fmt(r.api_rps)} |`,
+      `| API p99 ms | ${r.api_p99_ms} |`,
+      `| pgbench tps (-M prepared, 32 clients) | ${fmt(r.pgbench_tps ?? 0)} |`,
       `| ratio | ${r.pgbench_tps ? (r.api_rps / r.pgbench_tps).toFixed(2) : 'n/a'} |`,
-      '', 'Targets: API rps >= 0.6 x pgbench tps; p99 <= 5 ms.');
+      '',
+      'Targets: API rps >= 0.6 x pgbench tps; p99 <= 5 ms.',
+    );
   }
   return lines.join('\n') + '\n';
 }
 
 /** Two panels side by side: users/s vs users (log x), and peak RSS vs users; one line per model. */
 function svg(r: BenchResults): string {
-  const W = 900, H = 360, pad = 55, pw = (W - 3 * pad) / 2, ph = H - 2 * pad;
+  const W = 900,
+    H = 360,
+    pad = 55,
+    pw = (W - 3 * pad) / 2,
+    ph = H - 2 * pad;
   const models = [...new Set(r.entries.map((e) => e.model))];
   const colours = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd'];
   const sizes = r.entries.map((e) => e.users);
@@ -86,7 +105,8 @@ function svg(r: BenchResults): string {
       const v = (ymax * i) / 4;
       out += `<text x="${x0 - 6}" y="${py(v) + 4}" text-anchor="end" font-size="10">${fmt(Math.round(v))}</text>`;
     }
-    for (const u of [...new Set(sizes)]) out += `<text x="${px(u)}" y="${pad + ph + 16}" text-anchor="middle" font-size="10">${u >= 1e6 ? `${u / 1e6}M` : `${u / 1e3}k`}</text>`;
+    for (const u of [...new Set(sizes)])
+      out += `<text x="${px(u)}" y="${pad + ph + 16}" text-anchor="middle" font-size="10">${u >= 1e6 ? `${u / 1e6}M` : `${u / 1e3}k`}</text>`;
     out += `<text x="${x0 + pw / 2}" y="${pad + ph + 34}" text-anchor="middle" font-size="11">users (log scale)</text>`;
     out += `<text x="${x0 - 45}" y="${pad + ph / 2}" font-size="11" transform="rotate(-90 ${x0 - 45} ${pad + ph / 2})" text-anchor="middle">${unit}</text>`;
     models.forEach((m, i) => {
@@ -97,9 +117,12 @@ function svg(r: BenchResults): string {
     });
     return out;
   };
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/>` +
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/>` +
     panel(pad, 'end-to-end throughput', (e) => e.e2e_users_per_s, 'users/s') +
-    panel(2 * pad + pw, 'peak RSS of predict', (e) => e.peak_rss_mb, 'MB') + '</svg>\n';
+    panel(2 * pad + pw, 'peak RSS of predict', (e) => e.peak_rss_mb, 'MB') +
+    '</svg>\n'
+  );
 }
 
 export function writeReport(dir: string, r: BenchResults): void {

@@ -9,18 +9,18 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { loadConfig } from '../../src/config/load-config.ts';
-import { runTable } from '../../src/store/tables.ts';
-import { MODELS, ensureDataset, ensureVariant, type ModelSpec } from './datasets.ts';
-import { copyAlone, ortAlone, sampleFeatures, scanAlone } from './stages.ts';
-import { writeReport, type BenchEntry, type BenchResults } from './report.ts';
-import { endToEnd, run, type EndToEnd } from './end-to-end.ts';
-import { measureVariants, writeVariantReport } from './variants.ts';
 import { PRECISIONS, type Precision } from '../../src/demo/build-model.ts';
+import { runTable } from '../../src/store/tables.ts';
+import { ensureDataset, ensureVariant, MODELS, type ModelSpec } from './datasets.ts';
+import { type EndToEnd, endToEnd, run } from './end-to-end.ts';
+import { type BenchEntry, type BenchResults, writeReport } from './report.ts';
+import { copyAlone, ortAlone, sampleFeatures, scanAlone } from './stages.ts';
 import { median } from './util.ts';
+import { measureVariants, writeVariantReport } from './variants.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const log = (m: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
@@ -60,13 +60,23 @@ async function generationBytes(url: string, runId: number): Promise<number> {
  * stated as medians of 3 interleaved runs: single timings on this machine move +-15%). The first end-to-end
  * run has no reference; every later one reruns the date, so it also pays the guardrails' comparison.
  */
-async function measure(spec: ModelSpec, users: number, url: string, benchDir: string, rounds: number, precision: Precision): Promise<BenchEntry> {
+async function measure(
+  spec: ModelSpec,
+  users: number,
+  url: string,
+  benchDir: string,
+  rounds: number,
+  precision: Precision,
+): Promise<BenchEntry> {
   const config = loadConfig({}, process.env);
   const ds = ensureVariant(await ensureDataset(benchDir, spec, users, log), precision);
   log(`${ds.job}: scan alone`);
   const scan = await scanAlone(ds, config.chunkRows);
   const sample = await sampleFeatures(ds, Math.min(users, 200_000));
-  const ort: number[] = [], ortOne: number[] = [], copy: number[] = [], e2e: EndToEnd[] = [];
+  const ort: number[] = [],
+    ortOne: number[] = [],
+    copy: number[] = [],
+    e2e: EndToEnd[] = [];
   for (let r = 1; r <= rounds; r++) {
     log(`${ds.job} round ${r}/${rounds}: ORT alone (${config.workers} x ${config.intraOpThreads} threads, batch ${spec.batchSize})`);
     ort.push(await ortAlone(ds, sample.features, config.workers, config.intraOpThreads));
@@ -76,7 +86,9 @@ async function measure(spec: ModelSpec, users: number, url: string, benchDir: st
     copy.push(await copyAlone(url, ds, sample.ids, Math.min(users, 3_000_000)));
     log(`${ds.job} round ${r}/${rounds}: end to end${r > 1 ? ' (a rerun: profile + comparison with the previous run)' : ''}`);
     e2e.push(await endToEnd(ds, url));
-    log(`${ds.job} round ${r}/${rounds}: ORT ${Math.round(ort[r - 1])}, COPY ${Math.round(copy[r - 1])}, e2e ${Math.round(e2e[r - 1].usersPerS)} users/s`);
+    log(
+      `${ds.job} round ${r}/${rounds}: ORT ${Math.round(ort[r - 1])}, COPY ${Math.round(copy[r - 1])}, e2e ${Math.round(e2e[r - 1].usersPerS)} users/s`,
+    );
   }
   const mid = [...e2e].sort((a, b) => a.usersPerS - b.usersPerS)[(e2e.length - 1) >> 1];
   const reruns = e2e.slice(1);
@@ -96,11 +108,25 @@ async function measure(spec: ModelSpec, users: number, url: string, benchDir: st
     e2e_seconds: Math.round(median(e2e.map((x) => x.seconds)) * 10) / 10,
     e2e_over_ort: ratio(median(e2e.map((x) => x.usersPerS)), median(ort)),
     e2e_over_copy: ratio(median(e2e.map((x) => x.usersPerS)), median(copy)),
-    per_round: e2e.map((x, i) => ({ ort: Math.round(ort[i]), copy: Math.round(copy[i]), e2e: Math.round(x.usersPerS), e2e_over_ort: ratio(x.usersPerS, ort[i]), e2e_over_copy: ratio(x.usersPerS, copy[i]) })),
+    per_round: e2e.map((x, i) => ({
+      ort: Math.round(ort[i]),
+      copy: Math.round(copy[i]),
+      e2e: Math.round(x.usersPerS),
+      e2e_over_ort: ratio(x.usersPerS, ort[i]),
+      e2e_over_copy: ratio(x.usersPerS, copy[i]),
+    })),
     timings_ms: mid.timings,
     disk_bytes_per_user: Math.round(bytes / users),
-    ...(reruns.length ? { guard_ms: median(reruns.map((x) => x.timings.guard)), guard_share: Math.round(median(guardShares) * 1000) / 1000 } : {}),
-    settings: { workers: config.workers, intra_op_threads: config.intraOpThreads, batch_size: spec.batchSize, chunk_rows: config.chunkRows, in_flight: config.inFlight },
+    ...(reruns.length
+      ? { guard_ms: median(reruns.map((x) => x.timings.guard)), guard_share: Math.round(median(guardShares) * 1000) / 1000 }
+      : {}),
+    settings: {
+      workers: config.workers,
+      intra_op_threads: config.intraOpThreads,
+      batch_size: spec.batchSize,
+      chunk_rows: config.chunkRows,
+      in_flight: config.inFlight,
+    },
   };
   log(JSON.stringify(entry));
   return entry;
@@ -120,16 +146,31 @@ async function lookup(url: string): Promise<Partial<BenchResults>> {
   return { api_rps: res.api_rps, api_p99_ms: res.api_p99_ms, pgbench_tps: res.pgbench_tps, lookup: res };
 }
 
-const machine = () => ({ cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? '', memory_gb: Math.round(os.totalmem() / 2 ** 30), node: process.version, loadavg_1m: os.loadavg()[0] });
+const machine = () => ({
+  cpus: os.cpus().length,
+  cpu: os.cpus()[0]?.model ?? '',
+  memory_gb: Math.round(os.totalmem() / 2 ** 30),
+  node: process.version,
+  loadavg_1m: os.loadavg()[0],
+});
 
 /** --variants: the compressed models against fp32 instead of the stage table (bench/README.md, "Speed against agreement"). */
 async function variants(url: string, sizes: number[], models: ModelSpec['name'][], benchDir: string): Promise<void> {
   const precisions = args.variants!.split(',') as Precision[];
-  for (const p of precisions) if (!PRECISIONS.includes(p)) throw new Error(`--variants: unknown precision ${p}; use ${PRECISIONS.join(', ')}`);
+  for (const p of precisions)
+    if (!PRECISIONS.includes(p)) throw new Error(`--variants: unknown precision ${p}; use ${PRECISIONS.join(', ')}`);
   for (const m of models) {
     for (const users of sizes) {
       const r = await measureVariants({
-        spec: MODELS[m], users, precisions, url, benchDir, config: loadConfig({}, process.env), rounds: Number(args.rounds), machine: machine(), log,
+        spec: MODELS[m],
+        users,
+        precisions,
+        url,
+        benchDir,
+        config: loadConfig({}, process.env),
+        rounds: Number(args.rounds),
+        machine: machine(),
+        log,
       });
       log(`wrote ${writeVariantReport(outDir, r)}`);
     }
@@ -148,7 +189,8 @@ async function main() {
   const entries: BenchEntry[] = [];
   const precision = args.precision as Precision;
   if (!PRECISIONS.includes(precision)) throw new Error(`unknown --precision ${precision}: use one of ${PRECISIONS.join(', ')}`);
-  for (const m of models) for (const users of sizes) entries.push(await measure(MODELS[m], users, url, benchDir, Number(args.rounds), precision));
+  for (const m of models)
+    for (const users of sizes) entries.push(await measure(MODELS[m], users, url, benchDir, Number(args.rounds), precision));
   const results: BenchResults = {
     when: new Date().toISOString(),
     machine: machine(),

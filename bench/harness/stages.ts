@@ -2,12 +2,12 @@
 // the DuckDB scan, ONNX Runtime inference, and PostgreSQL COPY of output rows.
 import { Worker } from 'node:worker_threads';
 import pg from 'pg';
-import { withDuckDB } from '../../src/read/duckdb.ts';
-import { findPartitionFiles, readFeatures } from '../../src/read/read-features.ts';
-import { loadJob, type JobDefinition } from '../../src/jobs/load-job.ts';
-import { encodeRows, userIdText, COPY_HEADER, COPY_TRAILER } from '../../src/store/copy-binary.ts';
 import { from as copyFrom } from 'pg-copy-streams';
 import { rng } from '../../src/demo/random.ts';
+import { type JobDefinition, loadJob } from '../../src/jobs/load-job.ts';
+import { withDuckDB } from '../../src/read/duckdb.ts';
+import { findPartitionFiles, readFeatures } from '../../src/read/read-features.ts';
+import { COPY_HEADER, COPY_TRAILER, encodeRows, userIdText } from '../../src/store/copy-binary.ts';
 import { BENCH_DATE, type Dataset } from './datasets.ts';
 
 export function benchJob(ds: Dataset): JobDefinition {
@@ -50,7 +50,14 @@ export async function sampleFeatures(ds: Dataset, rows: number): Promise<{ ids: 
  * `threads` intra-op threads, session.run on the in-memory sample in batches of batch_size, all at once.
  * Best of `repeats` (this machine is noisy): the ratio e2e / ORT-alone is then a conservative one.
  */
-export async function ortAlone(ds: Dataset, sample: Float32Array, workers: number, threads: number, seconds = 4, repeats = 3): Promise<number> {
+export async function ortAlone(
+  ds: Dataset,
+  sample: Float32Array,
+  workers: number,
+  threads: number,
+  seconds = 4,
+  repeats = 3,
+): Promise<number> {
   let best = 0;
   for (let r = 0; r < repeats; r++) best = Math.max(best, (await ortAloneTurns([ds], sample, workers, threads, seconds))[0]);
   return best;
@@ -60,18 +67,40 @@ export async function ortAlone(ds: Dataset, sample: Float32Array, workers: numbe
  * ORT alone for several models (same job shape) at once: each worker runs them in turn, batch by batch, and
  * each model's users/s counts only its own session.run time. Returns users/s per model, summed over workers.
  */
-export async function ortAloneTurns(sets: Dataset[], sample: Float32Array, workers: number, threads: number, seconds: number): Promise<number[]> {
+export async function ortAloneTurns(
+  sets: Dataset[],
+  sample: Float32Array,
+  workers: number,
+  threads: number,
+  seconds: number,
+): Promise<number[]> {
   const job = benchJob(sets[0]);
-  const results = await Promise.all(Array.from({ length: workers }, () => new Promise<{ rows: number[]; ms: number[] }>((resolve, reject) => {
-    const w = new Worker(new URL('./ort-alone-worker.mjs', import.meta.url), {
-      workerData: { modelFiles: sets.map((ds) => ds.modelFile), input: job.model.inputs[0].name, threads, features: sample, size: job.features.size, batch: job.batchSize, seconds },
-    });
-    // Let the worker end by itself: terminate() during session.release() aborts the process (Napi::Error).
-    let result: { rows: number[]; ms: number[] } | undefined;
-    w.once('message', (m) => { result = m; });
-    w.once('error', reject);
-    w.once('exit', () => (result ? resolve(result) : reject(new Error('ORT-alone worker exited without a result'))));
-  })));
+  const results = await Promise.all(
+    Array.from(
+      { length: workers },
+      () =>
+        new Promise<{ rows: number[]; ms: number[] }>((resolve, reject) => {
+          const w = new Worker(new URL('./ort-alone-worker.mjs', import.meta.url), {
+            workerData: {
+              modelFiles: sets.map((ds) => ds.modelFile),
+              input: job.model.inputs[0].name,
+              threads,
+              features: sample,
+              size: job.features.size,
+              batch: job.batchSize,
+              seconds,
+            },
+          });
+          // Let the worker end by itself: terminate() during session.release() aborts the process (Napi::Error).
+          let result: { rows: number[]; ms: number[] } | undefined;
+          w.once('message', (m) => {
+            result = m;
+          });
+          w.once('error', reject);
+          w.once('exit', () => (result ? resolve(result) : reject(new Error('ORT-alone worker exited without a result'))));
+        }),
+    ),
+  );
   return sets.map((_, i) => results.reduce((a, x) => a + x.rows[i] / (x.ms[i] / 1000), 0));
 }
 
@@ -91,10 +120,15 @@ export async function copyAlone(url: string, ds: Dataset, ids: string[], totalRo
   await client.connect();
   try {
     await client.query('drop table if exists public.bench_copy_alone');
-    await client.query('create table public.bench_copy_alone (run_id bigint not null default 0, user_id text collate "C" not null, item_idx int4[] not null, scores real[] not null)');
+    await client.query(
+      'create table public.bench_copy_alone (run_id bigint not null default 0, user_id text collate "C" not null, item_idx int4[] not null, scores real[] not null)',
+    );
     const t = performance.now();
     const stream = client.query(copyFrom('copy public.bench_copy_alone (user_id, item_idx, scores) from stdin with (format binary)'));
-    const done = new Promise<void>((resolve, reject) => { stream.on('finish', resolve); stream.on('error', reject); });
+    const done = new Promise<void>((resolve, reject) => {
+      stream.on('finish', resolve);
+      stream.on('error', reject);
+    });
     stream.write(COPY_HEADER);
     let written = 0;
     for (let i = 0; written < totalRows; i = (i + 1) % buffers.length) {

@@ -6,7 +6,7 @@ import { statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../../src/config/load-config.ts';
 import type { Precision } from '../../src/demo/build-model.ts';
-import { compareGenerations, type Agreement } from '../agreement.ts';
+import { type Agreement, compareGenerations } from '../agreement.ts';
 import { BENCH_DATE, ensureDataset, ensureVariant, type ModelSpec } from './datasets.ts';
 import { endToEnd } from './end-to-end.ts';
 import { ortAloneTurns, sampleFeatures } from './stages.ts';
@@ -44,8 +44,15 @@ const round4 = (x: number) => Math.round(x * 10_000) / 10_000;
 const fmt = (n: number) => n.toLocaleString('en-US');
 
 export async function measureVariants(o: {
-  spec: ModelSpec; users: number; precisions: Precision[]; url: string; benchDir: string; config: Config;
-  rounds: number; machine: Record<string, unknown>; log: (m: string) => void;
+  spec: ModelSpec;
+  users: number;
+  precisions: Precision[];
+  url: string;
+  benchDir: string;
+  config: Config;
+  rounds: number;
+  machine: Record<string, unknown>;
+  log: (m: string) => void;
 }): Promise<VariantResults> {
   if (o.precisions[0] !== 'fp32') throw new Error(`--variants must start with fp32, the reference (got ${o.precisions.join(',')})`);
   const base = await ensureDataset(o.benchDir, o.spec, o.users, o.log);
@@ -56,7 +63,9 @@ export async function measureVariants(o: {
   for (let r = 0; r < o.rounds; r++) {
     const perS = await ortAloneTurns(sets, sample.features, o.config.workers, o.config.intraOpThreads, 3 * sets.length);
     perS.forEach((x, i) => ort[i].push(Math.round(x)));
-    o.log(`round ${r + 1}/${o.rounds}: ORT alone (in turns) ${perS.map((x, i) => `${o.precisions[i]} ${Math.round(x)}`).join(', ')} users/s`);
+    o.log(
+      `round ${r + 1}/${o.rounds}: ORT alone (in turns) ${perS.map((x, i) => `${o.precisions[i]} ${Math.round(x)}`).join(', ')} users/s`,
+    );
     for (let n = 0; n < sets.length; n++) {
       const i = (r + n) % sets.length;
       e2e[i].push(Math.round((await endToEnd(sets[i], o.url)).usersPerS));
@@ -66,7 +75,8 @@ export async function measureVariants(o: {
   const variants: VariantResult[] = [];
   for (const [i, ds] of sets.entries()) {
     if (i > 0) o.log(`${o.precisions[i]}: comparing its generation with fp32's`);
-    const agreement = i > 0 ? await compareGenerations(o.url, { job: base.job, date: BENCH_DATE }, { job: ds.job, date: BENCH_DATE }, o.spec.k) : null;
+    const agreement =
+      i > 0 ? await compareGenerations(o.url, { job: base.job, date: BENCH_DATE }, { job: ds.job, date: BENCH_DATE }, o.spec.k) : null;
     const ortSpeedup = round2(median(ort[i]) / median(ort[0]));
     variants.push({
       precision: o.precisions[i],
@@ -82,7 +92,11 @@ export async function measureVariants(o: {
     });
   }
   return {
-    when: new Date().toISOString(), model: o.spec.name, users: o.users, rounds: o.rounds, machine: o.machine,
+    when: new Date().toISOString(),
+    model: o.spec.name,
+    users: o.users,
+    rounds: o.rounds,
+    machine: o.machine,
     settings: { workers: o.config.workers, intra_op_threads: o.config.intraOpThreads, batch_size: o.spec.batchSize },
     variants,
   };
@@ -99,7 +113,10 @@ export function writeVariantReport(outDir: string, r: VariantResults): string {
     '',
     '| variant | model file | ORT alone users/s | x fp32 | end to end users/s | x fp32 | overlap@10 vs fp32 | RBO (p = 0.9) | goal (>= 1.5x ORT at overlap >= 0.95) |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
-    ...r.variants.map((v) => `| ${v.precision} | ${(v.model_bytes / 1e6).toFixed(2)} MB | ${fmt(v.ort_alone_median)} (${v.ort_alone.map(fmt).join(', ')}) | ${v.ort_speedup} | ${fmt(v.e2e_median)} (${v.e2e.map(fmt).join(', ')}) | ${v.e2e_speedup} | ${v.agreement?.meanOverlapAtK ?? '(reference)'} | ${v.agreement?.meanRbo ?? ''} | ${v.precision === 'fp32' ? 'reference' : v.goal_met ? 'met' : 'missed'} |`),
+    ...r.variants.map(
+      (v) =>
+        `| ${v.precision} | ${(v.model_bytes / 1e6).toFixed(2)} MB | ${fmt(v.ort_alone_median)} (${v.ort_alone.map(fmt).join(', ')}) | ${v.ort_speedup} | ${fmt(v.e2e_median)} (${v.e2e.map(fmt).join(', ')}) | ${v.e2e_speedup} | ${v.agreement?.meanOverlapAtK ?? '(reference)'} | ${v.agreement?.meanRbo ?? ''} | ${v.precision === 'fp32' ? 'reference' : v.goal_met ? 'met' : 'missed'} |`,
+    ),
     '',
   ];
   writeFileSync(`${name}.md`, lines.join('\n'));

@@ -48,18 +48,22 @@ const users = Number(args.users);
 const duration = Number(args.duration);
 const rounds = Number(args.rounds);
 const connections = Number(args.connections);
-const pacedFractions = args.paced.split(',').filter((x) => x.trim() !== '').map(Number);
+const pacedFractions = args.paced
+  .split(',')
+  .filter((x) => x.trim() !== '')
+  .map(Number);
 const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const job = 'bench';
 const date = '2026-01-01';
 const log = (m: string) => process.stderr.write(`${m}\n`);
 
-
-
 async function waitReady(url: string, ms: number): Promise<void> {
   const until = Date.now() + ms;
   while (Date.now() < until) {
-    const ok = await fetch(`${url}/readyz?job=${job}`).then((r) => r.ok, () => false);
+    const ok = await fetch(`${url}/readyz?job=${job}`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return;
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -69,13 +73,34 @@ async function waitReady(url: string, ms: number): Promise<void> {
 const database = new URL(databaseUrl).pathname.slice(1) || 'postgres';
 const title = (re: RegExp) => (p: { title: string }) => re.test(p.title);
 
-interface PgbenchResult { tps: number; cpu: { pg_us: number; client_us: number } }
+interface PgbenchResult {
+  tps: number;
+  cpu: { pg_us: number; client_us: number };
+}
 
 async function pgbench(seconds: number): Promise<PgbenchResult> {
   const pgCpu = new CpuSampler(backendsOf(database)).start();
   const clientCpu = new CpuSampler(title(/^(\S*\/)?pgbench /)).start();
-  const out = await runOutput('pgbench', ['-n', '-M', 'prepared', '-c', String(connections), '-j', '2', '-T', String(seconds),
-    '-D', `users=${users}`, '-D', `date=${date}`, '-D', `job=${job}`, '-f', path.join(here, 'lookup-pgbench.sql'), databaseUrl]);
+  const out = await runOutput('pgbench', [
+    '-n',
+    '-M',
+    'prepared',
+    '-c',
+    String(connections),
+    '-j',
+    '2',
+    '-T',
+    String(seconds),
+    '-D',
+    `users=${users}`,
+    '-D',
+    `date=${date}`,
+    '-D',
+    `job=${job}`,
+    '-f',
+    path.join(here, 'lookup-pgbench.sql'),
+    databaseUrl,
+  ]);
   const m = /tps = ([\d.]+) \(without initial connection time\)/.exec(out);
   if (!m) throw new Error(`no tps in pgbench output: ${out.slice(-1000)}`);
   const tx = Number(/number of transactions actually processed: (\d+)/.exec(out)?.[1] ?? 0);
@@ -84,7 +109,12 @@ async function pgbench(seconds: number): Promise<PgbenchResult> {
 }
 
 interface WrkResult {
-  requests: number; non_200: number; errors: number; p50_us: number; p99_us: number; duration_us: number;
+  requests: number;
+  non_200: number;
+  errors: number;
+  p50_us: number;
+  p99_us: number;
+  duration_us: number;
   cpu: { api_us: number; pg_us: number; client_us: number };
 }
 
@@ -92,10 +122,20 @@ async function wrk(url: string, seconds: number, serverPid: number, during?: () 
   const apiCpu = new CpuSampler(treeOf(serverPid)).start();
   const pgCpu = new CpuSampler(backendsOf(database)).start();
   const clientCpu = new CpuSampler(title(/^(\S*\/)?wrk /)).start();
-  const done = runOutput('wrk', ['-t2', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', path.join(here, 'lookup-random-user.lua'), url],
-    { ...process.env, USERS: String(users), JOB: job, DELAY_MS: String(delayMs) });
+  const done = runOutput(
+    'wrk',
+    ['-t2', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', path.join(here, 'lookup-random-user.lua'), url],
+    { ...process.env, USERS: String(users), JOB: job, DELAY_MS: String(delayMs) },
+  );
   let publishing: Promise<void> | undefined;
-  const timer = during && setTimeout(() => { publishing = during(); }, (seconds * 1000) / 2);
+  const timer =
+    during &&
+    setTimeout(
+      () => {
+        publishing = during();
+      },
+      (seconds * 1000) / 2,
+    );
   const out = await done.finally(() => clearTimeout(timer));
   await publishing;
   const m = /RESULT (\{.*\})/.exec(out);
@@ -120,29 +160,53 @@ async function main(): Promise<void> {
       client.release();
     }
     mkdirSync(path.join(root, 'jobs'));
-    writeFileSync(path.join(root, 'jobs', `${job}.json`), JSON.stringify({
-      description: 'lookup benchmark: synthetic generations written by bench/load/lookup-data.ts',
-      features: { path: 'unused/*.parquet', columns: ['f0'] },
-      model: { path: 'unused.onnx', output: { kind: 'scores', name: 'scores' } },
-      items: { path: 'unused.csv' },
-      k: 10,
-      fallback: true,
-    }));
+    writeFileSync(
+      path.join(root, 'jobs', `${job}.json`),
+      JSON.stringify({
+        description: 'lookup benchmark: synthetic generations written by bench/load/lookup-data.ts',
+        features: { path: 'unused/*.parquet', columns: ['f0'] },
+        model: { path: 'unused.onnx', output: { kind: 'scores', name: 'scores' } },
+        items: { path: 'unused.csv' },
+        k: 10,
+        fallback: true,
+      }),
+    );
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     const argv = args.server
       ? ['--import', 'tsx', path.resolve(args.server), '--port', String(port), '--database-url', databaseUrl]
-      : [path.join(repo, 'bin', 'batchcast.js'), 'serve', '--port', String(port), '--database-url', databaseUrl, '--log-level', 'warn', '--json'];
+      : [
+          path.join(repo, 'bin', 'batchcast.js'),
+          'serve',
+          '--port',
+          String(port),
+          '--database-url',
+          databaseUrl,
+          '--log-level',
+          'warn',
+          '--json',
+        ];
     log(`server: ${args.server ?? 'batchcast serve'}`);
     const memoryMb = args['memory-mb'];
     const processes = Number(args.processes ?? 1);
-    const env = { ...process.env, BATCHCAST_ROOT: root, BATCHCAST_SERVE_PROCESSES: String(processes), ...(memoryMb === undefined ? {} : { BATCHCAST_SERVE_MEMORY_MB: memoryMb }) };
+    const env = {
+      ...process.env,
+      BATCHCAST_ROOT: root,
+      BATCHCAST_SERVE_PROCESSES: String(processes),
+      ...(memoryMb === undefined ? {} : { BATCHCAST_SERVE_MEMORY_MB: memoryMb }),
+    };
     server = spawn(process.execPath, argv, { env, stdio: ['ignore', 'inherit', 'inherit'] });
     const exited = new Promise<number | null>((resolve) => server!.on('exit', (code) => resolve(code)));
     await waitReady(url, 30_000);
     if (memoryMb !== '0' && !args.server) {
       const t0 = Date.now();
-      const held = () => fetch(`${url}/metrics`).then((r) => r.text()).then((m) => new RegExp(`batchcast_memory_generation_bytes\\{job="${job}"\\} [1-9]`).test(m), () => false);
+      const held = () =>
+        fetch(`${url}/metrics`)
+          .then((r) => r.text())
+          .then(
+            (m) => new RegExp(`batchcast_memory_generation_bytes\\{job="${job}"\\} [1-9]`).test(m),
+            () => false,
+          );
       while (!(await held())) {
         if (Date.now() - t0 > 120_000) throw new Error('the generation was not loaded into memory within 120 s');
         await new Promise((r) => setTimeout(r, 200));
@@ -152,7 +216,12 @@ async function main(): Promise<void> {
       log(`generation held in memory after ${Date.now() - t0} ms (from ready)`);
     }
 
-    log(`warm-up (load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')})`);
+    log(
+      `warm-up (load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')})`,
+    );
     await wrk(url, 3, server.pid!);
     await pgbench(3);
     let published = gens.runA;
@@ -167,9 +236,15 @@ async function main(): Promise<void> {
       }
     };
     const perRound: {
-      pgbench_tps: number; api_rps: number; api_p99_ms: number; non_200: number; load: number;
-      api_cpu_us: WrkResult['cpu']; pgbench_cpu_us: PgbenchResult['cpu'];
-      publish_api_rps: number; publish_api_p99_ms: number;
+      pgbench_tps: number;
+      api_rps: number;
+      api_p99_ms: number;
+      non_200: number;
+      load: number;
+      api_cpu_us: WrkResult['cpu'];
+      pgbench_cpu_us: PgbenchResult['cpu'];
+      publish_api_rps: number;
+      publish_api_p99_ms: number;
       paced: { fraction: number; offered_rps: number; api_rps: number; p50_ms: number; p99_ms: number; non_200: number }[];
     }[] = [];
     const rps = (w: WrkResult) => Math.round(w.requests / (w.duration_us / 1e6));
@@ -181,12 +256,26 @@ async function main(): Promise<void> {
       for (const fraction of pacedFractions) {
         const offered = pb.tps * fraction;
         const wr = await wrk(url, duration, server.pid!, undefined, (connections * 1000) / offered);
-        paced.push({ fraction, offered_rps: Math.round(offered), api_rps: rps(wr), p50_ms: wr.p50_us / 1000, p99_ms: wr.p99_us / 1000, non_200: wr.non_200 + wr.errors });
+        paced.push({
+          fraction,
+          offered_rps: Math.round(offered),
+          api_rps: rps(wr),
+          p50_ms: wr.p50_us / 1000,
+          p99_ms: wr.p99_us / 1000,
+          non_200: wr.non_200 + wr.errors,
+        });
       }
       const round = {
-        pgbench_tps: Math.round(pb.tps), api_rps: rps(w), api_p99_ms: w.p99_us / 1000,
-        non_200: w.non_200 + w.errors + wp.non_200 + wp.errors, load: Math.round(os.loadavg()[0] * 10) / 10, api_cpu_us: w.cpu, pgbench_cpu_us: pb.cpu,
-        publish_api_rps: rps(wp), publish_api_p99_ms: wp.p99_us / 1000, paced,
+        pgbench_tps: Math.round(pb.tps),
+        api_rps: rps(w),
+        api_p99_ms: w.p99_us / 1000,
+        non_200: w.non_200 + w.errors + wp.non_200 + wp.errors,
+        load: Math.round(os.loadavg()[0] * 10) / 10,
+        api_cpu_us: w.cpu,
+        pgbench_cpu_us: pb.cpu,
+        publish_api_rps: rps(wp),
+        publish_api_p99_ms: wp.p99_us / 1000,
+        paced,
       };
       perRound.push(round);
       log(`round ${r}: ${JSON.stringify(round)}`);
@@ -220,12 +309,24 @@ async function main(): Promise<void> {
         pgbench_pg: median(perRound.map((x) => x.pgbench_cpu_us.pg_us)),
         pgbench: median(perRound.map((x) => x.pgbench_cpu_us.client_us)),
       },
-      server: args.server ?? 'batchcast serve', processes, memory_mb: memoryMb ?? 'default', users, duration_s: duration, connections, rounds: perRound, at: new Date().toISOString(),
+      server: args.server ?? 'batchcast serve',
+      processes,
+      memory_mb: memoryMb ?? 'default',
+      users,
+      duration_s: duration,
+      connections,
+      rounds: perRound,
+      at: new Date().toISOString(),
     };
     result.ratio = Math.round((result.api_rps / result.pgbench_tps) * 1000) / 1000;
     mkdirSync(outDir, { recursive: true });
-    writeFileSync(path.join(outDir, `${memoryMb === undefined ? 'lookup' : `lookup-memory-${memoryMb}`}${processes > 1 ? `-p${processes}` : ''}.json`), `${JSON.stringify(result, null, 2)}\n`);
-    process.stdout.write(`${JSON.stringify({ api_rps: result.api_rps, api_p99_ms: result.api_p99_ms, pgbench_tps: result.pgbench_tps, ratio: result.ratio, publish_api_rps: result.publish_api_rps, publish_api_p99_ms: result.publish_api_p99_ms, non_200_during_publish: result.non_200_during_publish, paced: result.paced })}\n`);
+    writeFileSync(
+      path.join(outDir, `${memoryMb === undefined ? 'lookup' : `lookup-memory-${memoryMb}`}${processes > 1 ? `-p${processes}` : ''}.json`),
+      `${JSON.stringify(result, null, 2)}\n`,
+    );
+    process.stdout.write(
+      `${JSON.stringify({ api_rps: result.api_rps, api_p99_ms: result.api_p99_ms, pgbench_tps: result.pgbench_tps, ratio: result.ratio, publish_api_rps: result.publish_api_rps, publish_api_p99_ms: result.publish_api_p99_ms, non_200_during_publish: result.non_200_during_publish, paced: result.paced })}\n`,
+    );
   } finally {
     server?.kill('SIGTERM');
     await pool.end();

@@ -7,7 +7,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 
 const TICK_MS = 10; // USER_HZ = 100 on Linux
 
-interface Proc { pid: number; ppid: number; ticks: number; title: string }
+interface Proc {
+  pid: number;
+  ppid: number;
+  ticks: number;
+  title: string;
+}
 
 function readProc(pid: number): Proc | undefined {
   try {

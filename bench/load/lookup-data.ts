@@ -2,10 +2,13 @@
 // written straight with INSERT ... SELECT generate_series (no model needed to measure lookups), indexed and
 // attached like a real run. Rerunning reuses them when both exist with the right row count.
 import type pg from 'pg';
-import { attachRunTable, createRunTable, indexRunTable } from '../../src/store/run-tables.ts';
 import { publishRun } from '../../src/store/pointer.ts';
+import { attachRunTable, createRunTable, indexRunTable } from '../../src/store/run-tables.ts';
 
-export interface BenchGenerations { runA: number; runB: number }
+export interface BenchGenerations {
+  runA: number;
+  runB: number;
+}
 
 export const benchUserId = (n: number) => `u${n}`;
 
@@ -20,7 +23,15 @@ async function existingRun(client: pg.ClientBase, job: string, date: string, use
   return rows[0]?.run_id;
 }
 
-async function createRun(client: pg.ClientBase, job: string, date: string, users: number, k: number, tag: string, log: (m: string) => void): Promise<number> {
+async function createRun(
+  client: pg.ClientBase,
+  job: string,
+  date: string,
+  users: number,
+  k: number,
+  tag: string,
+  log: (m: string) => void,
+): Promise<number> {
   const { rows } = await client.query<{ run_id: number }>(
     `insert into batchcast.runs (job, prediction_date, status, model_version, k, rows_read, rows_written, finished_at,
                                  fallback_item_ids, fallback_scores)
@@ -49,16 +60,27 @@ async function createRun(client: pg.ClientBase, job: string, date: string, users
 }
 
 /** One generation of (job, date) tagged `tag`, reused when it exists (not published). */
-export async function ensureRun(client: pg.ClientBase, opts: { job: string; date: string; users: number; k: number; tag: string; log: (m: string) => void }): Promise<number> {
-  return (await existingRun(client, opts.job, opts.date, opts.users, opts.tag)) ?? createRun(client, opts.job, opts.date, opts.users, opts.k, opts.tag, opts.log);
+export async function ensureRun(
+  client: pg.ClientBase,
+  opts: { job: string; date: string; users: number; k: number; tag: string; log: (m: string) => void },
+): Promise<number> {
+  return (
+    (await existingRun(client, opts.job, opts.date, opts.users, opts.tag)) ??
+    createRun(client, opts.job, opts.date, opts.users, opts.k, opts.tag, opts.log)
+  );
 }
 
 /** Two loaded generations of (job, date); A is published on return. */
 export async function ensureBenchGenerations(
-  client: pg.ClientBase, opts: { job: string; date: string; users: number; k: number; log: (m: string) => void },
+  client: pg.ClientBase,
+  opts: { job: string; date: string; users: number; k: number; log: (m: string) => void },
 ): Promise<BenchGenerations> {
-  const runA = (await existingRun(client, opts.job, opts.date, opts.users, 'a')) ?? await createRun(client, opts.job, opts.date, opts.users, opts.k, 'a', opts.log);
-  const runB = (await existingRun(client, opts.job, opts.date, opts.users, 'b')) ?? await createRun(client, opts.job, opts.date, opts.users, opts.k, 'b', opts.log);
+  const runA =
+    (await existingRun(client, opts.job, opts.date, opts.users, 'a')) ??
+    (await createRun(client, opts.job, opts.date, opts.users, opts.k, 'a', opts.log));
+  const runB =
+    (await existingRun(client, opts.job, opts.date, opts.users, 'b')) ??
+    (await createRun(client, opts.job, opts.date, opts.users, opts.k, 'b', opts.log));
   await publishRun(client, { job: opts.job, date: opts.date, runId: runA, action: 'publish', lockTimeoutMs: 5_000 });
   await client.query('vacuum analyze batchcast.published');
   return { runA, runB };

@@ -11,16 +11,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { freePort } from '../../src/db/embedded.ts';
 import { buildTwoTowerModel, randomTwoTower } from '../../src/demo/build-model.ts';
 import { rng } from '../../src/demo/random.ts';
-import { freePort } from '../../src/db/embedded.ts';
 import { InferPool } from '../../src/infer/infer-pool.ts';
 import { loadJob } from '../../src/jobs/load-job.ts';
 import { ScoreBatcher } from '../../src/serve/scoring/score-batcher.ts';
-import { MODELS, type Dataset, type ModelSpec } from '../harness/datasets.ts';
-import { CpuSampler, treeOf } from './lookup-cpu.ts';
+import { type Dataset, MODELS, type ModelSpec } from '../harness/datasets.ts';
 import { ortAlone } from '../harness/stages.ts';
 import { median, runOutput } from '../harness/util.ts';
+import { CpuSampler, treeOf } from './lookup-cpu.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
@@ -46,23 +46,39 @@ const PACED_CONNECTIONS = 40;
 /** Users per chunk the API sends to a worker (src/serve/scoring/online-scoring.ts MAX_BATCH). */
 const MAX_BATCH = 64;
 
-
-
 /** A project root with the model, its items and two job files (batch_size 64, and 1 for ORT alone at batch 1). */
 function makeRoot(): { root: string; ds: Dataset } {
   const root = mkdtempSync(path.join(os.tmpdir(), 'batchcast-score-bench-'));
   mkdirSync(path.join(root, 'jobs'));
   const modelFile = path.join(root, 'model.onnx');
-  writeFileSync(modelFile, buildTwoTowerModel(randomTwoTower(spec, 20261120), { k: spec.k, output: spec.output, version: `bench-${spec.name}-v1` }));
-  writeFileSync(path.join(root, 'items.csv'), 'idx,item_id\n' + Array.from({ length: spec.items }, (_, i) => `${i},item-${i}`).join('\n') + '\n');
-  for (const [name, batch] of [['score', MAX_BATCH], ['score-b1', 1]] as const) {
-    writeFileSync(path.join(root, 'jobs', `${name}.json`), JSON.stringify({
-      features: { path: 'unused/*.parquet', list_column: 'features', list_size: spec.inputSize },
-      model: { path: 'model.onnx', version: `bench-${spec.name}-v1`, input: 'features',
-        output: spec.output === 'top_k' ? { kind: 'top_k', values: 'top_scores', indices: 'top_indices' } : { kind: 'scores', name: 'scores' } },
-      items: { path: 'items.csv', id_column: 'item_id', index_column: 'idx' },
-      k: spec.k, batch_size: batch,
-    }));
+  writeFileSync(
+    modelFile,
+    buildTwoTowerModel(randomTwoTower(spec, 20261120), { k: spec.k, output: spec.output, version: `bench-${spec.name}-v1` }),
+  );
+  writeFileSync(
+    path.join(root, 'items.csv'),
+    'idx,item_id\n' + Array.from({ length: spec.items }, (_, i) => `${i},item-${i}`).join('\n') + '\n',
+  );
+  for (const [name, batch] of [
+    ['score', MAX_BATCH],
+    ['score-b1', 1],
+  ] as const) {
+    writeFileSync(
+      path.join(root, 'jobs', `${name}.json`),
+      JSON.stringify({
+        features: { path: 'unused/*.parquet', list_column: 'features', list_size: spec.inputSize },
+        model: {
+          path: 'model.onnx',
+          version: `bench-${spec.name}-v1`,
+          input: 'features',
+          output:
+            spec.output === 'top_k' ? { kind: 'top_k', values: 'top_scores', indices: 'top_indices' } : { kind: 'scores', name: 'scores' },
+        },
+        items: { path: 'items.csv', id_column: 'item_id', index_column: 'idx' },
+        k: spec.k,
+        batch_size: batch,
+      }),
+    );
   }
   return { root, ds: { root, job: 'score', users: 0, spec, modelFile, featuresDir: '' } };
 }
@@ -74,12 +90,27 @@ function cpuSince(c0: NodeJS.CpuUsage): number {
   return d.user + d.system;
 }
 
-async function inProcess(root: string, sample: Float32Array, seconds: number, outstanding: number): Promise<{ users: number; users_per_s: number; mean_batch: number }> {
+async function inProcess(
+  root: string,
+  sample: Float32Array,
+  seconds: number,
+  outstanding: number,
+): Promise<{ users: number; users_per_s: number; mean_batch: number }> {
   const job = loadJob(path.join(root, 'jobs'), 'score', root);
   const itemIds = Array.from({ length: spec.items }, (_, i) => `item-${i}`);
   const pool = await InferPool.start(job, { workers: 1, intraOpThreads: 1, itemIds });
   let batches = 0;
-  const batcher = new ScoreBatcher(pool, { size: spec.inputSize, k: spec.k, maxBatch: MAX_BATCH, maxDelayMs: 1, inFlight: 2, maxQueued: 1e6, onBatch: () => { batches++; } });
+  const batcher = new ScoreBatcher(pool, {
+    size: spec.inputSize,
+    k: spec.k,
+    maxBatch: MAX_BATCH,
+    maxDelayMs: 1,
+    inFlight: 2,
+    maxQueued: 1e6,
+    onBatch: () => {
+      batches++;
+    },
+  });
   const rows = sample.length / spec.inputSize;
   try {
     let done = 0;
@@ -93,23 +124,49 @@ async function inProcess(root: string, sample: Float32Array, seconds: number, ou
       }
     };
     await Promise.all(Array.from({ length: outstanding }, (_, i) => loop(i)));
-    return { users: done, users_per_s: Math.round(done / ((performance.now() - t0) / 1000)), mean_batch: Math.round((done / batches) * 10) / 10 };
+    return {
+      users: done,
+      users_per_s: Math.round(done / ((performance.now() - t0) / 1000)),
+      mean_batch: Math.round((done / batches) * 10) / 10,
+    };
   } finally {
     await pool.close();
   }
 }
 
 interface Round {
-  paced_rps: number; paced_p50_ms: number; paced_p99_ms: number; paced_max_ms: number; paced_non_200: number;
-  flat_rps: number; flat_p99_ms: number; flat_non_200: number; flat_api_cpu_us: number; flat_mean_batch: number; load: number;
+  paced_rps: number;
+  paced_p50_ms: number;
+  paced_p99_ms: number;
+  paced_max_ms: number;
+  paced_non_200: number;
+  flat_rps: number;
+  flat_p99_ms: number;
+  flat_non_200: number;
+  flat_api_cpu_us: number;
+  flat_mean_batch: number;
+  load: number;
 }
 
-interface Wrk { requests: number; non_200: number; errors: number; p50_us: number; p90_us: number; p99_us: number; max_us: number; duration_us: number }
+interface Wrk {
+  requests: number;
+  non_200: number;
+  errors: number;
+  p50_us: number;
+  p90_us: number;
+  p99_us: number;
+  max_us: number;
+  duration_us: number;
+}
 
 /** `delayMs` > 0: each connection pauses that long on average between requests (paced load). */
 async function wrk(url: string, seconds: number, conns: number, delayMs: number): Promise<Wrk & { rps: number }> {
-  const out = await runOutput('wrk', ['-t2', `-c${conns}`, `-d${seconds}s`, '--latency', '-s', path.join(here, 'score-post.lua'), url],
-    { ...process.env, JOB: 'score', SIZE: String(spec.inputSize), DELAY_MS: String(delayMs) });
+  const out = await runOutput('wrk', ['-t2', `-c${conns}`, `-d${seconds}s`, '--latency', '-s', path.join(here, 'score-post.lua'), url], {
+    ...process.env,
+    JOB: 'score',
+    SIZE: String(spec.inputSize),
+    DELAY_MS: String(delayMs),
+  });
   const m = /RESULT (\{.*\})/.exec(out);
   if (!m) throw new Error(`no RESULT line in wrk output: ${out.slice(-1000)}`);
   const r = JSON.parse(m[1]) as Wrk;
@@ -118,7 +175,10 @@ async function wrk(url: string, seconds: number, conns: number, delayMs: number)
 
 async function batchHistogram(url: string): Promise<{ count: number; sum: number }> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  return { count: Number(/^batchcast_score_batch_users_count (\d+)/m.exec(text)?.[1] ?? 0), sum: Number(/^batchcast_score_batch_users_sum (\d+)/m.exec(text)?.[1] ?? 0) };
+  return {
+    count: Number(/^batchcast_score_batch_users_count (\d+)/m.exec(text)?.[1] ?? 0),
+    sum: Number(/^batchcast_score_batch_users_sum (\d+)/m.exec(text)?.[1] ?? 0),
+  };
 }
 
 async function main(): Promise<void> {
@@ -141,16 +201,41 @@ async function main(): Promise<void> {
       const inproc = await inProcess(root, sample, 4, 256);
       const inprocCpu = cpuSince(c0) / inproc.users;
       const ort1 = Math.round(await ortAlone({ ...ds, job: 'score-b1' }, sample, 1, 1, 2, 1));
-      pairs.push({ ort64, ort1, inproc: inproc.users_per_s, mean_batch: inproc.mean_batch, ort64_cpu_us: Math.round(ortCpu * 10) / 10, inproc_cpu_us: Math.round(inprocCpu * 10) / 10 });
-      log(`  ORT alone batch 64: ${ort64} users/s (${ortCpu.toFixed(1)} us CPU/user), batch 1: ${ort1}; in process: ${inproc.users_per_s} users/s (${inprocCpu.toFixed(1)} us CPU/user, mean batch ${inproc.mean_batch})`);
+      pairs.push({
+        ort64,
+        ort1,
+        inproc: inproc.users_per_s,
+        mean_batch: inproc.mean_batch,
+        ort64_cpu_us: Math.round(ortCpu * 10) / 10,
+        inproc_cpu_us: Math.round(inprocCpu * 10) / 10,
+      });
+      log(
+        `  ORT alone batch 64: ${ort64} users/s (${ortCpu.toFixed(1)} us CPU/user), batch 1: ${ort1}; in process: ${inproc.users_per_s} users/s (${inprocCpu.toFixed(1)} us CPU/user, mean batch ${inproc.mean_batch})`,
+      );
     }
 
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    server = spawn(process.execPath, [path.join(repo, 'bin', 'batchcast.js'), 'serve', '--port', String(port), '--database-url', databaseUrl, '--log-level', 'warn', '--json'],
-      { env: { ...process.env, BATCHCAST_ROOT: root }, stdio: ['ignore', 'inherit', 'inherit'] });
+    server = spawn(
+      process.execPath,
+      [
+        path.join(repo, 'bin', 'batchcast.js'),
+        'serve',
+        '--port',
+        String(port),
+        '--database-url',
+        databaseUrl,
+        '--log-level',
+        'warn',
+        '--json',
+      ],
+      { env: { ...process.env, BATCHCAST_ROOT: root }, stdio: ['ignore', 'inherit', 'inherit'] },
+    );
     for (let i = 0; ; i++) {
-      const ok = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
+      const ok = await fetch(`${url}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ok) break;
       if (i > 150) throw new Error('serve did not start within 30 s');
       await new Promise((r) => setTimeout(r, 200));
@@ -172,9 +257,15 @@ async function main(): Promise<void> {
       const apiCpuUs = (cpu.stop() * 1000) / Math.max(1, flat.requests);
       const after = await batchHistogram(url);
       const round = {
-        paced_rps: paced.rps, paced_p50_ms: paced.p50_us / 1000, paced_p99_ms: paced.p99_us / 1000, paced_max_ms: paced.max_us / 1000,
+        paced_rps: paced.rps,
+        paced_p50_ms: paced.p50_us / 1000,
+        paced_p99_ms: paced.p99_us / 1000,
+        paced_max_ms: paced.max_us / 1000,
         paced_non_200: paced.non_200 + paced.errors,
-        flat_rps: flat.rps, flat_p99_ms: flat.p99_us / 1000, flat_non_200: flat.non_200 + flat.errors, flat_api_cpu_us: Math.round(apiCpuUs),
+        flat_rps: flat.rps,
+        flat_p99_ms: flat.p99_us / 1000,
+        flat_non_200: flat.non_200 + flat.errors,
+        flat_api_cpu_us: Math.round(apiCpuUs),
         flat_mean_batch: Math.round(((after.sum - before.sum) / Math.max(1, after.count - before.count)) * 10) / 10,
         load: Math.round(os.loadavg()[0] * 10) / 10,
       };
@@ -183,19 +274,29 @@ async function main(): Promise<void> {
     }
     const med = (f: (x: Round) => number) => median(perRound.map(f));
     const result = {
-      model: spec.name, rate_target: rate,
-      paced_rps: med((x) => x.paced_rps), paced_p99_ms: med((x) => x.paced_p99_ms), paced_p50_ms: med((x) => x.paced_p50_ms),
-      flat_rps: med((x) => x.flat_rps), flat_mean_batch: med((x) => x.flat_mean_batch),
-      ort_alone_batch64_users_per_s: median(pairs.map((p) => p.ort64)), ort_alone_batch1_users_per_s: median(pairs.map((p) => p.ort1)),
-      in_process_users_per_s: median(pairs.map((p) => p.inproc)), in_process_mean_batch: median(pairs.map((p) => p.mean_batch)),
+      model: spec.name,
+      rate_target: rate,
+      paced_rps: med((x) => x.paced_rps),
+      paced_p99_ms: med((x) => x.paced_p99_ms),
+      paced_p50_ms: med((x) => x.paced_p50_ms),
+      flat_rps: med((x) => x.flat_rps),
+      flat_mean_batch: med((x) => x.flat_mean_batch),
+      ort_alone_batch64_users_per_s: median(pairs.map((p) => p.ort64)),
+      ort_alone_batch1_users_per_s: median(pairs.map((p) => p.ort1)),
+      in_process_users_per_s: median(pairs.map((p) => p.inproc)),
+      in_process_mean_batch: median(pairs.map((p) => p.mean_batch)),
       in_process_over_ort: Math.round(median(pairs.map((p) => p.inproc / p.ort64)) * 100) / 100,
       api_flat_over_ort: Math.round((med((x) => x.flat_rps) / median(pairs.map((p) => p.ort64))) * 100) / 100,
       // The same fractions from CPU cost per user: ORT alone's CPU per user over the path's.
-      ort64_cpu_us_per_user: median(pairs.map((p) => p.ort64_cpu_us)), in_process_cpu_us_per_user: median(pairs.map((p) => p.inproc_cpu_us)),
+      ort64_cpu_us_per_user: median(pairs.map((p) => p.ort64_cpu_us)),
+      in_process_cpu_us_per_user: median(pairs.map((p) => p.inproc_cpu_us)),
       api_cpu_us_per_request: med((x) => x.flat_api_cpu_us),
       in_process_over_ort_by_cpu: Math.round(median(pairs.map((p) => p.ort64_cpu_us / p.inproc_cpu_us)) * 100) / 100,
       api_over_ort_by_cpu: Math.round((median(pairs.map((p) => p.ort64_cpu_us)) / med((x) => x.flat_api_cpu_us)) * 100) / 100,
-      pairs, rounds: perRound, load_at_start: os.loadavg(), at: new Date().toISOString(),
+      pairs,
+      rounds: perRound,
+      load_at_start: os.loadavg(),
+      at: new Date().toISOString(),
     };
     mkdirSync(path.join(repo, 'bench', 'results'), { recursive: true });
     writeFileSync(path.join(repo, 'bench', 'results', `score-${spec.name}.json`), `${JSON.stringify(result, null, 2)}\n`);

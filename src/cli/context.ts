@@ -16,10 +16,18 @@ export interface GlobalFlags {
   threads?: number;
 }
 
-export interface Context { config: Config; log: Logger; flags: GlobalFlags }
+export interface Context {
+  config: Config;
+  log: Logger;
+  flags: GlobalFlags;
+}
 
 /** Parser for a comma-separated list flag: `--columns a,b,c`. */
-export const csv = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
+export const csv = (v: string) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 
 /** Parser for a whole-number flag; the error names the flag. */
 export function int(name: string) {

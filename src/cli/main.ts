@@ -14,8 +14,8 @@ import { initCommand } from './commands/init.ts';
 import { installExtensionsCommand } from './commands/install-extensions.ts';
 import { migrateCommand } from './commands/migrate.ts';
 import { predictCommand } from './commands/predict.ts';
-import { publishCommand } from './commands/publish.ts';
 import { pruneCommand } from './commands/prune.ts';
+import { publishCommand } from './commands/publish.ts';
 import { reportCommand } from './commands/report.ts';
 import { runsCommand } from './commands/runs.ts';
 import { scheduleCommand } from './commands/schedule.ts';
@@ -23,8 +23,22 @@ import { serveCommand } from './commands/serve.ts';
 import { sqlCommand } from './commands/sql.ts';
 
 const COMMANDS = [
-  predictCommand, compareCommand, demoCommand, generateCommand, migrateCommand, initCommand, sqlCommand, dbCommand,
-  serveCommand, exportCommand, scheduleCommand, backfillCommand, runsCommand, publishCommand, pruneCommand, reportCommand,
+  predictCommand,
+  compareCommand,
+  demoCommand,
+  generateCommand,
+  migrateCommand,
+  initCommand,
+  sqlCommand,
+  dbCommand,
+  serveCommand,
+  exportCommand,
+  scheduleCommand,
+  backfillCommand,
+  runsCommand,
+  publishCommand,
+  pruneCommand,
+  reportCommand,
   installExtensionsCommand,
 ];
 
@@ -52,4 +66,3 @@ export async function main(argv: string[]): Promise<number> {
     return exitCodeOf(err);
   }
 }
-

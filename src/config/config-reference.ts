@@ -1,6 +1,6 @@
 // docs/configuration.md, generated from the schema in config-schema.ts by `npm run docs:config`
 // (scripts/write-config-docs.ts); test/config.test.ts fails when the committed file differs from this.
-import { listSettings, settingGroups, type Setting } from './config-schema.ts';
+import { listSettings, type Setting, settingGroups } from './config-schema.ts';
 
 const intro = `<!-- Generated from src/config/config-schema.ts by \`npm run docs:config\`; edit the schema, not this file. -->
 
@@ -73,8 +73,17 @@ export function configReference(): string {
       return row(s);
     });
     const heading = g.section ? `${g.title}: \`${g.section}.*\`` : g.title;
-    return [`## ${heading}`, '', g.about, '', '| setting | type | default | environment | bounds | description |', '| --- | --- | --- | --- | --- | --- |', ...rows].join('\n');
+    return [
+      `## ${heading}`,
+      '',
+      g.about,
+      '',
+      '| setting | type | default | environment | bounds | description |',
+      '| --- | --- | --- | --- | --- | --- |',
+      ...rows,
+    ].join('\n');
   });
-  if (settings.size) throw new Error(`config-schema.ts: ${[...settings.keys()].join(', ')} belong to no group of settingGroups; add them to one`);
+  if (settings.size)
+    throw new Error(`config-schema.ts: ${[...settings.keys()].join(', ')} belong to no group of settingGroups; add them to one`);
   return [intro.trimEnd(), ...groups].join('\n\n') + '\n';
 }

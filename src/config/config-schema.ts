@@ -9,32 +9,55 @@
 import { z } from 'zod';
 import { bool, int, list, matching, millis, oneOf, section, text } from './setting-types.ts';
 
-const postgresUrl = () => matching(/^postgres(ql)?:\/\//, 'must be a postgres:// URL, e.g. postgres://user:password@host:5432/db', 'postgres:// or postgresql:// URL');
+const postgresUrl = () =>
+  matching(
+    /^postgres(ql)?:\/\//,
+    'must be a postgres:// URL, e.g. postgres://user:password@host:5432/db',
+    'postgres:// or postgresql:// URL',
+  );
 
 export const projectSettings = {
   root: text('must be a directory path', 'a directory').meta({
-    env: 'BATCHCAST_ROOT', notInFiles: true, defaultText: 'the current directory',
-    description: 'Project root: jobs/, config/ and data/ are looked up here. Not accepted in a config file, since the config files are found under it.',
+    env: 'BATCHCAST_ROOT',
+    notInFiles: true,
+    defaultText: 'the current directory',
+    description:
+      'Project root: jobs/, config/ and data/ are looked up here. Not accepted in a config file, since the config files are found under it.',
   }),
-  jobsDir: text().default('jobs').meta({ env: 'BATCHCAST_JOBS_DIR', description: 'Folder of job files (`<name>.json`); relative to root unless absolute.' }),
+  jobsDir: text()
+    .default('jobs')
+    .meta({ env: 'BATCHCAST_JOBS_DIR', description: 'Folder of job files (`<name>.json`); relative to root unless absolute.' }),
   logLevel: oneOf(['debug', 'info', 'warn', 'error', 'silent']).default('info').meta({
-    env: 'BATCHCAST_LOG_LEVEL', description: 'The least severe log line written (--quiet raises it to warn for one command).',
+    env: 'BATCHCAST_LOG_LEVEL',
+    description: 'The least severe log line written (--quiet raises it to warn for one command).',
   }),
 };
 
 export const databaseSettings = {
   databaseUrl: postgresUrl().optional().meta({
-    env: 'DATABASE_URL', secret: true,
-    description: 'A real PostgreSQL server; when unset the embedded PostgreSQL is used (embedded.*). Keep it in the environment: it holds the password.',
+    env: 'DATABASE_URL',
+    secret: true,
+    description:
+      'A real PostgreSQL server; when unset the embedded PostgreSQL is used (embedded.*). Keep it in the environment: it holds the password.',
   }),
   lookupDatabaseUrl: postgresUrl().optional().meta({
-    env: 'LOOKUP_DATABASE_URL', secret: true, description: 'Read-only role for the lookup API (batchcast serve); falls back to databaseUrl.',
+    env: 'LOOKUP_DATABASE_URL',
+    secret: true,
+    description: 'Read-only role for the lookup API (batchcast serve); falls back to databaseUrl.',
   }),
   connectTimeoutMs: millis(1).default(10_000).meta({ description: 'Connection timeout for every PostgreSQL connection.' }),
-  statementTimeoutMs: millis(0).default(60_000).meta({ description: 'statement_timeout for ordinary statements (COPY and index builds are exempt); 0 = none.' }),
-  queryTimeoutMs: millis(1).default(65_000).meta({ description: 'Client-side: a query with no answer for this long fails (catches half-open connections).' }),
-  writeQueryTimeoutMs: millis(1).default(1_800_000).meta({ description: 'Client-side, on the write connection: index builds and attach may take this long.' }),
-  copyStallTimeoutMs: millis(1).default(60_000).meta({ description: 'A COPY that accepts no data for this long fails (a silent network cut otherwise hangs forever).' }),
+  statementTimeoutMs: millis(0)
+    .default(60_000)
+    .meta({ description: 'statement_timeout for ordinary statements (COPY and index builds are exempt); 0 = none.' }),
+  queryTimeoutMs: millis(1)
+    .default(65_000)
+    .meta({ description: 'Client-side: a query with no answer for this long fails (catches half-open connections).' }),
+  writeQueryTimeoutMs: millis(1)
+    .default(1_800_000)
+    .meta({ description: 'Client-side, on the write connection: index builds and attach may take this long.' }),
+  copyStallTimeoutMs: millis(1)
+    .default(60_000)
+    .meta({ description: 'A COPY that accepts no data for this long fails (a silent network cut otherwise hangs forever).' }),
   publishLockTimeoutMs: millis(1).default(2_000).meta({ description: 'lock_timeout for the publish transaction.' }),
 };
 
@@ -42,75 +65,108 @@ export const runSettings = {
   // 2 workers x 1 intra-op thread: heavy model, 1M users, 2 cores: 86.7k users/s end to end, against
   // 82.3k for 1 x 2 and 80.6k for 2 x 2 (bench/README.md). One-thread sessions synchronise less, and
   // while one worker encodes, the other runs the model.
-  workers: int(1, 64).default(2).meta({ env: 'BATCHCAST_WORKERS', description: 'Inference worker threads, each with its own ONNX Runtime session. A job\'s workers overrides it.' }),
-  intraOpThreads: int(1, 256).default(1).meta({ env: 'BATCHCAST_THREADS', description: 'ONNX Runtime intra-op threads per worker. A job\'s intra_op_threads overrides it.' }),
-  chunkRows: int(1, 1 << 20).default(8192).meta({
-    env: 'BATCHCAST_CHUNK_ROWS', description: 'Rows per chunk handed from the reader to a worker (each worker runs the model on batch_size rows at a time).',
+  workers: int(1, 64).default(2).meta({
+    env: 'BATCHCAST_WORKERS',
+    description: "Inference worker threads, each with its own ONNX Runtime session. A job's workers overrides it.",
   }),
-  inFlight: int(1, 1024).default(4).meta({ env: 'BATCHCAST_IN_FLIGHT', description: 'Chunks in flight between read and write (bounds memory).' }),
+  intraOpThreads: int(1, 256)
+    .default(1)
+    .meta({ env: 'BATCHCAST_THREADS', description: "ONNX Runtime intra-op threads per worker. A job's intra_op_threads overrides it." }),
+  chunkRows: int(1, 1 << 20)
+    .default(8192)
+    .meta({
+      env: 'BATCHCAST_CHUNK_ROWS',
+      description: 'Rows per chunk handed from the reader to a worker (each worker runs the model on batch_size rows at a time).',
+    }),
+  inFlight: int(1, 1024)
+    .default(4)
+    .meta({ env: 'BATCHCAST_IN_FLIGHT', description: 'Chunks in flight between read and write (bounds memory).' }),
   copyConnections: int(1, 32).default(1).meta({
-    env: 'BATCHCAST_COPY_CONNECTIONS', description: 'Parallel COPY connections; more helps only when PostgreSQL has idle cores.',
+    env: 'BATCHCAST_COPY_CONNECTIONS',
+    description: 'Parallel COPY connections; more helps only when PostgreSQL has idle cores.',
   }),
   // Keeps a 10M-user run's RSS within 1.2x of a 1M-user run's: light model 458 MB at 10M vs 444 MB at 1M
   // (256MB: 503 vs 420). bench/README.md.
   duckdbMemoryLimit: text('must be a size DuckDB understands, e.g. 128MB or 1GB', 'a size, e.g. 128MB').default('128MB').meta({
-    description: 'DuckDB\'s memory cap during a run and while archiving (its checks spill to disk beyond it).',
+    description: "DuckDB's memory cap during a run and while archiving (its checks spill to disk beyond it).",
   }),
 };
 
 export const duckdbSettings = {
   extensionDirectory: text('must be a directory path (or unset for ~/.duckdb/extensions)', 'a directory').optional().meta({
     env: 'BATCHCAST_DUCKDB_EXTENSION_DIRECTORY',
-    description: 'Where `INSTALL` put the extensions (DuckDB looks in `<dir>/<version>/<platform>/`); unset = `~/.duckdb/extensions`. Relative to root unless absolute.',
+    description:
+      'Where `INSTALL` put the extensions (DuckDB looks in `<dir>/<version>/<platform>/`); unset = `~/.duckdb/extensions`. Relative to root unless absolute.',
   }),
   extensions: list(
-    z.string().regex(/^[a-z][a-z0-9_]*$|\.duckdb_extension$/, 'is neither an extension name (like httpfs) nor a path to a .duckdb_extension file'),
+    z
+      .string()
+      .regex(/^[a-z][a-z0-9_]*$|\.duckdb_extension$/, 'is neither an extension name (like httpfs) nor a path to a .duckdb_extension file'),
     'must be a list of extension names or .duckdb_extension file paths, e.g. ["httpfs"]',
     'names or .duckdb_extension paths',
-  ).default([]).meta({
-    env: 'BATCHCAST_DUCKDB_EXTENSIONS',
-    description: 'Extension names (looked up in extensionDirectory) or paths to .duckdb_extension files (relative to root unless absolute), LOADed in this order at connection start. '
-      + 'Never downloaded at run time: `batchcast install-extensions` downloads the named ones for this exact DuckDB, at image build time. A configured one that is missing fails the run with exit 2.',
-  }),
+  )
+    .default([])
+    .meta({
+      env: 'BATCHCAST_DUCKDB_EXTENSIONS',
+      description:
+        'Extension names (looked up in extensionDirectory) or paths to .duckdb_extension files (relative to root unless absolute), LOADed in this order at connection start. ' +
+        'Never downloaded at run time: `batchcast install-extensions` downloads the named ones for this exact DuckDB, at image build time. A configured one that is missing fails the run with exit 2.',
+    }),
   allowUnsignedExtensions: bool().default(false).meta({
     env: 'BATCHCAST_DUCKDB_ALLOW_UNSIGNED_EXTENSIONS',
-    description: 'Load extensions without DuckDB\'s signature (ones you built yourself). Off: an unsigned or tampered file fails the run with exit 2.',
+    description:
+      "Load extensions without DuckDB's signature (ones you built yourself). Off: an unsigned or tampered file fails the run with exit 2.",
   }),
 };
 
 export const serveSettings = {
   host: text('must be a host name or address, e.g. 127.0.0.1 or 0.0.0.0', 'a host name or address').default('127.0.0.1').meta({
-    env: 'BATCHCAST_SERVE_HOST', description: 'Address the lookup API listens on; 0.0.0.0 for all interfaces.',
+    env: 'BATCHCAST_SERVE_HOST',
+    description: 'Address the lookup API listens on; 0.0.0.0 for all interfaces.',
   }),
   port: int(0, 65535).default(8080).meta({ env: 'BATCHCAST_SERVE_PORT', description: 'TCP port; 0 = any free port (tests).' }),
   // poolSize 4 = 3 lookup statements in flight + 1 for /readyz and /metrics. Batched, 2 to 8 measured alike on
   // 2 cores (bench/README-lookup.md); the spare in-flight statements help when the database is a round trip away.
   poolSize: int(1, 100).default(4).meta({
-    env: 'BATCHCAST_SERVE_POOL_SIZE', description: 'Connections to the lookup database per process; one of them is kept for /readyz and /metrics.',
+    env: 'BATCHCAST_SERVE_POOL_SIZE',
+    description: 'Connections to the lookup database per process; one of them is kept for /readyz and /metrics.',
   }),
-  statementTimeoutMs: int(1, 600_000).default(2_000).meta({ description: 'statement_timeout of lookups; a lookup with no answer 1 s after it gets a 503.' }),
+  statementTimeoutMs: int(1, 600_000)
+    .default(2_000)
+    .meta({ description: 'statement_timeout of lookups; a lookup with no answer 1 s after it gets a 503.' }),
   processes: int(1, 64).default(1).meta({
     env: 'BATCHCAST_SERVE_PROCESSES',
     description: 'Processes answering on the port (node:cluster); more than 1 uses more cores, each holding its own generations in memory.',
   }),
   rateLimitPerSecond: int(0, 10_000_000).default(0).meta({
-    env: 'BATCHCAST_SERVE_RATE_LIMIT', description: 'Lookups per second for the whole service (divided among the processes); 0 = no limit.',
+    env: 'BATCHCAST_SERVE_RATE_LIMIT',
+    description: 'Lookups per second for the whole service (divided among the processes); 0 = no limit.',
   }),
   cacheMaxAgeSeconds: int(0, 31_536_000).default(60).meta({
     description: 'Cache-Control max-age of a lookup answer; 0 = no-cache (clients revalidate with the ETag every time).',
   }),
-  shutdownTimeoutMs: int(1, 600_000).default(10_000).meta({ description: 'On SIGTERM, how long requests in flight may take before their connections are cut.' }),
+  shutdownTimeoutMs: int(1, 600_000)
+    .default(10_000)
+    .meta({ description: 'On SIGTERM, how long requests in flight may take before their connections are cut.' }),
   // One scoring worker: at 2k requests/s a batch of ~2 users costs ~0.1 ms of one core (bench/README.md).
-  scoreWorkers: int(1, 64).default(1).meta({ description: 'Online scoring: inference worker threads per job (one ONNX Runtime session, one intra-op thread each).' }),
-  scoreMaxQueued: int(1, 1_000_000).default(1_000).meta({ description: 'Online scoring: requests allowed to wait for a batch; past it, 503 with Retry-After.' }),
+  scoreWorkers: int(1, 64)
+    .default(1)
+    .meta({ description: 'Online scoring: inference worker threads per job (one ONNX Runtime session, one intra-op thread each).' }),
+  scoreMaxQueued: int(1, 1_000_000)
+    .default(1_000)
+    .meta({ description: 'Online scoring: requests allowed to wait for a batch; past it, 503 with Retry-After.' }),
   exports: bool().default(true).meta({ description: 'GET /v1/jobs/{job}/dates/{date}/export.arrow; false answers 403.' }),
   // 1 GB holds ~10M users at K=10 (84 bytes a user measured, 100 estimated before a load; bench/README-lookup.md).
-  memoryBudgetMb: int(0, 1 << 20).default(1024).meta({
-    env: 'BATCHCAST_SERVE_MEMORY_MB',
-    description: 'Memory for published generations held in the process; one that does not fit is read from PostgreSQL. 0 = never.',
-  }),
+  memoryBudgetMb: int(0, 1 << 20)
+    .default(1024)
+    .meta({
+      env: 'BATCHCAST_SERVE_MEMORY_MB',
+      description: 'Memory for published generations held in the process; one that does not fit is read from PostgreSQL. 0 = never.',
+    }),
   // The 30 s poll only matters if a NOTIFY is ever lost.
-  pointerPollMs: int(1, 86_400_000).default(30_000).meta({ description: 'Backstop to LISTEN/NOTIFY: the published pointers are re-read this often.' }),
+  pointerPollMs: int(1, 86_400_000)
+    .default(30_000)
+    .meta({ description: 'Backstop to LISTEN/NOTIFY: the published pointers are re-read this often.' }),
   // A heartbeat every 5 s finds a silently dead LISTEN link within 10 s.
   heartbeatMs: int(1, 600_000).default(5_000).meta({
     description: 'The LISTEN connection is checked this often; a check unanswered within the same time counts it dead.',
@@ -120,27 +176,44 @@ export const serveSettings = {
 export const scheduleSettings = {
   // 25 s + 5 s (killAfterMs) fits Kubernetes' default terminationGracePeriodSeconds of 30 s; raise all three together.
   graceMs: millis(0).default(25_000).meta({
-    env: 'BATCHCAST_SCHEDULE_GRACE_MS', description: 'On SIGTERM, how long the scheduler waits for a running run to finish before asking it to stop.',
+    env: 'BATCHCAST_SCHEDULE_GRACE_MS',
+    description: 'On SIGTERM, how long the scheduler waits for a running run to finish before asking it to stop.',
   }),
-  killAfterMs: millis(0).default(5_000).meta({ description: 'After asking a run to stop (SIGTERM), how long before it is killed (SIGKILL).' }),
+  killAfterMs: millis(0)
+    .default(5_000)
+    .meta({ description: 'After asking a run to stop (SIGTERM), how long before it is killed (SIGKILL).' }),
   // One run at a time: a run already uses every core (workers x intra-op threads), a second one only competes.
-  maxConcurrentRuns: int(1, 64).default(1).meta({ env: 'BATCHCAST_SCHEDULE_MAX_RUNS', description: 'Runs the scheduler starts at once, across all jobs.' }),
+  maxConcurrentRuns: int(1, 64)
+    .default(1)
+    .meta({ env: 'BATCHCAST_SCHEDULE_MAX_RUNS', description: 'Runs the scheduler starts at once, across all jobs.' }),
 };
 
 export const metricsSettings = {
-  pushgatewayUrl: matching(/^https?:\/\/[^/]/, 'must be an http:// or https:// URL, e.g. http://pushgateway:9091', 'http:// or https:// URL').optional().meta({
-    env: 'BATCHCAST_PUSHGATEWAY_URL', description: 'When set, predict pushes the job\'s metrics here after each run (a Prometheus Pushgateway).',
-  }),
+  pushgatewayUrl: matching(
+    /^https?:\/\/[^/]/,
+    'must be an http:// or https:// URL, e.g. http://pushgateway:9091',
+    'http:// or https:// URL',
+  )
+    .optional()
+    .meta({
+      env: 'BATCHCAST_PUSHGATEWAY_URL',
+      description: "When set, predict pushes the job's metrics here after each run (a Prometheus Pushgateway).",
+    }),
 };
 
 export const embeddedSettings = {
-  dataDir: text().default('data/pg').meta({ env: 'BATCHCAST_PG_DIR', description: 'Data directory of the embedded PostgreSQL; relative to root unless absolute.' }),
+  dataDir: text()
+    .default('data/pg')
+    .meta({ env: 'BATCHCAST_PG_DIR', description: 'Data directory of the embedded PostgreSQL; relative to root unless absolute.' }),
   port: int(0, 65535, 'must be 0 (pick a free port) or a TCP port').default(0).meta({
-    env: 'BATCHCAST_PG_PORT', description: '0 = pick a free port (tries 54329 first, so it never collides with a server on 5432).',
+    env: 'BATCHCAST_PG_PORT',
+    description: '0 = pick a free port (tries 54329 first, so it never collides with a server on 5432).',
   }),
   user: text().default('postgres').meta({ description: 'Superuser of the embedded PostgreSQL.' }),
   password: text().default('batchcast').meta({ secret: true, description: 'Its password (the server listens on 127.0.0.1 only).' }),
-  startTimeoutMs: millis(1).default(60_000).meta({ description: 'How long creating the embedded database (initdb), and then starting it, may each take.' }),
+  startTimeoutMs: millis(1)
+    .default(60_000)
+    .meta({ description: 'How long creating the embedded database (initdb), and then starting it, may each take.' }),
 };
 
 const configShape = {
@@ -155,19 +228,41 @@ const configShape = {
 };
 
 export const configSchema = z.strictObject(configShape, {
-  error: (iss) => (iss.code === 'unrecognized_keys' ? `is not a known setting (known: ${Object.keys(configShape).join(', ')})` : 'must be an object of settings'),
+  error: (iss) =>
+    iss.code === 'unrecognized_keys'
+      ? `is not a known setting (known: ${Object.keys(configShape).join(', ')})`
+      : 'must be an object of settings',
 });
 
 /** The groups of docs/configuration.md, in its order: top-level settings by topic, then one per section. */
 export const settingGroups: { title: string; about: string; section?: string; settings: z.ZodRawShape }[] = [
   { title: 'Project', about: 'Where batchcast finds its files, and how much it logs.', settings: projectSettings },
-  { title: 'Database', about: 'The PostgreSQL that runs are written to and the lookup API reads, and the timeouts of every connection to it.', settings: databaseSettings },
+  {
+    title: 'Database',
+    about: 'The PostgreSQL that runs are written to and the lookup API reads, and the timeouts of every connection to it.',
+    settings: databaseSettings,
+  },
   { title: 'Run', about: 'How `batchcast predict` reads, scores and writes a date.', settings: runSettings },
-  { title: 'DuckDB extensions', section: 'duckdb', about: 'Extensions loaded from local files when a DuckDB connection starts (e.g. httpfs, to read features from S3).', settings: duckdbSettings },
+  {
+    title: 'DuckDB extensions',
+    section: 'duckdb',
+    about: 'Extensions loaded from local files when a DuckDB connection starts (e.g. httpfs, to read features from S3).',
+    settings: duckdbSettings,
+  },
   { title: 'Serve', section: 'serve', about: '`batchcast serve`: the lookup API and online scoring.', settings: serveSettings },
-  { title: 'Schedule', section: 'schedule', about: '`batchcast schedule` and `backfill`: how child runs are started and stopped.', settings: scheduleSettings },
+  {
+    title: 'Schedule',
+    section: 'schedule',
+    about: '`batchcast schedule` and `backfill`: how child runs are started and stopped.',
+    settings: scheduleSettings,
+  },
   { title: 'Metrics', section: 'metrics', about: 'Job metrics pushed after each run.', settings: metricsSettings },
-  { title: 'Embedded PostgreSQL', section: 'embedded', about: 'The PostgreSQL started for you when databaseUrl is unset.', settings: embeddedSettings },
+  {
+    title: 'Embedded PostgreSQL',
+    section: 'embedded',
+    about: 'The PostgreSQL started for you when databaseUrl is unset.',
+    settings: embeddedSettings,
+  },
 ];
 
 /** One setting of the schema, found by `listSettings`. */

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { z } from 'zod';
 import { BadInputError } from '../errors.ts';
-import { configSchema, listSettings, sectionShape, type Setting } from './config-schema.ts';
+import { configSchema, listSettings, type Setting, sectionShape } from './config-schema.ts';
 
 /** The schema's output with every key present: an unset setting is `undefined`, not a missing key. */
 type Settled<T> = { [K in keyof Required<T>]: T[K] extends readonly unknown[] ? T[K] : T[K] extends object ? Settled<T[K]> : T[K] };
@@ -90,12 +90,19 @@ function knownSettings(file: string, obj: Values, shape: z.ZodRawShape, prefix: 
     if (k.startsWith('$')) continue;
     const key = [...prefix, k].join('.');
     if (!inFiles.includes(k)) {
-      throw new BadInputError(`config file ${file}: unknown setting "${key}" (known: ${known}); fix its name or remove it (docs/configuration.md lists every setting)`);
+      throw new BadInputError(
+        `config file ${file}: unknown setting "${key}" (known: ${known}); fix its name or remove it (docs/configuration.md lists every setting)`,
+      );
     }
     const inner = sectionShape(shape[k] as z.ZodType);
     if (inner === undefined) out[k] = v;
     else if (isObject(v)) out[k] = knownSettings(file, v, inner, [...prefix, k]);
-    else throw new BadInputError(`config file ${file}: "${key}" must be an object of settings (known: ${Object.keys(inner).map((n) => `${key}.${n}`).join(', ')})`);
+    else
+      throw new BadInputError(
+        `config file ${file}: "${key}" must be an object of settings (known: ${Object.keys(inner)
+          .map((n) => `${key}.${n}`)
+          .join(', ')})`,
+      );
   }
   return out;
 }
@@ -108,10 +115,15 @@ function knownSettings(file: string, obj: Values, shape: z.ZodRawShape, prefix: 
 function fromEnv(s: Setting, text: string | undefined): unknown {
   if (text === undefined) return undefined;
   const type = s.type.def.type;
-  if (type === 'array') return text.split(',').map((e) => e.trim()).filter(Boolean);
+  if (type === 'array')
+    return text
+      .split(',')
+      .map((e) => e.trim())
+      .filter(Boolean);
   if (text === '') return undefined;
   if (type === 'number') return text.trim() !== '' && Number.isFinite(Number(text)) ? Number(text) : text;
-  if (type === 'boolean') return ({ true: true, 1: true, false: false, 0: false } as Record<string, boolean>)[text.trim().toLowerCase()] ?? text;
+  if (type === 'boolean')
+    return ({ true: true, 1: true, false: false, 0: false } as Record<string, boolean>)[text.trim().toLowerCase()] ?? text;
   return text;
 }
 

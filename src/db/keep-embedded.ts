@@ -50,7 +50,14 @@ export function embeddedStatus(config: Config): EmbeddedStatus {
   const server = runningServer(config.embedded.dataDir);
   const base = { dataDir: config.embedded.dataDir, log: logFile(config) };
   if (!server) return { running: false, ...base };
-  return { running: true, ...base, port: server.port, pid: server.pid, holderPid: holderPid(config), url: embeddedUrl(config.embedded, server.port) };
+  return {
+    running: true,
+    ...base,
+    port: server.port,
+    pid: server.pid,
+    holderPid: holderPid(config),
+    url: embeddedUrl(config.embedded, server.port),
+  };
 }
 
 /** Starts the embedded server in a detached holder and returns once it accepts connections. */
@@ -63,11 +70,18 @@ export async function startDetached(config: Config): Promise<EmbeddedStatus & { 
     cwd: config.root,
     detached: true, // its own session: it outlives this command and the terminal's Ctrl-C
     stdio: ['ignore', out, out],
-    env: { ...process.env, BATCHCAST_ROOT: config.root, BATCHCAST_PG_DIR: config.embedded.dataDir, ...(config.embedded.port ? { BATCHCAST_PG_PORT: String(config.embedded.port) } : {}) },
+    env: {
+      ...process.env,
+      BATCHCAST_ROOT: config.root,
+      BATCHCAST_PG_DIR: config.embedded.dataDir,
+      ...(config.embedded.port ? { BATCHCAST_PG_PORT: String(config.embedded.port) } : {}),
+    },
   });
   closeSync(out);
   let exited: number | null | undefined;
-  child.once('exit', (code) => { exited = code; });
+  child.once('exit', (code) => {
+    exited = code;
+  });
   child.unref();
   const deadline = Date.now() + config.embedded.startTimeoutMs + 5_000;
   while (Date.now() < deadline) {
@@ -77,7 +91,9 @@ export async function startDetached(config: Config): Promise<EmbeddedStatus & { 
     if (exited !== undefined) break;
   }
   const tail = existsSync(logFile(config)) ? readFileSync(logFile(config), 'utf8').trim().split('\n').slice(-3).join(' ') : '';
-  throw new InfraError(`the embedded PostgreSQL did not start${exited !== undefined ? ` (holder exited with code ${exited})` : ''}: ${tail || 'no output'}; see ${logFile(config)}`);
+  throw new InfraError(
+    `the embedded PostgreSQL did not start${exited !== undefined ? ` (holder exited with code ${exited})` : ''}: ${tail || 'no output'}; see ${logFile(config)}`,
+  );
 }
 
 /** The holder (`db hold`): starts the server, records its pid, and stops the server on SIGTERM/SIGINT. */
@@ -93,7 +109,9 @@ export async function holdEmbedded(config: Config, log: (msg: string) => void): 
     await new Promise<void>((resolve) => {
       for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(sig, () => resolve());
       // If the server goes away by itself (killed, crashed), there is nothing left to hold.
-      timer = setInterval(() => { if (!runningServer(config.embedded.dataDir)) resolve(); }, 2_000);
+      timer = setInterval(() => {
+        if (!runningServer(config.embedded.dataDir)) resolve();
+      }, 2_000);
     });
     clearInterval(timer);
     log('stopping the embedded PostgreSQL');
@@ -108,7 +126,9 @@ export async function stopDetached(config: Config): Promise<{ stopped: boolean; 
   const status = embeddedStatus(config);
   if (!status.running) return { stopped: false, status };
   if (!status.holderPid) {
-    throw new BadInputError(`the embedded PostgreSQL on port ${status.port} (pid ${status.pid}) was started by another batchcast command that is still running (e.g. serve or schedule), not by \`db start\`; it stops when that command exits`);
+    throw new BadInputError(
+      `the embedded PostgreSQL on port ${status.port} (pid ${status.pid}) was started by another batchcast command that is still running (e.g. serve or schedule), not by \`db start\`; it stops when that command exits`,
+    );
   }
   process.kill(status.holderPid, 'SIGTERM');
   const deadline = Date.now() + 60_000;

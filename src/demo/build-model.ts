@@ -1,6 +1,6 @@
 // A two-tower recommender as an ONNX graph: user MLP -> user embedding, dot item embeddings -> scores,
 // ending in a TopK node (or returning all scores, for jobs that take the top K themselves).
-import { DataType, writeModel, type Node, type Tensor } from './onnx-writer.ts';
+import { DataType, type Node, type Tensor, writeModel } from './onnx-writer.ts';
 import { quantizeColumns, toFloat16Bits } from './quantize.ts';
 import { gaussian, rng } from './random.ts';
 
@@ -40,7 +40,10 @@ export interface ModelOptions {
 export const PRECISIONS = ['fp32', 'int8', 'fp16', 'fp16-compute'] as const;
 export type Precision = (typeof PRECISIONS)[number];
 
-export function randomTwoTower(shape: { inputSize: number; hidden: number; embedding: number; items: number }, seed: number): TwoTowerWeights {
+export function randomTwoTower(
+  shape: { inputSize: number; hidden: number; embedding: number; items: number },
+  seed: number,
+): TwoTowerWeights {
   const next = rng(seed);
   const fill = (n: number, sd: number) => Float32Array.from({ length: n }, () => gaussian(next, sd));
   return {
@@ -158,7 +161,12 @@ export function buildTwoTowerModel(w: TwoTowerWeights, opts: ModelOptions): Buff
   let outputs;
   if (opts.output === 'top_k') {
     initializers.push({ name: 'k', type: DataType.INT64, dims: [1], data: BigInt64Array.from([BigInt(opts.k)]) });
-    nodes.push({ op: 'TopK', inputs: [scores, 'k'], outputs: [topScores, 'top_indices'], attributes: { axis: { int: -1 }, largest: { int: 1 }, sorted: { int: 1 } } });
+    nodes.push({
+      op: 'TopK',
+      inputs: [scores, 'k'],
+      outputs: [topScores, 'top_indices'],
+      attributes: { axis: { int: -1 }, largest: { int: 1 }, sorted: { int: 1 } },
+    });
     if (topScores !== 'top_scores') nodes.push(toFloat(topScores, 'top_scores'));
     outputs = [
       { name: 'top_scores', type: F, shape: ['batch', opts.k] },
@@ -170,7 +178,11 @@ export function buildTwoTowerModel(w: TwoTowerWeights, opts: ModelOptions): Buff
   }
   // An exporter's own names: Identity nodes from ours to theirs (ORT drops them at load).
   const names = opts.outputNames;
-  const renames: Record<string, string> = !names ? {} : 'values' in names ? { top_scores: names.values, top_indices: names.indices } : { scores: names.scores };
+  const renames: Record<string, string> = !names
+    ? {}
+    : 'values' in names
+      ? { top_scores: names.values, top_indices: names.indices }
+      : { scores: names.scores };
   for (const [from, to] of Object.entries(renames)) if (from !== to) nodes.push({ op: 'Identity', inputs: [from], outputs: [to] });
   const batch = opts.batchDim ?? 'batch';
   outputs = outputs.map((o) => ({ ...o, name: renames[o.name] ?? o.name, shape: [batch, ...o.shape.slice(1)] }));

@@ -3,9 +3,9 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { withDuckDB, sqlString } from '../read/duckdb.ts';
+import { sqlString, withDuckDB } from '../read/duckdb.ts';
 import { buildTwoTowerModel, type Precision } from './build-model.ts';
-import { FEATURE_COLUMNS, featuresSql, makeRoutes, walkingRouteWeights, type Route } from './walking-routes.ts';
+import { FEATURE_COLUMNS, featuresSql, makeRoutes, type Route, walkingRouteWeights } from './walking-routes.ts';
 
 export interface DemoOptions {
   outDir: string;
@@ -37,7 +37,8 @@ function csvField(v: string | number): string {
 
 function writeItems(file: string, routes: Route[]): void {
   const lines = ['idx,route_id,name,district,km,tags,popularity'];
-  for (const r of routes) lines.push([r.idx, r.route_id, r.name, r.district, r.length_km, r.tags.join(';'), r.popularity].map(csvField).join(','));
+  for (const r of routes)
+    lines.push([r.idx, r.route_id, r.name, r.district, r.length_km, r.tags.join(';'), r.popularity].map(csvField).join(','));
   writeFileSync(file, lines.join('\n') + '\n');
 }
 
@@ -59,7 +60,9 @@ export async function writeFeaturePartitions(
       for (let first = 0, n = 0; first < users; first += rowsPerFile, n++) {
         const count = Math.min(rowsPerFile, users - first);
         const file = path.join(part, `part-${String(n).padStart(5, '0')}.parquet`);
-        await conn.run(`COPY (${sqlFor(date, first, count)}) TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)`);
+        await conn.run(
+          `COPY (${sqlFor(date, first, count)}) TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)`,
+        );
         files++;
       }
       log(`features for ${date}: ${users} users in ${part}`);
@@ -69,17 +72,31 @@ export async function writeFeaturePartitions(
 }
 
 /** The demo model at a precision, and its card (with that file's sha256); the weights depend on the routes only. */
-export function writeDemoModel(outDir: string, routes: Route[], seed: number, k: number, precision: Precision, log: (msg: string) => void = () => {}): string {
+export function writeDemoModel(
+  outDir: string,
+  routes: Route[],
+  seed: number,
+  k: number,
+  precision: Precision,
+  log: (msg: string) => void = () => {},
+): string {
   const weights = walkingRouteWeights(routes, seed + 1);
   const version = precision === 'fp32' ? MODEL_VERSION : `${MODEL_VERSION}-${precision}`;
-  const modelBytes = buildTwoTowerModel(weights, { k, output: 'top_k', version: MODEL_VERSION, name: 'walking_routes_two_tower', precision });
+  const modelBytes = buildTwoTowerModel(weights, {
+    k,
+    output: 'top_k',
+    version: MODEL_VERSION,
+    name: 'walking_routes_two_tower',
+    precision,
+  });
   const modelFile = path.join(outDir, 'model.onnx');
   writeFileSync(modelFile, modelBytes);
   const card = {
     name: 'walking_routes_two_tower',
     version,
     precision,
-    description: 'Two-tower recommender for walking routes: user MLP (11 -> 16 ReLU -> 16) dot route embeddings, then TopK.' +
+    description:
+      'Two-tower recommender for walking routes: user MLP (11 -> 16 ReLU -> 16) dot route embeddings, then TopK.' +
       (precision === 'fp32' ? '' : ` The ${precision} variant of the same weights (src/demo/build-model.ts).`),
     sha256: createHash('sha256').update(modelBytes).digest('hex'),
     trained_on: 'synthetic data from `batchcast generate` (hand-shaped weights, see src/demo/walking-routes.ts)',
@@ -106,7 +123,13 @@ export async function generateDemo(opts: DemoOptions): Promise<{ dates: string[]
   const modelFile = writeDemoModel(opts.outDir, routes, opts.seed, opts.k, opts.precision ?? 'fp32', log);
 
   const dates = datesEndingAt(opts.endDate, opts.days);
-  await writeFeaturePartitions(path.join(opts.outDir, 'features'), dates, opts.users, opts.rowsPerFile,
-    (date, first, count) => featuresSql(date, first + 1, count, opts.seed), log);
+  await writeFeaturePartitions(
+    path.join(opts.outDir, 'features'),
+    dates,
+    opts.users,
+    opts.rowsPerFile,
+    (date, first, count) => featuresSql(date, first + 1, count, opts.seed),
+    log,
+  );
   return { dates, modelFile, itemsFile };
 }

@@ -56,7 +56,11 @@ export interface Tensor {
   external?: { location: string; offset: number };
 }
 /** shape: a number is a fixed size, a string a named (symbolic) one, null a dimension left unknown */
-export interface ValueInfo { name: string; type: DataTypeId; shape: (number | string | null)[] }
+export interface ValueInfo {
+  name: string;
+  type: DataTypeId;
+  shape: (number | string | null)[];
+}
 export interface Node {
   op: string;
   inputs: string[];
@@ -77,9 +81,12 @@ function tensor(t: Tensor): Writer {
   for (const d of t.dims) w.varint(1, d);
   w.varint(2, t.type);
   w.string(8, t.name);
-  if (t.external) { // external_data (13) entries and data_location (14) = EXTERNAL
+  if (t.external) {
+    // external_data (13) entries and data_location (14) = EXTERNAL
     const entry = (key: string, value: string) => new Writer().string(1, key).string(2, value);
-    w.message(13, entry('location', t.external.location)).message(13, entry('offset', String(t.external.offset))).message(13, entry('length', String(t.data.byteLength)));
+    w.message(13, entry('location', t.external.location))
+      .message(13, entry('offset', String(t.external.offset)))
+      .message(13, entry('length', String(t.data.byteLength)));
     w.varint(14, 1);
   } else {
     w.bytes(9, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)); // raw_data, little-endian
@@ -89,7 +96,8 @@ function tensor(t: Tensor): Writer {
 
 function valueInfo(v: ValueInfo): Writer {
   const shape = new Writer();
-  for (const d of v.shape) shape.message(1, d === null ? new Writer() : typeof d === 'number' ? new Writer().varint(1, d) : new Writer().string(2, d));
+  for (const d of v.shape)
+    shape.message(1, d === null ? new Writer() : typeof d === 'number' ? new Writer().varint(1, d) : new Writer().string(2, d));
   const tensorType = new Writer().varint(1, v.type).message(2, shape);
   return new Writer().string(1, v.name).message(2, new Writer().message(1, tensorType));
 }

@@ -3,14 +3,14 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/load-config.ts';
-import type { Db } from '../db/connect.ts';
-import type { Logger } from '../log.ts';
-import { loadJob } from '../jobs/load-job.ts';
-import { predict, type PredictResult } from '../run/predict.ts';
 import { yesterday } from '../dates.ts';
-import { withDuckDB, sqlString } from '../read/duckdb.ts';
-import { generateDemo, writeDemoModel } from './generate.ts';
+import type { Db } from '../db/connect.ts';
+import { loadJob } from '../jobs/load-job.ts';
+import type { Logger } from '../log.ts';
+import { sqlString, withDuckDB } from '../read/duckdb.ts';
+import { type PredictResult, predict } from '../run/predict.ts';
 import type { Precision } from './build-model.ts';
+import { generateDemo, writeDemoModel } from './generate.ts';
 import { makeRoutes } from './walking-routes.ts';
 
 export interface DemoRunOptions {
@@ -38,7 +38,13 @@ export interface DemoSummary {
 
 /** Bumped when the items file's columns change (2: length_km became km), so older demo data is regenerated. */
 const ITEMS_FORMAT = 2;
-interface Stamp { users: number; items: number; days: number; endDate: string; itemsFormat?: number }
+interface Stamp {
+  users: number;
+  items: number;
+  days: number;
+  endDate: string;
+  itemsFormat?: number;
+}
 
 const seed = 7;
 
@@ -54,10 +60,21 @@ export async function runDemo(o: DemoRunOptions): Promise<DemoSummary> {
   const endDate = o.endDate ?? yesterday();
   const stampFile = path.join(outDir, 'generated.json');
   const wanted: Stamp = { users: o.users, items: o.items, days: o.days, endDate, itemsFormat: ITEMS_FORMAT };
-  const have = existsSync(stampFile) ? JSON.parse(readFileSync(stampFile, 'utf8')) as Stamp : undefined;
+  const have = existsSync(stampFile) ? (JSON.parse(readFileSync(stampFile, 'utf8')) as Stamp) : undefined;
   if (o.regenerate || JSON.stringify(have) !== JSON.stringify(wanted)) {
     o.log.info(`generating demo data: ${o.users} users, ${o.items} routes, ${o.days} days ending ${endDate}`);
-    await generateDemo({ outDir, users: o.users, items: o.items, days: o.days, endDate, k: job.k, rowsPerFile: 1_000_000, seed, precision: o.precision, log: (m) => o.log.info(m) });
+    await generateDemo({
+      outDir,
+      users: o.users,
+      items: o.items,
+      days: o.days,
+      endDate,
+      k: job.k,
+      rowsPerFile: 1_000_000,
+      seed,
+      precision: o.precision,
+      log: (m) => o.log.info(m),
+    });
     writeFileSync(stampFile, JSON.stringify(wanted) + '\n');
   } else if (modelPrecision(job.model.card) !== o.precision) {
     // Same data, another variant of the model: rewrite only the model and its card.
@@ -73,8 +90,12 @@ export async function runDemo(o: DemoRunOptions): Promise<DemoSummary> {
     [date, Array.from({ length: o.showUsers }, (_, i) => String(1 + i * 997))],
   );
   const samples = await withDuckDB({}, async (conn) => {
-    const catalogue = await conn.runAndReadAll(`SELECT route_id, name, km, replace(tags, ';', ', ') FROM read_csv(${sqlString(job.items.path)}, header = true)`);
-    const routes = new Map(catalogue.getRows().map(([id, name, km, tags]) => [String(id), { name: String(name), km: Number(km), tags: String(tags) }]));
+    const catalogue = await conn.runAndReadAll(
+      `SELECT route_id, name, km, replace(tags, ';', ', ') FROM read_csv(${sqlString(job.items.path)}, header = true)`,
+    );
+    const routes = new Map(
+      catalogue.getRows().map(([id, name, km, tags]) => [String(id), { name: String(name), km: Number(km), tags: String(tags) }]),
+    );
     const out: DemoSummary['samples'] = [];
     for (const userId of [...new Set(rows.map((r) => r.user_id))]) {
       const f = await conn.runAndReadAll(
@@ -82,7 +103,8 @@ export async function runDemo(o: DemoRunOptions): Promise<DemoSummary> {
       );
       out.push({
         user: { user_id: userId, ...(f.getRowObjectsJson()[0] as Record<string, unknown>) },
-        routes: rows.filter((r) => r.user_id === userId)
+        routes: rows
+          .filter((r) => r.user_id === userId)
           .map((r) => ({ rank: r.rank, score: r.score, ...(routes.get(r.item_id) ?? { name: r.item_id, km: NaN, tags: '' }) })),
       });
     }
@@ -107,11 +129,16 @@ export async function runDemo(o: DemoRunOptions): Promise<DemoSummary> {
     const km = samples.routes.get(r.item_id)?.km;
     if (mm === undefined || km === undefined) continue;
     const bucket = mm >= 2 ? sums.rainy : mm === 0 ? sums.dry : undefined;
-    if (bucket) { bucket[0] += km; bucket[1]++; }
+    if (bucket) {
+      bucket[0] += km;
+      bucket[1]++;
+    }
   }
   const weather = {
-    rainyUsers: sums.rainy[1] / 3, rainyKm: sums.rainy[1] ? sums.rainy[0] / sums.rainy[1] : NaN,
-    dryUsers: sums.dry[1] / 3, dryKm: sums.dry[1] ? sums.dry[0] / sums.dry[1] : NaN,
+    rainyUsers: sums.rainy[1] / 3,
+    rainyKm: sums.rainy[1] ? sums.rainy[0] / sums.rainy[1] : NaN,
+    dryUsers: sums.dry[1] / 3,
+    dryKm: sums.dry[1] ? sums.dry[0] / sums.dry[1] : NaN,
   };
   return { result, precision: o.precision, samples: samples.out, weather };
 }

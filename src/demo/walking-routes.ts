@@ -2,19 +2,34 @@
 // The model is a real two-tower MLP, but its weights are shaped by hand so that the output can be read:
 // people who like short riverside walks get short riverside routes, rain pushes everyone to shorter and
 // sheltered routes (cafés, historic arcades), heat to shade and water, weekends to longer walks.
-import { gaussian, rng } from './random.ts';
+
 import type { TwoTowerWeights } from './build-model.ts';
+import { gaussian, rng } from './random.ts';
 
 export const TAGS = ['park', 'river', 'historic', 'cafe', 'forest', 'hills'] as const;
 export const DISTRICTS = ['Old Town', 'Northbank', 'Eastfield', 'Harbour', 'Millbrook', 'Greenhill', 'Westgate', 'Southpark'] as const;
 const NOUNS: Record<(typeof TAGS)[number], string> = {
-  park: 'Park Loop', river: 'Riverside Walk', historic: 'Heritage Trail', cafe: 'Café Stroll', forest: 'Woodland Path', hills: 'Hill Climb',
+  park: 'Park Loop',
+  river: 'Riverside Walk',
+  historic: 'Heritage Trail',
+  cafe: 'Café Stroll',
+  forest: 'Woodland Path',
+  hills: 'Hill Climb',
 };
 
 /** User feature columns, in model-input order. */
 export const FEATURE_COLUMNS = [
-  'likes_park', 'likes_river', 'likes_historic', 'likes_cafe', 'likes_forest', 'likes_hills',
-  'preferred_km', 'fitness', 'rain_mm', 'temp_c', 'is_weekend',
+  'likes_park',
+  'likes_river',
+  'likes_historic',
+  'likes_cafe',
+  'likes_forest',
+  'likes_hills',
+  'preferred_km',
+  'fitness',
+  'rain_mm',
+  'temp_c',
+  'is_weekend',
 ] as const;
 
 export interface Route {
@@ -58,32 +73,56 @@ export function walkingRouteWeights(routes: Route[], seed: number): TwoTowerWeig
   const col = (name: (typeof FEATURE_COLUMNS)[number]) => FEATURE_COLUMNS.indexOf(name);
   const w1 = new Float32Array(F * H);
   const b1 = new Float32Array(H);
-  const set1 = (feature: number, unit: number, v: number) => { w1[feature * H + unit] = v; };
+  const set1 = (feature: number, unit: number, v: number) => {
+    w1[feature * H + unit] = v;
+  };
   for (let t = 0; t < 6; t++) set1(t, t, 1); // h0..h5: likes_* pass through
   // h6 wants short (under ~6 km), more so in rain
-  set1(col('preferred_km'), 6, -0.2); set1(col('rain_mm'), 6, 0.06); b1[6] = 1.2;
+  set1(col('preferred_km'), 6, -0.2);
+  set1(col('rain_mm'), 6, 0.06);
+  b1[6] = 1.2;
   // h7 wants long (over ~9 km): fitness and weekends help, rain does not
-  set1(col('preferred_km'), 7, 0.15); set1(col('fitness'), 7, 0.3); set1(col('is_weekend'), 7, 0.3); set1(col('rain_mm'), 7, -0.08); b1[7] = -1.35;
+  set1(col('preferred_km'), 7, 0.15);
+  set1(col('fitness'), 7, 0.3);
+  set1(col('is_weekend'), 7, 0.3);
+  set1(col('rain_mm'), 7, -0.08);
+  b1[7] = -1.35;
   // h14 - h15 is a tent peaking at 6 km: wants medium routes
-  set1(col('preferred_km'), 14, 0.25); b1[14] = -0.5;
-  set1(col('preferred_km'), 15, 0.5); b1[15] = -3;
-  set1(col('temp_c'), 8, 1 / 6); b1[8] = -22 / 6; // h8 hot
-  set1(col('temp_c'), 9, -0.1); b1[9] = 1; // h9 cold
-  set1(col('rain_mm'), 10, 1 / 8); b1[10] = -0.1; // h10 wet
+  set1(col('preferred_km'), 14, 0.25);
+  b1[14] = -0.5;
+  set1(col('preferred_km'), 15, 0.5);
+  b1[15] = -3;
+  set1(col('temp_c'), 8, 1 / 6);
+  b1[8] = -22 / 6; // h8 hot
+  set1(col('temp_c'), 9, -0.1);
+  b1[9] = 1; // h9 cold
+  set1(col('rain_mm'), 10, 1 / 8);
+  b1[10] = -0.1; // h10 wet
   for (let u = 11; u < 14; u++) for (let f = 0; f < F; f++) set1(f, u, gaussian(next, 0.02)); // taste noise: small
 
   const w2 = new Float32Array(H * D);
   const b2 = new Float32Array(D);
-  const set2 = (unit: number, dim: number, v: number) => { w2[unit * D + dim] = v; };
+  const set2 = (unit: number, dim: number, v: number) => {
+    w2[unit * D + dim] = v;
+  };
   const tag = (t: (typeof TAGS)[number]) => TAGS.indexOf(t);
   for (let t = 0; t < 6; t++) set2(t, t, 2); // tastes weigh most
-  set2(6, 6, 1.5); set2(10, 6, 0.8); // shortness
-  set2(7, 7, 1.5); set2(10, 7, -0.5); // longness
-  set2(8, tag('river'), 0.4); set2(8, tag('forest'), 0.4); set2(8, tag('park'), 0.2); // heat: shade and water
-  set2(9, tag('cafe'), 0.5); set2(9, tag('historic'), 0.2); // cold: indoors nearby
-  set2(10, tag('cafe'), 0.4); set2(10, tag('historic'), 0.2); set2(10, tag('hills'), -0.3); set2(10, tag('forest'), -0.2); // wet
+  set2(6, 6, 1.5);
+  set2(10, 6, 0.8); // shortness
+  set2(7, 7, 1.5);
+  set2(10, 7, -0.5); // longness
+  set2(8, tag('river'), 0.4);
+  set2(8, tag('forest'), 0.4);
+  set2(8, tag('park'), 0.2); // heat: shade and water
+  set2(9, tag('cafe'), 0.5);
+  set2(9, tag('historic'), 0.2); // cold: indoors nearby
+  set2(10, tag('cafe'), 0.4);
+  set2(10, tag('historic'), 0.2);
+  set2(10, tag('hills'), -0.3);
+  set2(10, tag('forest'), -0.2); // wet
   b2[8] = 0.5; // everyone likes popular routes a little
-  set2(14, 9, 1.5); set2(15, 9, -1.5); // medium
+  set2(14, 9, 1.5);
+  set2(15, 9, -1.5); // medium
   for (let u = 11; u < 14; u++) for (let d = 10; d < D; d++) set2(u, d, gaussian(next, 0.15));
 
   const n = routes.length;

@@ -4,14 +4,14 @@ import { once } from 'node:events';
 import { createWriteStream, renameSync, rmSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import type pg from 'pg';
-import { BadInputError } from '../errors.ts';
 import { parseDate } from '../dates.ts';
-import { findGeneration, readGenerationRows, type ExportedGeneration, type RowChunk } from './read-generation.ts';
+import { BadInputError } from '../errors.ts';
+import { type ExportedGeneration, findGeneration, type RowChunk, readGenerationRows } from './read-generation.ts';
 import { writeArrow } from './write-arrow.ts';
 import { writeJsonl, writeWithDuckDB } from './write-files.ts';
 
 export const EXPORT_FORMATS = ['arrow', 'parquet', 'csv', 'jsonl'] as const;
-export type ExportFormat = typeof EXPORT_FORMATS[number];
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 /** Users per cursor fetch and per Arrow record batch: ~2 MB of rows with k = 10, flat memory, few round trips. */
 export const EXPORT_CHUNK_ROWS = 8192;
@@ -44,7 +44,9 @@ export async function withGeneration<T>(
     await client.query('commit');
     return out;
   } catch (err) {
-    await client.query('rollback').catch((e: Error) => { broken = e; });
+    await client.query('rollback').catch((e: Error) => {
+      broken = e;
+    });
     throw err;
   } finally {
     client.release(broken);
@@ -54,9 +56,12 @@ export async function withGeneration<T>(
 /** Writes `rows` in `format` to `out` (not ended); returns the number of users written. */
 export function writeExport(format: ExportFormat, g: ExportedGeneration, rows: AsyncIterable<RowChunk>, out: Writable): Promise<number> {
   switch (format) {
-    case 'arrow': return writeArrow(g, rows, out);
-    case 'jsonl': return writeJsonl(rows, out);
-    default: return writeWithDuckDB(format, rows, out);
+    case 'arrow':
+      return writeArrow(g, rows, out);
+    case 'jsonl':
+      return writeJsonl(rows, out);
+    default:
+      return writeWithDuckDB(format, rows, out);
   }
 }
 
@@ -67,11 +72,18 @@ export interface ExportOptions extends GenerationSelector {
   out: string;
 }
 
-export interface ExportResult { generation: ExportedGeneration; rows: number; format: ExportFormat; out: string; ms: number }
+export interface ExportResult {
+  generation: ExportedGeneration;
+  rows: number;
+  format: ExportFormat;
+  out: string;
+  ms: number;
+}
 
 /** A file is written under a temporary name and renamed when complete: a failed export leaves no partial file. */
 export async function exportGeneration(o: ExportOptions): Promise<ExportResult> {
-  if (!EXPORT_FORMATS.includes(o.format)) throw new BadInputError(`--format ${JSON.stringify(o.format)} is not a format: use ${EXPORT_FORMATS.join(', ')}`);
+  if (!EXPORT_FORMATS.includes(o.format))
+    throw new BadInputError(`--format ${JSON.stringify(o.format)} is not a format: use ${EXPORT_FORMATS.join(', ')}`);
   const t0 = performance.now();
   return withGeneration(o.pool, o, async (g, rows) => {
     if (o.out === '-') {
@@ -97,7 +109,10 @@ export async function exportGeneration(o: ExportOptions): Promise<ExportResult> 
   }).catch((err) => {
     const code = (err as { code?: string }).code;
     if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR') {
-      throw new BadInputError(`job ${o.job}, date ${o.date}: cannot write --out ${o.out} (${(err as Error).message}); check the directory exists and is writable`, { cause: err });
+      throw new BadInputError(
+        `job ${o.job}, date ${o.date}: cannot write --out ${o.out} (${(err as Error).message}); check the directory exists and is writable`,
+        { cause: err },
+      );
     }
     throw err;
   });

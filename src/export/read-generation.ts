@@ -32,15 +32,21 @@ export async function findGeneration(client: Queryable, job: string, date: strin
   const id = runId ?? (await publishedRunId(client, job, date));
   const r = id === undefined ? undefined : await getRun(client, id);
   if (!r) {
-    throw new BadInputError(runId === undefined
-      ? `${where}: nothing is published; run \`batchcast predict --job ${job} --date ${date}\` first, or check the date (\`batchcast runs --job ${job}\`)`
-      : `${where}: run ${runId} does not exist; see \`batchcast runs --job ${job} --date ${date}\``);
+    throw new BadInputError(
+      runId === undefined
+        ? `${where}: nothing is published; run \`batchcast predict --job ${job} --date ${date}\` first, or check the date (\`batchcast runs --job ${job}\`)`
+        : `${where}: run ${runId} does not exist; see \`batchcast runs --job ${job} --date ${date}\``,
+    );
   }
   if (r.job !== job || r.prediction_date !== date) {
-    throw new BadInputError(`${where}: run ${runId} belongs to job ${r.job}, date ${r.prediction_date}; give that --job and --date, or another --run`);
+    throw new BadInputError(
+      `${where}: run ${runId} belongs to job ${r.job}, date ${r.prediction_date}; give that --job and --date, or another --run`,
+    );
   }
   if (r.status !== 'succeeded' || r.pruned_at) {
-    throw new BadInputError(`${where}: run ${r.run_id} is ${r.pruned_at ? 'pruned (its rows were dropped)' : r.status}, not a generation to export; see \`batchcast runs --job ${job} --date ${date}\``);
+    throw new BadInputError(
+      `${where}: run ${r.run_id} is ${r.pruned_at ? 'pruned (its rows were dropped)' : r.status}, not a generation to export; see \`batchcast runs --job ${job} --date ${date}\``,
+    );
   }
   return { job, date, runId: Number(r.run_id), modelVersion: r.model_version ?? '', k: r.k ?? 0, users: Number(r.rows_written) };
 }
@@ -59,7 +65,9 @@ export async function* readGenerationRows(client: Queryable, runId: number, chun
       from (${storedRowsSql(runId, map)}) s order by user_id`);
   try {
     for (;;) {
-      const { rows } = await client.query<{ user_id: string; items: (number | string)[]; scores: number[] }>(`fetch forward ${Number(chunkRows)} from ${cursor}`);
+      const { rows } = await client.query<{ user_id: string; items: (number | string)[]; scores: number[] }>(
+        `fetch forward ${Number(chunkRows)} from ${cursor}`,
+      );
       if (rows.length === 0) return;
       const itemIds = map ? rows.map((r) => (r.items as number[]).map((i) => map[i])) : rows.map((r) => r.items as string[]);
       yield { userIds: rows.map((r) => r.user_id), itemIds, scores: rows.map((r) => r.scores) };

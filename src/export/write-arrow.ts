@@ -3,9 +3,7 @@
 // into Arrow's buffers (offsets + UTF-8 bytes, a Float32Array), not value by value through builders.
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import {
-  AsyncByteQueue, Field, Float32, List, makeData, RecordBatch, RecordBatchStreamWriter, Schema, Struct, Utf8,
-} from 'apache-arrow';
+import { AsyncByteQueue, Field, Float32, List, makeData, RecordBatch, RecordBatchStreamWriter, Schema, Struct, Utf8 } from 'apache-arrow';
 import type { ExportedGeneration, RowChunk } from './read-generation.ts';
 
 /** Resolves when `out` can take more; fails when it closed first (a client that went away), so an export stops. */
@@ -16,7 +14,9 @@ export async function drained(out: Writable): Promise<void> {
   try {
     await Promise.race([
       once(out, 'drain', { signal: ac.signal }),
-      once(out, 'close', { signal: ac.signal }).then(() => { throw new Error('the output was closed before the export finished'); }),
+      once(out, 'close', { signal: ac.signal }).then(() => {
+        throw new Error('the output was closed before the export finished');
+      }),
     ]);
   } finally {
     ac.abort();
@@ -24,14 +24,20 @@ export async function drained(out: Writable): Promise<void> {
 }
 
 export function exportSchema(g: ExportedGeneration): Schema {
-  return new Schema([
-    new Field('user_id', new Utf8(), false),
-    new Field('item_ids', new List(new Field('item', new Utf8(), false)), false),
-    new Field('scores', new List(new Field('score', new Float32(), false)), false),
-  ], new Map([
-    ['batchcast.job', g.job], ['batchcast.prediction_date', g.date], ['batchcast.run_id', String(g.runId)],
-    ['batchcast.model_version', g.modelVersion], ['batchcast.k', String(g.k)],
-  ]));
+  return new Schema(
+    [
+      new Field('user_id', new Utf8(), false),
+      new Field('item_ids', new List(new Field('item', new Utf8(), false)), false),
+      new Field('scores', new List(new Field('score', new Float32(), false)), false),
+    ],
+    new Map([
+      ['batchcast.job', g.job],
+      ['batchcast.prediction_date', g.date],
+      ['batchcast.run_id', String(g.runId)],
+      ['batchcast.model_version', g.modelVersion],
+      ['batchcast.k', String(g.k)],
+    ]),
+  );
 }
 
 const encoder = new TextEncoder();
@@ -44,7 +50,8 @@ function utf8Data(values: string[]) {
   const offsets = new Int32Array(values.length + 1);
   const joined = values.join('');
   const bytes = encoder.encode(joined);
-  if (bytes.length === joined.length) { // all ASCII: one byte per character
+  if (bytes.length === joined.length) {
+    // all ASCII: one byte per character
     for (let i = 0; i < values.length; i++) offsets[i + 1] = offsets[i] + values[i].length;
   } else {
     for (let i = 0; i < values.length; i++) offsets[i + 1] = offsets[i] + Buffer.byteLength(values[i], 'utf8');
@@ -67,17 +74,31 @@ export function recordBatch(schema: Schema, chunk: RowChunk): RecordBatch {
   const children = [
     utf8Data(chunk.userIds),
     makeData({ type: itemList.type as List<Utf8>, length: n, nullCount: 0, valueOffsets: listOffsets, child: utf8Data(items) }),
-    makeData({ type: scoreList.type as List<Float32>, length: n, nullCount: 0, valueOffsets: listOffsets, child: makeData({ type: new Float32(), length: scores.length, nullCount: 0, data: scores }) }),
+    makeData({
+      type: scoreList.type as List<Float32>,
+      length: n,
+      nullCount: 0,
+      valueOffsets: listOffsets,
+      child: makeData({ type: new Float32(), length: scores.length, nullCount: 0, data: scores }),
+    }),
   ];
   return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: n, nullCount: 0, children }));
 }
 
 /** Hands the writer's bytes straight to `out`, so the writer never holds more than one batch. */
 class WritableSink extends AsyncByteQueue {
-  constructor(private readonly out: Writable) { super(); }
+  constructor(private readonly out: Writable) {
+    super();
+  }
   override write(value: ArrayBufferView | ArrayBufferLike | string): void {
-    const u8 = value instanceof Uint8Array ? value : typeof value === 'string' ? encoder.encode(value)
-      : ArrayBuffer.isView(value) ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength) : new Uint8Array(value);
+    const u8 =
+      value instanceof Uint8Array
+        ? value
+        : typeof value === 'string'
+          ? encoder.encode(value)
+          : ArrayBuffer.isView(value)
+            ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+            : new Uint8Array(value);
     if (u8.byteLength > 0) this.out.write(u8);
   }
 }

@@ -6,8 +6,8 @@ import { once } from 'node:events';
 import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { sqlString, withDuckDB } from '../read/duckdb.ts';
 import type { RowChunk } from './read-generation.ts';
 import { drained } from './write-arrow.ts';
@@ -45,9 +45,10 @@ export async function writeWithDuckDB(format: 'parquet' | 'csv', chunks: AsyncIt
     await once(file, 'close');
     const result = path.join(dir, `out.${format}`);
     const source = `read_json(${sqlString(jsonl)}, columns = ${JSONL_COLUMNS}, format = 'newline_delimited')`;
-    const query = format === 'parquet'
-      ? `SELECT user_id, item_ids, scores FROM ${source}`
-      : `SELECT user_id, unnest(range(1, len(item_ids) + 1)) AS rank, unnest(item_ids) AS item_id, unnest(scores) AS score FROM ${source}`;
+    const query =
+      format === 'parquet'
+        ? `SELECT user_id, item_ids, scores FROM ${source}`
+        : `SELECT user_id, unnest(range(1, len(item_ids) + 1)) AS rank, unnest(item_ids) AS item_id, unnest(scores) AS score FROM ${source}`;
     const options = format === 'parquet' ? '(FORMAT parquet, COMPRESSION zstd)' : '(FORMAT csv, HEADER true)';
     await withDuckDB({ threads: 1, memoryLimit: '64MB', tempDirectory: path.join(dir, 'duckdb') }, async (conn) => {
       await conn.run('SET preserve_insertion_order = true');

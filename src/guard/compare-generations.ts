@@ -1,14 +1,13 @@
 // batchcast compare --run A --run B: any two runs that still have their tables and profiles.
 import type { Config } from '../config/load-config.ts';
 import type { Db } from '../db/connect.ts';
-import { migrate } from '../store/migrate.ts';
 import { BadInputError } from '../errors.ts';
 import { loadJob } from '../jobs/load-job.ts';
 import { getRun, type RunRow } from '../store/ledger.ts';
-import { compareRuns } from './compare-runs.ts';
-import type { RunProfiles } from '../store/profiles.ts';
+import { migrate } from '../store/migrate.ts';
+import type { Comparison, RunProfiles } from '../store/profiles.ts';
 import { loadProfiles, saveComparison } from '../store/profiles.ts';
-import type { Comparison } from '../store/profiles.ts';
+import { compareRuns } from './compare-runs.ts';
 
 const DEFAULT_DRIFT = 0.25;
 
@@ -18,7 +17,10 @@ async function usableRun(db: Db, runId: number): Promise<{ run: RunRow; profiles
   const where = `run ${runId} (job ${run.job}, date ${run.prediction_date}, ${run.status})`;
   if (run.pruned_at) throw new BadInputError(`${where} was pruned; its rows are gone, so it cannot be compared`);
   const profiles = await loadProfiles(db.pool, runId);
-  if (!profiles) throw new BadInputError(`${where} has no profile (it ${run.status === 'failed' ? 'failed' : 'ran before the guardrails existed'}); rerun its date to compare it`);
+  if (!profiles)
+    throw new BadInputError(
+      `${where} has no profile (it ${run.status === 'failed' ? 'failed' : 'ran before the guardrails existed'}); rerun its date to compare it`,
+    );
   return { run, profiles };
 }
 

@@ -1,10 +1,11 @@
 // A run against a reference run, from their stored profiles and their rows: per-feature PSI, the item
 // popularity's Jensen–Shannon distance, per-user overlap@K and rank-biased overlap over a deterministic
 // sample, and the users ratio. The measures themselves are in drift-measures.ts.
-import { featurePsi, jsDistance, PSI_EPSILON, RBO_P, rbo } from './drift-measures.ts';
-import { comparableRows, sampleCondition } from './run-rows.ts';
+
 import type { Comparison, RunProfiles } from '../store/profiles.ts';
 import type { Queryable } from '../store/queryable.ts';
+import { featurePsi, jsDistance, PSI_EPSILON, RBO_P, rbo } from './drift-measures.ts';
+import { comparableRows, sampleCondition } from './run-rows.ts';
 
 /** "12\x1f345\x1f7" (item indices joined by U+001F) into `out`; returns how many. No strings made per item. */
 function parseIndices(s: string, out: Int32Array): number {

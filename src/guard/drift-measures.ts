@@ -21,7 +21,17 @@ export const RBO_P = 0.9;
 function cdfBelow(f: FeatureProfile, edges: number[]): number[] {
   if (f.min === null || f.max === null || !f.quantiles) return edges.map(() => 0);
   const q = f.quantiles;
-  const points: [number, number][] = [[0, f.min], [0.01, q.p1], [0.05, q.p5], [0.25, q.p25], [0.5, q.p50], [0.75, q.p75], [0.95, q.p95], [0.99, q.p99], [1, f.max]];
+  const points: [number, number][] = [
+    [0, f.min],
+    [0.01, q.p1],
+    [0.05, q.p5],
+    [0.25, q.p25],
+    [0.5, q.p50],
+    [0.75, q.p75],
+    [0.95, q.p95],
+    [0.99, q.p99],
+    [1, f.max],
+  ];
   f.deciles.forEach((d, i) => points.push([(i + 1) / 10, d]));
   points.sort((a, b) => a[0] - b[0]);
   for (let i = 1; i < points.length; i++) points[i][1] = Math.max(points[i][1], points[i - 1][1]); // approximate quantiles may cross
@@ -85,7 +95,12 @@ export function jsDistance(a: ArrayLike<number>, b: ArrayLike<number>): number {
  * Up to 64 ranks the agreement at each depth is counted by scanning the prefixes (no Set per list: 100k
  * users x two Sets was half the comparison's JavaScript time); past that, with Sets.
  */
-export function rbo<T>(a: ArrayLike<T>, b: ArrayLike<T>, p = RBO_P, depth = Math.min(a.length, b.length)): { overlap: number; rbo: number } {
+export function rbo<T>(
+  a: ArrayLike<T>,
+  b: ArrayLike<T>,
+  p = RBO_P,
+  depth = Math.min(a.length, b.length),
+): { overlap: number; rbo: number } {
   const k = Math.min(depth, a.length, b.length);
   if (!k) return { overlap: 0, rbo: 0 };
   const seenA = k > 64 ? new Set<T>() : null;

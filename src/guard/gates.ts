@@ -44,10 +44,12 @@ function commonValue(ref: FeatureProfile, v: number): boolean {
  * 0, which was most of the reference's values: that is weather, not a broken export.
  */
 function newConstants(now: FeatureProfile[], ref: Map<string, FeatureProfile>) {
-  const names = now.filter((f) => {
-    const r = ref.get(f.name);
-    return f.min !== null && f.min === f.max && r?.std && !commonValue(r, f.min);
-  }).map((f) => f.name);
+  const names = now
+    .filter((f) => {
+      const r = ref.get(f.name);
+      return f.min !== null && f.min === f.max && r?.std && !commonValue(r, f.min);
+    })
+    .map((f) => f.name);
   return { value: names.length, detail: names.length ? `feature ${names.slice(0, 3).join(', ')}` : undefined };
 }
 
@@ -56,9 +58,19 @@ const same = (a: number | null, b: number | null | undefined) =>
 
 /** Whether a feature's profile equals the reference's in every figure (to rounding: DuckDB sums in parallel). */
 function unchanged(f: FeatureProfile, r: FeatureProfile | undefined): boolean {
-  return !!r && f.rows === r.rows && f.nulls === r.nulls && f.nans === r.nans && f.infs === r.infs
-    && same(f.mean, r.mean) && same(f.std, r.std) && same(f.min, r.min) && same(f.max, r.max)
-    && f.deciles.length === r.deciles.length && f.deciles.every((d, i) => same(d, r.deciles[i]));
+  return (
+    !!r &&
+    f.rows === r.rows &&
+    f.nulls === r.nulls &&
+    f.nans === r.nans &&
+    f.infs === r.infs &&
+    same(f.mean, r.mean) &&
+    same(f.std, r.std) &&
+    same(f.min, r.min) &&
+    same(f.max, r.max) &&
+    f.deciles.length === r.deciles.length &&
+    f.deciles.every((d, i) => same(d, r.deciles[i]))
+  );
 }
 
 /**
@@ -73,8 +85,13 @@ function changedFeatures(now: FeatureProfile[], ref: Map<string, FeatureProfile>
 export function evaluateGates(g: JobGates, facts: Facts): GateResult[] {
   if (!g.enabled) return [];
   const out: GateResult[] = [];
-  const check = (gate: string, kind: GateVerdict['kind'], bound: 'max' | 'min', threshold: number | null,
-    figure: { value: number; detail?: string } | null | undefined) => {
+  const check = (
+    gate: string,
+    kind: GateVerdict['kind'],
+    bound: 'max' | 'min',
+    threshold: number | null,
+    figure: { value: number; detail?: string } | null | undefined,
+  ) => {
     if (threshold === null) return;
     if (!figure) {
       out.push({ gate, kind, value: null, threshold, passed: true });
@@ -84,7 +101,10 @@ export function evaluateGates(g: JobGates, facts: Facts): GateResult[] {
     out.push({ gate, kind, value: figure.value, threshold, passed, detail: figure.detail });
   };
   const o = facts.outputs;
-  check('max_top_item_share', 'value', 'max', g.maxTopItemShare, { value: o.topItemShare, detail: o.topItemId ? `item ${o.topItemId}` : undefined });
+  check('max_top_item_share', 'value', 'max', g.maxTopItemShare, {
+    value: o.topItemShare,
+    detail: o.topItemId ? `item ${o.topItemId}` : undefined,
+  });
   const coverage = g.minCatalogCoverage === undefined ? Math.min(1, (2 * o.k) / Math.max(1, o.items)) : g.minCatalogCoverage;
   check('min_catalog_coverage', 'value', 'min', coverage, { value: o.catalogCoverage });
   check('min_scored_ratio', 'value', 'min', g.minScoredRatio, { value: o.scoredRatio });
@@ -93,20 +113,75 @@ export function evaluateGates(g: JobGates, facts: Facts): GateResult[] {
   const c = ref?.comparison;
   const refFeatures = new Map((ref?.inputs.features ?? []).map((f) => [f.name, f]));
   const ifRef = <T>(f: () => T) => (ref ? f() : null);
-  check('max_feature_psi', 'change', 'max', g.maxFeaturePsi, ifRef(() => worst(c!.psi.map((p) => ({ feature: p.feature, value: p.psi })))));
-  check('max_drifted_feature_share', 'change', 'max', g.maxDriftedFeatureShare, ifRef(() => ({ value: c!.driftedFeatureShare })));
-  check('max_feature_scale_ratio', 'change', 'max', g.maxFeatureScaleRatio, ifRef(() => worst(scaleRatios(facts.inputs.features, refFeatures))));
-  check('max_new_constant_features', 'change', 'max', g.maxNewConstantFeatures, ifRef(() => newConstants(facts.inputs.features, refFeatures)));
+  check(
+    'max_feature_psi',
+    'change',
+    'max',
+    g.maxFeaturePsi,
+    ifRef(() => worst(c!.psi.map((p) => ({ feature: p.feature, value: p.psi })))),
+  );
+  check(
+    'max_drifted_feature_share',
+    'change',
+    'max',
+    g.maxDriftedFeatureShare,
+    ifRef(() => ({ value: c!.driftedFeatureShare })),
+  );
+  check(
+    'max_feature_scale_ratio',
+    'change',
+    'max',
+    g.maxFeatureScaleRatio,
+    ifRef(() => worst(scaleRatios(facts.inputs.features, refFeatures))),
+  );
+  check(
+    'max_new_constant_features',
+    'change',
+    'max',
+    g.maxNewConstantFeatures,
+    ifRef(() => newConstants(facts.inputs.features, refFeatures)),
+  );
   // a rerun of the same date may read the same file on purpose: then this gate is skipped
-  check('min_changed_features', 'change', 'min', g.minChangedFeatures, ifRef(() => (ref!.sameDate ? null : changedFeatures(facts.inputs.features, refFeatures, ref!.date))));
-  check('min_overlap_at_k', 'change', 'min', g.minOverlapAtK, ifRef(() => ({ value: c!.meanOverlapAtK })));
-  check('min_rbo', 'change', 'min', g.minRbo, ifRef(() => ({ value: c!.meanRbo })));
-  check('max_item_js_distance', 'change', 'max', g.maxItemJsDistance, ifRef(() => ({ value: c!.itemJsDistance })));
-  check('min_users_ratio', 'change', 'min', g.minUsersRatio, ifRef(() => ({ value: c!.usersRatio })));
+  check(
+    'min_changed_features',
+    'change',
+    'min',
+    g.minChangedFeatures,
+    ifRef(() => (ref!.sameDate ? null : changedFeatures(facts.inputs.features, refFeatures, ref!.date))),
+  );
+  check(
+    'min_overlap_at_k',
+    'change',
+    'min',
+    g.minOverlapAtK,
+    ifRef(() => ({ value: c!.meanOverlapAtK })),
+  );
+  check(
+    'min_rbo',
+    'change',
+    'min',
+    g.minRbo,
+    ifRef(() => ({ value: c!.meanRbo })),
+  );
+  check(
+    'max_item_js_distance',
+    'change',
+    'max',
+    g.maxItemJsDistance,
+    ifRef(() => ({ value: c!.itemJsDistance })),
+  );
+  check(
+    'min_users_ratio',
+    'change',
+    'min',
+    g.minUsersRatio,
+    ifRef(() => ({ value: c!.usersRatio })),
+  );
   return out;
 }
 
-const fmt = (x: number) => (Math.abs(x) >= 1000 || (x !== 0 && Math.abs(x) < 0.001) ? x.toExponential(3) : String(Number(x.toPrecision(4))));
+const fmt = (x: number) =>
+  Math.abs(x) >= 1000 || (x !== 0 && Math.abs(x) < 0.001) ? x.toExponential(3) : String(Number(x.toPrecision(4)));
 
 /** The one line a person acts on: job, date, run, the gate, its value and threshold, and the command that publishes anyway. */
 export function heldLine(o: { job: string; date: string; runId: number; shadow: boolean; failed: GateResult[] }): string {

@@ -8,15 +8,14 @@ import type { Config } from '../config/load-config.ts';
 import { BadInputError } from '../errors.ts';
 import type { JobDefinition } from '../jobs/load-job.ts';
 import { withDuckDB } from '../read/duckdb.ts';
+import { findReference, type Reference } from '../store/pointer.ts';
+import type { Comparison, InputProfile, RunProfiles } from '../store/profiles.ts';
+import { loadProfiles, saveComparison, saveProfiles, saveVerdicts } from '../store/profiles.ts';
+import type { Queryable } from '../store/queryable.ts';
 import { compareRuns } from './compare-runs.ts';
-import type { RunProfiles } from '../store/profiles.ts';
-import { evaluateGates, heldLine, type GateResult } from './gates.ts';
+import { evaluateGates, type GateResult, heldLine } from './gates.ts';
 import { profileInputs } from './profile-inputs.ts';
 import { outputCounts, profileOutputs } from './profile-outputs.ts';
-import { loadProfiles, saveComparison, saveProfiles, saveVerdicts } from '../store/profiles.ts';
-import { findReference, type Reference } from '../store/pointer.ts';
-import type { Comparison, InputProfile } from '../store/profiles.ts';
-import type { Queryable } from '../store/queryable.ts';
 
 export interface GuardRequest {
   job: JobDefinition;
@@ -60,15 +59,29 @@ export interface GuardStart {
  * index build, which keeps one core busy in PostgreSQL and leaves the other to DuckDB (bench/README.md,
  * "Guardrails cost"). Awaited by guardRun; a run that fails before then leaves it to settle unobserved.
  */
-export function startGuard(db: Queryable, r: Pick<GuardRequest, 'job' | 'date' | 'runId' | 'config' | 'files' | 'rowsRead' | 'rowsWritten'>): Promise<GuardStart> {
+export function startGuard(
+  db: Queryable,
+  r: Pick<GuardRequest, 'job' | 'date' | 'runId' | 'config' | 'files' | 'rowsRead' | 'rowsWritten'>,
+): Promise<GuardStart> {
   const t = performance.now();
   const started = (async () => {
     const found = await findReference(db, r.job.name, r.date);
     // A reference published before the guardrails existed has no profile: then only value gates apply.
     const ref = found === null || found.runId === r.runId ? null : await loadProfiles(db, found.runId);
     // The same DuckDB settings as the run's own read (extensions: features may live in object storage).
-    const inputs = await withDuckDB({ threads: 2, memoryLimit: r.config.duckdbMemoryLimit, tempDirectory: path.join(os.tmpdir(), 'batchcast-duckdb'), ...r.config.duckdb },
-      (conn) => profileInputs(conn, r.job, r.files, ref?.inputs ?? null, ref ? found!.runId : null, { rows: r.rowsRead, allFinite: r.rowsRead === r.rowsWritten }));
+    const inputs = await withDuckDB(
+      {
+        threads: 2,
+        memoryLimit: r.config.duckdbMemoryLimit,
+        tempDirectory: path.join(os.tmpdir(), 'batchcast-duckdb'),
+        ...r.config.duckdb,
+      },
+      (conn) =>
+        profileInputs(conn, r.job, r.files, ref?.inputs ?? null, ref ? found!.runId : null, {
+          rows: r.rowsRead,
+          allFinite: r.rowsRead === r.rowsWritten,
+        }),
+    );
     return { found, ref, inputs, inputsMs: Math.round(performance.now() - t) };
   })();
   started.catch(() => {});
@@ -83,17 +96,34 @@ export async function guardRun(db: Queryable, r: GuardRequest, start: Promise<Gu
   const ms = { inputs: Math.round(performance.now() - t), outputs: 0, compare: 0, inputsTotal: inputsMs };
   const t0 = performance.now();
   // outputs: until the percentiles are stored; compare: until the comparison is stored (the two overlap)
-  const lap = (part: 'outputs') => { ms[part] = Math.round(performance.now() - t0); };
-  const facts = { runId: r.runId, k: r.job.k, rowsRead: r.rowsRead, usersScored: r.rowsWritten, itemIds: r.itemIds, itemCounts: r.itemCounts };
+  const lap = (part: 'outputs') => {
+    ms[part] = Math.round(performance.now() - t0);
+  };
+  const facts = {
+    runId: r.runId,
+    k: r.job.k,
+    rowsRead: r.rowsRead,
+    usersScored: r.rowsWritten,
+    itemIds: r.itemIds,
+    itemCounts: r.itemCounts,
+  };
   // Two statements at once, on two of the pool's connections (two cores): the score percentiles, and the
   // per-user agreement with the reference, which needs only the counts (outputCounts), not the percentiles.
   const [outputs, comparison] = await Promise.all([
-    profileOutputs(db, facts).then(async (o) => { await saveProfiles(db, r.runId, inputs, o); lap('outputs'); return o; }),
+    profileOutputs(db, facts).then(async (o) => {
+      await saveProfiles(db, r.runId, inputs, o);
+      lap('outputs');
+      return o;
+    }),
     ref ? compareRuns(db, { runId: r.runId, inputs, outputs: outputCounts(facts) }, ref, r.job.gates.psiDriftThreshold) : null,
   ]);
   if (comparison) await saveComparison(db, comparison);
   ms.compare = Math.round(performance.now() - t0);
-  const verdicts = evaluateGates(r.job.gates, { inputs, outputs, reference: ref && comparison ? { inputs: ref.inputs, comparison, date: found!.date, sameDate: found!.date === r.date } : null });
+  const verdicts = evaluateGates(r.job.gates, {
+    inputs,
+    outputs,
+    reference: ref && comparison ? { inputs: ref.inputs, comparison, date: found!.date, sameDate: found!.date === r.date } : null,
+  });
   await saveVerdicts(db, r.runId, verdicts);
   const failed = verdicts.filter((v) => !v.passed);
   const line = failed.length ? heldLine({ job: r.job.name, date: r.date, runId: r.runId, shadow: !!r.shadow, failed }) : undefined;
@@ -103,7 +133,10 @@ export async function guardRun(db: Queryable, r: GuardRequest, start: Promise<Gu
 /** The job with a candidate model file (predict --shadow --model): its version is then the file's hash, not the job's. */
 export function withCandidateModel(job: JobDefinition, o: { shadow?: boolean; modelPath?: string }): JobDefinition {
   if (!o.modelPath) return job;
-  if (!o.shadow) throw new BadInputError(`--model ${o.modelPath}: a candidate model only runs in shadow; add --shadow (promote the result with batchcast publish --run R)`);
+  if (!o.shadow)
+    throw new BadInputError(
+      `--model ${o.modelPath}: a candidate model only runs in shadow; add --shadow (promote the result with batchcast publish --run R)`,
+    );
   const file = path.resolve(o.modelPath);
   if (!existsSync(file)) throw new BadInputError(`--model ${o.modelPath}: file ${file} not found`);
   return Object.freeze({ ...job, model: { ...job.model, path: file, version: undefined, card: undefined } });

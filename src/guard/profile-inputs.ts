@@ -35,8 +35,14 @@ export const PROFILE_SAMPLE_ROWS = 100_000;
  * `reference` is the input profile of the run this one would replace: its deciles are the histogram bins
  * (null on a first run: no histograms).
  */
-export async function profileInputs(conn: DuckDBConnection, job: JobDefinition, files: string[], reference: InputProfile | null, referenceRunId: number | null,
-  known: { rows: number; allFinite: boolean }): Promise<InputProfile> {
+export async function profileInputs(
+  conn: DuckDBConnection,
+  job: JobDefinition,
+  files: string[],
+  reference: InputProfile | null,
+  referenceRunId: number | null,
+  known: { rows: number; allFinite: boolean },
+): Promise<InputProfile> {
   const features = featureColumns(job);
   const refEdges = new Map((reference?.features ?? []).map((f) => [f.name, binEdges(f.deciles)]));
   const source = parquetSource(files);
@@ -45,10 +51,16 @@ export async function profileInputs(conn: DuckDBConnection, job: JobDefinition, 
 
   // When no row was rejected, the workers saw every value finite (a NaN, Inf or NULL is a bad row): the counts
   // are zero without a pass over the partition. Only runs that skipped rows pay for counting them.
-  const counts = known.allFinite ? [known.rows, ...features.flatMap(() => [known.rows, 0, 0])] : (await conn.runAndReadAll(
-    `SELECT count(*), ${features.map((_, i) => `count(${x(i)}), count_if(isnan(${x(i)})), count_if(isinf(${x(i)}))`).join(', ')}
+  const counts = known.allFinite
+    ? [known.rows, ...features.flatMap(() => [known.rows, 0, 0])]
+    : (
+        await conn.runAndReadAll(
+          `SELECT count(*), ${features.map((_, i) => `count(${x(i)}), count_if(isnan(${x(i)})), count_if(isinf(${x(i)}))`).join(', ')}
        FROM (SELECT ${features.map((f, i) => `${f.sql} AS ${x(i)}`).join(', ')} FROM ${source})`,
-  )).getRows()[0].map(Number);
+        )
+      )
+        .getRows()[0]
+        .map(Number);
   const rows = counts[0];
 
   const share = Math.min(1, PROFILE_SAMPLE_ROWS / Math.max(1, rows));
@@ -56,14 +68,23 @@ export async function profileInputs(conn: DuckDBConnection, job: JobDefinition, 
   const selects = ['count(*)'];
   features.forEach((f, i) => {
     const v = x(i);
-    selects.push(`count(${v})`, `avg(${v})`, `stddev_pop(${v})`, `min(${v})`, `max(${v})`, `approx_quantile(${v}, [${QUANTILES.join(', ')}])`);
+    selects.push(
+      `count(${v})`,
+      `avg(${v})`,
+      `stddev_pop(${v})`,
+      `min(${v})`,
+      `max(${v})`,
+      `approx_quantile(${v}, [${QUANTILES.join(', ')}])`,
+    );
     // values below each edge; bin counts are the differences
     for (const e of refEdges.get(f.name) ?? []) selects.push(`count_if(${v} < ${e})`);
   });
-  const row = (await conn.runAndReadAll(
-    `SELECT ${selects.join(', ')}
+  const row = (
+    await conn.runAndReadAll(
+      `SELECT ${selects.join(', ')}
        FROM (SELECT ${features.map((f, i) => `CASE WHEN isfinite(${f.sql}) THEN ${f.sql} END AS ${x(i)}`).join(', ')} FROM ${source} ${sampled})`,
-  )).getRows()[0];
+    )
+  ).getRows()[0];
   const sampledRows = Number(row[0]);
   let at = 1;
   const out: FeatureProfile[] = features.map(({ name }, i) => {
@@ -81,7 +102,15 @@ export async function profileInputs(conn: DuckDBConnection, job: JobDefinition, 
     }
     const qa = (p: number) => q[QUANTILES.indexOf(p)];
     return {
-      name, rows, nulls: rows - nonNull, nans, infs, mean, std, min, max,
+      name,
+      rows,
+      nulls: rows - nonNull,
+      nans,
+      infs,
+      mean,
+      std,
+      min,
+      max,
       quantiles: q.length ? { p1: qa(0.01), p5: qa(0.05), p25: qa(0.25), p50: qa(0.5), p75: qa(0.75), p95: qa(0.95), p99: qa(0.99) } : null,
       deciles: q.length ? DECILES.map(qa) : [],
       histogram,

@@ -1,9 +1,10 @@
 // The output profile of a run: what came out. Item counts come from the inference workers (they count every
 // user's top K as they score, InferPool.itemCounts()); score percentiles come from one SQL statement over the
 // run's deterministic sample of up to 100k users (run-rows.ts), so the cost does not grow with the run.
-import { runRows, sampleCondition } from './run-rows.ts';
+
 import type { OutputProfile } from '../store/profiles.ts';
 import type { Queryable } from '../store/queryable.ts';
+import { runRows, sampleCondition } from './run-rows.ts';
 
 const PERCENTS = Array.from({ length: 101 }, (_, i) => i / 100);
 // Percentiles at 1% steps need no more: 10k users (100k scores at K = 10) sort in ~0.1 s; 100k users took 2 s.
@@ -36,7 +37,9 @@ export function outputCounts(f: OutputFacts): OutputProfile {
   const counts = Array.from(f.itemCounts, Number);
   const slots = counts.reduce((a, b) => a + b, 0);
   let top = -1;
-  counts.forEach((c, i) => { if (c > 0 && (top < 0 || c > counts[top])) top = i; });
+  counts.forEach((c, i) => {
+    if (c > 0 && (top < 0 || c > counts[top])) top = i;
+  });
   return {
     rowsRead: f.rowsRead,
     usersScored: f.usersScored,

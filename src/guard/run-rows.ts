@@ -1,10 +1,11 @@
 // The one place that says where a run's rows are, for the guardrails: the profiles and comparisons read a
 // run only through runRows() (comparableRows for item lists). A storage change (another partitioning) adapts here and nowhere else.
 // Also the deterministic user sample both use.
+
+import { itemMapKeys } from '../store/ledger.ts';
+import type { Queryable } from '../store/queryable.ts';
 import { generationSource } from '../store/run-tables.ts';
 import { runTable } from '../store/tables.ts';
-import type { Queryable } from '../store/queryable.ts';
-import { itemMapKeys } from '../store/ledger.ts';
 
 /** A run's rows, (user_id, item_ids, scores), as a FROM item: the run's own table (no plan over every partition). */
 export function runRows(runId: number): string {
@@ -16,12 +17,15 @@ export function runRows(runId: number): string {
  * runs use the same item map (the same index is the same item: no decoding, which cost the comparison half its
  * time; `indices` true), else item ids (text[]) through generationSource.
  */
-export async function comparableRows(db: Queryable, runId: number, refRunId: number): Promise<{ now: string; ref: string; indices: boolean }> {
+export async function comparableRows(
+  db: Queryable,
+  runId: number,
+  refRunId: number,
+): Promise<{ now: string; ref: string; indices: boolean }> {
   const [a, b] = await itemMapKeys(db, runId, refRunId);
   const same = a !== null && a === b;
-  const of = (id: number) => (same
-    ? `(select user_id, item_idx as items from ${runTable(id)})`
-    : `(select user_id, item_ids as items from ${generationSource(id)})`);
+  const of = (id: number) =>
+    same ? `(select user_id, item_idx as items from ${runTable(id)})` : `(select user_id, item_ids as items from ${generationSource(id)})`;
   return { now: of(runId), ref: of(refRunId), indices: same };
 }
 

@@ -7,10 +7,10 @@
 // 2 workers x 1 thread 86.7k users/s, 1 x 2 82.3k, 2 x 2 80.6k (oversubscribed). The defaults
 // (config.workers x config.intraOpThreads) follow that; bench/README.md has the table.
 import { Worker } from 'node:worker_threads';
-import type { JobDefinition } from '../jobs/load-job.ts';
 import { BadInputError } from '../errors.ts';
-import type { BadRow, Ranked, RankRequest, ScoreRequest, WorkerInit, WorkerReply } from './messages.ts';
+import type { JobDefinition } from '../jobs/load-job.ts';
 import type { UserIds } from '../store/copy-binary.ts';
+import type { BadRow, Ranked, RankRequest, ScoreRequest, WorkerInit, WorkerReply } from './messages.ts';
 
 export interface Scored {
   /** encoded COPY tuples */
@@ -21,7 +21,10 @@ export interface Scored {
   encodeMs: number;
 }
 
-interface Pending { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }
+interface Pending {
+  resolve: (r: WorkerReply) => void;
+  reject: (e: Error) => void;
+}
 
 // Compiled (dist/*.js), the worker is plain JavaScript; from the TypeScript sources (tests, tsx), the .mjs
 // entry registers tsx in the worker first, since worker threads do not inherit the parent's loader.
@@ -69,7 +72,10 @@ export class InferPool {
   /** the model's batch dimension when its exporter fixed it: it then runs that many rows per session.run */
   fixedBatch: number | undefined;
 
-  private constructor(private readonly handles: WorkerHandle[], private readonly job: JobDefinition) {}
+  private constructor(
+    private readonly handles: WorkerHandle[],
+    private readonly job: JobDefinition,
+  ) {}
 
   /** Starts the workers and loads the model in each; a model that does not fit the job fails here, before any work. */
   static async start(job: JobDefinition, opts: PoolOptions): Promise<InferPool> {
@@ -146,21 +152,27 @@ export class InferPool {
       const reply = await h.send(id, { type: 'counts', id });
       if (reply.type !== 'counts') throw new Error('inference worker did not return item counts');
       if (!total) total = new Float64Array(reply.itemCounts.length);
-      reply.itemCounts.forEach((c, i) => { total![i] += c; });
+      reply.itemCounts.forEach((c, i) => {
+        total![i] += c;
+      });
     }
     return total ?? new Float64Array(0);
   }
 
   /** Asks each worker to release its session and exit; terminates the ones that do not within 5 s. */
   async close(): Promise<void> {
-    await Promise.all(this.handles.map(async (h) => {
-      const exited = new Promise<void>((resolve) => h.worker.once('exit', () => resolve()));
-      const id = this.nextId++;
-      h.send(id, { type: 'close', id }).catch(() => {});
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), 5_000); });
-      if ((await Promise.race([exited, late])) === 'late') await h.worker.terminate().catch(() => 0);
-      clearTimeout(timer);
-    }));
+    await Promise.all(
+      this.handles.map(async (h) => {
+        const exited = new Promise<void>((resolve) => h.worker.once('exit', () => resolve()));
+        const id = this.nextId++;
+        h.send(id, { type: 'close', id }).catch(() => {});
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<'late'>((resolve) => {
+          timer = setTimeout(() => resolve('late'), 5_000);
+        });
+        if ((await Promise.race([exited, late])) === 'late') await h.worker.terminate().catch(() => 0);
+        clearTimeout(timer);
+      }),
+    );
   }
 }

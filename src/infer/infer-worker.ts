@@ -3,11 +3,11 @@
 // comes from intra-op threads and from several of these workers, never from promises on one session.
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import { topK } from './top-k.ts';
-import { bindInputs, checkOutputs, feedsFor, type BoundInput } from './model-io.ts';
+import { encodeRows, type UserIds, userIdText } from '../store/copy-binary.ts';
+import type { BadRow, Ranked, WorkerInit, WorkerReply, WorkerRequest } from './messages.ts';
+import { type BoundInput, bindInputs, checkOutputs, feedsFor } from './model-io.ts';
 import { rowWidth } from './shapes.ts';
-import { encodeRows, userIdText, type UserIds } from '../store/copy-binary.ts';
-import type { WorkerInit, WorkerRequest, WorkerReply, BadRow, Ranked } from './messages.ts';
+import { topK } from './top-k.ts';
 
 let session: ort.InferenceSession;
 let init: WorkerInit;
@@ -39,7 +39,10 @@ async function start(msg: WorkerInit): Promise<WorkerReply> {
       extra: { session: { intra_op: { allow_spinning: '0' } } },
     });
   } catch (err) {
-    return fail(-1, `cannot load ONNX model ${msg.modelPath}: ${(err as Error).message.split('\n')[0]}; check the file is a complete .onnx model`);
+    return fail(
+      -1,
+      `cannot load ONNX model ${msg.modelPath}: ${(err as Error).message.split('\n')[0]}; check the file is a complete .onnx model`,
+    );
   }
   const model = `model ${msg.modelPath}`;
   const outputs = checkOutputs(session, msg.output);
@@ -55,21 +58,29 @@ async function start(msg: WorkerInit): Promise<WorkerReply> {
   try {
     probe = await run(new Float32Array((fixedBatch ?? 1) * msg.featureSize), fixedBatch ?? 1, msg.featureSize);
   } catch (err) {
-    const fed = inputs.map((i) => `"${i.name}" of shape [${fixedBatch ?? 'batch'}${i.rank === 2 ? `, ${i.columns?.length ?? msg.featureSize}` : ''}]`).join(', ');
+    const fed = inputs
+      .map((i) => `"${i.name}" of shape [${fixedBatch ?? 'batch'}${i.rank === 2 ? `, ${i.columns?.length ?? msg.featureSize}` : ''}]`)
+      .join(', ');
     return fail(-1, `${model} rejects input ${fed} (the job's ${msg.featureSize} features): ${(err as Error).message.split('\n')[0]}`);
   }
   if (msg.output.kind === 'scores') {
     const dims = probe[msg.output.name].dims;
     scoreWidth = rowWidth(dims.map(Number));
     if (scoreWidth !== items) {
-      return fail(-1, `${model} output "${msg.output.name}" has shape [${dims.join(', ')}] per user row, but the items file has ${items} items; they must match`);
+      return fail(
+        -1,
+        `${model} output "${msg.output.name}" has shape [${dims.join(', ')}] per user row, but the items file has ${items} items; they must match`,
+      );
     }
     if (items < msg.k) return fail(-1, `${model} scores ${items} items, fewer than the job's k ${msg.k}`);
   } else {
     const dims = probe[msg.output.values].dims;
     scoreWidth = rowWidth(dims.map(Number));
     if (scoreWidth === undefined || scoreWidth < msg.k) {
-      return fail(-1, `${model} output "${msg.output.values}" has shape [${dims.join(', ')}], fewer than the job's k ${msg.k} per user; lower k or re-export the model`);
+      return fail(
+        -1,
+        `${model} output "${msg.output.values}" has shape [${dims.join(', ')}], fewer than the job's k ${msg.k} per user; lower k or re-export the model`,
+      );
     }
   }
   return { type: 'ready', id: -1, inputNames: session.inputNames, outputNames: session.outputNames, fixedBatch };
@@ -83,7 +94,8 @@ function run(x: Float32Array, n: number, size: number): Promise<ort.InferenceSes
 /** Orders one row's k (value, index) pairs by value, descending, ties by lower index; already sorted: one pass. */
 function sortRowDescending(values: Float32Array, indices: Int32Array, at: number, k: number): void {
   let sorted = true;
-  for (let j = 1; j < k && sorted; j++) sorted = values[at + j - 1] > values[at + j] || (values[at + j - 1] === values[at + j] && indices[at + j - 1] <= indices[at + j]);
+  for (let j = 1; j < k && sorted; j++)
+    sorted = values[at + j - 1] > values[at + j] || (values[at + j - 1] === values[at + j] && indices[at + j - 1] <= indices[at + j]);
   if (sorted) return;
   const order = Array.from({ length: k }, (_, j) => at + j).sort((a, b) => values[b] - values[a] || indices[a] - indices[b]);
   const v = order.map((i) => values[i]);
@@ -103,8 +115,13 @@ function badFeatureRows(features: Float32Array, rows: number, size: number, ids:
     const base = r * size;
     for (let c = 0; c < size; c++) {
       const x = features[base + c];
-      if (x - x !== 0) { // NaN or +-Inf (x - x is NaN for both)
-        bad.push({ row: r, userId: userIdText(ids, r), reason: `feature ${init.featureNames[c] ?? `#${c}`} is ${Number.isNaN(x) ? 'NaN or NULL' : x}` });
+      if (x - x !== 0) {
+        // NaN or +-Inf (x - x is NaN for both)
+        bad.push({
+          row: r,
+          userId: userIdText(ids, r),
+          reason: `feature ${init.featureNames[c] ?? `#${c}`} is ${Number.isNaN(x) ? 'NaN or NULL' : x}`,
+        });
         break;
       }
     }
@@ -134,7 +151,8 @@ async function rank(ids: UserIds, features: Float32Array, rows: number): Promise
   for (let start = 0; start < good; start += step) {
     const n = Math.min(step, good - start);
     let x = input.subarray(start * size, (start + n) * size);
-    if (fixedBatch !== undefined && n < fixedBatch) { // the last batch of a fixed-size model, padded with zeros
+    if (fixedBatch !== undefined && n < fixedBatch) {
+      // the last batch of a fixed-size model, padded with zeros
       const padded = new Float32Array(fixedBatch * size);
       padded.set(x);
       x = padded;
@@ -174,9 +192,14 @@ async function rank(ids: UserIds, features: Float32Array, rows: number): Promise
       const s = values[n * k + j];
       const ix = indices[n * k + j];
       // biome-ignore lint/suspicious/noSelfCompare: NaN test in the per-score loop, cheaper than a Number.isNaN call
-      if (s !== s) { nanBad.push(n); break; }
+      if (s !== s) {
+        nanBad.push(n);
+        break;
+      }
       if (ix < 0 || ix >= items) {
-        throw new Error(`model returned item index ${ix} for user ${userIdText(ids, rowOf(n))}, but the items file has only ${items} items (indices 0..${items - 1}); the items file does not match the model`);
+        throw new Error(
+          `model returned item index ${ix} for user ${userIdText(ids, rowOf(n))}, but the items file has only ${items} items (indices 0..${items - 1}); the items file does not match the model`,
+        );
       }
     }
   }
@@ -188,7 +211,10 @@ async function rank(ids: UserIds, features: Float32Array, rows: number): Promise
   // re-pack values/indices to the surviving rows
   const v2 = new Float32Array(kept.length * k);
   const i2 = new Int32Array(kept.length * k);
-  kept.forEach((n, m) => { v2.set(values.subarray(n * k, n * k + k), m * k); i2.set(indices.subarray(n * k, n * k + k), m * k); });
+  kept.forEach((n, m) => {
+    v2.set(values.subarray(n * k, n * k + k), m * k);
+    i2.set(indices.subarray(n * k, n * k + k), m * k);
+  });
   return { bad, keep: kept.map(rowOf), values: v2, indices: i2, inferMs };
 }
 
@@ -199,7 +225,16 @@ async function score(id: number, ids: UserIds, features: Float32Array, rows: num
   return finish(id, ids, r.keep, r.values, r.indices, r.bad, r.inferMs, t0);
 }
 
-function finish(id: number, ids: UserIds, keep: number[] | undefined, values: Float32Array, indices: Int32Array, bad: BadRow[], inferMs: number, t0: number): WorkerReply {
+function finish(
+  id: number,
+  ids: UserIds,
+  keep: number[] | undefined,
+  values: Float32Array,
+  indices: Int32Array,
+  bad: BadRow[],
+  inferMs: number,
+  t0: number,
+): WorkerReply {
   const k = init.k;
   for (let i = 0; i < indices.length; i++) itemCounts[indices[i]]++;
   const buffer = encodeRows({ ids, idRows: keep, k, values, indices });
@@ -221,8 +256,7 @@ async function handle(msg: WorkerRequest): Promise<void> {
     else if (msg.type === 'rank') {
       // Online scoring: the same ranking as a run, answered as top-K arrays instead of COPY rows.
       reply = { type: 'ranked', id: msg.id, ...(await rank(msg.ids, msg.features, msg.rows)) };
-    }
-    else if (msg.type === 'counts') reply = { type: 'counts', id: msg.id, itemCounts };
+    } else if (msg.type === 'counts') reply = { type: 'counts', id: msg.id, itemCounts };
     else {
       // Release the session here, on its own thread: terminating a worker inside ORT aborts the process.
       await session?.release();
@@ -234,7 +268,11 @@ async function handle(msg: WorkerRequest): Promise<void> {
   } catch (err) {
     reply = fail(msg.type === 'init' ? -1 : msg.id, err);
   }
-  const transfer = reply.type === 'scored' ? [reply.buffer.buffer as ArrayBuffer]
-    : reply.type === 'ranked' ? [reply.values.buffer as ArrayBuffer, reply.indices.buffer as ArrayBuffer] : [];
+  const transfer =
+    reply.type === 'scored'
+      ? [reply.buffer.buffer as ArrayBuffer]
+      : reply.type === 'ranked'
+        ? [reply.values.buffer as ArrayBuffer, reply.indices.buffer as ArrayBuffer]
+        : [];
   parentPort!.postMessage(reply, transfer);
 }

@@ -85,7 +85,10 @@ export async function inspectModel(file: string, opts: { inputWidth?: number } =
     // from the path, not the bytes: weights stored as external data beside the model are found relative to it
     session = await ort.InferenceSession.create(file, { executionProviders: ['cpu'], intraOpNumThreads: 1 });
   } catch (err) {
-    throw new BadInputError(`model file ${file} is not a model ONNX Runtime can load (${(err as Error).message.split('\n')[0]}); check --model`, { cause: err });
+    throw new BadInputError(
+      `model file ${file} is not a model ONNX Runtime can load (${(err as Error).message.split('\n')[0]}); check --model`,
+      { cause: err },
+    );
   }
   try {
     const describe = (m: (typeof session.inputMetadata)[number]): TensorInfo =>
@@ -100,18 +103,23 @@ export async function inspectModel(file: string, opts: { inputWidth?: number } =
     }
     let probed: Record<string, number[]> | undefined;
     // Every input needs a known width: fixed in the model, one for a [batch] input, or `inputWidth` for a single one.
-    const widthOf = (t: TensorInfo) => (t.shape.length === 1 ? 1 : typeof t.shape[1] === 'number' ? t.shape[1] : inputs.length === 1 ? opts.inputWidth : undefined);
-    const floats = inputs.every((t) => (t.type === 'float32' || t.type === 'float64') && (t.shape.length === 1 || t.shape.length === 2) && widthOf(t));
+    const widthOf = (t: TensorInfo) =>
+      t.shape.length === 1 ? 1 : typeof t.shape[1] === 'number' ? t.shape[1] : inputs.length === 1 ? opts.inputWidth : undefined;
+    const floats = inputs.every(
+      (t) => (t.type === 'float32' || t.type === 'float64') && (t.shape.length === 1 || t.shape.length === 2) && widthOf(t),
+    );
     if (inputs.length > 0 && floats) {
       // two rows, or the batch size the exporter fixed
       const fixed = inputs.map((t) => t.shape[0]).find((d): d is number => typeof d === 'number' && d > 0);
       const rows = fixed ?? 2;
       try {
-        const feeds = Object.fromEntries(inputs.map((t) => {
-          const n = rows * widthOf(t)!;
-          const zeros = t.type === 'float64' ? new Float64Array(n) : new Float32Array(n);
-          return [t.name, new ort.Tensor(t.type as 'float32' | 'float64', zeros, t.shape.length === 1 ? [rows] : [rows, widthOf(t)!])];
-        }));
+        const feeds = Object.fromEntries(
+          inputs.map((t) => {
+            const n = rows * widthOf(t)!;
+            const zeros = t.type === 'float64' ? new Float64Array(n) : new Float32Array(n);
+            return [t.name, new ort.Tensor(t.type as 'float32' | 'float64', zeros, t.shape.length === 1 ? [rows] : [rows, widthOf(t)!])];
+          }),
+        );
         const tensors = outputs.filter((t) => t.type !== 'non-tensor').map((t) => t.name); // not a ZipMap
         const out = await session.run(feeds, tensors);
         probed = Object.fromEntries(Object.entries(out).map(([name, t]) => [name, t.dims.map(Number)]));

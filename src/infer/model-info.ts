@@ -1,8 +1,8 @@
 // What the ledger records about a model: its sha256 and a version (job > model card > hash).
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
-import type { JobDefinition } from '../jobs/load-job.ts';
 import { BadInputError } from '../errors.ts';
+import type { JobDefinition } from '../jobs/load-job.ts';
 
 export interface ModelInfo {
   version: string;
@@ -19,14 +19,17 @@ export async function modelInfo(job: JobDefinition): Promise<ModelInfo> {
   const sha256 = hash.digest('hex');
   let card: { version?: string; sha256?: string; items?: { count?: number } } = {};
   if (job.model.card) {
-    if (!existsSync(job.model.card)) throw new BadInputError(`job ${job.name}: model card ${job.model.card} not found; fix model.card in the job`);
+    if (!existsSync(job.model.card))
+      throw new BadInputError(`job ${job.name}: model card ${job.model.card} not found; fix model.card in the job`);
     try {
       card = JSON.parse(readFileSync(job.model.card, 'utf8'));
     } catch (err) {
       throw new BadInputError(`job ${job.name}: model card ${job.model.card} is not valid JSON: ${(err as Error).message}`, { cause: err });
     }
     if (card.sha256 && card.sha256 !== sha256) {
-      throw new BadInputError(`job ${job.name}: model file ${file} does not match its card ${job.model.card} (sha256 ${sha256.slice(0, 12)}... vs ${card.sha256.slice(0, 12)}...); the model was replaced or is corrupt`);
+      throw new BadInputError(
+        `job ${job.name}: model file ${file} does not match its card ${job.model.card} (sha256 ${sha256.slice(0, 12)}... vs ${card.sha256.slice(0, 12)}...); the model was replaced or is corrupt`,
+      );
     }
   }
   return { version: job.model.version ?? card.version ?? `sha256:${sha256.slice(0, 12)}`, sha256, items: card.items?.count };

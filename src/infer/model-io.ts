@@ -21,16 +21,19 @@ type Session = Pick<ort.InferenceSession, 'inputNames' | 'outputNames' | 'inputM
 export function checkOutputs(session: Session, output: ModelOutput): string[] | string {
   const wanted = output.kind === 'scores' ? [output.name] : [output.values, output.indices];
   for (const name of wanted) {
-    if (!session.outputNames.includes(name)) return `has no output "${name}" (outputs: ${session.outputNames.join(', ')}); fix model.output in the job`;
+    if (!session.outputNames.includes(name))
+      return `has no output "${name}" (outputs: ${session.outputNames.join(', ')}); fix model.output in the job`;
   }
   const typeOf = (name: string) => {
     const m = session.outputMetadata.find((o) => o.name === name);
     return m?.isTensor ? m.type : 'non-tensor';
   };
   const maps = wanted.filter((n) => typeOf(n) === 'non-tensor').map((n) => `"${n}"`);
-  if (maps.length) return `output ${maps.join(', ')} is not a tensor (a classifier's ZipMap?); re-export it as a tensor (skl2onnx: options={'zipmap': False})`;
+  if (maps.length)
+    return `output ${maps.join(', ')} is not a tensor (a classifier's ZipMap?); re-export it as a tensor (skl2onnx: options={'zipmap': False})`;
   const scores = output.kind === 'scores' ? output.name : output.values;
-  if (!['float32', 'float64'].includes(typeOf(scores))) return `output "${scores}" is ${typeOf(scores)}; batchcast reads scores as float32 or float64: end the model with a Cast to float32`;
+  if (!['float32', 'float64'].includes(typeOf(scores)))
+    return `output "${scores}" is ${typeOf(scores)}; batchcast reads scores as float32 or float64: end the model with a Cast to float32`;
   if (output.kind === 'top_k' && !['int32', 'int64'].includes(typeOf(output.indices))) {
     return `output "${output.indices}" is ${typeOf(output.indices)}; item indices must be int64 or int32`;
   }
@@ -42,12 +45,17 @@ export function checkOutputs(session: Session, output: ModelOutput): string[] | 
  * column. A batch dimension the exporter fixed (torch.onnx.export without dynamic axes) is returned, so the
  * worker runs batches of exactly that size rather than fail.
  */
-export function bindInputs(session: Session, wanted: ModelInput[], featureSize: number): { inputs: BoundInput[]; fixedBatch: number | undefined } | string {
+export function bindInputs(
+  session: Session,
+  wanted: ModelInput[],
+  featureSize: number,
+): { inputs: BoundInput[]; fixedBatch: number | undefined } | string {
   const field = wanted.some((i) => i.columns) ? 'model.inputs' : 'model.input';
   const inputs: BoundInput[] = [];
   const batchDims = new Set<number>();
   for (const i of wanted) {
-    if (!session.inputNames.includes(i.name)) return `has no input "${i.name}" (inputs: ${session.inputNames.join(', ')}); fix ${field} in the job`;
+    if (!session.inputNames.includes(i.name))
+      return `has no input "${i.name}" (inputs: ${session.inputNames.join(', ')}); fix ${field} in the job`;
     const meta = session.inputMetadata.find((m) => m.name === i.name);
     const type = meta?.isTensor ? meta.type : 'non-tensor';
     if (type !== 'float32' && type !== 'float64') {
@@ -55,7 +63,8 @@ export function bindInputs(session: Session, wanted: ModelInput[], featureSize: 
     }
     const shape = meta?.isTensor ? meta.shape : [];
     const width = i.columns?.length ?? featureSize;
-    if (shape.length === 1 && width !== 1) return `input "${i.name}" is [batch], one value per user, but the job feeds it ${width}; fix ${field} in the job`;
+    if (shape.length === 1 && width !== 1)
+      return `input "${i.name}" is [batch], one value per user, but the job feeds it ${width}; fix ${field} in the job`;
     if (typeof shape[0] === 'number' && shape[0] > 0) batchDims.add(shape[0]);
     inputs.push({ name: i.name, type, rank: shape.length === 1 ? 1 : 2, columns: i.columns });
   }
@@ -63,7 +72,8 @@ export function bindInputs(session: Session, wanted: ModelInput[], featureSize: 
   if (missing.length) {
     return `takes input(s) ${missing.map((n) => `"${n}"`).join(', ')} that the job does not feed (inputs: ${session.inputNames.join(', ')}); fix ${field} in the job`;
   }
-  if (batchDims.size > 1) return `fixes different batch sizes on its inputs (${[...batchDims].join(', ')}); re-export it with a dynamic batch axis`;
+  if (batchDims.size > 1)
+    return `fixes different batch sizes on its inputs (${[...batchDims].join(', ')}); re-export it with a dynamic batch axis`;
   return { inputs, fixedBatch: batchDims.size ? [...batchDims][0] : undefined };
 }
 
@@ -82,4 +92,3 @@ export function feedsFor(inputs: BoundInput[], x: Float32Array, n: number, size:
   }
   return feeds;
 }
-

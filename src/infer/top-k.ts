@@ -24,15 +24,28 @@ export function topK(scores: Float32Array, rows: number, n: number, k: number): 
     for (let j = 0; j < n; j++) {
       const s = scores[base + j];
       // biome-ignore lint/suspicious/noSelfCompare: NaN test in the per-score loop, cheaper than a Number.isNaN call
-      if (s !== s) { nan = true; continue; }
+      if (s !== s) {
+        nan = true;
+        continue;
+      }
       if (count < k) {
         let p = count++;
-        while (p > 0 && v[p - 1] < s) { v[p] = v[p - 1]; ix[p] = ix[p - 1]; p--; }
-        v[p] = s; ix[p] = j;
+        while (p > 0 && v[p - 1] < s) {
+          v[p] = v[p - 1];
+          ix[p] = ix[p - 1];
+          p--;
+        }
+        v[p] = s;
+        ix[p] = j;
       } else if (s > v[k - 1]) {
         let p = k - 1;
-        while (p > 0 && v[p - 1] < s) { v[p] = v[p - 1]; ix[p] = ix[p - 1]; p--; }
-        v[p] = s; ix[p] = j;
+        while (p > 0 && v[p - 1] < s) {
+          v[p] = v[p - 1];
+          ix[p] = ix[p - 1];
+          p--;
+        }
+        v[p] = s;
+        ix[p] = j;
       }
     }
     if (nan || count < k) nanRows.push(r);

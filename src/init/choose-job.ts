@@ -3,7 +3,7 @@
 import { BadInputError } from '../errors.ts';
 import { formatTensor, type ModelDescription, type TensorInfo } from '../infer/inspect-model.ts';
 import { isRowShape, rowWidth } from '../infer/shapes.ts';
-import { FLOAT_LIST, INT_TYPE, NUMBER_TYPE, type FeatureFiles, type ItemsFile } from '../read/inspect-files.ts';
+import { type FeatureFiles, FLOAT_LIST, INT_TYPE, type ItemsFile, NUMBER_TYPE } from '../read/inspect-files.ts';
 
 /** tensor types batchcast feeds features as, and reads scores from */
 const FLOAT_TENSOR = /^float(32|64)$/;
@@ -12,13 +12,17 @@ const list = (xs: string[]) => xs.map((x) => `"${x}"`).join(', ');
 export function chooseInput(model: ModelDescription, wanted: string | undefined): TensorInfo {
   const input = wanted ? model.inputs.find((t) => t.name === wanted) : model.inputs.length === 1 ? model.inputs[0] : undefined;
   if (!input) {
-    throw new BadInputError(wanted
-      ? `--input ${wanted}: the model has no such input (inputs: ${model.inputs.map(formatTensor).join(', ')})`
-      : `the model has ${model.inputs.length} inputs (${model.inputs.map(formatTensor).join(', ')}), not one per feature column named after it; ` +
-        'pass --input <name> for the one that takes every feature, or write model.inputs in the job (each input -> its columns; README, "The fields")');
+    throw new BadInputError(
+      wanted
+        ? `--input ${wanted}: the model has no such input (inputs: ${model.inputs.map(formatTensor).join(', ')})`
+        : `the model has ${model.inputs.length} inputs (${model.inputs.map(formatTensor).join(', ')}), not one per feature column named after it; ` +
+            'pass --input <name> for the one that takes every feature, or write model.inputs in the job (each input -> its columns; README, "The fields")',
+    );
   }
   if (!FLOAT_TENSOR.test(input.type) || input.shape.length !== 2) {
-    throw new BadInputError(`model input ${formatTensor(input)}: batchcast feeds a float32 (or float64) tensor of shape [batch, n_features]; re-export the model with such an input`);
+    throw new BadInputError(
+      `model input ${formatTensor(input)}: batchcast feeds a float32 (or float64) tensor of shape [batch, n_features]; re-export the model with such an input`,
+    );
   }
   return input;
 }
@@ -57,24 +61,36 @@ function namesFromMetadata(meta: Record<string, string>): string[] | undefined {
       const parsed = JSON.parse(v);
       if (Array.isArray(parsed) && parsed.every((x) => typeof x === 'string')) return parsed;
     } catch {
-      return v.split(',').map((s) => s.trim()).filter(Boolean);
+      return v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
     }
   }
   return undefined;
 }
 
-export function chooseFeatures(f: FeatureFiles, model: ModelDescription, input: TensorInfo, flags: { columns?: string[]; userIdColumn?: string; perInput?: boolean }): ChosenFeatures {
+export function chooseFeatures(
+  f: FeatureFiles,
+  model: ModelDescription,
+  input: TensorInfo,
+  flags: { columns?: string[]; userIdColumn?: string; perInput?: boolean },
+): ChosenFeatures {
   const type = new Map(f.columns.map((c) => [c.name, c.type]));
   const idTyped = f.columns.filter((c) => INT_TYPE.test(c.type) || c.type === 'VARCHAR').map((c) => c.name);
   let userIdColumn = flags.userIdColumn;
   if (userIdColumn !== undefined) {
-    if (!type.has(userIdColumn)) throw new BadInputError(`--user-id-column ${userIdColumn}: no such column on ${f.latest} (columns: ${list([...type.keys()])})`);
-    if (!idTyped.includes(userIdColumn)) throw new BadInputError(`--user-id-column ${userIdColumn} is ${type.get(userIdColumn)}; user ids must be integers or strings`);
+    if (!type.has(userIdColumn))
+      throw new BadInputError(`--user-id-column ${userIdColumn}: no such column on ${f.latest} (columns: ${list([...type.keys()])})`);
+    if (!idTyped.includes(userIdColumn))
+      throw new BadInputError(`--user-id-column ${userIdColumn} is ${type.get(userIdColumn)}; user ids must be integers or strings`);
   } else {
     const named = idTyped.filter((c) => ID_NAME.test(c));
     userIdColumn = idTyped.includes('user_id') ? 'user_id' : named.length === 1 ? named[0] : undefined;
     if (!userIdColumn) {
-      throw new BadInputError(`cannot tell which column holds the user id (integer or text columns: ${list(idTyped) || 'none'}); pass --user-id-column <name>`);
+      throw new BadInputError(
+        `cannot tell which column holds the user id (integer or text columns: ${list(idTyped) || 'none'}); pass --user-id-column <name>`,
+      );
     }
   }
   const numeric = f.columns.filter((c) => c.name !== userIdColumn && NUMBER_TYPE.test(c.type)).map((c) => c.name);
@@ -106,14 +122,23 @@ export function chooseFeatures(f: FeatureFiles, model: ModelDescription, input: 
     );
   }
   for (const c of columns) {
-    if (!type.has(c)) throw new BadInputError(`--columns: column "${c}" is not in the files of ${f.latest} (columns: ${list([...type.keys()])})`);
-    if (!numeric.includes(c)) throw new BadInputError(`--columns: column "${c}" is ${type.get(c)}, not a number${c === userIdColumn ? ' (it is the user id column)' : ''}`);
+    if (!type.has(c))
+      throw new BadInputError(`--columns: column "${c}" is not in the files of ${f.latest} (columns: ${list([...type.keys()])})`);
+    if (!numeric.includes(c))
+      throw new BadInputError(
+        `--columns: column "${c}" is ${type.get(c)}, not a number${c === userIdColumn ? ' (it is the user id column)' : ''}`,
+      );
   }
   if (new Set(columns).size !== columns.length) throw new BadInputError('--columns lists a column twice');
   const width = listColumn ? f.listWidths[listColumn] : columns.length;
-  if (width === undefined) throw new BadInputError(`list column "${listColumn}" has rows of different lengths on ${f.latest}; every row needs the model's ${modelWidth ?? 'n'} values`);
+  if (width === undefined)
+    throw new BadInputError(
+      `list column "${listColumn}" has rows of different lengths on ${f.latest}; every row needs the model's ${modelWidth ?? 'n'} values`,
+    );
   if (modelWidth !== undefined && width !== modelWidth) {
-    throw new BadInputError(`the model's input "${input.name}" takes ${modelWidth} values per user but ${listColumn ? `list column "${listColumn}" holds ${width}` : `--columns names ${width}`}; give exactly the model's inputs`);
+    throw new BadInputError(
+      `the model's input "${input.name}" takes ${modelWidth} values per user but ${listColumn ? `list column "${listColumn}" holds ${width}` : `--columns names ${width}`}; give exactly the model's inputs`,
+    );
   }
   const used = new Set([userIdColumn, ...columns, ...(listColumn ? [listColumn] : [])]);
   const ignored = f.columns.map((c) => c.name).filter((c) => !used.has(c));
@@ -153,15 +178,27 @@ export function chooseOutput(model: ModelDescription, wanted: string[] | undefin
   if (!pick) {
     // skl2onnx writes a classifier's probabilities as a ZipMap (a sequence of maps) unless told not to
     const maps = model.outputs.filter((t) => t.type === 'non-tensor').map((t) => `"${t.name}"`);
-    const zipmap = maps.length ? `; output ${maps.join(', ')} is not a tensor (a classifier's ZipMap?): re-export it as a tensor (skl2onnx: options={'zipmap': False})` : '';
-    throw new BadInputError(`cannot tell which output(s) hold the recommendations (outputs: ${model.outputs.map(formatTensor).join(', ')}); ` +
-      `pass --output <scores> for scores over all items, or --output <values>,<indices> for top-K values and item indices${zipmap}`);
+    const zipmap = maps.length
+      ? `; output ${maps.join(', ')} is not a tensor (a classifier's ZipMap?): re-export it as a tensor (skl2onnx: options={'zipmap': False})`
+      : '';
+    throw new BadInputError(
+      `cannot tell which output(s) hold the recommendations (outputs: ${model.outputs.map(formatTensor).join(', ')}); ` +
+        `pass --output <scores> for scores over all items, or --output <values>,<indices> for top-K values and item indices${zipmap}`,
+    );
   }
   if (pick.length === 1) {
-    return { kind: 'scores', name: pick[0].name, width: width(pick[0]), note: `output: "${pick[0].name}" scores every item (${width(pick[0]) ?? '?'} items); batchcast takes the top K` };
+    return {
+      kind: 'scores',
+      name: pick[0].name,
+      width: width(pick[0]),
+      note: `output: "${pick[0].name}" scores every item (${width(pick[0]) ?? '?'} items); batchcast takes the top K`,
+    };
   }
   return {
-    kind: 'top_k', values: pick[0].name, indices: pick[1].name, width: width(pick[0]),
+    kind: 'top_k',
+    values: pick[0].name,
+    indices: pick[1].name,
+    width: width(pick[0]),
     note: `output: top-K values "${pick[0].name}" and item indices "${pick[1].name}" (${width(pick[0]) ?? '?'} per user)`,
   };
 }
@@ -170,11 +207,17 @@ export function chooseItems(items: ItemsFile, output: ChosenOutput, flags: { idC
   const names = items.columns.map((c) => c.name);
   const notes = [`items: ${items.rows} rows, columns ${names.join(', ')}`];
   if (output.kind === 'scores' && output.width !== undefined && output.width !== items.rows) {
-    throw new BadInputError(`--items ${items.file} has ${items.rows} rows but the model's output "${output.name}" scores ${output.width} items; use the items file the model was trained with`);
+    throw new BadInputError(
+      `--items ${items.file} has ${items.rows} rows but the model's output "${output.name}" scores ${output.width} items; use the items file the model was trained with`,
+    );
   }
   if (output.kind === 'top_k') notes.push(`  the model returns item indices; the dry run checks they fall within the ${items.rows} items`);
-  for (const [flag, c] of [['--item-id-column', flags.idColumn], ['--item-index-column', flags.indexColumn]] as const) {
-    if (c !== undefined && !names.includes(c)) throw new BadInputError(`${flag} ${c}: no such column in ${items.file} (columns: ${list(names)})`);
+  for (const [flag, c] of [
+    ['--item-id-column', flags.idColumn],
+    ['--item-index-column', flags.indexColumn],
+  ] as const) {
+    if (c !== undefined && !names.includes(c))
+      throw new BadInputError(`${flag} ${c}: no such column in ${items.file} (columns: ${list(names)})`);
   }
   let indexColumn = flags.indexColumn;
   if (indexColumn !== undefined && !items.indexCandidates.includes(indexColumn)) {
@@ -184,16 +227,21 @@ export function chooseItems(items: ItemsFile, output: ChosenOutput, flags: { idC
     const named = items.indexCandidates.filter((c) => /^(idx|index|item_idx|item_index)$/i.test(c));
     indexColumn = named.length === 1 ? named[0] : items.indexCandidates.length === 1 ? items.indexCandidates[0] : undefined;
   }
-  notes.push(indexColumn
-    ? `item index column: "${indexColumn}" (numbers the items 0..${items.rows - 1})`
-    : 'item index: no column numbers the items 0..n-1, so the file\'s row order is the model\'s item index; if it is not, pass --item-index-column');
+  notes.push(
+    indexColumn
+      ? `item index column: "${indexColumn}" (numbers the items 0..${items.rows - 1})`
+      : "item index: no column numbers the items 0..n-1, so the file's row order is the model's item index; if it is not, pass --item-index-column",
+  );
   let idColumn = flags.idColumn;
   if (idColumn === undefined) {
     const unique = items.uniqueColumns.filter((c) => c !== indexColumn);
     const preferred = unique.find((c) => c === 'item_id') ?? unique.find((c) => c === 'id');
     const named = unique.filter((c) => ITEM_ID_NAME.test(c));
     idColumn = preferred ?? (named.length === 1 ? named[0] : unique.length === 1 ? unique[0] : undefined);
-    if (!idColumn) throw new BadInputError(`cannot tell which column of ${items.file} is the item id (columns with distinct values: ${list(unique) || 'none'}); pass --item-id-column <name>`);
+    if (!idColumn)
+      throw new BadInputError(
+        `cannot tell which column of ${items.file} is the item id (columns with distinct values: ${list(unique) || 'none'}); pass --item-id-column <name>`,
+      );
   }
   notes.push(`item id column: "${idColumn}"`);
   return { idColumn, indexColumn, notes };

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { BadInputError } from '../errors.ts';
 import { formatTensor, inspectModel, type TensorInfo } from '../infer/inspect-model.ts';
 import { JOB_NAME } from '../jobs/job-schema.ts';
-import { parseJob, type JobDefinition } from '../jobs/load-job.ts';
+import { type JobDefinition, parseJob } from '../jobs/load-job.ts';
 import { withDuckDB } from '../read/duckdb.ts';
 import { inspectFeatureFiles, inspectItemsFile } from '../read/inspect-files.ts';
 import { chooseFeatures, chooseInput, chooseItems, chooseOutput, inputsPerColumn } from './choose-job.ts';
@@ -44,7 +44,10 @@ export interface InitResult {
 const schemaFile = fileURLToPath(new URL('../../schema/job.schema.json', import.meta.url));
 
 export async function initJob(o: InitOptions): Promise<InitResult> {
-  if (!JOB_NAME.test(o.name)) throw new BadInputError(`--name ${JSON.stringify(o.name)} is not a valid job name: use lower-case letters, digits, - and _, starting with a letter`);
+  if (!JOB_NAME.test(o.name))
+    throw new BadInputError(
+      `--name ${JSON.stringify(o.name)} is not a valid job name: use lower-case letters, digits, - and _, starting with a letter`,
+    );
   const file = path.join(o.jobsDir, `${o.name}.json`);
   if (existsSync(file) && !o.force) throw new BadInputError(`${file} already exists; pass --force to replace it, or choose another --name`);
   const abs = (p: string) => path.resolve(o.root, p);
@@ -52,7 +55,10 @@ export async function initJob(o: InitOptions): Promise<InitResult> {
     const r = path.relative(o.root, abs(p));
     return r.startsWith('..') || path.isAbsolute(r) ? abs(p) : r;
   };
-  for (const [flag, p] of [['--model', o.model], ['--items', o.items]] as const) {
+  for (const [flag, p] of [
+    ['--model', o.model],
+    ['--items', o.items],
+  ] as const) {
     if (!existsSync(abs(p))) throw new BadInputError(`${flag} ${p}: file not found (relative paths are read from ${o.root})`);
   }
 
@@ -61,8 +67,12 @@ export async function initJob(o: InitOptions): Promise<InitResult> {
     features: await inspectFeatureFiles(conn, abs(o.features)),
     items: await inspectItemsFile(conn, abs(o.items)),
   }));
-  const layout = features.pathTemplate ? `dates in the path ${rel(features.pathTemplate)}` : `partition column "${features.partitionColumn}"${features.partitionFormat === 'YYYY-MM-DD' ? '' : ` (dates written ${features.partitionFormat})`}`;
-  notes.push(`features: ${features.files} file(s), ${layout}, ${features.dates.length} date(s) ${features.dates[0]} .. ${features.latest}; ${features.rows} rows on ${features.latest}`);
+  const layout = features.pathTemplate
+    ? `dates in the path ${rel(features.pathTemplate)}`
+    : `partition column "${features.partitionColumn}"${features.partitionFormat === 'YYYY-MM-DD' ? '' : ` (dates written ${features.partitionFormat})`}`;
+  notes.push(
+    `features: ${features.files} file(s), ${layout}, ${features.dates.length} date(s) ${features.dates[0]} .. ${features.latest}; ${features.rows} rows on ${features.latest}`,
+  );
   notes.push(`  columns: ${features.columns.map((c) => `${c.name} ${c.type}`).join(', ')}`);
 
   let model = await inspectModel(abs(o.model));
@@ -73,8 +83,10 @@ export async function initJob(o: InitOptions): Promise<InitResult> {
     : chooseFeatures(features, model, input, { columns: o.columns, userIdColumn: o.userIdColumn });
   if (!model.probed) model = await inspectModel(abs(o.model), { inputWidth: chosen.width });
   // Output sizes the model leaves symbolic come from the probe run; the batch dimension keeps its name.
-  const shapeOf = (t: TensorInfo) => t.shape.map((d, i) => (typeof d === 'string' && i > 0 ? model.probed?.[t.name]?.[i] ?? d : d));
-  notes.push(`model: input ${model.inputs.map(formatTensor).join(', ')}; outputs ${model.outputs.map((t) => formatTensor({ ...t, shape: shapeOf(t) })).join(', ')}`);
+  const shapeOf = (t: TensorInfo) => t.shape.map((d, i) => (typeof d === 'string' && i > 0 ? (model.probed?.[t.name]?.[i] ?? d) : d));
+  notes.push(
+    `model: input ${model.inputs.map(formatTensor).join(', ')}; outputs ${model.outputs.map((t) => formatTensor({ ...t, shape: shapeOf(t) })).join(', ')}`,
+  );
   notes.push(...chosen.notes);
   const output = chooseOutput(model, o.output, items.rows);
   notes.push(output.note);
@@ -84,7 +96,9 @@ export async function initJob(o: InitOptions): Promise<InitResult> {
   const maxK = (output.kind === 'top_k' ? output.width : items.rows) ?? 1000;
   const k = o.k ?? Math.min(output.kind === 'top_k' ? maxK : 10, maxK, 1000);
   if (k > maxK) {
-    throw new BadInputError(`--k ${k} is more than the ${maxK} ${output.kind === 'top_k' ? `items the model's output "${output.values}" returns per user` : 'items'}; use --k ${maxK} or less`);
+    throw new BadInputError(
+      `--k ${k} is more than the ${maxK} ${output.kind === 'top_k' ? `items the model's output "${output.values}" returns per user` : 'items'}; use --k ${maxK} or less`,
+    );
   }
 
   const job = {
@@ -101,13 +115,24 @@ export async function initJob(o: InitOptions): Promise<InitResult> {
     model: {
       path: rel(o.model),
       ...(perColumn ? { inputs: Object.fromEntries(perColumn.map((c) => [c, [c]])) } : { input: input.name }),
-      output: output.kind === 'scores' ? { kind: 'scores', name: output.name } : { kind: 'top_k', values: output.values, indices: output.indices },
+      output:
+        output.kind === 'scores'
+          ? { kind: 'scores', name: output.name }
+          : { kind: 'top_k', values: output.values, indices: output.indices },
     },
-    items: { path: rel(o.items), id_column: chosenItems.idColumn, ...(chosenItems.indexColumn ? { index_column: chosenItems.indexColumn } : {}) },
+    items: {
+      path: rel(o.items),
+      id_column: chosenItems.idColumn,
+      ...(chosenItems.indexColumn ? { index_column: chosenItems.indexColumn } : {}),
+    },
     k,
   };
   // Lists of names on one line each, as a person would write them.
-  const text = JSON.stringify(job, null, 2).replace(/\[\s+("[^"\n]*"(?:,\s+"[^"\n]*")*)\s+\]/g, (_, items: string) => `[${items.split(/,\s+/).join(', ')}]`) + '\n';
+  const text =
+    JSON.stringify(job, null, 2).replace(
+      /\[\s+("[^"\n]*"(?:,\s+"[^"\n]*")*)\s+\]/g,
+      (_, items: string) => `[${items.split(/,\s+/).join(', ')}]`,
+    ) + '\n';
   const parsed = parseJob(file, text, o.root); // what we write must load
   mkdirSync(o.jobsDir, { recursive: true });
   writeFileSync(file, text);

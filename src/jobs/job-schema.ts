@@ -15,7 +15,10 @@ const missingOr = (what: string) => (iss: Issue) => (iss.input === undefined ? '
 
 /** A non-empty string (a path, a column or tensor name). */
 export const text = () =>
-  z.string({ error: missingOr('must be a non-empty string') }).min(1, 'must be a non-empty string').refine((s) => s.trim() !== '', 'must be a non-empty string');
+  z
+    .string({ error: missingOr('must be a non-empty string') })
+    .min(1, 'must be a non-empty string')
+    .refine((s) => s.trim() !== '', 'must be a non-empty string');
 
 /** A whole number in [min, max]; the message gives the range and the value found. */
 export const int = (min: number, max = Number.MAX_SAFE_INTEGER) => {
@@ -36,7 +39,8 @@ export const oneOf = <const T extends readonly [string, ...string[]]>(values: T)
 
 /** A non-empty list of distinct names (feature columns, item attributes). */
 export const names = () =>
-  z.array(text(), { error: missingOr('must be a non-empty array of column names') })
+  z
+    .array(text(), { error: missingOr('must be a non-empty array of column names') })
     .min(1, 'must be a non-empty array of column names')
     .superRefine((v, ctx) => {
       const dup = v.find((s, i) => v.indexOf(s) !== i);
@@ -50,26 +54,38 @@ export const names = () =>
  */
 export const section = <S extends z.ZodRawShape>(shape: S) => {
   const known = Object.keys(shape);
-  return z.strictObject({ ...shape, comment: z.string().optional().describe('free text, ignored') }, {
-    error: (iss) => {
-      if (iss.code === 'unrecognized_keys') return `is not a known field (known: ${known.join(', ')})`;
-      return iss.input === undefined ? 'is missing' : 'must be an object';
+  return z.strictObject(
+    { ...shape, comment: z.string().optional().describe('free text, ignored') },
+    {
+      error: (iss) => {
+        if (iss.code === 'unrecognized_keys') return `is not a known field (known: ${known.join(', ')})`;
+        return iss.input === undefined ? 'is missing' : 'must be an object';
+      },
     },
-  });
+  );
 };
 
 export const featuresSchema = section({
-  path: text().describe('Parquet glob over the hive-partitioned dataset, e.g. data/x/features/dt=*/*.parquet; relative to the project root. Or a glob with the date in it: {date}, {yyyymmdd}, {yyyy}, {mm}, {dd} (zero-padded), {m}, {d} (not), e.g. features/year={yyyy}/month={m}/day={d}/*.parquet'),
+  path: text().describe(
+    'Parquet glob over the hive-partitioned dataset, e.g. data/x/features/dt=*/*.parquet; relative to the project root. Or a glob with the date in it: {date}, {yyyymmdd}, {yyyy}, {mm}, {dd} (zero-padded), {m}, {d} (not), e.g. features/year={yyyy}/month={m}/day={d}/*.parquet',
+  ),
   partition_column: text().default('dt').describe('the hive partition column holding the date'),
-  partition_format: oneOf(['YYYY-MM-DD', 'YYYYMMDD']).default('YYYY-MM-DD').describe('how the date is written in the partition folder: dt=2026-11-20 or dt=20261120'),
+  partition_format: oneOf(['YYYY-MM-DD', 'YYYYMMDD'])
+    .default('YYYY-MM-DD')
+    .describe('how the date is written in the partition folder: dt=2026-11-20 or dt=20261120'),
   user_id_column: text().default('user_id').describe('integer or string user ids (stored as text)'),
   columns: names().optional().describe('scalar float columns in model-input order (or list_column + list_size)'),
   list_column: text().optional().describe('one fixed-size list column holding all features (instead of columns)'),
-  list_size: int(1, 1 << 20).optional().describe('length of list_column: the model input width'),
+  list_size: int(1, 1 << 20)
+    .optional()
+    .describe('length of list_column: the model input width'),
   allow_extra_columns: bool().default(false).describe('ignore columns the job does not name instead of failing the run (schema drift)'),
 }).superRefine((f, ctx) => {
   if ((f.columns === undefined) === (f.list_column === undefined)) {
-    ctx.addIssue({ code: 'custom', message: 'needs exactly one of "columns" (scalar float columns) or "list_column" (one fixed-size list column)' });
+    ctx.addIssue({
+      code: 'custom',
+      message: 'needs exactly one of "columns" (scalar float columns) or "list_column" (one fixed-size list column)',
+    });
   } else if (f.list_column !== undefined && f.list_size === undefined) {
     ctx.addIssue({ code: 'custom', path: ['list_size'], message: 'is missing' });
   } else if (f.columns?.includes(f.user_id_column)) {
@@ -78,47 +94,63 @@ export const featuresSchema = section({
 });
 
 const outputKinds = ['scores', 'top_k'] as const;
-export const modelOutputSchema = z.discriminatedUnion('kind', [
-  section({
-    kind: z.literal('scores'),
-    name: text().default('scores').describe('output tensor [batch, n_items] of scores; batchcast takes the top K'),
-  }).describe('the model returns a score for every item'),
-  section({
-    kind: z.literal('top_k'),
-    values: text().default('top_scores').describe('output tensor [batch, >= k] of scores, best first'),
-    indices: text().default('top_indices').describe('output tensor [batch, >= k] of item indices (int64 or int32)'),
-  }).describe('the model returns its top K (e.g. ends in a TopK node)'),
-], {
-  error: (iss) => {
-    if (iss.input === undefined) return 'is missing';
-    const kind = (iss.input as { kind?: unknown })?.kind;
-    return `must be one of ${outputKinds.join(', ')} ${got(kind)}`;
+export const modelOutputSchema = z.discriminatedUnion(
+  'kind',
+  [
+    section({
+      kind: z.literal('scores'),
+      name: text().default('scores').describe('output tensor [batch, n_items] of scores; batchcast takes the top K'),
+    }).describe('the model returns a score for every item'),
+    section({
+      kind: z.literal('top_k'),
+      values: text().default('top_scores').describe('output tensor [batch, >= k] of scores, best first'),
+      indices: text().default('top_indices').describe('output tensor [batch, >= k] of item indices (int64 or int32)'),
+    }).describe('the model returns its top K (e.g. ends in a TopK node)'),
+  ],
+  {
+    error: (iss) => {
+      if (iss.input === undefined) return 'is missing';
+      const kind = (iss.input as { kind?: unknown })?.kind;
+      return `must be one of ${outputKinds.join(', ')} ${got(kind)}`;
+    },
   },
-});
+);
 
 export const modelSchema = section({
   path: text().describe('the ONNX file; relative to the project root'),
-  input: text().optional().describe('input tensor name (default "features"); shape [batch, n_features], float32 or float64 (a fixed batch size runs, slower)'),
-  inputs: z.record(text(), names(), { error: 'must be an object: model input name -> array of feature columns' }).optional()
-    .describe('instead of input, for a model with several inputs (one per feature, as Keras and skl2onnx pipelines export): each input name -> the columns of features.columns it takes, in its order; each input is [batch, n] (or [batch] for one column)'),
+  input: text()
+    .optional()
+    .describe('input tensor name (default "features"); shape [batch, n_features], float32 or float64 (a fixed batch size runs, slower)'),
+  inputs: z
+    .record(text(), names(), { error: 'must be an object: model input name -> array of feature columns' })
+    .optional()
+    .describe(
+      'instead of input, for a model with several inputs (one per feature, as Keras and skl2onnx pipelines export): each input name -> the columns of features.columns it takes, in its order; each input is [batch, n] (or [batch] for one column)',
+    ),
   output: modelOutputSchema,
   card: text().optional().describe('model card JSON: version, sha256 and items.count, checked against the files'),
-  version: text().optional().describe('the version recorded with each run (default: the card\'s, else the file\'s sha256)'),
+  version: text().optional().describe("the version recorded with each run (default: the card's, else the file's sha256)"),
 });
 
 export const itemsSchema = section({
-  path: text().describe('CSV, Parquet or JSON mapping the model\'s item index to an item id'),
+  path: text().describe("CSV, Parquet or JSON mapping the model's item index to an item id"),
   id_column: text().default('item_id').describe('the item id column'),
-  index_column: text().optional().describe('the model\'s item index 0..n-1 (default: row order)'),
+  index_column: text().optional().describe("the model's item index 0..n-1 (default: row order)"),
   attributes: names().optional().describe('columns of the items file the API returns with each item (?include=attributes)'),
 }).superRefine((items, ctx) => {
   if (items.attributes?.includes(items.id_column)) {
-    ctx.addIssue({ code: 'custom', path: ['attributes'], message: `lists the id column "${items.id_column}"; every item already carries its id as item_id` });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['attributes'],
+      message: `lists the id column "${items.id_column}"; every item already carries its id as item_id`,
+    });
   }
 });
 
 export const badRowsSchema = section({
-  mode: oneOf(['reject', 'skip']).default('reject').describe('reject: a NaN/Inf/NULL feature fails the run; skip: such rows go to batchcast.rejected_rows'),
+  mode: oneOf(['reject', 'skip'])
+    .default('reject')
+    .describe('reject: a NaN/Inf/NULL feature fails the run; skip: such rows go to batchcast.rejected_rows'),
   max_bad_fraction: number(0, 1).default(0).describe('with skip: the run fails above this fraction of bad rows'),
 });
 
@@ -132,30 +164,41 @@ export const retentionSchema = section({
   keep: int(1, 1000).default(3).describe('generations kept per date, the published one included'),
   days: int(1, 36500).optional().describe('dates more than this many days older than the newest published date are dropped'),
   // The template must name {date}, or dates would overwrite each other's archive.
-  archive: text().superRefine((a, ctx) => {
-    const unknown = a.match(/\{(?!job\}|date\})[^}]*\}/);
-    if (!a.includes('{date}') || unknown) {
-      ctx.addIssue({ code: 'custom', message: `${unknown ? `has an unknown placeholder ${unknown[0]}` : 'must contain {date}'}; use {job} and {date}, e.g. "data/archive/{job}/dt={date}.parquet"` });
-    }
-  }).optional().describe('Parquet path template with {job} and {date}: where a date\'s published run goes before it is dropped'),
+  archive: text()
+    .superRefine((a, ctx) => {
+      const unknown = a.match(/\{(?!job\}|date\})[^}]*\}/);
+      if (!a.includes('{date}') || unknown) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${unknown ? `has an unknown placeholder ${unknown[0]}` : 'must contain {date}'}; use {job} and {date}, e.g. "data/archive/{job}/dt={date}.parquet"`,
+        });
+      }
+    })
+    .optional()
+    .describe("Parquet path template with {job} and {date}: where a date's published run goes before it is dropped"),
 });
 
 /** A gate's threshold: a number in [min, max], or null to switch that gate off. */
-const gate = (min: number, max: number, what: string) => number(min, max).nullable().optional().describe(`${what}; null switches the gate off`);
+const gate = (min: number, max: number, what: string) =>
+  number(min, max).nullable().optional().describe(`${what}; null switches the gate off`);
 
 /** Thresholds a run must meet to be published (src/guard/gates.ts; README "Guardrails"). Defaults in load-job.ts toGates. */
 export const gatesSchema = section({
   enabled: bool().optional().describe('false: publish without checking any gate (default true)'),
   max_top_item_share: gate(0, 1, 'value gate: most users may share one item in their top K (default off)'),
-  min_catalog_coverage: gate(0, 1, 'value gate: share of the items in someone\'s top K (default min(1, 2k / items))'),
+  min_catalog_coverage: gate(0, 1, "value gate: share of the items in someone's top K (default min(1, 2k / items))"),
   min_scored_ratio: gate(0, 1, 'value gate: users scored / users read (default 0.5)'),
   max_feature_psi: gate(0, Number.MAX_VALUE, 'change gate: largest PSI of one feature against the reference (default off)'),
   psi_drift_threshold: number(0, Number.MAX_VALUE).optional().describe('PSI above which a feature counts as drifted (default 0.25)'),
   max_drifted_feature_share: gate(0, 1, 'change gate: share of drifted features (default 0.5)'),
-  max_feature_scale_ratio: gate(1, Number.MAX_VALUE, 'change gate: a feature\'s scale against the reference, either way (default 100)'),
+  max_feature_scale_ratio: gate(1, Number.MAX_VALUE, "change gate: a feature's scale against the reference, either way (default 100)"),
   max_new_constant_features: gate(0, Number.MAX_SAFE_INTEGER, 'change gate: features that became constant (default 0)'),
-  min_changed_features: gate(0, Number.MAX_SAFE_INTEGER, 'change gate: features whose profile differs from an earlier reference date\'s; 0 = the same input again (default 1)'),
-  min_overlap_at_k: gate(0, 1, 'change gate: mean overlap of users\' top K with the reference (default off)'),
+  min_changed_features: gate(
+    0,
+    Number.MAX_SAFE_INTEGER,
+    "change gate: features whose profile differs from an earlier reference date's; 0 = the same input again (default 1)",
+  ),
+  min_overlap_at_k: gate(0, 1, "change gate: mean overlap of users' top K with the reference (default off)"),
   min_rbo: gate(0, 1, 'change gate: mean rank-biased overlap with the reference (default off)'),
   max_item_js_distance: gate(0, 1, 'change gate: Jensen-Shannon distance of item popularity (default 0.8)'),
   min_users_ratio: gate(0, Number.MAX_VALUE, 'change gate: users now / users in the reference (default 0.5)'),
@@ -171,10 +214,12 @@ export const jobFileSchema = section({
   model: modelSchema,
   items: itemsSchema,
   k: int(1, 1000).default(10).describe('recommendations kept per user'),
-  batch_size: int(1, 1 << 20).default(8192).describe('rows per session.run'),
+  batch_size: int(1, 1 << 20)
+    .default(8192)
+    .describe('rows per session.run'),
   min_rows: int(0).default(1).describe('a partition with fewer rows fails instead of publishing a thin day'),
   bad_rows: badRowsSchema.optional(),
-  fallback: bool().default(false).describe('unknown users get this run\'s most popular items from the lookup API'),
+  fallback: bool().default(false).describe("unknown users get this run's most popular items from the lookup API"),
   schedule: scheduleSchema.optional().describe('when `batchcast schedule` runs the job'),
   retention: retentionSchema.optional(),
   workers: int(1, 64).optional().describe('inference worker threads (overrides config)'),
@@ -190,5 +235,9 @@ export type JobFile = z.output<typeof jobFileSchema>;
  */
 export function jobJsonSchema(): Record<string, unknown> {
   const schema = z.toJSONSchema(jobFileSchema, { target: 'draft-7', io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
-  return { ...schema, title: 'batchcast job', description: 'A job file in jobs/: what batchcast predict runs. See README, "Define a job".' };
+  return {
+    ...schema,
+    title: 'batchcast job',
+    description: 'A job file in jobs/: what batchcast predict runs. See README, "Define a job".',
+  };
 }

@@ -4,15 +4,16 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { z } from 'zod';
 import { BadInputError } from '../errors.ts';
+import { JOB_NAME, type JobFile, jobFileSchema } from './job-schema.ts';
 import { cronProblem, timezoneProblem } from './schedule-checks.ts';
-import { JOB_NAME, jobFileSchema, type JobFile } from './job-schema.ts';
 
-export type ModelOutput =
-  | { kind: 'scores'; name: string }
-  | { kind: 'top_k'; values: string; indices: string };
+export type ModelOutput = { kind: 'scores'; name: string } | { kind: 'top_k'; values: string; indices: string };
 
 /** One model input: its name and the positions in features.columns it takes (undefined: every feature, in order). */
-export interface ModelInput { name: string; columns: number[] | undefined }
+export interface ModelInput {
+  name: string;
+  columns: number[] | undefined;
+}
 
 export interface JobDefinition {
   name: string;
@@ -80,7 +81,6 @@ export interface JobGates {
   minUsersRatio: number | null;
 }
 
-
 /** `a.b[1]`, the way a person would point at the field in the file. */
 function fieldPath(path: readonly PropertyKey[]): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i ? '.' : ''}${String(p)}`)).join('');
@@ -123,7 +123,10 @@ function modelInputs(file: string, j: JobFile, columns: string[]): ModelInput[] 
     }),
   }));
   const unused = columns.filter((c) => !seen.has(c));
-  if (unused.length) throw bad(`leaves column(s) ${unused.map((c) => `"${c}"`).join(', ')} of features.columns to no input; every feature column feeds one input`);
+  if (unused.length)
+    throw bad(
+      `leaves column(s) ${unused.map((c) => `"${c}"`).join(', ')} of features.columns to no input; every feature column feeds one input`,
+    );
   return out;
 }
 
@@ -155,14 +158,23 @@ function toJobDefinition(name: string, file: string, j: JobFile, root: string): 
       card: j.model.card !== undefined ? abs(j.model.card) : undefined,
       version: j.model.version,
     },
-    items: { path: abs(j.items.path), idColumn: j.items.id_column, indexColumn: j.items.index_column, attributes: j.items.attributes ?? [] },
+    items: {
+      path: abs(j.items.path),
+      idColumn: j.items.id_column,
+      indexColumn: j.items.index_column,
+      attributes: j.items.attributes ?? [],
+    },
     k: j.k,
     batchSize: j.batch_size,
     minRows: j.min_rows,
     badRows: { mode: j.bad_rows?.mode ?? 'reject', maxBadFraction: j.bad_rows?.max_bad_fraction ?? 0 },
     fallback: j.fallback,
     schedule: j.schedule && { cron: j.schedule.cron, timezone: j.schedule.timezone, catchupDays: j.schedule.catchup_days },
-    retention: { keep: j.retention?.keep ?? 3, days: j.retention?.days, archive: j.retention?.archive === undefined ? undefined : abs(j.retention.archive) },
+    retention: {
+      keep: j.retention?.keep ?? 3,
+      days: j.retention?.days,
+      archive: j.retention?.archive === undefined ? undefined : abs(j.retention.archive),
+    },
     workers: j.workers,
     intraOpThreads: j.intra_op_threads,
     gates: toGates(j.gates),
@@ -209,14 +221,18 @@ export function parseJob(file: string, text: string, root: string): JobDefinitio
   const fileName = path.basename(file).replace(/\.json$/, '');
   const name = j.name ?? fileName;
   if (!JOB_NAME.test(name)) throw new BadInputError(`job file ${file}: field "name" must match ${JOB_NAME} (got ${JSON.stringify(name)})`);
-  if (name !== fileName) throw new BadInputError(`job file ${file}: field "name" is "${name}" but the file is named ${fileName}.json; make them the same`);
+  if (name !== fileName)
+    throw new BadInputError(`job file ${file}: field "name" is "${name}" but the file is named ${fileName}.json; make them the same`);
   if (j.schedule) checkSchedule(file, j.schedule);
   return Object.freeze(toJobDefinition(name, file, j, root));
 }
 
 export function listJobs(jobsDir: string): string[] {
   if (!existsSync(jobsDir)) return [];
-  return readdirSync(jobsDir).filter((f) => f.endsWith('.json')).map((f) => f.replace(/\.json$/, '')).sort();
+  return readdirSync(jobsDir)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.replace(/\.json$/, ''))
+    .sort();
 }
 
 /** Loads jobs/<name>.json. Paths inside are relative to the project root (the folder holding jobs/). */
@@ -227,7 +243,9 @@ export function loadJob(jobsDir: string, name: string, root = path.dirname(jobsD
   const file = path.join(jobsDir, `${name}.json`);
   if (!existsSync(file)) {
     const known = listJobs(jobsDir);
-    throw new BadInputError(`unknown job "${name}": no ${file}${known.length ? `; known jobs: ${known.join(', ')}` : '; add a job file to jobs/'}`);
+    throw new BadInputError(
+      `unknown job "${name}": no ${file}${known.length ? `; known jobs: ${known.join(', ')}` : '; add a job file to jobs/'}`,
+    );
   }
   return parseJob(file, readFileSync(file, 'utf8'), root);
 }

@@ -11,11 +11,14 @@ export function cronProblem(cron: string): string | undefined {
   const check = validateDetailed(cron);
   if (!check.valid) return `is not a valid cron expression: ${check.errors.map((e) => e.message).join('; ')} ${got}`;
   const p = parse(cron);
-  if ([...p.dayOfMonth, ...p.dayOfWeek].some((v) => typeof v !== 'number')) return `uses L, W or #, which batchcast does not support; list the days instead ${got}`;
+  if ([...p.dayOfMonth, ...p.dayOfWeek].some((v) => typeof v !== 'number'))
+    return `uses L, W or #, which batchcast does not support; list the days instead ${got}`;
   return undefined;
 }
 
 /** Undefined when the time zone is one Intl knows, else what is wrong with it (to follow a field name). */
 export function timezoneProblem(timezone: string): string | undefined {
-  return timeZoneKnown(timezone) ? undefined : `must be an IANA time zone name such as UTC, Europe/Berlin or America/New_York (got ${JSON.stringify(timezone)})`;
+  return timeZoneKnown(timezone)
+    ? undefined
+    : `must be an IANA time zone name such as UTC, Europe/Berlin or America/New_York (got ${JSON.stringify(timezone)})`;
 }

@@ -5,10 +5,10 @@ import client from 'prom-client';
 import { redactUrl } from '../config/load-config.ts';
 import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { jobGauges } from './job-metrics.ts';
 import { readJobFigures } from '../store/job-figures.ts';
-import type { Queryable } from '../store/queryable.ts';
 import { getRun } from '../store/ledger.ts';
+import type { Queryable } from '../store/queryable.ts';
+import { jobGauges } from './job-metrics.ts';
 
 /** Grouping key: job=batchcast, batchcast_job=<name>; one group per job, replaced or updated by each run. */
 export const PUSH_JOB = 'batchcast';
@@ -23,7 +23,10 @@ export interface PushOptions {
   timeoutMs?: number;
 }
 
-export interface PushOutcome { method: 'push' | 'pushAdd' | 'none'; succeeded: boolean }
+export interface PushOutcome {
+  method: 'push' | 'pushAdd' | 'none';
+  succeeded: boolean;
+}
 
 /**
  * The last-success gauge must only ever move on a success, and a failure must not erase it, or an alert on
@@ -69,9 +72,16 @@ export async function withMetricsPush<T extends { runId: number }>(
     return result;
   } finally {
     await pushJobMetrics({ url: o.url, db: o.db, job: o.job, runId }).then(
-      (p) => o.log.info(p.method === 'none' ? `job ${o.job} has no run in the ledger: no metrics pushed`
-        : `metrics of job ${o.job} pushed to the Pushgateway (${p.method === 'push' ? 'PUT, last success updated' : 'POST, last success kept'})`),
-      (err) => o.log.warn(`could not push the metrics of job ${o.job} to the Pushgateway at ${redactUrl(o.url)}: ${describeError(err)}; the run is not affected`),
+      (p) =>
+        o.log.info(
+          p.method === 'none'
+            ? `job ${o.job} has no run in the ledger: no metrics pushed`
+            : `metrics of job ${o.job} pushed to the Pushgateway (${p.method === 'push' ? 'PUT, last success updated' : 'POST, last success kept'})`,
+        ),
+      (err) =>
+        o.log.warn(
+          `could not push the metrics of job ${o.job} to the Pushgateway at ${redactUrl(o.url)}: ${describeError(err)}; the run is not affected`,
+        ),
     );
   }
 }

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { BadInputError, InfraError } from '../errors.ts';
 
 /** SQL string literal with quotes doubled; DuckDB table functions take file paths as literals. */
@@ -83,7 +83,10 @@ export async function installExtensions(directory: string, extensions: readonly 
     for (const ext of extensions) {
       if (ext.endsWith('.duckdb_extension') || (await aboutExtension(conn, ext)).builtIn) continue;
       await conn.run(`INSTALL ${sqlIdent(ext)}`).catch((err: Error) => {
-        throw new InfraError(`DuckDB extension "${ext}" could not be installed into ${directory}: ${err.message.split('\n')[0]}; this needs the network (run it where extensions.duckdb.org is reachable, e.g. at image build time)`, { cause: err });
+        throw new InfraError(
+          `DuckDB extension "${ext}" could not be installed into ${directory}: ${err.message.split('\n')[0]}; this needs the network (run it where extensions.duckdb.org is reachable, e.g. at image build time)`,
+          { cause: err },
+        );
       });
       installed.push(ext);
     }
@@ -106,12 +109,17 @@ async function loadExtension(conn: DuckDBConnection, ext: string, directory: str
     ? `put the ${version} ${platform} build of the extension there, or fix duckdb.extensions`
     : `install it for DuckDB ${version} where the network is reachable (at image build time: SET extension_directory = '${dir}'; INSTALL ${ext};, see deploy/kubernetes/Dockerfile), or remove it from duckdb.extensions`;
   if (!existsSync(file)) {
-    const where = isFile ? `file ${file} does not exist` : `${file} does not exist (extension directory ${dir}${existsSync(dir) ? '' : ', which does not exist either'})`;
+    const where = isFile
+      ? `file ${file} does not exist`
+      : `${file} does not exist (extension directory ${dir}${existsSync(dir) ? '' : ', which does not exist either'})`;
     throw new BadInputError(`DuckDB extension "${ext}" is configured (config duckdb.extensions) but ${where}; ${todo}`);
   }
   try {
     await conn.run(`LOAD ${isFile ? sqlString(ext) : sqlIdent(ext)}`);
   } catch (err) {
-    throw new BadInputError(`DuckDB extension "${ext}"${isFile ? '' : ` (${file})`} could not be loaded: ${(err as Error).message.split('\n')[0]}; ${todo}`, { cause: err });
+    throw new BadInputError(
+      `DuckDB extension "${ext}"${isFile ? '' : ` (${file})`} could not be loaded: ${(err as Error).message.split('\n')[0]}; ${todo}`,
+      { cause: err },
+    );
   }
 }

@@ -1,12 +1,15 @@
 // What `batchcast init` learns from a Parquet export and an items file it has never seen, through DuckDB:
 // the hive partition column and its dates, each column's type, list widths, row counts.
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { isCalendarDay } from '../dates.ts';
 import { BadInputError } from '../errors.ts';
 import { parquetSource, sqlIdent, sqlString } from './duckdb.ts';
 import { readerFor } from './read-items.ts';
-import { isCalendarDay } from '../dates.ts';
 
-export interface Column { name: string; type: string }
+export interface Column {
+  name: string;
+  type: string;
+}
 
 export interface FeatureFiles {
   glob: string;
@@ -78,7 +81,8 @@ interface Layout {
 function dateFolders(glob: string, files: string[]): Layout | undefined {
   const keys = [...glob.matchAll(/([A-Za-z_][\w]*)=\*/g)].map((m) => m[1]);
   const inPaths = new Set(files.flatMap((f) => [...f.matchAll(/\/([A-Za-z_][\w]*)=([^/]+)\//g)].map((m) => m[1])));
-  const column = keys.find((k) => inPaths.has(k)) ?? [...inPaths].find((k) => files.some((f) => isoDate(partitionValue(f, k) ?? '') !== undefined));
+  const column =
+    keys.find((k) => inPaths.has(k)) ?? [...inPaths].find((k) => files.some((f) => isoDate(partitionValue(f, k) ?? '') !== undefined));
   if (!column) return undefined;
   const values = new Map<string, string[]>();
   for (const f of files) {
@@ -90,7 +94,9 @@ function dateFolders(glob: string, files: string[]): Layout | undefined {
   const format = compact.length > dated.length - compact.length ? 'YYYYMMDD' : 'YYYY-MM-DD';
   const byDate = new Map(dated.filter((v) => COMPACT_DATE.test(v) === (format === 'YYYYMMDD')).map((v) => [isoDate(v)!, values.get(v)!]));
   if (byDate.size === 0) {
-    throw new BadInputError(`--features ${glob}: partition column "${column}" has values like "${[...values.keys()][0]}", not dates (YYYY-MM-DD or YYYYMMDD)`);
+    throw new BadInputError(
+      `--features ${glob}: partition column "${column}" has values like "${[...values.keys()][0]}", not dates (YYYY-MM-DD or YYYYMMDD)`,
+    );
   }
   return { byDate, column, format, template: undefined };
 }
@@ -114,7 +120,10 @@ function yearMonthDay(glob: string, files: string[]): Layout | undefined {
     byDate.set(iso, [...(byDate.get(iso) ?? []), f]);
   }
   if (byDate.size === 0) return undefined;
-  const template = glob.replace('year=*', 'year={yyyy}').replace('month=*', `month=${padded.month ? '{mm}' : '{m}'}`).replace('day=*', `day=${padded.day ? '{dd}' : '{d}'}`);
+  const template = glob
+    .replace('year=*', 'year={yyyy}')
+    .replace('month=*', `month=${padded.month ? '{mm}' : '{m}'}`)
+    .replace('day=*', `day=${padded.day ? '{dd}' : '{d}'}`);
   return { byDate, column: 'dt', format: 'YYYY-MM-DD', template };
 }
 
@@ -124,10 +133,13 @@ function partitionValue(file: string, key: string): string | undefined {
 
 export async function inspectFeatureFiles(conn: DuckDBConnection, glob: string): Promise<FeatureFiles> {
   const files = (await rows(conn, `SELECT file FROM glob(${sqlString(glob)}) ORDER BY file`)).map((r) => String(r[0]));
-  if (files.length === 0) throw new BadInputError(`--features ${glob}: no file matches; give a glob such as 'exports/features/dt=*/*.parquet'`);
+  if (files.length === 0)
+    throw new BadInputError(`--features ${glob}: no file matches; give a glob such as 'exports/features/dt=*/*.parquet'`);
   const layout = yearMonthDay(glob, files) ?? dateFolders(glob, files);
   if (!layout) {
-    throw new BadInputError(`--features ${glob}: the ${files.length} file(s) are not hive-partitioned by date (no <column>=YYYY-MM-DD or <column>=YYYYMMDD folder in ${files[0]}); batchcast reads one date's folder per run, e.g. features/dt=2026-11-20/part-0.parquet; Spark's year=/month=/day= folders: leave them open in the glob (features/year=*/month=*/day=*/*.parquet); other layouts: write the job by hand with the date in features.path`);
+    throw new BadInputError(
+      `--features ${glob}: the ${files.length} file(s) are not hive-partitioned by date (no <column>=YYYY-MM-DD or <column>=YYYYMMDD folder in ${files[0]}); batchcast reads one date's folder per run, e.g. features/dt=2026-11-20/part-0.parquet; Spark's year=/month=/day= folders: leave them open in the glob (features/year=*/month=*/day=*/*.parquet); other layouts: write the job by hand with the date in features.path`,
+    );
   }
   const dates = [...layout.byDate.keys()].sort();
   const latest = dates[dates.length - 1];
@@ -136,8 +148,7 @@ export async function inspectFeatureFiles(conn: DuckDBConnection, glob: string):
   let columns: Column[];
   let count: number;
   try {
-    columns = (await rows(conn, `DESCRIBE SELECT * FROM ${list}`))
-      .map((r) => ({ name: String(r[0]), type: String(r[1]) }));
+    columns = (await rows(conn, `DESCRIBE SELECT * FROM ${list}`)).map((r) => ({ name: String(r[0]), type: String(r[1]) }));
     count = Number((await rows(conn, `SELECT count(*) FROM ${list}`))[0][0]);
   } catch (err) {
     throw describeError(`--features ${glob}, date ${latest}, file ${latestFiles[0]}: not readable as Parquet`, err);
@@ -148,11 +159,24 @@ export async function inspectFeatureFiles(conn: DuckDBConnection, glob: string):
     if (!m) continue;
     if (m[2]) listWidths[c.name] = Number(m[2]);
     else {
-      const [min, max] = (await rows(conn, `SELECT min(len(${sqlIdent(c.name)})), max(len(${sqlIdent(c.name)})) FROM ${list}`))[0].map(Number);
+      const [min, max] = (await rows(conn, `SELECT min(len(${sqlIdent(c.name)})), max(len(${sqlIdent(c.name)})) FROM ${list}`))[0].map(
+        Number,
+      );
       listWidths[c.name] = min === max ? min : undefined;
     }
   }
-  return { glob, files: files.length, partitionColumn: layout.column, pathTemplate: layout.template, partitionFormat: layout.format, dates, latest, rows: count, columns, listWidths };
+  return {
+    glob,
+    files: files.length,
+    partitionColumn: layout.column,
+    pathTemplate: layout.template,
+    partitionFormat: layout.format,
+    dates,
+    latest,
+    rows: count,
+    columns,
+    listWidths,
+  };
 }
 
 export async function inspectItemsFile(conn: DuckDBConnection, file: string): Promise<ItemsFile> {
@@ -169,8 +193,12 @@ export async function inspectItemsFile(conn: DuckDBConnection, file: string): Pr
   const uniqueColumns: string[] = [];
   for (const c of columns) {
     const id = sqlIdent(c.name);
-    const [distinct, nonNull, min, max] = (await rows(conn,
-      `SELECT count(DISTINCT ${id}), count(${id}), ${INT_TYPE.test(c.type) ? `min(${id}), max(${id})` : 'NULL, NULL'} FROM ${from}`))[0].map((v) => (v === null ? null : Number(v)));
+    const [distinct, nonNull, min, max] = (
+      await rows(
+        conn,
+        `SELECT count(DISTINCT ${id}), count(${id}), ${INT_TYPE.test(c.type) ? `min(${id}), max(${id})` : 'NULL, NULL'} FROM ${from}`,
+      )
+    )[0].map((v) => (v === null ? null : Number(v)));
     if (distinct === n && nonNull === n) uniqueColumns.push(c.name);
     if (INT_TYPE.test(c.type) && distinct === n && nonNull === n && min === 0 && max === n - 1) indexCandidates.push(c.name);
   }

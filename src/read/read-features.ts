@@ -1,14 +1,15 @@
 // Step 1 of a run: find the date's partition, check it, and stream it through DuckDB as row-major
 // Float32Array chunks with their user ids. Memory is bounded by one chunk plus DuckDB's own buffers:
 // the partition is never held whole.
-import duckdb from '@duckdb/node-bindings';
+
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { JobDefinition } from '../jobs/load-job.ts';
+import duckdb from '@duckdb/node-bindings';
 import { BadInputError } from '../errors.ts';
+import type { JobDefinition } from '../jobs/load-job.ts';
+import type { UserIds } from '../store/copy-binary.ts';
 import { parquetSource, sqlIdent, sqlString } from './duckdb.ts';
 import { NUMBER_TYPE } from './inspect-files.ts';
-import type { UserIds } from '../store/copy-binary.ts';
-import { shardSql, type Shard } from './shard.ts';
+import { type Shard, shardSql } from './shard.ts';
 
 export interface FeatureChunk {
   rows: number;
@@ -67,17 +68,22 @@ export function datedPath(path: string, date: string): string | undefined {
  */
 export async function findPartitionFiles(conn: DuckDBConnection, job: JobDefinition, date: string): Promise<string[]> {
   const dated = datedPath(job.features.path, date);
-  const reader = await conn.runAndReadAll(`SELECT file FROM glob(${sqlString(dated ?? job.features.path)}) ORDER BY file`).catch((err: Error) => {
-    const ext = /requires the extension (\w+) to be loaded/.exec(err.message)?.[1];
-    if (!ext) throw err;
-    throw new BadInputError(
-      `job ${job.name}, date ${date}: features.path ${job.features.path} needs the DuckDB extension ${ext}, which is not loaded; ` +
-        `add "${ext}" to config duckdb.extensions (BATCHCAST_DUCKDB_EXTENSIONS), installed ahead of time in duckdb.extensionDirectory (the image does this, see deploy/kubernetes/Dockerfile)`,
-      { cause: err },
-    );
-  });
+  const reader = await conn
+    .runAndReadAll(`SELECT file FROM glob(${sqlString(dated ?? job.features.path)}) ORDER BY file`)
+    .catch((err: Error) => {
+      const ext = /requires the extension (\w+) to be loaded/.exec(err.message)?.[1];
+      if (!ext) throw err;
+      throw new BadInputError(
+        `job ${job.name}, date ${date}: features.path ${job.features.path} needs the DuckDB extension ${ext}, which is not loaded; ` +
+          `add "${ext}" to config duckdb.extensions (BATCHCAST_DUCKDB_EXTENSIONS), installed ahead of time in duckdb.extensionDirectory (the image does this, see deploy/kubernetes/Dockerfile)`,
+        { cause: err },
+      );
+    });
   const segment = `/${partitionFolder(job, date)}/`;
-  const files = reader.getRows().map((r) => String(r[0])).filter((f) => dated !== undefined || f.includes(segment));
+  const files = reader
+    .getRows()
+    .map((r) => String(r[0]))
+    .filter((f) => dated !== undefined || f.includes(segment));
   if (files.length === 0) {
     throw new BadInputError(
       `job ${job.name}, date ${date}: no features partition: no file matches ${dated ?? `${job.features.path} under ${partitionFolder(job, date)}/`}; ` +
@@ -94,8 +100,13 @@ export async function findPartitionFiles(conn: DuckDBConnection, job: JobDefinit
 export const ROWS_PER_DUPLICATE_PASS = 20_000_000;
 
 /** Checks the partition's schema and ids before any work is done, and counts its rows. */
-export async function inspectPartition(conn: DuckDBConnection, job: JobDefinition, date: string, files: string[],
-  o: { rowsPerDuplicatePass?: number } = {}): Promise<Partition> {
+export async function inspectPartition(
+  conn: DuckDBConnection,
+  job: JobDefinition,
+  date: string,
+  files: string[],
+  o: { rowsPerDuplicatePass?: number } = {},
+): Promise<Partition> {
   const where = `job ${job.name}, date ${date}`;
   const fileList = files.length === 1 ? files[0] : `${files.length} files (${files[0]}, ...)`;
   const f = job.features;
@@ -108,14 +119,21 @@ export async function inspectPartition(conn: DuckDBConnection, job: JobDefinitio
       columns = new Map(described.getRows().map((r) => [String(r[0]), String(r[1])]));
       await conn.runAndReadAll(`SELECT count(*) FROM read_parquet(${sqlString(file)})`);
     } catch (err) {
-      throw new BadInputError(`${where}, file ${file}: not readable as Parquet (${firstLine(err)}); re-export the partition`, { cause: err });
+      throw new BadInputError(`${where}, file ${file}: not readable as Parquet (${firstLine(err)}); re-export the partition`, {
+        cause: err,
+      });
     }
     const need = (name: string, ok: RegExp, what: string) => {
       const type = columns.get(name);
       if (type === undefined) {
-        throw new BadInputError(`${where}, file ${file}: column "${name}" is missing (the file has ${[...columns.keys()].join(', ')}); fix the export or the job's features`);
+        throw new BadInputError(
+          `${where}, file ${file}: column "${name}" is missing (the file has ${[...columns.keys()].join(', ')}); fix the export or the job's features`,
+        );
       }
-      if (!ok.test(type)) throw new BadInputError(`${where}, file ${file}: column "${name}" is ${type}, expected ${what}; fix the export or the job's features`);
+      if (!ok.test(type))
+        throw new BadInputError(
+          `${where}, file ${file}: column "${name}" is ${type}, expected ${what}; fix the export or the job's features`,
+        );
     };
     need(f.userIdColumn, ID_TYPES, 'an integer or VARCHAR user id');
     if (!INT64_IDS.test(columns.get(f.userIdColumn)!)) idKind = 'string';
@@ -124,23 +142,32 @@ export async function inspectPartition(conn: DuckDBConnection, job: JobDefinitio
       need(f.listColumn, /^(FLOAT|DOUBLE)\[\d*\]$/, `FLOAT[${f.size}] or a list of floats`);
       const m = /\[(\d+)\]$/.exec(columns.get(f.listColumn)!);
       if (m && Number(m[1]) !== f.size) {
-        throw new BadInputError(`${where}, file ${file}: column "${f.listColumn}" is ${columns.get(f.listColumn)} but the job declares list_size ${f.size}`);
+        throw new BadInputError(
+          `${where}, file ${file}: column "${f.listColumn}" is ${columns.get(f.listColumn)} but the job declares list_size ${f.size}`,
+        );
       }
     }
     if (!f.allowExtraColumns) {
       const used = new Set([f.userIdColumn, f.partitionColumn, ...f.columns, ...(f.listColumn ? [f.listColumn] : [])]);
       const extra = [...columns.keys()].filter((c) => !used.has(c));
       if (extra.length) {
-        throw new BadInputError(`${where}, file ${file}: column(s) ${extra.map((c) => `"${c}"`).join(', ')} are not in the job's features (schema drift?); add them to the job, or set features.allow_extra_columns to true`);
+        throw new BadInputError(
+          `${where}, file ${file}: column(s) ${extra.map((c) => `"${c}"`).join(', ')} are not in the job's features (schema drift?); add them to the job, or set features.allow_extra_columns to true`,
+        );
       }
     }
   }
 
   const uid = sqlIdent(f.userIdColumn);
   const listCheck = f.listColumn ? `, count(*) FILTER (WHERE len(${sqlIdent(f.listColumn)}) <> ${f.size})` : ', 0';
-  const read = async (sql: string) => (await conn.runAndReadAll(sql).catch((err) => {
-    throw new BadInputError(`${where}, file ${fileList}: cannot read the partition (${firstLine(err)}); re-export it`, { cause: err });
-  })).getRows()[0].map(Number);
+  const read = async (sql: string) =>
+    (
+      await conn.runAndReadAll(sql).catch((err) => {
+        throw new BadInputError(`${where}, file ${fileList}: cannot read the partition (${firstLine(err)}); re-export it`, { cause: err });
+      })
+    )
+      .getRows()[0]
+      .map(Number);
   const [rows, nullIds, badLists] = await read(`SELECT count(*), count(*) - count(${uid})${listCheck} FROM ${filesSql(files)}`);
   // GROUP BY ... HAVING rather than count(DISTINCT): at 10M ids it takes 0.7 s in bounded memory (it spills
   // under DuckDB's memory_limit) where count(DISTINCT) took 2.1 s and 500 MB of RSS. Past ~25M ids the
@@ -151,13 +178,19 @@ export async function inspectPartition(conn: DuckDBConnection, job: JobDefinitio
   let duplicates = 0;
   let dupSlice = 0;
   for (let i = 0; i < passes && duplicates === 0; i++) {
-    [duplicates] = await read(`SELECT count(*) FROM (SELECT ${uid} FROM ${filesSql(files)} WHERE ${uid} IS NOT NULL${slice(i)} GROUP BY 1 HAVING count(*) > 1)`);
+    [duplicates] = await read(
+      `SELECT count(*) FROM (SELECT ${uid} FROM ${filesSql(files)} WHERE ${uid} IS NOT NULL${slice(i)} GROUP BY 1 HAVING count(*) > 1)`,
+    );
     dupSlice = i;
   }
   if (nullIds > 0) {
-    const found = await conn.runAndReadAll(`SELECT filename, count(*) FROM ${parquetSource(files, { filename: true })} WHERE ${uid} IS NULL GROUP BY 1 ORDER BY 1 LIMIT 1`);
+    const found = await conn.runAndReadAll(
+      `SELECT filename, count(*) FROM ${parquetSource(files, { filename: true })} WHERE ${uid} IS NULL GROUP BY 1 ORDER BY 1 LIMIT 1`,
+    );
     const [file, n] = found.getRows()[0];
-    throw new BadInputError(`${where}, file ${file}: column "${f.userIdColumn}" is NULL in ${n} row(s) (${nullIds} in the partition); every row needs a user id`);
+    throw new BadInputError(
+      `${where}, file ${file}: column "${f.userIdColumn}" is NULL in ${n} row(s) (${nullIds} in the partition); every row needs a user id`,
+    );
   }
   if (duplicates > 0) {
     const dup = await conn.runAndReadAll(
@@ -172,10 +205,14 @@ export async function inspectPartition(conn: DuckDBConnection, job: JobDefinitio
     );
   }
   if (badLists > 0) {
-    throw new BadInputError(`${where}, file ${fileList}: column "${f.listColumn}" has ${badLists} row(s) whose length is not ${f.size}; fix the export or list_size`);
+    throw new BadInputError(
+      `${where}, file ${fileList}: column "${f.listColumn}" has ${badLists} row(s) whose length is not ${f.size}; fix the export or list_size`,
+    );
   }
   if (rows < job.minRows) {
-    throw new BadInputError(`${where}, file ${fileList}: the partition has ${rows} rows, fewer than the job's min_rows ${job.minRows}; the upstream export is probably incomplete`);
+    throw new BadInputError(
+      `${where}, file ${fileList}: the partition has ${rows} rows, fewer than the job's min_rows ${job.minRows}; the upstream export is probably incomplete`,
+    );
   }
   return { job: job.name, date, files, rows, idKind };
 }
@@ -203,7 +240,14 @@ function valid(mask: Uint8Array | null, i: number): boolean {
  * data chunks; their ids and float data are copied straight out of DuckDB's vector memory (no per-value JS
  * objects), and NULL features, found from the validity masks, become NaN for the workers to reject.
  */
-export async function* readFeatures(conn: DuckDBConnection, job: JobDefinition, files: string[], chunkRows: number, idKind: IdKind, shard?: Shard): AsyncGenerator<FeatureChunk> {
+export async function* readFeatures(
+  conn: DuckDBConnection,
+  job: JobDefinition,
+  files: string[],
+  chunkRows: number,
+  idKind: IdKind,
+  shard?: Shard,
+): AsyncGenerator<FeatureChunk> {
   const size = job.features.size;
   const result = await conn.stream(scanSql(job, files, idKind, shard));
   const newIds = (): UserIds => (idKind === 'int' ? new BigInt64Array(chunkRows) : []);
@@ -255,7 +299,11 @@ export async function* readFeatures(conn: DuckDBConnection, job: JobDefinition, 
     }
   }
   if (filled > 0) {
-    yield { rows: filled, ids: ids instanceof BigInt64Array ? ids.subarray(0, filled) : ids, features: features.subarray(0, filled * size) };
+    yield {
+      rows: filled,
+      ids: ids instanceof BigInt64Array ? ids.subarray(0, filled) : ids,
+      features: features.subarray(0, filled * size),
+    };
   }
 }
 

@@ -1,8 +1,8 @@
 // The items file maps the model's item index (0..n-1) to an item id. CSV, Parquet or JSON, read by DuckDB.
 import { existsSync } from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { JobDefinition } from '../jobs/load-job.ts';
 import { BadInputError } from '../errors.ts';
+import type { JobDefinition } from '../jobs/load-job.ts';
 import { sqlIdent, sqlString } from './duckdb.ts';
 
 /**
@@ -24,15 +24,21 @@ export async function readItems(conn: DuckDBConnection, job: JobDefinition): Pro
   let rows: unknown[][];
   try {
     const index = indexColumn ? `${sqlIdent(indexColumn)}::BIGINT` : 'row_number() OVER () - 1';
-    const r = await conn.runAndReadAll(`SELECT ${index} AS idx, ${sqlIdent(idColumn)}::VARCHAR AS id FROM ${readerFor(file, [idColumn])} ORDER BY idx`);
+    const r = await conn.runAndReadAll(
+      `SELECT ${index} AS idx, ${sqlIdent(idColumn)}::VARCHAR AS id FROM ${readerFor(file, [idColumn])} ORDER BY idx`,
+    );
     rows = r.getRows();
   } catch (err) {
-    throw new BadInputError(`${where}: cannot read columns "${idColumn}"${indexColumn ? ` and "${indexColumn}"` : ''}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+    throw new BadInputError(
+      `${where}: cannot read columns "${idColumn}"${indexColumn ? ` and "${indexColumn}"` : ''}: ${(err as Error).message.split('\n')[0]}`,
+      { cause: err },
+    );
   }
   const ids: string[] = [];
   const seen = new Set<string>();
   rows.forEach(([idx, id], i) => {
-    if (Number(idx) !== i) throw new BadInputError(`${where}: column "${indexColumn}" must number items 0..n-1 without gaps; row ${i} has ${idx}`);
+    if (Number(idx) !== i)
+      throw new BadInputError(`${where}: column "${indexColumn}" must number items 0..n-1 without gaps; row ${i} has ${idx}`);
     if (id === null || id === '') throw new BadInputError(`${where}: item ${i} has an empty "${idColumn}"`);
     if (seen.has(id as string)) throw new BadInputError(`${where}: item id ${id} appears twice in "${idColumn}"`);
     seen.add(id as string);
@@ -53,16 +59,25 @@ const NUMERIC_AS_STRING = /^(BIGINT|UBIGINT|HUGEINT|UHUGEINT|DECIMAL)/;
  * The job's items.attributes columns per item id, as JSON values. Also run by readItems (limit 0), so a
  * misspelt attribute fails the run's check stage, naming the column, before the API ever asks for it.
  */
-export async function readItemAttributes(conn: DuckDBConnection, job: JobDefinition, limit?: number): Promise<Map<string, Record<string, AttributeValue>>> {
+export async function readItemAttributes(
+  conn: DuckDBConnection,
+  job: JobDefinition,
+  limit?: number,
+): Promise<Map<string, Record<string, AttributeValue>>> {
   const { path: file, idColumn, attributes } = job.items;
   const where = `job ${job.name}, items file ${file}`;
   if (!existsSync(file)) throw new BadInputError(`${where}: file not found; generate it or fix items.path in the job`);
   const columns = attributes.map((c) => sqlIdent(c)).join(', ');
   let r;
   try {
-    r = await conn.runAndReadAll(`SELECT ${sqlIdent(idColumn)}::VARCHAR, ${columns} FROM ${readerFor(file, [idColumn])}${limit === undefined ? '' : ` LIMIT ${limit}`}`);
+    r = await conn.runAndReadAll(
+      `SELECT ${sqlIdent(idColumn)}::VARCHAR, ${columns} FROM ${readerFor(file, [idColumn])}${limit === undefined ? '' : ` LIMIT ${limit}`}`,
+    );
   } catch (err) {
-    throw new BadInputError(`${where}: cannot read the attribute columns ${attributes.map((c) => `"${c}"`).join(', ')} (items.attributes): ${(err as Error).message.split('\n')[0]}`, { cause: err });
+    throw new BadInputError(
+      `${where}: cannot read the attribute columns ${attributes.map((c) => `"${c}"`).join(', ')} (items.attributes): ${(err as Error).message.split('\n')[0]}`,
+      { cause: err },
+    );
   }
   const numeric = attributes.map((_, i) => NUMERIC_AS_STRING.test(r.columnType(i + 1).toString()));
   const out = new Map<string, Record<string, AttributeValue>>();

@@ -62,7 +62,9 @@ export interface Shard {
 export function parseShard(arg: string, env: NodeJS.ProcessEnv = process.env): Shard {
   const m = /^\s*(auto|\d+)\s*\/\s*(\d+)\s*$/.exec(arg);
   if (!m) {
-    throw new BadInputError(`--shard ${JSON.stringify(arg)} must be I/N (shard I of N, counted from 0, e.g. 0/4) or auto/N (I from JOB_COMPLETION_INDEX)`);
+    throw new BadInputError(
+      `--shard ${JSON.stringify(arg)} must be I/N (shard I of N, counted from 0, e.g. 0/4) or auto/N (I from JOB_COMPLETION_INDEX)`,
+    );
   }
   const count = Number(m[2]);
   if (!Number.isSafeInteger(count) || count < 1 || count > maxShards) {
@@ -72,7 +74,9 @@ export function parseShard(arg: string, env: NodeJS.ProcessEnv = process.env): S
   if (indexText === 'auto') {
     const fromEnv = env.JOB_COMPLETION_INDEX;
     if (fromEnv === undefined || fromEnv === '') {
-      throw new BadInputError(`--shard ${arg}: JOB_COMPLETION_INDEX is not set; auto/N only works in a pod of a Kubernetes Indexed Job (completionMode: Indexed); elsewhere give the index, e.g. --shard 0/${count}`);
+      throw new BadInputError(
+        `--shard ${arg}: JOB_COMPLETION_INDEX is not set; auto/N only works in a pod of a Kubernetes Indexed Job (completionMode: Indexed); elsewhere give the index, e.g. --shard 0/${count}`,
+      );
     }
     if (!/^\d+$/.test(fromEnv)) {
       throw new BadInputError(`--shard ${arg}: JOB_COMPLETION_INDEX=${JSON.stringify(fromEnv)} is not a whole number`);
@@ -82,7 +86,9 @@ export function parseShard(arg: string, env: NodeJS.ProcessEnv = process.env): S
   const index = Number(indexText);
   if (!Number.isSafeInteger(index) || index >= count) {
     const source = m[1] === 'auto' ? `JOB_COMPLETION_INDEX=${indexText}` : `shard index ${indexText}`;
-    throw new BadInputError(`--shard ${arg}: ${source} is not below the shard count ${count}; shards are numbered 0 to ${count - 1}${m[1] === 'auto' ? ' (the Job\'s completions must equal N)' : ''}`);
+    throw new BadInputError(
+      `--shard ${arg}: ${source} is not below the shard count ${count}; shards are numbered 0 to ${count - 1}${m[1] === 'auto' ? " (the Job's completions must equal N)" : ''}`,
+    );
   }
   return { index, count };
 }

@@ -24,7 +24,11 @@ svg text { font-family: system-ui, sans-serif; fill: #111827; }
 function table(t: Table): string {
   const cls = (h: string) => (t.right.includes(h) ? ' class="num"' : '');
   const head = `<tr>${t.headers.map((h) => `<th${cls(h)}>${esc(h)}</th>`).join('')}</tr>`;
-  const body = t.rows.map((r) => `<tr${r.includes('FAIL') ? ' class="fail"' : ''}>${r.map((c, i) => `<td${cls(t.headers[i])}>${esc(c)}</td>`).join('')}</tr>`).join('');
+  const body = t.rows
+    .map(
+      (r) => `<tr${r.includes('FAIL') ? ' class="fail"' : ''}>${r.map((c, i) => `<td${cls(t.headers[i])}>${esc(c)}</td>`).join('')}</tr>`,
+    )
+    .join('');
   return `<h2>${esc(t.title)}</h2>${t.note ? `<p class="note">${esc(t.note)}</p>` : ''}${t.rows.length ? `<table>${head}${body}</table>` : ''}`;
 }
 
@@ -38,32 +42,61 @@ function charts(rep: Report): string[] {
   const ref = rep.reference?.outputs ?? null;
   const both = ref ? 'reference (grey) and this run (blue) on one axis' : 'this run alone (no reference)';
   if (c?.psi.length) {
-    out.push(figure(driftBars(c.psi, c.psiDriftThreshold), 'Feature drift',
-      `PSI of each feature on the reference's deciles (epsilon ${c.psiEpsilon} for empty bins); red bars are over the drift threshold. ${(c.driftedFeatureShare * 100).toFixed(1)}% of features drifted.`));
+    out.push(
+      figure(
+        driftBars(c.psi, c.psiDriftThreshold),
+        'Feature drift',
+        `PSI of each feature on the reference's deciles (epsilon ${c.psiEpsilon} for empty bins); red bars are over the drift threshold. ${(c.driftedFeatureShare * 100).toFixed(1)}% of features drifted.`,
+      ),
+    );
   } else {
-    out.push(`<p class="note">No feature drift chart: ${c ? 'the comparison has no features' : 'this run has no reference to compare with'}.</p>`);
+    out.push(
+      `<p class="note">No feature drift chart: ${c ? 'the comparison has no features' : 'this run has no reference to compare with'}.</p>`,
+    );
   }
   if (rep.outputs) {
-    out.push(figure(scoreHistogram('Rank-1 score per user', 'top1-scores', rep.outputs.top1Percentiles, ref?.top1Percentiles ?? null), 'Rank-1 score per user',
-      `Each user's best score: ${both}, drawn from the 101 stored percentiles.`));
-    out.push(figure(scoreHistogram('All stored scores', 'scores', rep.outputs.scorePercentiles, ref?.scorePercentiles ?? null), 'All stored scores',
-      `Every stored top-K score: ${both}.`));
-    out.push(figure(popularityCurve(rep.outputs.itemCounts, ref?.itemCounts ?? null), 'Item popularity',
-      `Items from most to least recommended. Coverage ${(rep.outputs.catalogCoverage * 100).toFixed(1)}%, Gini ${rep.outputs.gini.toFixed(3)}, top item ${(rep.outputs.topItemShare * 100).toFixed(2)}% of slots.`));
+    out.push(
+      figure(
+        scoreHistogram('Rank-1 score per user', 'top1-scores', rep.outputs.top1Percentiles, ref?.top1Percentiles ?? null),
+        'Rank-1 score per user',
+        `Each user's best score: ${both}, drawn from the 101 stored percentiles.`,
+      ),
+    );
+    out.push(
+      figure(
+        scoreHistogram('All stored scores', 'scores', rep.outputs.scorePercentiles, ref?.scorePercentiles ?? null),
+        'All stored scores',
+        `Every stored top-K score: ${both}.`,
+      ),
+    );
+    out.push(
+      figure(
+        popularityCurve(rep.outputs.itemCounts, ref?.itemCounts ?? null),
+        'Item popularity',
+        `Items from most to least recommended. Coverage ${(rep.outputs.catalogCoverage * 100).toFixed(1)}%, Gini ${rep.outputs.gini.toFixed(3)}, top item ${(rep.outputs.topItemShare * 100).toFixed(2)}% of slots.`,
+      ),
+    );
   } else {
     out.push('<p class="note">No score or popularity charts: this run has no output profile.</p>');
   }
   if (c?.overlapHistogram.length) {
-    out.push(figure(overlapBars(c.overlapHistogram), 'Top-K overlap with the reference',
-      `How many of their ${c.overlapHistogram.length - 1} items each of ${c.sampleUsers.toLocaleString('en-US')} sampled users keeps from the reference: mean overlap@K ${c.meanOverlapAtK.toFixed(3)}, mean RBO ${c.meanRbo.toFixed(3)}.`));
+    out.push(
+      figure(
+        overlapBars(c.overlapHistogram),
+        'Top-K overlap with the reference',
+        `How many of their ${c.overlapHistogram.length - 1} items each of ${c.sampleUsers.toLocaleString('en-US')} sampled users keeps from the reference: mean overlap@K ${c.meanOverlapAtK.toFixed(3)}, mean RBO ${c.meanRbo.toFixed(3)}.`,
+      ),
+    );
   }
   return out;
 }
 
 export function renderReportHtml(rep: Report): string {
   const failed = rep.verdicts.filter((v) => v.value !== null && !v.passed);
-  const verdict = !rep.verdicts.length ? '<span class="verdict none">no gates evaluated</span>'
-    : failed.length ? `<span class="verdict fail">${failed.length} gate(s) failed: ${esc(failed.map((v) => v.gate).join(', '))} (run ${esc(rep.run.status)})</span>`
+  const verdict = !rep.verdicts.length
+    ? '<span class="verdict none">no gates evaluated</span>'
+    : failed.length
+      ? `<span class="verdict fail">${failed.length} gate(s) failed: ${esc(failed.map((v) => v.gate).join(', '))} (run ${esc(rep.run.status)})</span>`
       : '<span class="verdict pass">all gates passed</span>';
   const [gates, ...rest] = reportTables(rep);
   const title = `batchcast report: job ${rep.run.job}, ${rep.run.date}, run ${rep.run.runId}`;
@@ -86,6 +119,9 @@ export function writeReportHtml(rep: Report, file: string): void {
   try {
     writeFileSync(file, renderReportHtml(rep));
   } catch (err) {
-    throw new BadInputError(`cannot write the report of run ${rep.run.runId} to ${file}: ${(err as Error).message}; choose another --html path`, { cause: err });
+    throw new BadInputError(
+      `cannot write the report of run ${rep.run.runId} to ${file}: ${(err as Error).message}; choose another --html path`,
+      { cause: err },
+    );
   }
 }

@@ -6,7 +6,15 @@ import { BadInputError } from '../errors.ts';
 import { getRun, newestRunId } from '../store/ledger.ts';
 import { migrate } from '../store/migrate.ts';
 import { isPublished, publishedRunId } from '../store/pointer.ts';
-import { loadComparison, loadProfiles, loadVerdicts, type Comparison, type GateVerdict, type InputProfile, type OutputProfile } from '../store/profiles.ts';
+import {
+  type Comparison,
+  type GateVerdict,
+  type InputProfile,
+  loadComparison,
+  loadProfiles,
+  loadVerdicts,
+  type OutputProfile,
+} from '../store/profiles.ts';
 import type { Queryable } from '../store/queryable.ts';
 
 export interface RunSummary {
@@ -35,12 +43,26 @@ export interface Report {
 }
 
 /** --run R, or --job J --date D (the run published for D, else the newest run of D). */
-export interface ReportRequest { run?: number; job?: string; date?: string; reference?: number }
+export interface ReportRequest {
+  run?: number;
+  job?: string;
+  date?: string;
+  reference?: number;
+}
 
 interface RunRecord {
-  run_id: number; job: string; prediction_date: string; status: string; published: boolean; model_version: string | null;
-  rows_read: number; rows_written: number; timings: Record<string, number>; started_at: Date;
-  inputs: InputProfile | null; outputs: OutputProfile | null;
+  run_id: number;
+  job: string;
+  prediction_date: string;
+  status: string;
+  published: boolean;
+  model_version: string | null;
+  rows_read: number;
+  rows_written: number;
+  timings: Record<string, number>;
+  started_at: Date;
+  inputs: InputProfile | null;
+  outputs: OutputProfile | null;
 }
 
 async function readRun(db: Queryable, runId: number): Promise<RunRecord | undefined> {
@@ -52,8 +74,15 @@ async function readRun(db: Queryable, runId: number): Promise<RunRecord | undefi
 
 function summary(r: RunRecord): RunSummary {
   return {
-    runId: r.run_id, job: r.job, date: r.prediction_date, status: r.status, published: r.published, modelVersion: r.model_version,
-    rowsRead: r.rows_read, rowsWritten: r.rows_written, seconds: r.timings?.total !== undefined ? r.timings.total / 1000 : null,
+    runId: r.run_id,
+    job: r.job,
+    date: r.prediction_date,
+    status: r.status,
+    published: r.published,
+    modelVersion: r.model_version,
+    rowsRead: r.rows_read,
+    rowsWritten: r.rows_written,
+    seconds: r.timings?.total !== undefined ? r.timings.total / 1000 : null,
     startedAt: r.started_at.toISOString(),
   };
 }
@@ -80,9 +109,14 @@ export async function loadReport(db: Db, req: ReportRequest): Promise<Report> {
   if (!run) throw new BadInputError(`run ${runId} does not exist; list runs with: batchcast runs`);
   // A run may have been compared with several runs (batchcast compare); the report shows the comparison
   // with the reference its own profile was binned on (the generation it would replace), unless asked.
-  const comparison = await loadComparison(db.pool, runId, { referenceRunId: req.reference, profiledAgainst: run.inputs?.referenceRunId ?? null });
+  const comparison = await loadComparison(db.pool, runId, {
+    referenceRunId: req.reference,
+    profiledAgainst: run.inputs?.referenceRunId ?? null,
+  });
   if (req.reference !== undefined && !comparison) {
-    throw new BadInputError(`run ${runId} was never compared with run ${req.reference}; compare them with: batchcast compare --run ${runId} --run ${req.reference}`);
+    throw new BadInputError(
+      `run ${runId} was never compared with run ${req.reference}; compare them with: batchcast compare --run ${runId} --run ${req.reference}`,
+    );
   }
   const referenceId = comparison?.referenceRunId ?? run.inputs?.referenceRunId ?? null;
   const ref = referenceId === null ? undefined : await readRun(db.pool, referenceId);

@@ -27,15 +27,23 @@ export function num(x: number | null | undefined): string {
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '' : `${num(x * 100)}%`);
 
 export function describeRun(r: RunSummary): string {
-  return `run ${r.runId}: job ${r.job}, date ${r.date}, status ${r.status}${r.published ? ' (published)' : ''}, ` +
-    `model ${r.modelVersion ?? '?'}, ${int(r.rowsWritten)} users${r.seconds !== null ? ` in ${r.seconds.toFixed(1)} s` : ''}`;
+  return (
+    `run ${r.runId}: job ${r.job}, date ${r.date}, status ${r.status}${r.published ? ' (published)' : ''}, ` +
+    `model ${r.modelVersion ?? '?'}, ${int(r.rowsWritten)} users${r.seconds !== null ? ` in ${r.seconds.toFixed(1)} s` : ''}`
+  );
 }
 
 export function gateTable(rep: Report): Table {
   return {
     title: 'Gates',
     headers: ['gate', 'kind', 'value', 'threshold', 'verdict'],
-    rows: rep.verdicts.map((v) => [v.gate, v.kind, num(v.value), num(v.threshold), v.value === null ? 'skipped' : v.passed ? 'pass' : 'FAIL']),
+    rows: rep.verdicts.map((v) => [
+      v.gate,
+      v.kind,
+      num(v.value),
+      num(v.threshold),
+      v.value === null ? 'skipped' : v.passed ? 'pass' : 'FAIL',
+    ]),
     right: ['value', 'threshold'],
     note: rep.verdicts.length ? undefined : 'no gate verdicts recorded for this run',
   };
@@ -45,7 +53,13 @@ export function comparisonTable(rep: Report): Table {
   const c = rep.comparison;
   const title = `Comparison with ${rep.reference ? `run ${rep.reference.run.runId} (${rep.reference.run.date})` : 'the reference'}`;
   if (!c) {
-    return { title, headers: ['figure', 'value'], rows: [], right: ['value'], note: 'no comparison: a first run has no reference, and only value gates apply to it' };
+    return {
+      title,
+      headers: ['figure', 'value'],
+      rows: [],
+      right: ['value'],
+      note: 'no comparison: a first run has no reference, and only value gates apply to it',
+    };
   }
   const worst = c.psi.reduce<{ feature: string; psi: number } | undefined>((m, p) => (!m || p.psi > m.psi ? p : m), undefined);
   return {
@@ -101,8 +115,19 @@ export function inputTable(rep: Report): Table {
     headers,
     rows: i.features.map((f) => {
       const p = psi.get(f.name);
-      return [f.name, int(f.rows), int(f.nulls), int(f.nans), int(f.infs), num(f.mean), num(f.std), num(f.min), num(f.quantiles?.p50), num(f.max),
-        p === undefined ? '' : `${num(p)}${p > threshold ? ' drifted' : ''}`];
+      return [
+        f.name,
+        int(f.rows),
+        int(f.nulls),
+        int(f.nans),
+        int(f.infs),
+        num(f.mean),
+        num(f.std),
+        num(f.min),
+        num(f.quantiles?.p50),
+        num(f.max),
+        p === undefined ? '' : `${num(p)}${p > threshold ? ' drifted' : ''}`,
+      ];
     }),
     right: headers.slice(1),
   };

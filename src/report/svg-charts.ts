@@ -25,8 +25,10 @@ export function short(x: number): string {
 }
 
 function svg(chart: string, height: number, title: string, body: string[]): string {
-  return `<svg data-chart="${chart}" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${height}" viewBox="0 0 ${W} ${height}" role="img" aria-label="${escapeXml(title)}">` +
-    `<title>${escapeXml(title)}</title>${body.join('')}</svg>`;
+  return (
+    `<svg data-chart="${chart}" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${height}" viewBox="0 0 ${W} ${height}" role="img" aria-label="${escapeXml(title)}">` +
+    `<title>${escapeXml(title)}</title>${body.join('')}</svg>`
+  );
 }
 
 function text(x: number, y: number, s: string, attrs = ''): string {
@@ -34,10 +36,12 @@ function text(x: number, y: number, s: string, attrs = ''): string {
 }
 
 function legend(items: { label: string; color: string }[], y = 14): string {
-  return items.map((it, i) => {
-    const x = PAD.left + i * 190;
-    return `<rect x="${x}" y="${y - 9}" width="12" height="10" fill="${it.color}"/>${text(x + 17, y, it.label, 'font-size="12"')}`;
-  }).join('');
+  return items
+    .map((it, i) => {
+      const x = PAD.left + i * 190;
+      return `<rect x="${x}" y="${y - 9}" width="12" height="10" fill="${it.color}"/>${text(x + 17, y, it.label, 'font-size="12"')}`;
+    })
+    .join('');
 }
 
 /** The smallest of 1, 2, 2.5, 5 x 10^n at or above v: axis tops whose quarters read well (5%, 10%, ...). */
@@ -76,23 +80,34 @@ export function driftBars(psi: { feature: string; psi: number }[], threshold: nu
   const x0 = labelW;
   const plotW = W - PAD.right - 60 - x0;
   const scale = (v: number) => (Math.min(v, axisMax) / axisMax) * plotW;
-  const out: string[] = [legend([{ label: `PSI ≤ ${short(threshold)}`, color: COLORS.new }, { label: 'drifted', color: COLORS.over }])];
+  const out: string[] = [
+    legend([
+      { label: `PSI ≤ ${short(threshold)}`, color: COLORS.new },
+      { label: 'drifted', color: COLORS.over },
+    ]),
+  ];
   psi.forEach((p, i) => {
     const y = PAD.top + i * rowH;
     const v = Number.isFinite(p.psi) ? p.psi : axisMax;
     const over = !(p.psi <= threshold);
     const w = Math.max(1, scale(v));
     out.push(text(x0 - 6, y + 12, p.feature.length > 22 ? `${p.feature.slice(0, 21)}…` : p.feature, 'font-size="11" text-anchor="end"'));
-    out.push(`<rect class="bar${over ? ' over' : ''}" x="${x0}" y="${y + 3}" width="${w.toFixed(1)}" height="${rowH - 6}" fill="${over ? COLORS.over : COLORS.new}"><title>${escapeXml(`${p.feature}: PSI ${p.psi}`)}</title></rect>`);
+    out.push(
+      `<rect class="bar${over ? ' over' : ''}" x="${x0}" y="${y + 3}" width="${w.toFixed(1)}" height="${rowH - 6}" fill="${over ? COLORS.over : COLORS.new}"><title>${escapeXml(`${p.feature}: PSI ${p.psi}`)}</title></rect>`,
+    );
     out.push(text(x0 + w + 4, y + 12, `${short(p.psi)}${v > axisMax ? ' ›' : ''}`, 'font-size="10"'));
   });
   const tx = x0 + scale(threshold);
   const bottom = PAD.top + psi.length * rowH;
-  out.push(`<line class="threshold" x1="${tx.toFixed(1)}" x2="${tx.toFixed(1)}" y1="${PAD.top - 4}" y2="${bottom + 4}" stroke="${COLORS.over}" stroke-dasharray="4 3" stroke-width="1.5"/>`);
+  out.push(
+    `<line class="threshold" x1="${tx.toFixed(1)}" x2="${tx.toFixed(1)}" y1="${PAD.top - 4}" y2="${bottom + 4}" stroke="${COLORS.over}" stroke-dasharray="4 3" stroke-width="1.5"/>`,
+  );
   out.push(text(tx, bottom + 16, `threshold ${short(threshold)}`, `font-size="10" text-anchor="middle" fill="${COLORS.over}"`));
   out.push(`<line x1="${x0}" x2="${x0}" y1="${PAD.top - 4}" y2="${bottom}" stroke="${COLORS.axis}"/>`);
   out.push(text(x0 + plotW, bottom + 16, short(axisMax), 'font-size="10" text-anchor="end"'));
-  out.push(text((x0 + W - PAD.right) / 2, height - 4, 'population stability index (reference deciles)', 'font-size="11" text-anchor="middle"'));
+  out.push(
+    text((x0 + W - PAD.right) / 2, height - 4, 'population stability index (reference deciles)', 'font-size="11" text-anchor="middle"'),
+  );
   return svg('drift', height, 'Feature drift: PSI per feature against the threshold', out);
 }
 
@@ -128,7 +143,10 @@ export function scoreHistogram(title: string, chart: string, current: Percentile
   const all = reference ? [...current, ...reference] : current;
   let lo = Math.min(...all);
   let hi = Math.max(...all);
-  if (!(hi > lo)) { lo -= 0.5; hi += 0.5; }
+  if (!(hi > lo)) {
+    lo -= 0.5;
+    hi += 0.5;
+  }
   const edges = Array.from({ length: bins + 1 }, (_, i) => lo + ((hi - lo) * i) / bins);
   const series = [{ name: 'new', shares: binsFromPercentiles(current, edges), color: COLORS.new }];
   if (reference) series.unshift({ name: 'ref', shares: binsFromPercentiles(reference, edges), color: COLORS.ref });
@@ -138,14 +156,25 @@ export function scoreHistogram(title: string, chart: string, current: Percentile
   const bw = plotW / bins;
   const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => ({ x: PAD.left + f * plotW, label: short(lo + f * (hi - lo)) }));
   const out = frame(height, yMax, '%', ticks, 'score');
-  out.push(legend(reference ? [{ label: 'reference', color: COLORS.ref }, { label: 'this run', color: COLORS.new }] : [{ label: 'this run (no reference)', color: COLORS.new }]));
+  out.push(
+    legend(
+      reference
+        ? [
+            { label: 'reference', color: COLORS.ref },
+            { label: 'this run', color: COLORS.new },
+          ]
+        : [{ label: 'this run (no reference)', color: COLORS.new }],
+    ),
+  );
   // Side by side in each bin, so neither hides the other.
   series.forEach((s, k) => {
     const w = bw / series.length;
     s.shares.forEach((share, b) => {
       const h = ((share * 100) / yMax) * plotH;
       if (h <= 0) return;
-      out.push(`<rect class="${s.name}" x="${(PAD.left + b * bw + k * w).toFixed(2)}" y="${(PAD.top + plotH - h).toFixed(2)}" width="${Math.max(0.5, w - 0.3).toFixed(2)}" height="${h.toFixed(2)}" fill="${s.color}"/>`);
+      out.push(
+        `<rect class="${s.name}" x="${(PAD.left + b * bw + k * w).toFixed(2)}" y="${(PAD.top + plotH - h).toFixed(2)}" width="${Math.max(0.5, w - 0.3).toFixed(2)}" height="${h.toFixed(2)}" fill="${s.color}"/>`,
+      );
     });
   });
   return svg(chart, height, title, out);
@@ -178,12 +207,25 @@ export function popularityCurve(current: number[], reference: number[] | null): 
   const plotH = height - PAD.top - PAD.bottom;
   const px = (rank: number) => PAD.left + ((rank - 1) / Math.max(1, n - 1)) * plotW;
   const py = (v: number) => PAD.top + plotH - (v / yMax) * plotH;
-  const ticks = [1, Math.round(n / 4), Math.round(n / 2), Math.round((3 * n) / 4), n].filter((r, i, a) => r >= 1 && a.indexOf(r) === i).map((r) => ({ x: px(r), label: String(r) }));
+  const ticks = [1, Math.round(n / 4), Math.round(n / 2), Math.round((3 * n) / 4), n]
+    .filter((r, i, a) => r >= 1 && a.indexOf(r) === i)
+    .map((r) => ({ x: px(r), label: String(r) }));
   const out = frame(height, yMax, '%', ticks, 'items, most recommended first (share of all top-K slots)');
-  out.push(legend(reference ? [{ label: 'reference', color: COLORS.ref }, { label: 'this run', color: COLORS.new }] : [{ label: 'this run (no reference)', color: COLORS.new }]));
+  out.push(
+    legend(
+      reference
+        ? [
+            { label: 'reference', color: COLORS.ref },
+            { label: 'this run', color: COLORS.new },
+          ]
+        : [{ label: 'this run (no reference)', color: COLORS.new }],
+    ),
+  );
   // The reference underneath, wider: where the two curves coincide it shows as a grey edge around the blue.
   for (const s of series) {
-    const pts = thin(s.values, 600).map((p) => `${px(p.rank).toFixed(1)},${py(p.value).toFixed(1)}`).join(' ');
+    const pts = thin(s.values, 600)
+      .map((p) => `${px(p.rank).toFixed(1)},${py(p.value).toFixed(1)}`)
+      .join(' ');
     out.push(`<polyline class="${s.name}" fill="none" stroke="${s.color}" stroke-width="${s.name === 'ref' ? 5 : 2}" points="${pts}"/>`);
   }
   return svg('popularity', height, 'Item popularity: share of top-K slots per item, sorted', out);
@@ -202,7 +244,9 @@ export function overlapBars(histogram: number[]): string {
   const out = frame(height, yMax, '%', ticks, `items shared by the two top-${histogram.length - 1} lists (share of sampled users)`);
   shares.forEach((s, j) => {
     const h = Math.max(s > 0 ? 1 : 0, (s / yMax) * plotH);
-    out.push(`<rect class="bar" x="${(PAD.left + j * bw + 2).toFixed(1)}" y="${(PAD.top + plotH - h).toFixed(1)}" width="${Math.max(1, bw - 4).toFixed(1)}" height="${h.toFixed(1)}" fill="${COLORS.new}"><title>${j} shared: ${histogram[j]} users</title></rect>`);
+    out.push(
+      `<rect class="bar" x="${(PAD.left + j * bw + 2).toFixed(1)}" y="${(PAD.top + plotH - h).toFixed(1)}" width="${Math.max(1, bw - 4).toFixed(1)}" height="${h.toFixed(1)}" fill="${COLORS.new}"><title>${j} shared: ${histogram[j]} users</title></rect>`,
+    );
   });
   return svg('overlap', height, 'Top-K overlap with the reference, per sampled user', out);
 }

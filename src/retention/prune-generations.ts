@@ -21,7 +21,10 @@ export interface PruneRequest {
   lockDates?: boolean;
 }
 
-export interface PruneResult { dropped: number[]; skippedBusy: string[] }
+export interface PruneResult {
+  dropped: number[];
+  skippedBusy: string[];
+}
 
 export async function pruneGenerations(db: Db, client: Queryable, req: PruneRequest): Promise<PruneResult> {
   // 'running' runs are left alone unless no process holds their (job, date) lock any more. A sharded generation

@@ -7,8 +7,8 @@ import { listJobs, loadJob } from '../jobs/load-job.ts';
 import type { Logger } from '../log.ts';
 import { migrate } from '../store/migrate.ts';
 import { publishedJobs } from '../store/pointer.ts';
-import { pruneGenerations, type PruneResult } from './prune-generations.ts';
-import { retainDates, type DateRetentionResult } from './retain-dates.ts';
+import { type PruneResult, pruneGenerations } from './prune-generations.ts';
+import { type DateRetentionResult, retainDates } from './retain-dates.ts';
 
 export interface PruneRequest {
   /** generations to keep per (job, date), the published one included */
@@ -31,7 +31,9 @@ export interface PruneOutcome extends PruneResult {
  */
 export async function pruneTables(db: Db, config: Config, req: PruneRequest, log?: Logger): Promise<PruneOutcome> {
   if (req.keep === undefined && req.olderThan === undefined) {
-    throw new BadInputError('say what to prune: --keep N (generations per date), --older-than N (days before the newest published date), or both');
+    throw new BadInputError(
+      'say what to prune: --keep N (generations per date), --older-than N (days before the newest published date), or both',
+    );
   }
   if (req.keep !== undefined && (!Number.isInteger(req.keep) || req.keep < 1)) {
     throw new BadInputError(`--keep ${req.keep} must be 1 or more: the published generation always stays, and counts as one`);
@@ -46,15 +48,18 @@ export async function pruneTables(db: Db, config: Config, req: PruneRequest, log
   // No statement timeout: DETACH CONCURRENTLY waits for readers still using the table, by design.
   const client = await connectClient(db.url, config, { applicationName: 'batchcast prune', statementTimeoutMs: 0, onError: () => {} });
   try {
-    const outcome: PruneOutcome = req.keep === undefined
-      ? { dropped: [], skippedBusy: [], retention: [] }
-      : { ...await pruneGenerations(db, client, { job: req.job, date: req.date, keep: req.keep, lockDates: true }), retention: [] };
+    const outcome: PruneOutcome =
+      req.keep === undefined
+        ? { dropped: [], skippedBusy: [], retention: [] }
+        : { ...(await pruneGenerations(db, client, { job: req.job, date: req.date, keep: req.keep, lockDates: true })), retention: [] };
     if (req.olderThan !== undefined) {
       const jobs = req.job ? [req.job] : await publishedJobs(db.pool);
       for (const job of jobs) {
         // the job file's archive rule applies by hand too; a job without a file any more is dropped unarchived
         const archive = listJobs(config.jobsDir).includes(job) ? loadJob(config.jobsDir, job, config.root).retention.archive : undefined;
-        outcome.retention.push(await retainDates(db, client, { job, days: req.olderThan, archive, memoryLimit: config.duckdbMemoryLimit }, log));
+        outcome.retention.push(
+          await retainDates(db, client, { job, days: req.olderThan, archive, memoryLimit: config.duckdbMemoryLimit }, log),
+        );
       }
     }
     return outcome;

@@ -12,7 +12,7 @@ import { releaseRunLock, tryRunLock } from '../store/locks.ts';
 import { keptWindow, publishedRun, unpublishDate } from '../store/pointer.ts';
 import type { Queryable } from '../store/queryable.ts';
 import { dropRunTable } from '../store/run-tables.ts';
-import { archiveGeneration, type Archived } from './archive-generation.ts';
+import { type Archived, archiveGeneration } from './archive-generation.ts';
 
 export interface DateRetentionRequest {
   job: string;
@@ -53,7 +53,14 @@ export interface DateRetentionResult {
 export async function retainDates(db: Db, client: Queryable, req: DateRetentionRequest, log?: Logger): Promise<DateRetentionResult> {
   const { job } = req;
   const range = await keptWindow(db.pool, job, req.days);
-  const result: DateRetentionResult = { job, newest: range.newest ?? undefined, keepFrom: range.keepFrom ?? undefined, kept: range.kept, retired: [], skippedBusy: [] };
+  const result: DateRetentionResult = {
+    job,
+    newest: range.newest ?? undefined,
+    keepFrom: range.keepFrom ?? undefined,
+    kept: range.kept,
+    retired: [],
+    skippedBusy: [],
+  };
   if (!range.keepFrom) return result;
   for (const date of await datesToRetire(db.pool, job, range.keepFrom)) {
     if (!(await tryRunLock(client, job, date))) {
@@ -68,10 +75,15 @@ export async function retainDates(db: Db, client: Queryable, req: DateRetentionR
     }
   }
   for (const r of result.retired) {
-    log?.info(`retention: job ${job}, date ${r.date} ${r.archived ? `archived (run ${r.publishedRunId}, ${r.archived.rows} rows) to ${r.archived.path} and ` : ''}` +
-      `dropped (runs ${r.dropped.join(', ') || 'none'})`, { date: r.date, archived: r.archived?.path ?? null, dropped: r.dropped });
+    log?.info(
+      `retention: job ${job}, date ${r.date} ${r.archived ? `archived (run ${r.publishedRunId}, ${r.archived.rows} rows) to ${r.archived.path} and ` : ''}` +
+        `dropped (runs ${r.dropped.join(', ') || 'none'})`,
+      { date: r.date, archived: r.archived?.path ?? null, dropped: r.dropped },
+    );
   }
-  log?.info(`retention: job ${job} keeps ${result.kept} published date(s), ${result.keepFrom} to ${result.newest} (retention.days ${req.days})`);
+  log?.info(
+    `retention: job ${job} keeps ${result.kept} published date(s), ${result.keepFrom} to ${result.newest} (retention.days ${req.days})`,
+  );
   return result;
 }
 
@@ -79,22 +91,41 @@ export async function retainDates(db: Db, client: Queryable, req: DateRetentionR
 async function retireDate(db: Db, client: Queryable, req: DateRetentionRequest, date: string): Promise<RetiredDate> {
   const { job } = req;
   const pub = await publishedRun(db.pool, job, date);
-  const archived = pub && req.archive
-    ? await archiveGeneration(db, { job, date, runId: pub.runId, modelVersion: pub.modelVersion, template: req.archive, memoryLimit: req.memoryLimit })
-    : undefined;
+  const archived =
+    pub && req.archive
+      ? await archiveGeneration(db, {
+          job,
+          date,
+          runId: pub.runId,
+          modelVersion: pub.modelVersion,
+          template: req.archive,
+          memoryLimit: req.memoryLimit,
+        })
+      : undefined;
   if (pub) await unpublishDate(db.pool, job, date);
   const dropped: number[] = [];
   for (const runId of await unprunedRunIds(db.pool, job, date)) {
     await dropRunTable(client, runId);
     // we hold the date's lock, so a run still marked running has no process any more
-    await markPruned(db.pool, runId, 'retention', runId === pub?.runId ? archived?.path ?? null : null);
+    await markPruned(db.pool, runId, 'retention', runId === pub?.runId ? (archived?.path ?? null) : null);
     dropped.push(runId);
   }
   return { date, publishedRunId: pub?.runId, archived, dropped };
 }
 
 /** The job's own rule, after a run (predict): nothing when the job sets no retention.days. */
-export async function retainJobDates(db: Db, client: Queryable, job: JobDefinition, config: Pick<Config, 'duckdbMemoryLimit'>, log?: Logger): Promise<DateRetentionResult | undefined> {
+export async function retainJobDates(
+  db: Db,
+  client: Queryable,
+  job: JobDefinition,
+  config: Pick<Config, 'duckdbMemoryLimit'>,
+  log?: Logger,
+): Promise<DateRetentionResult | undefined> {
   if (job.retention.days === undefined) return undefined;
-  return retainDates(db, client, { job: job.name, days: job.retention.days, archive: job.retention.archive, memoryLimit: config.duckdbMemoryLimit }, log);
+  return retainDates(
+    db,
+    client,
+    { job: job.name, days: job.retention.days, archive: job.retention.archive, memoryLimit: config.duckdbMemoryLimit },
+    log,
+  );
 }

@@ -8,22 +8,22 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../config/load-config.ts';
 import { connectClient, type Db } from '../db/connect.ts';
-import { ExitCode, InfraError, describeError, exitCodeOf } from '../errors.ts';
+import { describeError, ExitCode, exitCodeOf, InfraError } from '../errors.ts';
 import { guardRun } from '../guard/guard-run.ts';
 import type { JobDefinition } from '../jobs/load-job.ts';
 import type { Logger } from '../log.ts';
 import { withDuckDB } from '../read/duckdb.ts';
 import { readItems } from '../read/read-items.ts';
-import { publishRun } from '../store/pointer.ts';
-import { dropShardTables, mergeShardTables } from '../store/shard-tables.ts';
-import { createRunTable, dropRunTable } from '../store/run-tables.ts';
-import { getRun, markFailed, markSucceeded, markUnpublished, updateRun } from '../store/ledger.ts';
-import { acquireRunLock } from '../store/locks.ts';
-import type { PredictResult } from './predict.ts';
 import { pruneGenerations } from '../retention/prune-generations.ts';
 import { retainJobDates } from '../retention/retain-dates.ts';
-import { checkMinRows, fallbackItems, indexAndAttach } from './score-partition.ts';
+import { getRun, markFailed, markSucceeded, markUnpublished, updateRun } from '../store/ledger.ts';
+import { acquireRunLock } from '../store/locks.ts';
+import { publishRun } from '../store/pointer.ts';
+import { createRunTable, dropRunTable } from '../store/run-tables.ts';
 import { shardTotals, succeededShards } from '../store/shard-ledger.ts';
+import { dropShardTables, mergeShardTables } from '../store/shard-tables.ts';
+import type { PredictResult } from './predict.ts';
+import { checkMinRows, fallbackItems, indexAndAttach } from './score-partition.ts';
 
 export interface FinishRequest {
   db: Db;
@@ -42,10 +42,19 @@ export async function finishGeneration(r: FinishRequest): Promise<PredictResult 
   const { db, config, job, date, runId, shards, log } = r;
   const where = `job ${job.name}, date ${date}, run ${runId} (${shards} shards)`;
   const lock = await acquireRunLock(db.url, config, job.name, date);
-  const write = await connectClient(db.url, config, { applicationName: `batchcast finish ${job.name} ${date}`.slice(0, 63), statementTimeoutMs: 0, queryTimeoutMs: config.writeQueryTimeoutMs, onError: () => {} })
-    .catch(async (err) => { await lock.release(); throw err; });
+  const write = await connectClient(db.url, config, {
+    applicationName: `batchcast finish ${job.name} ${date}`.slice(0, 63),
+    statementTimeoutMs: 0,
+    queryTimeoutMs: config.writeQueryTimeoutMs,
+    onError: () => {},
+  }).catch(async (err) => {
+    await lock.release();
+    throw err;
+  });
   const timings: Record<string, number> = {};
-  const mark = (stage: string, since: number) => { timings[stage] = Math.round(performance.now() - since); };
+  const mark = (stage: string, since: number) => {
+    timings[stage] = Math.round(performance.now() - since);
+  };
   let tableCreated = false;
   let done = false; // published or held: the run's table stays
   try {
@@ -61,23 +70,51 @@ export async function finishGeneration(r: FinishRequest): Promise<PredictResult 
     tableCreated = true;
     const merged = await mergeShardTables(write, runId, shards);
     mark('merge', t);
-    const itemIds = await withDuckDB({ threads: 1, memoryLimit: config.duckdbMemoryLimit, tempDirectory: path.join(os.tmpdir(), 'batchcast-duckdb'), ...config.duckdb },
-      (conn) => readItems(conn, job));
+    const itemIds = await withDuckDB(
+      { threads: 1, memoryLimit: config.duckdbMemoryLimit, tempDirectory: path.join(os.tmpdir(), 'batchcast-duckdb'), ...config.duckdb },
+      (conn) => readItems(conn, job),
+    );
     const totals = await shardTotals(db.pool, runId, itemIds.length);
-    if (merged !== totals.rowsWritten) throw new InfraError(`${where}: the shard tables hold ${merged} rows but the shards reported ${totals.rowsWritten}; rerun the date`);
+    if (merged !== totals.rowsWritten)
+      throw new InfraError(`${where}: the shard tables hold ${merged} rows but the shards reported ${totals.rowsWritten}; rerun the date`);
     checkMinRows(job, where, totals.rowsWritten);
     await indexAndAttach(write, runId, config.publishLockTimeoutMs, mark);
-    await updateRun(db.pool, runId, { rowsRead: totals.rowsRead, rowsWritten: totals.rowsWritten, rowsRejected: totals.rowsRejected,
-      fallback: job.fallback ? fallbackItems(totals.itemCounts, itemIds, job.k, totals.rowsWritten) : undefined });
+    await updateRun(db.pool, runId, {
+      rowsRead: totals.rowsRead,
+      rowsWritten: totals.rowsWritten,
+      rowsRejected: totals.rowsRejected,
+      fallback: job.fallback ? fallbackItems(totals.itemCounts, itemIds, job.k, totals.rowsWritten) : undefined,
+    });
 
     t = performance.now();
-    const guard = await guardRun(db.pool, { job, date, runId, config, files: run.input_files, rowsRead: totals.rowsRead, rowsWritten: totals.rowsWritten,
-      itemIds, itemCounts: totals.itemCounts });
+    const guard = await guardRun(db.pool, {
+      job,
+      date,
+      runId,
+      config,
+      files: run.input_files,
+      rowsRead: totals.rowsRead,
+      rowsWritten: totals.rowsWritten,
+      itemIds,
+      itemCounts: totals.itemCounts,
+    });
     mark('guard', t);
     const result = (status: PredictResult['status'], previousRunId?: number): PredictResult => {
       const seconds = (performance.now() - r.t0) / 1000;
-      return { runId, job: job.name, date, rows: totals.rowsWritten, rejected: totals.rowsRejected, seconds, usersPerSecond: totals.rowsWritten / seconds,
-        modelVersion: run.model_version ?? '', previousRunId, timings, status, guard };
+      return {
+        runId,
+        job: job.name,
+        date,
+        rows: totals.rowsWritten,
+        rejected: totals.rowsRejected,
+        seconds,
+        usersPerSecond: totals.rowsWritten / seconds,
+        modelVersion: run.model_version ?? '',
+        previousRunId,
+        timings,
+        status,
+        guard,
+      };
     };
     if (guard.line) {
       done = true;
@@ -88,16 +125,24 @@ export async function finishGeneration(r: FinishRequest): Promise<PredictResult 
     }
     const lost = lock.lost();
     if (lost) throw new InfraError(`${where}: the lock connection was lost (${lost.message}); not publishing, rerun any shard of the date`);
-    const pub = await publishRun(lock.client, { job: job.name, date, runId, action: 'publish', lockTimeoutMs: config.publishLockTimeoutMs }, async (tx) => {
-      const n = await succeededShards(tx, runId);
-      if (n !== shards) throw new InfraError(`${where}: only ${n} of ${shards} shards are succeeded at publish; not publishing`);
-      await markSucceeded(tx, runId, timings);
-    });
+    const pub = await publishRun(
+      lock.client,
+      { job: job.name, date, runId, action: 'publish', lockTimeoutMs: config.publishLockTimeoutMs },
+      async (tx) => {
+        const n = await succeededShards(tx, runId);
+        if (n !== shards) throw new InfraError(`${where}: only ${n} of ${shards} shards are succeeded at publish; not publishing`);
+        await markSucceeded(tx, runId, timings);
+      },
+    );
     done = true;
     timings.publish = Math.round(pub.ms);
     await updateRun(db.pool, runId, { timings });
     await dropShardTables(write, runId, shards);
-    log.info(`run ${runId} published: ${totals.rowsWritten} rows from ${shards} shards`, { runId, rows: totals.rowsWritten, previous: pub.previousRunId ?? null });
+    log.info(`run ${runId} published: ${totals.rowsWritten} rows from ${shards} shards`, {
+      runId,
+      rows: totals.rowsWritten,
+      previous: pub.previousRunId ?? null,
+    });
     await pruneGenerations(db, write, { job: job.name, date, keep: job.retention.keep })
       .then(() => retainJobDates(db, write, job, config, log))
       .catch((err) => log.warn(`retention for ${where} failed (the run is published): ${describeError(err)}`));

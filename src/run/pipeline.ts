@@ -2,15 +2,16 @@
 // At most `inFlight` chunks are between reading and writing (p-limit), so memory stays flat whatever the
 // partition size, and the three stages overlap: DuckDB reads the next chunk while workers score and the
 // COPY socket drains.
-import pLimit from 'p-limit';
+
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { JobDefinition } from '../jobs/load-job.ts';
+import pLimit from 'p-limit';
 import type { InferPool } from '../infer/infer-pool.ts';
 import type { BadRow } from '../infer/messages.ts';
-import type { CopyWriter } from '../store/copy-writer.ts';
-import { readFeatures, type IdKind } from '../read/read-features.ts';
+import type { JobDefinition } from '../jobs/load-job.ts';
+import { type IdKind, readFeatures } from '../read/read-features.ts';
 import type { Shard } from '../read/shard.ts';
 import type { UserIds } from '../store/copy-binary.ts';
+import type { CopyWriter } from '../store/copy-writer.ts';
 
 export interface Progress {
   rowsRead: number;
@@ -52,7 +53,17 @@ export interface PipelineOptions {
 }
 
 export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
-  const r: PipelineResult = { rowsRead: 0, rowsScored: 0, rowsWritten: 0, rowsRejected: 0, rejected: [], readMs: 0, inferMs: 0, encodeMs: 0, writeMs: 0 };
+  const r: PipelineResult = {
+    rowsRead: 0,
+    rowsScored: 0,
+    rowsWritten: 0,
+    rowsRejected: 0,
+    rejected: [],
+    readMs: 0,
+    inferMs: 0,
+    encodeMs: 0,
+    writeMs: 0,
+  };
   const limit = pLimit(o.inFlight);
   const tasks = new Set<Promise<void>>();
   let failure: unknown;
@@ -86,7 +97,13 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
       r.rowsRead += c.rows;
       const task = limit(() => handle(c.ids, c.features, c.rows));
       tasks.add(task);
-      task.then(() => tasks.delete(task), (err) => { failure ??= err; tasks.delete(task); });
+      task.then(
+        () => tasks.delete(task),
+        (err) => {
+          failure ??= err;
+          tasks.delete(task);
+        },
+      );
       while (tasks.size >= o.inFlight && !failure) await Promise.race(tasks).catch(() => {});
     }
   } finally {

@@ -7,21 +7,21 @@
 // Restarted pods: a succeeded shard is never redone (exit 0); a shard whose process is alive is refused
 // (exit 3); a dead one's table is dropped and the shard redone. See docs/reliability.md, "Sharded dates".
 import os from 'node:os';
+import { parseDate } from '../dates.ts';
 import { connectClient } from '../db/connect.ts';
-import { migrate } from '../store/migrate.ts';
 import { describeError } from '../errors.ts';
 import { modelInfo } from '../infer/model-info.ts';
 import { loadJob } from '../jobs/load-job.ts';
 import type { Shard } from '../read/shard.ts';
 import { saveItemMap } from '../store/item-maps.ts';
+import { updateRun } from '../store/ledger.ts';
+import { migrate } from '../store/migrate.ts';
+import { acquireShardLock, claimShard, failShard, finishShard, joinGeneration, shardRow, succeededShards } from '../store/shard-ledger.ts';
 import { createShardTable } from '../store/shard-tables.ts';
 import { shardTable } from '../store/tables.ts';
-import { parseDate } from '../dates.ts';
 import { finishGeneration } from './finish-generation.ts';
-import { updateRun } from '../store/ledger.ts';
 import type { PredictOptions, PredictResult } from './predict.ts';
 import { checkBadRows, scorePartition } from './score-partition.ts';
-import { acquireShardLock, claimShard, failShard, finishShard, joinGeneration, shardRow, succeededShards } from '../store/shard-ledger.ts';
 
 export interface ShardResult {
   runId: number;
@@ -65,9 +65,19 @@ export async function predictShard(opts: ShardOptions): Promise<ShardResult> {
   const lock = await acquireShardLock(db.url, config, runId, shard, where);
   const timings: Record<string, number> = {};
   let tableCreated = false;
-  const writes = await Promise.all(Array.from({ length: config.copyConnections }, () => connectClient(db.url, config, {
-    applicationName: `batchcast write ${job.name} ${date} ${shard.index}/${shard.count}`.slice(0, 63), statementTimeoutMs: 0, queryTimeoutMs: config.writeQueryTimeoutMs, onError: () => {},
-  }))).catch(async (err) => { await lock.release(); throw err; });
+  const writes = await Promise.all(
+    Array.from({ length: config.copyConnections }, () =>
+      connectClient(db.url, config, {
+        applicationName: `batchcast write ${job.name} ${date} ${shard.index}/${shard.count}`.slice(0, 63),
+        statementTimeoutMs: 0,
+        queryTimeoutMs: config.writeQueryTimeoutMs,
+        onError: () => {},
+      }),
+    ),
+  ).catch(async (err) => {
+    await lock.release();
+    throw err;
+  });
   try {
     // Under the shard lock: the row may have succeeded meanwhile (a twin pod finished between join and lock).
     const row = await shardRow(db.pool, runId, shard.index);
@@ -75,19 +85,45 @@ export async function predictShard(opts: ShardOptions): Promise<ShardResult> {
     // Not the row this process just inserted: an earlier attempt failed or died (its lock is gone, so it is not alive).
     const redo = row!.status === 'failed' || row!.host !== os.hostname() || row!.pid !== process.pid;
     await claimShard(db.pool, runId, shard.index, redo);
-    log.info(`${joined.created ? 'started' : 'joined'} run ${runId} (a generation of ${shard.count} shards)${redo ? `; redoing shard ${shard.index} after a failed or dead attempt` : ''}`, { runId });
+    log.info(
+      `${joined.created ? 'started' : 'joined'} run ${runId} (a generation of ${shard.count} shards)${redo ? `; redoing shard ${shard.index} after a failed or dead attempt` : ''}`,
+      { runId },
+    );
 
     const model = await modelInfo(job);
     await updateRun(db.pool, runId, { modelVersion: model.version, modelSha256: model.sha256, k: job.k });
-    const scored = await scorePartition({ job, date, config, runId, model, writes, log, shard, signal: opts.signal, onProgress: opts.onProgress, timings,
+    const scored = await scorePartition({
+      job,
+      date,
+      config,
+      runId,
+      model,
+      writes,
+      log,
+      shard,
+      signal: opts.signal,
+      onProgress: opts.onProgress,
+      timings,
       onFiles: (files) => updateRun(db.pool, runId, { inputFiles: files }),
       onItems: async (ids) => updateRun(db.pool, runId, { itemsSha256: await saveItemMap(db.pool, ids) }),
-      createTable: async () => { tableCreated = true; return createShardTable(writes[0], runId, shard.index); } });
+      createTable: async () => {
+        tableCreated = true;
+        return createShardTable(writes[0], runId, shard.index);
+      },
+    });
     const { piped } = scored;
     checkBadRows(job, where, piped, piped.rowsRead);
     const { succeeded } = await finishShard(db.pool, job.name, date, runId, shard, {
-      rowsRead: piped.rowsRead, rowsWritten: piped.rowsWritten, rowsRejected: piped.rowsRejected, rejected: piped.rejected, itemCounts: scored.counts });
-    log.info(`shard ${shard.index}/${shard.count} of run ${runId} succeeded: ${piped.rowsWritten} users; ${succeeded}/${shard.count} shards done`, { runId, rows: piped.rowsWritten });
+      rowsRead: piped.rowsRead,
+      rowsWritten: piped.rowsWritten,
+      rowsRejected: piped.rowsRejected,
+      rejected: piped.rejected,
+      itemCounts: scored.counts,
+    });
+    log.info(
+      `shard ${shard.index}/${shard.count} of run ${runId} succeeded: ${piped.rowsWritten} users; ${succeeded}/${shard.count} shards done`,
+      { runId, rows: piped.rowsWritten },
+    );
     await lock.release();
     const generation = succeeded === shard.count ? await finish(succeeded) : undefined;
     if (!generation) log.info(`run ${runId}: waiting for ${shard.count - succeeded} more shard(s); the last one publishes`, { runId });
@@ -108,7 +144,10 @@ export async function predictShard(opts: ShardOptions): Promise<ShardResult> {
   /** A twin pod, or a rerun after success: nothing is redone; an unfinished generation is finished. */
   async function alreadyDone(): Promise<ShardResult> {
     const row = (await shardRow(db.pool, runId, shard.index))!;
-    log.info(`shard ${shard.index}/${shard.count} of run ${runId} already succeeded (${row.rows_written} users, host ${row.host}, pid ${row.pid}); not redoing it`, { runId });
+    log.info(
+      `shard ${shard.index}/${shard.count} of run ${runId} already succeeded (${row.rows_written} users, host ${row.host}, pid ${row.pid}); not redoing it`,
+      { runId },
+    );
     const succeeded = await succeededShards(db.pool, runId);
     let generation: PredictResult | undefined;
     if (succeeded === shard.count) {

@@ -5,24 +5,24 @@
 // and the error (with its exit code) reaches the caller. The previous generation keeps being served.
 import os from 'node:os';
 import type { Config } from '../config/load-config.ts';
-import { connectClient, type Db } from '../db/connect.ts';
-import { migrate } from '../store/migrate.ts';
-import { InfraError, describeError } from '../errors.ts';
-import { guardRun, startGuard, withCandidateModel, type GuardResult } from '../guard/guard-run.ts';
-import { modelInfo } from '../infer/model-info.ts';
-import { loadJob, type JobDefinition } from '../jobs/load-job.ts';
-import type { Logger } from '../log.ts';
-import { saveItemMap } from '../store/item-maps.ts';
-import { publishRun } from '../store/pointer.ts';
-import { createRunTable, dropRunTable } from '../store/run-tables.ts';
-import { runTable } from '../store/tables.ts';
 import { parseDate } from '../dates.ts';
-import { failAbandonedRuns, markFailed, markSucceeded, markUnpublished, startRun, updateRun } from '../store/ledger.ts';
-import { acquireRunLock } from '../store/locks.ts';
-import type { Progress } from './pipeline.ts';
+import { connectClient, type Db } from '../db/connect.ts';
+import { describeError, InfraError } from '../errors.ts';
+import { type GuardResult, guardRun, startGuard, withCandidateModel } from '../guard/guard-run.ts';
+import { modelInfo } from '../infer/model-info.ts';
+import { type JobDefinition, loadJob } from '../jobs/load-job.ts';
+import type { Logger } from '../log.ts';
 import { pruneGenerations } from '../retention/prune-generations.ts';
 import { retainJobDates } from '../retention/retain-dates.ts';
+import { saveItemMap } from '../store/item-maps.ts';
+import { failAbandonedRuns, markFailed, markSucceeded, markUnpublished, startRun, updateRun } from '../store/ledger.ts';
+import { acquireRunLock } from '../store/locks.ts';
+import { migrate } from '../store/migrate.ts';
+import { publishRun } from '../store/pointer.ts';
 import { saveRejectedRows } from '../store/rejected-rows.ts';
+import { createRunTable, dropRunTable } from '../store/run-tables.ts';
+import { runTable } from '../store/tables.ts';
+import type { Progress } from './pipeline.ts';
 import { checkBadRows, checkMinRows, fallbackItems, indexAndAttach, scorePartition } from './score-partition.ts';
 
 export interface PredictOptions {
@@ -63,7 +63,9 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
   const log = opts.log.child({ job: job.name, date });
   const where = `job ${job.name}, date ${date}`;
   const timings: Record<string, number> = {};
-  const mark = (stage: string, since: number) => { timings[stage] = Math.round(performance.now() - since); };
+  const mark = (stage: string, since: number) => {
+    timings[stage] = Math.round(performance.now() - since);
+  };
 
   await migrate(db.pool);
   const lock = await acquireRunLock(db.url, config, job.name, date);
@@ -73,9 +75,19 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
   let kept = false; // a held or shadow run keeps its table
   // config.copyConnections COPY streams into the run's table, each on its own connection (the first also
   // creates, indexes and attaches the table). More than one only pays when the server has idle cores.
-  const writes = await Promise.all(Array.from({ length: config.copyConnections }, () => connectClient(db.url, config, {
-    applicationName: `batchcast write ${job.name} ${date}`.slice(0, 63), statementTimeoutMs: 0, queryTimeoutMs: config.writeQueryTimeoutMs, onError: () => {},
-  }))).catch(async (err) => { await lock.release(); throw err; });
+  const writes = await Promise.all(
+    Array.from({ length: config.copyConnections }, () =>
+      connectClient(db.url, config, {
+        applicationName: `batchcast write ${job.name} ${date}`.slice(0, 63),
+        statementTimeoutMs: 0,
+        queryTimeoutMs: config.writeQueryTimeoutMs,
+        onError: () => {},
+      }),
+    ),
+  ).catch(async (err) => {
+    await lock.release();
+    throw err;
+  });
   const write = writes[0];
   try {
     runId = await startRun(db.pool, job.name, date);
@@ -88,11 +100,31 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
     // Check everything that can be checked before the expensive part.
     let t = performance.now();
     const model = await modelInfo(job);
-    await updateRun(db.pool, runId, { modelVersion: model.version, modelSha256: model.sha256, k: job.k, modelPath: opts.modelPath && job.model.path });
-    const result = await scorePartition({ job, date, config, runId, model, writes, log, signal: opts.signal, onProgress: opts.onProgress, timings,
+    await updateRun(db.pool, runId, {
+      modelVersion: model.version,
+      modelSha256: model.sha256,
+      k: job.k,
+      modelPath: opts.modelPath && job.model.path,
+    });
+    const result = await scorePartition({
+      job,
+      date,
+      config,
+      runId,
+      model,
+      writes,
+      log,
+      signal: opts.signal,
+      onProgress: opts.onProgress,
+      timings,
       onFiles: (files) => updateRun(db.pool, runId!, { inputFiles: files }),
       onItems: async (ids) => updateRun(db.pool, runId!, { itemsSha256: await saveItemMap(db.pool, ids) }),
-      createTable: async () => { await createRunTable(write, runId!); tableCreated = true; return runTable(runId!); } });
+      createTable: async () => {
+        await createRunTable(write, runId!);
+        tableCreated = true;
+        return runTable(runId!);
+      },
+    });
     const { partition, piped } = result;
     checkBadRows(job, where, piped, partition.rows);
     if (piped.rowsRejected > 0) {
@@ -102,7 +134,15 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
     checkMinRows(job, where, piped.rowsWritten);
 
     // The guard's input profile reads only the files: it runs in DuckDB while PostgreSQL builds the index.
-    const guardStart = startGuard(db.pool, { job, date, runId, config, files: result.files, rowsRead: piped.rowsRead, rowsWritten: piped.rowsWritten });
+    const guardStart = startGuard(db.pool, {
+      job,
+      date,
+      runId,
+      config,
+      files: result.files,
+      rowsRead: piped.rowsRead,
+      rowsWritten: piped.rowsWritten,
+    });
     await indexAndAttach(write, runId, config.publishLockTimeoutMs, mark);
     await updateRun(db.pool, runId, {
       rowsRead: piped.rowsRead,
@@ -113,13 +153,39 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
 
     // Profile, compare with the generation this one would replace, judge by the job's gates.
     t = performance.now();
-    const guard = await guardRun(db.pool, { job, date, runId, config, files: result.files, rowsRead: piped.rowsRead, rowsWritten: piped.rowsWritten,
-      itemIds: result.itemIds, itemCounts: result.counts, shadow: opts.shadow }, guardStart);
+    const guard = await guardRun(
+      db.pool,
+      {
+        job,
+        date,
+        runId,
+        config,
+        files: result.files,
+        rowsRead: piped.rowsRead,
+        rowsWritten: piped.rowsWritten,
+        itemIds: result.itemIds,
+        itemCounts: result.counts,
+        shadow: opts.shadow,
+      },
+      guardStart,
+    );
     mark('guard', t);
     const done = (status: PredictResult['status'], previousRunId?: number): PredictResult => {
       const seconds = (performance.now() - t0) / 1000;
-      return { runId: runId!, job: job.name, date, rows: piped.rowsWritten, rejected: piped.rowsRejected, seconds,
-        usersPerSecond: piped.rowsWritten / seconds, modelVersion: model.version, previousRunId, timings, status, guard };
+      return {
+        runId: runId!,
+        job: job.name,
+        date,
+        rows: piped.rowsWritten,
+        rejected: piped.rowsRejected,
+        seconds,
+        usersPerSecond: piped.rowsWritten / seconds,
+        modelVersion: model.version,
+        previousRunId,
+        timings,
+        status,
+        guard,
+      };
     };
     if (opts.shadow || guard.line) {
       kept = true;
@@ -134,8 +200,11 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
     const lost = lock.lost();
     if (lost) throw new InfraError(`${where}: the lock connection was lost (${lost.message}); not publishing, rerun the date`);
     timings.total = Math.round(performance.now() - t0);
-    const pub = await publishRun(lock.client, { job: job.name, date, runId, action: 'publish', lockTimeoutMs: config.publishLockTimeoutMs },
-      (tx) => markSucceeded(tx, runId!, { ...timings, publish: 0 }));
+    const pub = await publishRun(
+      lock.client,
+      { job: job.name, date, runId, action: 'publish', lockTimeoutMs: config.publishLockTimeoutMs },
+      (tx) => markSucceeded(tx, runId!, { ...timings, publish: 0 }),
+    );
     published = true;
     timings.publish = Math.round(pub.ms);
     await updateRun(db.pool, runId, { timings });
@@ -152,7 +221,10 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
     if (runId !== undefined && !published) {
       timings.total = Math.round(performance.now() - t0);
       await markFailed(db.pool, runId, message, timings).catch((e) => log.error(`could not mark run ${runId} failed: ${describeError(e)}`));
-      if (tableCreated && !kept) await dropRunTable(db.pool, runId).catch((e) => log.warn(`could not drop the table of failed run ${runId}: ${describeError(e)}; prune will`));
+      if (tableCreated && !kept)
+        await dropRunTable(db.pool, runId).catch((e) =>
+          log.warn(`could not drop the table of failed run ${runId}: ${describeError(e)}; prune will`),
+        );
     }
     throw err;
   } finally {

@@ -28,8 +28,10 @@ async function checkTable(db: Queryable, run: RunRow, where: string): Promise<vo
     [runTable(run.run_id)],
   );
   if (!rows[0].attached) {
-    throw new BadInputError(`${where}: its predictions table ${runTable(run.run_id)} is gone or detached; rerun the date instead: ` +
-      `batchcast backfill --job ${run.job} --from ${run.prediction_date} --to ${run.prediction_date} --reprocess all`);
+    throw new BadInputError(
+      `${where}: its predictions table ${runTable(run.run_id)} is gone or detached; rerun the date instead: ` +
+        `batchcast backfill --job ${run.job} --from ${run.prediction_date} --to ${run.prediction_date} --reprocess all`,
+    );
   }
 }
 
@@ -44,17 +46,22 @@ export async function publishGeneration(db: Db, config: Config, runId: number, r
   const { job, prediction_date: date } = run;
   const where = `run ${runId} (job ${job}, date ${date})`;
   const others = `see the runs of that date with: batchcast runs --job ${job} --date ${date}`;
-  if (run.status === 'failed') throw new BadInputError(`${where} failed (${run.error ?? 'no reason recorded'}); only a succeeded run can be published; ${others}`);
+  if (run.status === 'failed')
+    throw new BadInputError(`${where} failed (${run.error ?? 'no reason recorded'}); only a succeeded run can be published; ${others}`);
   if (run.status === 'running') throw new BadInputError(`${where} is still running; it publishes itself when it succeeds; ${others}`);
   if (run.pruned_at) {
-    throw new BadInputError(`${where} was pruned at ${run.pruned_at.toISOString()} and its table is gone; ${others}, or rerun the date: ` +
-      `batchcast backfill --job ${job} --from ${date} --to ${date} --reprocess all`);
+    throw new BadInputError(
+      `${where} was pruned at ${run.pruned_at.toISOString()} and its table is gone; ${others}, or rerun the date: ` +
+        `batchcast backfill --job ${job} --from ${date} --to ${date} --reprocess all`,
+    );
   }
   // A held or shadow run is published only on a person's word: action override, the reason logged.
   const override = run.status === 'held' || run.status === 'shadow';
   const why = reason?.trim() || (run.status === 'shadow' ? `promoted shadow run ${runId}` : undefined);
   if (run.status === 'held' && !why) {
-    throw new BadInputError(`${where} was held back by a gate (${run.error ?? 'see batchcast.gate_verdicts'}); to publish it anyway say why: batchcast publish --run ${runId} --reason "..."`);
+    throw new BadInputError(
+      `${where} was held back by a gate (${run.error ?? 'see batchcast.gate_verdicts'}); to publish it anyway say why: batchcast publish --run ${runId} --reason "..."`,
+    );
   }
   await checkTable(db.pool, run, where);
 
@@ -64,12 +71,15 @@ export async function publishGeneration(db: Db, config: Config, runId: number, r
     if (current === runId) return { job, date, runId, previousRunId: current, action: 'unchanged', ms: 0 };
     const action = override ? 'override' : current !== undefined && runId < current ? 'rollback' : 'publish';
     // Checked again inside the publishing transaction: a prune may have dropped the table meanwhile.
-    const pub = await publishRun(lock.client, { job, date, runId, action, reason: override ? why : reason, lockTimeoutMs: config.publishLockTimeoutMs },
+    const pub = await publishRun(
+      lock.client,
+      { job, date, runId, action, reason: override ? why : reason, lockTimeoutMs: config.publishLockTimeoutMs },
       async (tx) => {
         await checkTable(tx, run, where);
         // once served, the date is done: the scheduler and backfill count it as succeeded
         if (override) await markOverridden(tx, runId);
-      });
+      },
+    );
     return { job, date, runId, previousRunId: pub.previousRunId, action, ms: pub.ms };
   } finally {
     await lock.release();

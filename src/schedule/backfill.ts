@@ -4,16 +4,16 @@
 // are stopped cleanly (nothing published), and a rerun skips what is already published with this model.
 import pLimit from 'p-limit';
 import type { Config } from '../config/load-config.ts';
+import { dateRange } from '../dates.ts';
 import type { Db } from '../db/connect.ts';
-import { migrate } from '../store/migrate.ts';
 import { BadInputError, describeError, exitCodeOf } from '../errors.ts';
 import { modelInfo } from '../infer/model-info.ts';
 import { loadJob } from '../jobs/load-job.ts';
 import type { Logger } from '../log.ts';
-import { dateRange } from '../dates.ts';
 import { claimDate } from '../store/claim-date.ts';
-import { exitCodeFor, heldOutcome, type DateOutcome } from './date-outcome.ts';
-import { dateStatuses, type DateStatus } from '../store/date-statuses.ts';
+import { type DateStatus, dateStatuses } from '../store/date-statuses.ts';
+import { migrate } from '../store/migrate.ts';
+import { type DateOutcome, exitCodeFor, heldOutcome } from './date-outcome.ts';
 import { spawnRun } from './spawn-run.ts';
 
 export type Reprocess = 'none' | 'failed' | 'all';
@@ -44,7 +44,13 @@ export interface BackfillOptions {
   onUpdate?: (u: BackfillProgress) => void;
 }
 
-export interface BackfillProgress { total: number; done: number; running: number; failed: number; last?: DateOutcome }
+export interface BackfillProgress {
+  total: number;
+  done: number;
+  running: number;
+  failed: number;
+  last?: DateOutcome;
+}
 
 export interface BackfillResult {
   job: string;
@@ -61,7 +67,8 @@ export function skipReason(s: DateStatus, modelVersion: string, reprocess: Repro
   if (reprocess === 'all') return undefined;
   if (s.lastStatus === 'running') return undefined; // its run may be dead; ours takes the lock or reports busy
   if (reprocess === 'failed' && s.lastStatus === 'failed') return undefined;
-  if (s.publishedRunId !== null && s.publishedModel === modelVersion) return `published as run ${s.publishedRunId} with model ${modelVersion}`;
+  if (s.publishedRunId !== null && s.publishedModel === modelVersion)
+    return `published as run ${s.publishedRunId} with model ${modelVersion}`;
   return undefined;
 }
 
@@ -71,7 +78,8 @@ export async function backfill(o: BackfillOptions): Promise<BackfillResult> {
   if (!Number.isInteger(o.concurrency) || o.concurrency < 1 || o.concurrency > 64) {
     throw new BadInputError(`--concurrency ${o.concurrency} must be between 1 and 64`);
   }
-  if (!reprocessChoices.includes(o.reprocess)) throw new BadInputError(`--reprocess must be one of ${reprocessChoices.join(', ')} (got ${o.reprocess})`);
+  if (!reprocessChoices.includes(o.reprocess))
+    throw new BadInputError(`--reprocess must be one of ${reprocessChoices.join(', ')} (got ${o.reprocess})`);
   const job = loadJob(o.config.jobsDir, o.job, o.config.root);
   const model = await modelInfo(job);
   await migrate(o.db.pool);
@@ -84,34 +92,47 @@ export async function backfill(o: BackfillOptions): Promise<BackfillResult> {
     const s = statuses.get(date)!;
     const reason = skipReason(s, model.version, o.reprocess);
     if (o.reprocess !== 'all' && s.lastStatus === 'held') outcomes.set(date, heldOutcome(job.name, date, s.lastRunId!));
-    else if (reason) outcomes.set(date, { job: job.name, date, status: 'skipped', runId: statuses.get(date)!.publishedRunId ?? undefined, note: reason });
+    else if (reason)
+      outcomes.set(date, { job: job.name, date, status: 'skipped', runId: statuses.get(date)!.publishedRunId ?? undefined, note: reason });
     else if (o.dryRun) outcomes.set(date, { job: job.name, date, status: 'planned', note: describePlan(statuses.get(date)!) });
     else todo.push(date);
   }
   const toRun = o.dryRun ? [...outcomes.values()].filter((x) => x.status === 'planned').length : todo.length;
-  o.log.info(`backfill ${job.name} ${o.from}..${o.to}: ${toRun} to run, ${dates.length - toRun} skipped${o.dryRun ? ' (dry run: nothing runs)' : ''}`,
-    { job: job.name, concurrency: o.concurrency, reprocess: o.reprocess, model: model.version });
+  o.log.info(
+    `backfill ${job.name} ${o.from}..${o.to}: ${toRun} to run, ${dates.length - toRun} skipped${o.dryRun ? ' (dry run: nothing runs)' : ''}`,
+    { job: job.name, concurrency: o.concurrency, reprocess: o.reprocess, model: model.version },
+  );
 
   const limit = pLimit(o.concurrency);
   const progress: BackfillProgress = { total: todo.length, done: 0, running: 0, failed: 0 };
-  await Promise.all(todo.map((date) => limit(async () => {
-    progress.running++;
-    o.onUpdate?.({ ...progress });
-    // A date that cannot even be claimed (database gone) is a failed date, not the end of the backfill:
-    // the other runs in progress still finish and are reported.
-    const outcome = await runDate(o, job.name, date, model.version, statuses.get(date)!)
-      .catch((err): DateOutcome => ({ job: job.name, date, status: 'failed', exitCode: exitCodeOf(err), note: describeError(err) }));
-    outcomes.set(date, outcome);
-    progress.running--;
-    progress.done++;
-    if (outcome.status === 'failed' || outcome.status === 'interrupted') progress.failed++;
-    o.onUpdate?.({ ...progress, last: outcome });
-  })));
+  await Promise.all(
+    todo.map((date) =>
+      limit(async () => {
+        progress.running++;
+        o.onUpdate?.({ ...progress });
+        // A date that cannot even be claimed (database gone) is a failed date, not the end of the backfill:
+        // the other runs in progress still finish and are reported.
+        const outcome = await runDate(o, job.name, date, model.version, statuses.get(date)!).catch(
+          (err): DateOutcome => ({ job: job.name, date, status: 'failed', exitCode: exitCodeOf(err), note: describeError(err) }),
+        );
+        outcomes.set(date, outcome);
+        progress.running--;
+        progress.done++;
+        if (outcome.status === 'failed' || outcome.status === 'interrupted') progress.failed++;
+        o.onUpdate?.({ ...progress, last: outcome });
+      }),
+    ),
+  );
 
   const list = order.map((d) => outcomes.get(d)!);
   return {
-    job: job.name, from: o.from, to: o.to, modelVersion: model.version, dates: list,
-    seconds: (performance.now() - t0) / 1000, exitCode: exitCodeFor(list),
+    job: job.name,
+    from: o.from,
+    to: o.to,
+    modelVersion: model.version,
+    dates: list,
+    seconds: (performance.now() - t0) / 1000,
+    exitCode: exitCodeFor(list),
   };
 }
 
@@ -128,8 +149,12 @@ async function runDate(o: BackfillOptions, job: string, date: string, modelVersi
   try {
     const [fresh] = await dateStatuses(o.db.pool, job, date, date);
     // --reprocess all reruns what was published when it started, but not what someone published since.
-    const reason = o.reprocess !== 'all' ? skipReason(fresh, modelVersion, o.reprocess)
-      : fresh.publishedRunId !== planned.publishedRunId ? skipReason(fresh, modelVersion, 'none') : undefined;
+    const reason =
+      o.reprocess !== 'all'
+        ? skipReason(fresh, modelVersion, o.reprocess)
+        : fresh.publishedRunId !== planned.publishedRunId
+          ? skipReason(fresh, modelVersion, 'none')
+          : undefined;
     if (reason) return { job, date, status: 'skipped', runId: fresh.publishedRunId ?? undefined, note: `${reason} meanwhile` };
     if (o.reprocess !== 'all' && fresh.lastStatus === 'held') return heldOutcome(job, date, fresh.lastRunId!);
     const run = await spawnRun({ job, date, config: o.config, dbUrl: o.db.url, log: o.runLog ?? o.log, signal: o.signal });

@@ -30,7 +30,7 @@ export interface DateOutcome {
 export function exitCodeFor(outcomes: DateOutcome[]): number {
   const failed = outcomes.filter(notDone);
   if (failed.length) {
-    const codes = new Set(failed.map((o) => (o.status === 'held' ? ExitCode.held : o.exitCode ?? ExitCode.failed)));
+    const codes = new Set(failed.map((o) => (o.status === 'held' ? ExitCode.held : (o.exitCode ?? ExitCode.failed))));
     return codes.size === 1 ? [...codes][0] : ExitCode.datesFailed;
   }
   return outcomes.some((o) => o.status === 'busy') ? ExitCode.lockBusy : ExitCode.ok;
@@ -43,7 +43,11 @@ function notDone(o: DateOutcome): boolean {
 /** A date whose newest run was held back by a gate: reported, never rerun automatically. */
 export function heldOutcome(job: string, date: string, runId: number): DateOutcome {
   return {
-    job, date, status: 'held', runId, exitCode: ExitCode.held,
+    job,
+    date,
+    status: 'held',
+    runId,
+    exitCode: ExitCode.held,
     note: `needs a person: run ${runId} was held back by a gate (batchcast runs --job ${job} --date ${date}); publish it with batchcast publish --run ${runId} --reason "...", or fix the input and rerun with --reprocess all`,
   };
 }
@@ -57,7 +61,10 @@ export function countByStatus(outcomes: DateOutcome[]): Partial<Record<OutcomeSt
 /** Thrown by the CLI after printing the table, so `main()` exits with the batch's code and a one-line summary. */
 export class DatesFailedError extends BatchcastError {
   override name = 'DatesFailedError';
-  constructor(message: string, override readonly exitCode: number) {
+  constructor(
+    message: string,
+    override readonly exitCode: number,
+  ) {
     super(message);
   }
 }
@@ -66,9 +73,15 @@ export class DatesFailedError extends BatchcastError {
 export function failureSummary(outcomes: DateOutcome[]): string {
   const bad = outcomes.filter(notDone);
   const busy = outcomes.filter((o) => o.status === 'busy');
-  const list = (xs: DateOutcome[]) => xs.slice(0, 5).map((o) => `${o.date} (${o.status}${o.exitCode ? `, exit ${o.exitCode}` : ''})`).join(', ') + (xs.length > 5 ? ', ...' : '');
+  const list = (xs: DateOutcome[]) =>
+    xs
+      .slice(0, 5)
+      .map((o) => `${o.date} (${o.status}${o.exitCode ? `, exit ${o.exitCode}` : ''})`)
+      .join(', ') + (xs.length > 5 ? ', ...' : '');
   const held = bad.filter((o) => o.status === 'held');
-  if (held.length === bad.length) return `${held.length} of ${outcomes.length} date(s) held back by a gate and need a person: ${list(held)}; see batchcast runs, then batchcast publish --run R --reason "..." or fix the input and rerun`;
-  if (bad.length) return `${bad.length} of ${outcomes.length} date(s) not done: ${list(bad)}; rerun the same command to retry them${held.length ? ' (held dates need a person)' : ''}`;
+  if (held.length === bad.length)
+    return `${held.length} of ${outcomes.length} date(s) held back by a gate and need a person: ${list(held)}; see batchcast runs, then batchcast publish --run R --reason "..." or fix the input and rerun`;
+  if (bad.length)
+    return `${bad.length} of ${outcomes.length} date(s) not done: ${list(bad)}; rerun the same command to retry them${held.length ? ' (held dates need a person)' : ''}`;
   return `${busy.length} of ${outcomes.length} date(s) busy in another process: ${list(busy)}; rerun later`;
 }

@@ -12,17 +12,19 @@ import cron, { type ScheduledTask } from 'node-cron';
 import pLimit from 'p-limit';
 import type { Config } from '../config/load-config.ts';
 import type { Db } from '../db/connect.ts';
-import { migrate } from '../store/migrate.ts';
 import { BadInputError, describeError, exitCodeOf } from '../errors.ts';
-import { listJobs, loadJob, type JobDefinition } from '../jobs/load-job.ts';
+import { type JobDefinition, listJobs, loadJob } from '../jobs/load-job.ts';
 import type { Logger } from '../log.ts';
 import { claimDate } from '../store/claim-date.ts';
-import { heldOutcome, type DateOutcome } from './date-outcome.ts';
 import { hasSucceeded, heldRun, lastSucceededDate } from '../store/date-statuses.ts';
-import { spawnRun, type SpawnedRun } from './spawn-run.ts';
+import { migrate } from '../store/migrate.ts';
+import { type DateOutcome, heldOutcome } from './date-outcome.ts';
+import { type SpawnedRun, spawnRun } from './spawn-run.ts';
 import { dueDates, latestTick, nextTick, type Schedule } from './ticks.ts';
 
-export interface Clock { now(): Date }
+export interface Clock {
+  now(): Date;
+}
 export const systemClock: Clock = { now: () => new Date() };
 
 export interface SchedulerOptions {
@@ -51,7 +53,12 @@ type WakeReason = 'startup' | 'tick' | 'missed' | 'watchdog';
 const WATCHDOG_DELAY_MS = 2_000;
 const WATCHDOG_MAX_MS = 3_600_000;
 
-interface ScheduledJob { name: string; schedule: Schedule; handledTick: number; chain: Promise<unknown> }
+interface ScheduledJob {
+  name: string;
+  schedule: Schedule;
+  handledTick: number;
+  chain: Promise<unknown>;
+}
 
 export class Scheduler {
   private readonly clock: Clock;
@@ -76,7 +83,8 @@ export class Scheduler {
     for (const name of names) {
       const job: JobDefinition = loadJob(config.jobsDir, name, config.root);
       if (!job.schedule) {
-        if (this.o.jobs?.length) throw new BadInputError(`job ${name} has no "schedule" in ${job.file}; add one, e.g. { "cron": "0 2 * * *" }`);
+        if (this.o.jobs?.length)
+          throw new BadInputError(`job ${name} has no "schedule" in ${job.file}; add one, e.g. { "cron": "0 2 * * *" }`);
         continue;
       }
       this.jobs.set(name, { name, schedule: job.schedule, handledTick: -Infinity, chain: Promise.resolve() });
@@ -86,15 +94,19 @@ export class Scheduler {
     if (this.o.wake !== 'manual') {
       for (const job of this.jobs.values()) {
         const task = cron.schedule(job.schedule.cron, () => this.wakeUp(job.name, 'tick'), {
-          timezone: job.schedule.timezone, name: `batchcast ${job.name}`, logger: cronLogger(log),
+          timezone: job.schedule.timezone,
+          name: `batchcast ${job.name}`,
+          logger: cronLogger(log),
         });
         task.on('execution:missed', () => this.wakeUp(job.name, 'missed'));
         this.tasks.push(task);
       }
     }
     for (const job of this.jobs.values()) {
-      log.info(`scheduling job ${job.name}: "${job.schedule.cron}" ${job.schedule.timezone}, catch-up ${job.schedule.catchupDays} days`,
-        { job: job.name, next: nextTick(job.schedule, this.clock.now())?.at.toISOString() });
+      log.info(`scheduling job ${job.name}: "${job.schedule.cron}" ${job.schedule.timezone}, catch-up ${job.schedule.catchupDays} days`, {
+        job: job.name,
+        next: nextTick(job.schedule, this.clock.now())?.at.toISOString(),
+      });
     }
     return this.check('startup');
   }
@@ -120,10 +132,17 @@ export class Scheduler {
     this.o.log.info(`waiting up to ${Math.round(graceMs / 1000)} s for the run in progress to finish`);
     let timer: NodeJS.Timeout | undefined;
     const drained = Promise.allSettled([...this.inFlight]).then(() => true);
-    const late = await Promise.race([drained, new Promise<false>((r) => { timer = setTimeout(() => r(false), graceMs); })]);
+    const late = await Promise.race([
+      drained,
+      new Promise<false>((r) => {
+        timer = setTimeout(() => r(false), graceMs);
+      }),
+    ]);
     clearTimeout(timer);
     if (!late) {
-      this.o.log.warn(`the run did not finish within ${Math.round(graceMs / 1000)} s; stopping it (it will be marked failed, nothing published)`);
+      this.o.log.warn(
+        `the run did not finish within ${Math.round(graceMs / 1000)} s; stopping it (it will be marked failed, nothing published)`,
+      );
       this.stopRuns.abort();
       await drained;
     }
@@ -131,7 +150,9 @@ export class Scheduler {
 
   private wakeUp(name: string, reason: WakeReason): void {
     this.enqueue(name, reason)
-      .catch((err) => this.o.log.error(`scheduler pass for job ${name} failed: ${describeError(err)}; the next wake-up retries`, { job: name }))
+      .catch((err) =>
+        this.o.log.error(`scheduler pass for job ${name} failed: ${describeError(err)}; the next wake-up retries`, { job: name }),
+      )
       .finally(() => this.armWatchdog());
   }
 
@@ -157,15 +178,25 @@ export class Scheduler {
     job.handledTick = Math.max(job.handledTick, tick.at.getTime()); // only once the ledger answered
     const due = dueDates(job.schedule, now, last);
     const log = this.o.log.child({ job: job.name });
-    if (due.length) log.info(`${due.length} date(s) due: ${due.join(', ')}`, { reason, tick: tick.at.toISOString(), lastSucceeded: last ?? null });
+    if (due.length)
+      log.info(`${due.length} date(s) due: ${due.join(', ')}`, { reason, tick: tick.at.toISOString(), lastSucceeded: last ?? null });
     for (const date of due) {
       if (this.stopping) break;
-      const outcome = await this.runDate(job.name, date)
-        .catch((err): DateOutcome => ({ job: job.name, date, status: 'failed', exitCode: exitCodeOf(err), note: describeError(err) }));
+      const outcome = await this.runDate(job.name, date).catch(
+        (err): DateOutcome => ({ job: job.name, date, status: 'failed', exitCode: exitCodeOf(err), note: describeError(err) }),
+      );
       result.outcomes.push(outcome);
-      const fields = { date, status: outcome.status, runId: outcome.runId ?? null, seconds: outcome.seconds && Number(outcome.seconds.toFixed(1)) };
+      const fields = {
+        date,
+        status: outcome.status,
+        runId: outcome.runId ?? null,
+        seconds: outcome.seconds && Number(outcome.seconds.toFixed(1)),
+      };
       // info even when failed: spawn-run already logged the failure as an error, once.
-      log.info(`${job.name} ${date}: ${outcome.status}${outcome.note ? ` (${outcome.note})` : ''}`, { ...fields, exitCode: outcome.exitCode ?? null });
+      log.info(`${job.name} ${date}: ${outcome.status}${outcome.note ? ` (${outcome.note})` : ''}`, {
+        ...fields,
+        exitCode: outcome.exitCode ?? null,
+      });
     }
     return result;
   }
@@ -181,7 +212,9 @@ export class Scheduler {
       if (held !== undefined) return heldOutcome(job, date, held);
       // Checked again once a slot is free: a date queued behind another job's run must not start after SIGTERM.
       const stopping: SpawnedRun = { job, date, status: 'interrupted', note: 'scheduler stopping' };
-      const run = await this.limit(async () => (this.stopping ? stopping : spawnRun({ job, date, config, dbUrl: db.url, log, signal: this.stopRuns.signal })));
+      const run = await this.limit(async () =>
+        this.stopping ? stopping : spawnRun({ job, date, config, dbUrl: db.url, log, signal: this.stopRuns.signal }),
+      );
       if (run.status === 'busy') run.note = 'another process holds the run lock and is doing this date; left to it';
       const { result: _result, ...outcome } = run;
       return outcome;
@@ -198,9 +231,12 @@ export class Scheduler {
     const next = Math.min(...[...this.jobs.values()].map((j) => nextTick(j.schedule, now)?.at.getTime() ?? Infinity));
     if (!Number.isFinite(next)) return;
     const wait = Math.min(next - now.getTime() + WATCHDOG_DELAY_MS, WATCHDOG_MAX_MS);
-    this.watchdog = setTimeout(() => {
-      for (const name of this.jobs.keys()) this.wakeUp(name, 'watchdog');
-    }, Math.max(wait, 0));
+    this.watchdog = setTimeout(
+      () => {
+        for (const name of this.jobs.keys()) this.wakeUp(name, 'watchdog');
+      },
+      Math.max(wait, 0),
+    );
   }
 }
 
@@ -225,7 +261,9 @@ export interface RunSchedulerOptions extends SchedulerOptions {
 export async function runScheduler(o: RunSchedulerOptions): Promise<DateOutcome[]> {
   const scheduler = new Scheduler({ ...o, wake: o.once ? 'manual' : o.wake });
   const outcomes: DateOutcome[] = [];
-  const stopOnAbort = () => { void scheduler.stop(); };
+  const stopOnAbort = () => {
+    void scheduler.stop();
+  };
   o.until?.addEventListener('abort', stopOnAbort, { once: true });
   try {
     for (const p of await scheduler.start()) outcomes.push(...p.outcomes);

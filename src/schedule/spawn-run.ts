@@ -42,7 +42,11 @@ function childEnv(o: SpawnRunOptions): NodeJS.ProcessEnv {
   };
 }
 
-interface Seen { runId?: number; error?: string; loggedError?: boolean }
+interface Seen {
+  runId?: number;
+  error?: string;
+  loggedError?: boolean;
+}
 
 const levelName = (n: number): 'debug' | 'info' | 'warn' | 'error' => (n >= 50 ? 'error' : n >= 40 ? 'warn' : n >= 30 ? 'info' : 'debug');
 
@@ -74,7 +78,8 @@ export function spawnRun(o: SpawnRunOptions): Promise<SpawnedRun> {
   const t0 = performance.now();
   const log = o.log.child({ job: o.job, date: o.date });
   const base = { job: o.job, date: o.date };
-  if (o.signal?.aborted) return Promise.resolve({ ...base, status: 'interrupted', exitCode: ExitCode.failed, note: 'not started: interrupted' });
+  if (o.signal?.aborted)
+    return Promise.resolve({ ...base, status: 'interrupted', exitCode: ExitCode.failed, note: 'not started: interrupted' });
 
   return new Promise<SpawnedRun>((resolve) => {
     const args = [bin, 'predict', '--job', o.job, '--date', o.date, '--json', '--log-level', o.config.logLevel];
@@ -85,7 +90,9 @@ export function spawnRun(o: SpawnRunOptions): Promise<SpawnedRun> {
     let spawnError: Error | undefined;
     let killTimer: NodeJS.Timeout | undefined;
 
-    createInterface({ input: child.stdout }).on('line', (l) => { if (l.trim()) lastStdout = l; });
+    createInterface({ input: child.stdout }).on('line', (l) => {
+      if (l.trim()) lastStdout = l;
+    });
     createInterface({ input: child.stderr }).on('line', (l) => relayLine(log, l, seen));
 
     const onAbort = () => {
@@ -98,13 +105,21 @@ export function spawnRun(o: SpawnRunOptions): Promise<SpawnedRun> {
     };
     o.signal?.addEventListener('abort', onAbort, { once: true });
 
-    child.on('error', (err) => { spawnError = err; });
+    child.on('error', (err) => {
+      spawnError = err;
+    });
     child.on('close', (code, signal) => {
       o.signal?.removeEventListener('abort', onAbort);
       clearTimeout(killTimer);
       const seconds = (performance.now() - t0) / 1000;
       if (spawnError) {
-        resolve({ ...base, status: 'failed', exitCode: ExitCode.infra, seconds, note: `could not start ${process.execPath} ${bin}: ${spawnError.message}` });
+        resolve({
+          ...base,
+          status: 'failed',
+          exitCode: ExitCode.infra,
+          seconds,
+          note: `could not start ${process.execPath} ${bin}: ${spawnError.message}`,
+        });
         return;
       }
       if (code === ExitCode.ok) {

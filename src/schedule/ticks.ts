@@ -10,7 +10,11 @@ import { addDays } from '../dates.ts';
 import { cronProblem } from '../jobs/schedule-checks.ts';
 import { civilDate, instantOf, wallTimeAt } from '../zoned-time.ts';
 
-export interface Schedule { cron: string; timezone: string; catchupDays: number }
+export interface Schedule {
+  cron: string;
+  timezone: string;
+  catchupDays: number;
+}
 
 export interface Tick {
   /** when the tick happens */
@@ -19,7 +23,13 @@ export interface Tick {
   date: string;
 }
 
-interface Fields { minutes: number[]; hours: number[]; days: Set<number>; months: Set<number>; weekdays: Set<number> }
+interface Fields {
+  minutes: number[];
+  hours: number[];
+  days: Set<number>;
+  months: Set<number>;
+  weekdays: Set<number>;
+}
 
 const compiled = new Map<string, Fields>();
 // A cron that matches nothing for this long has no ticks (Feb 29 recurs within 8 years; 9 covers it).

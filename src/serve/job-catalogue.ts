@@ -1,7 +1,7 @@
 // The jobs the API knows: every valid file in jobs/, read at start and re-read every few seconds, so a
 // request never touches the file system (fuzzed job names cost a Map lookup, not a stat).
 import { describeError } from '../errors.ts';
-import { listJobs, loadJob, type JobDefinition } from '../jobs/load-job.ts';
+import { type JobDefinition, listJobs, loadJob } from '../jobs/load-job.ts';
 import type { Logger } from '../log.ts';
 
 export class JobCatalogue {
@@ -10,7 +10,11 @@ export class JobCatalogue {
   private timer: NodeJS.Timeout | undefined;
   private readonly listeners: (() => void)[] = [];
 
-  constructor(private readonly jobsDir: string, private readonly root: string, private readonly log: Logger) {
+  constructor(
+    private readonly jobsDir: string,
+    private readonly root: string,
+    private readonly log: Logger,
+  ) {
     this.reload();
   }
 
@@ -58,7 +62,9 @@ export class JobCatalogue {
         const previous = this.jobs.get(name);
         if (previous) next.set(name, previous);
         if (this.problems.get(name) !== why) {
-          this.log.warn(`job file for ${name} is not valid: ${why}; ${previous ? 'still serving its last valid definition' : 'the job is not served'}`);
+          this.log.warn(
+            `job file for ${name} is not valid: ${why}; ${previous ? 'still serving its last valid definition' : 'the job is not served'}`,
+          );
         }
       }
     }

@@ -1,12 +1,12 @@
 // `batchcast serve` minus the flag parsing: open the lookup pool, start the HTTP server, wait for a stop
 // signal, then close in reverse order (HTTP first so requests in flight still have their pool).
 import type pg from 'pg';
-import { redactUrl, type Config } from '../config/load-config.ts';
-import { createPool, openDb, type Db } from '../db/connect.ts';
+import { type Config, redactUrl } from '../config/load-config.ts';
+import { createPool, type Db, openDb } from '../db/connect.ts';
 import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { isClusterWorker, workerMetrics } from './http/cluster.ts';
-import { startServer, type LookupServer } from './http/server.ts';
+import { type LookupServer, startServer } from './http/server.ts';
 
 export interface ServeOptions {
   config: Config;
@@ -16,7 +16,11 @@ export interface ServeOptions {
   onListening?: (server: LookupServer) => void;
 }
 
-interface LookupDb { pool: pg.Pool; where: string; close(): Promise<void> }
+interface LookupDb {
+  pool: pg.Pool;
+  where: string;
+  close(): Promise<void>;
+}
 
 /** The read-only role when configured (LOOKUP_DATABASE_URL), else DATABASE_URL, else the embedded server. */
 async function openLookupDb(config: Config, log: Logger): Promise<LookupDb> {
@@ -28,9 +32,14 @@ async function openLookupDb(config: Config, log: Logger): Promise<LookupDb> {
     const pool = createPool(url, config, { ...opts, onError: (err) => log.warn(`idle lookup connection lost (${where}): ${err.message}`) });
     return { pool, where, close: () => pool.end() };
   }
-  const db: Db = await openDb({ ...config, statementTimeoutMs: config.serve.statementTimeoutMs }, {
-    poolSize: opts.max, applicationName: opts.applicationName, log: (m) => log.info(m),
-  });
+  const db: Db = await openDb(
+    { ...config, statementTimeoutMs: config.serve.statementTimeoutMs },
+    {
+      poolSize: opts.max,
+      applicationName: opts.applicationName,
+      log: (m) => log.info(m),
+    },
+  );
   return { pool: db.pool, where: db.where, close: () => db.close() };
 }
 
@@ -51,7 +60,9 @@ export async function serveApi(opts: ServeOptions): Promise<void> {
     // one of serve.processes: /metrics shows all of them, gathered by the primary
     if (isClusterWorker()) server.metrics.render = workerMetrics(server.metrics.registry);
     try {
-      log.info(`serving lookups on ${server.url} (database ${db.where}, jobs ${server.catalogue.names().join(', ') || 'none yet'})`, { url: server.url });
+      log.info(`serving lookups on ${server.url} (database ${db.where}, jobs ${server.catalogue.names().join(', ') || 'none yet'})`, {
+        url: server.url,
+      });
       opts.onListening?.(server);
       await opts.until;
       log.info('stopping: no new connections; finishing requests in flight');

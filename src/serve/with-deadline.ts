@@ -27,7 +27,12 @@ export async function withDeadline<T>(
   });
   const connecting = pool.connect();
   // A connection that arrives after the deadline goes straight back.
-  connecting.then((c) => { if (timedOut) c.release(); }, () => {});
+  connecting.then(
+    (c) => {
+      if (timedOut) c.release();
+    },
+    () => {},
+  );
   let client: pg.PoolClient | undefined;
   try {
     client = await Promise.race([connecting, deadline]);

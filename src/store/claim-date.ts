@@ -7,10 +7,17 @@ import type { Config } from '../config/load-config.ts';
 import { connectClient } from '../db/connect.ts';
 import { CLAIM_LOCK_KEY as KEY } from './locks.ts';
 
-export interface DateClaim { release(): Promise<void> }
+export interface DateClaim {
+  release(): Promise<void>;
+}
 
 /** The claim, or undefined when another scheduler or backfill holds it right now. */
-export async function claimDate(url: string, config: Pick<Config, 'connectTimeoutMs'>, job: string, date: string): Promise<DateClaim | undefined> {
+export async function claimDate(
+  url: string,
+  config: Pick<Config, 'connectTimeoutMs'>,
+  job: string,
+  date: string,
+): Promise<DateClaim | undefined> {
   // Its own connection: a session lock lives as long as the session, and ending it releases the lock
   // even if the unlock below never runs (this process killed).
   const client = await connectClient(url, config, { applicationName: `batchcast claim ${job} ${date}`.slice(0, 63), onError: () => {} });

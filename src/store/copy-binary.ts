@@ -150,10 +150,16 @@ export async function forEachCopyRow(stream: AsyncIterable<Buffer>, fields: numb
     pending = undefined;
     let pos = 0;
     if (!headerDone) {
-      if (buf.length < 19) { pending = buf; continue; }
+      if (buf.length < 19) {
+        pending = buf;
+        continue;
+      }
       if (!buf.subarray(0, 11).equals(SIGNATURE)) throw new Error('not a PostgreSQL COPY binary stream (bad signature)');
       const ext = buf.readInt32BE(15);
-      if (buf.length < 19 + ext) { pending = buf; continue; }
+      if (buf.length < 19 + ext) {
+        pending = buf;
+        continue;
+      }
       pos = 19 + ext;
       headerDone = true;
     }
@@ -162,16 +168,30 @@ export async function forEachCopyRow(stream: AsyncIterable<Buffer>, fields: numb
     for (;;) {
       if (ended || pos + 2 > buf.length) break;
       const n = view.getInt16(pos);
-      if (n === -1) { ended = true; pos += 2; break; }
+      if (n === -1) {
+        ended = true;
+        pos += 2;
+        break;
+      }
       if (n !== fields) throw new Error(`COPY row has ${n} fields, expected ${fields}`);
       let p = pos + 2;
       let complete = true;
       for (let f = 0; f < fields; f++) {
-        if (p + 4 > buf.length) { complete = false; break; }
+        if (p + 4 > buf.length) {
+          complete = false;
+          break;
+        }
         const len = view.getInt32(p);
         p += 4;
-        if (len < 0) { at[2 * f] = -1; at[2 * f + 1] = -1; continue; }
-        if (p + len > buf.length) { complete = false; break; }
+        if (len < 0) {
+          at[2 * f] = -1;
+          at[2 * f + 1] = -1;
+          continue;
+        }
+        if (p + len > buf.length) {
+          complete = false;
+          break;
+        }
         at[2 * f] = p;
         at[2 * f + 1] = p + len;
         p += len;

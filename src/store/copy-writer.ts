@@ -22,9 +22,16 @@ export class CopyWriter {
   private failed: Error | undefined;
   private readonly done: Promise<number>;
 
-  private constructor(private readonly stream: Writable & { rowCount?: number }, private readonly stallMs: number, table: string) {
+  private constructor(
+    private readonly stream: Writable & { rowCount?: number },
+    private readonly stallMs: number,
+    table: string,
+  ) {
     this.done = new Promise<number>((resolve, reject) => {
-      stream.on('error', (err) => { this.failed = copyError(err, table); reject(this.failed); });
+      stream.on('error', (err) => {
+        this.failed = copyError(err, table);
+        reject(this.failed);
+      });
       stream.on('finish', () => resolve(stream.rowCount ?? 0));
     });
     this.done.catch(() => {}); // observed through write()/finish(); never an unhandled rejection
@@ -41,12 +48,20 @@ export class CopyWriter {
   async write(buf: Buffer): Promise<void> {
     if (this.failed) throw this.failed;
     if (!this.stream.write(buf)) {
-      await this.withStallTimeout(new Promise<void>((resolve, reject) => {
-        const onDrain = () => { this.stream.off('error', onError); resolve(); };
-        const onError = (err: Error) => { this.stream.off('drain', onDrain); reject(this.failed ?? err); };
-        this.stream.once('drain', onDrain);
-        this.stream.once('error', onError);
-      }));
+      await this.withStallTimeout(
+        new Promise<void>((resolve, reject) => {
+          const onDrain = () => {
+            this.stream.off('error', onError);
+            resolve();
+          };
+          const onError = (err: Error) => {
+            this.stream.off('drain', onDrain);
+            reject(this.failed ?? err);
+          };
+          this.stream.once('drain', onDrain);
+          this.stream.once('error', onError);
+        }),
+      );
     }
   }
 
@@ -61,7 +76,9 @@ export class CopyWriter {
     let timer: NodeJS.Timeout | undefined;
     const stalled = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        const err = new InfraError(`COPY stall timeout fired (config copyStallTimeoutMs = ${this.stallMs} ms): the server accepted no data; the connection may be half-open`);
+        const err = new InfraError(
+          `COPY stall timeout fired (config copyStallTimeoutMs = ${this.stallMs} ms): the server accepted no data; the connection may be half-open`,
+        );
         this.abort(err);
         reject(err);
       }, this.stallMs);

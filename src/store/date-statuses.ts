@@ -49,9 +49,9 @@ export async function heldRun(db: Queryable, job: string, date: string): Promise
 }
 
 export async function hasSucceeded(db: Queryable, job: string, date: string): Promise<boolean> {
-  const { rows } = await db.query(
-    `select 1 from batchcast.runs where job = $1 and prediction_date = $2 and status = 'succeeded' limit 1`,
-    [job, date],
-  );
+  const { rows } = await db.query(`select 1 from batchcast.runs where job = $1 and prediction_date = $2 and status = 'succeeded' limit 1`, [
+    job,
+    date,
+  ]);
   return rows.length > 0;
 }

@@ -33,8 +33,14 @@ export interface GenerationMeta extends Generation {
 /** What the run ledger says about a run; undefined when the run is not there (pruned, or another database). */
 export async function readGenerationMeta(client: Queryable, runId: number): Promise<GenerationMeta | undefined> {
   const { rows } = await client.query<{
-    job: string; prediction_date: string; model_version: string; generated_at: string; k: number; rows_written: number;
-    fallback_item_ids: string[] | null; fallback_scores: number[] | null;
+    job: string;
+    prediction_date: string;
+    model_version: string;
+    generated_at: string;
+    k: number;
+    rows_written: number;
+    fallback_item_ids: string[] | null;
+    fallback_scores: number[] | null;
   }>(
     `select r.job, r.prediction_date::text as prediction_date, coalesce(r.model_version, '') as model_version,
             to_char(coalesce(r.finished_at, r.started_at) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as generated_at,
@@ -45,7 +51,13 @@ export async function readGenerationMeta(client: Queryable, runId: number): Prom
   const r = rows[0];
   if (!r) return undefined;
   return {
-    job: r.job, runId, predictionDate: r.prediction_date, modelVersion: r.model_version, generatedAt: r.generated_at, k: r.k, rows: r.rows_written,
+    job: r.job,
+    runId,
+    predictionDate: r.prediction_date,
+    modelVersion: r.model_version,
+    generatedAt: r.generated_at,
+    k: r.k,
+    rows: r.rows_written,
     fallback: r.fallback_item_ids && r.fallback_scores ? { itemIds: r.fallback_item_ids, scores: r.fallback_scores } : null,
     itemMap: await readItemMap(client, runId),
   };

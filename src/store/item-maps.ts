@@ -2,8 +2,8 @@
 // is stored once per items file in batchcast.item_maps, keyed by the sha256 of its ids, shared by runs.
 // The one place that writes a map, reads it back, and says which column a run's items are in.
 import { createHash } from 'node:crypto';
-import { runTable } from './tables.ts';
 import type { Queryable } from './queryable.ts';
+import { runTable } from './tables.ts';
 
 /** sha256 (hex) of the ids in index order, one per line: the same mapping gives the same key, whatever file it came from. */
 export function itemsSha256(itemIds: string[]): string {
@@ -23,7 +23,9 @@ export async function saveItemMap(db: Queryable, itemIds: string[]): Promise<str
     await db.query(
       `insert into batchcast.item_maps (items_sha256, idx, item_id)
        select $1, (n - 1)::int4, id from unnest($2::text[]) with ordinality as u (id, n)
-       on conflict do nothing`, [sha, itemIds]);
+       on conflict do nothing`,
+      [sha, itemIds],
+    );
     // Statistics now, not at autovacuum's next pass: without them the planner guesses a few rows per map and
     // probes it by items_sha256 alone, reading the whole map for every item of a one-user query on the view.
     await db.query('analyze batchcast.item_maps');
@@ -34,7 +36,9 @@ export async function saveItemMap(db: Queryable, itemIds: string[]): Promise<str
 /** The item map stored under `sha` (index -> id); an error naming it when it is missing. */
 export async function readItemMapOf(db: Queryable, sha: string, what: string): Promise<string[]> {
   const map = await db.query<{ ids: string[] }>(
-    'select coalesce(array_agg(item_id order by idx), \'{}\') as ids from batchcast.item_maps where items_sha256 = $1', [sha]);
+    "select coalesce(array_agg(item_id order by idx), '{}') as ids from batchcast.item_maps where items_sha256 = $1",
+    [sha],
+  );
   const ids = map.rows[0].ids;
   if (!ids.length) throw new Error(`${what}: its item map ${sha} is missing from batchcast.item_maps; the run cannot be read`);
   return ids;

@@ -36,8 +36,14 @@ export interface ReadOptions {
 }
 
 interface LedgerRow {
-  job: string; last_success: number | null; counts: Record<string, number>;
-  run_id: number | null; status: string | null; finished: number | null; duration: number | null; rows: number | null;
+  job: string;
+  last_success: number | null;
+  counts: Record<string, number>;
+  run_id: number | null;
+  status: string | null;
+  finished: number | null;
+  duration: number | null;
+  rows: number | null;
 }
 
 /** The figures of every job in the ledger (or one), in two statements whatever the number of jobs. */
@@ -68,7 +74,10 @@ export async function readJobFigures(db: Queryable, opts: ReadOptions = {}): Pro
   return rows.map((r) => ({
     job: r.job,
     lastSuccessSeconds: r.last_success,
-    lastRun: r.run_id === null ? null : { runId: r.run_id, status: r.status!, finishedSeconds: r.finished!, durationSeconds: r.duration!, rows: r.rows! },
+    lastRun:
+      r.run_id === null
+        ? null
+        : { runId: r.run_id, status: r.status!, finishedSeconds: r.finished!, durationSeconds: r.duration!, rows: r.rows! },
     runs: Object.fromEntries(RUN_STATUSES.map((s) => [s, r.counts[s] ?? 0])),
     drift: drift.get(r.job) ?? null,
   }));
@@ -102,13 +111,23 @@ async function readDrift(db: Queryable, job: string | null, onUnavailable?: (rea
     onUnavailable?.((err as Error).message);
     return new Map();
   }
-  return new Map(rows.map((r) => {
-    const c = r.comparison;
-    const psi = c.psi.map((p) => p.psi).filter(Number.isFinite);
-    return [r.job, {
-      runId: r.run_id, referenceRunId: r.reference_run_id, driftedFeatureShare: c.driftedFeatureShare,
-      maxFeaturePsi: psi.length ? Math.max(...psi) : null, overlapAtK: c.meanOverlapAtK, rbo: c.meanRbo,
-      itemJsDistance: c.itemJsDistance, usersRatio: c.usersRatio,
-    }];
-  }));
+  return new Map(
+    rows.map((r) => {
+      const c = r.comparison;
+      const psi = c.psi.map((p) => p.psi).filter(Number.isFinite);
+      return [
+        r.job,
+        {
+          runId: r.run_id,
+          referenceRunId: r.reference_run_id,
+          driftedFeatureShare: c.driftedFeatureShare,
+          maxFeaturePsi: psi.length ? Math.max(...psi) : null,
+          overlapAtK: c.meanOverlapAtK,
+          rbo: c.meanRbo,
+          itemJsDistance: c.itemJsDistance,
+          usersRatio: c.usersRatio,
+        },
+      ];
+    }),
+  );
 }

@@ -74,21 +74,39 @@ export async function updateRun(db: Queryable, runId: number, u: RunUpdate): Pro
         model_path = coalesce($12, model_path),
         items_sha256 = coalesce($13, items_sha256)
       where run_id = $1`,
-    [runId, u.modelVersion ?? null, u.modelSha256 ?? null, u.inputFiles ?? null, u.k ?? null, u.rowsRead ?? null,
-      u.rowsWritten ?? null, u.rowsRejected ?? null, u.timings ? JSON.stringify(u.timings) : null,
-      u.fallback?.itemIds ?? null, u.fallback?.scores ?? null, u.modelPath ?? null, u.itemsSha256 ?? null],
+    [
+      runId,
+      u.modelVersion ?? null,
+      u.modelSha256 ?? null,
+      u.inputFiles ?? null,
+      u.k ?? null,
+      u.rowsRead ?? null,
+      u.rowsWritten ?? null,
+      u.rowsRejected ?? null,
+      u.timings ? JSON.stringify(u.timings) : null,
+      u.fallback?.itemIds ?? null,
+      u.fallback?.scores ?? null,
+      u.modelPath ?? null,
+      u.itemsSha256 ?? null,
+    ],
   );
 }
 
 export async function markSucceeded(db: Queryable, runId: number, timings: Record<string, number>): Promise<void> {
-  await db.query(
-    `update batchcast.runs set status = 'succeeded', timings = $2, finished_at = now(), error = null where run_id = $1`,
-    [runId, JSON.stringify(timings)],
-  );
+  await db.query(`update batchcast.runs set status = 'succeeded', timings = $2, finished_at = now(), error = null where run_id = $1`, [
+    runId,
+    JSON.stringify(timings),
+  ]);
 }
 
 /** Closes a run that was written but not published: held back by a gate, or a shadow run. */
-export async function markUnpublished(db: Queryable, runId: number, status: 'held' | 'shadow', note: string | null, timings: Record<string, number>): Promise<void> {
+export async function markUnpublished(
+  db: Queryable,
+  runId: number,
+  status: 'held' | 'shadow',
+  note: string | null,
+  timings: Record<string, number>,
+): Promise<void> {
   await db.query(
     `update batchcast.runs set status = $2, error = $3, timings = $4, finished_at = now() where run_id = $1 and status = 'running'`,
     [runId, status, note?.slice(0, 4000) ?? null, JSON.stringify(timings)],
@@ -119,7 +137,12 @@ export async function failAbandonedRuns(db: Queryable, job: string, date: string
   return rows.map((r) => r.run_id);
 }
 
-export interface RunFilter { job?: string; date?: string; status?: string; limit?: number }
+export interface RunFilter {
+  job?: string;
+  date?: string;
+  status?: string;
+  limit?: number;
+}
 
 export async function listRuns(db: Queryable, f: RunFilter = {}): Promise<(RunRow & { published: boolean })[]> {
   const { rows } = await db.query<RunRow & { published: boolean }>(
@@ -151,7 +174,9 @@ export async function showRuns(db: Db, filter: RunFilter): Promise<LedgerRow[]> 
 /** The newest run of (job, date), whatever its status. */
 export async function newestRunId(db: Queryable, job: string, date: string): Promise<number | undefined> {
   const { rows } = await db.query<{ run_id: number | null }>(
-    'select max(run_id) as run_id from batchcast.runs where job = $1 and prediction_date = $2', [job, date]);
+    'select max(run_id) as run_id from batchcast.runs where job = $1 and prediction_date = $2',
+    [job, date],
+  );
   return rows[0].run_id ?? undefined;
 }
 
@@ -159,7 +184,8 @@ export async function newestRunId(db: Queryable, job: string, date: string): Pro
 export async function itemMapKeys(db: Queryable, runId: number, otherRunId: number): Promise<[string | null, string | null]> {
   const { rows } = await db.query<{ a: string | null; b: string | null }>(
     `select (select items_sha256 from batchcast.runs where run_id = $1) as a, (select items_sha256 from batchcast.runs where run_id = $2) as b`,
-    [runId, otherRunId]);
+    [runId, otherRunId],
+  );
   return [rows[0].a, rows[0].b];
 }
 
@@ -168,7 +194,11 @@ export async function markOverridden(db: Queryable, runId: number): Promise<void
   await db.query(`update batchcast.runs set status = 'succeeded', error = null where run_id = $1`, [runId]);
 }
 
-export interface PrunableRun { run_id: number; job: string; prediction_date: string }
+export interface PrunableRun {
+  run_id: number;
+  job: string;
+  prediction_date: string;
+}
 
 /**
  * Runs whose tables prune may drop: per (job, date), all but the published generation and the newest others
@@ -215,7 +245,9 @@ export async function markPruned(db: Queryable, runId: number, by: 'prune' | 're
 /** Runs of (job, date) whose tables have not been dropped, oldest first. */
 export async function unprunedRunIds(db: Queryable, job: string, date: string): Promise<number[]> {
   const { rows } = await db.query<{ run_id: number }>(
-    'select run_id from batchcast.runs where job = $1 and prediction_date = $2 and pruned_at is null order by run_id', [job, date]);
+    'select run_id from batchcast.runs where job = $1 and prediction_date = $2 and pruned_at is null order by run_id',
+    [job, date],
+  );
   return rows.map((r) => r.run_id);
 }
 

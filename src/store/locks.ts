@@ -47,13 +47,22 @@ export function lockAppName(job: string, date: string): string {
   return `batchcast run ${job} ${date}`.slice(0, 63);
 }
 
-export async function acquireRunLock(url: string, config: Pick<Config, 'connectTimeoutMs'> & Partial<Pick<Config, 'queryTimeoutMs'>>, job: string, date: string): Promise<RunLock> {
+export async function acquireRunLock(
+  url: string,
+  config: Pick<Config, 'connectTimeoutMs'> & Partial<Pick<Config, 'queryTimeoutMs'>>,
+  job: string,
+  date: string,
+): Promise<RunLock> {
   let lostWith: Error | undefined;
   const client = await connectClient(url, config, {
     applicationName: lockAppName(job, date),
-    onError: (err) => { lostWith = err; },
+    onError: (err) => {
+      lostWith = err;
+    },
   });
-  client.on('end', () => { lostWith ??= new Error('lock connection closed'); });
+  client.on('end', () => {
+    lostWith ??= new Error('lock connection closed');
+  });
   try {
     if (!(await tryRunLock(client, job, date))) {
       const holder = await client.query<{ pid: number; application_name: string; client_addr: string | null; backend_start: Date }>(
@@ -67,7 +76,9 @@ export async function acquireRunLock(url: string, config: Pick<Config, 'connectT
       );
       const h = holder.rows[0];
       const who = h ? ` (server pid ${h.pid}, "${h.application_name}", since ${h.backend_start.toISOString()})` : '';
-      throw new LockBusyError(`job ${job}, date ${date}: another run holds the lock${who}; it is doing this work now, so this run did nothing. Retry after it finishes`);
+      throw new LockBusyError(
+        `job ${job}, date ${date}: another run holds the lock${who}; it is doing this work now, so this run did nothing. Retry after it finishes`,
+      );
     }
   } catch (err) {
     await client.end().catch(() => {});

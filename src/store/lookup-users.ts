@@ -85,7 +85,11 @@ interface Row {
  * past PREPARED_PER_CONNECTION the oldest is deallocated. A name is never reused (`next` counts), because
  * pg remembers every name it parsed.
  */
-interface ConnectionState { served: Map<string, number>; names: Map<number, string>; next: number }
+interface ConnectionState {
+  served: Map<string, number>;
+  names: Map<number, string>;
+  next: number;
+}
 const connections = new WeakMap<object, ConnectionState>();
 const PREPARED_PER_CONNECTION = 32;
 
@@ -174,7 +178,8 @@ export async function lookupUsers(
     };
     const users: UserRecommendations[] = new Array(userIds.length);
     const map = rows.some((r) => r.item_idx) ? await cachedItemMap(client, first.items_sha256!) : [];
-    for (const r of rows) users[r.i - 1] = { found: r.found, itemIds: r.item_idx ? r.item_idx.map((x) => map[x]) : r.item_ids, scores: r.scores };
+    for (const r of rows)
+      users[r.i - 1] = { found: r.found, itemIds: r.item_idx ? r.item_idx.map((x) => map[x]) : r.item_ids, scores: r.scores };
     return { generation, users };
   }
   throw new Error(`lookup in job ${job}${date ? `, date ${date}` : ''}: the published run changed three times during one lookup; retry`);

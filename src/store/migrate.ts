@@ -8,7 +8,11 @@ import { MIGRATE_LOCK_KEY } from './locks.ts';
 
 const sqlDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../sql');
 
-export interface Migration { id: number; name: string; file: string }
+export interface Migration {
+  id: number;
+  name: string;
+  file: string;
+}
 
 export function listMigrations(dir = sqlDir): Migration[] {
   const all = readdirSync(dir)
@@ -17,7 +21,8 @@ export function listMigrations(dir = sqlDir): Migration[] {
     .sort((a, b) => a.id - b.id);
   // Two files with one number would leave one of them silently unapplied wherever the other ran first.
   const dup = all.find((m, i) => i > 0 && all[i - 1].id === m.id);
-  if (dup) throw new Error(`sql/ has two migrations numbered ${dup.id} (${all.find((m) => m.id === dup.id)!.name}, ${dup.name}); renumber one`);
+  if (dup)
+    throw new Error(`sql/ has two migrations numbered ${dup.id} (${all.find((m) => m.id === dup.id)!.name}, ${dup.name}); renumber one`);
   return all;
 }
 

@@ -61,7 +61,13 @@ export async function publishRun(
       'insert into batchcast.publish_log (job, prediction_date, run_id, previous_run_id, action, reason) values ($1, $2, $3, $4, $5, $6)',
       [req.job, req.date, req.runId, previousRunId ?? null, req.action, req.reason ?? null],
     );
-    const notice: PublishNotice = { job: req.job, date: req.date, run_id: req.runId, previous_run_id: previousRunId ?? null, action: req.action };
+    const notice: PublishNotice = {
+      job: req.job,
+      date: req.date,
+      run_id: req.runId,
+      previous_run_id: previousRunId ?? null,
+      action: req.action,
+    };
     await client.query('select pg_notify($1, $2)', [PUBLISH_CHANNEL, JSON.stringify(notice)]);
     await client.query('commit');
     return { previousRunId, ms: performance.now() - t0 };
@@ -101,12 +107,19 @@ export async function publishedGenerations(client: Queryable): Promise<Map<strin
 
 /** The run published for (job, date), if any. */
 export async function publishedRunId(db: Queryable, job: string, date: string): Promise<number | undefined> {
-  const { rows } = await db.query<{ run_id: number }>('select run_id from batchcast.published where job = $1 and prediction_date = $2', [job, date]);
+  const { rows } = await db.query<{ run_id: number }>('select run_id from batchcast.published where job = $1 and prediction_date = $2', [
+    job,
+    date,
+  ]);
   return rows[0]?.run_id;
 }
 
 /** The run published for (job, date) with its model version, if any. */
-export async function publishedRun(db: Queryable, job: string, date: string): Promise<{ runId: number; modelVersion: string | null } | undefined> {
+export async function publishedRun(
+  db: Queryable,
+  job: string,
+  date: string,
+): Promise<{ runId: number; modelVersion: string | null } | undefined> {
   const { rows } = await db.query<{ run_id: number; model_version: string | null }>(
     `select p.run_id, r.model_version from batchcast.published p join batchcast.runs r on r.run_id = p.run_id
       where p.job = $1 and p.prediction_date = $2`,
@@ -116,7 +129,10 @@ export async function publishedRun(db: Queryable, job: string, date: string): Pr
 }
 
 /** The job's newest published generation, with the sha256 of the model that wrote it. */
-export async function latestPublished(db: Queryable, job: string): Promise<{ runId: number; date: string; modelSha256: string | null } | undefined> {
+export async function latestPublished(
+  db: Queryable,
+  job: string,
+): Promise<{ runId: number; date: string; modelSha256: string | null } | undefined> {
   const { rows } = await db.query<{ run_id: number; prediction_date: string; model_sha256: string | null }>(
     `select p.run_id, p.prediction_date::text as prediction_date, r.model_sha256
        from batchcast.published p join batchcast.runs r on r.run_id = p.run_id
@@ -138,7 +154,11 @@ export async function publishedJobs(db: Queryable): Promise<string[]> {
 }
 
 /** The published dates retention by date keeps: from (newest - days) to newest. Nothing when none is published. */
-export async function keptWindow(db: Queryable, job: string, days: number): Promise<{ newest: string | null; keepFrom: string | null; kept: number }> {
+export async function keptWindow(
+  db: Queryable,
+  job: string,
+  days: number,
+): Promise<{ newest: string | null; keepFrom: string | null; kept: number }> {
   const { rows } = await db.query<{ newest: string | null; keep_from: string | null; kept: number }>(
     `with m as (select max(prediction_date) as newest from batchcast.published where job = $1)
      select m.newest::text as newest, (m.newest - $2::int)::text as keep_from,

@@ -100,7 +100,11 @@ export interface GateVerdict {
 }
 
 /** A run's two profiles, as compared with another run's. */
-export interface RunProfiles { runId: number; inputs: InputProfile; outputs: OutputProfile }
+export interface RunProfiles {
+  runId: number;
+  inputs: InputProfile;
+  outputs: OutputProfile;
+}
 
 export async function saveProfiles(db: Queryable, runId: number, inputs: InputProfile, outputs: OutputProfile): Promise<void> {
   await db.query(
@@ -111,7 +115,10 @@ export async function saveProfiles(db: Queryable, runId: number, inputs: InputPr
 }
 
 export async function loadProfiles(db: Queryable, runId: number): Promise<RunProfiles | null> {
-  const { rows } = await db.query<{ inputs: InputProfile; outputs: OutputProfile }>('select inputs, outputs from batchcast.run_profiles where run_id = $1', [runId]);
+  const { rows } = await db.query<{ inputs: InputProfile; outputs: OutputProfile }>(
+    'select inputs, outputs from batchcast.run_profiles where run_id = $1',
+    [runId],
+  );
   return rows[0] ? { runId, inputs: rows[0].inputs, outputs: rows[0].outputs } : null;
 }
 
@@ -130,7 +137,14 @@ export async function saveVerdicts(db: Queryable, runId: number, verdicts: GateV
     `insert into batchcast.gate_verdicts (run_id, gate, kind, value, threshold, passed)
      select $1, * from unnest($2::text[], $3::text[], $4::float8[], $5::float8[], $6::bool[])
      on conflict (run_id, gate) do update set kind = excluded.kind, value = excluded.value, threshold = excluded.threshold, passed = excluded.passed`,
-    [runId, verdicts.map((v) => v.gate), verdicts.map((v) => v.kind), verdicts.map((v) => v.value), verdicts.map((v) => v.threshold), verdicts.map((v) => v.passed)],
+    [
+      runId,
+      verdicts.map((v) => v.gate),
+      verdicts.map((v) => v.kind),
+      verdicts.map((v) => v.value),
+      verdicts.map((v) => v.threshold),
+      verdicts.map((v) => v.passed),
+    ],
   );
 }
 
@@ -138,7 +152,11 @@ export async function saveVerdicts(db: Queryable, runId: number, verdicts: GateV
  * A run's comparison for its report: with `referenceRunId` when given (null when it was never compared with
  * it), else with the run its own profile was binned on (`profiledAgainst`), else the first one stored.
  */
-export async function loadComparison(db: Queryable, runId: number, o: { referenceRunId?: number; profiledAgainst: number | null }): Promise<Comparison | null> {
+export async function loadComparison(
+  db: Queryable,
+  runId: number,
+  o: { referenceRunId?: number; profiledAgainst: number | null },
+): Promise<Comparison | null> {
   const wanted = o.referenceRunId ?? o.profiledAgainst;
   const { rows } = await db.query<{ comparison: Comparison }>(
     `select comparison from batchcast.run_comparisons

@@ -30,7 +30,12 @@ export async function runSql(pool: pg.Pool, text: string): Promise<SqlResult> {
   }
   // Several statements give one result each; the last one is what the person wants to see.
   const last = Array.isArray(result) ? result[result.length - 1] : result;
-  return { command: last.command, columns: last.fields.map((f: pg.FieldDef) => f.name), rows: last.rows as unknown[][], rowCount: last.rowCount ?? last.rows.length };
+  return {
+    command: last.command,
+    columns: last.fields.map((f: pg.FieldDef) => f.name),
+    rows: last.rows as unknown[][],
+    rowCount: last.rowCount ?? last.rows.length,
+  };
 }
 
 /** One value as a cell: dates as ISO text, arrays and objects as JSON, NULL as the empty string. */

@@ -30,7 +30,9 @@ export function generationSource(runId: number, alias = 'g'): string {
 /** (job, date) of a run from the ledger: its partition bounds and the values its rows carry. */
 async function runKey(client: Queryable, runId: number): Promise<{ job: string; date: string }> {
   const { rows } = await client.query<{ job: string; date: string }>(
-    'select job, prediction_date::text as date from batchcast.runs where run_id = $1', [runId]);
+    'select job, prediction_date::text as date from batchcast.runs where run_id = $1',
+    [runId],
+  );
   if (!rows.length) throw new Error(`run ${runId} has no row in batchcast.runs; a run table is made only for a started run`);
   return rows[0];
 }
@@ -78,7 +80,9 @@ export async function attachRunTable(client: pg.ClientBase, runId: number, lockT
     try {
       await client.query('begin');
       await client.query(`set local lock_timeout = ${Math.trunc(lockTimeoutMs)}`);
-      await client.query(`alter table batchcast.predictions attach partition ${runTable(id)} for values from (${j}, ${d}, ${id}) to (${j}, ${d}, ${id + 1})`);
+      await client.query(
+        `alter table batchcast.predictions attach partition ${runTable(id)} for values from (${j}, ${d}, ${id}) to (${j}, ${d}, ${id + 1})`,
+      );
       await client.query('commit');
       return;
     } catch (err) {

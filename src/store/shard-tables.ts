@@ -19,7 +19,9 @@ export async function createShardTable(client: Queryable, runId: number, shard: 
 export async function mergeShardTables(client: Queryable, runId: number, shards: number): Promise<number> {
   let rows = 0;
   for (let i = 0; i < shards; i++) {
-    const r = await client.query(`insert into ${runTable(runId)} (user_id, item_idx, scores) select user_id, item_idx, scores from ${shardTable(runId, i)}`);
+    const r = await client.query(
+      `insert into ${runTable(runId)} (user_id, item_idx, scores) select user_id, item_idx, scores from ${shardTable(runId, i)}`,
+    );
     rows += r.rowCount ?? 0;
   }
   return rows;

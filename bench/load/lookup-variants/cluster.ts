@@ -15,7 +15,10 @@ if (cluster.isPrimary) {
   process.once('SIGTERM', () => {
     for (const w of workers) w.kill('SIGTERM');
     let left = workers.length;
-    for (const w of workers) w.on('exit', () => { if (--left === 0) process.exit(0); });
+    for (const w of workers)
+      w.on('exit', () => {
+        if (--left === 0) process.exit(0);
+      });
   });
 } else {
   const config = loadConfig({ databaseUrl: String(values['database-url']), serve: { port: Number(values.port) } });

@@ -1,16 +1,17 @@
 // The same lookup path as `batchcast serve` (answerLookup: micro-batched, prepared, hand-built JSON) behind
 // fastify instead of node:http, to measure what the framework costs:
 //   node --import tsx bench/load/lookup-bench.ts --server bench/load/lookup-variants/fastify-batched.ts
-import Fastify from 'fastify';
+
 import { parseArgs } from 'node:util';
+import Fastify from 'fastify';
 import { loadConfig } from '../../../src/config/load-config.ts';
 import { createPool } from '../../../src/db/connect.ts';
 import { silentLogger } from '../../../src/log.ts';
-import { answerLookup } from '../../../src/serve/lookups/answer-lookup.ts';
-import { LookupBatcher } from '../../../src/serve/lookups/lookup-batcher.ts';
-import { ItemAttributes } from '../../../src/serve/lookups/item-attributes.ts';
-import { JobCatalogue } from '../../../src/serve/job-catalogue.ts';
 import { ServeMetrics } from '../../../src/serve/http/serve-metrics.ts';
+import { JobCatalogue } from '../../../src/serve/job-catalogue.ts';
+import { answerLookup } from '../../../src/serve/lookups/answer-lookup.ts';
+import { ItemAttributes } from '../../../src/serve/lookups/item-attributes.ts';
+import { LookupBatcher } from '../../../src/serve/lookups/lookup-batcher.ts';
 
 const { values } = parseArgs({ options: { port: { type: 'string' }, 'database-url': { type: 'string' } }, strict: false });
 const url = String(values['database-url']);
@@ -24,12 +25,28 @@ const app = Fastify({ logger: false });
 
 app.get<{ Params: { job: string; userId: string } }>('/v1/jobs/:job/users/:userId/recommendations', async (req, reply) => {
   const q = req.url.indexOf('?');
-  const r = await answerLookup({ jobRaw: req.params.job, userRaw: req.params.userId, query: q < 0 ? '' : req.url.slice(q + 1), ifNoneMatch: req.headers['if-none-match'], requestId: String(req.id) }, deps);
-  reply.code(r.status).headers(r.headers ?? {}).type('application/json; charset=utf-8');
+  const r = await answerLookup(
+    {
+      jobRaw: req.params.job,
+      userRaw: req.params.userId,
+      query: q < 0 ? '' : req.url.slice(q + 1),
+      ifNoneMatch: req.headers['if-none-match'],
+      requestId: String(req.id),
+    },
+    deps,
+  );
+  reply
+    .code(r.status)
+    .headers(r.headers ?? {})
+    .type('application/json; charset=utf-8');
   return r.body;
 });
 app.get('/readyz', async () => ({ status: 'ready' }));
 
 await app.listen({ port: Number(values.port), host: '127.0.0.1' });
-const stop = async () => { await app.close(); await pool.end(); process.exit(0); };
+const stop = async () => {
+  await app.close();
+  await pool.end();
+  process.exit(0);
+};
 process.once('SIGTERM', stop);

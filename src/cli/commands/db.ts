@@ -11,7 +11,8 @@ export function dbCommand(program: Command): void {
     .description('start the embedded PostgreSQL and leave it running after this command exits')
     .action(async (opts: GlobalFlags) => {
       const ctx = await context(opts);
-      if (ctx.config.databaseUrl) ctx.log.warn('DATABASE_URL is set, so the other commands use that server, not the embedded one started here');
+      if (ctx.config.databaseUrl)
+        ctx.log.warn('DATABASE_URL is set, so the other commands use that server, not the embedded one started here');
       const { startDetached } = await import('../../db/keep-embedded.ts');
       printDbStatus('start', await startDetached(ctx.config), opts);
     });
@@ -33,7 +34,8 @@ export function dbCommand(program: Command): void {
     .action(async (opts: GlobalFlags) => {
       const { embeddedStatus } = await import('../../db/keep-embedded.ts');
       const s = embeddedStatus((await context(opts)).config);
-      if (!s.url) throw new BadInputError(`the embedded PostgreSQL is not running (data ${s.dataDir}); start it with \`npx batchcast db start\``);
+      if (!s.url)
+        throw new BadInputError(`the embedded PostgreSQL is not running (data ${s.dataDir}); start it with \`npx batchcast db start\``);
       process.stdout.write(`${s.url}\n`);
     });
   globalOptions(db.command('hold', { hidden: true }))

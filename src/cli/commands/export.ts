@@ -6,7 +6,13 @@ import { context, type GlobalFlags, globalOptions, int, withDb } from '../contex
 // The list here, not imported, so --help does not load Arrow and DuckDB (export-generation.ts checks it again).
 const EXPORT_FORMATS = ['arrow', 'parquet', 'csv', 'jsonl'] as const satisfies readonly ExportFormat[];
 
-interface ExportFlags extends GlobalFlags { job: string; date: string; run?: number; format: ExportFormat; out: string }
+interface ExportFlags extends GlobalFlags {
+  job: string;
+  date: string;
+  run?: number;
+  format: ExportFormat;
+  out: string;
+}
 
 export function exportCommand(program: Command): void {
   globalOptions(program.command('export'))
@@ -19,9 +25,13 @@ export function exportCommand(program: Command): void {
     .action(async (opts: ExportFlags) => {
       const ctx = await context(opts);
       const { exportGeneration } = await import('../../export/export-generation.ts');
-      const result = await withDb(ctx, (db) => exportGeneration({ pool: db.pool, job: opts.job, date: opts.date, runId: opts.run, format: opts.format, out: opts.out }));
+      const result = await withDb(ctx, (db) =>
+        exportGeneration({ pool: db.pool, job: opts.job, date: opts.date, runId: opts.run, format: opts.format, out: opts.out }),
+      );
       const g = result.generation;
-      ctx.log.info(`exported ${result.rows} users of job ${g.job}, ${g.date} (run ${g.runId}) as ${result.format} to ${result.out === '-' ? 'stdout' : result.out} in ${Math.round(result.ms)} ms`,
-        { job: g.job, date: g.date, runId: g.runId, rows: result.rows, format: result.format, ms: Math.round(result.ms) });
+      ctx.log.info(
+        `exported ${result.rows} users of job ${g.job}, ${g.date} (run ${g.runId}) as ${result.format} to ${result.out === '-' ? 'stdout' : result.out} in ${Math.round(result.ms)} ms`,
+        { job: g.job, date: g.date, runId: g.runId, rows: result.rows, format: result.format, ms: Math.round(result.ms) },
+      );
     });
 }

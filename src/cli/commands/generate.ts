@@ -3,7 +3,14 @@ import type { Command } from 'commander';
 import { yesterday } from '../../dates.ts';
 import { context, type GlobalFlags, globalOptions, int } from '../context.ts';
 
-interface GenerateFlags extends GlobalFlags { users: number; items: number; days: number; endDate?: string; out: string; rowsPerFile: number }
+interface GenerateFlags extends GlobalFlags {
+  users: number;
+  items: number;
+  days: number;
+  endDate?: string;
+  out: string;
+  rowsPerFile: number;
+}
 
 export function generateCommand(program: Command): void {
   globalOptions(program.command('generate'))
@@ -17,6 +24,16 @@ export function generateCommand(program: Command): void {
     .action(async (opts: GenerateFlags) => {
       const ctx = await context(opts);
       const { generateDemo } = await import('../../demo/generate.ts');
-      await generateDemo({ outDir: opts.out, users: opts.users, items: opts.items, days: opts.days, endDate: opts.endDate ?? yesterday(), k: 10, rowsPerFile: opts.rowsPerFile, seed: 7, log: (m) => ctx.log.info(m) });
+      await generateDemo({
+        outDir: opts.out,
+        users: opts.users,
+        items: opts.items,
+        days: opts.days,
+        endDate: opts.endDate ?? yesterday(),
+        k: 10,
+        rowsPerFile: opts.rowsPerFile,
+        seed: 7,
+        log: (m) => ctx.log.info(m),
+      });
     });
 }

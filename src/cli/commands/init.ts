@@ -6,8 +6,19 @@ import { context, csv, type GlobalFlags, globalOptions, int, withDb } from '../c
 import { printDryRun, printInit } from '../output/setup.ts';
 
 interface InitFlags extends GlobalFlags {
-  name: string; features: string; model: string; items: string; columns?: string[]; userIdColumn?: string; input?: string;
-  output?: string[]; itemIdColumn?: string; itemIndexColumn?: string; k?: number; force?: boolean; check?: boolean;
+  name: string;
+  features: string;
+  model: string;
+  items: string;
+  columns?: string[];
+  userIdColumn?: string;
+  input?: string;
+  output?: string[];
+  itemIdColumn?: string;
+  itemIndexColumn?: string;
+  k?: number;
+  force?: boolean;
+  check?: boolean;
 }
 
 export function initCommand(program: Command): void {
@@ -17,13 +28,13 @@ export function initCommand(program: Command): void {
     .requiredOption('--features <glob>', "Parquet glob over the date-partitioned export, e.g. 'exports/dt=*/*.parquet' (quote it)")
     .requiredOption('--model <file.onnx>', 'the ONNX model')
     .requiredOption('--items <file>', 'CSV, Parquet or JSON: one row per item the model scores')
-    .option('--columns <a,b,c>', 'feature columns in the model\'s input order (or one list column)', csv)
+    .option('--columns <a,b,c>', "feature columns in the model's input order (or one list column)", csv)
     .option('--user-id-column <name>', 'the user id column (default: user_id, else the one *_id column)')
     .option('--input <name>', 'the model input to feed (default: the only one)')
     .option('--output <name | values,indices>', 'scores over all items, or top-K values and indices (default: from the output types)', csv)
     .option('--item-id-column <name>', 'the item id column (default: item_id, id, or the one *_id column)')
     .option('--item-index-column <name>', 'the column numbering items 0..n-1 as the model does (default: idx/index, else row order)')
-    .option('--k <n>', 'recommendations per user (default: the model\'s K, or 10)', int('--k'))
+    .option('--k <n>', "recommendations per user (default: the model's K, or 10)", int('--k'))
     .option('--force', 'replace an existing job file')
     .option('--check', 'then dry-run the job on the newest date (predict --dry-run)')
     .action(async (opts: InitFlags) => {
@@ -31,14 +42,28 @@ export function initCommand(program: Command): void {
       if (opts.output && opts.output.length > 2) throw new BadInputError('--output takes one name (scores) or two (values,indices)');
       const { initJob } = await import('../../init/init-job.ts');
       const result = await initJob({
-        name: opts.name, features: opts.features, model: opts.model, items: opts.items, root: ctx.config.root, jobsDir: ctx.config.jobsDir,
-        columns: opts.columns, userIdColumn: opts.userIdColumn, input: opts.input, output: opts.output,
-        itemIdColumn: opts.itemIdColumn, itemIndexColumn: opts.itemIndexColumn, k: opts.k, force: opts.force,
+        name: opts.name,
+        features: opts.features,
+        model: opts.model,
+        items: opts.items,
+        root: ctx.config.root,
+        jobsDir: ctx.config.jobsDir,
+        columns: opts.columns,
+        userIdColumn: opts.userIdColumn,
+        input: opts.input,
+        output: opts.output,
+        itemIdColumn: opts.itemIdColumn,
+        itemIndexColumn: opts.itemIndexColumn,
+        k: opts.k,
+        force: opts.force,
       });
       printInit(result, opts);
       if (opts.check) {
         const { dryRun } = await import('../../run/dry-run.ts');
-        printDryRun(await withDb(ctx, (db) => dryRun({ job: result.job, date: result.latestDate, config: ctx.config, db, log: ctx.log })), opts);
+        printDryRun(
+          await withDb(ctx, (db) => dryRun({ job: result.job, date: result.latestDate, config: ctx.config, db, log: ctx.log })),
+          opts,
+        );
       }
     });
 }

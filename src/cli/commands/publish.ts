@@ -6,9 +6,12 @@ import { printPublish } from '../output/ledger.ts';
 
 export function publishCommand(program: Command): void {
   globalOptions(program.command('publish'))
-    .description("serve run R for its (job, date): instant rollback to an older generation, or publish a held or shadow run after review")
+    .description('serve run R for its (job, date): instant rollback to an older generation, or publish a held or shadow run after review')
     .requiredOption('--run <id>', 'run id (see batchcast runs)', int('--run'))
-    .option('--reason <text>', 'why a held or shadow run is published anyway (required for a held run; kept in the publish log with the run)')
+    .option(
+      '--reason <text>',
+      'why a held or shadow run is published anyway (required for a held run; kept in the publish log with the run)',
+    )
     .action(async (opts: GlobalFlags & { run: number; reason?: string }) => {
       const ctx = await context(opts);
       const { publishGeneration } = await import('../../run/publish-generation.ts');

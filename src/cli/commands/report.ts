@@ -4,7 +4,13 @@ import type { Command } from 'commander';
 import { context, type GlobalFlags, globalOptions, int, withDb } from '../context.ts';
 import { printReport } from '../output/report.ts';
 
-interface ReportFlags extends GlobalFlags { run?: number; job?: string; date?: string; reference?: number; html?: string }
+interface ReportFlags extends GlobalFlags {
+  run?: number;
+  job?: string;
+  date?: string;
+  reference?: number;
+  html?: string;
+}
 
 export function reportCommand(program: Command): void {
   globalOptions(program.command('report'))
@@ -17,7 +23,9 @@ export function reportCommand(program: Command): void {
     .action(async (opts: ReportFlags) => {
       const ctx = await context(opts);
       const { loadReport } = await import('../../report/load-report.ts');
-      const report = await withDb(ctx, (db) => loadReport(db, { run: opts.run, job: opts.job, date: opts.date, reference: opts.reference }));
+      const report = await withDb(ctx, (db) =>
+        loadReport(db, { run: opts.run, job: opts.job, date: opts.date, reference: opts.reference }),
+      );
       const file = opts.html === undefined ? undefined : path.resolve(opts.html);
       if (file) (await import('../../report/html-report.ts')).writeReportHtml(report, file);
       printReport(report, opts, file);

@@ -18,9 +18,16 @@ export function scheduleCommand(program: Command): void {
       const { signal } = stopOnSignals({ log: ctx.log, stopping: 'the scheduler' });
       const started = performance.now();
       const { runScheduler } = await import('../../schedule/scheduler.ts');
-      const dates = await withDb(ctx, (db) => runScheduler({
-        config: ctx.config, db, log: ctx.log, jobs: opts.job, once: !!opts.once, until: signal,
-      }));
+      const dates = await withDb(ctx, (db) =>
+        runScheduler({
+          config: ctx.config,
+          db,
+          log: ctx.log,
+          jobs: opts.job,
+          once: !!opts.once,
+          until: signal,
+        }),
+      );
       if (!opts.once) return; // stopped by a signal: a clean stop exits 0 whatever the last run did
       const result = { dates, seconds: (performance.now() - started) / 1000, exitCode: exitCodeFor(dates) };
       printDateOutcomes(result, opts);

@@ -2,7 +2,7 @@
 import type { Logger } from '../../log.ts';
 import type { Progress } from '../../run/pipeline.ts';
 import type { BackfillProgress } from '../../schedule/backfill.ts';
-import { shortNote, wholeNumber as n } from './text.ts';
+import { wholeNumber as n, shortNote } from './text.ts';
 
 // Progress on a terminal only: the line is redrawn in place (\r, erase line), at most 5 times a second,
 // and cut to the terminal width so it never wraps (a wrapped line cannot be redrawn). Without a terminal
@@ -21,7 +21,9 @@ function duration(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds < 0) return '?';
   if (seconds < 60) return `${seconds.toFixed(0)}s`;
   const m = Math.floor(seconds / 60);
-  return m < 60 ? `${m}m${String(Math.round(seconds % 60)).padStart(2, '0')}s` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+  return m < 60
+    ? `${m}m${String(Math.round(seconds % 60)).padStart(2, '0')}s`
+    : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
 function bar(fraction: number, width = 24): string {
@@ -59,9 +61,11 @@ export function progressPrinter(): ((p: Progress & { totalRows: number }) => voi
     const rate = span >= 0.5 ? (p.rowsWritten - samples[0].rows) / span : NaN;
     const eta = done ? 0 : rate > 0 ? (p.totalRows - p.rowsWritten) / rate : NaN;
     // ETA and rate first: on a narrow terminal the end of the line is what gets cut.
-    redraw(`${bar(p.totalRows ? p.rowsWritten / p.totalRows : 1, 16)}  ` +
-      `${done ? `done in ${duration((now - start) / 1000)}` : `ETA ${duration(eta)}`}  ${Number.isNaN(rate) ? '?' : compact(rate)} rows/s  ` +
-      `read ${compact(p.rowsRead)}  scored ${compact(p.rowsScored)}  written ${compact(p.rowsWritten)}/${compact(p.totalRows)}`);
+    redraw(
+      `${bar(p.totalRows ? p.rowsWritten / p.totalRows : 1, 16)}  ` +
+        `${done ? `done in ${duration((now - start) / 1000)}` : `ETA ${duration(eta)}`}  ${Number.isNaN(rate) ? '?' : compact(rate)} rows/s  ` +
+        `read ${compact(p.rowsRead)}  scored ${compact(p.rowsScored)}  written ${compact(p.rowsWritten)}/${compact(p.totalRows)}`,
+    );
     if (done) {
       finished = true;
       process.stderr.write('\n');
@@ -79,8 +83,12 @@ export function progressLog(log: Logger, everyMs = 10_000): (p: Progress & { tot
     last = now;
     const rate = p.rowsWritten / ((now - start) / 1000);
     log.info('progress', {
-      rowsRead: p.rowsRead, rowsScored: p.rowsScored, rowsWritten: p.rowsWritten, totalRows: p.totalRows,
-      rowsPerSecond: Math.round(rate), etaSeconds: rate > 0 ? Math.round((p.totalRows - p.rowsWritten) / rate) : null,
+      rowsRead: p.rowsRead,
+      rowsScored: p.rowsScored,
+      rowsWritten: p.rowsWritten,
+      totalRows: p.totalRows,
+      rowsPerSecond: Math.round(rate),
+      etaSeconds: rate > 0 ? Math.round((p.totalRows - p.rowsWritten) / rate) : null,
     });
   };
 }
@@ -93,14 +101,19 @@ export function backfillProgress(): ((u: BackfillProgress) => void) | undefined 
     const elapsed = (performance.now() - start) / 1000;
     if (u.last) {
       const o = u.last;
-      redraw(`${o.date}  ${o.status.padEnd(11)}${o.runId ? `run ${o.runId}  ` : ''}${o.rows !== undefined ? `${n(o.rows)} rows  ` : ''}` +
-        `${o.seconds !== undefined ? `${o.seconds.toFixed(1)} s` : ''}${o.status === 'failed' && o.note ? `  ${shortNote(o)}` : ''}`, true);
+      redraw(
+        `${o.date}  ${o.status.padEnd(11)}${o.runId ? `run ${o.runId}  ` : ''}${o.rows !== undefined ? `${n(o.rows)} rows  ` : ''}` +
+          `${o.seconds !== undefined ? `${o.seconds.toFixed(1)} s` : ''}${o.status === 'failed' && o.note ? `  ${shortNote(o)}` : ''}`,
+        true,
+      );
     }
     // Dates run side by side, so elapsed per finished date already accounts for the concurrency.
     const eta = u.done ? (elapsed / u.done) * (u.total - u.done) : NaN;
     if (u.done < u.total) {
-      redraw(`${bar(u.total ? u.done / u.total : 1)}  ${u.done}/${u.total} dates  ${u.running} running  ${u.failed} failed  ` +
-        `elapsed ${duration(elapsed)}  ETA ${duration(eta)}`);
+      redraw(
+        `${bar(u.total ? u.done / u.total : 1)}  ${u.done}/${u.total} dates  ${u.running} running  ${u.failed} failed  ` +
+          `elapsed ${duration(elapsed)}  ETA ${duration(eta)}`,
+      );
     } else {
       redraw('');
     }
@@ -112,9 +125,18 @@ export function besideProgress(log: Logger): Logger {
   const clear = () => process.stderr.write('\r\x1b[2K');
   return {
     debug: (m, f) => log.debug(m, f),
-    info: (m, f) => { clear(); log.info(m, f); },
-    warn: (m, f) => { clear(); log.warn(m, f); },
-    error: (m, f) => { clear(); log.error(m, f); },
+    info: (m, f) => {
+      clear();
+      log.info(m, f);
+    },
+    warn: (m, f) => {
+      clear();
+      log.warn(m, f);
+    },
+    error: (m, f) => {
+      clear();
+      log.error(m, f);
+    },
     child: (f) => besideProgress(log.child(f)),
   };
 }

@@ -1,8 +1,9 @@
 // `batchcast report` on a terminal: one line for the run, then the gates, the comparison, the outputs and
 // the inputs as tables (text.ts); --json prints the loaded report as it is stored.
-import { formatTable } from './text.ts';
+
 import type { Report } from '../../report/load-report.ts';
 import { describeRun, reportTables } from '../../report/report-tables.ts';
+import { formatTable } from './text.ts';
 
 export function formatReport(rep: Report): string {
   const out = [describeRun(rep.run), ''];

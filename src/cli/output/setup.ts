@@ -1,11 +1,11 @@
 // Output of init, predict --dry-run, sql and db: results on stdout (a table, CSV or JSON), nothing else there.
 import path from 'node:path';
-import { formatTable, type OutputFlags } from './text.ts';
 import type { EmbeddedStatus } from '../../db/keep-embedded.ts';
-import { cellText, toCsv, toJsonRows, type SqlResult } from '../../store/run-sql.ts';
 import type { InitResult } from '../../init/init-job.ts';
 import type { DryRunResult } from '../../run/dry-run.ts';
+import { cellText, type SqlResult, toCsv, toJsonRows } from '../../store/run-sql.ts';
 import { EXAMPLE_QUERY } from '../../store/tables.ts';
+import { formatTable, type OutputFlags } from './text.ts';
 
 type SetupFlags = OutputFlags & { csv?: boolean };
 
@@ -49,7 +49,13 @@ export function printSql(r: SqlResult, flags: SetupFlags): void {
   if (flags.json) process.stdout.write(JSON.stringify(toJsonRows(r)) + '\n');
   else if (flags.csv) process.stdout.write(toCsv(r));
   else if (r.columns.length === 0) process.stdout.write(`${r.command}${r.rowCount ? ` ${r.rowCount}` : ''}\n`);
-  else process.stdout.write(formatTable(r.columns, r.rows.map((row) => row.map(cellText))) + `(${r.rows.length} row${r.rows.length === 1 ? '' : 's'})\n`);
+  else
+    process.stdout.write(
+      formatTable(
+        r.columns,
+        r.rows.map((row) => row.map(cellText)),
+      ) + `(${r.rows.length} row${r.rows.length === 1 ? '' : 's'})\n`,
+    );
 }
 
 export function printDbStatus(what: 'start' | 'stop' | 'status', s: EmbeddedStatus & { started?: boolean }, flags: SetupFlags): void {
@@ -59,13 +65,19 @@ export function printDbStatus(what: 'start' | 'stop' | 'status', s: EmbeddedStat
     return;
   }
   if (!s.running) {
-    write([what === 'stop' ? `stopped the embedded PostgreSQL (data ${s.dataDir})` : `the embedded PostgreSQL is not running (data ${s.dataDir}); start it with: npx batchcast db start`]);
+    write([
+      what === 'stop'
+        ? `stopped the embedded PostgreSQL (data ${s.dataDir})`
+        : `the embedded PostgreSQL is not running (data ${s.dataDir}); start it with: npx batchcast db start`,
+    ]);
     return;
   }
   const head = what === 'start' && s.started ? 'started the embedded PostgreSQL' : 'the embedded PostgreSQL is running';
   write([
     `${head} on 127.0.0.1:${s.port} (pid ${s.pid}, data ${s.dataDir})`,
-    s.holderPid ? `  it keeps running until: npx batchcast db stop   (log: ${s.log})` : '  started by a batchcast command that is still running; it stops when that command exits',
+    s.holderPid
+      ? `  it keeps running until: npx batchcast db stop   (log: ${s.log})`
+      : '  started by a batchcast command that is still running; it stops when that command exits',
     '  connect: psql "$(npx batchcast db url)"',
     `  query:   npx batchcast sql "${EXAMPLE_QUERY}"`,
   ]);

@@ -3,13 +3,13 @@
 // One export at a time per server: an export holds one of the lookup pool's connections while it streams.
 import type http from 'node:http';
 import type pg from 'pg';
+import { parseDate } from '../../dates.ts';
 import { BadInputError, describeError } from '../../errors.ts';
 import { withGeneration } from '../../export/export-generation.ts';
 import { writeArrow } from '../../export/write-arrow.ts';
 import type { Logger } from '../../log.ts';
-import { parseDate } from '../../dates.ts';
-import type { JobCatalogue } from '../job-catalogue.ts';
 import { badRequest, failure, json, notFound, RETRY_AFTER_SECONDS, type Reply } from '../http/replies.ts';
+import type { JobCatalogue } from '../job-catalogue.ts';
 
 export interface ExportDeps {
   pool: pg.Pool;
@@ -22,14 +22,29 @@ export interface ExportDeps {
 }
 
 /** Answers with a Reply when it refuses; null when it streamed the answer itself. */
-export async function streamExport(req: http.IncomingMessage, res: http.ServerResponse, at: { jobRaw: string; dateRaw: string }, requestId: string, deps: ExportDeps): Promise<Reply | null> {
+export async function streamExport(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  at: { jobRaw: string; dateRaw: string },
+  requestId: string,
+  deps: ExportDeps,
+): Promise<Reply | null> {
   const close = { connection: 'close' };
-  if (req.method !== 'GET') return json(405, { error: 'method_not_allowed', message: `${(req.method ?? '').slice(0, 16)} is not allowed; use GET` }, { allow: 'GET', ...close });
+  if (req.method !== 'GET')
+    return json(
+      405,
+      { error: 'method_not_allowed', message: `${(req.method ?? '').slice(0, 16)} is not allowed; use GET` },
+      { allow: 'GET', ...close },
+    );
   if ((req.headers['content-length'] ?? '0') !== '0' || req.headers['transfer-encoding'] !== undefined) {
     return json(413, { error: 'body_not_allowed', message: 'this endpoint takes no request body' }, close);
   }
   if (!deps.enabled) {
-    return json(403, { error: 'exports_disabled', message: 'bulk export is turned off on this server (config serve.exports = false); use `batchcast export` against the database, or ask the operator' });
+    return json(403, {
+      error: 'exports_disabled',
+      message:
+        'bulk export is turned off on this server (config serve.exports = false); use `batchcast export` against the database, or ask the operator',
+    });
   }
   let job: string;
   try {
@@ -38,7 +53,10 @@ export async function streamExport(req: http.IncomingMessage, res: http.ServerRe
     return badRequest('job', 'job is not valid percent-encoded UTF-8');
   }
   if (!deps.catalogue.get(job)) {
-    return badRequest('job', `job ${JSON.stringify(job.slice(0, 64))} is not a job this server knows (known: ${deps.catalogue.names().join(', ') || 'none'})`);
+    return badRequest(
+      'job',
+      `job ${JSON.stringify(job.slice(0, 64))} is not a job this server knows (known: ${deps.catalogue.names().join(', ') || 'none'})`,
+    );
   }
   const date = at.dateRaw;
   try {
@@ -47,7 +65,11 @@ export async function streamExport(req: http.IncomingMessage, res: http.ServerRe
     return badRequest('date', (err as Error).message.replace(/"[^"]{65,}"/, '"..."'));
   }
   if (deps.running.count > 0) {
-    return json(503, { error: 'export_busy', message: `another export is streaming from this server; retry in ${RETRY_AFTER_SECONDS} s` }, { 'retry-after': String(RETRY_AFTER_SECONDS) });
+    return json(
+      503,
+      { error: 'export_busy', message: `another export is streaming from this server; retry in ${RETRY_AFTER_SECONDS} s` },
+      { 'retry-after': String(RETRY_AFTER_SECONDS) },
+    );
   }
   deps.running.count++;
   try {

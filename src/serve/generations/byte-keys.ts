@@ -53,12 +53,18 @@ export class ByteKeys {
     const bytes = this.bytes;
     for (let s = hashBytes(buf, start, end) & this.mask; ; s = (s + 1) & this.mask) {
       const id = slots[s] - 1;
-      if (id < 0) { this.slot = s; return -1; }
+      if (id < 0) {
+        this.slot = s;
+        return -1;
+      }
       const a = starts[id];
       if (starts[id + 1] - a !== len) continue;
       let i = 0;
       while (i < len && bytes[a + i] === buf[start + i]) i++;
-      if (i === len) { this.slot = s; return id; }
+      if (i === len) {
+        this.slot = s;
+        return id;
+      }
     }
   }
 
@@ -107,7 +113,10 @@ export class ByteKeys {
 
   private place(id: number): void {
     for (let s = hashBytes(this.bytes, this.starts[id], this.starts[id + 1]) & this.mask; ; s = (s + 1) & this.mask) {
-      if (this.slots[s] === 0) { this.slots[s] = id + 1; return; }
+      if (this.slots[s] === 0) {
+        this.slots[s] = id + 1;
+        return;
+      }
     }
   }
 

@@ -2,12 +2,12 @@
 // each row's items as indices into the run's own item dictionary (Uint16 when it has at most 65,536
 // items, else Int32) and its scores as Float32 (what PostgreSQL stores: real). A generation never changes
 // once written, so this copy is exact for as long as the pointer names its run.
-import { ByteKeys } from './byte-keys.ts';
-import type { GenerationMeta } from '../../store/generation.ts';
-import type { UserRecommendations } from '../../store/lookup-users.ts';
-import type { Generation } from '../../store/generation.ts';
-import { itemHead } from '../lookups/lookup-body.ts';
+
 import { forEachCopyRow } from '../../store/copy-binary.ts';
+import type { Generation, GenerationMeta } from '../../store/generation.ts';
+import type { UserRecommendations } from '../../store/lookup-users.ts';
+import { itemHead } from '../lookups/lookup-body.ts';
+import { ByteKeys } from './byte-keys.ts';
 
 export class OverBudgetError extends Error {
   override name = 'OverBudgetError';
@@ -133,7 +133,10 @@ export class MemoryGeneration {
 /** A growable typed array: doubling, so loading N values copies at most 2N. */
 class Grow<T extends Uint16Array | Int32Array | Float32Array | Uint32Array> {
   used = 0;
-  constructor(public data: T, private make: (n: number) => T) {}
+  constructor(
+    public data: T,
+    private make: (n: number) => T,
+  ) {}
   reserve(extra: number): void {
     if (this.used + extra <= this.data.length) return;
     const next = this.make(Math.max(this.data.length * 2, this.used + extra));
@@ -166,7 +169,11 @@ function arrayCount(view: DataView, start: number, what: string): number {
  * OverBudgetError as soon as the arrays pass maxBytes, so a generation larger than the budget is never
  * held whole, even briefly.
  */
-export async function buildMemoryGeneration(meta: GenerationMeta, rows: AsyncIterable<Buffer>, maxBytes: number): Promise<MemoryGeneration> {
+export async function buildMemoryGeneration(
+  meta: GenerationMeta,
+  rows: AsyncIterable<Buffer>,
+  maxBytes: number,
+): Promise<MemoryGeneration> {
   const expected = Math.max(16, meta.rows);
   const perRow = Math.max(1, meta.k);
   const users = new ByteKeys(expected);
@@ -198,7 +205,9 @@ export async function buildMemoryGeneration(meta: GenerationMeta, rows: AsyncIte
       if (map) {
         const idx = view.getInt32(p + 4);
         if (len !== 4 || idx < 0 || idx >= map.length) {
-          throw new BadGenerationError(`${where}: user ${buf.toString('utf8', at[0], at[1])} has item index ${idx}, outside its item map (${map.length} items)`);
+          throw new BadGenerationError(
+            `${where}: user ${buf.toString('utf8', at[0], at[1])} has item index ${idx}, outside its item map (${map.length} items)`,
+          );
         }
         itemData[items.used++] = idx;
       } else {
@@ -208,7 +217,11 @@ export async function buildMemoryGeneration(meta: GenerationMeta, rows: AsyncIte
     }
     p = at[4] + 20;
     for (let i = 0; i < n; i++) {
-      if (view.getInt32(p) < 0) { scoreData[scores.used++] = NaN; p += 4; continue; }
+      if (view.getInt32(p) < 0) {
+        scoreData[scores.used++] = NaN;
+        p += 4;
+        continue;
+      }
       scoreData[scores.used++] = view.getFloat32(p + 4);
       p += 8;
     }
@@ -223,9 +236,23 @@ export async function buildMemoryGeneration(meta: GenerationMeta, rows: AsyncIte
   });
   users.trim();
   const itemIds = map ?? Array.from({ length: dict.size }, (_, i) => dict.key(i));
-  const g = new MemoryGeneration(meta.job, {
-    runId: meta.runId, predictionDate: meta.predictionDate, modelVersion: meta.modelVersion, generatedAt: meta.generatedAt, k: meta.k,
-  }, users, rowStart.done(), items.done(), scores.done(), itemIds, meta.fallback);
-  if (g.bytes > maxBytes) throw new OverBudgetError(`${where}: needs ${Math.round(g.bytes / 1e6)} MB, more than the ${Math.round(maxBytes / 1e6)} MB left`);
+  const g = new MemoryGeneration(
+    meta.job,
+    {
+      runId: meta.runId,
+      predictionDate: meta.predictionDate,
+      modelVersion: meta.modelVersion,
+      generatedAt: meta.generatedAt,
+      k: meta.k,
+    },
+    users,
+    rowStart.done(),
+    items.done(),
+    scores.done(),
+    itemIds,
+    meta.fallback,
+  );
+  if (g.bytes > maxBytes)
+    throw new OverBudgetError(`${where}: needs ${Math.round(g.bytes / 1e6)} MB, more than the ${Math.round(maxBytes / 1e6)} MB left`);
   return g;
 }

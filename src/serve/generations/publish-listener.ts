@@ -38,7 +38,14 @@ export function parseNotice(payload: string | undefined): PublishEvent | undefin
   } catch {
     return undefined;
   }
-  if (!n || typeof n.job !== 'string' || typeof n.date !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(n.date) || !Number.isSafeInteger(n.run_id)) return undefined;
+  if (
+    !n ||
+    typeof n.job !== 'string' ||
+    typeof n.date !== 'string' ||
+    !/^\d{4}-\d{2}-\d{2}$/.test(n.date) ||
+    !Number.isSafeInteger(n.run_id)
+  )
+    return undefined;
   const prev = Number.isSafeInteger(n.previous_run_id) ? (n.previous_run_id as number) : null;
   return { job: n.job, date: n.date, runId: n.run_id as number, previousRunId: prev, action: String(n.action ?? 'publish') };
 }
@@ -80,7 +87,12 @@ export class PublishListener {
     if (!c) return;
     // A polite end() waits for the server's goodbye, which a half-open link never sends: give it 1 s.
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([c.end().catch(() => {}), new Promise<void>((r) => { timer = setTimeout(r, 1_000); })]);
+    await Promise.race([
+      c.end().catch(() => {}),
+      new Promise<void>((r) => {
+        timer = setTimeout(r, 1_000);
+      }),
+    ]);
     clearTimeout(timer);
     destroySocket(c);
   }
@@ -104,14 +116,18 @@ export class PublishListener {
     let client: pg.Client | undefined;
     try {
       client = await this.opts.connect();
-      if (this.stopped) { await client.end().catch(() => {}); return; }
+      if (this.stopped) {
+        await client.end().catch(() => {});
+        return;
+      }
       this.client = client;
       const c = client;
       c.on('notification', (msg) => {
         if (msg.channel !== PUBLISH_CHANNEL) return;
         const event = parseNotice(msg.payload);
         if (event) this.opts.onPublish(event);
-        else this.opts.log.warn(`ignored a malformed ${PUBLISH_CHANNEL} notification: ${JSON.stringify(String(msg.payload).slice(0, 200))}`);
+        else
+          this.opts.log.warn(`ignored a malformed ${PUBLISH_CHANNEL} notification: ${JSON.stringify(String(msg.payload).slice(0, 200))}`);
       });
       c.on('error', (err) => this.lost(c, err));
       c.on('end', () => this.lost(c, new Error('connection ended')));
@@ -157,7 +173,9 @@ export class PublishListener {
 
   private scheduleRetry(err: unknown): void {
     if (this.stopped || this.retry) return;
-    this.opts.log.warn(`publish notifications: link to the database lost or not made (${describeError(err)}); retrying in ${this.backoffMs} ms, lookups answered from memory meanwhile`);
+    this.opts.log.warn(
+      `publish notifications: link to the database lost or not made (${describeError(err)}); retrying in ${this.backoffMs} ms, lookups answered from memory meanwhile`,
+    );
     this.retry = setTimeout(() => {
       this.retry = undefined;
       void this.connect();

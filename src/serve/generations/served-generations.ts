@@ -15,16 +15,16 @@ import client from 'prom-client';
 import { connectLike } from '../../db/connect.ts';
 import { describeError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
-import type { Lookups, UserAnswer } from '../lookups/lookups.ts';
-import { OverloadedError } from '../overloaded-error.ts';
-import type { JobCatalogue } from '../job-catalogue.ts';
-import { PublishListener, type PublishEvent } from './publish-listener.ts';
 import { generationRows, readGenerationMeta } from '../../store/generation.ts';
 import { publishedGenerations } from '../../store/pointer.ts';
-import { BadGenerationError, buildMemoryGeneration, type MemoryGeneration, OverBudgetError } from './memory-generation.ts';
-import type { ServeMetrics } from '../http/serve-metrics.ts';
 import { isUnavailable } from '../http/replies.ts';
+import type { ServeMetrics } from '../http/serve-metrics.ts';
+import type { JobCatalogue } from '../job-catalogue.ts';
+import type { Lookups, UserAnswer } from '../lookups/lookups.ts';
+import { OverloadedError } from '../overloaded-error.ts';
 import { withDeadline } from '../with-deadline.ts';
+import { BadGenerationError, buildMemoryGeneration, type MemoryGeneration, OverBudgetError } from './memory-generation.ts';
+import { type PublishEvent, PublishListener } from './publish-listener.ts';
 
 /** Lookups waiting for PostgreSQL past which a loading job answers from its previous generation: a few batches' worth. */
 const SHED_QUEUED = 8;
@@ -42,7 +42,10 @@ export interface ServedOptions {
   timeoutMs: number;
 }
 
-interface Pointer { date: string; runId: number }
+interface Pointer {
+  date: string;
+  runId: number;
+}
 
 /** Rough bytes a user costs in memory before loading (measured ~6 bytes an item + ~40 a user; bench/README-lookup.md). */
 const estimateBytes = (rows: number, k: number) => rows * (Math.max(1, k) * 6 + 40) + 1_000_000;
@@ -69,11 +72,18 @@ export class ServedGenerations implements Lookups {
   constructor(private readonly opts: ServedOptions) {
     this.budget = opts.memoryBudgetMb * 1024 * 1024;
     const registers = [opts.metrics.registry];
-    const degraded = new client.Gauge({ name: 'batchcast_serve_degraded', help: '1 while the database is not reachable and lookups are answered from memory', registers });
+    const degraded = new client.Gauge({
+      name: 'batchcast_serve_degraded',
+      help: '1 while the database is not reachable and lookups are answered from memory',
+      registers,
+    });
     degraded.set(0);
     const memory = this.memory;
     new client.Gauge({
-      name: 'batchcast_memory_generation_bytes', help: 'Bytes of the generations held in memory, per job', labelNames: ['job'], registers,
+      name: 'batchcast_memory_generation_bytes',
+      help: 'Bytes of the generations held in memory, per job',
+      labelNames: ['job'],
+      registers,
       collect() {
         this.reset();
         for (const [job, list] of memory) this.labels(job).set(list.reduce((s, x) => s + x.bytes, 0));
@@ -82,15 +92,27 @@ export class ServedGenerations implements Lookups {
     new client.Gauge({ name: 'batchcast_memory_budget_bytes', help: 'serve.memoryBudgetMb in bytes', registers }).set(this.budget);
     const served = this; // collect() is called with the counter as `this`
     new client.Counter({
-      name: 'batchcast_lookups_from_memory_total', help: 'Lookups answered from a generation held in memory', registers,
-      collect() { this.inc(served.fromMemory); served.fromMemory = 0; },
+      name: 'batchcast_lookups_from_memory_total',
+      help: 'Lookups answered from a generation held in memory',
+      registers,
+      collect() {
+        this.inc(served.fromMemory);
+        served.fromMemory = 0;
+      },
     });
-    const notices = new client.Counter({ name: 'batchcast_publish_notifications_total', help: 'Publish notifications received (NOTIFY)', registers });
+    const notices = new client.Counter({
+      name: 'batchcast_publish_notifications_total',
+      help: 'Publish notifications received (NOTIFY)',
+      registers,
+    });
     if (this.budget === 0) opts.log.info('serve.memoryBudgetMb is 0: every lookup reads PostgreSQL');
 
     this.listener = new PublishListener({
       connect: () => connectLike(opts.pool, { applicationName: 'batchcast serve listen', onError: () => {} }),
-      onPublish: (e) => { notices.inc(); this.published(e); },
+      onPublish: (e) => {
+        notices.inc();
+        this.published(e);
+      },
       onConnected: (c) => this.reread(c),
       onState: (up) => {
         const was = this.down;
@@ -99,7 +121,9 @@ export class ServedGenerations implements Lookups {
         if (up && was) opts.log.info('the database is reachable again: pointers re-read, lookups follow the published generations');
         if (!up && !was) {
           const held = [...this.latest.keys()].filter((j) => this.current(j, null));
-          opts.log.warn(`the database is not reachable: lookups answered from memory for ${held.join(', ') || 'no job'}; others answer 503 until it returns`);
+          opts.log.warn(
+            `the database is not reachable: lookups answered from memory for ${held.join(', ') || 'no job'}; others answer 503 until it returns`,
+          );
         }
       },
       heartbeatMs: opts.heartbeatMs,
@@ -128,15 +152,18 @@ export class ServedGenerations implements Lookups {
       this.fromMemory++;
       return { generation: g.generation, user: g.lookup(userId) };
     }
-    return Promise.resolve(this.opts.database.lookup(job, date, userId)).then((answer) => {
-      if (this.down) this.reconnectNow(); // the database answered: the link need not wait out its backoff
-      return answer;
-    }, (err) => {
-      const held = isUnavailable(err) && !(err instanceof OverloadedError) ? this.newest(job, date) : undefined;
-      if (!held) throw err;
-      this.fromMemory++;
-      return { generation: held.generation, user: held.lookup(userId) };
-    });
+    return Promise.resolve(this.opts.database.lookup(job, date, userId)).then(
+      (answer) => {
+        if (this.down) this.reconnectNow(); // the database answered: the link need not wait out its backoff
+        return answer;
+      },
+      (err) => {
+        const held = isUnavailable(err) && !(err instanceof OverloadedError) ? this.newest(job, date) : undefined;
+        if (!held) throw err;
+        this.fromMemory++;
+        return { generation: held.generation, user: held.lookup(userId) };
+      },
+    );
   }
 
   /** The generation in memory that the pointer names for (job, date), date null = latest. */
@@ -241,8 +268,11 @@ export class ServedGenerations implements Lookups {
       const need = estimateBytes(meta.rows, meta.k);
       const mb = (b: number) => Math.round(b / 1048576);
       if (others + need > this.budget) {
-        return this.skip(runId, `job ${job}: run ${runId} (${meta.rows} users) needs about ${mb(need)} MB, more than the ${mb(this.budget - others)} MB serve.memoryBudgetMb=${this.opts.memoryBudgetMb} leaves`
-          + ` (${mb(others)} MB hold other jobs); its lookups are served from PostgreSQL`);
+        return this.skip(
+          runId,
+          `job ${job}: run ${runId} (${meta.rows} users) needs about ${mb(need)} MB, more than the ${mb(this.budget - others)} MB serve.memoryBudgetMb=${this.opts.memoryBudgetMb} leaves` +
+            ` (${mb(others)} MB hold other jobs); its lookups are served from PostgreSQL`,
+        );
       }
       // Keep the job's previous generation during the load when both fit, else let it go first.
       let mine = this.heldBytes() - others;
@@ -255,16 +285,23 @@ export class ServedGenerations implements Lookups {
       const previous = (this.memory.get(job) ?? []).filter((x) => x.generation.runId !== runId);
       const kept = previous.length && others + g.bytes + previous[0].bytes <= this.budget ? [g, previous[0]] : [g];
       this.memory.set(job, kept); // the switch: lookups read this Map once each
-      this.opts.log.info(`job ${job}: run ${runId} (${meta.predictionDate}, ${g.userCount} users, ${mb(g.bytes)} MB, ${Math.round(g.bytes / Math.max(1, g.userCount))} bytes a user) loaded in ${Math.round(performance.now() - t0)} ms; answered from memory`,
-        { job, runId, users: g.userCount, bytes: g.bytes });
+      this.opts.log.info(
+        `job ${job}: run ${runId} (${meta.predictionDate}, ${g.userCount} users, ${mb(g.bytes)} MB, ${Math.round(g.bytes / Math.max(1, g.userCount))} bytes a user) loaded in ${Math.round(performance.now() - t0)} ms; answered from memory`,
+        { job, runId, users: g.userCount, bytes: g.bytes },
+      );
     } catch (err) {
       if (err instanceof OverBudgetError) {
-        this.skip(runId, `job ${job}: ${err.message} (serve.memoryBudgetMb=${this.opts.memoryBudgetMb}); its lookups are served from PostgreSQL`);
+        this.skip(
+          runId,
+          `job ${job}: ${err.message} (serve.memoryBudgetMb=${this.opts.memoryBudgetMb}); its lookups are served from PostgreSQL`,
+        );
       } else if (err instanceof BadGenerationError) {
         this.skip(runId, `job ${job}: run ${runId} cannot be held in memory (${err.message}); its lookups are served from PostgreSQL`);
       } else if (!this.stopped) {
         // the database went away mid-load, most likely: tried again at the next re-read (reconnect, poll or publish)
-        this.opts.log.warn(`job ${job}: loading run ${runId} into memory failed (${describeError(err)}); lookups read PostgreSQL until a retry succeeds`);
+        this.opts.log.warn(
+          `job ${job}: loading run ${runId} into memory failed (${describeError(err)}); lookups read PostgreSQL until a retry succeeds`,
+        );
       }
     } finally {
       await c?.end().catch(() => {});

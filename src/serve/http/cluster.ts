@@ -10,7 +10,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { Config } from '../../config/load-config.ts';
-import { openDb, type Db } from '../../db/connect.ts';
+import { type Db, openDb } from '../../db/connect.ts';
 import type { Logger } from '../../log.ts';
 
 const ASK = 'batchcast:metrics-ask';
@@ -22,8 +22,18 @@ const SHARED_GAUGE = /^batchcast_(job_|served_|serve_degraded$|score_model_misma
 const MAX_DEATHS_PER_MINUTE = 5;
 
 /** One metric as getMetricsAsJSON gives it: the fields used here. */
-interface MetricJson { name: string; type: string; aggregator?: string }
-interface Message { type?: string; id?: number; text?: string; metrics?: MetricJson[]; error?: string }
+interface MetricJson {
+  name: string;
+  type: string;
+  aggregator?: string;
+}
+interface Message {
+  type?: string;
+  id?: number;
+  text?: string;
+  metrics?: MetricJson[];
+  error?: string;
+}
 
 export const isClusterWorker = () => cluster.isWorker;
 
@@ -59,18 +69,28 @@ export async function runPrimary(o: { config: Config; log: Logger; until: Promis
     return w;
   };
   let release: () => void = () => {};
-  const stopped = new Promise<void>((r) => { release = r; });
-  const stop = () => { stopping = true; release(); };
+  const stopped = new Promise<void>((r) => {
+    release = r;
+  });
+  const stop = () => {
+    stopping = true;
+    release();
+  };
   for (let i = 0; i < n; i++) fork();
   log.info(`serve: ${n} processes on one port`);
   await Promise.race([o.until, stopped]);
   stopping = true;
   const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w);
-  const codes = await Promise.all(workers.map((w) => new Promise<number>((resolve) => {
-    if (w.isDead()) return resolve(w.process.exitCode ?? 0);
-    w.once('exit', (code) => resolve(code ?? 0));
-    w.process.kill('SIGTERM');
-  })));
+  const codes = await Promise.all(
+    workers.map(
+      (w) =>
+        new Promise<number>((resolve) => {
+          if (w.isDead()) return resolve(w.process.exitCode ?? 0);
+          w.once('exit', (code) => resolve(code ?? 0));
+          w.process.kill('SIGTERM');
+        }),
+    ),
+  );
   await db?.close();
   return failed || codes.some((c) => c !== 0) ? 1 : 0;
 }
@@ -117,20 +137,27 @@ export function workerMetrics(registry: Registry): () => Promise<string> {
   let ids = 0;
   process.on('message', (m: Message) => {
     if (m?.type === JSON_REQ) {
-      void registry.getMetricsAsJSON().then((metrics) => process.send?.({ type: JSON_RES, id: m.id, metrics }), (err) => process.send?.({ type: JSON_RES, id: m.id, error: String(err) }));
+      void registry.getMetricsAsJSON().then(
+        (metrics) => process.send?.({ type: JSON_RES, id: m.id, metrics }),
+        (err) => process.send?.({ type: JSON_RES, id: m.id, error: String(err) }),
+      );
     } else if (m?.type === TEXT_RES) {
       asks.get(m.id!)?.(m);
     }
   });
-  return () => new Promise<string>((resolve, reject) => {
-    const id = ++ids;
-    const timer = setTimeout(() => { asks.delete(id); reject(new Error('the serve primary did not answer for /metrics within 5 s')); }, 5_000);
-    asks.set(id, (m) => {
-      clearTimeout(timer);
-      asks.delete(id);
-      if (m.error !== undefined || m.text === undefined) reject(new Error(`metrics of the serve workers: ${m.error}`));
-      else resolve(m.text);
+  return () =>
+    new Promise<string>((resolve, reject) => {
+      const id = ++ids;
+      const timer = setTimeout(() => {
+        asks.delete(id);
+        reject(new Error('the serve primary did not answer for /metrics within 5 s'));
+      }, 5_000);
+      asks.set(id, (m) => {
+        clearTimeout(timer);
+        asks.delete(id);
+        if (m.error !== undefined || m.text === undefined) reject(new Error(`metrics of the serve workers: ${m.error}`));
+        else resolve(m.text);
+      });
+      process.send!({ type: ASK, id });
     });
-    process.send!({ type: ASK, id });
-  });
 }

@@ -14,7 +14,10 @@ export interface LookupParams {
 }
 
 export class BadParameter {
-  constructor(readonly parameter: 'job' | 'user_id' | 'date' | 'k' | 'include' | 'query', readonly message: string) {}
+  constructor(
+    readonly parameter: 'job' | 'user_id' | 'date' | 'k' | 'include' | 'query',
+    readonly message: string,
+  ) {}
 }
 
 /** Longest user id accepted, in characters: ids are keys like "user-8f3a..." or UUIDs, far below this. */
@@ -56,7 +59,10 @@ export function parseLookupParams(
   const job = decodeSegment(jobRaw);
   if (job === undefined || !knownJob(job)) {
     const known = knownJobs();
-    return new BadParameter('job', `job ${shown(job ?? jobRaw)} is not a job this server knows${known.length ? ` (known: ${known.join(', ')})` : ' (no job files found in jobs/)'}`);
+    return new BadParameter(
+      'job',
+      `job ${shown(job ?? jobRaw)} is not a job this server knows${known.length ? ` (known: ${known.join(', ')})` : ' (no job files found in jobs/)'}`,
+    );
   }
   const userId = decodeSegment(userRaw);
   if (userId === undefined) return new BadParameter('user_id', `user_id ${shown(userRaw)} is not valid percent-encoded UTF-8`);
@@ -77,14 +83,16 @@ export function parseLookupParams(
       if (seen.has(name)) return new BadParameter(name as 'date' | 'k' | 'include', `${name} is given more than once`);
       seen.add(name);
       if (name === 'date') {
-        if (!/^\d{4}-\d{2}-\d{2}$/.test(value)) return new BadParameter('date', `date ${shown(value)} is not a date: use YYYY-MM-DD, e.g. 2026-11-20`);
+        if (!/^\d{4}-\d{2}-\d{2}$/.test(value))
+          return new BadParameter('date', `date ${shown(value)} is not a date: use YYYY-MM-DD, e.g. 2026-11-20`);
         try {
           date = parseDate(value);
         } catch {
           return new BadParameter('date', `date ${shown(value)} is not a real calendar day`);
         }
       } else if (name === 'include') {
-        if (value !== 'attributes') return new BadParameter('include', `include ${shown(value)} is not known; the only value is include=attributes`);
+        if (value !== 'attributes')
+          return new BadParameter('include', `include ${shown(value)} is not known; the only value is include=attributes`);
         attributes = true;
       } else {
         const n = /^\d{1,4}$/.test(value) ? Number(value) : NaN;

@@ -6,12 +6,12 @@
 // memory copy exists to avoid. A job not held in memory makes it 503: its lookups would fail.
 import type pg from 'pg';
 import { describeError } from '../../errors.ts';
-import type { JobCatalogue } from '../job-catalogue.ts';
 import { publishedGenerations } from '../../store/pointer.ts';
-import type { ServeMetrics } from './serve-metrics.ts';
 import type { ServedGenerations } from '../generations/served-generations.ts';
-import { badRequest, json, RETRY_AFTER_SECONDS, type Reply } from './replies.ts';
+import type { JobCatalogue } from '../job-catalogue.ts';
 import { withDeadline } from '../with-deadline.ts';
+import { badRequest, json, RETRY_AFTER_SECONDS, type Reply } from './replies.ts';
+import type { ServeMetrics } from './serve-metrics.ts';
 
 export interface ReadyDeps {
   pool: pg.Pool;
@@ -26,7 +26,9 @@ export async function refreshServed(deps: ReadyDeps): Promise<Map<string, { date
   // The LISTEN link is down: ask anyway (the database may be back before the link), but do not wait out
   // the full deadline on a database that is probably away; an answer brings the link back at once.
   const down = deps.served?.databaseDown ?? false;
-  const published = await withDeadline(deps.pool, down ? Math.min(deps.timeoutMs, 1_000) : deps.timeoutMs, 'readiness check', (c) => publishedGenerations(c));
+  const published = await withDeadline(deps.pool, down ? Math.min(deps.timeoutMs, 1_000) : deps.timeoutMs, 'readiness check', (c) =>
+    publishedGenerations(c),
+  );
   if (down) deps.served?.reconnectNow();
   for (const [job, g] of published) if (deps.catalogue.get(job)) deps.metrics.setServed(job, g.date, g.runId);
   return published;
@@ -34,10 +36,14 @@ export async function refreshServed(deps: ReadyDeps): Promise<Map<string, { date
 
 export async function answerReady(query: string, deps: ReadyDeps): Promise<Reply> {
   const params = new URLSearchParams(query);
-  for (const name of params.keys()) if (name !== 'job') return badRequest('query', `unknown query parameter ${JSON.stringify(name.slice(0, 64))}; /readyz takes job`);
+  for (const name of params.keys())
+    if (name !== 'job') return badRequest('query', `unknown query parameter ${JSON.stringify(name.slice(0, 64))}; /readyz takes job`);
   const only = params.get('job');
   if (only !== null && !deps.catalogue.get(only)) {
-    return badRequest('job', `job ${JSON.stringify(only.slice(0, 64))} is not a job this server knows (known: ${deps.catalogue.names().join(', ') || 'none'})`);
+    return badRequest(
+      'job',
+      `job ${JSON.stringify(only.slice(0, 64))} is not a job this server knows (known: ${deps.catalogue.names().join(', ') || 'none'})`,
+    );
   }
   const jobs = only !== null ? [only] : deps.catalogue.names();
   const unavailable = (reason: string) => json(503, { status: 'not_ready', reason }, { 'retry-after': String(RETRY_AFTER_SECONDS) });
@@ -49,12 +55,20 @@ export async function answerReady(query: string, deps: ReadyDeps): Promise<Reply
     return { ...fromMemory(jobs, deps, unavailable), cause: describeError(err) };
   }
   const missing = jobs.filter((j) => !published.has(j));
-  const detail = Object.fromEntries(jobs.filter((j) => published.has(j)).map((j) => {
-    const g = published.get(j)!;
-    return [j, { prediction_date: g.date, run_id: g.runId }];
-  }));
+  const detail = Object.fromEntries(
+    jobs
+      .filter((j) => published.has(j))
+      .map((j) => {
+        const g = published.get(j)!;
+        return [j, { prediction_date: g.date, run_id: g.runId }];
+      }),
+  );
   if (missing.length) {
-    return json(503, { status: 'not_ready', reason: `no published generation for ${missing.join(', ')}`, jobs: detail }, { 'retry-after': String(RETRY_AFTER_SECONDS) });
+    return json(
+      503,
+      { status: 'not_ready', reason: `no published generation for ${missing.join(', ')}`, jobs: detail },
+      { 'retry-after': String(RETRY_AFTER_SECONDS) },
+    );
   }
   return json(200, { status: 'ready', jobs: detail });
 }
@@ -64,8 +78,16 @@ function fromMemory(jobs: string[], deps: ReadyDeps, unavailable: (reason: strin
   const held = jobs.map((j) => [j, deps.served?.current(j, null)] as const);
   const missing = held.filter(([, g]) => !g).map(([j]) => j);
   if (missing.length) {
-    return unavailable(`the database is not reachable${deps.served ? ` and the generation of ${missing.join(', ')} is not held in memory` : ''}`);
+    return unavailable(
+      `the database is not reachable${deps.served ? ` and the generation of ${missing.join(', ')} is not held in memory` : ''}`,
+    );
   }
-  const detail = Object.fromEntries(held.map(([j, g]) => [j, { prediction_date: g!.generation.predictionDate, run_id: g!.generation.runId, source: 'memory' }]));
-  return json(200, { status: 'degraded', reason: 'the database is not reachable; lookups are answered from memory, from the generations named here', jobs: detail });
+  const detail = Object.fromEntries(
+    held.map(([j, g]) => [j, { prediction_date: g!.generation.predictionDate, run_id: g!.generation.runId, source: 'memory' }]),
+  );
+  return json(200, {
+    status: 'degraded',
+    reason: 'the database is not reachable; lookups are answered from memory, from the generations named here',
+    jobs: detail,
+  });
 }

@@ -41,14 +41,32 @@ export function isUnavailable(err: unknown): boolean {
 /** A failure while answering: 503 + Retry-After when waiting may help, else a 500 naming the request id. */
 export function failure(err: unknown, requestId: string): Reply {
   if (err instanceof OverloadedError) {
-    return { ...json(503, { error: 'overloaded', message: `too many lookups waiting; retry in ${RETRY_AFTER_SECONDS} s` }, { 'retry-after': String(RETRY_AFTER_SECONDS) }), cause: err };
+    return {
+      ...json(
+        503,
+        { error: 'overloaded', message: `too many lookups waiting; retry in ${RETRY_AFTER_SECONDS} s` },
+        { 'retry-after': String(RETRY_AFTER_SECONDS) },
+      ),
+      cause: err,
+    };
   }
   if (isUnavailable(err)) {
     const code = (err as { code?: string }).code;
-    const message = code === '42P01'
-      ? 'the batchcast schema is missing in the lookup database; run `batchcast migrate`'
-      : `the recommendations database is not reachable right now; retry in ${RETRY_AFTER_SECONDS} s`;
-    return { ...json(503, { error: 'database_unavailable', message, request_id: requestId }, { 'retry-after': String(RETRY_AFTER_SECONDS) }), cause: err };
+    const message =
+      code === '42P01'
+        ? 'the batchcast schema is missing in the lookup database; run `batchcast migrate`'
+        : `the recommendations database is not reachable right now; retry in ${RETRY_AFTER_SECONDS} s`;
+    return {
+      ...json(503, { error: 'database_unavailable', message, request_id: requestId }, { 'retry-after': String(RETRY_AFTER_SECONDS) }),
+      cause: err,
+    };
   }
-  return { ...json(500, { error: 'internal', message: `unexpected error; the server log has the details under request id ${requestId}`, request_id: requestId }), cause: err };
+  return {
+    ...json(500, {
+      error: 'internal',
+      message: `unexpected error; the server log has the details under request id ${requestId}`,
+      request_id: requestId,
+    }),
+    cause: err,
+  };
 }

@@ -8,19 +8,32 @@
 // them across workers), in the shape prom-client's Counter and Histogram return.
 import type { Registry } from 'prom-client';
 
-interface Series { route: string; method: string; status: number; count: number; sum: number; buckets: Float64Array }
+interface Series {
+  route: string;
+  method: string;
+  status: number;
+  count: number;
+  sum: number;
+  buckets: Float64Array;
+}
 
 type Value = { labels: Record<string, string | number>; value: number; metricName?: string };
 
 export class RequestStats {
   private readonly series = new Map<string, Series>();
 
-  constructor(registry: Registry, private readonly upperBounds: readonly number[]) {
+  constructor(
+    registry: Registry,
+    private readonly upperBounds: readonly number[],
+  ) {
     const names = { requests: 'batchcast_http_requests_total', duration: 'batchcast_http_request_duration_seconds' };
     registry.registerMetric({
       name: names.requests,
       get: async () => ({
-        name: names.requests, help: 'HTTP requests answered, by route, method and status', type: 'counter', aggregator: 'sum',
+        name: names.requests,
+        help: 'HTTP requests answered, by route, method and status',
+        type: 'counter',
+        aggregator: 'sum',
         values: [...this.series.values()].map((s) => ({ labels: { route: s.route, method: s.method, status: s.status }, value: s.count })),
       }),
       reset: () => this.series.clear(),
@@ -28,7 +41,10 @@ export class RequestStats {
     registry.registerMetric({
       name: names.duration,
       get: async () => ({
-        name: names.duration, help: 'Time from request to response, by route and status', type: 'histogram', aggregator: 'sum',
+        name: names.duration,
+        help: 'Time from request to response, by route and status',
+        type: 'histogram',
+        aggregator: 'sum',
         values: this.histogramValues(names.duration),
       }),
       reset: () => this.series.clear(),
@@ -46,7 +62,10 @@ export class RequestStats {
     s.sum += seconds;
     const b = this.upperBounds;
     for (let i = 0; i < b.length; i++) {
-      if (seconds <= b[i]) { s.buckets[i]++; break; }
+      if (seconds <= b[i]) {
+        s.buckets[i]++;
+        break;
+      }
     }
   }
 
@@ -62,7 +81,9 @@ export class RequestStats {
       }
       h.count += s.count;
       h.sum += s.sum;
-      s.buckets.forEach((c, i) => { h!.buckets[i] += c; });
+      s.buckets.forEach((c, i) => {
+        h!.buckets[i] += c;
+      });
     }
     const values: Value[] = [];
     for (const h of byRouteStatus.values()) {

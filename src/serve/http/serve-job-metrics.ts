@@ -5,8 +5,8 @@ import { describeError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import { collectJobMetrics } from '../../metrics/job-metrics.ts';
 import { readJobFigures } from '../../store/job-figures.ts';
-import type { ServeMetrics } from './serve-metrics.ts';
 import { withDeadline } from '../with-deadline.ts';
+import type { ServeMetrics } from './serve-metrics.ts';
 
 export function serveJobMetrics(metrics: ServeMetrics, deps: { pool: pg.Pool; timeoutMs: number; log: Logger }): void {
   let driftWarned = false;
@@ -14,7 +14,9 @@ export function serveJobMetrics(metrics: ServeMetrics, deps: { pool: pg.Pool; ti
   const onDriftUnavailable = (reason: string) => {
     if (driftWarned) return;
     driftWarned = true;
-    deps.log.warn(`/metrics: no drift figures (${reason}); grant the API's role SELECT on batchcast.run_comparisons, batchcast.run_profiles`);
+    deps.log.warn(
+      `/metrics: no drift figures (${reason}); grant the API's role SELECT on batchcast.run_comparisons, batchcast.run_profiles`,
+    );
   };
   collectJobMetrics(metrics.registry, async () => {
     try {

@@ -28,15 +28,32 @@ export class ServeMetrics {
     // Lookups answer in 0.3-3 ms on a 2-core box; buckets resolve that range and the 2 and 5 ms p99 targets.
     this.requests = new RequestStats(this.registry, [0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 2.5]);
     this.batchSize = new client.Histogram({
-      name: 'batchcast_lookup_batch_users', help: 'Users read by one lookup statement (micro-batching)', buckets: [1, 2, 4, 8, 16, 32, 64], registers,
+      name: 'batchcast_lookup_batch_users',
+      help: 'Users read by one lookup statement (micro-batching)',
+      buckets: [1, 2, 4, 8, 16, 32, 64],
+      registers,
     });
-    this.servedRunId = new client.Gauge({ name: 'batchcast_served_run_id', help: 'Run id of the latest published generation served, per job', labelNames: ['job'], registers });
+    this.servedRunId = new client.Gauge({
+      name: 'batchcast_served_run_id',
+      help: 'Run id of the latest published generation served, per job',
+      labelNames: ['job'],
+      registers,
+    });
     this.servedDate = new client.Gauge({
-      name: 'batchcast_served_prediction_date_seconds', help: 'Prediction date (Unix seconds, 00:00 UTC) of the latest generation served, per job', labelNames: ['job'], registers,
+      name: 'batchcast_served_prediction_date_seconds',
+      help: 'Prediction date (Unix seconds, 00:00 UTC) of the latest generation served, per job',
+      labelNames: ['job'],
+      registers,
     });
-    const gauge = (name: string, help: string, pick: (s: PoolStats) => number) => new client.Gauge({
-      name, help, registers, collect() { this.set(pick(poolStats())); },
-    });
+    const gauge = (name: string, help: string, pick: (s: PoolStats) => number) =>
+      new client.Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(pick(poolStats()));
+        },
+      });
     gauge('batchcast_db_pool_connections', 'Connections open in the lookup pool', (s) => s.total);
     gauge('batchcast_db_pool_idle_connections', 'Idle connections in the lookup pool', (s) => s.idle);
     gauge('batchcast_db_pool_waiting_clients', 'Callers waiting for a pool connection', (s) => s.waiting);

@@ -11,21 +11,21 @@ import type pg from 'pg';
 import type { Config } from '../../config/load-config.ts';
 import { describeError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
-import { answerLookup } from '../lookups/answer-lookup.ts';
-import { answerScore } from '../scoring/answer-score.ts';
 import { streamExport } from '../export/stream-export.ts';
-import { OnlineScoring } from '../scoring/online-scoring.ts';
+import { ServedGenerations } from '../generations/served-generations.ts';
+import { JobCatalogue } from '../job-catalogue.ts';
+import { answerLookup } from '../lookups/answer-lookup.ts';
 import { ItemAttributes } from '../lookups/item-attributes.ts';
 import { LookupBatcher } from '../lookups/lookup-batcher.ts';
-import { JobCatalogue } from '../job-catalogue.ts';
-import { serveJobMetrics } from './serve-job-metrics.ts';
-import { matchRoute, type Matched, type Route } from './router.ts';
-import { ServeMetrics } from './serve-metrics.ts';
+import { answerScore } from '../scoring/answer-score.ts';
+import { OnlineScoring } from '../scoring/online-scoring.ts';
 import { openApiDocument } from './openapi.ts';
-import { answerReady, refreshServed } from './readiness.ts';
 import { RateLimit } from './rate-limit.ts';
+import { answerReady, refreshServed } from './readiness.ts';
 import { failure, json, RETRY_AFTER_SECONDS, type Reply } from './replies.ts';
-import { ServedGenerations } from '../generations/served-generations.ts';
+import { type Matched, matchRoute, type Route } from './router.ts';
+import { serveJobMetrics } from './serve-job-metrics.ts';
+import { ServeMetrics } from './serve-metrics.ts';
 
 export interface ServerOptions {
   /** The lookup pool (read-only role when configured); the caller owns it and ends it after close(). */
@@ -63,7 +63,10 @@ function throttled(log: Logger) {
   let held = 0;
   return (msg: string, fields: Record<string, unknown>) => {
     const now = Date.now();
-    if (now - last < 1000) { held++; return; }
+    if (now - last < 1000) {
+      held++;
+      return;
+    }
     last = now;
     log.warn(msg, held ? { ...fields, similarSuppressed: held } : fields);
     held = 0;
@@ -75,20 +78,33 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
   const serve = opts.config.serve;
   const timeoutMs = serve.statementTimeoutMs + 1000;
   const catalogue = new JobCatalogue(opts.config.jobsDir, opts.config.root, log).watch();
-  let batcher: LookupBatcher | undefined ;
+  let batcher: LookupBatcher | undefined;
   const metrics = new ServeMetrics(() => ({
-    total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount,
-    inFlight: batcher?.stats.inFlight ?? 0, queued: batcher?.stats.queued ?? 0,
+    total: pool.totalCount,
+    idle: pool.idleCount,
+    waiting: pool.waitingCount,
+    inFlight: batcher?.stats.inFlight ?? 0,
+    queued: batcher?.stats.queued ?? 0,
   }));
   serveJobMetrics(metrics, { pool, timeoutMs, log });
   batcher = new LookupBatcher(pool, {
-    connections: Math.max(1, opts.connections), maxBatch: 64, maxQueued: 10_000, timeoutMs,
+    connections: Math.max(1, opts.connections),
+    maxBatch: 64,
+    maxQueued: 10_000,
+    timeoutMs,
     onBatch: (size) => metrics.observeBatch(size),
   });
   const served = new ServedGenerations({ pool, database: batcher, catalogue, metrics, log, timeoutMs, ...serve });
   const limit = new RateLimit(serve.rateLimitPerSecond);
   const openapi = JSON.stringify(openApiDocument(version));
-  const scoring = new OnlineScoring({ pool, timeoutMs, log, registry: metrics.registry, workers: serve.scoreWorkers, maxQueued: serve.scoreMaxQueued });
+  const scoring = new OnlineScoring({
+    pool,
+    timeoutMs,
+    log,
+    registry: metrics.registry,
+    workers: serve.scoreWorkers,
+    maxQueued: serve.scoreMaxQueued,
+  });
   const scoreDeps = { catalogue, scoring, limit: new RateLimit(serve.rateLimitPerSecond), rateLimitPerSecond: serve.rateLimitPerSecond };
   const exportDeps = { pool, catalogue, enabled: serve.exports, log, running: { count: 0 } };
   const attributes = new ItemAttributes(log);
@@ -100,8 +116,17 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
   let seq = 0;
   let stopping = false;
 
-  function send(res: http.ServerResponse, route: Route, method: string, t0: number, requestId: string, reply: Reply | null, type = JSON_TYPE): void {
-    if (reply === null) { // the handler streamed its own answer
+  function send(
+    res: http.ServerResponse,
+    route: Route,
+    method: string,
+    t0: number,
+    requestId: string,
+    reply: Reply | null,
+    type = JSON_TYPE,
+  ): void {
+    if (reply === null) {
+      // the handler streamed its own answer
       metrics.observe(route, method, res.statusCode, (performance.now() - t0) / 1000);
       return;
     }
@@ -116,30 +141,53 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     const ms = performance.now() - t0;
     metrics.observe(route, method, reply.status, ms / 1000);
     if (reply.status >= 500) {
-      warn(`${method} ${route} answered ${reply.status}`, { requestId, status: reply.status, error: reply.cause === undefined ? undefined : describeError(reply.cause) });
+      warn(`${method} ${route} answered ${reply.status}`, {
+        requestId,
+        status: reply.status,
+        error: reply.cause === undefined ? undefined : describeError(reply.cause),
+      });
     }
-    if (opts.logRequests) log.debug('request', { requestId, method, url: res.req.url?.slice(0, 300), status: reply.status, ms: Math.round(ms * 100) / 100 });
+    if (opts.logRequests)
+      log.debug('request', { requestId, method, url: res.req.url?.slice(0, 300), status: reply.status, ms: Math.round(ms * 100) / 100 });
   }
 
-  function lookup(req: http.IncomingMessage, at: { jobRaw: string; userRaw: string }, query: string, requestId: string): Reply | Promise<Reply> {
+  function lookup(
+    req: http.IncomingMessage,
+    at: { jobRaw: string; userRaw: string },
+    query: string,
+    requestId: string,
+  ): Reply | Promise<Reply> {
     if (!limit.take()) {
-      return json(429, { error: 'rate_limited', message: `over ${serve.rateLimitPerSecond} lookups per second; retry in ${RETRY_AFTER_SECONDS} s` }, { 'retry-after': String(RETRY_AFTER_SECONDS) });
+      return json(
+        429,
+        { error: 'rate_limited', message: `over ${serve.rateLimitPerSecond} lookups per second; retry in ${RETRY_AFTER_SECONDS} s` },
+        { 'retry-after': String(RETRY_AFTER_SECONDS) },
+      );
     }
-    return answerLookup({ jobRaw: at.jobRaw, userRaw: at.userRaw, query, ifNoneMatch: req.headers['if-none-match'], requestId }, lookupDeps);
+    return answerLookup(
+      { jobRaw: at.jobRaw, userRaw: at.userRaw, query, ifNoneMatch: req.headers['if-none-match'], requestId },
+      lookupDeps,
+    );
   }
 
   /** The answer of a GET route (every route but score and export, which take or stream a body). */
   function answerGet(m: Matched, req: http.IncomingMessage, path: string, query: string, requestId: string): Reply | Promise<Reply> {
     switch (m.route) {
-      case 'lookup': return lookup(req, m, query, requestId);
-      case 'healthz': return json(200, { status: stopping ? 'stopping' : 'ok' });
-      case 'readyz': return stopping ? json(503, { status: 'stopping' }) : answerReady(query, readyDeps);
-      case 'openapi': return { status: 200, body: openapi };
-      case 'metrics': return (async () => {
-        await refreshServed(readyDeps).catch(() => {}); // metrics must render while the database is down
-        return { status: 200, body: await metrics.render() };
-      })();
-      default: return json(404, { error: 'not_found', message: `no such endpoint: ${path.slice(0, 100)}; see /openapi.json` });
+      case 'lookup':
+        return lookup(req, m, query, requestId);
+      case 'healthz':
+        return json(200, { status: stopping ? 'stopping' : 'ok' });
+      case 'readyz':
+        return stopping ? json(503, { status: 'stopping' }) : answerReady(query, readyDeps);
+      case 'openapi':
+        return { status: 200, body: openapi };
+      case 'metrics':
+        return (async () => {
+          await refreshServed(readyDeps).catch(() => {}); // metrics must render while the database is down
+          return { status: 200, body: await metrics.render() };
+        })();
+      default:
+        return json(404, { error: 'not_found', message: `no such endpoint: ${path.slice(0, 100)}; see /openapi.json` });
     }
   }
 
@@ -150,7 +198,14 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     const requestId = typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : `${idPrefix}${(++seq).toString(36)}`;
     const url = req.url ?? '/';
     if (url.length > MAX_URL_BYTES) {
-      return send(res, 'other', method, t0, requestId, json(414, { error: 'uri_too_long', message: `request target longer than ${MAX_URL_BYTES} bytes` }));
+      return send(
+        res,
+        'other',
+        method,
+        t0,
+        requestId,
+        json(414, { error: 'uri_too_long', message: `request target longer than ${MAX_URL_BYTES} bytes` }),
+      );
     }
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
@@ -159,18 +214,36 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     // Scoring takes a body and exports stream: both answer for themselves (answer-score.ts, stream-export.ts).
     if (m.route === 'score' || m.route === 'export') {
       const route = m.route;
-      const answer = m.route === 'export' ? streamExport(req, res, m, requestId, exportDeps) : answerScore(req, m.jobRaw, query, requestId, scoreDeps);
-      answer.then((rep) => send(res, route, method, t0, requestId, rep), (err) => send(res, route, method, t0, requestId, res.headersSent ? null : failure(err, requestId)));
+      const answer =
+        m.route === 'export' ? streamExport(req, res, m, requestId, exportDeps) : answerScore(req, m.jobRaw, query, requestId, scoreDeps);
+      answer.then(
+        (rep) => send(res, route, method, t0, requestId, rep),
+        (err) => send(res, route, method, t0, requestId, res.headersSent ? null : failure(err, requestId)),
+      );
       return;
     }
     const r: Route = m.route;
     // GET needs no body: one is the request size limit, refused with the connection closed (no unread body left on it).
     const length = req.headers['content-length'];
     if ((length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined) {
-      return send(res, 'other', method, t0, requestId, json(413, { error: 'body_not_allowed', message: 'this API takes no request body' }, { connection: 'close' }));
+      return send(
+        res,
+        'other',
+        method,
+        t0,
+        requestId,
+        json(413, { error: 'body_not_allowed', message: 'this API takes no request body' }, { connection: 'close' }),
+      );
     }
     if (method !== 'GET' && method !== 'HEAD') {
-      return send(res, r, method, t0, requestId, json(405, { error: 'method_not_allowed', message: `${method.slice(0, 16)} is not allowed; use GET` }, { allow: 'GET, HEAD' }));
+      return send(
+        res,
+        r,
+        method,
+        t0,
+        requestId,
+        json(405, { error: 'method_not_allowed', message: `${method.slice(0, 16)} is not allowed; use GET` }, { allow: 'GET, HEAD' }),
+      );
     }
     let reply: Reply | Promise<Reply>;
     try {
@@ -188,19 +261,26 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     }
   }
 
-  const server = http.createServer({
-    maxHeaderSize: MAX_HEADER_BYTES,
-    // Slow clients cannot hold sockets open: whole request within 10 s, headers within 5 s.
-    requestTimeout: 10_000,
-    headersTimeout: 5_000,
-    keepAliveTimeout: 5_000,
-    noDelay: true,
-  }, handle);
+  const server = http.createServer(
+    {
+      maxHeaderSize: MAX_HEADER_BYTES,
+      // Slow clients cannot hold sockets open: whole request within 10 s, headers within 5 s.
+      requestTimeout: 10_000,
+      headersTimeout: 5_000,
+      keepAliveTimeout: 5_000,
+      noDelay: true,
+    },
+    handle,
+  );
 
   await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error) => reject(new Error(`cannot listen on ${serve.host}:${serve.port}: ${err.message}; choose another --port or --host`, { cause: err }));
+    const onError = (err: Error) =>
+      reject(new Error(`cannot listen on ${serve.host}:${serve.port}: ${err.message}; choose another --port or --host`, { cause: err }));
     server.once('error', onError);
-    server.listen(serve.port, serve.host, () => { server.off('error', onError); resolve(); });
+    server.listen(serve.port, serve.host, () => {
+      server.off('error', onError);
+      resolve();
+    });
   }).catch(async (err) => {
     catalogue.stop();
     await served.stop();

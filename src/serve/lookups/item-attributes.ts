@@ -6,11 +6,15 @@ import { describeError } from '../../errors.ts';
 import type { JobDefinition } from '../../jobs/load-job.ts';
 import type { Logger } from '../../log.ts';
 import { withDuckDB } from '../../read/duckdb.ts';
-import { readItemAttributes, type AttributeValue } from '../../read/read-items.ts';
+import { type AttributeValue, readItemAttributes } from '../../read/read-items.ts';
 
 export type Attributes = Map<string, Record<string, AttributeValue>>;
 
-interface Entry { key: string; checkedAt: number; value: Promise<Attributes | Error> | Attributes | Error }
+interface Entry {
+  key: string;
+  checkedAt: number;
+  value: Promise<Attributes | Error> | Attributes | Error;
+}
 
 export class ItemAttributes {
   private readonly byJob = new Map<string, Entry>();
@@ -40,7 +44,9 @@ export class ItemAttributes {
     }
     const reading = this.read(job);
     const entry: Entry = { key, checkedAt: now, value: reading };
-    void reading.then((v) => { entry.value = v; });
+    void reading.then((v) => {
+      entry.value = v;
+    });
     this.byJob.set(job.name, entry);
     return entry.value;
   }
@@ -48,7 +54,9 @@ export class ItemAttributes {
   private async read(job: JobDefinition): Promise<Attributes | Error> {
     try {
       const map = await withDuckDB({ threads: 1 }, (conn) => readItemAttributes(conn, job));
-      this.log.info(`job ${job.name}: ${job.items.attributes.join(', ')} of ${map.size} items read from ${job.items.path} for ?include=attributes`);
+      this.log.info(
+        `job ${job.name}: ${job.items.attributes.join(', ')} of ${map.size} items read from ${job.items.path} for ?include=attributes`,
+      );
       return map;
     } catch (err) {
       this.log.warn(`job ${job.name}: item attributes unavailable: ${describeError(err)}`);

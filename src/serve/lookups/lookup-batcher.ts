@@ -17,7 +17,11 @@ interface Waiter {
   reject(err: unknown): void;
 }
 
-interface Group { job: string; date: string | null; waiters: Waiter[] }
+interface Group {
+  job: string;
+  date: string | null;
+  waiters: Waiter[];
+}
 
 export interface BatcherOptions {
   /** Batches in flight at once; keep it at the pool size so a batch never waits for a connection. */
@@ -37,9 +41,14 @@ export class LookupBatcher implements Lookups {
   private inFlight = 0;
   private scheduled = false;
 
-  constructor(private readonly pool: pg.Pool, private readonly opts: BatcherOptions) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly opts: BatcherOptions,
+  ) {}
 
-  get stats() { return { inFlight: this.inFlight, queued: this.queued }; }
+  get stats() {
+    return { inFlight: this.inFlight, queued: this.queued };
+  }
 
   lookup(job: string, date: string | null, userId: string): Promise<UserAnswer | undefined> {
     if (this.queued >= this.opts.maxQueued) {
@@ -93,7 +102,11 @@ export class LookupBatcher implements Lookups {
   private async run(job: string, date: string | null, waiters: Waiter[]): Promise<void> {
     const t0 = performance.now();
     try {
-      const result = await this.query(job, date, waiters.map((w) => w.userId));
+      const result = await this.query(
+        job,
+        date,
+        waiters.map((w) => w.userId),
+      );
       this.opts.onBatch?.(waiters.length, performance.now() - t0);
       for (let i = 0; i < waiters.length; i++) {
         waiters[i].resolve(result && { generation: result.generation, user: result.users[i] });
@@ -104,7 +117,8 @@ export class LookupBatcher implements Lookups {
   }
 
   private query(job: string, date: string | null, userIds: string[]): Promise<LookupResult | undefined> {
-    return withDeadline(this.pool, this.opts.timeoutMs, `lookup of ${userIds.length} user(s) in job ${job}`,
-      (client) => lookupUsers(client, job, date, userIds));
+    return withDeadline(this.pool, this.opts.timeoutMs, `lookup of ${userIds.length} user(s) in job ${job}`, (client) =>
+      lookupUsers(client, job, date, userIds),
+    );
   }
 }

@@ -27,7 +27,16 @@ function generationPart(g: Generation): string {
  * `heads`, when given, holds each item's itemHead (a generation in memory keeps them per item index);
  * answers from PostgreSQL escape their ids here, a microsecond beside the statement.
  */
-export function lookupBody(job: string, userId: string, g: Generation, source: 'model' | 'fallback', itemIds: readonly string[], scores: readonly number[], n: number, heads?: readonly string[]): string {
+export function lookupBody(
+  job: string,
+  userId: string,
+  g: Generation,
+  source: 'model' | 'fallback',
+  itemIds: readonly string[],
+  scores: readonly number[],
+  n: number,
+  heads?: readonly string[],
+): string {
   let body = `{"job":${JSON.stringify(job)},"user_id":${JSON.stringify(userId)}${generationPart(g)}"${source}","items":[`;
   for (let i = 0; i < n; i++) {
     const score = scores[i];

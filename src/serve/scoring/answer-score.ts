@@ -1,11 +1,11 @@
 // POST /v1/jobs/{job}/score: one user's features -> the job's model (batched with other requests in a
 // worker thread) -> the top K, in the lookup's answer shape with "source": "online".
 import type http from 'node:http';
-import { OverloadedError } from '../overloaded-error.ts';
-import type { JobCatalogue } from '../job-catalogue.ts';
-import type { OnlineScoring } from './online-scoring.ts';
 import type { RateLimit } from '../http/rate-limit.ts';
 import { badRequest, failure, json, RETRY_AFTER_SECONDS, type Reply } from '../http/replies.ts';
+import type { JobCatalogue } from '../job-catalogue.ts';
+import { OverloadedError } from '../overloaded-error.ts';
+import type { OnlineScoring } from './online-scoring.ts';
 import { BadScoreInput, float32Text, maxBodyBytes, parseScoreBody } from './score-request.ts';
 
 export interface ScoreDeps {
@@ -46,21 +46,44 @@ function decodeJob(raw: string): string | undefined {
   }
 }
 
-export async function answerScore(req: http.IncomingMessage, jobRaw: string, query: string, requestId: string, deps: ScoreDeps): Promise<Reply> {
+export async function answerScore(
+  req: http.IncomingMessage,
+  jobRaw: string,
+  query: string,
+  requestId: string,
+  deps: ScoreDeps,
+): Promise<Reply> {
   const close = { connection: 'close' };
   if (req.method !== 'POST') {
-    return json(405, { error: 'method_not_allowed', message: `${(req.method ?? '').slice(0, 16)} is not allowed; use POST with a JSON body` }, { allow: 'POST', ...close });
+    return json(
+      405,
+      { error: 'method_not_allowed', message: `${(req.method ?? '').slice(0, 16)} is not allowed; use POST with a JSON body` },
+      { allow: 'POST', ...close },
+    );
   }
   const name = decodeJob(jobRaw);
   const job = name === undefined ? undefined : deps.catalogue.get(name);
   if (!job) {
     const known = deps.catalogue.names();
-    return { ...badRequest('job', `job ${JSON.stringify((name ?? jobRaw).slice(0, 64))} is not a job this server knows${known.length ? ` (known: ${known.join(', ')})` : ''}`), headers: close };
+    return {
+      ...badRequest(
+        'job',
+        `job ${JSON.stringify((name ?? jobRaw).slice(0, 64))} is not a job this server knows${known.length ? ` (known: ${known.join(', ')})` : ''}`,
+      ),
+      headers: close,
+    };
   }
-  if (query) return { ...badRequest('query', 'this endpoint takes no query parameters; send user_id and features in the JSON body'), headers: close };
+  if (query)
+    return {
+      ...badRequest('query', 'this endpoint takes no query parameters; send user_id and features in the JSON body'),
+      headers: close,
+    };
   if (!deps.limit.take()) {
-    return json(429, { error: 'rate_limited', message: `over ${deps.rateLimitPerSecond} scoring requests per second; retry in ${RETRY_AFTER_SECONDS} s` },
-      { 'retry-after': String(RETRY_AFTER_SECONDS), ...close });
+    return json(
+      429,
+      { error: 'rate_limited', message: `over ${deps.rateLimitPerSecond} scoring requests per second; retry in ${RETRY_AFTER_SECONDS} s` },
+      { 'retry-after': String(RETRY_AFTER_SECONDS), ...close },
+    );
   }
   const max = maxBodyBytes(job);
   const declared = Number(req.headers['content-length'] ?? 0);
@@ -70,7 +93,12 @@ export async function answerScore(req: http.IncomingMessage, jobRaw: string, que
   }
   const input = parseScoreBody(job, body.toString('utf8'));
   if (input instanceof BadScoreInput) {
-    return json(400, { error: 'bad_request', parameter: input.parameter, ...(input.feature ? { feature: input.feature } : {}), message: input.message });
+    return json(400, {
+      error: 'bad_request',
+      parameter: input.parameter,
+      ...(input.feature ? { feature: input.feature } : {}),
+      message: input.message,
+    });
   }
 
   let scorer;
@@ -80,7 +108,14 @@ export async function answerScore(req: http.IncomingMessage, jobRaw: string, que
     scored = await scorer.batcher.score(input.userId, input.features);
   } catch (err) {
     if (err instanceof OverloadedError) {
-      return { ...json(503, { error: 'overloaded', message: `${err.message} (serve.scoreMaxQueued); retry in ${RETRY_AFTER_SECONDS} s` }, { 'retry-after': String(RETRY_AFTER_SECONDS) }), cause: err };
+      return {
+        ...json(
+          503,
+          { error: 'overloaded', message: `${err.message} (serve.scoreMaxQueued); retry in ${RETRY_AFTER_SECONDS} s` },
+          { 'retry-after': String(RETRY_AFTER_SECONDS) },
+        ),
+        cause: err,
+      };
     }
     return failure(err, requestId);
   }
@@ -89,7 +124,12 @@ export async function answerScore(req: http.IncomingMessage, jobRaw: string, que
     // cannot score this input (a run skips or rejects such rows too).
     const feature = /^feature (\S+) is/.exec(scored.bad.reason)?.[1];
     const status = feature ? 400 : 422;
-    return json(status, { error: feature ? 'bad_request' : 'unscorable', parameter: 'features', ...(feature ? { feature } : {}), message: `user ${JSON.stringify(input.userId.slice(0, 64))}: ${scored.bad.reason}` });
+    return json(status, {
+      error: feature ? 'bad_request' : 'unscorable',
+      parameter: 'features',
+      ...(feature ? { feature } : {}),
+      message: `user ${JSON.stringify(input.userId.slice(0, 64))}: ${scored.bad.reason}`,
+    });
   }
   const k = job.k;
   const items = new Array<{ item_id: string; score: number; rank: number }>(k);
@@ -98,8 +138,14 @@ export async function answerScore(req: http.IncomingMessage, jobRaw: string, que
   return {
     status: 200,
     body: JSON.stringify({
-      job: job.name, user_id: input.userId, prediction_date: p?.predictionDate ?? null, run_id: p?.runId ?? null,
-      model_version: scorer.model.version, generated_at: new Date().toISOString(), source: 'online', items,
+      job: job.name,
+      user_id: input.userId,
+      prediction_date: p?.predictionDate ?? null,
+      run_id: p?.runId ?? null,
+      model_version: scorer.model.version,
+      generated_at: new Date().toISOString(),
+      source: 'online',
+      items,
     }),
     headers: { 'cache-control': 'no-store' },
   };

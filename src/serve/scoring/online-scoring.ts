@@ -9,14 +9,14 @@ import type pg from 'pg';
 import client from 'prom-client';
 import { describeError } from '../../errors.ts';
 import { InferPool } from '../../infer/infer-pool.ts';
-import { modelInfo, type ModelInfo } from '../../infer/model-info.ts';
+import { type ModelInfo, modelInfo } from '../../infer/model-info.ts';
 import type { JobDefinition } from '../../jobs/load-job.ts';
 import type { Logger } from '../../log.ts';
 import { withDuckDB } from '../../read/duckdb.ts';
 import { readItems } from '../../read/read-items.ts';
-import { ScoreBatcher } from './score-batcher.ts';
-import { withDeadline } from '../with-deadline.ts';
 import { latestPublished } from '../../store/pointer.ts';
+import { withDeadline } from '../with-deadline.ts';
+import { ScoreBatcher } from './score-batcher.ts';
 
 /** The job's latest published generation, as far as the scorer knows (null: none, or not known yet). */
 export interface PublishedModel {
@@ -51,7 +51,13 @@ const MAX_BATCH = 64;
 /** The published generation is re-read at most this often per job (a query on a scoring request). */
 const PUBLISHED_MAX_AGE_MS = 5_000;
 
-interface Entry { key: string; scorer: Promise<JobScorer>; pool?: InferPool; checkedAt: number; checking: boolean }
+interface Entry {
+  key: string;
+  scorer: Promise<JobScorer>;
+  pool?: InferPool;
+  checkedAt: number;
+  checking: boolean;
+}
 
 export class OnlineScoring {
   private readonly entries = new Map<string, Entry>();
@@ -63,18 +69,29 @@ export class OnlineScoring {
   constructor(private readonly opts: ScoringOptions) {
     const registers = [opts.registry];
     this.mismatch = new client.Gauge({
-      name: 'batchcast_score_model_mismatch', labelNames: ['job'], registers,
-      help: '1 when the model file online scoring loaded differs (sha256) from the model of the job\'s published generation',
+      name: 'batchcast_score_model_mismatch',
+      labelNames: ['job'],
+      registers,
+      help: "1 when the model file online scoring loaded differs (sha256) from the model of the job's published generation",
     });
     this.batchUsers = new client.Histogram({
-      name: 'batchcast_score_batch_users', help: 'Users scored by one session.run batch (dynamic batching)', buckets: [1, 2, 4, 8, 16, 32, 64], registers,
+      name: 'batchcast_score_batch_users',
+      help: 'Users scored by one session.run batch (dynamic batching)',
+      buckets: [1, 2, 4, 8, 16, 32, 64],
+      registers,
     });
     const entries = this.entries;
     new client.Gauge({
-      name: 'batchcast_score_queued', help: 'Scoring requests waiting to join the next batch', registers,
+      name: 'batchcast_score_queued',
+      help: 'Scoring requests waiting to join the next batch',
+      registers,
       async collect() {
         let n = 0;
-        for (const e of entries.values()) n += await e.scorer.then((s) => s.batcher.queued, () => 0);
+        for (const e of entries.values())
+          n += await e.scorer.then(
+            (s) => s.batcher.queued,
+            () => 0,
+          );
         this.set(n);
       },
     });
@@ -94,14 +111,22 @@ export class OnlineScoring {
       const e: Entry = { key, scorer: undefined as unknown as Promise<JobScorer>, checkedAt: 0, checking: false };
       e.scorer = this.start(job, e);
       // A scorer that failed to start (bad model file) is retried on the next request, not cached.
-      e.scorer.catch(() => { if (this.entries.get(job.name) === e) this.entries.delete(job.name); });
+      e.scorer.catch(() => {
+        if (this.entries.get(job.name) === e) this.entries.delete(job.name);
+      });
       this.entries.set(job.name, e);
       entry = e;
     }
     const e = entry;
     if (!e.checking && Date.now() - e.checkedAt > PUBLISHED_MAX_AGE_MS) {
       e.checking = true;
-      e.scorer.then((s) => this.checkPublished(s)).catch(() => {}).finally(() => { e.checking = false; e.checkedAt = Date.now(); });
+      e.scorer
+        .then((s) => this.checkPublished(s))
+        .catch(() => {})
+        .finally(() => {
+          e.checking = false;
+          e.checkedAt = Date.now();
+        });
     }
     return e.scorer;
   }
@@ -109,17 +134,26 @@ export class OnlineScoring {
   private async start(job: JobDefinition, entry: Entry): Promise<JobScorer> {
     const t0 = performance.now();
     const model = await modelInfo(job);
-    const itemIds = await withDuckDB({ threads: 1, tempDirectory: path.join(os.tmpdir(), 'batchcast-duckdb') }, (conn) => readItems(conn, job));
+    const itemIds = await withDuckDB({ threads: 1, tempDirectory: path.join(os.tmpdir(), 'batchcast-duckdb') }, (conn) =>
+      readItems(conn, job),
+    );
     const pool = await InferPool.start(job, { workers: this.opts.workers, intraOpThreads: 1, itemIds });
     entry.pool = pool;
     const batcher = new ScoreBatcher(pool, {
-      size: job.features.size, k: job.k, maxBatch: MAX_BATCH, maxDelayMs: MAX_DELAY_MS,
+      size: job.features.size,
+      k: job.k,
+      maxBatch: MAX_BATCH,
+      maxDelayMs: MAX_DELAY_MS,
       // One chunk more than workers: the next batch waits at the worker instead of behind a message round trip
       // (in process, heavy model, 1 worker, 3 interleaved pairs on the busy box: 53k, 47k, 37k users/s against 36k, 35k, 53k).
-      inFlight: this.opts.workers + 1, maxQueued: this.opts.maxQueued, onBatch: (n) => this.batchUsers.observe(n),
+      inFlight: this.opts.workers + 1,
+      maxQueued: this.opts.maxQueued,
+      onBatch: (n) => this.batchUsers.observe(n),
     });
     const scorer: JobScorer = { job, model, itemIds, batcher, published: null };
-    this.opts.log.info(`online scoring for job ${job.name} ready: model ${model.version} (sha256 ${model.sha256.slice(0, 12)}...), ${itemIds.length} items, ${this.opts.workers} worker(s), ${Math.round(performance.now() - t0)} ms`);
+    this.opts.log.info(
+      `online scoring for job ${job.name} ready: model ${model.version} (sha256 ${model.sha256.slice(0, 12)}...), ${itemIds.length} items, ${this.opts.workers} worker(s), ${Math.round(performance.now() - t0)} ms`,
+    );
     await this.checkPublished(scorer).catch(() => {});
     entry.checkedAt = Date.now();
     return scorer;
@@ -129,7 +163,9 @@ export class OnlineScoring {
   private async checkPublished(s: JobScorer): Promise<void> {
     let latest: Awaited<ReturnType<typeof latestPublished>>;
     try {
-      latest = await withDeadline(this.opts.pool, this.opts.timeoutMs, `published generation of job ${s.job.name}`, (c) => latestPublished(c, s.job.name));
+      latest = await withDeadline(this.opts.pool, this.opts.timeoutMs, `published generation of job ${s.job.name}`, (c) =>
+        latestPublished(c, s.job.name),
+      );
     } catch (err) {
       // Scoring needs no database: keep answering with what is known, say why the check was skipped.
       this.opts.log.debug(`cannot check the published model of job ${s.job.name}: ${describeError(err)}`);
@@ -140,16 +176,24 @@ export class OnlineScoring {
     const differs = !!s.published?.modelSha256 && s.published.modelSha256 !== s.model.sha256;
     this.mismatch.labels(s.job.name).set(differs ? 1 : 0);
     if (differs && before?.runId !== s.published!.runId) {
-      this.opts.log.warn(`online scoring for job ${s.job.name} uses model file ${s.job.model.path} (sha256 ${s.model.sha256.slice(0, 12)}...), `
-        + `but the published generation (run ${s.published!.runId}, ${s.published!.predictionDate}) was made with sha256 ${s.published!.modelSha256!.slice(0, 12)}...; `
-        + 'online answers will not match the batch: restore that model file or run predict with the new one', { job: s.job.name, runId: s.published!.runId });
+      this.opts.log.warn(
+        `online scoring for job ${s.job.name} uses model file ${s.job.model.path} (sha256 ${s.model.sha256.slice(0, 12)}...), ` +
+          `but the published generation (run ${s.published!.runId}, ${s.published!.predictionDate}) was made with sha256 ${s.published!.modelSha256!.slice(0, 12)}...; ` +
+          'online answers will not match the batch: restore that model file or run predict with the new one',
+        { job: s.job.name, runId: s.published!.runId },
+      );
     }
   }
 
   /** A replaced scorer is closed after the requests it holds had time to finish (they wait at most ~1 ms + a batch). */
   private retire(entry: Entry): void {
     for (const [name, e] of this.entries) if (e === entry) this.entries.delete(name);
-    const closing = entry.scorer.then(() => new Promise((r) => setTimeout(r, 2_000))).then(() => entry.pool?.close(), () => {});
+    const closing = entry.scorer
+      .then(() => new Promise((r) => setTimeout(r, 2_000)))
+      .then(
+        () => entry.pool?.close(),
+        () => {},
+      );
     this.retired.add(closing);
     void closing.finally(() => this.retired.delete(closing));
   }
@@ -157,6 +201,14 @@ export class OnlineScoring {
   async close(): Promise<void> {
     const all = [...this.entries.values()];
     this.entries.clear();
-    await Promise.all([...all.map((e) => e.scorer.then(() => e.pool?.close(), () => e.pool?.close())), ...this.retired]);
+    await Promise.all([
+      ...all.map((e) =>
+        e.scorer.then(
+          () => e.pool?.close(),
+          () => e.pool?.close(),
+        ),
+      ),
+      ...this.retired,
+    ]);
   }
 }

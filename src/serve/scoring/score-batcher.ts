@@ -8,9 +8,7 @@ import type { BadRow } from '../../infer/messages.ts';
 import { OverloadedError } from '../overloaded-error.ts';
 
 /** One user's top K, or why their row was not scored (the bad-row rules of a run). */
-export type Scored =
-  | { ok: true; values: Float32Array; indices: Int32Array }
-  | { ok: false; bad: BadRow };
+export type Scored = { ok: true; values: Float32Array; indices: Int32Array } | { ok: false; bad: BadRow };
 
 interface Waiter {
   userId: string;
@@ -39,7 +37,10 @@ export class ScoreBatcher {
   private inFlight = 0;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly pool: InferPool, private readonly opts: ScoreBatcherOptions) {}
+  constructor(
+    private readonly pool: InferPool,
+    private readonly opts: ScoreBatcherOptions,
+  ) {}
 
   get queued(): number {
     return this.waiting.length;
@@ -52,7 +53,11 @@ export class ScoreBatcher {
     return new Promise((resolve, reject) => {
       this.waiting.push({ userId, features, resolve, reject });
       if (this.waiting.length >= this.opts.maxBatch) this.flush();
-      else this.timer ??= setTimeout(() => { this.timer = undefined; this.flush(); }, this.opts.maxDelayMs);
+      else
+        this.timer ??= setTimeout(() => {
+          this.timer = undefined;
+          this.flush();
+        }, this.opts.maxDelayMs);
     });
   }
 
@@ -75,13 +80,20 @@ export class ScoreBatcher {
     const features = new Float32Array(batch.length * size);
     batch.forEach((w, i) => features.set(w.features, i * size));
     try {
-      const ranked = await this.pool.rank(batch.map((w) => w.userId), features, batch.length);
+      const ranked = await this.pool.rank(
+        batch.map((w) => w.userId),
+        features,
+        batch.length,
+      );
       this.opts.onBatch?.(batch.length);
       const badByRow = new Map(ranked.bad.map((b) => [b.row, b]));
       let n = 0;
       for (let row = 0; row < batch.length; row++) {
         const bad = badByRow.get(row);
-        if (bad) { batch[row].resolve({ ok: false, bad }); continue; }
+        if (bad) {
+          batch[row].resolve({ ok: false, bad });
+          continue;
+        }
         if ((ranked.keep ? ranked.keep[n] : n) !== row) throw new Error(`inference worker returned rows out of order (row ${row})`);
         batch[row].resolve({ ok: true, values: ranked.values.slice(n * k, n * k + k), indices: ranked.indices.slice(n * k, n * k + k) });
         n++;

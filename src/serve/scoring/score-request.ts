@@ -12,7 +12,11 @@ export interface ScoreInput {
 }
 
 export class BadScoreInput {
-  constructor(readonly parameter: 'body' | 'user_id' | 'features', readonly message: string, readonly feature?: string) {}
+  constructor(
+    readonly parameter: 'body' | 'user_id' | 'features',
+    readonly message: string,
+    readonly feature?: string,
+  ) {}
 }
 
 /** Bytes of body accepted for a job: room for every feature as a long number with its name, and a user id. */
@@ -42,14 +46,18 @@ export function parseScoreBody(job: JobDefinition, text: string): ScoreInput | B
   try {
     body = JSON.parse(text);
   } catch (err) {
-    return new BadScoreInput('body', `the body is not valid JSON (${(err as Error).message.slice(0, 120)}); send {"user_id": "...", "features": ...}`);
+    return new BadScoreInput(
+      'body',
+      `the body is not valid JSON (${(err as Error).message.slice(0, 120)}); send {"user_id": "...", "features": ...}`,
+    );
   }
   if (!body || typeof body !== 'object' || Array.isArray(body)) {
     return new BadScoreInput('body', `the body must be a JSON object {"user_id": "...", "features": ...} (got ${typeName(body)})`);
   }
   const obj = body as Record<string, unknown>;
   for (const key of Object.keys(obj)) {
-    if (key !== 'user_id' && key !== 'features') return new BadScoreInput('body', `unknown field ${shown(key)}; the body takes user_id and features`);
+    if (key !== 'user_id' && key !== 'features')
+      return new BadScoreInput('body', `unknown field ${shown(key)}; the body takes user_id and features`);
   }
   let userId = obj.user_id;
   if (typeof userId === 'number' && Number.isSafeInteger(userId)) userId = String(userId);
@@ -64,10 +72,16 @@ export function parseScoreBody(job: JobDefinition, text: string): ScoreInput | B
   const out = new Float32Array(f.size);
   if (f.listColumn) {
     if (!Array.isArray(given)) {
-      return new BadScoreInput('features', `features must be an array of ${f.size} numbers for job ${job.name} (list column ${f.listColumn}; got ${typeName(given)})`);
+      return new BadScoreInput(
+        'features',
+        `features must be an array of ${f.size} numbers for job ${job.name} (list column ${f.listColumn}; got ${typeName(given)})`,
+      );
     }
     if (given.length !== f.size) {
-      return new BadScoreInput('features', `features has ${given.length} values but job ${job.name} takes ${f.size} (list column ${f.listColumn})`);
+      return new BadScoreInput(
+        'features',
+        `features has ${given.length} values but job ${job.name} takes ${f.size} (list column ${f.listColumn})`,
+      );
     }
     for (let i = 0; i < f.size; i++) {
       // named as the worker names list features, 1-based
@@ -78,17 +92,25 @@ export function parseScoreBody(job: JobDefinition, text: string): ScoreInput | B
     return { userId, features: out };
   }
   if (!given || typeof given !== 'object' || Array.isArray(given)) {
-    return new BadScoreInput('features', `features must be an object keyed by the columns of job ${job.name} (${f.columns.join(', ')}; got ${typeName(given)})`);
+    return new BadScoreInput(
+      'features',
+      `features must be an object keyed by the columns of job ${job.name} (${f.columns.join(', ')}; got ${typeName(given)})`,
+    );
   }
   const values = given as Record<string, unknown>;
   for (const name of Object.keys(values)) {
     if (!f.columns.includes(name)) {
-      return new BadScoreInput('features', `feature ${shown(name)} is not a feature of job ${job.name} (features: ${f.columns.join(', ')})`, name.slice(0, 64));
+      return new BadScoreInput(
+        'features',
+        `feature ${shown(name)} is not a feature of job ${job.name} (features: ${f.columns.join(', ')})`,
+        name.slice(0, 64),
+      );
     }
   }
   for (let i = 0; i < f.size; i++) {
     const name = f.columns[i];
-    if (!Object.hasOwn(values, name)) return new BadScoreInput('features', `feature ${name} is missing; job ${job.name} needs all of ${f.columns.join(', ')}`, name);
+    if (!Object.hasOwn(values, name))
+      return new BadScoreInput('features', `feature ${name} is missing; job ${job.name} needs all of ${f.columns.join(', ')}`, name);
     const v = featureValue(job, name, values[name]);
     if (v instanceof BadScoreInput) return v;
     out[i] = v;
