@@ -1,11 +1,12 @@
 // What every command shares: flags -> config -> logger -> database, released in `finally`.
 // The configuration (Zod) and the logger (pino) are imported when a command runs: loading them took more
 // time than the rest of `batchcast --help` together.
-import { type Command, Option } from 'commander';
+
 import type { Config, ConfigOverrides } from '../config/load-config.ts';
 import type { Db } from '../db/connect.ts';
 import { BadInputError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { type Command, Option } from './commander.ts';
 
 export interface GlobalFlags {
   databaseUrl?: string;

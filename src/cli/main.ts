@@ -2,8 +2,9 @@
 // commands/. A command only translates: flags become an options object for the same function the tests
 // call, imported when the command runs (DuckDB, pg and ONNX Runtime take ~110 ms to load, and
 // `batchcast --help` should not pay for them). Nothing outside src/cli/ imports from here.
-import { Command, CommanderError } from 'commander';
+
 import { describeError, ExitCode, exitCodeOf } from '../errors.ts';
+import { Command, CommanderError } from './commander.ts';
 import { backfillCommand } from './commands/backfill.ts';
 import { compareCommand } from './commands/compare.ts';
 import { dbCommand } from './commands/db.ts';

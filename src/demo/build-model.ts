@@ -1,6 +1,7 @@
 // A two-tower recommender as an ONNX graph: user MLP -> user embedding, dot item embeddings -> scores,
 // ending in a TopK node (or returning all scores, for jobs that take the top K themselves).
 import { DataType, type Node, type Tensor, writeModel } from './onnx-writer.ts';
+import { PRECISIONS, type Precision } from './precisions.ts';
 import { quantizeColumns, toFloat16Bits } from './quantize.ts';
 import { gaussian, rng } from './random.ts';
 
@@ -37,8 +38,7 @@ export interface ModelOptions {
   precision?: Precision;
 }
 
-export const PRECISIONS = ['fp32', 'int8', 'fp16', 'fp16-compute'] as const;
-export type Precision = (typeof PRECISIONS)[number];
+export { PRECISIONS, type Precision };
 
 export function randomTwoTower(
   shape: { inputSize: number; hidden: number; embedding: number; items: number },

@@ -1,10 +1,9 @@
 // `batchcast backfill`: every date of a range, each in its own process, skipping dates already published
 // with the current model.
-import { type Command, Option } from 'commander';
+
 import type { Reprocess } from '../../schedule/backfill.ts';
+import { type Command, Option } from '../commander.ts';
 import { context, type GlobalFlags, globalOptions, int, withDb } from '../context.ts';
-import { failOnFailedDates, printDateOutcomes } from '../output/ledger.ts';
-import { backfillProgress, besideProgress } from '../output/progress.ts';
 import { stopOnSignals } from '../signals.ts';
 
 // The list here, not imported, so --help does not load the scheduler (schedule/backfill.ts checks it again).
@@ -37,6 +36,8 @@ export function backfillCommand(program: Command): void {
     .option('--workers <n>', 'inference worker threads per run', int('--workers'))
     .option('--threads <n>', 'ONNX Runtime intra-op threads per worker', int('--threads'))
     .action(async (opts: BackfillFlags) => {
+      const { failOnFailedDates, printDateOutcomes } = await import('../output/ledger.ts');
+      const { backfillProgress, besideProgress } = await import('../output/progress.ts');
       const ctx = await context(opts);
       const { signal } = stopOnSignals({
         log: ctx.log,

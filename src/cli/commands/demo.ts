@@ -1,9 +1,9 @@
 // `batchcast demo`: the walking-route demo from nothing to a published date, on the embedded PostgreSQL
 // unless DATABASE_URL says otherwise.
-import { type Command, Option } from 'commander';
-import { PRECISIONS, type Precision } from '../../demo/build-model.ts';
+
+import { PRECISIONS, type Precision } from '../../demo/precisions.ts';
+import { type Command, Option } from '../commander.ts';
 import { context, type GlobalFlags, globalOptions, int, withDb } from '../context.ts';
-import { printDemoSummary } from '../output/demo.ts';
 
 interface DemoFlags extends GlobalFlags {
   users: number;
@@ -28,6 +28,7 @@ export function demoCommand(program: Command): void {
         .default('fp32'),
     )
     .action(async (opts: DemoFlags) => {
+      const { printDemoSummary } = await import('../output/demo.ts');
       const ctx = await context(opts);
       const { runDemo } = await import('../../demo/run-demo.ts');
       let embedded = false;

@@ -1,6 +1,7 @@
 // `batchcast export`: flags -> exportGeneration. The data goes to --out (or stdout); the summary to stderr.
-import type { Command } from 'commander';
+
 import type { ExportFormat } from '../../export/export-generation.ts';
+import type { Command } from '../commander.ts';
 import { context, type GlobalFlags, globalOptions, int, withDb } from '../context.ts';
 
 // The list here, not imported, so --help does not load Arrow and DuckDB (export-generation.ts checks it again).

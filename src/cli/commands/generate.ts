@@ -1,6 +1,7 @@
 // `batchcast generate`: the demo's inputs (items, features per date, model) written to disk, nothing run.
-import type { Command } from 'commander';
+
 import { yesterday } from '../../dates.ts';
+import type { Command } from '../commander.ts';
 import { context, type GlobalFlags, globalOptions, int } from '../context.ts';
 
 interface GenerateFlags extends GlobalFlags {

@@ -1,9 +1,9 @@
 // `batchcast init`: a job file from your own Parquet export, ONNX model and items file, saying what it found.
 // The decisions are made in src/init/ (imported when the command runs).
-import type { Command } from 'commander';
+
 import { BadInputError } from '../../errors.ts';
+import type { Command } from '../commander.ts';
 import { context, csv, type GlobalFlags, globalOptions, int, withDb } from '../context.ts';
-import { printDryRun, printInit } from '../output/setup.ts';
 
 interface InitFlags extends GlobalFlags {
   name: string;
@@ -38,6 +38,7 @@ export function initCommand(program: Command): void {
     .option('--force', 'replace an existing job file')
     .option('--check', 'then dry-run the job on the newest date (predict --dry-run)')
     .action(async (opts: InitFlags) => {
+      const { printDryRun, printInit } = await import('../output/setup.ts');
       const ctx = await context(opts);
       if (opts.output && opts.output.length > 2) throw new BadInputError('--output takes one name (scores) or two (values,indices)');
       const { initJob } = await import('../../init/init-job.ts');

@@ -1,6 +1,7 @@
 // `batchcast install-extensions`: DuckDB extensions fetched at image build time, so runs never download.
-import type { Command } from 'commander';
+
 import { BadInputError } from '../../errors.ts';
+import type { Command } from '../commander.ts';
 import { context, type GlobalFlags, globalOptions } from '../context.ts';
 
 export function installExtensionsCommand(program: Command): void {

@@ -1,5 +1,5 @@
 // `batchcast migrate`: the numbered migrations of sql/ that the database has not had yet.
-import type { Command } from 'commander';
+import type { Command } from '../commander.ts';
 import { context, type GlobalFlags, globalOptions, withDb } from '../context.ts';
 
 export function migrateCommand(program: Command): void {

@@ -1,11 +1,9 @@
 // `batchcast predict`: one date of a job, or one shard of it (--shard), or only its checks (--dry-run).
-import type { Command } from 'commander';
+
 import { yesterday } from '../../dates.ts';
 import { BadInputError, HeldError } from '../../errors.ts';
+import type { Command } from '../commander.ts';
 import { type Context, context, type GlobalFlags, globalOptions, int, withDb } from '../context.ts';
-import { printPredictResult } from '../output/predict.ts';
-import { progressLog, progressPrinter } from '../output/progress.ts';
-import { printDryRun } from '../output/setup.ts';
 import { stopOnSignals } from '../signals.ts';
 
 interface PredictFlags extends GlobalFlags {
@@ -37,6 +35,7 @@ export function predictCommand(program: Command): void {
       const ctx = await context(opts, opts.pushgatewayUrl ? { metrics: { pushgatewayUrl: opts.pushgatewayUrl } } : {});
       if (opts.dryRun) {
         const { dryRun } = await import('../../run/dry-run.ts');
+        const { printDryRun } = await import('../output/setup.ts');
         return printDryRun(
           await withDb(ctx, (db) => dryRun({ job: opts.job, date: opts.date ?? yesterday(), config: ctx.config, db, log: ctx.log })),
           opts,
@@ -48,6 +47,7 @@ export function predictCommand(program: Command): void {
       const { predict } = await import('../../run/predict.ts');
       const { withMetricsPush } = await import('../../metrics/push-metrics.ts');
       const push = { url: ctx.config.metrics.pushgatewayUrl, job: opts.job, log: ctx.log };
+      const onProgress = await progressFor(ctx, opts);
       const result = await withDb(ctx, (db) =>
         withMetricsPush({ ...push, db: db.pool }, () =>
           predict({
@@ -59,17 +59,18 @@ export function predictCommand(program: Command): void {
             signal,
             shadow: !!opts.shadow,
             modelPath: opts.model,
-            onProgress: progressFor(ctx, opts),
+            onProgress,
           }),
         ),
       );
-      printPredictResult(result, opts);
+      (await import('../output/predict.ts')).printPredictResult(result, opts);
       if (result.guard.line) throw new HeldError(result.guard.line);
     });
 }
 
 /** A bar on a terminal, log lines elsewhere, nothing with --quiet. */
-function progressFor(ctx: Context, opts: GlobalFlags) {
+async function progressFor(ctx: Context, opts: GlobalFlags) {
+  const { progressLog, progressPrinter } = await import('../output/progress.ts');
   return opts.quiet ? undefined : (!opts.json && progressPrinter()) || progressLog(ctx.log);
 }
 
@@ -80,6 +81,7 @@ async function predictShard(ctx: Context, opts: PredictFlags, signal: AbortSigna
   if (opts.shadow || opts.model)
     throw new BadInputError(`--shard ${opts.shard}: a sharded run always publishes; --shadow and --model run unsharded`);
   const { predictShard: run } = await import('../../run/predict-shard.ts');
+  const onProgress = await progressFor(ctx, opts);
   const r = await withDb(ctx, (db) =>
     run({
       job: opts.job,
@@ -90,9 +92,10 @@ async function predictShard(ctx: Context, opts: PredictFlags, signal: AbortSigna
       signal,
       shard,
       generationKey: process.env.BATCHCAST_GENERATION_KEY,
-      onProgress: progressFor(ctx, opts),
+      onProgress,
     }),
   );
+  const { printPredictResult } = await import('../output/predict.ts');
   if (r.generation) printPredictResult(r.generation, opts);
   else if (opts.json) process.stdout.write(JSON.stringify(r) + '\n');
   else if (!opts.quiet) {

@@ -1,8 +1,8 @@
 // `batchcast prune`: retention on demand, by generations per date and/or by the age of the date.
-import type { Command } from 'commander';
+
 import { parseDate } from '../../dates.ts';
+import type { Command } from '../commander.ts';
 import { context, type GlobalFlags, globalOptions, int, withDb } from '../context.ts';
-import { printPrune } from '../output/ledger.ts';
 
 export function pruneCommand(program: Command): void {
   globalOptions(program.command('prune'))
@@ -18,6 +18,7 @@ export function pruneCommand(program: Command): void {
     .option('--job <name>', 'only this job')
     .option('--date <YYYY-MM-DD>', 'only this prediction date (with --keep)')
     .action(async (opts: GlobalFlags & { keep?: number; olderThan?: number; job?: string; date?: string }) => {
+      const { printPrune } = await import('../output/ledger.ts');
       const ctx = await context(opts);
       const date = opts.date === undefined ? undefined : parseDate(opts.date, '--date');
       const { pruneTables } = await import('../../retention/prune-tables.ts');

@@ -1,8 +1,7 @@
 // `batchcast report`: flags -> loadReport -> terminal tables, JSON, or a self-contained HTML page.
 import path from 'node:path';
-import type { Command } from 'commander';
+import type { Command } from '../commander.ts';
 import { context, type GlobalFlags, globalOptions, int, withDb } from '../context.ts';
-import { printReport } from '../output/report.ts';
 
 interface ReportFlags extends GlobalFlags {
   run?: number;
@@ -21,6 +20,7 @@ export function reportCommand(program: Command): void {
     .option('--reference <id>', 'show the comparison with this run instead of the reference (see batchcast compare)', int('--reference'))
     .option('--html <file>', 'also write one self-contained HTML page with charts to this file')
     .action(async (opts: ReportFlags) => {
+      const { printReport } = await import('../output/report.ts');
       const ctx = await context(opts);
       const { loadReport } = await import('../../report/load-report.ts');
       const report = await withDb(ctx, (db) =>

@@ -1,9 +1,7 @@
 // `batchcast schedule`: the scheduled jobs run on their cron expressions, with catch-up; --once for a
 // system cron or a Kubernetes CronJob.
-import type { Command } from 'commander';
-import { exitCodeFor } from '../../schedule/date-outcome.ts';
+import type { Command } from '../commander.ts';
 import { context, type GlobalFlags, globalOptions, int, withDb } from '../context.ts';
-import { failOnFailedDates, printDateOutcomes } from '../output/ledger.ts';
 import { stopOnSignals } from '../signals.ts';
 
 export function scheduleCommand(program: Command): void {
@@ -14,6 +12,7 @@ export function scheduleCommand(program: Command): void {
     .option('--workers <n>', 'inference worker threads per run', int('--workers'))
     .option('--threads <n>', 'ONNX Runtime intra-op threads per worker', int('--threads'))
     .action(async (opts: GlobalFlags & { job?: string[]; once?: boolean }) => {
+      const { failOnFailedDates, printDateOutcomes } = await import('../output/ledger.ts');
       const ctx = await context(opts);
       const { signal } = stopOnSignals({ log: ctx.log, stopping: 'the scheduler' });
       const started = performance.now();
@@ -29,6 +28,7 @@ export function scheduleCommand(program: Command): void {
         }),
       );
       if (!opts.once) return; // stopped by a signal: a clean stop exits 0 whatever the last run did
+      const { exitCodeFor } = await import('../../schedule/date-outcome.ts');
       const result = { dates, seconds: (performance.now() - started) / 1000, exitCode: exitCodeFor(dates) };
       printDateOutcomes(result, opts);
       failOnFailedDates(result);

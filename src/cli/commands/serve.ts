@@ -1,7 +1,8 @@
 // `batchcast serve`: flags -> config -> serveApi (one process) or the cluster primary (serve.processes > 1),
 // stopped by SIGTERM or SIGINT.
-import type { Command } from 'commander';
+
 import type { ConfigOverrides } from '../../config/load-config.ts';
+import type { Command } from '../commander.ts';
 import { context, type GlobalFlags, globalOptions, int } from '../context.ts';
 import { stopOnSignals } from '../signals.ts';
 

@@ -13,9 +13,11 @@ const REDRAW_MS = 200;
 // the start would keep the ETA too long.
 const RATE_WINDOW_MS = 5_000;
 
-const compactFormat = new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 1 });
+// Made on first use: building its locale data took ~20 ms, which `batchcast --help` should not pay.
+let compactFormat: Intl.NumberFormat | undefined;
 /** 98.3K, 1.2M: keeps the progress line inside 80 columns. */
-const compact = (x: number) => compactFormat.format(Math.round(x));
+const compact = (x: number) =>
+  (compactFormat ??= new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 1 })).format(Math.round(x));
 
 function duration(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds < 0) return '?';
