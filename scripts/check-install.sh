@@ -12,6 +12,7 @@ set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 if [ -n "${1:-}" ]; then PATH="$1:$PATH"; export PATH; fi   # also the npm that `prepare` runs
 tmp=$(mktemp -d)
+chmod 755 "$tmp"   # as root, the embedded PostgreSQL runs as the postgres user, who must reach the clone
 if [ -n "${KEEP:-}" ]; then echo "kept: $tmp"; else trap 'rm -rf "$tmp"' EXIT; fi
 git clone -q "$here" "$tmp/p"
 cd "$tmp/p"
