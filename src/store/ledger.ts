@@ -1,4 +1,5 @@
-// batchcast.runs: one row per run, written at start, updated as it goes, closed as succeeded or failed.
+// batchcast.runs: one row per run, written at start, updated as it goes, closed as succeeded or failed;
+// and the statements that read it for people (runs, report), the guardrails and retention.
 import os from 'node:os';
 import type { Db } from '../db/connect.ts';
 import { RUN_LOCK_HELD } from './locks.ts';

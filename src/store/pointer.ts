@@ -1,8 +1,10 @@
-// Step 4 of a run: move the pointer. One short transaction upserts (job, date) -> run_id; readers that
-// started before it keep their snapshot (old generation), readers after it see the new one, and nobody
-// sees a mix, because the view reaches rows only through this pointer. Nothing is deleted or renamed.
-// The same transaction sends NOTIFY on PUBLISH_CHANNEL: PostgreSQL delivers it at commit, and only if the
-// transaction commits, so every `serve` process learns of the move the moment readers can see it.
+// The pointer, batchcast.published: which run each (job, date) serves. Moving it is step 4 of a run: one
+// short transaction upserts (job, date) -> run_id; readers that started before it keep their snapshot (old
+// generation), readers after it see the new one, and nobody sees a mix, because the view reaches rows only
+// through this pointer. Nothing is deleted or renamed. The same transaction sends NOTIFY on
+// PUBLISH_CHANNEL: PostgreSQL delivers it at commit, and only if the transaction commits, so every `serve`
+// process learns of the move the moment readers can see it. Below publishRun, the statements that read the
+// pointer (what is published, the reference a run is compared with) and retention's removal of a date.
 import type pg from 'pg';
 import type { Queryable } from './queryable.ts';
 
