@@ -1,4 +1,4 @@
-// Exit codes are part of the interface: cron and Kubernetes alert on them (see README, "Exit codes").
+// Exit codes are part of the interface: cron and Kubernetes alert on them (docs/operations.md, "Exit codes").
 export const ExitCode = {
   ok: 0,
   /** A bug or an error we did not classify. */

@@ -16,7 +16,7 @@ export function chooseInput(model: ModelDescription, wanted: string | undefined)
       wanted
         ? `--input ${wanted}: the model has no such input (inputs: ${model.inputs.map(formatTensor).join(', ')})`
         : `the model has ${model.inputs.length} inputs (${model.inputs.map(formatTensor).join(', ')}), not one per feature column named after it; ` +
-            'pass --input <name> for the one that takes every feature, or write model.inputs in the job (each input -> its columns; README, "The fields")',
+            'pass --input <name> for the one that takes every feature, or write model.inputs in the job (each input -> its columns; docs/jobs.md, "The fields")',
     );
   }
   if (!FLOAT_TENSOR.test(input.type) || input.shape.length !== 2) {

@@ -182,7 +182,7 @@ export const retentionSchema = section({
 const gate = (min: number, max: number, what: string) =>
   number(min, max).nullable().optional().describe(`${what}; null switches the gate off`);
 
-/** Thresholds a run must meet to be published (src/guard/gates.ts; README "Guardrails"). Defaults in load-job.ts toGates. */
+/** Thresholds a run must meet to be published (src/guard/gates.ts; docs/guardrails.md, "Gates"). Defaults in load-job.ts toGates. */
 export const gatesSchema = section({
   enabled: bool().optional().describe('false: publish without checking any gate (default true)'),
   max_top_item_share: gate(0, 1, 'value gate: most users may share one item in their top K (default off)'),
@@ -238,6 +238,6 @@ export function jobJsonSchema(): Record<string, unknown> {
   return {
     ...schema,
     title: 'batchcast job',
-    description: 'A job file in jobs/: what batchcast predict runs. See README, "Define a job".',
+    description: 'A job file in jobs/: what batchcast predict runs. See docs/jobs.md.',
   };
 }

@@ -181,7 +181,7 @@ function toJobDefinition(name: string, file: string, j: JobFile, root: string): 
   };
 }
 
-/** Defaults catch catastrophes and stay quiet on ordinary days; the README ("Guardrails") says why each one. null = that gate off. */
+/** Defaults catch catastrophes and stay quiet on ordinary days; docs/guardrails.md ("Why these defaults") says why each one. null = that gate off. */
 function toGates(g: JobFile['gates']): JobGates {
   const v = (value: number | null | undefined, fallback: number | null) => (value === undefined ? fallback : value);
   return {

@@ -46,7 +46,7 @@ export const shardSql = {
   },
 };
 
-/** The same function in Python, for the README and for anyone checking a shard by hand. */
+/** The same function in Python, for the manual (docs/kubernetes-and-sharding.md) and for anyone checking a shard by hand. */
 export const shardPython = 'int(hashlib.md5(str(uid).encode()).hexdigest()[:8], 16) % n';
 
 export interface Shard {
