@@ -4,8 +4,7 @@
 // date in that second, and B's run would then take the free run lock and do the date a second time.
 // With it: claim -> re-read the ledger -> run -> release, so the second decider sees the first one's result.
 import type { Config } from '../config/load-config.ts';
-import { connectClient } from '../db/connect.ts';
-import { CLAIM_LOCK_KEY as KEY } from './locks.ts';
+import { CLAIM_LOCK_KEY as KEY, lockOnOwnConnection } from './locks.ts';
 
 export interface DateClaim {
   release(): Promise<void>;
@@ -20,21 +19,19 @@ export async function claimDate(
 ): Promise<DateClaim | undefined> {
   // Its own connection: a session lock lives as long as the session, and ending it releases the lock
   // even if the unlock below never runs (this process killed).
-  const client = await connectClient(url, config, { applicationName: `batchcast claim ${job} ${date}`.slice(0, 63), onError: () => {} });
+  let client: Awaited<ReturnType<typeof lockOnOwnConnection>>;
   try {
-    const { rows } = await client.query<{ ok: boolean }>(`select pg_try_advisory_lock(${KEY}) as ok`, [job, date]);
-    if (!rows[0].ok) {
-      await client.end().catch(() => {});
-      return undefined;
-    }
+    const applicationName = `batchcast claim ${job} ${date}`;
+    client = await lockOnOwnConnection(url, config, { applicationName, key: KEY, params: [job, date], busy: async () => undefined });
   } catch (err) {
-    await client.end().catch(() => {});
     throw new Error(`job ${job}, date ${date}: could not take the scheduling claim: ${(err as Error).message}`, { cause: err });
   }
+  if (!client) return undefined;
+  const held = client;
   return {
     async release() {
-      await client.query(`select pg_advisory_unlock(${KEY})`, [job, date]).catch(() => {});
-      await client.end().catch(() => {});
+      await held.query(`select pg_advisory_unlock(${KEY})`, [job, date]).catch(() => {});
+      await held.end().catch(() => {});
     },
   };
 }

@@ -27,14 +27,49 @@ export const CLAIM_LOCK_KEY = `hashtext('batchcast-claim:' || $1), ($2::date - d
 export const MIGRATE_LOCK_KEY = 0x62617463;
 
 /**
- * A pg_locks row `l` is the run lock of (ranked.job, ranked.prediction_date) in this database. Advisory
- * locks are per database, but pg_locks shows the whole server: without the database test another
+ * SQL: the pg_locks row `l` is the run lock of (job, date), given as SQL expressions, in this database.
+ * Advisory locks are per database, but pg_locks shows the whole server: without the database test another
  * database's lock would count.
  */
-export const RUN_LOCK_HELD = `l.locktype = 'advisory' and l.granted and l.objsubid = 2
+function runLockHeld(job: string, date: string): string {
+  return `l.locktype = 'advisory' and l.granted and l.objsubid = 2
                  and l.database = (select oid from pg_database where datname = current_database())
-                 and l.classid::int = hashtext('batchcast:' || ranked.job)
-                 and l.objid::int = (ranked.prediction_date - date '2000-01-01')`;
+                 and l.classid::int = hashtext('batchcast:' || ${job})
+                 and l.objid::int = (${date}::date - date '2000-01-01')`;
+}
+
+/** The run lock of the row `ranked` (job, prediction_date) is held: prune leaves its running runs alone. */
+export const RUN_LOCK_HELD = runLockHeld('ranked.job', 'ranked.prediction_date');
+
+/**
+ * Session lock `key` (with its parameters) on a connection of its own: the connection when it got the lock,
+ * else undefined, or the error `busy` makes from a look at the holder (the connection is ended either way).
+ * Ending the connection releases the lock, even when this process dies before it unlocks.
+ */
+export async function lockOnOwnConnection(
+  url: string,
+  config: Pick<Config, 'connectTimeoutMs'> & Partial<Pick<Config, 'queryTimeoutMs'>>,
+  o: {
+    applicationName: string;
+    key: string;
+    params: unknown[];
+    onError?: (err: Error) => void;
+    busy(client: pg.Client): Promise<Error | undefined>;
+  },
+): Promise<pg.Client | undefined> {
+  const client = await connectClient(url, config, { applicationName: o.applicationName.slice(0, 63), onError: o.onError ?? (() => {}) });
+  try {
+    const { rows } = await client.query<{ ok: boolean }>(`select pg_try_advisory_lock(${o.key}) as ok`, o.params);
+    if (rows[0].ok) return client;
+    const err = await o.busy(client);
+    if (err) throw err;
+  } catch (err) {
+    await client.end().catch(() => {});
+    throw err;
+  }
+  await client.end().catch(() => {});
+  return undefined;
+}
 
 export interface RunLock {
   client: pg.Client;
@@ -54,36 +89,31 @@ export async function acquireRunLock(
   date: string,
 ): Promise<RunLock> {
   let lostWith: Error | undefined;
-  const client = await connectClient(url, config, {
+  const client = (await lockOnOwnConnection(url, config, {
     applicationName: lockAppName(job, date),
+    key: RUN_LOCK_KEY,
+    params: [job, date],
     onError: (err) => {
       lostWith = err;
     },
-  });
-  client.on('end', () => {
-    lostWith ??= new Error('lock connection closed');
-  });
-  try {
-    if (!(await tryRunLock(client, job, date))) {
-      const holder = await client.query<{ pid: number; application_name: string; client_addr: string | null; backend_start: Date }>(
-        `select a.pid, a.application_name, a.client_addr::text, a.backend_start
+    async busy(c) {
+      const holder = await c.query<{ pid: number; application_name: string; backend_start: Date }>(
+        `select a.pid, a.application_name, a.backend_start
            from pg_locks l join pg_stat_activity a on a.pid = l.pid
-          where l.locktype = 'advisory' and l.granted and l.objsubid = 2
-            and l.database = (select oid from pg_database where datname = current_database())
-            and l.classid::int = hashtext('batchcast:' || $1) and l.objid::int = ($2::date - date '2000-01-01')
+          where ${runLockHeld('$1', '$2')}
           limit 1`,
         [job, date],
       );
       const h = holder.rows[0];
       const who = h ? ` (server pid ${h.pid}, "${h.application_name}", since ${h.backend_start.toISOString()})` : '';
-      throw new LockBusyError(
+      return new LockBusyError(
         `job ${job}, date ${date}: another run holds the lock${who}; it is doing this work now, so this run did nothing. Retry after it finishes`,
       );
-    }
-  } catch (err) {
-    await client.end().catch(() => {});
-    throw err;
-  }
+    },
+  }))!;
+  client.on('end', () => {
+    lostWith ??= new Error('lock connection closed');
+  });
   return {
     client,
     lost: () => lostWith,

@@ -5,9 +5,8 @@
 import os from 'node:os';
 import type pg from 'pg';
 import type { Config } from '../config/load-config.ts';
-import { connectClient } from '../db/connect.ts';
 import { BadInputError, LockBusyError } from '../errors.ts';
-import { GENERATION_LOCK_KEY, SHARD_LOCK_KEY } from './locks.ts';
+import { GENERATION_LOCK_KEY, lockOnOwnConnection, SHARD_LOCK_KEY } from './locks.ts';
 import type { Queryable } from './queryable.ts';
 import { type RejectedRow, saveRejectedRows } from './rejected-rows.ts';
 import type { ShardStatus } from './tables.ts';
@@ -196,23 +195,18 @@ export async function acquireShardLock(
   shard: ShardOf,
   where: string,
 ): Promise<ShardLock> {
-  const client = await connectClient(url, config, {
-    applicationName: `batchcast shard ${shard.index}/${shard.count} run ${runId}`.slice(0, 63),
-    onError: () => {},
-  });
-  try {
-    const { rows } = await client.query<{ ok: boolean }>(`select pg_try_advisory_lock(${SHARD_LOCK_KEY}) as ok`, [runId, shard.index]);
-    if (!rows[0].ok) {
-      const row = await shardRow(client, runId, shard.index);
+  const client = (await lockOnOwnConnection(url, config, {
+    applicationName: `batchcast shard ${shard.index}/${shard.count} run ${runId}`,
+    key: SHARD_LOCK_KEY,
+    params: [runId, shard.index],
+    async busy(c) {
+      const row = await shardRow(c, runId, shard.index);
       const who = row?.host ? ` (host ${row.host}, pid ${row.pid})` : '';
-      throw new LockBusyError(
+      return new LockBusyError(
         `${where}: shard ${shard.index}/${shard.count} of run ${runId} is being scored by another process${who}; this one did nothing. Retry after it finishes`,
       );
-    }
-  } catch (err) {
-    await client.end().catch(() => {});
-    throw err;
-  }
+    },
+  }))!;
   let released = false;
   return {
     release: async () => {

@@ -11,12 +11,12 @@ export type Matched =
 
 const SCORE_PATH = /^\/v1\/jobs\/([^/]*)\/score$/;
 const EXPORT_PATH = /^\/v1\/jobs\/([^/]*)\/dates\/([^/]*)\/export\.arrow$/;
-const FIXED: Record<string, Matched> = {
-  '/healthz': { route: 'healthz' },
-  '/readyz': { route: 'readyz' },
-  '/metrics': { route: 'metrics' },
-  '/openapi.json': { route: 'openapi' },
-};
+const FIXED = new Map<string, Matched>([
+  ['/healthz', { route: 'healthz' }],
+  ['/readyz', { route: 'readyz' }],
+  ['/metrics', { route: 'metrics' }],
+  ['/openapi.json', { route: 'openapi' }],
+]);
 const OTHER: Matched = { route: 'other' };
 
 /** `/v1/jobs/{job}/users/{user}/recommendations`: the raw job and user segments. */
@@ -38,5 +38,5 @@ export function matchRoute(path: string): Matched {
   if (score) return { route: 'score', jobRaw: score[1] };
   const exported = EXPORT_PATH.exec(path);
   if (exported) return { route: 'export', jobRaw: exported[1], dateRaw: exported[2] };
-  return FIXED[path] ?? OTHER;
+  return FIXED.get(path) ?? OTHER;
 }
