@@ -9,6 +9,12 @@ import { cronProblem, timezoneProblem } from './schedule-checks.ts';
 
 export type ModelOutput = { kind: 'scores'; name: string } | { kind: 'top_k'; values: string; indices: string };
 
+/** One row of inputs (by column) and the outputs (by name) the training code computed for it. */
+export interface ModelExample {
+  inputs: Record<string, number | number[]>;
+  outputs: Record<string, number[]>;
+}
+
 /** One model input: its name and the positions in features.columns it takes (undefined: every feature, in order). */
 export interface ModelInput {
   name: string;
@@ -35,7 +41,15 @@ export interface JobDefinition {
     /** Columns in the files that the job does not use are an error (schema drift) unless this is set. */
     allowExtraColumns: boolean;
   };
-  model: { path: string; inputs: ModelInput[]; output: ModelOutput; card: string | undefined; version: string | undefined };
+  model: {
+    path: string;
+    inputs: ModelInput[];
+    output: ModelOutput;
+    card: string | undefined;
+    version: string | undefined;
+    /** known input -> output rows the model must reproduce (src/infer/check-examples.ts); [] = none */
+    examples: ModelExample[];
+  };
   /** attributes: item columns kept with the recommendations (empty when the job names none) */
   /** attributes: columns of the items file the API returns with each item (?include=attributes); [] = none. */
   items: { path: string; idColumn: string; indexColumn: string | undefined; attributes: string[] };
@@ -157,6 +171,7 @@ function toJobDefinition(name: string, file: string, j: JobFile, root: string): 
       output: o.kind === 'scores' ? { kind: o.kind, name: o.name } : { kind: o.kind, values: o.values, indices: o.indices },
       card: j.model.card !== undefined ? abs(j.model.card) : undefined,
       version: j.model.version,
+      examples: (j.model.examples ?? []).map((e) => ({ inputs: e.inputs, outputs: e.outputs })),
     },
     items: {
       path: abs(j.items.path),
