@@ -11,6 +11,11 @@ import { z } from 'zod';
 
 type Issue = { code?: string; input?: unknown };
 const got = (v: unknown) => `(got ${JSON.stringify(v)})`;
+/** "20" for a number: a plain word for the usual slip, a number written in quotes. */
+const gotNumber = (v: unknown) =>
+  typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))
+    ? `(got the string ${JSON.stringify(v)}: write the number without quotes)`
+    : got(v);
 const missingOr = (what: string) => (iss: Issue) => (iss.input === undefined ? 'is missing' : what);
 
 /** A non-empty string (a path, a column or tensor name). */
@@ -22,13 +27,14 @@ export const text = () =>
 
 /** A whole number in [min, max]; the message gives the range and the value found. */
 export const int = (min: number, max = Number.MAX_SAFE_INTEGER) => {
-  const error = (iss: Issue) => (iss.input === undefined ? 'is missing' : `must be an integer between ${min} and ${max} ${got(iss.input)}`);
+  const error = (iss: Issue) =>
+    iss.input === undefined ? 'is missing' : `must be an integer between ${min} and ${max} ${gotNumber(iss.input)}`;
   return z.int({ error }).min(min, { error }).max(max, { error });
 };
 
 /** A number in [min, max]. */
 export const number = (min: number, max: number) => {
-  const error = (iss: Issue) => `must be a number between ${min} and ${max} ${got(iss.input)}`;
+  const error = (iss: Issue) => `must be a number between ${min} and ${max} ${gotNumber(iss.input)}`;
   return z.number({ error }).min(min, { error }).max(max, { error });
 };
 

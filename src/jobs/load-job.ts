@@ -221,17 +221,33 @@ function toGates(g: JobFile['gates']): JobGates {
   };
 }
 
+/**
+ * JSON.parse's complaint with a line and column instead of a character position (Node 20 gives only
+ * "at position 57"), and the usual cause named: a trailing comma, which JSON does not allow.
+ */
+export function jsonErrorAt(text: string, message: string): string {
+  const m = /(.*?)(?: in JSON)? at position (\d+)(?: \(line \d+ column \d+\))?$/.exec(message);
+  if (!m) return message;
+  const pos = Number(m[2]);
+  const before = text.slice(0, pos);
+  const line = before.split('\n').length;
+  const column = pos - before.lastIndexOf('\n');
+  const trailing = /,\s*$/.test(before) && /^\s*[}\]]/.test(text.slice(pos)) ? ' (a trailing comma: JSON allows none; remove it)' : '';
+  return `line ${line}, column ${column}: ${m[1]}${trailing}`;
+}
+
 /** Parses and validates one job file. Relative paths in it are resolved against `root`. */
 export function parseJob(file: string, text: string, root: string): JobDefinition {
   let obj: unknown;
   try {
     obj = JSON.parse(text);
   } catch (err) {
-    throw new BadInputError(`job file ${file} is not valid JSON: ${(err as Error).message}`, { cause: err });
+    throw new BadInputError(`job file ${file} is not valid JSON: ${jsonErrorAt(text, (err as Error).message)}`);
   }
   if (!obj || typeof obj !== 'object' || Array.isArray(obj)) throw new BadInputError(`job file ${file} must hold a JSON object`);
   const parsed = jobFileSchema.safeParse(obj);
-  if (!parsed.success) throw new BadInputError(describeIssues(file, parsed.error), { cause: parsed.error });
+  // No cause: the message says the first problem in our words; Zod's own text is a JSON dump of every issue.
+  if (!parsed.success) throw new BadInputError(describeIssues(file, parsed.error));
   const j = parsed.data;
   const fileName = path.basename(file).replace(/\.json$/, '');
   const name = j.name ?? fileName;
