@@ -51,7 +51,7 @@ export interface ChosenFeatures {
 
 const ID_NAME = /(^|_)(id|uid|key)$/i;
 const ITEM_ID_NAME = /(^|_)(id|key|sku|code)$/i;
-const FEATURE_ORDER_KEYS = ['feature_names', 'features', 'columns', 'input_columns'];
+const FEATURE_ORDER_KEYS = ['feature_order', 'feature_names', 'features', 'columns', 'input_columns'];
 
 /** Feature names the exporter stored in the model's metadata_props, as a JSON array or comma-separated. */
 export function namesFromMetadata(meta: Record<string, string>): string[] | undefined {
