@@ -9,6 +9,7 @@ import path from 'node:path';
 import { parquetWriteFile } from 'hyparquet-writer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataType, writeModel } from '../src/demo/onnx-writer.ts';
+import { generaliseFeaturesPath } from '../src/init/generalise-glob.ts';
 import { createTestDb, type TestDb } from './helpers.ts';
 import { runCli } from './run-cli.ts';
 
@@ -200,11 +201,26 @@ describe('init and globs the shell expanded', () => {
       'examples.json',
     );
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain('the shell expanded an unquoted glob?');
+    expect(r.stdout).toContain('is one file of one date: the shell expanded an unquoted glob? (snapshot_date=2026-11-19)');
     expect(r.stdout).toContain('2 date(s) 2026-11-19 .. 2026-11-20');
     const job = JSON.parse(readFileSync(jobFile('one_day'), 'utf8'));
     expect(job.features.path).toBe('exports/features/snapshot_date=*/*.parquet');
     expect(job.features.partition_column).toBe('snapshot_date');
+  });
+
+  it('generalises a folder, a nested file and a glob pinned to one date; keeps paths without one dated folder', () => {
+    const g = (p: string) => generaliseFeaturesPath(p).pattern;
+    expect(g('x/dt=2026-11-20')).toBe('x/dt=*/*.parquet');
+    expect(g('x/ds=20261120/country=DE/part-1.snappy.parquet')).toBe('x/ds=*/country=DE/*.parquet');
+    expect(g('x/dt=2026-11-20/part-*.parquet')).toBe('x/dt=*/part-*.parquet');
+    expect(generaliseFeaturesPath('x/dt=2026-11-20/part-*.parquet').note).toContain('a glob pinned to one date');
+    for (const kept of [
+      'x/dt=*/*.parquet',
+      'x/year=*/month=*/day=*/*.parquet',
+      'x/features.parquet',
+      'x/a=2026-01-01/b=2026-01-02/f.parquet',
+    ])
+      expect(generaliseFeaturesPath(kept)).toEqual({ pattern: kept, note: undefined });
   });
 
   it('several paths give "quote the glob" (exit 2), not the help text', async () => {

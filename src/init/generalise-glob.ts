@@ -1,7 +1,7 @@
 // An unquoted `--features exports/features/snapshot_date=*/*.parquet` reaches init as whatever the shell
 // expanded it to: one file (one date on disk) or several (init then sees extra arguments). A job written
 // with that one file's path works for that one day and fails the next, blaming the export. So a path that
-// names one partition value (a folder `name=<date>`, no glob characters) is turned back into the pattern.
+// names one partition value (a folder `name=<date>`) is turned back into the pattern.
 import path from 'node:path';
 
 const GLOB = /[*?[\]{}]/;
@@ -15,23 +15,27 @@ export interface Generalised {
   note: string | undefined;
 }
 
-/** `a/dt=2026-11-20/part-0.parquet` -> `a/dt=*\/*.parquet`; a glob, or a path without a dated partition folder, is kept. */
+/**
+ * `a/dt=2026-11-20/part-0.parquet` -> `a/dt=*\/*.parquet`, and `a/dt=2026-11-20/*.parquet` -> `a/dt=*\/*.parquet`
+ * (a glob pinned to one date works for one day as well); a path without one dated partition folder is kept.
+ */
 export function generaliseFeaturesPath(p: string): Generalised {
-  if (GLOB.test(p)) return { pattern: p, note: undefined };
   const parts = p.split('/');
   const dated = parts.map((s, i) => [i, s.match(HIVE)] as const).filter(([, m]) => m && DATE_VALUE.test(m[2]));
   if (dated.length !== 1) return { pattern: p, note: undefined };
   const [at, m] = dated[0];
   const out = [...parts];
   out[at] = `${m![1]}=*`;
-  // the folder itself, or one file in it: either way every Parquet file of each date
-  const isFile = at < parts.length - 1;
-  const pattern = (isFile ? [...out.slice(0, -1), `*${path.extname(parts.at(-1)!)}`] : [...out, '*.parquet']).join('/');
+  // the folder itself, or one file in it (every file of the date then), or a glob inside it (kept)
+  const last = parts.at(-1)!;
+  const isFolder = at === parts.length - 1;
+  const pattern = (isFolder ? [...out, '*.parquet'] : [...out.slice(0, -1), GLOB.test(last) ? last : `*${path.extname(last)}`]).join('/');
+  const what = GLOB.test(p)
+    ? 'a glob pinned to one date'
+    : `one ${isFolder ? 'folder' : 'file'} of one date: the shell expanded an unquoted glob?`;
   return {
     pattern,
-    note:
-      `features: --features ${p} names one ${isFile ? 'file' : 'folder'} of one date (${m![1]}=${m![2]}): the shell expanded an unquoted glob? ` +
-      `The job uses the pattern ${pattern}, so that every date is found; quote the glob next time`,
+    note: `features: --features ${p} is ${what} (${m![1]}=${m![2]}). The job uses the pattern ${pattern}, so that every date is found; quote the glob next time`,
   };
 }
 
