@@ -73,7 +73,14 @@ export async function compareExamples(
 ): Promise<{ checked: ExamplesChecked; mismatch: Extract<Outcome, { ok: false }> | undefined; matching: string[] | undefined }> {
   const ort = await import('onnxruntime-node');
   const { bindInputs, feedsFor } = await import('./model-io.ts');
-  const session = await ort.InferenceSession.create(t.model.path, { executionProviders: ['cpu'], intraOpNumThreads: 1 });
+  const session = await ort.InferenceSession.create(t.model.path, { executionProviders: ['cpu'], intraOpNumThreads: 1 }).catch(
+    (err: Error) => {
+      throw new BadInputError(
+        `job ${t.name}: cannot load ONNX model ${t.model.path} to check its examples (${err.message.split('\n')[0]}); check the file is a complete .onnx model`,
+        { cause: err },
+      );
+    },
+  );
   try {
     const bound = bindInputs(session, t.model.inputs, t.features.size);
     if (typeof bound === 'string') throw new BadInputError(`job ${t.name}: model ${t.model.path} ${bound}`);
