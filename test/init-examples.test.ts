@@ -185,6 +185,7 @@ describe('init binds the feature order to the model, and examples check it', () 
     );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('feature order: from the model card models/carded.card.json (feature_order)');
+    expect(r.stdout).toContain('examples: none, so nothing checks the column order');
     const job = JSON.parse(readFileSync(jobFile('carded'), 'utf8'));
     expect(job.features.columns).toEqual(modelOrder);
     expect(job.model.card).toBe('models/carded.card.json');

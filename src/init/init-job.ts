@@ -154,7 +154,11 @@ export async function initJob(o: InitOptions): Promise<InitResult> {
     card?.feature_order ?? [],
     numberColumns(features, o),
   ]);
-  if (checked)
+  if (!checked)
+    notes.push(
+      'examples: none, so nothing checks the column order against outputs the model is known to give; add --examples FILE (docs/jobs.md, "Examples")',
+    );
+  else
     notes.push(
       `examples: ${checked.examples} reproduced by the model with this column order (output ${checked.outputs.join(', ')}; ${TOLERANCE_TEXT})`,
     );
