@@ -3,7 +3,10 @@ export const ExitCode = {
   ok: 0,
   /** A bug or an error we did not classify. */
   failed: 1,
-  /** Bad input: arguments, job file, features, model or items. Rerunning will not help until the input is fixed. */
+  /**
+   * Bad input: arguments, job file, features, model or items, or configuration (a database that does not
+   * exist, a wrong password). Rerunning will not help until the input is fixed.
+   */
   badInput: 2,
   /** Another run holds the lock for the same (job, date). Nothing was done; it is safe to retry later. */
   lockBusy: 3,

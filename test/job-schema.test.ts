@@ -69,7 +69,7 @@ describe('job schema', () => {
 
   it('names unknown fields in nested sections with the known ones, and allows $schema and comments', () => {
     expect(() => parse({ ...base, model: { ...base.model, input_name: 'x' } })).toThrow(
-      /field "model.input_name" is not a known field \(known: path, input, inputs, output, card, version\)/,
+      /field "model.input_name" is not a known field \(known: path, input, inputs, output, card, examples, version\)/,
     );
     expect(() => parse({ ...base, model: { ...base.model, inputs: 'x' } })).toThrow(
       /field "model.inputs" must be an object: model input name -> array of feature columns/,

@@ -3,7 +3,7 @@
 import pg from 'pg';
 import type { Config } from '../config/load-config.ts';
 import { redactUrl } from '../config/load-config.ts';
-import { InfraError } from '../errors.ts';
+import { BadInputError, InfraError } from '../errors.ts';
 import { type EmbeddedServer, startEmbedded } from './embedded.ts';
 
 // int8 (count(*), bigint ids) as JS numbers: run ids and row counts stay far below 2^53.
@@ -43,8 +43,20 @@ function clientConfig(url: string, config: TimeoutConfig, opts: ClientOptions): 
   };
 }
 
-function connectError(where: string, err: unknown): InfraError {
+/** The server answered and said no: no such database, a wrong password, no pg_hba.conf entry. Retrying will not help. */
+const CONFIGURATION_CODES = new Set(['3D000', '28P01', '28000']);
+
+function connectError(where: string, err: unknown): InfraError | BadInputError {
   const msg = err instanceof Error ? err.message : String(err);
+  if (CONFIGURATION_CODES.has((err as { code?: string }).code ?? '')) {
+    const db = /database "([^"]+)" does not exist/.exec(msg)?.[1];
+    return new BadInputError(
+      `PostgreSQL at ${where} refused the connection: ${msg}; a configuration error, retrying will not help: ` +
+        (db
+          ? `create the database (createdb ${db}) or point DATABASE_URL (config databaseUrl) at one that exists`
+          : 'fix the user, password or host in DATABASE_URL (config databaseUrl)'),
+    );
+  }
   return new InfraError(`cannot connect to PostgreSQL at ${where}: ${msg}; check that the server is up and DATABASE_URL is right`, {
     cause: err,
   });

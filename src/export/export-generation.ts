@@ -61,7 +61,7 @@ export function writeExport(format: ExportFormat, g: ExportedGeneration, rows: A
     case 'jsonl':
       return writeJsonl(rows, out);
     default:
-      return writeWithDuckDB(format, rows, out);
+      return writeWithDuckDB(format, g, rows, out);
   }
 }
 

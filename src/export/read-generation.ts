@@ -2,6 +2,7 @@
 // A generation never changes once written (DESIGN.md), so an export is valid for as long as its run exists;
 // the export's transaction holds its partition (ACCESS SHARE), so prune cannot drop it mid-stream.
 import { BadInputError } from '../errors.ts';
+import { heldRun } from '../store/date-statuses.ts';
 import { readItemMap, storedRowsSql } from '../store/item-maps.ts';
 import { getRun } from '../store/ledger.ts';
 import { publishedRunId } from '../store/pointer.ts';
@@ -14,6 +15,17 @@ export interface ExportedGeneration {
   modelVersion: string;
   k: number;
   users: number;
+}
+
+/** What an export says about itself, the same in Arrow's schema metadata and Parquet's key-value metadata. */
+export function exportMetadata(g: ExportedGeneration): Map<string, string> {
+  return new Map([
+    ['batchcast.job', g.job],
+    ['batchcast.prediction_date', g.date],
+    ['batchcast.run_id', String(g.runId)],
+    ['batchcast.model_version', g.modelVersion],
+    ['batchcast.k', String(g.k)],
+  ]);
 }
 
 /** A chunk of a generation's rows, parallel arrays in user id order. */
@@ -31,6 +43,13 @@ export async function findGeneration(client: Queryable, job: string, date: strin
   const where = `job ${job}, date ${date}`;
   const id = runId ?? (await publishedRunId(client, job, date));
   const r = id === undefined ? undefined : await getRun(client, id);
+  const held = !r && runId === undefined ? await heldRun(client, job, date) : undefined;
+  if (held !== undefined) {
+    throw new BadInputError(
+      `${where}: held: run ${held} was written but a gate of the job held it back (\`batchcast report --job ${job} --date ${date}\` says why), so nothing is published; ` +
+        `publish it with \`batchcast publish --run ${held} --reason "..."\` or export it with --run ${held}`,
+    );
+  }
   if (!r) {
     throw new BadInputError(
       runId === undefined
@@ -43,7 +62,9 @@ export async function findGeneration(client: Queryable, job: string, date: strin
       `${where}: run ${runId} belongs to job ${r.job}, date ${r.prediction_date}; give that --job and --date, or another --run`,
     );
   }
-  if (r.status !== 'succeeded' || r.pruned_at) {
+  // A held or shadow run keeps its table: it can be exported by its id, to look at before publishing it.
+  const written = r.status === 'succeeded' || (runId !== undefined && (r.status === 'held' || r.status === 'shadow'));
+  if (!written || r.pruned_at) {
     throw new BadInputError(
       `${where}: run ${r.run_id} is ${r.pruned_at ? 'pruned (its rows were dropped)' : r.status}, not a generation to export; see \`batchcast runs --job ${job} --date ${date}\``,
     );

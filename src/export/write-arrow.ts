@@ -4,7 +4,7 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { AsyncByteQueue, Field, Float32, List, makeData, RecordBatch, RecordBatchStreamWriter, Schema, Struct, Utf8 } from 'apache-arrow';
-import type { ExportedGeneration, RowChunk } from './read-generation.ts';
+import { type ExportedGeneration, exportMetadata, type RowChunk } from './read-generation.ts';
 
 /** Resolves when `out` can take more; fails when it closed first (a client that went away), so an export stops. */
 export async function drained(out: Writable): Promise<void> {
@@ -30,13 +30,7 @@ export function exportSchema(g: ExportedGeneration): Schema {
       new Field('item_ids', new List(new Field('item', new Utf8(), false)), false),
       new Field('scores', new List(new Field('score', new Float32(), false)), false),
     ],
-    new Map([
-      ['batchcast.job', g.job],
-      ['batchcast.prediction_date', g.date],
-      ['batchcast.run_id', String(g.runId)],
-      ['batchcast.model_version', g.modelVersion],
-      ['batchcast.k', String(g.k)],
-    ]),
+    exportMetadata(g),
   );
 }
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { sqlString, withDuckDB } from '../read/duckdb.ts';
-import type { RowChunk } from './read-generation.ts';
+import { type ExportedGeneration, exportMetadata, type RowChunk } from './read-generation.ts';
 import { drained } from './write-arrow.ts';
 
 /** One line per user: {"user_id": ..., "item_ids": [...], "scores": [...]}, in user id order. */
@@ -30,12 +30,18 @@ export async function writeJsonl(chunks: AsyncIterable<RowChunk>, out: Writable)
 const JSONL_COLUMNS = `{'user_id': 'VARCHAR', 'item_ids': 'VARCHAR[]', 'scores': 'FLOAT[]'}`;
 
 /**
- * Parquet: user_id, item_ids LIST<VARCHAR>, scores LIST<FLOAT>, one row per user (like Arrow).
+ * Parquet: user_id, item_ids LIST<VARCHAR>, scores LIST<FLOAT>, one row per user, and batchcast.job, .prediction_date,
+ * .run_id, .model_version and .k as key-value metadata (like Arrow).
  * CSV: one row per (user, rank) like the view batchcast.recommendations, header user_id,rank,item_id,score:
  * a list does not fit a CSV cell without a convention of its own, and this is what spreadsheets and
  * `COPY ... FROM` read.
  */
-export async function writeWithDuckDB(format: 'parquet' | 'csv', chunks: AsyncIterable<RowChunk>, out: Writable): Promise<number> {
+export async function writeWithDuckDB(
+  format: 'parquet' | 'csv',
+  g: ExportedGeneration,
+  chunks: AsyncIterable<RowChunk>,
+  out: Writable,
+): Promise<number> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'batchcast-export-'));
   try {
     const jsonl = path.join(dir, 'rows.jsonl');
@@ -49,7 +55,9 @@ export async function writeWithDuckDB(format: 'parquet' | 'csv', chunks: AsyncIt
       format === 'parquet'
         ? `SELECT user_id, item_ids, scores FROM ${source}`
         : `SELECT user_id, unnest(range(1, len(item_ids) + 1)) AS rank, unnest(item_ids) AS item_id, unnest(scores) AS score FROM ${source}`;
-    const options = format === 'parquet' ? '(FORMAT parquet, COMPRESSION zstd)' : '(FORMAT csv, HEADER true)';
+    // Parquet carries the generation's context as key-value metadata, the same keys as Arrow's schema metadata.
+    const kv = [...exportMetadata(g)].map(([k, v]) => `${sqlString(k)}: ${sqlString(v)}`).join(', ');
+    const options = format === 'parquet' ? `(FORMAT parquet, COMPRESSION zstd, KV_METADATA {${kv}})` : '(FORMAT csv, HEADER true)';
     await withDuckDB({ threads: 1, memoryLimit: '64MB', tempDirectory: path.join(dir, 'duckdb') }, async (conn) => {
       await conn.run('SET preserve_insertion_order = true');
       await conn.run(`COPY (${query}) TO ${sqlString(result)} ${options}`);

@@ -130,7 +130,7 @@ export async function guardRun(db: Queryable, r: GuardRequest, start: Promise<Gu
   return { referenceRunId, comparison, verdicts, failed, line, ms };
 }
 
-/** The job with a candidate model file (predict --shadow --model): its version is then the file's hash, not the job's. */
+/** The job with a candidate model file (predict --shadow --model): its version is then the file's hash, not the job's; the job's examples belong to its own model. */
 export function withCandidateModel(job: JobDefinition, o: { shadow?: boolean; modelPath?: string }): JobDefinition {
   if (!o.modelPath) return job;
   if (!o.shadow)
@@ -139,5 +139,5 @@ export function withCandidateModel(job: JobDefinition, o: { shadow?: boolean; mo
     );
   const file = path.resolve(o.modelPath);
   if (!existsSync(file)) throw new BadInputError(`--model ${o.modelPath}: file ${file} not found`);
-  return Object.freeze({ ...job, model: { ...job.model, path: file, version: undefined, card: undefined } });
+  return Object.freeze({ ...job, model: { ...job.model, path: file, version: undefined, card: undefined, examples: [] } });
 }

@@ -1,5 +1,6 @@
 // The decisions of `batchcast init`, each from what the inputs prove. When they cannot decide, the error
 // says what was found and which flag settles it.
+import path from 'node:path';
 import { BadInputError } from '../errors.ts';
 import { formatTensor, type ModelDescription, type TensorInfo } from '../infer/inspect-model.ts';
 import { isRowShape, rowWidth } from '../infer/shapes.ts';
@@ -50,10 +51,10 @@ export interface ChosenFeatures {
 
 const ID_NAME = /(^|_)(id|uid|key)$/i;
 const ITEM_ID_NAME = /(^|_)(id|key|sku|code)$/i;
-const FEATURE_ORDER_KEYS = ['feature_names', 'features', 'columns', 'input_columns'];
+const FEATURE_ORDER_KEYS = ['feature_order', 'feature_names', 'features', 'columns', 'input_columns'];
 
 /** Feature names the exporter stored in the model's metadata_props, as a JSON array or comma-separated. */
-function namesFromMetadata(meta: Record<string, string>): string[] | undefined {
+export function namesFromMetadata(meta: Record<string, string>): string[] | undefined {
   for (const key of FEATURE_ORDER_KEYS) {
     const v = meta[key]?.trim();
     if (!v) continue;
@@ -70,11 +71,14 @@ function namesFromMetadata(meta: Record<string, string>): string[] | undefined {
   return undefined;
 }
 
+/** The model card init looks for beside a model: models/x.onnx -> models/x.card.json (as the demo writes it). */
+export const cardBeside = (modelFile: string) => `${modelFile.replace(/\.onnx$/i, '')}.card.json`;
+
 export function chooseFeatures(
   f: FeatureFiles,
   model: ModelDescription,
   input: TensorInfo,
-  flags: { columns?: string[]; userIdColumn?: string; perInput?: boolean },
+  flags: { columns?: string[]; userIdColumn?: string; perInput?: boolean; order?: { columns: string[]; source: string } },
 ): ChosenFeatures {
   const type = new Map(f.columns.map((c) => [c.name, c.type]));
   const idTyped = f.columns.filter((c) => INT_TYPE.test(c.type) || c.type === 'VARCHAR').map((c) => c.name);
@@ -105,6 +109,9 @@ export function chooseFeatures(
     if (flags.columns.length === 1 && lists.includes(flags.columns[0])) listColumn = flags.columns[0];
     else columns = flags.columns;
     notes.push(flags.perInput ? `features: one model input per column, matched by name (model.inputs)` : `feature order: from --columns`);
+  } else if (flags.order) {
+    columns = flags.order.columns;
+    notes.push(`feature order: ${flags.order.source}`);
   } else if (fromMeta?.every((c) => numeric.includes(c))) {
     columns = fromMeta;
     notes.push(`feature order: from the model's metadata (${FEATURE_ORDER_KEYS.find((k) => model.metadata[k])})`);
@@ -115,10 +122,15 @@ export function chooseFeatures(
     columns = numeric;
   } else {
     const wants = modelWidth !== undefined ? `takes ${modelWidth} value(s) per user` : `takes [${input.shape.join(', ')}]`;
+    const cardHint = path.basename(cardBeside(model.file));
+    // No list here: the files' order is the one list at hand, and it is as likely as any other to be wrong.
     throw new BadInputError(
-      `the model's input "${input.name}" ${wants}; the files have ${numeric.length} number column(s) (${numeric.join(', ')})` +
-        `${lists.length ? ` and list column(s) ${list(lists)}` : ''}. Column names cannot say which of them the model takes or in what order: ` +
-        `pass --columns with the model's input order, e.g. --columns ${numeric.slice(0, modelWidth ?? numeric.length).join(',')}`,
+      `the model's input "${input.name}" ${wants}; the files have ${numeric.length} number column(s)` +
+        `${lists.length ? ` and list column(s) ${list(lists)}` : ''}. Neither the model's metadata nor a model card gives the model's feature order, ` +
+        'and column names cannot say which columns it takes or in what order. Find the order it was trained with: in the training code ' +
+        '(the columns of the DataFrame or tensor given to fit() or torch.onnx.export), in the ONNX metadata_props (feature_names, if the exporter wrote them), ' +
+        `or in a model card beside the model (${cardHint}, "feature_order"); then pass --columns in that order, with --examples FILE ` +
+        '(rows with the outputs the training code computed) so that batchcast checks it (docs/jobs.md, "Feature order")',
     );
   }
   for (const c of columns) {

@@ -5,12 +5,15 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BadInputError } from '../errors.ts';
+import { checkExamples, TOLERANCE_TEXT } from '../infer/check-examples.ts';
 import { formatTensor, inspectModel, type TensorInfo } from '../infer/inspect-model.ts';
 import { JOB_NAME } from '../jobs/job-schema.ts';
 import { type JobDefinition, parseJob } from '../jobs/load-job.ts';
 import { withDuckDB } from '../read/duckdb.ts';
 import { inspectFeatureFiles, inspectItemsFile } from '../read/inspect-files.ts';
-import { chooseFeatures, chooseInput, chooseItems, chooseOutput, inputsPerColumn } from './choose-job.ts';
+import { bindOrder, numberColumns, readCard, readExamples } from './bind-order.ts';
+import { cardBeside, chooseFeatures, chooseInput, chooseItems, chooseOutput, inputsPerColumn, namesFromMetadata } from './choose-job.ts';
+import { generaliseFeaturesPath } from './generalise-glob.ts';
 
 export interface InitOptions {
   name: string;
@@ -30,6 +33,8 @@ export interface InitOptions {
   itemIndexColumn?: string;
   k?: number;
   force?: boolean;
+  /** JSON file of examples (model.examples): rows of inputs with the outputs the training code computed */
+  examples?: string;
 }
 
 export interface InitResult {
@@ -63,8 +68,10 @@ export async function initJob(o: InitOptions): Promise<InitResult> {
   }
 
   const notes: string[] = [];
+  const glob = generaliseFeaturesPath(o.features);
+  if (glob.note) notes.push(glob.note);
   const { features, items } = await withDuckDB({}, async (conn) => ({
-    features: await inspectFeatureFiles(conn, abs(o.features)),
+    features: await inspectFeatureFiles(conn, abs(glob.pattern)),
     items: await inspectItemsFile(conn, abs(o.items)),
   }));
   const layout = features.pathTemplate
@@ -76,11 +83,16 @@ export async function initJob(o: InitOptions): Promise<InitResult> {
   notes.push(`  columns: ${features.columns.map((c) => `${c.name} ${c.type}`).join(', ')}`);
 
   let model = await inspectModel(abs(o.model));
+  const examples = o.examples === undefined ? undefined : readExamples(abs(o.examples), o.examples);
+  const cardFile = cardBeside(abs(o.model));
+  const card = existsSync(cardFile) ? readCard(cardFile) : undefined;
   const perColumn = o.input === undefined ? inputsPerColumn(model, features) : undefined;
   const input = perColumn ? { name: '', type: 'float32', shape: ['batch', perColumn.length] } : chooseInput(model, o.input);
+  const order =
+    perColumn || o.columns ? undefined : await bindOrder({ features, model, input, card, cardFile: rel(cardFile), examples, o });
   const chosen = perColumn
     ? chooseFeatures(features, model, input, { columns: perColumn, userIdColumn: o.userIdColumn, perInput: true })
-    : chooseFeatures(features, model, input, { columns: o.columns, userIdColumn: o.userIdColumn });
+    : chooseFeatures(features, model, input, { columns: o.columns, userIdColumn: o.userIdColumn, order });
   if (!model.probed) model = await inspectModel(abs(o.model), { inputWidth: chosen.width });
   // Output sizes the model leaves symbolic come from the probe run; the batch dimension keeps its name.
   const shapeOf = (t: TensorInfo) => t.shape.map((d, i) => (typeof d === 'string' && i > 0 ? (model.probed?.[t.name]?.[i] ?? d) : d));
@@ -105,7 +117,7 @@ export async function initJob(o: InitOptions): Promise<InitResult> {
     $schema: path.relative(o.jobsDir, schemaFile).split(path.sep).join('/'),
     description: `Scaffolded by batchcast init from ${rel(o.model)}`,
     features: {
-      path: rel(features.pathTemplate ?? o.features),
+      path: rel(features.pathTemplate ?? glob.pattern),
       ...(features.pathTemplate ? {} : { partition_column: features.partitionColumn }),
       ...(features.partitionFormat === 'YYYY-MM-DD' ? {} : { partition_format: features.partitionFormat }),
       user_id_column: chosen.userIdColumn,
@@ -119,6 +131,8 @@ export async function initJob(o: InitOptions): Promise<InitResult> {
         output.kind === 'scores'
           ? { kind: 'scores', name: output.name }
           : { kind: 'top_k', values: output.values, indices: output.indices },
+      ...(card ? { card: rel(cardFile) } : {}),
+      ...(examples ? { examples } : {}),
     },
     items: {
       path: rel(o.items),
@@ -134,6 +148,20 @@ export async function initJob(o: InitOptions): Promise<InitResult> {
       (_, items: string) => `[${items.split(/,\s+/).join(', ')}]`,
     ) + '\n';
   const parsed = parseJob(file, text, o.root); // what we write must load
+  // Examples settle the order: a wrong one fails here, naming the order that reproduces them when one does.
+  const checked = await checkExamples(parsed, [
+    namesFromMetadata(model.metadata) ?? [],
+    card?.feature_order ?? [],
+    numberColumns(features, o),
+  ]);
+  if (!checked)
+    notes.push(
+      'examples: none, so nothing checks the column order against outputs the model is known to give; add --examples FILE (docs/jobs.md, "Examples")',
+    );
+  else
+    notes.push(
+      `examples: ${checked.examples} reproduced by the model with this column order (output ${checked.outputs.join(', ')}; ${TOLERANCE_TEXT})`,
+    );
   mkdirSync(o.jobsDir, { recursive: true });
   writeFileSync(file, text);
   return { file, job: parsed, notes, latestDate: features.latest };

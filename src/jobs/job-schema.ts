@@ -11,6 +11,11 @@ import { z } from 'zod';
 
 type Issue = { code?: string; input?: unknown };
 const got = (v: unknown) => `(got ${JSON.stringify(v)})`;
+/** "20" for a number: a plain word for the usual slip, a number written in quotes. */
+const gotNumber = (v: unknown) =>
+  typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))
+    ? `(got the string ${JSON.stringify(v)}: write the number without quotes)`
+    : got(v);
 const missingOr = (what: string) => (iss: Issue) => (iss.input === undefined ? 'is missing' : what);
 
 /** A non-empty string (a path, a column or tensor name). */
@@ -22,13 +27,14 @@ export const text = () =>
 
 /** A whole number in [min, max]; the message gives the range and the value found. */
 export const int = (min: number, max = Number.MAX_SAFE_INTEGER) => {
-  const error = (iss: Issue) => (iss.input === undefined ? 'is missing' : `must be an integer between ${min} and ${max} ${got(iss.input)}`);
+  const error = (iss: Issue) =>
+    iss.input === undefined ? 'is missing' : `must be an integer between ${min} and ${max} ${gotNumber(iss.input)}`;
   return z.int({ error }).min(min, { error }).max(max, { error });
 };
 
 /** A number in [min, max]. */
 export const number = (min: number, max: number) => {
-  const error = (iss: Issue) => `must be a number between ${min} and ${max} ${got(iss.input)}`;
+  const error = (iss: Issue) => `must be a number between ${min} and ${max} ${gotNumber(iss.input)}`;
   return z.number({ error }).min(min, { error }).max(max, { error });
 };
 
@@ -116,6 +122,20 @@ export const modelOutputSchema = z.discriminatedUnion(
   },
 );
 
+/** One known input -> output pair of the model, as the training code computed it (MLflow's input example). */
+export const exampleSchema = section({
+  inputs: z
+    .record(text(), z.union([z.number(), z.array(z.number())]), {
+      error: 'must be an object: feature column -> number (a list column -> array of numbers)',
+    })
+    .describe('the feature values of one row, by column name (order does not matter)'),
+  outputs: z
+    .record(text(), z.array(z.number()).min(1, 'must be a non-empty array of numbers'), {
+      error: 'must be an object: model output name -> array of numbers',
+    })
+    .describe("what the training code's model returned for that row, by output name (one row, without the batch axis)"),
+});
+
 export const modelSchema = section({
   path: text().describe('the ONNX file; relative to the project root'),
   input: text()
@@ -128,7 +148,16 @@ export const modelSchema = section({
       'instead of input, for a model with several inputs (one per feature, as Keras and skl2onnx pipelines export): each input name -> the columns of features.columns it takes, in its order; each input is [batch, n] (or [batch] for one column)',
     ),
   output: modelOutputSchema,
-  card: text().optional().describe('model card JSON: version, sha256 and items.count, checked against the files'),
+  card: text()
+    .optional()
+    .describe('model card JSON: version, sha256, items.count and feature_order, checked against the files (docs/jobs.md, "Model cards")'),
+  examples: z
+    .array(exampleSchema, { error: 'must be an array of {"inputs": {...}, "outputs": {...}}' })
+    .min(1, 'must hold at least one example')
+    .optional()
+    .describe(
+      'rows of inputs with the outputs the training code computed: predict and --dry-run run the model on them and fail when it answers otherwise (a wrong features.columns order); floats match within 1e-4 + 1e-3 x |expected|, integers exactly',
+    ),
   version: text().optional().describe("the version recorded with each run (default: the card's, else the file's sha256)"),
 });
 

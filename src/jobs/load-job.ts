@@ -9,6 +9,12 @@ import { cronProblem, timezoneProblem } from './schedule-checks.ts';
 
 export type ModelOutput = { kind: 'scores'; name: string } | { kind: 'top_k'; values: string; indices: string };
 
+/** One row of inputs (by column) and the outputs (by name) the training code computed for it. */
+export interface ModelExample {
+  inputs: Record<string, number | number[]>;
+  outputs: Record<string, number[]>;
+}
+
 /** One model input: its name and the positions in features.columns it takes (undefined: every feature, in order). */
 export interface ModelInput {
   name: string;
@@ -35,7 +41,15 @@ export interface JobDefinition {
     /** Columns in the files that the job does not use are an error (schema drift) unless this is set. */
     allowExtraColumns: boolean;
   };
-  model: { path: string; inputs: ModelInput[]; output: ModelOutput; card: string | undefined; version: string | undefined };
+  model: {
+    path: string;
+    inputs: ModelInput[];
+    output: ModelOutput;
+    card: string | undefined;
+    version: string | undefined;
+    /** known input -> output rows the model must reproduce (src/infer/check-examples.ts); [] = none */
+    examples: ModelExample[];
+  };
   /** attributes: item columns kept with the recommendations (empty when the job names none) */
   /** attributes: columns of the items file the API returns with each item (?include=attributes); [] = none. */
   items: { path: string; idColumn: string; indexColumn: string | undefined; attributes: string[] };
@@ -157,6 +171,7 @@ function toJobDefinition(name: string, file: string, j: JobFile, root: string): 
       output: o.kind === 'scores' ? { kind: o.kind, name: o.name } : { kind: o.kind, values: o.values, indices: o.indices },
       card: j.model.card !== undefined ? abs(j.model.card) : undefined,
       version: j.model.version,
+      examples: (j.model.examples ?? []).map((e) => ({ inputs: e.inputs, outputs: e.outputs })),
     },
     items: {
       path: abs(j.items.path),
@@ -206,17 +221,33 @@ function toGates(g: JobFile['gates']): JobGates {
   };
 }
 
+/**
+ * JSON.parse's complaint with a line and column instead of a character position (Node 20 gives only
+ * "at position 57"), and the usual cause named: a trailing comma, which JSON does not allow.
+ */
+export function jsonErrorAt(text: string, message: string): string {
+  const m = /(.*?)(?: in JSON)? at position (\d+)(?: \(line \d+ column \d+\))?$/.exec(message);
+  if (!m) return message;
+  const pos = Number(m[2]);
+  const before = text.slice(0, pos);
+  const line = before.split('\n').length;
+  const column = pos - before.lastIndexOf('\n');
+  const trailing = /,\s*$/.test(before) && /^\s*[}\]]/.test(text.slice(pos)) ? ' (a trailing comma: JSON allows none; remove it)' : '';
+  return `line ${line}, column ${column}: ${m[1]}${trailing}`;
+}
+
 /** Parses and validates one job file. Relative paths in it are resolved against `root`. */
 export function parseJob(file: string, text: string, root: string): JobDefinition {
   let obj: unknown;
   try {
     obj = JSON.parse(text);
   } catch (err) {
-    throw new BadInputError(`job file ${file} is not valid JSON: ${(err as Error).message}`, { cause: err });
+    throw new BadInputError(`job file ${file} is not valid JSON: ${jsonErrorAt(text, (err as Error).message)}`);
   }
   if (!obj || typeof obj !== 'object' || Array.isArray(obj)) throw new BadInputError(`job file ${file} must hold a JSON object`);
   const parsed = jobFileSchema.safeParse(obj);
-  if (!parsed.success) throw new BadInputError(describeIssues(file, parsed.error), { cause: parsed.error });
+  // No cause: the message says the first problem in our words; Zod's own text is a JSON dump of every issue.
+  if (!parsed.success) throw new BadInputError(describeIssues(file, parsed.error));
   const j = parsed.data;
   const fileName = path.basename(file).replace(/\.json$/, '');
   const name = j.name ?? fileName;

@@ -80,10 +80,12 @@ export async function findPartitionFiles(conn: DuckDBConnection, job: JobDefinit
       );
     });
   const segment = `/${partitionFolder(job, date)}/`;
-  const files = reader
-    .getRows()
-    .map((r) => String(r[0]))
-    .filter((f) => dated !== undefined || f.includes(segment));
+  const all = reader.getRows().map((r) => String(r[0]));
+  const files = all.filter((f) => dated !== undefined || f.includes(segment));
+  if (files.length === 0 && dated === undefined) {
+    const mismatch = partitionMismatch(job, all);
+    if (mismatch) throw new BadInputError(`job ${job.name}, date ${date}: ${mismatch}`);
+  }
   if (files.length === 0) {
     throw new BadInputError(
       `job ${job.name}, date ${date}: no features partition: no file matches ${dated ?? `${job.features.path} under ${partitionFolder(job, date)}/`}; ` +
@@ -91,6 +93,42 @@ export async function findPartitionFiles(conn: DuckDBConnection, job: JobDefinit
     );
   }
   return files;
+}
+
+/**
+ * When the glob's files are there but none is under `<partition_column>=`, or their dates are written in
+ * another format, the job disagrees with its own glob: the glob's partition name or format, said with the
+ * field to change, rather than blaming the export. Undefined when the job and its files agree.
+ */
+function partitionMismatch(job: JobDefinition, files: string[]): string | undefined {
+  const { partitionColumn: column, partitionFormat: format, path } = job.features;
+  const hiveNames = (p: string) =>
+    p
+      .split('/')
+      .map((seg) => /^([A-Za-z_][\w.-]*)=/.exec(seg)?.[1])
+      .filter((n): n is string => n !== undefined);
+  const names = [...new Set([...hiveNames(path), ...files.slice(0, 100).flatMap(hiveNames)])];
+  if (!files.length) return undefined; // no file at all: the export's absence, said by the caller
+  if (!names.includes(column)) {
+    const theirs = names.length === 1 ? names[0] : undefined;
+    return (
+      `features.partition_column is "${column}" but features.path ${path} ${names.length ? `partitions by ${names.map((n) => `"${n}"`).join(', ')}` : 'has no <name>=<date> folder'}; ` +
+      (theirs
+        ? `set "partition_column": "${theirs}" in ${job.file}`
+        : `make features.partition_column name the folder that holds the date, in ${job.file}`)
+    );
+  }
+  const values = files.slice(0, 100).flatMap((f) => {
+    const m = f.match(new RegExp(`/${column.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}=([^/]+)/`));
+    return m ? [m[1]] : [];
+  });
+  const compact = values.length > 0 && values.every((v) => /^\d{8}$/.test(v));
+  const dashed = values.length > 0 && values.every((v) => /^\d{4}-\d{2}-\d{2}$/.test(v));
+  if ((format === 'YYYY-MM-DD' && compact) || (format === 'YYYYMMDD' && dashed)) {
+    const other = compact ? 'YYYYMMDD' : 'YYYY-MM-DD';
+    return `the files write the date as ${column}=${values[0]} but features.partition_format is ${format}; set "partition_format": "${other}" in ${job.file}`;
+  }
+  return undefined;
 }
 
 /**

@@ -29,6 +29,11 @@ export async function readItems(conn: DuckDBConnection, job: JobDefinition): Pro
     );
     rows = r.getRows();
   } catch (err) {
+    const missing = await missingColumns(conn, file, [
+      ['items.id_column', idColumn],
+      ...(indexColumn ? [['items.index_column', indexColumn] as const] : []),
+    ]);
+    if (missing) throw new BadInputError(`${where}: ${missing}`);
     throw new BadInputError(
       `${where}: cannot read columns "${idColumn}"${indexColumn ? ` and "${indexColumn}"` : ''}: ${(err as Error).message.split('\n')[0]}`,
       { cause: err },
@@ -47,6 +52,25 @@ export async function readItems(conn: DuckDBConnection, job: JobDefinition): Pro
   if (ids.length === 0) throw new BadInputError(`${where}: no items`);
   if (job.items.attributes.length) await readItemAttributes(conn, job, 0);
   return ids;
+}
+
+/**
+ * When a named column is not in the items file: which, and the columns the file has, so the fix is one
+ * look away (instead of DuckDB's binder error and our SQL). Undefined when every column is there.
+ */
+async function missingColumns(conn: DuckDBConnection, file: string, wanted: (readonly [string, string])[]): Promise<string | undefined> {
+  let have: string[];
+  try {
+    have = (await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${readerFor(file)}`)).getRows().map((r) => String(r[0]));
+  } catch {
+    return undefined; // the file itself cannot be read: the caller's message says why
+  }
+  const gone = wanted.filter(([, c]) => !have.includes(c));
+  if (!gone.length) return undefined;
+  return (
+    `${gone.map(([field, c]) => `${field} "${c}"`).join(' and ')} ${gone.length > 1 ? 'are' : 'is'} not a column of the file ` +
+    `(its columns: ${have.map((c) => `"${c}"`).join(', ')}); fix the job`
+  );
 }
 
 export type AttributeValue = string | number | boolean | null | AttributeValue[] | { [key: string]: AttributeValue };

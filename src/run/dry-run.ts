@@ -8,6 +8,7 @@ import type { Config } from '../config/load-config.ts';
 import { parseDate } from '../dates.ts';
 import type { Db } from '../db/connect.ts';
 import { BadInputError } from '../errors.ts';
+import { checkExamples, TOLERANCE_TEXT } from '../infer/check-examples.ts';
 import { InferPool } from '../infer/infer-pool.ts';
 import { modelInfo } from '../infer/model-info.ts';
 import { type JobDefinition, loadJob } from '../jobs/load-job.ts';
@@ -36,6 +37,8 @@ export interface DryRunResult {
   idKind: IdKind;
   items: number;
   modelVersion: string;
+  /** the job's model.examples the model reproduced (0: the job has none) */
+  examples: { count: number; outputs: string[]; tolerance: string };
   sample: { rows: number; scored: number; bad: number; ms: number };
   database: string;
 }
@@ -47,6 +50,7 @@ export async function dryRun(o: DryRunOptions): Promise<DryRunResult> {
   const log = o.log.child({ job: job.name, date, dryRun: true });
   await migrate(o.db.pool); // the database is reachable and its schema current; nothing else is written
   const model = await modelInfo(job);
+  const examples = await checkExamples(job);
   return withDuckDB(
     { threads: 2, memoryLimit: o.config.duckdbMemoryLimit, tempDirectory: path.join(os.tmpdir(), 'batchcast-duckdb') },
     async (conn) => {
@@ -85,6 +89,7 @@ export async function dryRun(o: DryRunOptions): Promise<DryRunResult> {
           idKind: partition.idKind,
           items: itemIds.length,
           modelVersion: model.version,
+          examples: { count: examples?.examples ?? 0, outputs: examples?.outputs ?? [], tolerance: TOLERANCE_TEXT },
           sample,
           database: o.db.where,
         };

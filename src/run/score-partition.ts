@@ -8,6 +8,7 @@ import path from 'node:path';
 import type pg from 'pg';
 import type { Config } from '../config/load-config.ts';
 import { BadInputError } from '../errors.ts';
+import { checkExamples } from '../infer/check-examples.ts';
 import { InferPool } from '../infer/infer-pool.ts';
 import type { ModelInfo } from '../infer/model-info.ts';
 import type { JobDefinition } from '../jobs/load-job.ts';
@@ -73,6 +74,7 @@ export async function scorePartition(r: ScoreRequest): Promise<Scored> {
           );
         }
         await r.onItems(itemIds);
+        await checkExamples(job); // the job's feature order against the model's known answers, before any row is read
         // Starting the workers (thread start, model load, probe run) overlaps the partition checks.
         const starting = InferPool.start(job, {
           workers: job.workers ?? config.workers,

@@ -19,6 +19,7 @@ interface InitFlags extends GlobalFlags {
   k?: number;
   force?: boolean;
   check?: boolean;
+  examples?: string;
 }
 
 export function initCommand(program: Command): void {
@@ -35,9 +36,19 @@ export function initCommand(program: Command): void {
     .option('--item-id-column <name>', 'the item id column (default: item_id, id, or the one *_id column)')
     .option('--item-index-column <name>', 'the column numbering items 0..n-1 as the model does (default: idx/index, else row order)')
     .option('--k <n>', "recommendations per user (default: the model's K, or 10)", int('--k'))
+    .option(
+      '--examples <file.json>',
+      'rows of inputs with the outputs the training code computed: checked now, and by every run (docs/jobs.md, "Examples")',
+    )
     .option('--force', 'replace an existing job file')
     .option('--check', 'then dry-run the job on the newest date (predict --dry-run)')
-    .action(async (opts: InitFlags) => {
+    // An unquoted glob arrives as several paths: say so instead of commander's "too many arguments" and the help.
+    .allowExcessArguments()
+    .action(async (opts: InitFlags, cmd: Command) => {
+      if (cmd.args.length) {
+        const { excessArguments } = await import('../../init/generalise-glob.ts');
+        throw new BadInputError(excessArguments(opts.features, cmd.args));
+      }
       const { printDryRun, printInit } = await import('../output/setup.ts');
       const ctx = await context(opts);
       if (opts.output && opts.output.length > 2) throw new BadInputError('--output takes one name (scores) or two (values,indices)');
@@ -57,6 +68,7 @@ export function initCommand(program: Command): void {
         itemIndexColumn: opts.itemIndexColumn,
         k: opts.k,
         force: opts.force,
+        examples: opts.examples,
       });
       printInit(result, opts);
       if (opts.check) {
