@@ -35,9 +35,9 @@ function notAccepted(c: string, values: (string | number)[]): string {
 function selects(e: ColumnExpectations): string[] {
   const c = sqlIdent(e.column);
   const out = [`count_if(${c} IS NULL)`];
-  if (e.between) out.push(`count_if(${outside(c, e.between)})`, `min(${c})::VARCHAR`, `max(${c})::VARCHAR`);
+  if (e.between) out.push(`count_if(${outside(c, e.between)})`, `min(${c})`, `max(${c})`);
   if (e.acceptedValues)
-    out.push(`count_if(${notAccepted(c, e.acceptedValues)})`, `min(CASE WHEN ${notAccepted(c, e.acceptedValues)} THEN ${c}::VARCHAR END)`);
+    out.push(`count_if(${notAccepted(c, e.acceptedValues)})`, `min(CASE WHEN ${notAccepted(c, e.acceptedValues)} THEN ${c} END)`);
   return out;
 }
 
@@ -65,7 +65,7 @@ function judge(e: ColumnExpectations, row: unknown[], at: number, total: number)
       'between',
       n,
       0,
-      `${on('between')}: ${rows(n)} of ${total} outside ${range(e.between)} (observed min ${min}, max ${max}), bound 0 rows`,
+      `${on('between')}: ${rows(n)} of ${total} outside ${range(e.between)} (observed min ${show(min)}, max ${show(max)}), bound 0 rows`,
     );
   }
   if (e.acceptedValues) {

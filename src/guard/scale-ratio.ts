@@ -65,10 +65,10 @@ export function scaleRatios(now: FeatureProfile[], ref: Map<string, FeatureProfi
 
 const short = (x: number) => String(Number(x.toPrecision(3)));
 
-/** "f03 x100, f05 /10": the features over the threshold, worst first (at most 5), with the factor they moved by. */
+/** "f03 x100, f05 /10": the features over the threshold, worst first (at most 5), with the factor they moved by; else the worst. */
 export function describeScaleRatios(ratios: ScaleRatio[], threshold: number): string {
   const over = ratios.filter((r) => r.ratio > threshold);
-  const shown = (over.length ? over : ratios).slice(0, 5);
+  const shown = over.length ? over.slice(0, 5) : ratios.slice(0, 1);
   const more = over.length > 5 ? ` and ${over.length - 5} more` : '';
   const what = shown.map((r) => `${r.feature} ${r.factor >= 1 ? 'x' : '/'}${short(r.ratio)}`).join(', ');
   return `feature${shown.length > 1 ? 's' : ''} ${what}${more}`;
