@@ -3,13 +3,16 @@
 // report's banner name the feature and the factor first, ahead of the output gates it also trips.
 // Before the fix: a standard-deviation ratio against a threshold of 100 let x10 through, and x100 gave
 // 99.99999968 (float32), under it.
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config/load-config.ts';
 import { scaleFactor } from '../src/guard/scale-ratio.ts';
 import { renderReportHtml } from '../src/report/html-report.ts';
 import { loadReport } from '../src/report/load-report.ts';
 import { predict } from '../src/run/predict.ts';
 import { publishGeneration } from '../src/run/publish-generation.ts';
 import type { FeatureProfile } from '../src/store/profiles.ts';
+import { makeFixture, writeFeatures } from './fixtures.ts';
 import { cli, config, d2, fx, good, rewriteD2, served, setUpGuardrails, t } from './guardrails-fixture.ts';
 import { log } from './helpers.ts';
 
@@ -93,6 +96,41 @@ describe('a unit error on one feature is held by default', () => {
       await publishGeneration(t.db, config, good);
     }
   }, 60_000);
+});
+
+describe('a partition larger than the samples (30k rows: profile sample 30k, scale sample 10k)', () => {
+  it('an ordinary next day publishes, the same day with f1 x10 is held', async () => {
+    const big = await makeFixture({
+      name: 'unitbig',
+      idType: 'int',
+      output: 'top_k',
+      featureMode: 'columns',
+      users: 30_000,
+      items: 40,
+      k: 5,
+      dates: ['2026-11-19', '2026-11-20'],
+      filesPerDate: 1,
+      job: { batch_size: 4096 },
+    });
+    const cfg = loadConfig({ databaseUrl: t.url, root: big.root, workers: 1, intraOpThreads: 1 }, {});
+    const run = (date: string) => predict({ job: big.job, date, config: cfg, db: t.db, log });
+    expect((await run('2026-11-19')).status).toBe('published');
+    const ordinary = await run('2026-11-20');
+    expect(ordinary.status).toBe('published');
+    expect(ordinary.guard.verdicts.find((v) => v.gate === 'max_feature_scale_ratio')!.value).toBeLessThan(1.05);
+    const { ids, features } = big.users.get('2026-11-20')!;
+    const rows = ids.map((id, i) => ({ id, features: Array.from(features[i]).map((v, j) => (j === 1 ? v * 10 : v)) }));
+    await writeFeatures(path.join(big.featuresDir, 'dt=2026-11-20', 'part-0.parquet'), rows, {
+      idType: 'int',
+      featureMode: 'columns',
+      featureNames: big.featureNames,
+    });
+    const held = await run('2026-11-20');
+    expect(held.status).toBe('held');
+    expect(held.guard.line).toMatch(
+      /held: gate max_feature_scale_ratio = (9\.\d+|10(\.\d+)?) \(feature f1 x(9\.\d+|10(\.\d+)?)\), threshold 5;/,
+    );
+  }, 120_000);
 });
 
 describe('the scale measure', () => {

@@ -6,7 +6,7 @@ import type { JobDefinition } from '../jobs/load-job.ts';
 import { parquetSource, sqlIdent } from '../read/duckdb.ts';
 import type { FeatureProfile, InputProfile } from '../store/profiles.ts';
 import { binEdges } from './drift-measures.ts';
-import { readScale, scaleSelects } from './profile-scale.ts';
+import { readScale, scaleSampleColumn, scaleSelects } from './profile-scale.ts';
 
 /** Positions of a list column profiled at most: past that, one query would carry tens of thousands of aggregates. */
 export const MAX_PROFILED_FEATURES = 256;
@@ -84,7 +84,8 @@ export async function profileInputs(
   const row = (
     await conn.runAndReadAll(
       `SELECT ${selects.join(', ')}
-       FROM (SELECT ${features.map((f, i) => `CASE WHEN isfinite(${f.sql}) THEN ${f.sql} END AS ${x(i)}`).join(', ')} FROM ${source} ${sampled})`,
+       FROM (SELECT ${features.map((f, i) => `CASE WHEN isfinite(${f.sql}) THEN ${f.sql} END AS ${x(i)}`).join(', ')}, ${scaleSampleColumn(uid, rows)}
+             FROM ${source} ${sampled})`,
     )
   ).getRows()[0];
   const sampledRows = Number(row[0]);
