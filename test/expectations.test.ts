@@ -165,6 +165,24 @@ describe('a day that breaks one is held, and the line says what, where, and by h
   }, 60_000);
 });
 
+describe('predict --dry-run', () => {
+  it('checks the expectations: exit 2 naming the broken one, exit 0 listing how many were kept', async () => {
+    const env = { DATABASE_URL: t.url, BATCHCAST_ROOT: fx.root, BATCHCAST_WORKERS: '1' };
+    await writeDay((f, i) => (i === 7 ? f.map((v, j) => (j === 2 ? 1000 : v)) : f));
+    const bad = await runCli(['predict', '--job', fx.job, '--date', date, '--dry-run'], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(
+      new RegExp(
+        `job expect, date ${date}: a run would be held: expectation between on column f2: 1 row of 200 outside \\[-1, 1\\] \\(observed min -0\\.\\d+, max 1000\\), bound 0 rows; fix the export`,
+      ),
+    );
+    await writeDay();
+    const good = await runCli(['predict', '--job', fx.job, '--date', date, '--dry-run'], env);
+    expect(good.code).toBe(0);
+    expect(good.stdout).toContain("expected   5 expectation(s) kept by the date's files");
+  }, 60_000);
+});
+
 describe('mistakes in the job file', () => {
   it('a column the files do not have fails the run, naming it and the columns they have', async () => {
     await writeDay();

@@ -40,6 +40,7 @@ export function printDryRun(r: DryRunResult, flags: SetupFlags): void {
     `  items      ${r.items}`,
     `  model      ${r.modelVersion}: loaded, input and outputs match the job`,
     `  sample     ${r.sample.scored} of the first ${r.sample.rows} users scored in ${r.sample.ms.toFixed(0)} ms${r.sample.bad ? `, ${r.sample.bad} bad row(s) skipped` : ''}`,
+    ...(r.expectations ? [`  expected   ${r.expectations} expectation(s) kept by the date's files`] : []),
     `  database   ${r.database}: reachable, schema up to date`,
     `run it: npx batchcast predict --job ${r.job} --date ${r.date}`,
   ]);
