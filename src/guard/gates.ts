@@ -6,7 +6,7 @@ import type { Comparison, FeatureProfile, GateVerdict, InputProfile, OutputProfi
 import { describeScaleRatios, scaleRatios } from './scale-ratio.ts';
 
 export interface GateResult extends GateVerdict {
-  /** which feature gave the value, for the one-line message (not stored) */
+  /** which features gave the value (worst first), or an expectation's column, observed value and bound; stored since sql/011 */
   detail?: string;
 }
 
