@@ -140,7 +140,11 @@ describe('gates', () => {
       minUsersRatio: 0.5,
     });
     expect(parse(base).expectations).toEqual({ rowCount: undefined, columns: [] });
-    expect(parse({ ...base, gates: { scale_ratio_skip_features: ['rain_mm'] } }).gates.scaleRatioSkipFeatures).toEqual(['rain_mm']);
+    expect(parse({ ...base, gates: { scale_ratio_skip_features: ['b'] } }).gates.scaleRatioSkipFeatures).toEqual(['b']);
+    fails(
+      { ...base, gates: { scale_ratio_skip_features: ['rain'] } },
+      'field "gates.scale_ratio_skip_features" names "rain", which is not a feature (a, b)',
+    );
     const set = parse({
       ...base,
       gates: { max_feature_psi: 2, min_catalog_coverage: null, max_feature_scale_ratio: null, min_overlap_at_k: 0.2 },

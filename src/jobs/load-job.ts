@@ -258,7 +258,17 @@ export function parseJob(file: string, text: string, root: string): JobDefinitio
   if (name !== fileName)
     throw new BadInputError(`job file ${file}: field "name" is "${name}" but the file is named ${fileName}.json; make them the same`);
   if (j.schedule) checkSchedule(file, j.schedule);
-  return Object.freeze(toJobDefinition(name, file, j, root));
+  const job = toJobDefinition(name, file, j, root);
+  // a misspelt feature would leave the one it meant judged by the unit-error gate, silently
+  const features = job.features.listColumn
+    ? Array.from({ length: job.features.size }, (_, i) => `${job.features.listColumn}[${i + 1}]`)
+    : job.features.columns;
+  const unknown = job.gates.scaleRatioSkipFeatures.find((f) => !features.includes(f));
+  if (unknown !== undefined)
+    throw new BadInputError(
+      `job file ${file}: field "gates.scale_ratio_skip_features" names "${unknown}", which is not a feature (${features.length > 12 ? `${features.slice(0, 12).join(', ')}, ...` : features.join(', ')})`,
+    );
+  return Object.freeze(job);
 }
 
 export function listJobs(jobsDir: string): string[] {
