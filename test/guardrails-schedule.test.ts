@@ -79,7 +79,7 @@ describe('a held date needs a person', () => {
     expect(runs[0].status).toBe('held');
     expect(runs[0].published).toBe(false);
     expect(runs[0].error).toMatch(
-      /held: gate max_feature_scale_ratio = .*\(feature f0\), threshold 100; .*batchcast publish --run \d+ --reason/,
+      /held: gate max_feature_scale_ratio = .*\(feature f0 x\d+\), threshold 5; .*batchcast publish --run \d+ --reason/,
     );
 
     const before = await runCount();

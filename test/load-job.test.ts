@@ -131,13 +131,20 @@ describe('gates', () => {
       maxFeaturePsi: null,
       psiDriftThreshold: 0.25,
       maxDriftedFeatureShare: 0.5,
-      maxFeatureScaleRatio: 100,
+      maxFeatureScaleRatio: 5,
+      scaleRatioSkipFeatures: [],
       maxNewConstantFeatures: 0,
       minOverlapAtK: null,
       minRbo: null,
       maxItemJsDistance: 0.8,
       minUsersRatio: 0.5,
     });
+    expect(parse(base).expectations).toEqual({ rowCount: undefined, columns: [] });
+    expect(parse({ ...base, gates: { scale_ratio_skip_features: ['b'] } }).gates.scaleRatioSkipFeatures).toEqual(['b']);
+    fails(
+      { ...base, gates: { scale_ratio_skip_features: ['rain'] } },
+      'field "gates.scale_ratio_skip_features" names "rain", which is not a feature (a, b)',
+    );
     const set = parse({
       ...base,
       gates: { max_feature_psi: 2, min_catalog_coverage: null, max_feature_scale_ratio: null, min_overlap_at_k: 0.2 },

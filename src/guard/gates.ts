@@ -3,9 +3,10 @@
 // recorded with value null and passes: it was skipped, not failed.
 import type { JobGates } from '../jobs/load-job.ts';
 import type { Comparison, FeatureProfile, GateVerdict, InputProfile, OutputProfile } from '../store/profiles.ts';
+import { describeScaleRatios, scaleRatios } from './scale-ratio.ts';
 
 export interface GateResult extends GateVerdict {
-  /** which feature gave the value, for the one-line message (not stored) */
+  /** which features gave the value (worst first), or an expectation's column, observed value and bound; stored since sql/011 */
   detail?: string;
 }
 
@@ -21,15 +22,6 @@ function worst(values: { feature: string; value: number }[]): { value: number; d
   if (!values.length) return null;
   const w = values.reduce((a, b) => (b.value > a.value ? b : a));
   return { value: w.value, detail: `feature ${w.feature}` };
-}
-
-/** Spread of a feature now against the reference, both ways (x1000 and /1000 are both unit errors). */
-function scaleRatios(now: FeatureProfile[], ref: Map<string, FeatureProfile>) {
-  return now.flatMap((f) => {
-    const r = ref.get(f.name);
-    if (!r?.std || !f.std) return [];
-    return [{ feature: f.name, value: Math.max(f.std / r.std, r.std / f.std) }];
-  });
 }
 
 /** Whether the reference had a point mass at `v`: two deciles or more equal to it (at least ~10% of its values). */
@@ -132,7 +124,10 @@ export function evaluateGates(g: JobGates, facts: Facts): GateResult[] {
     'change',
     'max',
     g.maxFeatureScaleRatio,
-    ifRef(() => worst(scaleRatios(facts.inputs.features, refFeatures))),
+    ifRef(() => {
+      const ratios = scaleRatios(facts.inputs.features, refFeatures, new Set(g.scaleRatioSkipFeatures));
+      return ratios.length ? { value: ratios[0].ratio, detail: describeScaleRatios(ratios, g.maxFeatureScaleRatio ?? Infinity) } : null;
+    }),
   );
   check(
     'max_new_constant_features',
@@ -183,13 +178,27 @@ export function evaluateGates(g: JobGates, facts: Facts): GateResult[] {
 const fmt = (x: number) =>
   Math.abs(x) >= 1000 || (x !== 0 && Math.abs(x) < 0.001) ? x.toExponential(3) : String(Number(x.toPrecision(4)));
 
+/**
+ * The failed gates in the order a person should read them: broken expectations on the inputs, then the unit
+ * error (it names the features), then the other gates naming features, then the rest. A unit error on one
+ * feature also trips output gates (the item popularity moves): the cause comes first, not its symptom.
+ */
+export function causesFirst<T extends GateVerdict>(failed: T[]): T[] {
+  const rank = (v: GateVerdict) =>
+    v.kind === 'expectation' ? 0 : v.gate === 'max_feature_scale_ratio' ? 1 : v.detail?.startsWith('feature') ? 2 : 3;
+  return [...failed].sort((a, b) => rank(a) - rank(b));
+}
+
 /** The one line a person acts on: job, date, run, the gate, its value and threshold, and the command that publishes anyway. */
 export function heldLine(o: { job: string; date: string; runId: number; shadow: boolean; failed: GateResult[] }): string {
-  const [first, ...more] = o.failed;
-  const what = `${first.gate} = ${fmt(first.value!)}${first.detail ? ` (${first.detail})` : ''}, threshold ${fmt(first.threshold)}`;
+  const [first, ...more] = causesFirst(o.failed);
+  const what =
+    first.kind === 'expectation'
+      ? `expectation ${first.detail}`
+      : `gate ${first.gate} = ${fmt(first.value!)}${first.detail ? ` (${first.detail})` : ''}, threshold ${fmt(first.threshold)}`;
   const also = more.length ? `; also failed: ${more.map((m) => m.gate).join(', ')}` : '';
   const head = `job ${o.job}, date ${o.date}, run ${o.runId}`;
   return o.shadow
-    ? `${head} (shadow) fails gate ${what}${also}; never published; promote it anyway with: batchcast publish --run ${o.runId} --reason "..."`
-    : `${head} held: gate ${what}${also}; the previous generation is still served; publish it anyway with: batchcast publish --run ${o.runId} --reason "..."`;
+    ? `${head} (shadow) fails ${what}${also}; never published; promote it anyway with: batchcast publish --run ${o.runId} --reason "..."`
+    : `${head} held: ${what}${also}; the previous generation is still served; publish it anyway with: batchcast publish --run ${o.runId} --reason "..."`;
 }

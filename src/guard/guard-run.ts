@@ -12,8 +12,9 @@ import { findReference, type Reference } from '../store/pointer.ts';
 import type { Comparison, InputProfile, RunProfiles } from '../store/profiles.ts';
 import { loadProfiles, saveComparison, saveProfiles, saveVerdicts } from '../store/profiles.ts';
 import type { Queryable } from '../store/queryable.ts';
+import { checkExpectations } from './check-expectations.ts';
 import { compareRuns } from './compare-runs.ts';
-import { evaluateGates, type GateResult, heldLine } from './gates.ts';
+import { causesFirst, evaluateGates, type GateResult, heldLine } from './gates.ts';
 import { profileInputs } from './profile-inputs.ts';
 import { outputCounts, profileOutputs } from './profile-outputs.ts';
 
@@ -51,6 +52,8 @@ export interface GuardStart {
   found: Reference | null;
   ref: RunProfiles | null;
   inputs: InputProfile;
+  /** the job's expectations on the date's inputs, judged (check-expectations.ts); [] when it has none */
+  expectations: GateResult[];
   inputsMs: number;
 }
 
@@ -69,20 +72,23 @@ export function startGuard(
     // A reference published before the guardrails existed has no profile: then only value gates apply.
     const ref = found === null || found.runId === r.runId ? null : await loadProfiles(db, found.runId);
     // The same DuckDB settings as the run's own read (extensions: features may live in object storage).
-    const inputs = await withDuckDB(
+    const [inputs, expectations] = await withDuckDB(
       {
         threads: 2,
         memoryLimit: r.config.duckdbMemoryLimit,
         tempDirectory: path.join(os.tmpdir(), 'batchcast-duckdb'),
         ...r.config.duckdb,
       },
-      (conn) =>
-        profileInputs(conn, r.job, r.files, ref?.inputs ?? null, ref ? found!.runId : null, {
-          rows: r.rowsRead,
-          allFinite: r.rowsRead === r.rowsWritten,
-        }),
+      async (conn) =>
+        [
+          await profileInputs(conn, r.job, r.files, ref?.inputs ?? null, ref ? found!.runId : null, {
+            rows: r.rowsRead,
+            allFinite: r.rowsRead === r.rowsWritten,
+          }),
+          await checkExpectations(conn, r.job, r.date, r.files),
+        ] as const,
     );
-    return { found, ref, inputs, inputsMs: Math.round(performance.now() - t) };
+    return { found, ref, inputs, expectations, inputsMs: Math.round(performance.now() - t) };
   })();
   started.catch(() => {});
   return started;
@@ -90,7 +96,7 @@ export function startGuard(
 
 export async function guardRun(db: Queryable, r: GuardRequest, start: Promise<GuardStart> = startGuard(db, r)): Promise<GuardResult> {
   const t = performance.now();
-  const { found, ref, inputs, inputsMs } = await start;
+  const { found, ref, inputs, expectations, inputsMs } = await start;
   const referenceRunId = ref ? found!.runId : null;
   // inputs: the part of the DuckDB pass not hidden behind the index build (all of it when not started early)
   const ms = { inputs: Math.round(performance.now() - t), outputs: 0, compare: 0, inputsTotal: inputsMs };
@@ -119,13 +125,16 @@ export async function guardRun(db: Queryable, r: GuardRequest, start: Promise<Gu
   ]);
   if (comparison) await saveComparison(db, comparison);
   ms.compare = Math.round(performance.now() - t0);
-  const verdicts = evaluateGates(r.job.gates, {
-    inputs,
-    outputs,
-    reference: ref && comparison ? { inputs: ref.inputs, comparison, date: found!.date, sameDate: found!.date === r.date } : null,
-  });
+  const verdicts = [
+    ...expectations,
+    ...evaluateGates(r.job.gates, {
+      inputs,
+      outputs,
+      reference: ref && comparison ? { inputs: ref.inputs, comparison, date: found!.date, sameDate: found!.date === r.date } : null,
+    }),
+  ];
   await saveVerdicts(db, r.runId, verdicts);
-  const failed = verdicts.filter((v) => !v.passed);
+  const failed = causesFirst(verdicts.filter((v) => !v.passed));
   const line = failed.length ? heldLine({ job: r.job.name, date: r.date, runId: r.runId, shadow: !!r.shadow, failed }) : undefined;
   return { referenceRunId, comparison, verdicts, failed, line, ms };
 }

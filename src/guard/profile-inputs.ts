@@ -6,6 +6,7 @@ import type { JobDefinition } from '../jobs/load-job.ts';
 import { parquetSource, sqlIdent } from '../read/duckdb.ts';
 import type { FeatureProfile, InputProfile } from '../store/profiles.ts';
 import { binEdges } from './drift-measures.ts';
+import { readScale, scaleSampleColumn, scaleSelects } from './profile-scale.ts';
 
 /** Positions of a list column profiled at most: past that, one query would carry tens of thousands of aggregates. */
 export const MAX_PROFILED_FEATURES = 256;
@@ -75,6 +76,7 @@ export async function profileInputs(
       `min(${v})`,
       `max(${v})`,
       `approx_quantile(${v}, [${QUANTILES.join(', ')}])`,
+      ...scaleSelects(v),
     );
     // values below each edge; bin counts are the differences
     for (const e of refEdges.get(f.name) ?? []) selects.push(`count_if(${v} < ${e})`);
@@ -82,7 +84,8 @@ export async function profileInputs(
   const row = (
     await conn.runAndReadAll(
       `SELECT ${selects.join(', ')}
-       FROM (SELECT ${features.map((f, i) => `CASE WHEN isfinite(${f.sql}) THEN ${f.sql} END AS ${x(i)}`).join(', ')} FROM ${source} ${sampled})`,
+       FROM (SELECT ${features.map((f, i) => `CASE WHEN isfinite(${f.sql}) THEN ${f.sql} END AS ${x(i)}`).join(', ')}, ${scaleSampleColumn(uid, rows)}
+             FROM ${source} ${sampled})`,
     )
   ).getRows()[0];
   const sampledRows = Number(row[0]);
@@ -92,7 +95,8 @@ export async function profileInputs(
     const finite = Number(row[at]);
     const [mean, std, min, max] = row.slice(at + 1, at + 5).map(num);
     const q = list(row[at + 5]);
-    at += 6;
+    const scale = readScale(row[at + 6], row[at + 7], finite);
+    at += 8;
     const edges = refEdges.get(name);
     let histogram: FeatureProfile['histogram'] = null;
     if (edges) {
@@ -114,6 +118,7 @@ export async function profileInputs(
       quantiles: q.length ? { p1: qa(0.01), p5: qa(0.05), p25: qa(0.25), p50: qa(0.5), p75: qa(0.75), p95: qa(0.95), p99: qa(0.99) } : null,
       deciles: q.length ? DECILES.map(qa) : [],
       histogram,
+      scale,
     };
   });
   return { rows, features: out, referenceRunId: reference ? referenceRunId : null, sampledRows };

@@ -220,7 +220,16 @@ export const gatesSchema = section({
   max_feature_psi: gate(0, Number.MAX_VALUE, 'change gate: largest PSI of one feature against the reference (default off)'),
   psi_drift_threshold: number(0, Number.MAX_VALUE).optional().describe('PSI above which a feature counts as drifted (default 0.25)'),
   max_drifted_feature_share: gate(0, 1, 'change gate: share of drifted features (default 0.5)'),
-  max_feature_scale_ratio: gate(1, Number.MAX_VALUE, "change gate: a feature's scale against the reference, either way (default 100)"),
+  max_feature_scale_ratio: gate(
+    1,
+    Number.MAX_VALUE,
+    "change gate (unit errors): a feature's spread (p90 - p10 of its non-zero values) against the reference, either way (default 5)",
+  ),
+  scale_ratio_skip_features: names()
+    .optional()
+    .describe(
+      'features max_feature_scale_ratio leaves out: ones whose scale itself changes between days (rain in mm); bound them with expectations',
+    ),
   max_new_constant_features: gate(0, Number.MAX_SAFE_INTEGER, 'change gate: features that became constant (default 0)'),
   min_changed_features: gate(
     0,
@@ -231,6 +240,41 @@ export const gatesSchema = section({
   min_rbo: gate(0, 1, 'change gate: mean rank-biased overlap with the reference (default off)'),
   max_item_js_distance: gate(0, 1, 'change gate: Jensen-Shannon distance of item popularity (default 0.8)'),
   min_users_ratio: gate(0, Number.MAX_VALUE, 'change gate: users now / users in the reference (default 0.5)'),
+});
+
+/** Both ends optional, at least one; min <= max. */
+const bounds = (what: string, n: () => z.ZodNumber) =>
+  section({
+    min: n().optional().describe(`smallest ${what} allowed`),
+    max: n().optional().describe(`largest ${what} allowed`),
+  }).superRefine((b, ctx) => {
+    if (b.min === undefined && b.max === undefined) ctx.addIssue({ code: 'custom', message: 'needs "min", "max" or both' });
+    else if (b.min !== undefined && b.max !== undefined && b.min > b.max)
+      ctx.addIssue({ code: 'custom', message: `has min ${b.min} above max ${b.max}` });
+  });
+const anyNumber = () => z.number({ error: (iss) => `must be a number ${got(iss.input)}` });
+
+/** Absolute checks on one column of a date's partition, in the manner of dbt tests (src/guard/check-expectations.ts). */
+export const columnExpectationsSchema = section({
+  not_null: bool().optional().describe('true: no NULL in the column'),
+  between: bounds('value', anyNumber).optional().describe('every non-NULL value within [min, max] (NaN is outside)'),
+  accepted_values: z
+    .array(z.union([z.string(), z.number()]), { error: 'must be a non-empty array of strings or numbers' })
+    .min(1, 'must be a non-empty array of strings or numbers')
+    .optional()
+    .describe('every non-NULL value is one of these'),
+  max_null_share: number(0, 1).optional().describe('NULL rows / rows at most this'),
+});
+
+/** Expectations on a date's inputs: a broken one holds the day (docs/jobs.md, "Expectations"). */
+export const expectationsSchema = section({
+  row_count: bounds('row count', () => int(0))
+    .optional()
+    .describe("rows in the date's partition between min and max"),
+  columns: z
+    .record(text(), columnExpectationsSchema, { error: 'must be an object: column name -> its expectations' })
+    .optional()
+    .describe('column of the feature files -> its expectations; any column of the files, not only features'),
 });
 
 export const JOB_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
@@ -254,6 +298,7 @@ export const jobFileSchema = section({
   workers: int(1, 64).optional().describe('inference worker threads (overrides config)'),
   intra_op_threads: int(1, 256).optional().describe('ONNX Runtime intra-op threads per worker (overrides config)'),
   gates: gatesSchema.optional(),
+  expectations: expectationsSchema.optional().describe("checks on each date's inputs, run as gates: a broken one holds the day"),
 });
 
 export type JobFile = z.output<typeof jobFileSchema>;

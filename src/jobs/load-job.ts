@@ -72,6 +72,26 @@ export interface JobDefinition {
   intraOpThreads: number | undefined;
   /** thresholds a run must meet to be published (src/guard/gates.ts) */
   gates: JobGates;
+  /** absolute checks on the date's inputs (src/guard/check-expectations.ts); empty when the job has none */
+  expectations: JobExpectations;
+}
+
+export interface Bounds {
+  min?: number;
+  max?: number;
+}
+
+export interface ColumnExpectations {
+  column: string;
+  notNull: boolean;
+  between: Bounds | undefined;
+  acceptedValues: (string | number)[] | undefined;
+  maxNullShare: number | undefined;
+}
+
+export interface JobExpectations {
+  rowCount: Bounds | undefined;
+  columns: ColumnExpectations[];
 }
 
 /** Thresholds for a run to be published. Value gates judge the run alone; change gates judge it against its reference. */
@@ -87,6 +107,8 @@ export interface JobGates {
   psiDriftThreshold: number;
   maxDriftedFeatureShare: number | null;
   maxFeatureScaleRatio: number | null;
+  /** features max_feature_scale_ratio leaves out */
+  scaleRatioSkipFeatures: string[];
   maxNewConstantFeatures: number | null;
   minChangedFeatures: number | null;
   minOverlapAtK: number | null;
@@ -193,6 +215,16 @@ function toJobDefinition(name: string, file: string, j: JobFile, root: string): 
     workers: j.workers,
     intraOpThreads: j.intra_op_threads,
     gates: toGates(j.gates),
+    expectations: {
+      rowCount: j.expectations?.row_count && { min: j.expectations.row_count.min, max: j.expectations.row_count.max },
+      columns: Object.entries(j.expectations?.columns ?? {}).map(([column, e]) => ({
+        column,
+        notNull: e.not_null ?? false,
+        between: e.between && { min: e.between.min, max: e.between.max },
+        acceptedValues: e.accepted_values,
+        maxNullShare: e.max_null_share,
+      })),
+    },
   };
 }
 
@@ -210,7 +242,9 @@ function toGates(g: JobFile['gates']): JobGates {
     maxFeaturePsi: v(g?.max_feature_psi, null),
     psiDriftThreshold: g?.psi_drift_threshold ?? 0.25,
     maxDriftedFeatureShare: v(g?.max_drifted_feature_share, 0.5),
-    maxFeatureScaleRatio: v(g?.max_feature_scale_ratio, 100),
+    // 5: the worst ordinary demo day moves 2.3x, a unit error 10x or more (src/guard/scale-ratio.ts)
+    maxFeatureScaleRatio: v(g?.max_feature_scale_ratio, 5),
+    scaleRatioSkipFeatures: g?.scale_ratio_skip_features ?? [],
     maxNewConstantFeatures: v(g?.max_new_constant_features, 0),
     // 0 changed features against an earlier date: yesterday's file under today's date
     minChangedFeatures: v(g?.min_changed_features, 1),
@@ -255,7 +289,17 @@ export function parseJob(file: string, text: string, root: string): JobDefinitio
   if (name !== fileName)
     throw new BadInputError(`job file ${file}: field "name" is "${name}" but the file is named ${fileName}.json; make them the same`);
   if (j.schedule) checkSchedule(file, j.schedule);
-  return Object.freeze(toJobDefinition(name, file, j, root));
+  const job = toJobDefinition(name, file, j, root);
+  // a misspelt feature would leave the one it meant judged by the unit-error gate, silently
+  const features = job.features.listColumn
+    ? Array.from({ length: job.features.size }, (_, i) => `${job.features.listColumn}[${i + 1}]`)
+    : job.features.columns;
+  const unknown = job.gates.scaleRatioSkipFeatures.find((f) => !features.includes(f));
+  if (unknown !== undefined)
+    throw new BadInputError(
+      `job file ${file}: field "gates.scale_ratio_skip_features" names "${unknown}", which is not a feature (${features.length > 12 ? `${features.slice(0, 12).join(', ')}, ...` : features.join(', ')})`,
+    );
+  return Object.freeze(job);
 }
 
 export function listJobs(jobsDir: string): string[] {

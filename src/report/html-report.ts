@@ -3,6 +3,7 @@
 // item popularity and top-K overlap.
 import { writeFileSync } from 'node:fs';
 import { BadInputError } from '../errors.ts';
+import type { GateVerdict } from '../store/profiles.ts';
 import type { Report } from './load-report.ts';
 import { describeRun, reportTables, type Table } from './report-tables.ts';
 import { COLORS, driftBars, escapeXml as esc, overlapBars, popularityCurve, scoreHistogram } from './svg-charts.ts';
@@ -91,12 +92,16 @@ function charts(rep: Report): string[] {
   return out;
 }
 
+/** "max_feature_scale_ratio: feature f03 x100": the features or the expectation behind a failed gate (verdicts come causes first). */
+const gateAndCause = (v: GateVerdict) =>
+  v.kind === 'expectation' && v.detail ? `expectation ${v.detail}` : v.detail ? `${v.gate}: ${v.detail}` : v.gate;
+
 export function renderReportHtml(rep: Report): string {
   const failed = rep.verdicts.filter((v) => v.value !== null && !v.passed);
   const verdict = !rep.verdicts.length
     ? '<span class="verdict none">no gates evaluated</span>'
     : failed.length
-      ? `<span class="verdict fail">${failed.length} gate(s) failed: ${esc(failed.map((v) => v.gate).join(', '))} (run ${esc(rep.run.status)})</span>`
+      ? `<span class="verdict fail">${failed.length} gate(s) failed: ${esc(failed.map(gateAndCause).join('; '))} (run ${esc(rep.run.status)})</span>`
       : '<span class="verdict pass">all gates passed</span>';
   const [gates, ...rest] = reportTables(rep);
   const title = `batchcast report: job ${rep.run.job}, ${rep.run.date}, run ${rep.run.runId}`;

@@ -36,13 +36,14 @@ export function describeRun(r: RunSummary): string {
 export function gateTable(rep: Report): Table {
   return {
     title: 'Gates',
-    headers: ['gate', 'kind', 'value', 'threshold', 'verdict'],
+    headers: ['gate', 'kind', 'value', 'threshold', 'verdict', 'about'],
     rows: rep.verdicts.map((v) => [
       v.gate,
       v.kind,
       num(v.value),
       num(v.threshold),
       v.value === null ? 'skipped' : v.passed ? 'pass' : 'FAIL',
+      v.detail ?? '',
     ]),
     right: ['value', 'threshold'],
     note: rep.verdicts.length ? undefined : 'no gate verdicts recorded for this run',

@@ -8,6 +8,7 @@ import type { Config } from '../config/load-config.ts';
 import { parseDate } from '../dates.ts';
 import type { Db } from '../db/connect.ts';
 import { BadInputError } from '../errors.ts';
+import { checkExpectations } from '../guard/check-expectations.ts';
 import { checkExamples, TOLERANCE_TEXT } from '../infer/check-examples.ts';
 import { InferPool } from '../infer/infer-pool.ts';
 import { modelInfo } from '../infer/model-info.ts';
@@ -40,6 +41,8 @@ export interface DryRunResult {
   /** the job's model.examples the model reproduced (0: the job has none) */
   examples: { count: number; outputs: string[]; tolerance: string };
   sample: { rows: number; scored: number; bad: number; ms: number };
+  /** the job's expectations checked on the date's files (all kept: a broken one fails the dry run) */
+  expectations: number;
   database: string;
 }
 
@@ -62,6 +65,13 @@ export async function dryRun(o: DryRunOptions): Promise<DryRunResult> {
         );
       }
       const partition = await inspectPartition(conn, job, date, files);
+      // the expectations a run would hold the day for: a dry run says so now (exit 2) instead
+      const expectations = await checkExpectations(conn, job, date, files);
+      const broken = expectations.filter((v) => !v.passed);
+      if (broken.length)
+        throw new BadInputError(
+          `${where}: a run would be held: ${broken.map((v) => `expectation ${v.detail}`).join('; ')}; fix the export or the job's expectations`,
+        );
       log.info(`partition ok: ${partition.rows} rows in ${files.length} file(s); loading the model`);
       // One worker with one thread: the model is loaded and probed exactly as a run does, at a tenth of the cost.
       const pool = await InferPool.start(job, { workers: 1, intraOpThreads: 1, itemIds });
@@ -91,6 +101,7 @@ export async function dryRun(o: DryRunOptions): Promise<DryRunResult> {
           modelVersion: model.version,
           examples: { count: examples?.examples ?? 0, outputs: examples?.outputs ?? [], tolerance: TOLERANCE_TEXT },
           sample,
+          expectations: expectations.length,
           database: o.db.where,
         };
       } finally {

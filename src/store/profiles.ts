@@ -30,6 +30,16 @@ export interface FeatureProfile {
   deciles: number[];
   /** counts over the reference's decile edges; null on a first run (no reference) */
   histogram: Histogram | null;
+  /** optional (profiles stored before the unit-error gate measured it have none): what that gate compares */
+  scale?: FeatureScale;
+}
+
+/** A feature's scale for the unit-error gate (src/guard/scale-ratio.ts), over the sampled finite values. */
+export interface FeatureScale {
+  /** share of the finite values that are exactly 0 */
+  zeroShare: number;
+  /** percentiles of the non-zero values; null when every value is 0 (or none is finite) */
+  nonzero: { p10: number; p50: number; p90: number } | null;
 }
 
 export interface InputProfile {
@@ -92,11 +102,14 @@ export interface Comparison {
 
 export interface GateVerdict {
   gate: string;
-  kind: 'value' | 'change';
+  /** expectation: an absolute check on the inputs from the job's `expectations` (src/guard/check-expectations.ts) */
+  kind: 'value' | 'change' | 'expectation';
   /** null when the figure could not be computed (e.g. a change gate on a first run is skipped, not failed) */
   value: number | null;
   threshold: number;
   passed: boolean;
+  /** what the value is about: the features worst first, or an expectation's column, observed value and bound (sql/011) */
+  detail?: string | null;
 }
 
 /** A run's two profiles, as compared with another run's. */
@@ -134,9 +147,10 @@ export async function saveComparison(db: Queryable, c: Comparison): Promise<void
 export async function saveVerdicts(db: Queryable, runId: number, verdicts: GateVerdict[]): Promise<void> {
   if (!verdicts.length) return;
   await db.query(
-    `insert into batchcast.gate_verdicts (run_id, gate, kind, value, threshold, passed)
-     select $1, * from unnest($2::text[], $3::text[], $4::float8[], $5::float8[], $6::bool[])
-     on conflict (run_id, gate) do update set kind = excluded.kind, value = excluded.value, threshold = excluded.threshold, passed = excluded.passed`,
+    `insert into batchcast.gate_verdicts (run_id, gate, kind, value, threshold, passed, detail)
+     select $1, * from unnest($2::text[], $3::text[], $4::float8[], $5::float8[], $6::bool[], $7::text[])
+     on conflict (run_id, gate) do update set kind = excluded.kind, value = excluded.value, threshold = excluded.threshold,
+       passed = excluded.passed, detail = excluded.detail`,
     [
       runId,
       verdicts.map((v) => v.gate),
@@ -144,6 +158,7 @@ export async function saveVerdicts(db: Queryable, runId: number, verdicts: GateV
       verdicts.map((v) => v.value),
       verdicts.map((v) => v.threshold),
       verdicts.map((v) => v.passed),
+      verdicts.map((v) => v.detail ?? null),
     ],
   );
 }
@@ -167,11 +182,11 @@ export async function loadComparison(
   return rows[0]?.comparison ?? null;
 }
 
-/** A run's gate verdicts, failed first. */
+/** A run's gate verdicts, failed first; among them causes before symptoms, as src/guard/gates.ts causesFirst. */
 export async function loadVerdicts(db: Queryable, runId: number): Promise<GateVerdict[]> {
   const { rows } = await db.query<GateVerdict>(
-    `select gate, kind, value, threshold, passed from batchcast.gate_verdicts where run_id = $1
-      order by passed, kind desc, gate`,
+    `select gate, kind, value, threshold, passed, detail from batchcast.gate_verdicts where run_id = $1
+      order by passed, kind = 'expectation' desc, gate = 'max_feature_scale_ratio' desc, coalesce(detail like 'feature%', false) desc, kind desc, gate`,
     [runId],
   );
   return rows;

@@ -30,8 +30,16 @@ export function formatComparison(c: Comparison): string {
 
 export function formatVerdicts(verdicts: GateVerdict[]): string {
   if (!verdicts.length) return 'gates: off for this job\n';
-  return table(
-    ['gate', 'kind', 'value', 'threshold', 'verdict'],
-    verdicts.map((v) => [v.gate, v.kind, f(v.value), f(v.threshold), v.value === null ? 'skipped' : v.passed ? 'pass' : 'FAIL']),
+  return formatTable(
+    ['gate', 'kind', 'value', 'threshold', 'verdict', 'about'],
+    verdicts.map((v) => [
+      v.gate,
+      v.kind,
+      f(v.value),
+      f(v.threshold),
+      v.value === null ? 'skipped' : v.passed ? 'pass' : 'FAIL',
+      v.detail ?? '',
+    ]),
+    ['value', 'threshold'],
   );
 }

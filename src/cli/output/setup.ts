@@ -43,6 +43,7 @@ export function printDryRun(r: DryRunResult, flags: SetupFlags): void {
       ? `  examples   ${r.examples.count} reproduced (output ${r.examples.outputs.join(', ')}; ${r.examples.tolerance})`
       : '  examples   none in the job: its column order is not checked against known outputs (docs/jobs.md, "Examples")',
     `  sample     ${r.sample.scored} of the first ${r.sample.rows} users scored in ${r.sample.ms.toFixed(0)} ms${r.sample.bad ? `, ${r.sample.bad} bad row(s) skipped` : ''}`,
+    ...(r.expectations ? [`  expected   ${r.expectations} expectation(s) kept by the date's files`] : []),
     `  database   ${r.database}: reachable, schema up to date`,
     `run it: npx batchcast predict --job ${r.job} --date ${r.date}`,
   ]);
