@@ -275,14 +275,10 @@ export class ServedGenerations implements Lookups {
         const job = this.queue.values().next().value as string;
         this.queue.delete(job);
         const p = this.latest.get(job);
-        if (p && !this.current(job, null) && !this.skipped.has(p.runId)) {
-          this.loadingRun = { job, runId: p.runId };
-          await this.load(job, p.runId, p.lsn);
-        }
+        if (p && !this.current(job, null) && !this.skipped.has(p.runId)) await this.load(job, p.runId, p.lsn);
       }
     } finally {
       this.loading = false;
-      this.loadingRun = undefined;
     }
   }
 
@@ -323,6 +319,8 @@ export class ServedGenerations implements Lookups {
         this.memory.delete(job);
         mine = 0;
       }
+      // From here until the switch, and only here, lookups of the previous date may be shed (whileLoading).
+      this.loadingRun = { job, runId };
       const g = await buildMemoryGeneration(meta, generationRows(c, meta), this.budget - others - mine);
       if (this.stopped) return;
       const previous = (this.memory.get(job) ?? []).filter((x) => x.generation.runId !== runId);
@@ -347,6 +345,7 @@ export class ServedGenerations implements Lookups {
         );
       }
     } finally {
+      this.loadingRun = undefined;
       await c?.end().catch(() => {});
     }
   }
