@@ -161,6 +161,15 @@ export async function publishedRunId(db: Queryable, job: string, date: string): 
   return rows[0]?.run_id;
 }
 
+/** The newest publish_log entry that published `runId`: what it replaced. */
+export async function publishOf(db: Queryable, runId: number): Promise<{ previousRunId: number | undefined } | undefined> {
+  const { rows } = await db.query<{ previous_run_id: number | null }>(
+    'select previous_run_id from batchcast.publish_log where run_id = $1 order by id desc limit 1',
+    [runId],
+  );
+  return rows[0] && { previousRunId: rows[0].previous_run_id ?? undefined };
+}
+
 /** The run published for (job, date) with its model version, if any. */
 export async function publishedRun(
   db: Queryable,

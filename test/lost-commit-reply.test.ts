@@ -1,0 +1,87 @@
+// A lost COMMIT reply must not drop the published table. The run's lock connection (on which it publishes)
+// goes through a proxy that forwards the publish's COMMIT and cuts the connection before the reply
+// arrives: the server has committed, the client saw an error. predict re-reads the pointer on a fresh
+// connection, finds its run published, and says so; the date stays readable and the ledger agrees with the
+// pointer. And the one function that drops a run's table refuses a table the pointer names.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Config, loadConfig } from '../src/config/load-config.ts';
+import { predict } from '../src/run/predict.ts';
+import { dropRunTable } from '../src/store/run-tables.ts';
+import { type Fixture, makeFixture } from './fixtures.ts';
+import { createTestDb, log, type TestDb } from './helpers.ts';
+import { lostReplyProxy } from './lost-reply-proxy.ts';
+
+const [d1, d2] = ['2026-11-19', '2026-11-20'];
+let t: TestDb;
+let fx: Fixture;
+let config: Config;
+
+beforeAll(async () => {
+  t = await createTestDb('lost_commit_reply');
+  fx = await makeFixture({
+    name: 'lost',
+    idType: 'int',
+    output: 'top_k',
+    featureMode: 'columns',
+    users: 200,
+    items: 40,
+    k: 5,
+    dates: [d1, d2],
+  });
+  config = loadConfig({ databaseUrl: t.url, root: fx.root, workers: 1, intraOpThreads: 1 }, {});
+}, 60_000);
+
+afterAll(async () => {
+  await t?.drop();
+});
+
+async function state(date: string) {
+  const pointer = await t.db.pool.query('select run_id::int from batchcast.published where job = $1 and prediction_date = $2', [
+    fx.job,
+    date,
+  ]);
+  const rows = await t.db.pool.query<{ run_id: number; n: number }>(
+    'select run_id::int, count(*)::int as n from batchcast.recommendations where job = $1 and prediction_date = $2 group by run_id',
+    [fx.job, date],
+  );
+  return { pointer: pointer.rows[0]?.run_id, readable: rows.rows };
+}
+
+describe('a publish whose COMMIT reply is lost', () => {
+  it('is resolved by re-reading the pointer: published, readable, the ledger agreeing', async () => {
+    const proxy = await lostReplyProxy(new URL(t.url));
+    try {
+      // the pool (ledger, guard) talks to the server directly; the lock connection, and so the publish, through the proxy
+      const r = await predict({ job: fx.job, date: d1, config, db: { ...t.db, url: proxy.url }, log });
+      expect(proxy.cuts()).toBe(1);
+      expect(r.status).toBe('published');
+      const s = await state(d1);
+      expect(s.pointer).toBe(r.runId);
+      expect(s.readable).toEqual([{ run_id: r.runId, n: 200 * 5 }]);
+      const { rows } = await t.db.pool.query('select status, pruned_at from batchcast.runs where run_id = $1', [r.runId]);
+      expect(rows).toEqual([{ status: 'succeeded', pruned_at: null }]);
+      const logged = await t.db.pool.query('select action from batchcast.publish_log where run_id = $1', [r.runId]);
+      expect(logged.rows).toEqual([{ action: 'publish' }]);
+    } finally {
+      proxy.close();
+    }
+  }, 60_000);
+
+  it('the next run of the date publishes over it as usual', async () => {
+    const before = (await state(d1)).pointer;
+    const r = await predict({ job: fx.job, date: d1, config, db: t.db, log });
+    expect(r.status).toBe('published');
+    expect(r.previousRunId).toBe(before);
+    expect((await state(d1)).readable).toEqual([{ run_id: r.runId, n: 200 * 5 }]);
+  }, 60_000);
+});
+
+describe('dropRunTable', () => {
+  it('refuses the table the pointer names, whoever asks (predict, a shard finish, prune, retention)', async () => {
+    const r = await predict({ job: fx.job, date: d2, config, db: t.db, log });
+    await expect(dropRunTable(t.db.pool, r.runId)).rejects.toThrow(
+      new RegExp(`not dropping .*: run ${r.runId} is the published generation of job ${fx.job}, date ${d2}`),
+    );
+    expect((await state(d2)).readable).toEqual([{ run_id: r.runId, n: 200 * 5 }]);
+  }, 60_000);
+});
