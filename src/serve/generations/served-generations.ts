@@ -31,6 +31,7 @@ import type { ServeMetrics } from '../http/serve-metrics.ts';
 import type { JobCatalogue } from '../job-catalogue.ts';
 import type { Lookups, UserAnswer } from '../lookups/lookups.ts';
 import { OverloadedError } from '../overloaded-error.ts';
+import { withDeadline } from '../with-deadline.ts';
 import { BadGenerationError, buildMemoryGeneration, type MemoryGeneration, OverBudgetError } from './memory-generation.ts';
 import { type PublishEvent, PublishListener } from './publish-listener.ts';
 
@@ -250,6 +251,17 @@ export class ServedGenerations implements Lookups {
 
   private async reread(c: pg.ClientBase): Promise<void> {
     const read: Pointers = await readPointers(c);
+    // Lookups read a replica: the new pointers take effect once it has replayed what the primary showed, so
+    // a lookup sent to it never reads its older pointer, and a load never misses the run (a few ms).
+    if (this.opts.connectPrimary && read.lsn) {
+      await withDeadline(this.opts.pool, this.opts.timeoutMs, 'replica catch-up', (r) =>
+        waitForReplay(r, read.lsn, this.opts.timeoutMs),
+      ).catch((err) =>
+        this.opts.log.warn(
+          `the lookup database has not caught up with the primary (${describeError(err)}); following the primary's pointers anyway`,
+        ),
+      );
+    }
     for (const job of [...this.latest.keys()]) if (!read.latest.has(job)) this.latest.delete(job);
     for (const [job, g] of read.latest) {
       const p = this.latest.get(job);
