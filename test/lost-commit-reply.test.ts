@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Config, loadConfig } from '../src/config/load-config.ts';
 import { predict } from '../src/run/predict.ts';
+import { publishGeneration } from '../src/run/publish-generation.ts';
 import { dropRunTable } from '../src/store/run-tables.ts';
 import { type Fixture, makeFixture } from './fixtures.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';
@@ -73,6 +74,23 @@ describe('a publish whose COMMIT reply is lost', () => {
     expect(r.status).toBe('published');
     expect(r.previousRunId).toBe(before);
     expect((await state(d1)).readable).toEqual([{ run_id: r.runId, n: 200 * 5 }]);
+  }, 60_000);
+
+  it('batchcast publish --run (a rollback) whose reply is lost says it rolled back', async () => {
+    const now = (await state(d1)).pointer!;
+    const { rows } = await t.db.pool.query<{ run_id: number }>(
+      `select run_id::int from batchcast.runs where job = $1 and prediction_date = $2 and status = 'succeeded' and run_id < $3 order by run_id desc limit 1`,
+      [fx.job, d1, now],
+    );
+    const proxy = await lostReplyProxy(new URL(t.url));
+    try {
+      const out = await publishGeneration({ ...t.db, url: proxy.url }, config, rows[0].run_id);
+      expect(proxy.cuts()).toBe(1);
+      expect(out).toMatchObject({ action: 'rollback', runId: rows[0].run_id, previousRunId: now });
+      expect((await state(d1)).readable).toEqual([{ run_id: rows[0].run_id, n: 200 * 5 }]);
+    } finally {
+      proxy.close();
+    }
   }, 60_000);
 });
 

@@ -20,7 +20,8 @@ export interface PublishAttempt {
   job: string;
   date: string;
   runId: number;
-  log: Logger;
+  /** default: nothing logged (the outcome is in what resolvePublish returns or throws) */
+  log?: Logger;
 }
 
 /** After publishRun threw `err`: the Published it had if the pointer names the run; else throws `err`. */
@@ -37,14 +38,14 @@ export async function resolvePublish(a: PublishAttempt, err: unknown, t0: number
       await c.end().catch(() => {});
     }
   } catch (readErr) {
-    a.log.error(
+    a.log?.error(
       `${where}: the publish failed (${describeError(err)}) and the pointer cannot be re-read (${describeError(readErr)}); ` +
         `whether it committed is unknown: nothing is dropped, and batchcast runs --job ${a.job} --date ${a.date} shows the outcome once the database answers`,
     );
     throw err;
   }
   if (named !== a.runId) throw err;
-  a.log.warn(`${where}: the publish committed but its reply was lost (${describeError(err)}); the pointer names the run: published`, {
+  a.log?.warn(`${where}: the publish committed but its reply was lost (${describeError(err)}); the pointer names the run: published`, {
     runId: a.runId,
   });
   return { previousRunId, ms: performance.now() - t0 };
