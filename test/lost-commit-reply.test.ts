@@ -6,13 +6,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Config, loadConfig } from '../src/config/load-config.ts';
 import { predict } from '../src/run/predict.ts';
+import { predictShard } from '../src/run/predict-shard.ts';
 import { publishGeneration } from '../src/run/publish-generation.ts';
 import { dropRunTable } from '../src/store/run-tables.ts';
 import { type Fixture, makeFixture } from './fixtures.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';
 import { lostReplyProxy } from './lost-reply-proxy.ts';
 
-const [d1, d2] = ['2026-11-19', '2026-11-20'];
+const [d1, d2, d3] = ['2026-11-19', '2026-11-20', '2026-11-21'];
 let t: TestDb;
 let fx: Fixture;
 let config: Config;
@@ -27,7 +28,7 @@ beforeAll(async () => {
     users: 200,
     items: 40,
     k: 5,
-    dates: [d1, d2],
+    dates: [d1, d2, d3],
   });
   config = loadConfig({ databaseUrl: t.url, root: fx.root, workers: 1, intraOpThreads: 1 }, {});
 }, 60_000);
@@ -88,6 +89,33 @@ describe('a publish whose COMMIT reply is lost', () => {
       expect(proxy.cuts()).toBe(1);
       expect(out).toMatchObject({ action: 'rollback', runId: rows[0].run_id, previousRunId: now });
       expect((await state(d1)).readable).toEqual([{ run_id: rows[0].run_id, n: 200 * 5 }]);
+    } finally {
+      proxy.close();
+    }
+  }, 60_000);
+});
+
+describe('a sharded generation whose publish reply is lost', () => {
+  it('is published by the shard that finished it, and its table kept', async () => {
+    const first = await predictShard({ job: fx.job, date: d3, config, db: t.db, log, shard: { index: 0, count: 2 } });
+    expect(first.generation).toBeUndefined();
+    const proxy = await lostReplyProxy(new URL(t.url));
+    try {
+      const last = await predictShard({
+        job: fx.job,
+        date: d3,
+        config,
+        db: { ...t.db, url: proxy.url },
+        log,
+        shard: { index: 1, count: 2 },
+      });
+      expect(proxy.cuts()).toBe(1);
+      expect(last.generation?.status).toBe('published');
+      const s = await state(d3);
+      expect(s.pointer).toBe(last.runId);
+      expect(s.readable).toEqual([{ run_id: last.runId, n: 200 * 5 }]);
+      const { rows } = await t.db.pool.query('select status from batchcast.runs where run_id = $1', [last.runId]);
+      expect(rows).toEqual([{ status: 'succeeded' }]);
     } finally {
       proxy.close();
     }
