@@ -15,7 +15,7 @@ import { publishRun } from '../src/store/pointer.ts';
 import { type Fixture, makeFixture } from './fixtures.ts';
 import { log } from './helpers.ts';
 import { postgresBinDir, type StandbyPair, startStandbyPair } from './hot-standby.ts';
-import { closeAgent, get } from './serve-helpers.ts';
+import { closeAgent, get, startTestServer } from './serve-helpers.ts';
 
 const bin = postgresBinDir();
 const [d1, d2] = ['2026-11-19', '2026-11-20'];
@@ -28,6 +28,7 @@ let stopServe: () => void;
 let serving: Promise<void>;
 let runA: number;
 let runB: number;
+let runB2: number; // a second run of d2
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -86,7 +87,7 @@ describe.skipIf(!bin)('serve with lookups on a hot standby', () => {
     const target = `/v1/jobs/${fx.job}/users/${user}/recommendations`;
     const ms: number[] = [];
     // d2 is first published (a new date over A's d1), then its pointer alternates between two runs of d2
-    const runB2 = (await predict({ job: fx.job, date: d2, config, db, log, shadow: true })).runId;
+    runB2 = (await predict({ job: fx.job, date: d2, config, db, log, shadow: true })).runId;
     const order = [runB, runB2, runB, runB2, runB, runB2];
     for (const [i, runId] of order.entries()) {
       const c = await db.pool.connect();
@@ -121,4 +122,24 @@ describe.skipIf(!bin)('serve with lookups on a hot standby', () => {
     expect(server.served.databaseDown).toBe(false);
     expect((await get(server.url, '/metrics')).body).toMatch(/^batchcast_serve_degraded 0$/m);
   }, 120_000);
+
+  it('given only the standby (LISTEN refused), serve still follows the pointer by its poll', async () => {
+    const only = await startTestServer(pair.standbyUrl, fx.root, { pointerPollMs: 200 });
+    try {
+      const now = server.served.current(fx.job, null)!.generation.runId;
+      for (const until = Date.now() + 10_000; only.served.current(fx.job, null)?.generation.runId !== now; await pause(20))
+        expect(Date.now()).toBeLessThan(until);
+      const want = now === runB ? runB2 : runB;
+      const c = await db.pool.connect();
+      try {
+        await publishRun(c, { job: fx.job, date: d2, runId: want, action: 'publish', lockTimeoutMs: 2_000 });
+      } finally {
+        c.release();
+      }
+      for (const until = Date.now() + 10_000; only.served.current(fx.job, null)?.generation.runId !== want; await pause(20))
+        expect(Date.now()).toBeLessThan(until);
+    } finally {
+      await only.stop();
+    }
+  }, 60_000);
 });

@@ -150,7 +150,7 @@ export class ServedGenerations implements Lookups {
       this.reconcile();
       this.requestReread();
     });
-    this.poll = setInterval(() => this.requestReread(), opts.pointerPollMs);
+    this.poll = setInterval(() => this.requestReread(true), opts.pointerPollMs);
     this.poll.unref();
   }
 
@@ -229,15 +229,22 @@ export class ServedGenerations implements Lookups {
     if (this.opts.catalogue.get(e.job)) this.requestReread();
   }
 
-  /** Queues a re-read on the listening connection; notices arriving while one already waits share it. */
-  private requestReread(): void {
+  /**
+   * Queues a re-read on the listening connection; notices arriving while one already waits share it. When
+   * the link is down its reconnect re-reads after LISTEN, so nothing is missed; the poll then reads the
+   * lookup pool instead (a link that never comes up, such as LISTEN refused, still follows the pointers).
+   */
+  private requestReread(poll = false): void {
     if (this.rereadWaiting || this.stopped) return;
     this.rereadWaiting = true;
     void this.serially(async () => {
       this.rereadWaiting = false;
-      // The link is down: its reconnect re-reads, after LISTEN, so nothing is missed meanwhile.
       // A hung connection is found by the listener's heartbeat, which closes it and fails this read.
-      await this.listener.query((c) => this.reread(c));
+      const read = await this.listener.query(async (c) => {
+        await this.reread(c);
+        return true;
+      });
+      if (!read && poll) await withDeadline(this.opts.pool, this.opts.timeoutMs, 'pointer poll', (c) => this.reread(c));
     }).catch((err) =>
       this.opts.log.warn(`re-reading the published pointers failed (${describeError(err)}); retried at the next notice or poll`),
     );
