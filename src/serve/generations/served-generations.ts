@@ -7,7 +7,9 @@
 //   does not serve is dropped without a trace (no map grows with forged job names).
 // - Re-reads run one at a time, in order, so an older snapshot never overwrites a newer one.
 // - Lookups and loads may read a replica (LOOKUP_DATABASE_URL). The re-read notes the primary's WAL
-//   position, and a load first waits until the replica has replayed up to it, so it never misses the run.
+//   position, and new pointers take effect once the replica has replayed up to it (a load waits for it
+//   too), so a lookup sent to the replica never reads its older pointer and a load never misses the run.
+//   While the LISTEN link is down, the poll reads the pool's own pointers instead.
 // - When the pointer moves, lookups go to PostgreSQL at once (so a rollback takes effect at commit), the
 //   new run loads in the background, one at a time, and then one Map.set switches to it. A lookup reads
 //   one MemoryGeneration object, so no answer mixes two generations.
