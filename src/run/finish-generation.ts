@@ -23,6 +23,7 @@ import { createRunTable, dropRunTable } from '../store/run-tables.ts';
 import { shardTotals, succeededShards } from '../store/shard-ledger.ts';
 import { dropShardTables, mergeShardTables } from '../store/shard-tables.ts';
 import type { PredictResult } from './predict.ts';
+import { resolvePublish } from './resolve-publish.ts';
 import { checkMinRows, fallbackItems, indexAndAttach } from './score-partition.ts';
 
 export interface FinishRequest {
@@ -125,6 +126,7 @@ export async function finishGeneration(r: FinishRequest): Promise<PredictResult 
     }
     const lost = lock.lost();
     if (lost) throw new InfraError(`${where}: the lock connection was lost (${lost.message}); not publishing, rerun any shard of the date`);
+    const tPublish = performance.now();
     const pub = await publishRun(
       lock.client,
       { job: job.name, date, runId, action: 'publish', lockTimeoutMs: config.publishLockTimeoutMs },
@@ -133,7 +135,7 @@ export async function finishGeneration(r: FinishRequest): Promise<PredictResult 
         if (n !== shards) throw new InfraError(`${where}: only ${n} of ${shards} shards are succeeded at publish; not publishing`);
         await markSucceeded(tx, runId, timings);
       },
-    );
+    ).catch((err) => resolvePublish({ dbUrl: db.url, config, job: job.name, date, runId, log }, err, tPublish));
     done = true;
     timings.publish = Math.round(pub.ms);
     await updateRun(db.pool, runId, { timings });

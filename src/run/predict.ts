@@ -23,6 +23,7 @@ import { saveRejectedRows } from '../store/rejected-rows.ts';
 import { createRunTable, dropRunTable } from '../store/run-tables.ts';
 import { runTable } from '../store/tables.ts';
 import type { Progress } from './pipeline.ts';
+import { resolvePublish } from './resolve-publish.ts';
 import { checkBadRows, checkMinRows, fallbackItems, indexAndAttach, scorePartition } from './score-partition.ts';
 
 export interface PredictOptions {
@@ -200,11 +201,12 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
     const lost = lock.lost();
     if (lost) throw new InfraError(`${where}: the lock connection was lost (${lost.message}); not publishing, rerun the date`);
     timings.total = Math.round(performance.now() - t0);
+    const tPublish = performance.now();
     const pub = await publishRun(
       lock.client,
       { job: job.name, date, runId, action: 'publish', lockTimeoutMs: config.publishLockTimeoutMs },
       (tx) => markSucceeded(tx, runId!, { ...timings, publish: 0 }),
-    );
+    ).catch((err) => resolvePublish({ dbUrl: db.url, config, job: job.name, date, runId: runId!, log }, err, tPublish));
     published = true;
     timings.publish = Math.round(pub.ms);
     await updateRun(db.pool, runId, { timings });

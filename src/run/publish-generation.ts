@@ -9,6 +9,7 @@ import { migrate } from '../store/migrate.ts';
 import { publishedRunId, publishRun } from '../store/pointer.ts';
 import type { Queryable } from '../store/queryable.ts';
 import { runTable } from '../store/tables.ts';
+import { resolvePublish } from './resolve-publish.ts';
 
 export interface PublishOutcome {
   job: string;
@@ -71,6 +72,7 @@ export async function publishGeneration(db: Db, config: Config, runId: number, r
     if (current === runId) return { job, date, runId, previousRunId: current, action: 'unchanged', ms: 0 };
     const action = override ? 'override' : current !== undefined && runId < current ? 'rollback' : 'publish';
     // Checked again inside the publishing transaction: a prune may have dropped the table meanwhile.
+    const t0 = performance.now();
     const pub = await publishRun(
       lock.client,
       { job, date, runId, action, reason: override ? why : reason, lockTimeoutMs: config.publishLockTimeoutMs },
@@ -79,7 +81,7 @@ export async function publishGeneration(db: Db, config: Config, runId: number, r
         // once served, the date is done: the scheduler and backfill count it as succeeded
         if (override) await markOverridden(tx, runId);
       },
-    );
+    ).catch((err) => resolvePublish({ dbUrl: db.url, config, job, date, runId }, err, t0));
     return { job, date, runId, previousRunId: pub.previousRunId, action, ms: pub.ms };
   } finally {
     await lock.release();

@@ -2,7 +2,7 @@
 // signal, then close in reverse order (HTTP first so requests in flight still have their pool).
 import type pg from 'pg';
 import { type Config, redactUrl } from '../config/load-config.ts';
-import { createPool, type Db, openDb } from '../db/connect.ts';
+import { connectClient, createPool, type Db, openDb } from '../db/connect.ts';
 import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { isClusterWorker, workerMetrics } from './http/cluster.ts';
@@ -43,6 +43,16 @@ async function openLookupDb(config: Config, log: Logger): Promise<LookupDb> {
   return { pool: db.pool, where: db.where, close: () => db.close() };
 }
 
+/**
+ * With lookups on LOOKUP_DATABASE_URL (possibly a hot standby), LISTEN and the pointer re-reads go to
+ * DATABASE_URL, the primary: a standby refuses LISTEN, and the pointer must be the primary's.
+ */
+function primaryConnector(config: Config): (() => Promise<pg.Client>) | undefined {
+  const primary = config.databaseUrl;
+  if (!config.lookupDatabaseUrl || !primary) return undefined;
+  return () => connectClient(primary, config, { applicationName: 'batchcast serve listen', onError: () => {} });
+}
+
 export async function serveApi(opts: ServeOptions): Promise<void> {
   const { config, log } = opts;
   const db = await openLookupDb(config, log);
@@ -52,6 +62,7 @@ export async function serveApi(opts: ServeOptions): Promise<void> {
     });
     const server = await startServer({
       pool: db.pool,
+      connectPrimary: primaryConnector(config),
       connections: Math.max(1, config.serve.poolSize - 1),
       config,
       log,

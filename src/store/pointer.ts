@@ -107,6 +107,51 @@ export async function publishedGenerations(client: Queryable): Promise<Map<strin
   return new Map(rows.map((r) => [r.job, { date: r.prediction_date, runId: r.run_id }]));
 }
 
+/** What `serve` follows: each job's latest published generation, and where in the WAL the read was made. */
+export interface Pointers {
+  latest: Map<string, { date: string; runId: number }>;
+  /** The primary's WAL position when read: a replica that has replayed up to it holds every run named. Null on a standby. */
+  lsn: string | null;
+}
+
+/**
+ * The pointers, read on the primary by `serve` after a notice (a notice itself is only a hint: anyone may
+ * NOTIFY). The WAL position is taken in the same statement, after its snapshot, so it covers every publish
+ * the snapshot sees.
+ */
+export async function readPointers(client: Queryable): Promise<Pointers> {
+  const { rows } = await client.query<{ job: string | null; prediction_date: string; run_id: number; lsn: string | null }>(
+    `select p.job, p.prediction_date, p.run_id, w.lsn
+       from (select case when pg_is_in_recovery() then null else pg_current_wal_lsn()::text end as lsn) w
+       left join lateral (select distinct on (job) job, prediction_date::text as prediction_date, run_id
+                            from batchcast.published order by job, prediction_date desc) p on true`,
+  );
+  const latest = new Map<string, { date: string; runId: number }>();
+  for (const r of rows) if (r.job !== null) latest.set(r.job, { date: r.prediction_date, runId: r.run_id });
+  return { latest, lsn: rows[0]?.lsn ?? null };
+}
+
+/**
+ * Waits until this server has replayed the primary's WAL up to `lsn` (at once on a primary), polling every
+ * 5 ms: a replica a few ms behind would otherwise not have the run yet. Throws after `timeoutMs`.
+ */
+export async function waitForReplay(client: Queryable, lsn: string | null, timeoutMs: number): Promise<void> {
+  if (lsn === null) return;
+  const t0 = performance.now();
+  for (;;) {
+    const { rows } = await client.query<{ ok: boolean; at: string | null }>(
+      'select not pg_is_in_recovery() or pg_last_wal_replay_lsn() >= $1::pg_lsn as ok, pg_last_wal_replay_lsn()::text as at',
+      [lsn],
+    );
+    if (rows[0].ok) return;
+    if (performance.now() - t0 > timeoutMs)
+      throw new Error(
+        `the replica has replayed the WAL to ${rows[0].at} and not yet to ${lsn}, the primary's position when the pointer was read, after ${timeoutMs} ms`,
+      );
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 /** The run published for (job, date), if any. */
 export async function publishedRunId(db: Queryable, job: string, date: string): Promise<number | undefined> {
   const { rows } = await db.query<{ run_id: number }>('select run_id from batchcast.published where job = $1 and prediction_date = $2', [
@@ -114,6 +159,15 @@ export async function publishedRunId(db: Queryable, job: string, date: string): 
     date,
   ]);
   return rows[0]?.run_id;
+}
+
+/** The newest publish_log entry that published `runId`: what it replaced. */
+export async function publishOf(db: Queryable, runId: number): Promise<{ previousRunId: number | undefined } | undefined> {
+  const { rows } = await db.query<{ previous_run_id: number | null }>(
+    'select previous_run_id from batchcast.publish_log where run_id = $1 order by id desc limit 1',
+    [runId],
+  );
+  return rows[0] && { previousRunId: rows[0].previous_run_id ?? undefined };
 }
 
 /** The run published for (job, date) with its model version, if any. */

@@ -93,6 +93,9 @@ export async function attachRunTable(client: pg.ClientBase, runId: number, lockT
   }
 }
 
+/** dropRunTable refused: the pointer names the run. */
+export class PublishedTableError extends Error {}
+
 /**
  * Removes a run's table without blocking readers. A plain DROP of an attached partition takes ACCESS EXCLUSIVE
  * on the parent, so an attached one is first detached CONCURRENTLY (SHARE UPDATE EXCLUSIVE, waits for the
@@ -100,6 +103,19 @@ export async function attachRunTable(client: pg.ClientBase, runId: number, lockT
  */
 export async function dropRunTable(client: Queryable, runId: number): Promise<void> {
   const t = runTable(runId);
+  // The one place a run's table is dropped (predict, a shard finish, prune, retention): a table the pointer
+  // names is never dropped, whatever the caller believes (a publish whose reply was lost did commit).
+  const named = await client.query<{ job: string; date: string }>(
+    'select job, prediction_date::text as date from batchcast.published where run_id = $1 limit 1',
+    [runId],
+  );
+  if (named.rows.length) {
+    const { job, date } = named.rows[0];
+    throw new PublishedTableError(
+      `not dropping ${t}: run ${runId} is the published generation of job ${job}, date ${date}; ` +
+        `publish another run for that date first (batchcast publish --run R) or let retention remove the date`,
+    );
+  }
   const { rows } = await client.query<{ attached: boolean; pending: boolean }>(
     `select true as attached, coalesce(i.inhdetachpending, false) as pending
        from pg_inherits i where i.inhrelid = to_regclass($1) and i.inhparent = 'batchcast.predictions'::regclass`,

@@ -4,6 +4,9 @@
 //   connection delivers no notifications and raises no error, so waiting for an error is not enough.
 // - After every (re)connect it LISTENs first and then calls onConnected, which re-reads the pointers:
 //   a publish committed while the link was down is never missed, because the re-read starts after LISTEN.
+// - A notice is a hint, never an order: NOTIFY needs no privilege, so any role that can connect can send
+//   one. The caller re-reads the pointer on this connection (served-generations.ts).
+// - It connects to the primary: a hot standby refuses LISTEN ("cannot execute LISTEN during recovery").
 // - The caller keeps a slow poll as a backstop (served-generations.ts); this module only listens.
 import type pg from 'pg';
 import { describeError } from '../../errors.ts';
@@ -95,6 +98,13 @@ export class PublishListener {
     ]);
     clearTimeout(timer);
     destroySocket(c);
+  }
+
+  /** Runs `fn` on the listening connection (the primary) if the link is there; undefined when it is not. */
+  async query<T>(fn: (c: pg.Client) => Promise<T>): Promise<T | undefined> {
+    const c = this.client;
+    if (!c || this.dead.has(c)) return undefined;
+    return fn(c);
   }
 
   /** Skips the rest of the backoff, when a retry is waiting. */

@@ -1,12 +1,23 @@
 // Which generation each job's lookups are answered from, and from where: memory when the generation the
 // pointer names is loaded, else PostgreSQL (the batcher), exactly as before.
-// - The pointers (each job's latest published date and its run) come from NOTIFY, from a re-read after
-//   every LISTEN (re)connect, and from a slow poll (the backstop).
+// - The pointers (each job's latest published date and its run) come only from reading batchcast.published
+//   on the primary: after every LISTEN (re)connect, after each notice, and at a slow poll (the backstop).
+//   A notice is a hint to re-read, never trusted for its run or date: NOTIFY needs no privilege, so the
+//   read-only lookup role could otherwise point every server at a held run. A notice for a job this server
+//   does not serve is dropped without a trace (no map grows with forged job names).
+// - Re-reads run one at a time, in order, so an older snapshot never overwrites a newer one.
+// - Lookups and loads may read a replica (LOOKUP_DATABASE_URL). The re-read notes the primary's WAL
+//   position, and new pointers take effect once the replica has replayed up to it (a load waits for it
+//   too), so a lookup sent to the replica never reads its older pointer and a load never misses the run.
+//   While the LISTEN link is down, the poll reads the pool's own pointers instead.
 // - When the pointer moves, lookups go to PostgreSQL at once (so a rollback takes effect at commit), the
 //   new run loads in the background, one at a time, and then one Map.set switches to it. A lookup reads
 //   one MemoryGeneration object, so no answer mixes two generations.
 // - During a database outage lookups keep being answered from memory (200, naming the run); a lookup
 //   that had to go to the database falls back to the newest generation of that job and date still held.
+//   That is the one case a run the pointer no longer names may answer (docs/reliability.md).
+// - Otherwise an older generation answers only while a load of exactly the pointer's run is in flight,
+//   only for lookups without ?date=, and only from an earlier date (never a superseded run of the same date).
 // - serve.memoryBudgetMb caps the bytes held; a generation that does not fit stays on PostgreSQL, said once.
 // Only each job's latest date is held: that is what the API answers without ?date= (an older date asked
 // for by ?date= is read from PostgreSQL).
@@ -16,7 +27,7 @@ import { connectLike } from '../../db/connect.ts';
 import { describeError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import { generationRows, readGenerationMeta } from '../../store/generation.ts';
-import { publishedGenerations } from '../../store/pointer.ts';
+import { type Pointers, readPointers, waitForReplay } from '../../store/pointer.ts';
 import { isUnavailable } from '../http/replies.ts';
 import type { ServeMetrics } from '../http/serve-metrics.ts';
 import type { JobCatalogue } from '../job-catalogue.ts';
@@ -30,7 +41,10 @@ import { type PublishEvent, PublishListener } from './publish-listener.ts';
 const SHED_QUEUED = 8;
 
 export interface ServedOptions {
+  /** Lookups and loads: the read-only role, possibly on a replica. */
   pool: pg.Pool;
+  /** A new connection to the primary, for LISTEN and the pointer re-reads; default: one like the pool's. */
+  connectPrimary?: () => Promise<pg.Client>;
   database: Lookups;
   catalogue: JobCatalogue;
   metrics: ServeMetrics;
@@ -45,6 +59,8 @@ export interface ServedOptions {
 interface Pointer {
   date: string;
   runId: number;
+  /** The primary's WAL position when this pointer was read (null: the same server as the pool). */
+  lsn: string | null;
 }
 
 /** Rough bytes a user costs in memory before loading (measured ~6 bytes an item + ~40 a user; bench/README-lookup.md). */
@@ -58,9 +74,11 @@ export class ServedGenerations implements Lookups {
   private readonly skipped = new Map<number, string>();
   private readonly queue = new Set<string>();
   private loading = false;
-  /** Counts notifications; a re-read does not overwrite a job notified after the re-read began. */
-  private epoch = 0;
-  private readonly notifiedAt = new Map<string, number>();
+  /** The load in flight, if any: shedding waits for exactly the pointer's run (whileLoading). */
+  private loadingRun: { job: string; runId: number } | undefined;
+  /** Re-reads, one after another; `rereadWaiting` coalesces the notices that arrive while one waits. */
+  private rereads: Promise<void> = Promise.resolve();
+  private rereadWaiting = false;
   private readonly listener: PublishListener;
   private readonly poll: NodeJS.Timeout;
   private down = false;
@@ -108,12 +126,12 @@ export class ServedGenerations implements Lookups {
     if (this.budget === 0) opts.log.info('serve.memoryBudgetMb is 0: every lookup reads PostgreSQL');
 
     this.listener = new PublishListener({
-      connect: () => connectLike(opts.pool, { applicationName: 'batchcast serve listen', onError: () => {} }),
+      connect: opts.connectPrimary ?? (() => connectLike(opts.pool, { applicationName: 'batchcast serve listen', onError: () => {} })),
       onPublish: (e) => {
         notices.inc();
         this.published(e);
       },
-      onConnected: (c) => this.reread(c),
+      onConnected: (c) => this.serially(() => this.reread(c)),
       onState: (up) => {
         const was = this.down;
         this.down = !up;
@@ -129,10 +147,12 @@ export class ServedGenerations implements Lookups {
       heartbeatMs: opts.heartbeatMs,
       log: opts.log,
     }).start();
-    opts.catalogue.onChange(() => this.reconcile());
-    this.poll = setInterval(() => {
-      withDeadline(opts.pool, opts.timeoutMs, 'pointer poll', (c) => this.reread(c)).catch(() => {});
-    }, opts.pointerPollMs);
+    // A job file that appears may name a job whose notices were dropped as unknown: read its pointer now.
+    opts.catalogue.onChange(() => {
+      this.reconcile();
+      this.requestReread();
+    });
+    this.poll = setInterval(() => this.requestReread(true), opts.pointerPollMs);
     this.poll.unref();
   }
 
@@ -184,8 +204,13 @@ export class ServedGenerations implements Lookups {
    * requests (bench/README-lookup.md).
    */
   private whileLoading(job: string, date: string | null): MemoryGeneration | undefined {
-    if ((this.opts.database.stats?.queued ?? 0) <= SHED_QUEUED) return undefined;
-    return this.newest(job, date);
+    if (date !== null || (this.opts.database.stats?.queued ?? 0) <= SHED_QUEUED) return undefined;
+    const p = this.latest.get(job);
+    const l = this.loadingRun;
+    // Over budget, skipped, a rollback waiting for its turn: no load of the pointer's run, no shedding.
+    if (!p || l?.job !== job || l.runId !== p.runId) return undefined;
+    // The previous date only: a superseded or rolled-back run of the same date never answers.
+    return this.memory.get(job)?.find((g) => g.generation.predictionDate < p.date);
   }
 
   /** Any generation held for (job, date): the fallback when the database cannot say which one is published. */
@@ -201,22 +226,55 @@ export class ServedGenerations implements Lookups {
     await this.listener.stop();
   }
 
+  /** A notice is a hint: for a job served here, re-read the pointer; its run and date are not believed. */
   private published(e: PublishEvent): void {
-    const p = this.latest.get(e.job);
-    if (p && e.date < p.date) return; // an older date: read from PostgreSQL when asked
-    this.notifiedAt.set(e.job, ++this.epoch);
-    this.latest.set(e.job, { date: e.date, runId: e.runId });
-    this.reconcile();
+    if (this.opts.catalogue.get(e.job)) this.requestReread();
+  }
+
+  /**
+   * Queues a re-read on the listening connection; notices arriving while one already waits share it. When
+   * the link is down its reconnect re-reads after LISTEN, so nothing is missed; the poll then reads the
+   * lookup pool instead (a link that never comes up, such as LISTEN refused, still follows the pointers).
+   */
+  private requestReread(poll = false): void {
+    if (this.rereadWaiting || this.stopped) return;
+    this.rereadWaiting = true;
+    void this.serially(async () => {
+      this.rereadWaiting = false;
+      // A hung connection is found by the listener's heartbeat, which closes it and fails this read.
+      const read = await this.listener.query(async (c) => {
+        await this.reread(c);
+        return true;
+      });
+      if (!read && poll) await withDeadline(this.opts.pool, this.opts.timeoutMs, 'pointer poll', (c) => this.reread(c));
+    }).catch((err) =>
+      this.opts.log.warn(`re-reading the published pointers failed (${describeError(err)}); retried at the next notice or poll`),
+    );
+  }
+
+  private serially(fn: () => Promise<void>): Promise<void> {
+    const next = this.rereads.then(fn);
+    this.rereads = next.catch(() => {});
+    return next;
   }
 
   private async reread(c: pg.ClientBase): Promise<void> {
-    const began = this.epoch;
-    const published = await publishedGenerations(c);
-    for (const job of [...this.latest.keys()]) if (!published.has(job) && (this.notifiedAt.get(job) ?? 0) <= began) this.latest.delete(job);
-    for (const [job, g] of published) {
-      // A notification that arrived while this statement ran is at least as new as its snapshot.
-      if ((this.notifiedAt.get(job) ?? 0) > began) continue;
-      this.latest.set(job, { date: g.date, runId: g.runId });
+    const read: Pointers = await readPointers(c);
+    // Lookups read a replica: the new pointers take effect once it has replayed what the primary showed, so
+    // a lookup sent to it never reads its older pointer, and a load never misses the run (a few ms).
+    if (this.opts.connectPrimary && read.lsn) {
+      await withDeadline(this.opts.pool, this.opts.timeoutMs, 'replica catch-up', (r) =>
+        waitForReplay(r, read.lsn, this.opts.timeoutMs),
+      ).catch((err) =>
+        this.opts.log.warn(
+          `the lookup database has not caught up with the primary (${describeError(err)}); following the primary's pointers anyway`,
+        ),
+      );
+    }
+    for (const job of [...this.latest.keys()]) if (!read.latest.has(job)) this.latest.delete(job);
+    for (const [job, g] of read.latest) {
+      const p = this.latest.get(job);
+      if (p?.runId !== g.runId || p.date !== g.date) this.latest.set(job, { date: g.date, runId: g.runId, lsn: read.lsn });
     }
     this.reconcile();
   }
@@ -238,7 +296,7 @@ export class ServedGenerations implements Lookups {
         const job = this.queue.values().next().value as string;
         this.queue.delete(job);
         const p = this.latest.get(job);
-        if (p && !this.current(job, null) && !this.skipped.has(p.runId)) await this.load(job, p.runId);
+        if (p && !this.current(job, null) && !this.skipped.has(p.runId)) await this.load(job, p.runId, p.lsn);
       }
     } finally {
       this.loading = false;
@@ -256,12 +314,14 @@ export class ServedGenerations implements Lookups {
     this.opts.log.warn(why);
   }
 
-  private async load(job: string, runId: number): Promise<void> {
+  private async load(job: string, runId: number, lsn: string | null): Promise<void> {
     const t0 = performance.now();
     let c: pg.Client | undefined;
     try {
       // Its own connection without statement_timeout: a 1M-user COPY takes seconds, and the pool stays free for lookups.
       c = await connectLike(this.opts.pool, { applicationName: 'batchcast serve load', statementTimeoutMs: 0, onError: () => {} });
+      // A replica a few ms behind the primary would not know the run yet: wait for it (at once on the primary).
+      await waitForReplay(c, lsn, this.opts.timeoutMs);
       const meta = await readGenerationMeta(c, runId);
       if (!meta) return this.skip(runId, `job ${job}: run ${runId} is not in the run ledger; served from PostgreSQL`);
       const others = this.heldBytes(job);
@@ -280,6 +340,8 @@ export class ServedGenerations implements Lookups {
         this.memory.delete(job);
         mine = 0;
       }
+      // From here until the switch, and only here, lookups of the previous date may be shed (whileLoading).
+      this.loadingRun = { job, runId };
       const g = await buildMemoryGeneration(meta, generationRows(c, meta), this.budget - others - mine);
       if (this.stopped) return;
       const previous = (this.memory.get(job) ?? []).filter((x) => x.generation.runId !== runId);
@@ -304,6 +366,7 @@ export class ServedGenerations implements Lookups {
         );
       }
     } finally {
+      this.loadingRun = undefined;
       await c?.end().catch(() => {});
     }
   }

@@ -32,6 +32,8 @@ export interface ServerOptions {
   pool: pg.Pool;
   /** Connections the lookups may use at once: the pool's size less one kept for /readyz and /metrics. */
   connections: number;
+  /** A new connection to the primary for LISTEN and the pointer (a standby refuses LISTEN); default: like the pool's. */
+  connectPrimary?: () => Promise<pg.Client>;
   config: Pick<Config, 'jobsDir' | 'root' | 'serve'>;
   log: Logger;
   /** One log line per request (debug): ~200 bytes each, 4 MB/s at 20k lookups/s, so off by default. */
@@ -94,7 +96,16 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     timeoutMs,
     onBatch: (size) => metrics.observeBatch(size),
   });
-  const served = new ServedGenerations({ pool, database: batcher, catalogue, metrics, log, timeoutMs, ...serve });
+  const served = new ServedGenerations({
+    pool,
+    connectPrimary: opts.connectPrimary,
+    database: batcher,
+    catalogue,
+    metrics,
+    log,
+    timeoutMs,
+    ...serve,
+  });
   const limit = new RateLimit(serve.rateLimitPerSecond);
   const openapi = JSON.stringify(openApiDocument(version));
   const scoring = new OnlineScoring({
