@@ -136,7 +136,8 @@ describe('gates', () => {
       minOverlapAtK: null,
       minRbo: null,
       maxItemJsDistance: 0.8,
-      minUsersRatio: 0.5,
+      minUsersRatio: 0.9,
+      maxUsersRatio: 1.5,
     });
     const set = parse({
       ...base,
@@ -147,7 +148,7 @@ describe('gates', () => {
       minCatalogCoverage: null,
       maxFeatureScaleRatio: null,
       minOverlapAtK: 0.2,
-      minUsersRatio: 0.5,
+      minUsersRatio: 0.9,
     });
     fails({ ...base, gates: { min_overlap_at_k: 1.5 } }, 'field "gates.min_overlap_at_k" must be a number between 0 and 1');
     fails({ ...base, gates: { max_psi: 1 } }, 'field "gates.max_psi" is not a known field');

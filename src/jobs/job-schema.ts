@@ -201,7 +201,8 @@ export const gatesSchema = section({
   min_overlap_at_k: gate(0, 1, "change gate: mean overlap of users' top K with the reference (default off)"),
   min_rbo: gate(0, 1, 'change gate: mean rank-biased overlap with the reference (default off)'),
   max_item_js_distance: gate(0, 1, 'change gate: Jensen-Shannon distance of item popularity (default 0.8)'),
-  min_users_ratio: gate(0, Number.MAX_VALUE, 'change gate: users now / users in the reference (default 0.5)'),
+  min_users_ratio: gate(0, Number.MAX_VALUE, 'change gate: users now / users in the reference; below it a day lost users (default 0.9)'),
+  max_users_ratio: gate(1, Number.MAX_VALUE, 'change gate: users now / users in the reference; above it a day gained users (default 1.5)'),
 });
 
 export const JOB_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
