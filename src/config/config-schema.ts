@@ -59,6 +59,13 @@ export const databaseSettings = {
     .default(60_000)
     .meta({ description: 'A COPY that accepts no data for this long fails (a silent network cut otherwise hangs forever).' }),
   publishLockTimeoutMs: millis(1).default(2_000).meta({ description: 'lock_timeout for the publish transaction.' }),
+  archiveTimeoutMs: millis(1).default(3_600_000).meta({
+    description: "statement_timeout of retention's archive COPY (a whole date's published rows to Parquet), instead of statementTimeoutMs.",
+  }),
+  retentionLockTimeoutMs: millis(1).default(30_000).meta({
+    description:
+      "lock_timeout for retention's DETACH and DROP: behind a long reader (an export) the date is left for the next retention instead of waiting with its run lock held.",
+  }),
 };
 
 export const runSettings = {
