@@ -7,6 +7,7 @@ import { releaseRunLock, tryRunLock } from '../store/locks.ts';
 import { isPublished } from '../store/pointer.ts';
 import type { Queryable } from '../store/queryable.ts';
 import { dropRunTable, finalizePendingDetaches } from '../store/run-tables.ts';
+import { dropOrphanShardTables } from '../store/shard-tables.ts';
 import { isLockTimeout, withLockTimeout } from './with-lock-timeout.ts';
 
 export interface PruneRequest {
@@ -67,5 +68,6 @@ export async function pruneGenerations(db: Db, client: Queryable, req: PruneRequ
       if (req.lockDates) await releaseRunLock(client, job, date);
     }
   }
+  await dropOrphanShardTables(client);
   return { dropped, skippedBusy };
 }

@@ -12,6 +12,7 @@ import { releaseRunLock, tryRunLock } from '../store/locks.ts';
 import { keptWindow, publishedRun, unpublishDate } from '../store/pointer.ts';
 import type { Queryable } from '../store/queryable.ts';
 import { dropRunTable, finalizePendingDetaches } from '../store/run-tables.ts';
+import { dropOrphanShardTables } from '../store/shard-tables.ts';
 import { type Archived, archiveGeneration } from './archive-generation.ts';
 import { isLockTimeout, withLockTimeout } from './with-lock-timeout.ts';
 
@@ -87,6 +88,8 @@ export async function retainDates(db: Db, client: Queryable, req: DateRetentionR
       await releaseRunLock(client, job, date);
     }
   }
+  // a retired date's unfinished sharded generation (now marked failed) leaves its shards' tables
+  if (result.retired.length) await dropOrphanShardTables(client);
   for (const r of result.retired) {
     log?.info(
       `retention: job ${job}, date ${r.date} ${r.archived ? `archived (run ${r.publishedRunId}, ${r.archived.rows} rows) to ${r.archived.path} and ` : ''}` +
