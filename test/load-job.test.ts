@@ -137,7 +137,8 @@ describe('gates', () => {
       minOverlapAtK: null,
       minRbo: null,
       maxItemJsDistance: 0.8,
-      minUsersRatio: 0.5,
+      minUsersRatio: 0.9,
+      maxUsersRatio: 1.5,
     });
     expect(parse(base).expectations).toEqual({ rowCount: undefined, columns: [] });
     expect(parse({ ...base, gates: { scale_ratio_skip_features: ['b'] } }).gates.scaleRatioSkipFeatures).toEqual(['b']);
@@ -154,7 +155,7 @@ describe('gates', () => {
       minCatalogCoverage: null,
       maxFeatureScaleRatio: null,
       minOverlapAtK: 0.2,
-      minUsersRatio: 0.5,
+      minUsersRatio: 0.9,
     });
     fails({ ...base, gates: { min_overlap_at_k: 1.5 } }, 'field "gates.min_overlap_at_k" must be a number between 0 and 1');
     fails({ ...base, gates: { max_psi: 1 } }, 'field "gates.max_psi" is not a known field');

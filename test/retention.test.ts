@@ -135,14 +135,16 @@ describe('retention by date', () => {
     const bad = await retainDates(t.db, client, {
       job: fx.job,
       days: 3,
-      archive: '/dev/null/cannot/{date}.parquet',
+      archive: '/dev/null/cannot/{job}/{date}.parquet',
       memoryLimit: '128MB',
+      archiveTimeoutMs: 60_000,
+      lockTimeoutMs: 30_000,
     }).then(
       () => undefined,
       (err: Error) => err,
     );
     expect(bad?.message).toMatch(
-      /date 2026-11-15, run \d+: archiving to \/dev\/null\/cannot\/2026-11-15.parquet failed.*nothing was dropped/,
+      /date 2026-11-15, run \d+: archiving to \/dev\/null\/cannot\/daily\/2026-11-15.parquet failed.*nothing was dropped/,
     );
     expect(await pointers()).toEqual([...older.slice(5), newest]);
     expect((await servedByUser('2026-11-15')).length).toBe(30);

@@ -59,6 +59,13 @@ export const databaseSettings = {
     .default(60_000)
     .meta({ description: 'A COPY that accepts no data for this long fails (a silent network cut otherwise hangs forever).' }),
   publishLockTimeoutMs: millis(1).default(2_000).meta({ description: 'lock_timeout for the publish transaction.' }),
+  archiveTimeoutMs: millis(1).default(3_600_000).meta({
+    description: "statement_timeout of retention's archive COPY (a whole date's published rows to Parquet), instead of statementTimeoutMs.",
+  }),
+  retentionLockTimeoutMs: millis(1).default(30_000).meta({
+    description:
+      "lock_timeout for retention's DETACH and DROP: behind a long reader (an export) the date is left for the next retention instead of waiting with its run lock held.",
+  }),
 };
 
 export const runSettings = {
@@ -156,6 +163,11 @@ export const serveSettings = {
     .default(1_000)
     .meta({ description: 'Online scoring: requests allowed to wait for a batch; past it, 503 with Retry-After.' }),
   exports: bool().default(true).meta({ description: 'GET /v1/jobs/{job}/dates/{date}/export.arrow; false answers 403.' }),
+  // A client that stops reading would otherwise hold the one export slot, a pool connection and a snapshot
+  // (which also holds back retention's DROP) for as long as its socket stays open.
+  exportIdleTimeoutMs: int(1, 3_600_000)
+    .default(30_000)
+    .meta({ description: 'An export whose client reads nothing for this long is cut, freeing its slot, connection and snapshot.' }),
   // 1 GB holds ~10M users at K=10 (84 bytes a user measured, 100 estimated before a load; bench/README-lookup.md).
   memoryBudgetMb: int(0, 1 << 20)
     .default(1024)

@@ -172,6 +172,13 @@ export function evaluateGates(g: JobGates, facts: Facts): GateResult[] {
     g.minUsersRatio,
     ifRef(() => ({ value: c!.usersRatio })),
   );
+  check(
+    'max_users_ratio',
+    'change',
+    'max',
+    g.maxUsersRatio,
+    ifRef(() => ({ value: c!.usersRatio })),
+  );
   return out;
 }
 

@@ -35,7 +35,7 @@ class WorkerHandle {
   readonly pending = new Map<number, Pending>();
   private dead: Error | undefined;
 
-  constructor(index: number) {
+  constructor(index: number, onDie: (err: Error) => void) {
     this.worker = new Worker(new URL(workerFile, import.meta.url), { name: `batchcast-infer-${index}` });
     this.worker.on('message', (reply: WorkerReply) => {
       const p = this.pending.get(reply.id);
@@ -47,6 +47,7 @@ class WorkerHandle {
       this.dead = err;
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
+      onDie(err);
     };
     this.worker.on('error', (err) => die(new Error(`inference worker ${index} crashed: ${err.message}`, { cause: err })));
     this.worker.on('exit', (code) => die(new Error(`inference worker ${index} exited (code ${code})`)));
@@ -71,6 +72,9 @@ export class InferPool {
   private nextId = 0;
   /** the model's batch dimension when its exporter fixed it: it then runs that many rows per session.run */
   fixedBatch: number | undefined;
+  private closing = false;
+  private failure: Error | undefined;
+  private readonly failureListeners: ((err: Error) => void)[] = [];
 
   private constructor(
     private readonly handles: WorkerHandle[],
@@ -79,7 +83,8 @@ export class InferPool {
 
   /** Starts the workers and loads the model in each; a model that does not fit the job fails here, before any work. */
   static async start(job: JobDefinition, opts: PoolOptions): Promise<InferPool> {
-    const handles = Array.from({ length: opts.workers }, (_, i) => new WorkerHandle(i));
+    const died = (err: Error) => pool.workerDied(err);
+    const handles = Array.from({ length: opts.workers }, (_, i) => new WorkerHandle(i, died));
     const pool = new InferPool(handles, job);
     const init: WorkerInit = {
       type: 'init',
@@ -159,8 +164,30 @@ export class InferPool {
     return total ?? new Float64Array(0);
   }
 
+  /**
+   * Calls `fn` once, when a worker crashes or exits while the pool is open (out of memory in ONNX Runtime, a
+   * native fault). A run fails on its own, by the rejected chunk; a long-lived owner (online scoring) uses
+   * this to replace the pool instead of failing every request sent to the dead worker from then on.
+   */
+  whenFailed(fn: (err: Error) => void): void {
+    if (this.failure) fn(this.failure);
+    else this.failureListeners.push(fn);
+  }
+
+  /** The worker threads, for whoever must watch or stop them (tests kill one to see the pool replaced). */
+  get threads(): readonly Worker[] {
+    return this.handles.map((h) => h.worker);
+  }
+
+  private workerDied(err: Error): void {
+    if (this.closing || this.failure) return;
+    this.failure = err;
+    for (const fn of this.failureListeners.splice(0)) fn(err);
+  }
+
   /** Asks each worker to release its session and exit; terminates the ones that do not within 5 s. */
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.all(
       this.handles.map(async (h) => {
         const exited = new Promise<void>((resolve) => h.worker.once('exit', () => resolve()));

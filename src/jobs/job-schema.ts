@@ -189,22 +189,27 @@ export const scheduleSchema = section({
   catchup_days: int(0, 3650).default(7).describe('how many days back the scheduler still catches up'),
 });
 
+/** What an archive path template lacks, or undefined: without {job} two jobs' archives of one date share a path. */
+export function archiveTemplateProblem(template: string): string | undefined {
+  const unknown = template.match(/\{(?!job\}|date\}|run\})[^}]*\}/);
+  if (unknown) return `has an unknown placeholder ${unknown[0]}; use {job}, {date} and {run}`;
+  const missing = ['{job}', '{date}'].filter((p) => !template.includes(p));
+  if (missing.length) return `must contain ${missing.join(' and ')}, or two jobs or two dates would write the same file`;
+  return undefined;
+}
+
 export const retentionSchema = section({
   keep: int(1, 1000).default(3).describe('generations kept per date, the published one included'),
   days: int(1, 36500).optional().describe('dates more than this many days older than the newest published date are dropped'),
-  // The template must name {date}, or dates would overwrite each other's archive.
   archive: text()
     .superRefine((a, ctx) => {
-      const unknown = a.match(/\{(?!job\}|date\})[^}]*\}/);
-      if (!a.includes('{date}') || unknown) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `${unknown ? `has an unknown placeholder ${unknown[0]}` : 'must contain {date}'}; use {job} and {date}, e.g. "data/archive/{job}/dt={date}.parquet"`,
-        });
-      }
+      const problem = archiveTemplateProblem(a);
+      if (problem) ctx.addIssue({ code: 'custom', message: `${problem}; e.g. "data/archive/{job}/dt={date}.parquet"` });
     })
     .optional()
-    .describe("Parquet path template with {job} and {date}: where a date's published run goes before it is dropped"),
+    .describe(
+      "Parquet path template with {job} and {date} (and optionally {run}): where a date's published run goes before it is dropped; an existing archive of another run is never replaced",
+    ),
 });
 
 /** A gate's threshold: a number in [min, max], or null to switch that gate off. */
@@ -239,7 +244,8 @@ export const gatesSchema = section({
   min_overlap_at_k: gate(0, 1, "change gate: mean overlap of users' top K with the reference (default off)"),
   min_rbo: gate(0, 1, 'change gate: mean rank-biased overlap with the reference (default off)'),
   max_item_js_distance: gate(0, 1, 'change gate: Jensen-Shannon distance of item popularity (default 0.8)'),
-  min_users_ratio: gate(0, Number.MAX_VALUE, 'change gate: users now / users in the reference (default 0.5)'),
+  min_users_ratio: gate(0, Number.MAX_VALUE, 'change gate: users now / users in the reference; below it a day lost users (default 0.9)'),
+  max_users_ratio: gate(1, Number.MAX_VALUE, 'change gate: users now / users in the reference; above it a day gained users (default 1.5)'),
 });
 
 /** Both ends optional, at least one; min <= max. */

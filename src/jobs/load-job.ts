@@ -115,6 +115,7 @@ export interface JobGates {
   minRbo: number | null;
   maxItemJsDistance: number | null;
   minUsersRatio: number | null;
+  maxUsersRatio: number | null;
 }
 
 /** `a.b[1]`, the way a person would point at the field in the file. */
@@ -251,7 +252,10 @@ function toGates(g: JobFile['gates']): JobGates {
     minOverlapAtK: v(g?.min_overlap_at_k, null),
     minRbo: v(g?.min_rbo, null),
     maxItemJsDistance: v(g?.max_item_js_distance, 0.8),
-    minUsersRatio: v(g?.min_users_ratio, 0.5),
+    // a partial upstream export is the commonest broken day: more than 10% of the users gone holds it, and a
+    // day with half again as many users (a duplicated or merged export) too; the demo's days differ by 0%
+    minUsersRatio: v(g?.min_users_ratio, 0.9),
+    maxUsersRatio: v(g?.max_users_ratio, 1.5),
   };
 }
 

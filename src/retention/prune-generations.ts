@@ -6,7 +6,9 @@ import { markPruned, prunableRuns } from '../store/ledger.ts';
 import { releaseRunLock, tryRunLock } from '../store/locks.ts';
 import { isPublished } from '../store/pointer.ts';
 import type { Queryable } from '../store/queryable.ts';
-import { dropRunTable } from '../store/run-tables.ts';
+import { dropRunTable, finalizePendingDetaches } from '../store/run-tables.ts';
+import { dropOrphanShardTables } from '../store/shard-tables.ts';
+import { isLockTimeout, withLockTimeout } from './with-lock-timeout.ts';
 
 export interface PruneRequest {
   job?: string;
@@ -19,6 +21,8 @@ export interface PruneRequest {
    * it already holds the lock of the one date it prunes.
    */
   lockDates?: boolean;
+  /** lock_timeout of each DETACH and DROP (config retentionLockTimeoutMs): a run behind a long reader is left for the next prune */
+  lockTimeoutMs?: number;
 }
 
 export interface PruneResult {
@@ -49,13 +53,21 @@ export async function pruneGenerations(db: Db, client: Queryable, req: PruneRequ
       for (const { run_id } of runs) {
         // Under the lock nothing can publish this date; the check catches a publish between the query and the lock.
         if (await isPublished(db.pool, run_id)) continue;
-        await dropRunTable(client, run_id);
+        const drop = async () => {
+          await finalizePendingDetaches(client);
+          await dropRunTable(client, run_id);
+        };
+        await (req.lockTimeoutMs === undefined ? drop() : withLockTimeout(client, req.lockTimeoutMs, drop));
         await markPruned(db.pool, run_id, 'prune');
         dropped.push(run_id);
       }
+    } catch (err) {
+      if (!isLockTimeout(err)) throw err;
+      skippedBusy.push(key); // a reader outlasted lockTimeoutMs: the next prune takes the rest of this date
     } finally {
       if (req.lockDates) await releaseRunLock(client, job, date);
     }
   }
+  await dropOrphanShardTables(client);
   return { dropped, skippedBusy };
 }

@@ -51,14 +51,35 @@ export async function pruneTables(db: Db, config: Config, req: PruneRequest, log
     const outcome: PruneOutcome =
       req.keep === undefined
         ? { dropped: [], skippedBusy: [], retention: [] }
-        : { ...(await pruneGenerations(db, client, { job: req.job, date: req.date, keep: req.keep, lockDates: true })), retention: [] };
+        : {
+            ...(await pruneGenerations(db, client, {
+              job: req.job,
+              date: req.date,
+              keep: req.keep,
+              lockDates: true,
+              lockTimeoutMs: config.retentionLockTimeoutMs,
+            })),
+            retention: [],
+          };
     if (req.olderThan !== undefined) {
       const jobs = req.job ? [req.job] : await publishedJobs(db.pool);
       for (const job of jobs) {
         // the job file's archive rule applies by hand too; a job without a file any more is dropped unarchived
         const archive = listJobs(config.jobsDir).includes(job) ? loadJob(config.jobsDir, job, config.root).retention.archive : undefined;
         outcome.retention.push(
-          await retainDates(db, client, { job, days: req.olderThan, archive, memoryLimit: config.duckdbMemoryLimit }, log),
+          await retainDates(
+            db,
+            client,
+            {
+              job,
+              days: req.olderThan,
+              archive,
+              memoryLimit: config.duckdbMemoryLimit,
+              archiveTimeoutMs: config.archiveTimeoutMs,
+              lockTimeoutMs: config.retentionLockTimeoutMs,
+            },
+            log,
+          ),
         );
       }
     }

@@ -11,8 +11,10 @@ import { datesToRetire, markPruned, unprunedRunIds } from '../store/ledger.ts';
 import { releaseRunLock, tryRunLock } from '../store/locks.ts';
 import { keptWindow, publishedRun, unpublishDate } from '../store/pointer.ts';
 import type { Queryable } from '../store/queryable.ts';
-import { dropRunTable } from '../store/run-tables.ts';
+import { dropRunTable, finalizePendingDetaches } from '../store/run-tables.ts';
+import { dropOrphanShardTables } from '../store/shard-tables.ts';
 import { type Archived, archiveGeneration } from './archive-generation.ts';
+import { isLockTimeout, withLockTimeout } from './with-lock-timeout.ts';
 
 export interface DateRetentionRequest {
   job: string;
@@ -22,6 +24,10 @@ export interface DateRetentionRequest {
   archive: string | undefined;
   /** DuckDB's memory cap while archiving (config duckdbMemoryLimit). */
   memoryLimit: string;
+  /** statement_timeout of the archive COPY (config archiveTimeoutMs) */
+  archiveTimeoutMs: number;
+  /** lock_timeout of each DETACH and DROP (config retentionLockTimeoutMs) */
+  lockTimeoutMs: number;
 }
 
 export interface RetiredDate {
@@ -42,7 +48,7 @@ export interface DateRetentionResult {
   /** published dates kept (keepFrom..newest) */
   kept: number;
   retired: RetiredDate[];
-  /** dates skipped because a run of them held the lock; the next retention takes them */
+  /** dates skipped because a run of them held the lock, or a reader outlasted lockTimeoutMs; the next retention takes them */
   skippedBusy: string[];
 }
 
@@ -69,11 +75,21 @@ export async function retainDates(db: Db, client: Queryable, req: DateRetentionR
       continue;
     }
     try {
-      result.retired.push(await retireDate(db, client, req, date));
+      result.retired.push(await withLockTimeout(client, req.lockTimeoutMs, () => retireDate(db, client, req, date)));
+    } catch (err) {
+      if (!isLockTimeout(err)) throw err;
+      result.skippedBusy.push(date);
+      log?.warn(
+        `retention: job ${job}, date ${date}: a reader (an export?) held a table of the date for more than ${req.lockTimeoutMs} ms ` +
+          '(retentionLockTimeoutMs); the date is no longer served and its tables are left for the next retention',
+        { date },
+      );
     } finally {
       await releaseRunLock(client, job, date);
     }
   }
+  // a retired date's unfinished sharded generation (now marked failed) leaves its shards' tables
+  if (result.retired.length) await dropOrphanShardTables(client);
   for (const r of result.retired) {
     log?.info(
       `retention: job ${job}, date ${r.date} ${r.archived ? `archived (run ${r.publishedRunId}, ${r.archived.rows} rows) to ${r.archived.path} and ` : ''}` +
@@ -100,9 +116,11 @@ async function retireDate(db: Db, client: Queryable, req: DateRetentionRequest, 
           modelVersion: pub.modelVersion,
           template: req.archive,
           memoryLimit: req.memoryLimit,
+          timeoutMs: req.archiveTimeoutMs,
         })
       : undefined;
   if (pub) await unpublishDate(db.pool, job, date);
+  await finalizePendingDetaches(client);
   const dropped: number[] = [];
   for (const runId of await unprunedRunIds(db.pool, job, date)) {
     await dropRunTable(client, runId);
@@ -118,14 +136,21 @@ export async function retainJobDates(
   db: Db,
   client: Queryable,
   job: JobDefinition,
-  config: Pick<Config, 'duckdbMemoryLimit'>,
+  config: Pick<Config, 'duckdbMemoryLimit' | 'archiveTimeoutMs' | 'retentionLockTimeoutMs'>,
   log?: Logger,
 ): Promise<DateRetentionResult | undefined> {
   if (job.retention.days === undefined) return undefined;
   return retainDates(
     db,
     client,
-    { job: job.name, days: job.retention.days, archive: job.retention.archive, memoryLimit: config.duckdbMemoryLimit },
+    {
+      job: job.name,
+      days: job.retention.days,
+      archive: job.retention.archive,
+      memoryLimit: config.duckdbMemoryLimit,
+      archiveTimeoutMs: config.archiveTimeoutMs,
+      lockTimeoutMs: config.retentionLockTimeoutMs,
+    },
     log,
   );
 }

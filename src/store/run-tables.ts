@@ -97,6 +97,19 @@ export async function attachRunTable(client: pg.ClientBase, runId: number, lockT
 export class PublishedTableError extends Error {}
 
 /**
+ * Finishes every DETACH CONCURRENTLY that was interrupted (retention's lock_timeout behind a long reader, a lost
+ * connection): while one partition is pending detach, PostgreSQL refuses every other DETACH CONCURRENTLY of
+ * batchcast.predictions ('already pending detach'). The tables stay; whoever detached them drops them next.
+ */
+export async function finalizePendingDetaches(client: Queryable): Promise<string[]> {
+  const { rows } = await client.query<{ t: string }>(
+    `select inhrelid::regclass::text as t from pg_inherits where inhparent = 'batchcast.predictions'::regclass and inhdetachpending`,
+  );
+  for (const { t } of rows) await client.query(`alter table batchcast.predictions detach partition ${t} finalize`);
+  return rows.map((r) => r.t);
+}
+
+/**
  * Removes a run's table without blocking readers. A plain DROP of an attached partition takes ACCESS EXCLUSIVE
  * on the parent, so an attached one is first detached CONCURRENTLY (SHARE UPDATE EXCLUSIVE, waits for the
  * readers that might see it). The caller must not use a transaction: DETACH CONCURRENTLY refuses one.

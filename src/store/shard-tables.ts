@@ -30,3 +30,22 @@ export async function mergeShardTables(client: Queryable, runId: number, shards:
 export async function dropShardTables(client: Queryable, runId: number, shards: number): Promise<void> {
   for (let i = 0; i < shards; i++) await client.query(`drop table if exists ${shardTable(runId, i)}`);
 }
+
+/**
+ * Drops the shard tables no generation will merge: those of runs that are no longer running (failed, pruned,
+ * merged and finished, or gone from the ledger). A generation that never completes (a shard that keeps
+ * failing, a date rerun without shards, a date retired by retention) leaves its finished shards' tables
+ * behind; prune and retention call this. Tables of a running generation stay: its missing shards may still come.
+ */
+export async function dropOrphanShardTables(client: Queryable): Promise<string[]> {
+  const { rows } = await client.query<{ t: string }>(
+    `select format('%I.%I', n.nspname, c.relname) as t
+       from pg_class c join pg_namespace n on n.oid = c.relnamespace
+       left join batchcast.runs r on r.run_id = substring(c.relname from '^predictions_r([0-9]+)_s[0-9]+$')::bigint
+      where n.nspname = 'batchcast' and c.relkind = 'r' and c.relname ~ '^predictions_r[0-9]+_s[0-9]+$'
+        and (r.run_id is null or r.status <> 'running' or r.pruned_at is not null)
+      order by c.relname`,
+  );
+  for (const { t } of rows) await client.query(`drop table if exists ${t}`);
+  return rows.map((r) => r.t);
+}

@@ -16,6 +16,8 @@ export interface ExportDeps {
   catalogue: JobCatalogue;
   /** config serve.exports */
   enabled: boolean;
+  /** config serve.exportIdleTimeoutMs: no byte taken by the client for this long cuts the export */
+  idleTimeoutMs: number;
   log: Logger;
   /** exports streaming now (at most one) */
   running: { count: number };
@@ -74,6 +76,16 @@ export async function streamExport(
   deps.running.count++;
   try {
     return await withGeneration(deps.pool, { job, date }, async (g, rows) => {
+      // The socket's idle timer restarts with every write the kernel takes; a client that stops reading lets
+      // the buffers fill, our writes wait for 'drain', and the timer fires. Destroying the response rejects
+      // that wait, so the cursor's transaction rolls back and the connection and the slot are released.
+      res.setTimeout(deps.idleTimeoutMs, () => {
+        deps.log.warn(
+          `export of job ${job}, ${date}: the client took nothing for ${deps.idleTimeoutMs} ms (serve.exportIdleTimeoutMs); cutting it`,
+          { requestId },
+        );
+        res.destroy();
+      });
       res.writeHead(200, {
         'content-type': 'application/vnd.apache.arrow.stream',
         'content-disposition': `attachment; filename="${g.job}-${g.date}-run${g.runId}.arrows"`,

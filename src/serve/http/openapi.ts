@@ -75,7 +75,11 @@ export function openApiDocument(version: string): Record<string, unknown> {
               description:
                 'The recommendations (source "model"; the answer is the same whether it came from memory or from PostgreSQL), or the run\'s most popular items for a user the run has no row for (source "fallback", only when the job sets "fallback": true)',
               headers: {
-                ETag: { description: 'From the run id: changes exactly when another generation is served', schema: { type: 'string' } },
+                ETag: {
+                  description:
+                    'From the run id: changes exactly when another generation is served (with include=attributes, also when the items file changes)',
+                  schema: { type: 'string' },
+                },
                 'Cache-Control': { schema: { type: 'string' } },
               },
               content: { 'application/json': { schema: { $ref: '#/components/schemas/Recommendations' } } },

@@ -87,8 +87,8 @@ export function parseLookupParams(
           return new BadParameter('date', `date ${shown(value)} is not a date: use YYYY-MM-DD, e.g. 2026-11-20`);
         try {
           date = parseDate(value);
-        } catch {
-          return new BadParameter('date', `date ${shown(value)} is not a real calendar day`);
+        } catch (err) {
+          return new BadParameter('date', (err as Error).message);
         }
       } else if (name === 'include') {
         if (value !== 'attributes')

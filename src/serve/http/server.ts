@@ -117,7 +117,7 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     maxQueued: serve.scoreMaxQueued,
   });
   const scoreDeps = { catalogue, scoring, limit: new RateLimit(serve.rateLimitPerSecond), rateLimitPerSecond: serve.rateLimitPerSecond };
-  const exportDeps = { pool, catalogue, enabled: serve.exports, log, running: { count: 0 } };
+  const exportDeps = { pool, catalogue, enabled: serve.exports, idleTimeoutMs: serve.exportIdleTimeoutMs, log, running: { count: 0 } };
   const attributes = new ItemAttributes(log);
   attributes.warm(catalogue.names().map((n) => catalogue.get(n)!));
   const lookupDeps = { lookups: served, catalogue, metrics, attributes, cacheMaxAgeSeconds: serve.cacheMaxAgeSeconds };

@@ -135,7 +135,8 @@ function answerFrom(
     );
   }
   const source = fallback ? 'fallback' : 'model';
-  const etag = `"r${g.runId}${fallback ? '-fallback' : ''}"`;
+  // with attributes the answer also depends on the items file: its version joins the run id
+  const etag = `"r${g.runId}${fallback ? '-fallback' : ''}${attributes ? `-a${attributes.version}` : ''}"`;
   const cacheControl = deps.cacheMaxAgeSeconds > 0 ? `private, max-age=${deps.cacheMaxAgeSeconds}` : 'no-cache';
   const headers = { etag, 'cache-control': cacheControl };
   if (matches(req.ifNoneMatch, etag)) return { status: 304, body: '', headers };

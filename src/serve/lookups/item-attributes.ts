@@ -1,6 +1,7 @@
 // ?include=attributes: each item's items.attributes columns (name, km, ...), read once from the job's items
 // file through DuckDB and then answered from memory. Re-read when the items file, its path or the attribute
 // list changes (checked at most once a second per job: a stat, not a read).
+import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { describeError } from '../../errors.ts';
 import type { JobDefinition } from '../../jobs/load-job.ts';
@@ -8,7 +9,14 @@ import type { Logger } from '../../log.ts';
 import { withDuckDB } from '../../read/duckdb.ts';
 import { type AttributeValue, readItemAttributes } from '../../read/read-items.ts';
 
-export type Attributes = Map<string, Record<string, AttributeValue>>;
+/**
+ * `version` names what was read (path, id column, attribute list, the file's mtime), the same in every process
+ * that read the same file: the ETag of an answer with attributes carries it, so an edited items file is not
+ * answered 304 from a client's cache.
+ */
+export interface Attributes extends Map<string, Record<string, AttributeValue>> {
+  readonly version: string;
+}
 
 interface Entry {
   key: string;
@@ -42,7 +50,7 @@ export class ItemAttributes {
       e.checkedAt = now;
       return e.value;
     }
-    const reading = this.read(job);
+    const reading = this.read(job, key);
     const entry: Entry = { key, checkedAt: now, value: reading };
     void reading.then((v) => {
       entry.value = v;
@@ -51,9 +59,10 @@ export class ItemAttributes {
     return entry.value;
   }
 
-  private async read(job: JobDefinition): Promise<Attributes | Error> {
+  private async read(job: JobDefinition, key: string): Promise<Attributes | Error> {
     try {
-      const map = await withDuckDB({ threads: 1 }, (conn) => readItemAttributes(conn, job));
+      const read = await withDuckDB({ threads: 1 }, (conn) => readItemAttributes(conn, job));
+      const map = Object.assign(read, { version: createHash('sha256').update(key).digest('base64url').slice(0, 12) });
       this.log.info(
         `job ${job.name}: ${job.items.attributes.join(', ')} of ${map.size} items read from ${job.items.path} for ?include=attributes`,
       );

@@ -32,6 +32,8 @@ export interface JobScorer {
   batcher: ScoreBatcher;
   /** Published generation of the job, refreshed in the background (see OnlineScoring.published). */
   published: PublishedModel | null;
+  /** the inference workers; one that dies gets the whole scorer replaced (see start) */
+  pool: InferPool;
 }
 
 export interface ScoringOptions {
@@ -139,6 +141,13 @@ export class OnlineScoring {
     );
     const pool = await InferPool.start(job, { workers: this.opts.workers, intraOpThreads: 1, itemIds });
     entry.pool = pool;
+    // A dead worker fails every request sent to it: retire this scorer, and the next request starts a new one.
+    pool.whenFailed((err) => {
+      this.opts.log.error(`online scoring for job ${job.name}: ${err.message}; a new scorer starts with the next request`, {
+        job: job.name,
+      });
+      if (this.entries.get(job.name) === entry) this.retire(entry);
+    });
     const batcher = new ScoreBatcher(pool, {
       size: job.features.size,
       k: job.k,
@@ -150,7 +159,7 @@ export class OnlineScoring {
       maxQueued: this.opts.maxQueued,
       onBatch: (n) => this.batchUsers.observe(n),
     });
-    const scorer: JobScorer = { job, model, itemIds, batcher, published: null };
+    const scorer: JobScorer = { job, model, itemIds, batcher, published: null, pool };
     this.opts.log.info(
       `online scoring for job ${job.name} ready: model ${model.version} (sha256 ${model.sha256.slice(0, 12)}...), ${itemIds.length} items, ${this.opts.workers} worker(s), ${Math.round(performance.now() - t0)} ms`,
     );
