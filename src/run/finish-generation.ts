@@ -145,7 +145,7 @@ export async function finishGeneration(r: FinishRequest): Promise<PredictResult 
       rows: totals.rowsWritten,
       previous: pub.previousRunId ?? null,
     });
-    await pruneGenerations(db, write, { job: job.name, date, keep: job.retention.keep })
+    await pruneGenerations(db, write, { job: job.name, date, keep: job.retention.keep, lockTimeoutMs: config.retentionLockTimeoutMs })
       .then(() => retainJobDates(db, write, job, config, log))
       .catch((err) => log.warn(`retention for ${where} failed (the run is published): ${describeError(err)}`));
     return result('published', pub.previousRunId);

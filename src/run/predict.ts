@@ -212,7 +212,7 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
     await updateRun(db.pool, runId, { timings });
     log.info(`run ${runId} published`, { runId, rows: piped.rowsWritten, previous: pub.previousRunId ?? null, publishMs: timings.publish });
 
-    await pruneGenerations(db, write, { job: job.name, date, keep: job.retention.keep })
+    await pruneGenerations(db, write, { job: job.name, date, keep: job.retention.keep, lockTimeoutMs: config.retentionLockTimeoutMs })
       .then(() => retainJobDates(db, write, job, config, log))
       .catch((err) => log.warn(`retention for ${where} failed (the run is published): ${describeError(err)}`));
 
