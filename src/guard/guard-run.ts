@@ -21,7 +21,7 @@ export interface GuardRequest {
   job: JobDefinition;
   date: string;
   runId: number;
-  config: Pick<Config, 'duckdbMemoryLimit' | 'duckdb'>;
+  config: Pick<Config, 'duckdbMemoryLimit' | 'duckdb' | 'driftDiscreteValues'>;
   files: string[];
   rowsRead: number;
   rowsWritten: number;
@@ -77,10 +77,15 @@ export function startGuard(
         ...r.config.duckdb,
       },
       (conn) =>
-        profileInputs(conn, r.job, r.files, ref?.inputs ?? null, ref ? found!.runId : null, {
-          rows: r.rowsRead,
-          allFinite: r.rowsRead === r.rowsWritten,
-        }),
+        profileInputs(
+          conn,
+          r.job,
+          r.files,
+          ref?.inputs ?? null,
+          ref ? found!.runId : null,
+          { rows: r.rowsRead, allFinite: r.rowsRead === r.rowsWritten },
+          r.config.driftDiscreteValues,
+        ),
     );
     return { found, ref, inputs, inputsMs: Math.round(performance.now() - t) };
   })();

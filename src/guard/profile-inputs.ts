@@ -1,11 +1,11 @@
-// The input profile of a run: per feature, counts of NULL/NaN/Inf, moments, quantiles, this run's own deciles
-// and a histogram over the reference run's deciles, computed by DuckDB (no per-row JavaScript).
+// The input profile of a run: per feature, counts of NULL/NaN/Inf, moments, quantiles, deciles, this run's own
+// bins with exact counts, and this run counted on the reference's bins, computed by DuckDB (no per-row JavaScript).
 // approx_quantile (t-digest) keeps memory bounded: exact quantile_cont would hold every value of every feature.
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { JobDefinition } from '../jobs/load-job.ts';
 import { parquetSource, sqlIdent } from '../read/duckdb.ts';
-import type { FeatureProfile, InputProfile } from '../store/profiles.ts';
-import { binEdges } from './drift-measures.ts';
+import type { Bins, FeatureProfile, InputProfile } from '../store/profiles.ts';
+import { binCounts, binIndexSql, rangeEdges, valueBins } from './feature-bins.ts';
 
 /** Positions of a list column profiled at most: past that, one query would carry tens of thousands of aggregates. */
 export const MAX_PROFILED_FEATURES = 256;
@@ -24,16 +24,25 @@ export function featureColumns(job: JobDefinition): { name: string; sql: string 
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 const list = (v: unknown): number[] => ((v as { items?: unknown[] } | null)?.items ?? []).map(Number);
 
-/** Rows the moments, quantiles and histograms are computed on, at most: a deterministic sample of the partition. */
+/** Rows the moments, quantiles and bins are computed on, at most: a deterministic sample of the partition. */
 export const PROFILE_SAMPLE_ROWS = 100_000;
+/** A feature with at most this many distinct values in its sample is binned by value (config driftDiscreteValues). */
+export const DISCRETE_VALUES = 20;
+
+/** Collects aggregate expressions and gives each one's position in the result row. */
+function selectList() {
+  const exprs: string[] = [];
+  return { exprs, add: (e: string) => exprs.push(e) - 1 };
+}
 
 /**
- * Profiles the partition's features in (at most) two aggregate passes: exact NULL/NaN/Inf counts over every row, then
- * moments, quantiles and the histogram over a sample of at most PROFILE_SAMPLE_ROWS rows chosen by a hash of
- * the user id (the same rows for the same data). Aggregate FILTER clauses were avoided: with ~500 of them
- * DuckDB took minutes on 1M rows; NULL-ing non-finite values in a projection does the same in one place.
- * `reference` is the input profile of the run this one would replace: its deciles are the histogram bins
- * (null on a first run: no histograms).
+ * Profiles the partition's features: exact NULL/NaN/Inf counts over every row (skipped when the run saw every
+ * value finite), then over a sample of at most PROFILE_SAMPLE_ROWS rows chosen by a hash of the user id (the
+ * same rows for the same data, whatever their order or files), kept in a temporary table for two aggregate
+ * passes: (1) moments, quantiles, distinct counts, and this run counted on the reference's bins; (2) this
+ * run's own bins, which need (1)'s deciles. Aggregate FILTER clauses were avoided: with ~500 of them DuckDB
+ * took minutes on 1M rows; NULL-ing non-finite values in the projection does the same in one place.
+ * `reference` is the input profile of the run this one would replace (null on a first run: no histograms).
  */
 export async function profileInputs(
   conn: DuckDBConnection,
@@ -42,9 +51,10 @@ export async function profileInputs(
   reference: InputProfile | null,
   referenceRunId: number | null,
   known: { rows: number; allFinite: boolean },
+  maxValues = DISCRETE_VALUES,
 ): Promise<InputProfile> {
   const features = featureColumns(job);
-  const refEdges = new Map((reference?.features ?? []).map((f) => [f.name, binEdges(f.deciles)]));
+  const refBins = new Map((reference?.features ?? []).flatMap((f) => (f.bins ? [[f.name, f.bins] as const] : [])));
   const source = parquetSource(files);
   const uid = sqlIdent(job.features.userIdColumn);
   const x = (i: number) => `x${i}`;
@@ -65,56 +75,88 @@ export async function profileInputs(
 
   const share = Math.min(1, PROFILE_SAMPLE_ROWS / Math.max(1, rows));
   const sampled = share < 1 ? `WHERE hash(${uid}::VARCHAR) % 1000000 < ${Math.floor(share * 1_000_000)}` : '';
-  const selects = ['count(*)'];
-  features.forEach((f, i) => {
-    const v = x(i);
-    selects.push(
-      `count(${v})`,
-      `avg(${v})`,
-      `stddev_pop(${v})`,
-      `min(${v})`,
-      `max(${v})`,
-      `approx_quantile(${v}, [${QUANTILES.join(', ')}])`,
-    );
-    // values below each edge; bin counts are the differences
-    for (const e of refEdges.get(f.name) ?? []) selects.push(`count_if(${v} < ${e})`);
-  });
-  const row = (
-    await conn.runAndReadAll(
-      `SELECT ${selects.join(', ')}
-       FROM (SELECT ${features.map((f, i) => `CASE WHEN isfinite(${f.sql}) THEN ${f.sql} END AS ${x(i)}`).join(', ')} FROM ${source} ${sampled})`,
-    )
-  ).getRows()[0];
-  const sampledRows = Number(row[0]);
-  let at = 1;
-  const out: FeatureProfile[] = features.map(({ name }, i) => {
-    const [nonNull, nans, infs] = counts.slice(1 + 3 * i, 4 + 3 * i);
-    const finite = Number(row[at]);
-    const [mean, std, min, max] = row.slice(at + 1, at + 5).map(num);
-    const q = list(row[at + 5]);
-    at += 6;
-    const edges = refEdges.get(name);
-    let histogram: FeatureProfile['histogram'] = null;
-    if (edges) {
-      const below = row.slice(at, at + edges.length).map(Number);
-      at += edges.length;
-      histogram = { edges, counts: [...below, finite].map((c, j) => c - (j ? below[j - 1] : 0)) };
-    }
-    const qa = (p: number) => q[QUANTILES.indexOf(p)];
-    return {
-      name,
-      rows,
-      nulls: rows - nonNull,
-      nans,
-      infs,
-      mean,
-      std,
-      min,
-      max,
-      quantiles: q.length ? { p1: qa(0.01), p5: qa(0.05), p25: qa(0.25), p50: qa(0.5), p75: qa(0.75), p95: qa(0.95), p99: qa(0.99) } : null,
-      deciles: q.length ? DECILES.map(qa) : [],
-      histogram,
-    };
-  });
-  return { rows, features: out, referenceRunId: reference ? referenceRunId : null, sampledRows };
+  const sample = 'batchcast_profile_sample';
+  await conn.run(
+    `CREATE OR REPLACE TEMP TABLE ${sample} AS SELECT ${features.map((f, i) => `CASE WHEN isfinite(${f.sql}) THEN ${f.sql} END AS ${x(i)}`).join(', ')} FROM ${source} ${sampled}`,
+  );
+  try {
+    const a = selectList();
+    a.add('count(*)');
+    const at = features.map(({ name }, i) => {
+      const v = x(i);
+      const ref = refBins.get(name);
+      return {
+        stats: [`count(${v})`, `avg(${v})`, `stddev_pop(${v})`, `min(${v})`, `max(${v})`].map(a.add),
+        q: a.add(`approx_quantile(${v}, [${QUANTILES.join(', ')}])`),
+        distinct: a.add(`approx_count_distinct(${v})`),
+        onRef: ref ? a.add(`histogram(${binIndexSql(ref.kind, ref.edges, v)})`) : -1,
+      };
+    });
+    const row = (await conn.runAndReadAll(`SELECT ${a.exprs.join(', ')} FROM ${sample}`)).getRows()[0];
+    const sampledRows = Number(row[0]);
+    const first = features.map(({ name }, i) => {
+      const [finite, mean, std, min, max] = at[i].stats.map((j) => num(row[j]));
+      const q = list(row[at[i].q]);
+      const ref = refBins.get(name);
+      const qa = (p: number) => q[QUANTILES.indexOf(p)];
+      return {
+        finite: finite ?? 0,
+        mean,
+        std,
+        min,
+        max,
+        q,
+        qa,
+        distinct: Number(row[at[i].distinct]),
+        deciles: q.length ? DECILES.map(qa) : [],
+        histogram: ref ? binCounts(ref.kind, ref.edges, row[at[i].onRef]) : null,
+      };
+    });
+
+    // (2) this run's own bins. approx_count_distinct (HyperLogLog) is within a few % at these counts: a few
+    // more than maxValues are counted by value too, and histogram() then says exactly.
+    const b = selectList();
+    const own = first.map((f, i) => {
+      if (!f.finite) return {};
+      const edges = rangeEdges(f.min, f.deciles, f.max);
+      return {
+        edges,
+        values: f.distinct <= maxValues + 2 + maxValues / 10 ? b.add(`histogram(${x(i)})`) : -1,
+        ranges: b.add(`histogram(${binIndexSql('ranges', edges, x(i))})`),
+      };
+    });
+    const second = b.exprs.length ? (await conn.runAndReadAll(`SELECT ${b.exprs.join(', ')} FROM ${sample}`)).getRows()[0] : [];
+
+    const out: FeatureProfile[] = features.map(({ name }, i) => {
+      const [nonNull, nans, infs] = counts.slice(1 + 3 * i, 4 + 3 * i);
+      const f = first[i];
+      const o = own[i];
+      const missing = sampledRows - f.finite;
+      const bins: Bins =
+        o.edges === undefined
+          ? { kind: 'values', edges: [], counts: [0, missing] }
+          : ((o.values! >= 0 ? valueBins(second[o.values!], missing, maxValues) : null) ?? binCounts('ranges', o.edges, second[o.ranges!]));
+      const { qa, q } = f;
+      return {
+        name,
+        rows,
+        nulls: rows - nonNull,
+        nans,
+        infs,
+        mean: f.mean,
+        std: f.std,
+        min: f.min,
+        max: f.max,
+        quantiles: q.length
+          ? { p1: qa(0.01), p5: qa(0.05), p25: qa(0.25), p50: qa(0.5), p75: qa(0.75), p95: qa(0.95), p99: qa(0.99) }
+          : null,
+        deciles: f.deciles,
+        bins,
+        histogram: f.histogram,
+      };
+    });
+    return { rows, features: out, referenceRunId: reference ? referenceRunId : null, sampledRows };
+  } finally {
+    await conn.run(`DROP TABLE IF EXISTS ${sample}`);
+  }
 }
