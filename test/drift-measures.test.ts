@@ -9,8 +9,9 @@
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config/load-config.ts';
+import { type Config, loadConfig } from '../src/config/load-config.ts';
 import { rng } from '../src/demo/random.ts';
+import { compareGenerations } from '../src/guard/compare-generations.ts';
 import { featureDrift } from '../src/guard/drift-measures.ts';
 import { profileInputs } from '../src/guard/profile-inputs.ts';
 import { loadJob } from '../src/jobs/load-job.ts';
@@ -26,6 +27,8 @@ const USERS = 6000;
 const KINDS = ['continuous', 'tied', 'mostly zero', 'boolean', 'integer code', 'constant'] as const;
 let t: TestDb;
 let fx: Fixture;
+let config: Config;
+const runIds: number[] = [];
 const stored = new Map<string, { comparison: Comparison; inputs: InputProfile }>();
 
 /** Day 1's features: one column per kind, float32 as in the file. */
@@ -76,9 +79,10 @@ beforeAll(async () => {
     2,
     (i) => i,
   );
-  const config = loadConfig({ databaseUrl: t.url, root: fx.root, workers: 1, intraOpThreads: 1 }, {});
+  config = loadConfig({ databaseUrl: t.url, root: fx.root, workers: 1, intraOpThreads: 1 }, {});
   for (const date of dates) {
     const r = await predict({ job: fx.job, date, config, db: t.db, log });
+    runIds.push(r.runId);
     const { rows } = await t.db.pool.query<{ comparison: Comparison | null; inputs: InputProfile }>(
       `select c.comparison, p.inputs from batchcast.run_profiles p left join batchcast.run_comparisons c using (run_id) where p.run_id = $1`,
       [r.runId],
@@ -133,6 +137,25 @@ describe('through predict', () => {
     const exact = decilePsi(now.get('f0')! as number[], ref.get('f0')! as number[]);
     expect(Math.abs(c.psi[0].psi - exact) / exact).toBeLessThan(0.05);
   });
+});
+
+it('compare --run A --run B, B not the reference A was profiled on: A re-binned from its files on B, else said to be estimated', async () => {
+  // day 3 was profiled against day 2; against day 1 it is counted again from its files, on day 1's bins
+  const exact = await compareGenerations(t.db, config, runIds[2], runIds[0]);
+  expect(exact.psiNote).toBeUndefined();
+  const ref = await readColumns(path.join(fx.featuresDir, `dt=${dates[0]}`), fx.featureNames);
+  const now = await readColumns(path.join(fx.featuresDir, `dt=${dates[2]}`), fx.featureNames);
+  const { rows } = await t.db.pool.query<{ inputs: InputProfile }>('select inputs from batchcast.run_profiles where run_id = $1', [
+    runIds[0],
+  ]);
+  fx.featureNames.forEach((name, j) => {
+    const { kind, edges } = rows[0].inputs.features[j].bins!;
+    expect(exact.psi[j].psi, KINDS[j]).toBeCloseTo(psi(countOn(kind, edges, now.get(name)!), countOn(kind, edges, ref.get(name)!)), 9);
+  });
+  // without its files, day 3 can only be estimated from its quantiles, and the comparison says so
+  rmSync(path.join(fx.featuresDir, `dt=${dates[2]}`), { recursive: true });
+  const estimated = await compareGenerations(t.db, config, runIds[2], runIds[0]);
+  expect(estimated.psiNote).toContain(`estimated from quantiles, not counted: run ${runIds[2]} was profiled against run ${runIds[1]}`);
 });
 
 it('all-NULL and all-constant features, and shifted copies: PSI and JS from profiles of real Parquet files', async () => {
