@@ -29,7 +29,7 @@ let t: TestDb;
 let fx: Fixture;
 let config: Config;
 const runIds: number[] = [];
-const stored = new Map<string, { comparison: Comparison; inputs: InputProfile }>();
+const stored = new Map<string, { comparison: Comparison; inputs: InputProfile; status: string }>();
 
 /** Day 1's features: one column per kind, float32 as in the file. */
 function dayOne(): number[][] {
@@ -87,7 +87,7 @@ beforeAll(async () => {
       `select c.comparison, p.inputs from batchcast.run_profiles p left join batchcast.run_comparisons c using (run_id) where p.run_id = $1`,
       [r.runId],
     );
-    stored.set(date, { comparison: rows[0].comparison!, inputs: rows[0].inputs });
+    stored.set(date, { comparison: rows[0].comparison!, inputs: rows[0].inputs, status: r.status });
   }
 }, 180_000);
 afterAll(async () => {
@@ -100,6 +100,8 @@ describe('through predict', () => {
     expect(c.psi.map((p) => [p.feature, p.psi, p.js])).toEqual(fx.featureNames.map((f) => [f, 0, 0]));
     expect(c.driftedFeatureShare).toBe(0);
     expect(c.psiNote).toBeUndefined();
+    // every figure of every feature equal to the last digit: the same data again, held by min_changed_features
+    expect(stored.get(dates[1])!.status).toBe('held');
   });
 
   it('discrete features are binned by value, the others by ranges with a bin per edge', async () => {
@@ -118,9 +120,10 @@ describe('through predict', () => {
   });
 
   it('a one-sd shift of each: the stored PSI and JS equal those counted from the raw rows on the reference bins', async () => {
-    const ref = await readColumns(path.join(fx.featuresDir, `dt=${dates[1]}`), fx.featureNames);
+    // the reference is day 1, the last published date: day 2, the same rows again, was held by min_changed_features
+    const ref = await readColumns(path.join(fx.featuresDir, `dt=${dates[0]}`), fx.featureNames);
     const now = await readColumns(path.join(fx.featuresDir, `dt=${dates[2]}`), fx.featureNames);
-    const refProfile = stored.get(dates[1])!.inputs;
+    const refProfile = stored.get(dates[0])!.inputs;
     const c = stored.get(dates[2])!.comparison;
     expect(c.psiNote).toBeUndefined();
     fx.featureNames.forEach((name, j) => {
@@ -140,13 +143,15 @@ describe('through predict', () => {
 });
 
 it('compare --run A --run B, B not the reference A was profiled on: A re-binned from its files on B, else said to be estimated', async () => {
-  // day 3 was profiled against day 2; against day 1 it is counted again from its files, on day 1's bins
-  const exact = await compareGenerations(t.db, config, runIds[2], runIds[0]);
+  // day 3 was profiled against day 1 (day 2 was held: the same data again); against day 2 it is counted
+  // again from its files, on day 2's bins
+  expect(stored.get(dates[2])!.inputs.referenceRunId).toBe(runIds[0]);
+  const exact = await compareGenerations(t.db, config, runIds[2], runIds[1]);
   expect(exact.psiNote).toBeUndefined();
-  const ref = await readColumns(path.join(fx.featuresDir, `dt=${dates[0]}`), fx.featureNames);
+  const ref = await readColumns(path.join(fx.featuresDir, `dt=${dates[1]}`), fx.featureNames);
   const now = await readColumns(path.join(fx.featuresDir, `dt=${dates[2]}`), fx.featureNames);
   const { rows } = await t.db.pool.query<{ inputs: InputProfile }>('select inputs from batchcast.run_profiles where run_id = $1', [
-    runIds[0],
+    runIds[1],
   ]);
   fx.featureNames.forEach((name, j) => {
     const { kind, edges } = rows[0].inputs.features[j].bins!;
@@ -154,8 +159,8 @@ it('compare --run A --run B, B not the reference A was profiled on: A re-binned 
   });
   // without its files, day 3 can only be estimated from its quantiles, and the comparison says so
   rmSync(path.join(fx.featuresDir, `dt=${dates[2]}`), { recursive: true });
-  const estimated = await compareGenerations(t.db, config, runIds[2], runIds[0]);
-  expect(estimated.psiNote).toContain(`estimated from quantiles, not counted: run ${runIds[2]} was profiled against run ${runIds[1]}`);
+  const estimated = await compareGenerations(t.db, config, runIds[2], runIds[1]);
+  expect(estimated.psiNote).toContain(`estimated from quantiles, not counted: run ${runIds[2]} was profiled against run ${runIds[0]}`);
 });
 
 it('all-NULL and all-constant features, and shifted copies: PSI and JS from profiles of real Parquet files', async () => {

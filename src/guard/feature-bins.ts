@@ -1,49 +1,67 @@
-// A feature's bins (store/profiles.ts `Bins`): which bins a run gets from its own sample, the SQL that puts a
-// value in a bin, and the counts read back from DuckDB's histogram(). Every count is exact over the sample,
-// on both sides of a comparison, so identical inputs give identical counts and a PSI of exactly 0.
+// A feature's bins (store/profiles.ts `Bins`): which bins a run gets from its own sample, and the exact count
+// of a sorted sample in any bins, by binary search. Every count is exact over the sample, on both sides of a
+// comparison, so identical inputs give identical counts and a PSI of exactly 0.
 import type { Bins } from '../store/profiles.ts';
 
-/** A finite double as a DuckDB literal that parses back to the same double (a bare 0.1 would be a DECIMAL). */
-const lit = (e: number) => `'${e}'::DOUBLE`;
-
-/** SQL giving the bin index of `v` (a DOUBLE, NULL when not finite): -1 for NULL, then as in `Bins`. */
-export function binIndexSql(kind: Bins['kind'], edges: number[], v: string): string {
-  const arms =
-    kind === 'values'
-      ? edges.map((e, j) => `WHEN ${v} = ${lit(e)} THEN ${j}`)
-      : edges.flatMap((e, j) => [`WHEN ${v} < ${lit(e)} THEN ${2 * j}`, `WHEN ${v} = ${lit(e)} THEN ${2 * j + 1}`]);
-  const other = kind === 'values' ? edges.length : 2 * edges.length;
-  return `CASE WHEN ${v} IS NULL THEN -1 ${arms.join(' ')} ELSE ${other} END`;
+/** How many values of ascending `sorted` are < v (strict) or <= v. */
+function rank(sorted: Float64Array, v: number, orEqual: boolean): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid] < v || (orEqual && sorted[mid] === v)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
-/** A DuckDB MAP (histogram()'s result) as [key, count] pairs. */
-export function mapEntries(m: unknown): [number, number][] {
-  const entries = (m as { entries?: { key: unknown; value: unknown }[] } | null)?.entries ?? [];
-  return entries.map((e) => [Number(e.key), Number(e.value)]);
-}
-
-/** Counts per bin from histogram(binIndexSql(...)): the bins in order, then the rows with no finite value. */
-export function binCounts(kind: Bins['kind'], edges: number[], histogram: unknown): Bins {
-  const n = kind === 'values' ? edges.length + 1 : 2 * edges.length + 1;
-  const counts = new Array<number>(n + 1).fill(0);
-  for (const [bin, c] of mapEntries(histogram)) counts[bin < 0 ? n : bin] += c;
+/** The finite values `sorted` (ascending) counted on bins `kind` / `edges`, with `missing` non-finite rows last. */
+export function countOn(sorted: Float64Array, kind: Bins['kind'], edges: number[], missing: number): Bins {
+  const n = sorted.length;
+  const counts: number[] = [];
+  if (kind === 'values') {
+    let matched = 0;
+    for (const e of edges) {
+      const c = rank(sorted, e, true) - rank(sorted, e, false);
+      counts.push(c);
+      matched += c;
+    }
+    counts.push(n - matched);
+  } else {
+    let below = 0; // values <= the previous edge
+    for (const e of edges) {
+      const lt = rank(sorted, e, false);
+      const le = rank(sorted, e, true);
+      counts.push(lt - below, le - lt);
+      below = le;
+    }
+    counts.push(n - below);
+  }
+  counts.push(missing);
   return { kind, edges, counts };
 }
 
-/**
- * Bins for a feature with `valueCounts` (histogram(v): its finite values and their counts) when it has at
- * most `maxValues` distinct ones: one bin per value. Null when it has more.
- */
-export function valueBins(valueCounts: unknown, missing: number, maxValues: number): Bins | null {
-  const pairs = mapEntries(valueCounts).sort((a, b) => a[0] - b[0]);
-  if (pairs.length > maxValues) return null;
-  return { kind: 'values', edges: pairs.map(([v]) => v), counts: [...pairs.map(([, c]) => c), 0, missing] };
+/** The distinct values of ascending `sorted`, or null when there are more than `max`. */
+function distinctValues(sorted: Float64Array, max: number): number[] | null {
+  const out: number[] = [];
+  for (let i = 0; i < sorted.length; i++) {
+    if (i && sorted[i] === sorted[i - 1]) continue;
+    if (out.length === max) return null;
+    out.push(sorted[i]);
+  }
+  return out;
 }
 
-/** Range edges of a continuous feature: its minimum, deciles and maximum, each once. */
-export function rangeEdges(min: number | null, deciles: number[], max: number | null): number[] {
-  const points = [...deciles, ...(min === null ? [] : [min]), ...(max === null ? [] : [max])];
-  return [...new Set(points.filter(Number.isFinite))].sort((a, b) => a - b);
+/**
+ * A run's own bins: one per value when its sample has at most `maxValues` distinct finite values (booleans,
+ * codes, ratings, a few temperatures); else ranges between its minimum, its deciles (values of the sample,
+ * so a value holding 10% or more of the rows is a decile) and its maximum, each edge a bin of its own.
+ */
+export function ownBins(sorted: Float64Array, deciles: number[], maxValues: number, missing: number): Bins {
+  const values = distinctValues(sorted, maxValues);
+  if (values) return countOn(sorted, 'values', values, missing);
+  const edges = [...new Set([sorted[0], ...deciles, sorted[sorted.length - 1]])].sort((a, b) => a - b);
+  return countOn(sorted, 'ranges', edges, missing);
 }
 
 /** Whether a run's counts were taken on exactly these bins. */

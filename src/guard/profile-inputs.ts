@@ -1,16 +1,16 @@
 // The input profile of a run: per feature, counts of NULL/NaN/Inf, moments, quantiles, deciles, this run's own
-// bins with exact counts, and this run counted on the reference's bins, computed by DuckDB (no per-row JavaScript).
-// approx_quantile (t-digest) keeps memory bounded: exact quantile_cont would hold every value of every feature.
+// bins with exact counts, and this run counted on the reference's bins. DuckDB picks a bounded sample (memory
+// does not grow with the partition); each feature's sampled values are then sorted once, and every figure is exact on them.
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { JobDefinition } from '../jobs/load-job.ts';
 import { parquetSource, sqlIdent } from '../read/duckdb.ts';
+import { readDoubleColumns } from '../read/read-double-columns.ts';
 import type { Bins, FeatureProfile, InputProfile } from '../store/profiles.ts';
-import { binCounts, binIndexSql, rangeEdges, valueBins } from './feature-bins.ts';
+import { countOn, ownBins } from './feature-bins.ts';
 
 /** Positions of a list column profiled at most: past that, one query would carry tens of thousands of aggregates. */
 export const MAX_PROFILED_FEATURES = 256;
 
-const QUANTILES = [0.01, 0.05, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 0.95, 0.99];
 const DECILES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 
 /** Feature names and the SQL that reads each as DOUBLE; list columns give one feature per position. */
@@ -21,27 +21,20 @@ export function featureColumns(job: JobDefinition): { name: string; sql: string 
   return Array.from({ length: n }, (_, i) => ({ name: `${f.listColumn}[${i + 1}]`, sql: `${sqlIdent(f.listColumn!)}[${i + 1}]::DOUBLE` }));
 }
 
-const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
-const list = (v: unknown): number[] => ((v as { items?: unknown[] } | null)?.items ?? []).map(Number);
-
 /** Rows the moments, quantiles and bins are computed on, at most: a deterministic sample of the partition. */
 export const PROFILE_SAMPLE_ROWS = 100_000;
 /** A feature with at most this many distinct values in its sample is binned by value (config driftDiscreteValues). */
 export const DISCRETE_VALUES = 20;
 
-/** Collects aggregate expressions and gives each one's position in the result row. */
-function selectList() {
-  const exprs: string[] = [];
-  return { exprs, add: (e: string) => exprs.push(e) - 1 };
-}
+/** Sampled feature columns read into JavaScript at once: 32 x 100k doubles = 25.6 MB. */
+const COLUMNS_AT_ONCE = 32;
 
 /**
  * Profiles the partition's features: exact NULL/NaN/Inf counts over every row (skipped when the run saw every
- * value finite), then over a sample of at most PROFILE_SAMPLE_ROWS rows chosen by a hash of the user id (the
- * same rows for the same data, whatever their order or files), kept in a temporary table for two aggregate
- * passes: (1) moments, quantiles, distinct counts, and this run counted on the reference's bins; (2) this
- * run's own bins, which need (1)'s deciles. Aggregate FILTER clauses were avoided: with ~500 of them DuckDB
- * took minutes on 1M rows; NULL-ing non-finite values in the projection does the same in one place.
+ * value finite), then everything else over a sample of at most PROFILE_SAMPLE_ROWS rows chosen by a hash of
+ * the user id (the same rows for the same data, whatever their order or files): DuckDB decodes the partition
+ * once to pick the sample into a temporary table, non-finite values NULLed in the projection (aggregate FILTER
+ * clauses took minutes on 1M rows), and each feature's sampled values are sorted in JavaScript (profileSample).
  * `reference` is the input profile of the run this one would replace (null on a first run: no histograms).
  */
 export async function profileInputs(
@@ -80,83 +73,55 @@ export async function profileInputs(
     `CREATE OR REPLACE TEMP TABLE ${sample} AS SELECT ${features.map((f, i) => `CASE WHEN isfinite(${f.sql}) THEN ${f.sql} END AS ${x(i)}`).join(', ')} FROM ${source} ${sampled}`,
   );
   try {
-    const a = selectList();
-    a.add('count(*)');
-    const at = features.map(({ name }, i) => {
-      const v = x(i);
-      const ref = refBins.get(name);
-      return {
-        stats: [`count(${v})`, `avg(${v})`, `stddev_pop(${v})`, `min(${v})`, `max(${v})`].map(a.add),
-        q: a.add(`approx_quantile(${v}, [${QUANTILES.join(', ')}])`),
-        distinct: a.add(`approx_count_distinct(${v})`),
-        onRef: ref ? a.add(`histogram(${binIndexSql(ref.kind, ref.edges, v)})`) : -1,
-      };
-    });
-    const row = (await conn.runAndReadAll(`SELECT ${a.exprs.join(', ')} FROM ${sample}`)).getRows()[0];
-    const sampledRows = Number(row[0]);
-    const first = features.map(({ name }, i) => {
-      const [finite, mean, std, min, max] = at[i].stats.map((j) => num(row[j]));
-      const q = list(row[at[i].q]);
-      const ref = refBins.get(name);
-      const qa = (p: number) => q[QUANTILES.indexOf(p)];
-      return {
-        finite: finite ?? 0,
-        mean,
-        std,
-        min,
-        max,
-        q,
-        qa,
-        distinct: Number(row[at[i].distinct]),
-        deciles: q.length ? DECILES.map(qa) : [],
-        histogram: ref ? binCounts(ref.kind, ref.edges, row[at[i].onRef]) : null,
-      };
-    });
-
-    // (2) this run's own bins. approx_count_distinct (HyperLogLog) is within a few % at these counts: a few
-    // more than maxValues are counted by value too, and histogram() then says exactly.
-    const b = selectList();
-    const own = first.map((f, i) => {
-      if (!f.finite) return {};
-      const edges = rangeEdges(f.min, f.deciles, f.max);
-      return {
-        edges,
-        values: f.distinct <= maxValues + 2 + maxValues / 10 ? b.add(`histogram(${x(i)})`) : -1,
-        ranges: b.add(`histogram(${binIndexSql('ranges', edges, x(i))})`),
-      };
-    });
-    const second = b.exprs.length ? (await conn.runAndReadAll(`SELECT ${b.exprs.join(', ')} FROM ${sample}`)).getRows()[0] : [];
-
-    const out: FeatureProfile[] = features.map(({ name }, i) => {
-      const [nonNull, nans, infs] = counts.slice(1 + 3 * i, 4 + 3 * i);
-      const f = first[i];
-      const o = own[i];
-      const missing = sampledRows - f.finite;
-      const bins: Bins =
-        o.edges === undefined
-          ? { kind: 'values', edges: [], counts: [0, missing] }
-          : ((o.values! >= 0 ? valueBins(second[o.values!], missing, maxValues) : null) ?? binCounts('ranges', o.edges, second[o.ranges!]));
-      const { qa, q } = f;
-      return {
-        name,
-        rows,
-        nulls: rows - nonNull,
-        nans,
-        infs,
-        mean: f.mean,
-        std: f.std,
-        min: f.min,
-        max: f.max,
-        quantiles: q.length
-          ? { p1: qa(0.01), p5: qa(0.05), p25: qa(0.25), p50: qa(0.5), p75: qa(0.75), p95: qa(0.95), p99: qa(0.99) }
-          : null,
-        deciles: f.deciles,
-        bins,
-        histogram: f.histogram,
-      };
-    });
+    const sampledRows = Number((await conn.runAndReadAll(`SELECT count(*) FROM ${sample}`)).getRows()[0][0]);
+    const out: FeatureProfile[] = [];
+    for (let from = 0; from < features.length; from += COLUMNS_AT_ONCE) {
+      const group = features.slice(from, from + COLUMNS_AT_ONCE);
+      const columns = await readDoubleColumns(
+        conn,
+        `SELECT ${group.map((_, j) => x(from + j)).join(', ')} FROM ${sample}`,
+        group.length,
+        sampledRows,
+      );
+      group.forEach(({ name }, j) => {
+        const i = from + j;
+        const [nonNull, nans, infs] = counts.slice(1 + 3 * i, 4 + 3 * i);
+        out.push({ name, rows, nulls: rows - nonNull, nans, infs, ...profileSample(columns[j], refBins.get(name), maxValues) });
+      });
+    }
     return { rows, features: out, referenceRunId: reference ? referenceRunId : null, sampledRows };
   } finally {
     await conn.run(`DROP TABLE IF EXISTS ${sample}`);
   }
+}
+
+/**
+ * One feature's figures from its sampled values (NaN where not finite), sorted once in JavaScript: moments,
+ * quantiles by nearest rank (values of the sample, so a tie shows as equal deciles), this run's own bins and
+ * its counts on the reference's bins, all exact. A sort of 100k doubles takes ~8 ms; DuckDB's approx_quantile
+ * plus the bin counts as aggregates took 3-5x as long over 32 features (bench/README.md, "Guardrails cost").
+ */
+function profileSample(values: Float64Array, ref: Bins | undefined, maxValues: number) {
+  let n = 0;
+  const finite = new Float64Array(values.length);
+  for (let i = 0; i < values.length; i++) if (!Number.isNaN(values[i])) finite[n++] = values[i]; // NULL (non-finite) was read as NaN
+  const sorted = finite.subarray(0, n).sort();
+  const missing = values.length - n;
+  let sum = 0;
+  for (const v of sorted) sum += v;
+  const mean = n ? sum / n : null;
+  let squares = 0;
+  for (const v of sorted) squares += (v - mean!) ** 2;
+  const q = (p: number) => sorted[Math.max(0, Math.ceil(p * n) - 1)];
+  const deciles = n ? DECILES.map(q) : [];
+  return {
+    mean,
+    std: n ? Math.sqrt(squares / n) : null,
+    min: n ? sorted[0] : null,
+    max: n ? sorted[n - 1] : null,
+    quantiles: n ? { p1: q(0.01), p5: q(0.05), p25: q(0.25), p50: q(0.5), p75: q(0.75), p95: q(0.95), p99: q(0.99) } : null,
+    deciles,
+    bins: n ? ownBins(sorted, deciles, maxValues, missing) : { kind: 'values' as const, edges: [], counts: [0, missing] },
+    histogram: ref ? countOn(sorted, ref.kind, ref.edges, missing) : null,
+  };
 }
