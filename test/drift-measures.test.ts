@@ -14,10 +14,11 @@ import { rng } from '../src/demo/random.ts';
 import { compareGenerations } from '../src/guard/compare-generations.ts';
 import { featureDrift } from '../src/guard/drift-measures.ts';
 import { profileInputs } from '../src/guard/profile-inputs.ts';
+import { runRows } from '../src/guard/run-rows.ts';
 import { loadJob } from '../src/jobs/load-job.ts';
 import { withDuckDB } from '../src/read/duckdb.ts';
 import { predict } from '../src/run/predict.ts';
-import type { Comparison, InputProfile } from '../src/store/profiles.ts';
+import type { Comparison, InputProfile, OutputProfile } from '../src/store/profiles.ts';
 import { countOn, decilePsi, js, psi, readColumns } from './drift-reference.ts';
 import { type Fixture, makeFixture, writeFeatures } from './fixtures.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';
@@ -102,6 +103,22 @@ describe('through predict', () => {
     expect(c.psiNote).toBeUndefined();
     // every figure of every feature equal to the last digit: the same data again, held by min_changed_features
     expect(stored.get(dates[1])!.status).toBe('held');
+  });
+
+  it("the rank-1 score: exact bins in each output profile, PSI and JS from the runs' own rows", async () => {
+    const top1 = async (runId: number) =>
+      (await t.db.pool.query<{ s: number }>(`select scores[1]::float8 as s from ${runRows(runId)} r`)).rows.map((r) => r.s);
+    const { rows } = await t.db.pool.query<{ outputs: OutputProfile }>('select outputs from batchcast.run_profiles where run_id = $1', [
+      runIds[0],
+    ]);
+    const { kind, edges } = rows[0].outputs.top1Bins!;
+    // day 2: the same users and features, so the same scores: 0 exactly; day 3: shifted features, other scores
+    expect(stored.get(dates[1])!.comparison.top1Score).toEqual({ psi: 0, js: 0 });
+    const shifted = stored.get(dates[2])!.comparison.top1Score!;
+    const [now, ref] = [countOn(kind, edges, await top1(runIds[2])), countOn(kind, edges, await top1(runIds[0]))];
+    expect(shifted.psi).toBeCloseTo(psi(now, ref), 9);
+    expect(shifted.js).toBeCloseTo(js(now, ref), 9);
+    expect(shifted.psi).toBeGreaterThan(0);
   });
 
   it('discrete features are binned by value, the others by ranges with a bin per edge', async () => {

@@ -4,7 +4,7 @@
 
 import type { Comparison, RunProfiles } from '../store/profiles.ts';
 import type { Queryable } from '../store/queryable.ts';
-import { featureDrift, jsDistance, PSI_EPSILON, RBO_P, rbo } from './drift-measures.ts';
+import { featureDrift, jsDistance, PSI_EPSILON, RBO_P, rbo, scoreDrift } from './drift-measures.ts';
 import { comparableRows, sampleCondition } from './run-rows.ts';
 
 /** "12\x1f345\x1f7" (item indices joined by U+001F) into `out`; returns how many. No strings made per item. */
@@ -56,6 +56,12 @@ async function userAgreement(db: Queryable, runId: number, refRunId: number, use
   return { sampleUsers: n, meanOverlapAtK: n ? overlap / n : 0, meanRbo: n ? r / n : 0, overlapHistogram: histogram };
 }
 
+/** The rank-1 score's drift, when `now`'s outputs were counted on `ref`'s bins (its guard compared it with `ref`). */
+export function withTop1(now: RunProfiles, ref: RunProfiles): Pick<Comparison, 'top1Score'> {
+  const top1Score = scoreDrift(now.outputs, ref.outputs, now.inputs.referenceRunId === ref.runId);
+  return top1Score ? { top1Score } : {};
+}
+
 export async function compareRuns(db: Queryable, now: RunProfiles, ref: RunProfiles, psiDriftThreshold: number): Promise<Comparison> {
   const refFeatures = new Map(ref.inputs.features.map((f) => [f.name, f]));
   const drift = now.inputs.features.flatMap((f) => {
@@ -81,6 +87,7 @@ export async function compareRuns(db: Queryable, now: RunProfiles, ref: RunProfi
     psiDriftThreshold,
     driftedFeatureShare: psi.length ? psi.filter((p) => p.psi > psiDriftThreshold).length / psi.length : 0,
     itemJsDistance: jsDistance(now.outputs.itemCounts, ref.outputs.itemCounts),
+    ...withTop1(now, ref),
     ...agreement,
     usersRatio: ref.outputs.usersScored ? now.outputs.usersScored / ref.outputs.usersScored : 0,
   };

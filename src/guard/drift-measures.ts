@@ -2,7 +2,7 @@
 // Jensen–Shannon distance of a feature, from this run's exact counts on the reference's bins against the
 // reference's own exact counts; the JS distance of two count vectors, and rank-biased overlap of two top-K
 // lists. No database here: compare-runs.ts feeds them.
-import type { Bins, FeatureProfile } from '../store/profiles.ts';
+import type { Bins, FeatureProfile, OutputProfile } from '../store/profiles.ts';
 import { sameBins } from './feature-bins.ts';
 
 /** Sorted distinct decile cut points: the bins of profiles stored before exact bins existed. */
@@ -98,6 +98,13 @@ export function featureDrift(now: FeatureProfile, ref: FeatureProfile, refRunId:
   const expected = binShares(cdfBelow(ref, edges));
   const actual = binShares(cdfBelow(now, edges));
   return { psi: psiOfShares(actual, expected), js: jsDistance(actual, expected), exact: false };
+}
+
+/** The rank-1 score's PSI and JS distance, when `now` was counted on the reference's bins (`countedOnRef`). */
+export function scoreDrift(now: OutputProfile, ref: OutputProfile, countedOnRef: boolean): { psi: number; js: number } | undefined {
+  const h = now.top1Histogram;
+  if (!countedOnRef || !ref.top1Bins || !h || !sameBins(h, ref.top1Bins)) return undefined;
+  return { psi: psiOfShares(shares(h.counts), shares(ref.top1Bins.counts)), js: jsDistance(h.counts, ref.top1Bins.counts) };
 }
 
 /** Jensen–Shannon distance, base 2, in [0, 1], of two count vectors (padded to the same length). */

@@ -73,6 +73,10 @@ export interface OutputProfile {
   top1Percentiles: Percentiles;
   /** every stored score */
   scorePercentiles: Percentiles;
+  /** the rank-1 score's own bins with exact counts over the same 10k-user sample (absent in older profiles) */
+  top1Bins?: Bins;
+  /** the rank-1 scores counted on the reference's top1Bins (null without a reference) */
+  top1Histogram?: Bins | null;
   /** per item index: how many users have it in their top K */
   itemCounts: number[];
   /** distinct items recommended / items */
@@ -101,6 +105,8 @@ export interface Comparison {
   driftedFeatureShare: number;
   /** Jensen–Shannon distance (base 2, in [0, 1]) between the two item-popularity distributions */
   itemJsDistance: number;
+  /** the rank-1 score's PSI and JS distance on the reference's bins, from exact counts (absent when not counted on them) */
+  top1Score?: { psi: number; js: number };
   /** users present in both, sampled by a stable hash (up to 100k) */
   sampleUsers: number;
   meanOverlapAtK: number;
