@@ -13,6 +13,7 @@ import { type Config, loadConfig } from '../src/config/load-config.ts';
 import { rng } from '../src/demo/random.ts';
 import { compareGenerations } from '../src/guard/compare-generations.ts';
 import { featureDrift } from '../src/guard/drift-measures.ts';
+import { ownBins } from '../src/guard/feature-bins.ts';
 import { profileInputs } from '../src/guard/profile-inputs.ts';
 import { runRows } from '../src/guard/run-rows.ts';
 import { loadJob } from '../src/jobs/load-job.ts';
@@ -178,6 +179,14 @@ it('compare --run A --run B, B not the reference A was profiled on: A re-binned 
   rmSync(path.join(fx.featuresDir, `dt=${dates[2]}`), { recursive: true });
   const estimated = await compareGenerations(t.db, config, runIds[2], runIds[1]);
   expect(estimated.psiNote).toContain(`estimated from quantiles, not counted: run ${runIds[2]} was profiled against run ${runIds[0]}`);
+});
+
+it('a few rows with as many values are ranges, not values: the next day would be all "other"', () => {
+  const bins = (xs: number[]) => ownBins(Float64Array.from(xs).sort(), [], 20, 0).kind;
+  expect(bins([0.3, 1.7, 2.2, 5.1, 9.4, 0.8, 3.3, 7.7, 6.1, 4.0])).toBe('ranges');
+  expect(bins([0, 1, 1, 0, 1, 0, 0, 1, 1, 1])).toBe('values');
+  expect(bins(Array.from({ length: 100 }, (_, i) => i % 21))).toBe('ranges'); // 21 values: more than 20
+  expect(bins(Array.from({ length: 100 }, (_, i) => i % 20))).toBe('values');
 });
 
 it('all-NULL and all-constant features, and shifted copies: PSI and JS from profiles of real Parquet files', async () => {

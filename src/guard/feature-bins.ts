@@ -54,11 +54,13 @@ function distinctValues(sorted: Float64Array, max: number): number[] | null {
 
 /**
  * A run's own bins: one per value when its sample has at most `maxValues` distinct finite values (booleans,
- * codes, ratings, a few temperatures); else ranges between its minimum, its deciles (values of the sample,
- * so a value holding 10% or more of the rows is a decile) and its maximum, each edge a bin of its own.
+ * codes, ratings, a few temperatures), each seen twice on average: 15 rows with 15 values are a continuous
+ * feature of a small job, not 15 codes, or every value the next day would be "other". Else ranges between
+ * its minimum, its deciles (values of the sample, so a value holding 10% or more of the rows is a decile)
+ * and its maximum, each edge a bin of its own.
  */
 export function ownBins(sorted: Float64Array, deciles: number[], maxValues: number, missing: number): Bins {
-  const values = distinctValues(sorted, maxValues);
+  const values = distinctValues(sorted, Math.min(maxValues, Math.floor(sorted.length / 2)));
   if (values) return countOn(sorted, 'values', values, missing);
   const edges = [...new Set([sorted[0], ...deciles, sorted[sorted.length - 1]])].sort((a, b) => a - b);
   return countOn(sorted, 'ranges', edges, missing);
