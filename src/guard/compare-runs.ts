@@ -71,11 +71,11 @@ export async function compareRuns(db: Queryable, now: RunProfiles, ref: RunProfi
   });
   const psi = drift.map(({ feature, psi, js, kind }) => ({ feature, psi, js, ...(kind ? { kind } : {}) }));
   const estimated = drift.filter((d) => !d.exact).length;
-  const psiNote = estimated
-    ? `PSI of ${estimated} of ${drift.length} features estimated from quantiles, not counted: run ${now.runId} was profiled ${
-        now.inputs.referenceRunId === ref.runId ? 'before exact bins existed' : `against run ${now.inputs.referenceRunId ?? 'none'}`
-      }, not on run ${ref.runId}'s bins`
-    : undefined;
+  const why =
+    now.inputs.referenceRunId === ref.runId
+      ? `one of the two runs was profiled before exact bins existed`
+      : `run ${now.runId} was profiled against run ${now.inputs.referenceRunId ?? 'none'}, not counted on run ${ref.runId}'s bins, and its input files are not at hand to count it again`;
+  const psiNote = estimated ? `PSI of ${estimated} of ${drift.length} features estimated from quantiles, not counted: ${why}` : undefined;
   const k = Math.min(now.outputs.k, ref.outputs.k);
   const agreement = await userAgreement(db, now.runId, ref.runId, Math.max(now.outputs.usersScored, ref.outputs.usersScored), k);
   return {
