@@ -25,23 +25,27 @@ const out = mkdtempSync(path.join(os.tmpdir(), 'batchcast-report-'));
 beforeAll(async () => {
   t = await createTestDb('report');
   fx = await makeFixture({ name: 'rep', idType: 'int', output: 'top_k', featureMode: 'columns', users: 2000, items: 150, dates });
-  // The last date's export has f0 in the wrong unit (x1000): the drift chart must show one red bar.
-  const last = fx.users.get(dates[2])!;
-  const half = Math.ceil(last.ids.length / 2);
-  for (const [f, slice] of [
-    [0, [0, half]],
-    [1, [half, last.ids.length]],
-  ] as const) {
-    const rows = last.ids.slice(...slice).map((id, i) => {
-      const x = Array.from(last.features[slice[0] + i]);
-      x[0] *= 1000;
-      return { id, features: x };
-    });
-    await writeFeatures(path.join(fx.featuresDir, `dt=${dates[2]}`, `part-${f}.parquet`), rows, {
-      idType: 'int',
-      featureMode: 'columns',
-      featureNames: fx.featureNames,
-    });
+  // f5 is a flag (0 or 1) on every date: a discrete feature, drawn as bars by value. The last date's export
+  // has f0 in the wrong unit (x1000): the drift chart must show one red bar.
+  for (const date of dates) {
+    const day = fx.users.get(date)!;
+    const half = Math.ceil(day.ids.length / 2);
+    for (const [f, slice] of [
+      [0, [0, half]],
+      [1, [half, day.ids.length]],
+    ] as const) {
+      const rows = day.ids.slice(...slice).map((id, i) => {
+        const x = Array.from(day.features[slice[0] + i]);
+        x[5] = x[5] > 0 ? 1 : 0;
+        if (date === dates[2]) x[0] *= 1000;
+        return { id, features: x };
+      });
+      await writeFeatures(path.join(fx.featuresDir, `dt=${date}`, `part-${f}.parquet`), rows, {
+        idType: 'int',
+        featureMode: 'columns',
+        featureNames: fx.featureNames,
+      });
+    }
   }
   const config = loadConfig({ databaseUrl: t.url, root: fx.root }, {});
   // The first two dates publish; the third is held by the default gates and stays unpublished.
@@ -138,7 +142,7 @@ describe('batchcast report --html in Chromium', () => {
 
   it('a run with a feature in the wrong unit: every chart drawn, one drift bar per feature, the drifted one red', async () => {
     const { page, boxes, charts } = await open(runs[2], 'drifted');
-    expect(charts.map((c) => c.chart)).toEqual(['drift', 'top1-scores', 'scores', 'popularity', 'overlap']);
+    expect(charts.map((c) => c.chart)).toEqual(['drift', 'values:f5', 'top1-scores', 'scores', 'popularity', 'overlap']);
     for (const c of charts) {
       expect(c.width).toBeGreaterThan(300);
       expect(c.height).toBeGreaterThan(100);
@@ -152,6 +156,14 @@ describe('batchcast report --html in Chromium', () => {
     expect(curves).toHaveLength(2);
     for (const a of curves) expect(a).toBeGreaterThan(0);
     expect(await boxes('svg[data-chart="overlap"] rect.bar')).toHaveLength(fx.k + 1);
+    // the flag by value: a grey and a blue bar at 0 and at 1, each about half of the rows, none drifted
+    const flag = 'svg[data-chart="values:f5"]';
+    for (const cls of ['ref', 'new']) {
+      const areas = await boxes(`${flag} rect.${cls}`);
+      expect(areas, cls).toHaveLength(2);
+      for (const a of areas) expect(a).toBeGreaterThan(0);
+    }
+    expect(await page.$eval(flag, (e) => e.textContent)).not.toContain('drifted');
 
     // The pixels: each chart drew something, in the colours it should.
     const els = await page.$$('svg[data-chart]');
@@ -161,7 +173,7 @@ describe('batchcast report --html in Chromium', () => {
       expect(px.inked, chart).toBeGreaterThan(px.total * 0.02);
       expect(px.colors.new, chart).toBeGreaterThan(50);
       if (chart === 'drift') expect(px.colors.over).toBeGreaterThan(50);
-      if (['top1-scores', 'scores', 'popularity'].includes(chart)) expect(px.colors.ref, chart).toBeGreaterThan(50);
+      if (['top1-scores', 'scores', 'popularity', 'values:f5'].includes(chart)) expect(px.colors.ref, chart).toBeGreaterThan(50);
     }
     writeFileSync(path.join(out, 'drifted.png'), await page.screenshot({ fullPage: true }));
     await page.close();

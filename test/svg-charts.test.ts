@@ -1,6 +1,15 @@
 // The chart arithmetic, without a browser: histograms drawn from stored percentiles, and axis tops.
 import { describe, expect, it } from 'vitest';
-import { binsFromPercentiles, driftBars, niceMax, overlapBars, popularityCurve, scoreHistogram } from '../src/report/svg-charts.ts';
+import {
+  binsFromPercentiles,
+  COLORS,
+  driftBars,
+  niceMax,
+  overlapBars,
+  popularityCurve,
+  scoreHistogram,
+  valueBars,
+} from '../src/report/svg-charts.ts';
 
 const uniform = Array.from({ length: 101 }, (_, i) => i / 100); // U(0, 1)
 const edges = (lo: number, hi: number, n: number) => Array.from({ length: n + 1 }, (_, i) => lo + ((hi - lo) * i) / n);
@@ -63,5 +72,33 @@ describe('charts', () => {
     expect(popularityCurve([5, 1, 0], [2, 2, 2]).match(/<polyline/g)).toHaveLength(2);
     expect(popularityCurve([5, 1, 0], null).match(/<polyline/g)).toHaveLength(1);
     expect(overlapBars([1, 2, 3, 0]).match(/<rect class="bar"/g)).toHaveLength(4);
+  });
+});
+
+describe('valueBars', () => {
+  const bars = [
+    { label: '0', ref: 0.7, now: 0.7 },
+    { label: '1', ref: 0.3, now: 0.2 },
+    { label: 'other', ref: 0, now: 0.1 },
+  ];
+  it('one grey and one coloured bar per value, heights in proportion to the shares, labels under them', () => {
+    const svg = valueBars('is_weekend', bars, 0.3, false);
+    expect(svg).toContain('data-chart="values:is_weekend"');
+    const heights = (cls: string) => [...svg.matchAll(new RegExp(`class="${cls}"[^>]* height="([\\d.]+)"`, 'g'))].map((m) => Number(m[1]));
+    const [ref, now] = [heights('ref'), heights('new')];
+    expect(ref).toHaveLength(3);
+    expect(now).toHaveLength(3);
+    expect(ref[0]).toBeCloseTo(now[0], 6);
+    expect(ref[1] / ref[0]).toBeCloseTo(0.3 / 0.7, 2);
+    expect(ref[2]).toBe(0);
+    expect(now[2]).toBeGreaterThan(0);
+    for (const label of ['>0<', '>1<', '>other<']) expect(svg).toContain(label);
+    expect(svg).toContain(COLORS.new);
+    expect(svg).not.toContain(COLORS.over);
+  });
+  it('a drifted feature is drawn in red and says so', () => {
+    const svg = valueBars('is_weekend', bars, 9.2, true);
+    expect(svg).toContain(COLORS.over);
+    expect(svg).toContain('this run (drifted)');
   });
 });

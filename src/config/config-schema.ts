@@ -97,6 +97,10 @@ export const runSettings = {
   duckdbMemoryLimit: text('must be a size DuckDB understands, e.g. 128MB or 1GB', 'a size, e.g. 128MB').default('128MB').meta({
     description: "DuckDB's memory cap during a run and while archiving (its checks spill to disk beyond it).",
   }),
+  driftDiscreteValues: int(1, 1000).default(20).meta({
+    description:
+      'A feature with at most this many distinct values in a run\'s profile sample is binned by value for drift (docs/guardrails.md, "Bins").',
+  }),
 };
 
 export const duckdbSettings = {

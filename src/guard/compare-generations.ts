@@ -1,13 +1,20 @@
-// batchcast compare --run A --run B: any two runs that still have their tables and profiles.
+// batchcast compare --run A --run B: any two runs that still have their tables and profiles. A was counted on
+// the bins of the run it would replace; when B is another run, A's input files are read again (its sample)
+// and counted on B's bins, so the PSI is exact; when they are gone, the comparison says it is estimated.
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { Config } from '../config/load-config.ts';
 import type { Db } from '../db/connect.ts';
 import { BadInputError } from '../errors.ts';
-import { loadJob } from '../jobs/load-job.ts';
+import { type JobDefinition, loadJob } from '../jobs/load-job.ts';
+import { withDuckDB } from '../read/duckdb.ts';
 import { getRun, type RunRow } from '../store/ledger.ts';
 import { migrate } from '../store/migrate.ts';
 import type { Comparison, RunProfiles } from '../store/profiles.ts';
 import { loadProfiles, saveComparison } from '../store/profiles.ts';
 import { compareRuns } from './compare-runs.ts';
+import { profileInputs } from './profile-inputs.ts';
 
 const DEFAULT_DRIFT = 0.25;
 
@@ -30,13 +37,22 @@ export async function compareGenerations(db: Db, config: Config, a: number, b: n
   await migrate(db.pool);
   const now = await usableRun(db, a);
   const ref = await usableRun(db, b);
-  let drift = DEFAULT_DRIFT;
+  let job: JobDefinition | undefined;
   try {
-    drift = loadJob(config.jobsDir, now.run.job, config.root).gates.psiDriftThreshold;
+    job = loadJob(config.jobsDir, now.run.job, config.root);
   } catch {
-    // the job file may be gone; the comparison needs only the stored profiles
+    // the job file may be gone; the comparison needs only the stored profiles (PSI then estimated)
   }
-  const comparison = await compareRuns(db.pool, now.profiles, ref.profiles, drift);
+  const files = now.run.input_files;
+  if (job && now.profiles.inputs.referenceRunId !== b && files.length && files.every((f) => existsSync(f))) {
+    const inputs = await withDuckDB(
+      { threads: 2, memoryLimit: config.duckdbMemoryLimit, tempDirectory: path.join(os.tmpdir(), 'batchcast-duckdb'), ...config.duckdb },
+      (conn) =>
+        profileInputs(conn, job, files, ref.profiles.inputs, b, { rows: now.run.rows_read, allFinite: false }, config.driftDiscreteValues),
+    );
+    now.profiles = { ...now.profiles, inputs };
+  }
+  const comparison = await compareRuns(db.pool, now.profiles, ref.profiles, job?.gates.psiDriftThreshold ?? DEFAULT_DRIFT);
   await saveComparison(db.pool, comparison);
   return comparison;
 }

@@ -1,10 +1,10 @@
-// A run against a reference run, from their stored profiles and their rows: per-feature PSI, the item
+// A run against a reference run, from their stored profiles and their rows: per-feature PSI and JS distance, the item
 // popularity's Jensen–Shannon distance, per-user overlap@K and rank-biased overlap over a deterministic
 // sample, and the users ratio. The measures themselves are in drift-measures.ts.
 
 import type { Comparison, RunProfiles } from '../store/profiles.ts';
 import type { Queryable } from '../store/queryable.ts';
-import { featurePsi, jsDistance, PSI_EPSILON, RBO_P, rbo } from './drift-measures.ts';
+import { featureDrift, jsDistance, PSI_EPSILON, RBO_P, rbo, scoreDrift } from './drift-measures.ts';
 import { comparableRows, sampleCondition } from './run-rows.ts';
 
 /** "12\x1f345\x1f7" (item indices joined by U+001F) into `out`; returns how many. No strings made per item. */
@@ -56,21 +56,38 @@ async function userAgreement(db: Queryable, runId: number, refRunId: number, use
   return { sampleUsers: n, meanOverlapAtK: n ? overlap / n : 0, meanRbo: n ? r / n : 0, overlapHistogram: histogram };
 }
 
+/** The rank-1 score's drift, when `now`'s outputs were counted on `ref`'s bins (its guard compared it with `ref`). */
+export function withTop1(now: RunProfiles, ref: RunProfiles): Pick<Comparison, 'top1Score'> {
+  const top1Score = scoreDrift(now.outputs, ref.outputs, now.inputs.referenceRunId === ref.runId);
+  return top1Score ? { top1Score } : {};
+}
+
 export async function compareRuns(db: Queryable, now: RunProfiles, ref: RunProfiles, psiDriftThreshold: number): Promise<Comparison> {
   const refFeatures = new Map(ref.inputs.features.map((f) => [f.name, f]));
-  const psi = now.inputs.features
-    .filter((f) => refFeatures.has(f.name) && refFeatures.get(f.name)!.deciles.length)
-    .map((f) => ({ feature: f.name, psi: featurePsi(f, refFeatures.get(f.name)!, ref.runId, now.inputs.referenceRunId) }));
+  const drift = now.inputs.features.flatMap((f) => {
+    const r = refFeatures.get(f.name);
+    const d = r && featureDrift(f, r, ref.runId, now.inputs.referenceRunId);
+    return d ? [{ feature: f.name, ...d }] : [];
+  });
+  const psi = drift.map(({ feature, psi, js, kind }) => ({ feature, psi, js, ...(kind ? { kind } : {}) }));
+  const estimated = drift.filter((d) => !d.exact).length;
+  const why =
+    now.inputs.referenceRunId === ref.runId
+      ? `one of the two runs was profiled before exact bins existed`
+      : `run ${now.runId} was profiled against run ${now.inputs.referenceRunId ?? 'none'}, not counted on run ${ref.runId}'s bins, and its input files are not at hand to count it again`;
+  const psiNote = estimated ? `PSI of ${estimated} of ${drift.length} features estimated from quantiles, not counted: ${why}` : undefined;
   const k = Math.min(now.outputs.k, ref.outputs.k);
   const agreement = await userAgreement(db, now.runId, ref.runId, Math.max(now.outputs.usersScored, ref.outputs.usersScored), k);
   return {
     runId: now.runId,
     referenceRunId: ref.runId,
     psi,
+    ...(psiNote ? { psiNote } : {}),
     psiEpsilon: PSI_EPSILON,
     psiDriftThreshold,
     driftedFeatureShare: psi.length ? psi.filter((p) => p.psi > psiDriftThreshold).length / psi.length : 0,
     itemJsDistance: jsDistance(now.outputs.itemCounts, ref.outputs.itemCounts),
+    ...withTop1(now, ref),
     ...agreement,
     usersRatio: ref.outputs.usersScored ? now.outputs.usersScored / ref.outputs.usersScored : 0,
   };

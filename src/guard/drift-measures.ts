@@ -1,10 +1,12 @@
-// The drift measures the guardrails judge a run by, as plain functions of profiles and lists: PSI of a
-// feature on the reference's decile edges, the Jensen–Shannon distance of two count vectors, and
-// rank-biased overlap of two top-K lists. No database here: compare-runs.ts feeds them.
-import type { FeatureProfile } from '../store/profiles.ts';
+// The drift measures the guardrails judge a run by, as plain functions of profiles and lists: PSI and the
+// Jensen–Shannon distance of a feature, from this run's exact counts on the reference's bins against the
+// reference's own exact counts; the JS distance of two count vectors, and rank-biased overlap of two top-K
+// lists. No database here: compare-runs.ts feeds them.
+import type { Bins, FeatureProfile, OutputProfile } from '../store/profiles.ts';
+import { sameBins } from './feature-bins.ts';
 
-/** Sorted distinct decile cut points: the bin edges a later run is counted on. */
-export function binEdges(deciles: number[]): number[] {
+/** Sorted distinct decile cut points: the bins of profiles stored before exact bins existed. */
+function binEdges(deciles: number[]): number[] {
   return [...new Set(deciles)].sort((a, b) => a - b);
 }
 
@@ -14,7 +16,7 @@ export const PSI_EPSILON = 1e-4;
 export const RBO_P = 0.9;
 
 /**
- * P(X < e) for each edge, estimated from a profile's quantile points (min, p1, p5, deciles, ..., p99, max),
+ * For profiles stored before exact bins: P(X < e) for each edge, estimated from a profile's quantile points (min, p1, p5, deciles, ..., p99, max),
  * linearly between points. Exact at the points for continuous features; off by at most one quantile step
  * (5%) for a value with a point mass.
  */
@@ -50,19 +52,14 @@ function binShares(below: number[]): number[] {
   return [...below, 1].map((c, i) => Math.max(0, c - (i ? below[i - 1] : 0)));
 }
 
-/** PSI of `now` against `ref`, on the reference's decile edges. */
-export function featurePsi(now: FeatureProfile, ref: FeatureProfile, refRunId: number, nowRefRunId: number | null): number {
-  const edges = binEdges(ref.deciles);
-  const expected = binShares(cdfBelow(ref, edges));
-  let actual: number[];
-  const h = now.histogram;
-  const exact = h && nowRefRunId === refRunId && h.edges.length === edges.length && h.edges.every((e, i) => e === edges[i]);
-  if (exact) {
-    const total = h.counts.reduce((a, b) => a + b, 0);
-    actual = h.counts.map((c) => (total ? c / total : 0));
-  } else {
-    actual = binShares(cdfBelow(now, edges)); // compare --run A --run B: A was binned on another run's deciles
-  }
+/** Shares of a count vector (all 0 when it is empty). */
+function shares(counts: number[]): number[] {
+  const total = counts.reduce((a, b) => a + b, 0);
+  return counts.map((c) => (total ? c / total : 0));
+}
+
+/** PSI of two share vectors of the same bins, PSI_EPSILON added to every share: 0 when they are equal. */
+export function psiOfShares(actual: number[], expected: number[]): number {
   let psi = 0;
   for (let i = 0; i < actual.length; i++) {
     const a = actual[i] + PSI_EPSILON;
@@ -70,6 +67,44 @@ export function featurePsi(now: FeatureProfile, ref: FeatureProfile, refRunId: n
     psi += (a - e) * Math.log(a / e);
   }
   return psi;
+}
+
+export interface FeatureDrift {
+  psi: number;
+  js: number;
+  kind?: Bins['kind'];
+  /** true when both sides are exact counts on the reference's bins */
+  exact: boolean;
+}
+
+/**
+ * PSI and JS distance of `now` against `ref` on the reference's bins: exact when `now` was counted on them
+ * (its profile was made against `ref`); else, for profiles from before exact bins or a run profiled against
+ * another reference, shares estimated from the two profiles' quantiles on the reference's deciles.
+ * Null when neither is possible (the reference has no bins and no finite values).
+ */
+export function featureDrift(now: FeatureProfile, ref: FeatureProfile, refRunId: number, nowRefRunId: number | null): FeatureDrift | null {
+  const h = now.histogram;
+  if (ref.bins && h?.kind && nowRefRunId === refRunId && sameBins(h, ref.bins)) {
+    return {
+      psi: psiOfShares(shares(h.counts), shares(ref.bins.counts)),
+      js: jsDistance(h.counts, ref.bins.counts),
+      kind: ref.bins.kind,
+      exact: true,
+    };
+  }
+  if (!ref.deciles.length) return null;
+  const edges = binEdges(ref.deciles);
+  const expected = binShares(cdfBelow(ref, edges));
+  const actual = binShares(cdfBelow(now, edges));
+  return { psi: psiOfShares(actual, expected), js: jsDistance(actual, expected), exact: false };
+}
+
+/** The rank-1 score's PSI and JS distance, when `now` was counted on the reference's bins (`countedOnRef`). */
+export function scoreDrift(now: OutputProfile, ref: OutputProfile, countedOnRef: boolean): { psi: number; js: number } | undefined {
+  const h = now.top1Histogram;
+  if (!countedOnRef || !ref.top1Bins || !h || !sameBins(h, ref.top1Bins)) return undefined;
+  return { psi: psiOfShares(shares(h.counts), shares(ref.top1Bins.counts)), js: jsDistance(h.counts, ref.top1Bins.counts) };
 }
 
 /** Jensen–Shannon distance, base 2, in [0, 1], of two count vectors (padded to the same length). */

@@ -13,7 +13,7 @@ import type { Comparison, InputProfile, RunProfiles } from '../store/profiles.ts
 import { loadProfiles, saveComparison, saveProfiles, saveVerdicts } from '../store/profiles.ts';
 import type { Queryable } from '../store/queryable.ts';
 import { checkExpectations } from './check-expectations.ts';
-import { compareRuns } from './compare-runs.ts';
+import { compareRuns, withTop1 } from './compare-runs.ts';
 import { causesFirst, evaluateGates, type GateResult, heldLine } from './gates.ts';
 import { profileInputs } from './profile-inputs.ts';
 import { outputCounts, profileOutputs } from './profile-outputs.ts';
@@ -22,7 +22,7 @@ export interface GuardRequest {
   job: JobDefinition;
   date: string;
   runId: number;
-  config: Pick<Config, 'duckdbMemoryLimit' | 'duckdb'>;
+  config: Pick<Config, 'duckdbMemoryLimit' | 'duckdb' | 'driftDiscreteValues'>;
   files: string[];
   rowsRead: number;
   rowsWritten: number;
@@ -81,10 +81,15 @@ export function startGuard(
       },
       async (conn) =>
         [
-          await profileInputs(conn, r.job, r.files, ref?.inputs ?? null, ref ? found!.runId : null, {
-            rows: r.rowsRead,
-            allFinite: r.rowsRead === r.rowsWritten,
-          }),
+          await profileInputs(
+            conn,
+            r.job,
+            r.files,
+            ref?.inputs ?? null,
+            ref ? found!.runId : null,
+            { rows: r.rowsRead, allFinite: r.rowsRead === r.rowsWritten },
+            r.config.driftDiscreteValues,
+          ),
           await checkExpectations(conn, r.job, r.date, r.files),
         ] as const,
     );
@@ -116,13 +121,15 @@ export async function guardRun(db: Queryable, r: GuardRequest, start: Promise<Gu
   // Two statements at once, on two of the pool's connections (two cores): the score percentiles, and the
   // per-user agreement with the reference, which needs only the counts (outputCounts), not the percentiles.
   const [outputs, comparison] = await Promise.all([
-    profileOutputs(db, facts).then(async (o) => {
+    profileOutputs(db, facts, ref?.outputs ?? null).then(async (o) => {
       await saveProfiles(db, r.runId, inputs, o);
       lap('outputs');
       return o;
     }),
     ref ? compareRuns(db, { runId: r.runId, inputs, outputs: outputCounts(facts) }, ref, r.job.gates.psiDriftThreshold) : null,
   ]);
+  // the rank-1 score's counts on the reference's bins came with the outputs, which ran beside the comparison
+  if (comparison && ref) Object.assign(comparison, withTop1({ runId: r.runId, inputs, outputs }, ref));
   if (comparison) await saveComparison(db, comparison);
   ms.compare = Math.round(performance.now() - t0);
   const verdicts = [

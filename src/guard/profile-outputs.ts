@@ -2,8 +2,10 @@
 // user's top K as they score, InferPool.itemCounts()); score percentiles come from one SQL statement over the
 // run's deterministic sample of up to 100k users (run-rows.ts), so the cost does not grow with the run.
 
-import type { OutputProfile } from '../store/profiles.ts';
+import type { Bins, OutputProfile } from '../store/profiles.ts';
 import type { Queryable } from '../store/queryable.ts';
+import { countOn, ownBins } from './feature-bins.ts';
+import { DISCRETE_VALUES } from './profile-inputs.ts';
 import { runRows, sampleCondition } from './run-rows.ts';
 
 const PERCENTS = Array.from({ length: 101 }, (_, i) => i / 100);
@@ -56,12 +58,35 @@ export function outputCounts(f: OutputFacts): OutputProfile {
   };
 }
 
-export async function profileOutputs(db: Queryable, f: OutputFacts): Promise<OutputProfile> {
-  const { rows } = await db.query<{ top1: number[] | null; all: number[] | null }>(
+/**
+ * The rank-1 scores of the sample, sorted: this run's own bins (deciles by nearest rank, as for the input
+ * features) and its counts on the reference's bins, both exact. 10k values: under 5 ms.
+ */
+function top1Bins(values: number[], reference: Bins | undefined): Pick<OutputProfile, 'top1Bins' | 'top1Histogram'> {
+  const sorted = Float64Array.from(values.filter(Number.isFinite)).sort();
+  const missing = values.length - sorted.length;
+  const n = sorted.length;
+  const deciles = n ? Array.from({ length: 9 }, (_, i) => sorted[Math.max(0, Math.ceil(((i + 1) / 10) * n) - 1)]) : [];
+  return {
+    top1Bins: n ? ownBins(sorted, deciles, DISCRETE_VALUES, missing) : { kind: 'values', edges: [], counts: [0, missing] },
+    top1Histogram: reference ? countOn(sorted, reference.kind, reference.edges, missing) : null,
+  };
+}
+
+/** `reference`: the output profile of the run this one would replace, whose rank-1 score bins this run is counted on. */
+export async function profileOutputs(db: Queryable, f: OutputFacts, reference: OutputProfile | null = null): Promise<OutputProfile> {
+  const { rows } = await db.query<{ top1: number[] | null; all: number[] | null; top1_values: number[] | null }>(
     `with s as (select scores from ${runRows(f.runId)} r where ${sampleCondition('r.user_id', f.usersScored, PERCENTILE_USERS)})
      select (select percentile_cont($1::float8[]) within group (order by scores[1]) from s) as top1,
-            (select percentile_cont($1::float8[]) within group (order by v) from s, unnest(s.scores) v) as all`,
+            (select percentile_cont($1::float8[]) within group (order by v) from s, unnest(s.scores) v) as all,
+            (select array_agg(scores[1]::float8) from s) as top1_values`,
     [PERCENTS],
   );
-  return { ...outputCounts(f), top1Percentiles: (rows[0].top1 ?? []).map(Number), scorePercentiles: (rows[0].all ?? []).map(Number) };
+  const r = rows[0];
+  return {
+    ...outputCounts(f),
+    top1Percentiles: (r.top1 ?? []).map(Number),
+    scorePercentiles: (r.all ?? []).map(Number),
+    ...top1Bins((r.top1_values ?? []).map(Number), reference?.top1Bins),
+  };
 }

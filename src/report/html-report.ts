@@ -6,7 +6,43 @@ import { BadInputError } from '../errors.ts';
 import type { GateVerdict } from '../store/profiles.ts';
 import type { Report } from './load-report.ts';
 import { describeRun, reportTables, type Table } from './report-tables.ts';
-import { COLORS, driftBars, escapeXml as esc, overlapBars, popularityCurve, scoreHistogram } from './svg-charts.ts';
+import { COLORS, driftBars, escapeXml as esc, overlapBars, popularityCurve, scoreHistogram, short, valueBars } from './svg-charts.ts';
+
+/** Discrete features drawn by value at most; the most drifted first. */
+const VALUE_CHARTS = 12;
+
+/** Bars by value for the discrete features whose counts were taken on the reference's values. */
+function valueCharts(rep: Report): string[] {
+  const c = rep.comparison;
+  const refInputs = rep.reference?.inputs;
+  if (!c || !rep.inputs || !refInputs || rep.inputs.referenceRunId !== c.referenceRunId) return [];
+  const refs = new Map(refInputs.features.map((f) => [f.name, f.bins]));
+  const nows = new Map(rep.inputs.features.map((f) => [f.name, f.histogram]));
+  const shares = (counts: number[]) => {
+    const total = counts.reduce((a, b) => a + b, 0) || 1;
+    return counts.map((x) => x / total);
+  };
+  return c.psi
+    .filter((p) => p.kind === 'values')
+    .sort((a, b) => b.psi - a.psi)
+    .slice(0, VALUE_CHARTS)
+    .flatMap((p) => {
+      const ref = refs.get(p.feature);
+      const now = nows.get(p.feature);
+      if (!ref || now?.kind !== 'values' || now.edges.length !== ref.edges.length) return [];
+      const [r, n] = [shares(ref.counts), shares(now.counts)];
+      const labels = [...ref.edges.map(short), 'other', 'missing'];
+      const bars = labels.map((label, j) => ({ label, ref: r[j], now: n[j] })).filter((b, j) => j < ref.edges.length || b.ref || b.now);
+      const over = p.psi > c.psiDriftThreshold;
+      return [
+        figure(
+          valueBars(p.feature, bars, p.psi, over),
+          `${p.feature} by value`,
+          `A discrete feature (${ref.edges.length} values in the reference), one bin per value: the share of rows at each value in the reference (grey) and this run; PSI ${short(p.psi)}, JS distance ${short(p.js ?? 0)}.`,
+        ),
+      ];
+    });
+}
 
 const CSS = `
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #111827; margin: 24px auto; max-width: 1000px; padding: 0 16px; }
@@ -47,9 +83,10 @@ function charts(rep: Report): string[] {
       figure(
         driftBars(c.psi, c.psiDriftThreshold),
         'Feature drift',
-        `PSI of each feature on the reference's deciles (epsilon ${c.psiEpsilon} for empty bins); red bars are over the drift threshold. ${(c.driftedFeatureShare * 100).toFixed(1)}% of features drifted.`,
+        `PSI of each feature from exact counts on the reference's bins: one per value for a discrete feature, else ranges between its deciles with a bin of its own for each edge (epsilon ${c.psiEpsilon} for empty bins); red bars are over the drift threshold. ${(c.driftedFeatureShare * 100).toFixed(1)}% of features drifted.${c.psiNote ? ` Note: ${c.psiNote}.` : ''}`,
       ),
     );
+    out.push(...valueCharts(rep));
   } else {
     out.push(
       `<p class="note">No feature drift chart: ${c ? 'the comparison has no features' : 'this run has no reference to compare with'}.</p>`,

@@ -36,8 +36,8 @@ export interface Report {
   /** null when the run has no profile (it failed before profiling, or ran before profiles existed) */
   inputs: InputProfile | null;
   outputs: OutputProfile | null;
-  /** the run it was compared with, and that run's outputs (for the shared-axis charts) */
-  reference: { run: RunSummary; outputs: OutputProfile | null } | null;
+  /** the run it was compared with, and that run's profiles (for the shared-axis charts and the bars by value) */
+  reference: { run: RunSummary; outputs: OutputProfile | null; inputs: InputProfile | null } | null;
   comparison: Comparison | null;
   verdicts: GateVerdict[];
 }
@@ -124,7 +124,7 @@ export async function loadReport(db: Db, req: ReportRequest): Promise<Report> {
     run: summary(run),
     inputs: run.inputs,
     outputs: run.outputs,
-    reference: ref ? { run: summary(ref), outputs: ref.outputs } : null,
+    reference: ref ? { run: summary(ref), outputs: ref.outputs, inputs: ref.inputs } : null,
     comparison,
     verdicts: await loadVerdicts(db.pool, runId),
   };

@@ -106,7 +106,7 @@ export function driftBars(psi: { feature: string; psi: number }[], threshold: nu
   out.push(`<line x1="${x0}" x2="${x0}" y1="${PAD.top - 4}" y2="${bottom}" stroke="${COLORS.axis}"/>`);
   out.push(text(x0 + plotW, bottom + 16, short(axisMax), 'font-size="10" text-anchor="end"'));
   out.push(
-    text((x0 + W - PAD.right) / 2, height - 4, 'population stability index (reference deciles)', 'font-size="11" text-anchor="middle"'),
+    text((x0 + W - PAD.right) / 2, height - 4, 'population stability index (reference bins)', 'font-size="11" text-anchor="middle"'),
   );
   return svg('drift', height, 'Feature drift: PSI per feature against the threshold', out);
 }
@@ -249,4 +249,37 @@ export function overlapBars(histogram: number[]): string {
     );
   });
   return svg('overlap', height, 'Top-K overlap with the reference, per sampled user', out);
+}
+
+/**
+ * A discrete feature by value: the share of rows at each value in the reference (grey) and in this run (blue),
+ * side by side, then "other" (a value the reference did not have) and "missing" when either has any.
+ */
+export function valueBars(feature: string, bars: { label: string; ref: number; now: number }[], psi: number, over: boolean): string {
+  const height = 200;
+  const yMax = niceMax(Math.max(...bars.flatMap((b) => [b.ref, b.now])) * 100);
+  const plotW = W - PAD.left - PAD.right;
+  const plotH = height - PAD.top - PAD.bottom;
+  const bw = plotW / Math.max(1, bars.length);
+  const ticks = bars.map((b, j) => ({ x: PAD.left + (j + 0.5) * bw, label: b.label }));
+  const out = frame(height, yMax, '%', ticks, `${feature}: share of rows by value (PSI ${short(psi)}${over ? ', drifted' : ''})`);
+  out.push(
+    legend([
+      { label: 'reference', color: COLORS.ref },
+      { label: over ? 'this run (drifted)' : 'this run', color: over ? COLORS.over : COLORS.new },
+    ]),
+  );
+  bars.forEach((b, j) => {
+    for (const [k, name, share, color] of [
+      [0, 'ref', b.ref, COLORS.ref],
+      [1, 'new', b.now, over ? COLORS.over : COLORS.new],
+    ] as const) {
+      const h = Math.max(share > 0 ? 1 : 0, ((share * 100) / yMax) * plotH);
+      const w = bw / 2 - 2;
+      out.push(
+        `<rect class="${name}" x="${(PAD.left + j * bw + 2 + k * (w + 0.5)).toFixed(1)}" y="${(PAD.top + plotH - h).toFixed(1)}" width="${Math.max(1, w).toFixed(1)}" height="${h.toFixed(1)}" fill="${color}"><title>${escapeXml(`${feature} = ${b.label}: ${name === 'ref' ? 'reference' : 'this run'} ${(share * 100).toFixed(2)}%`)}</title></rect>`,
+      );
+    }
+  });
+  return svg(`values:${escapeXml(feature)}`, height, `${feature} by value: reference and this run`, out);
 }

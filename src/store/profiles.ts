@@ -6,8 +6,23 @@ import type { Queryable } from './queryable.ts';
 /** Percentiles 0, 1, ..., 100 (101 values), so any histogram can be drawn from them later. */
 export type Percentiles = number[];
 
-export interface Histogram {
-  /** bin edges, ascending; counts has edges.length + 1 entries: (-inf, e0), [e0, e1), ..., [e_last, +inf) */
+/**
+ * A feature's bins and the rows in each, counted exactly over the profile's sample (docs/guardrails.md, "Bins").
+ * `values` (a discrete feature): one bin per value in `edges`, then one for any other finite value.
+ * `ranges`: (-inf, e0), {e0}, (e0, e1), {e1}, ..., {e_last}, (e_last, +inf): every edge is a bin of its own, so a
+ * point mass at an edge (the zero of a mostly-zero feature) is one bin.
+ * Either way the last count is the rows with no finite value (NULL, NaN, Inf).
+ */
+export interface Bins {
+  kind: 'values' | 'ranges';
+  /** ascending */
+  edges: number[];
+  counts: number[];
+}
+
+/** Profiles stored before bins existed: counts over (-inf, e0), [e0, e1), ..., [e_last, +inf). */
+export interface LegacyHistogram {
+  kind?: undefined;
   edges: number[];
   counts: number[];
 }
@@ -26,10 +41,12 @@ export interface FeatureProfile {
   max: number | null;
   /** p1, p5, p25, p50, p75, p95, p99 of the finite values */
   quantiles: { p1: number; p5: number; p25: number; p50: number; p75: number; p95: number; p99: number } | null;
-  /** this run's own decile cut points (9 values): the bins a later run is compared on */
+  /** this run's own decile cut points (9 values), approximate (t-digest) */
   deciles: number[];
-  /** counts over the reference's decile edges; null on a first run (no reference) */
-  histogram: Histogram | null;
+  /** this run's own bins, counted exactly: what a later run is compared with (absent in older profiles) */
+  bins?: Bins;
+  /** this run counted on the reference's bins; null on a first run (no reference) */
+  histogram: Bins | LegacyHistogram | null;
   /** optional (profiles stored before the unit-error gate measured it have none): what that gate compares */
   scale?: FeatureScale;
 }
@@ -66,6 +83,10 @@ export interface OutputProfile {
   top1Percentiles: Percentiles;
   /** every stored score */
   scorePercentiles: Percentiles;
+  /** the rank-1 score's own bins with exact counts over the same 10k-user sample (absent in older profiles) */
+  top1Bins?: Bins;
+  /** the rank-1 scores counted on the reference's top1Bins (null without a reference) */
+  top1Histogram?: Bins | null;
   /** per item index: how many users have it in their top K */
   itemCounts: number[];
   /** distinct items recommended / items */
@@ -80,8 +101,13 @@ export interface OutputProfile {
 export interface Comparison {
   runId: number;
   referenceRunId: number;
-  /** per feature: population stability index on the reference's deciles */
-  psi: { feature: string; psi: number }[];
+  /**
+   * per feature: population stability index and Jensen–Shannon distance (base 2) of this run's counts on the
+   * reference's bins against the reference's own counts; kind: the reference's bins (absent in older comparisons)
+   */
+  psi: { feature: string; psi: number; js?: number; kind?: Bins['kind'] }[];
+  /** set when the PSI is not from exact counts on the reference's bins, saying why */
+  psiNote?: string;
   /** added to every bin share before the log, so an empty bin does not give infinity */
   psiEpsilon: number;
   /** the PSI above which a feature counts as drifted */
@@ -89,6 +115,8 @@ export interface Comparison {
   driftedFeatureShare: number;
   /** Jensen–Shannon distance (base 2, in [0, 1]) between the two item-popularity distributions */
   itemJsDistance: number;
+  /** the rank-1 score's PSI and JS distance on the reference's bins, from exact counts (absent when not counted on them) */
+  top1Score?: { psi: number; js: number };
   /** users present in both, sampled by a stable hash (up to 100k) */
   sampleUsers: number;
   meanOverlapAtK: number;

@@ -24,7 +24,8 @@ export function formatComparison(c: Comparison): string {
         [`drifted features (PSI > ${c.psiDriftThreshold})`, `${drifted.length} of ${c.psi.length} (${f(c.driftedFeatureShare, 3)})`],
         ...worst.map((p) => [`  PSI ${p.feature}`, f(p.psi)]),
       ],
-    )
+    ) +
+    (c.psiNote ? `note: ${c.psiNote}\n` : '')
   );
 }
 
