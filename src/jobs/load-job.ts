@@ -2,6 +2,7 @@
 // every error names the file and the field. Adding a job means adding a file: nothing in src/ knows job names.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
 import { BadInputError } from '../errors.ts';
 import { JOB_NAME, type JobFile, jobFileSchema } from './job-schema.ts';
@@ -227,6 +228,21 @@ export function parseJob(file: string, text: string, root: string): JobDefinitio
   return Object.freeze(toJobDefinition(name, file, j, root));
 }
 
+/**
+ * The demo's job lives in the package's demo/ folder, not in jobs/: the user's jobs/ holds only the user's
+ * jobs. `--job demo` always finds it; `serve` and `schedule` take it only while jobs/ holds no job at all
+ * (a fresh clone, right after `batchcast demo`), so it never runs, serves or fails beside a user's job.
+ */
+export const DEMO_JOB = 'demo';
+export const DEMO_JOBS_DIR = fileURLToPath(new URL('../../demo', import.meta.url));
+
+/** The jobs `serve` and `schedule` act on: every job file in jobs/, or the demo's job while there is none. */
+export function projectJobs(jobsDir: string): string[] {
+  const names = listJobs(jobsDir);
+  return names.length ? names : [DEMO_JOB];
+}
+
+/** The job files in jobs/ (the user's jobs; the demo's job is not among them). */
 export function listJobs(jobsDir: string): string[] {
   if (!existsSync(jobsDir)) return [];
   return readdirSync(jobsDir)
@@ -241,6 +257,7 @@ export function loadJob(jobsDir: string, name: string, root = path.dirname(jobsD
     throw new BadInputError(`job name ${JSON.stringify(name)} is not valid: use lower-case letters, digits, - and _`);
   }
   const file = path.join(jobsDir, `${name}.json`);
+  if (!existsSync(file) && name === DEMO_JOB) return loadJob(DEMO_JOBS_DIR, name, root);
   if (!existsSync(file)) {
     const known = listJobs(jobsDir);
     throw new BadInputError(

@@ -13,7 +13,7 @@ import pLimit from 'p-limit';
 import type { Config } from '../config/load-config.ts';
 import type { Db } from '../db/connect.ts';
 import { BadInputError, describeError, exitCodeOf } from '../errors.ts';
-import { type JobDefinition, listJobs, loadJob } from '../jobs/load-job.ts';
+import { type JobDefinition, loadJob, projectJobs } from '../jobs/load-job.ts';
 import type { Logger } from '../log.ts';
 import { claimDate } from '../store/claim-date.ts';
 import { hasSucceeded, heldRun, lastSucceededDate } from '../store/date-statuses.ts';
@@ -31,7 +31,7 @@ export interface SchedulerOptions {
   config: Config;
   db: Db;
   log: Logger;
-  /** job names; default: every job in jobs/ that has a schedule */
+  /** job names; default: every job in jobs/ that has a schedule (the demo's only while jobs/ holds none) */
   jobs?: string[];
   /** tests pass a fake clock and call check() themselves */
   clock?: Clock;
@@ -79,7 +79,7 @@ export class Scheduler {
   /** Loads the jobs, starts the wake-ups and runs the start-up pass (catch-up). */
   async start(): Promise<PassResult[]> {
     const { config, log } = this.o;
-    const names = this.o.jobs?.length ? this.o.jobs : listJobs(config.jobsDir);
+    const names = this.o.jobs?.length ? this.o.jobs : projectJobs(config.jobsDir);
     for (const name of names) {
       const job: JobDefinition = loadJob(config.jobsDir, name, config.root);
       if (!job.schedule) {
