@@ -45,7 +45,7 @@ export interface JobDefinition {
   minRows: number;
   badRows: { mode: 'reject' | 'skip'; maxBadFraction: number };
   fallback: boolean;
-  schedule: { cron: string; timezone: string; catchupDays: number } | undefined;
+  schedule: JobSchedule | undefined;
   /** keep: generations per date; days: dates older than this are dropped; archive: path template before dropping */
   retention: {
     keep: number;
@@ -59,6 +59,16 @@ export interface JobDefinition {
   intraOpThreads: number | undefined;
   /** thresholds a run must meet to be published (src/guard/gates.ts) */
   gates: JobGates;
+}
+
+export interface JobSchedule {
+  cron: string;
+  timezone: string;
+  catchupDays: number;
+  /** the first date the scheduler runs; undefined: the earliest date with data, else the job's first run */
+  startDate: string | undefined;
+  /** wait for a date's files instead of failing it (undefined: fail at once) */
+  waitForData: { timeoutSeconds: number; pollSeconds: number } | undefined;
 }
 
 /** Thresholds for a run to be published. Value gates judge the run alone; change gates judge it against its reference. */
@@ -170,7 +180,16 @@ function toJobDefinition(name: string, file: string, j: JobFile, root: string): 
     minRows: j.min_rows,
     badRows: { mode: j.bad_rows?.mode ?? 'reject', maxBadFraction: j.bad_rows?.max_bad_fraction ?? 0 },
     fallback: j.fallback,
-    schedule: j.schedule && { cron: j.schedule.cron, timezone: j.schedule.timezone, catchupDays: j.schedule.catchup_days },
+    schedule: j.schedule && {
+      cron: j.schedule.cron,
+      timezone: j.schedule.timezone,
+      catchupDays: j.schedule.catchup_days,
+      startDate: j.schedule.start_date,
+      waitForData: j.schedule.wait_for_data && {
+        timeoutSeconds: j.schedule.wait_for_data.timeout_seconds,
+        pollSeconds: j.schedule.wait_for_data.poll_seconds,
+      },
+    },
     retention: {
       keep: j.retention?.keep ?? 3,
       days: j.retention?.days,

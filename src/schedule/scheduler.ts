@@ -18,9 +18,12 @@ import type { Logger } from '../log.ts';
 import { claimDate } from '../store/claim-date.ts';
 import { hasSucceeded, heldRun, lastSucceededDate } from '../store/date-statuses.ts';
 import { migrate } from '../store/migrate.ts';
+import { addRunTiming } from '../store/waiting-runs.ts';
 import { type DateOutcome, heldOutcome } from './date-outcome.ts';
 import { type SpawnedRun, spawnRun } from './spawn-run.ts';
+import { startDateOf } from './start-date.ts';
 import { dueDates, latestTick, nextTick, type Schedule } from './ticks.ts';
+import { waitForData } from './wait-for-data.ts';
 
 export interface Clock {
   now(): Date;
@@ -55,6 +58,7 @@ const WATCHDOG_MAX_MS = 3_600_000;
 
 interface ScheduledJob {
   name: string;
+  def: JobDefinition;
   schedule: Schedule;
   handledTick: number;
   chain: Promise<unknown>;
@@ -66,6 +70,8 @@ export class Scheduler {
   private readonly tasks: ScheduledTask[] = [];
   private readonly limit: ReturnType<typeof pLimit>;
   private readonly stopRuns = new AbortController();
+  /** aborted as soon as stopping starts: a date waiting for its files stops waiting (its row stays) */
+  private readonly stopWaits = new AbortController();
   private readonly inFlight = new Set<Promise<unknown>>();
   private watchdog: NodeJS.Timeout | undefined;
   private stopping = false;
@@ -87,7 +93,7 @@ export class Scheduler {
           throw new BadInputError(`job ${name} has no "schedule" in ${job.file}; add one, e.g. { "cron": "0 2 * * *" }`);
         continue;
       }
-      this.jobs.set(name, { name, schedule: job.schedule, handledTick: -Infinity, chain: Promise.resolve() });
+      this.jobs.set(name, { name, def: job, schedule: job.schedule, handledTick: -Infinity, chain: Promise.resolve() });
     }
     if (!this.jobs.size) throw new BadInputError(`no job in ${config.jobsDir} has a "schedule"; nothing to do`);
     await migrate(this.o.db.pool);
@@ -126,6 +132,7 @@ export class Scheduler {
 
   private async drain(graceMs: number): Promise<void> {
     this.stopping = true;
+    this.stopWaits.abort();
     clearTimeout(this.watchdog);
     for (const task of this.tasks) await task.destroy();
     if (!this.inFlight.size) return;
@@ -176,13 +183,20 @@ export class Scheduler {
     if (reason !== 'startup' && tick.at.getTime() <= job.handledTick) return result;
     const last = await lastSucceededDate(this.o.db.pool, job.name);
     job.handledTick = Math.max(job.handledTick, tick.at.getTime()); // only once the ledger answered
-    const due = dueDates(job.schedule, now, last);
+    // Catch-up never goes before the job's start (schedule.start_date, else its first date with data).
+    const start = await startDateOf(job.def, this.o.db.pool, this.o.config);
+    const due = dueDates({ ...job.schedule, startDate: start.date }, now, last);
     const log = this.o.log.child({ job: job.name });
     if (due.length)
-      log.info(`${due.length} date(s) due: ${due.join(', ')}`, { reason, tick: tick.at.toISOString(), lastSucceeded: last ?? null });
+      log.info(`${due.length} date(s) due: ${due.join(', ')}`, {
+        reason,
+        tick: tick.at.toISOString(),
+        lastSucceeded: last ?? null,
+        startDate: start.date ?? null,
+      });
     for (const date of due) {
       if (this.stopping) break;
-      const outcome = await this.runDate(job.name, date).catch(
+      const outcome = await this.runDate(job.def, date).catch(
         (err): DateOutcome => ({ job: job.name, date, status: 'failed', exitCode: exitCodeOf(err), note: describeError(err) }),
       );
       result.outcomes.push(outcome);
@@ -201,8 +215,9 @@ export class Scheduler {
     return result;
   }
 
-  private async runDate(job: string, date: string): Promise<DateOutcome> {
+  private async runDate(def: JobDefinition, date: string): Promise<DateOutcome> {
     const { config, db, log } = this.o;
+    const job = def.name;
     const claim = await claimDate(db.url, config, job, date);
     if (!claim) return { job, date, status: 'busy', note: 'another scheduler or backfill is on this date' };
     try {
@@ -210,12 +225,17 @@ export class Scheduler {
       // A held date needs a person: rerunning it every tick would hold it again (or, worse, not).
       const held = await heldRun(db.pool, job, date);
       if (held !== undefined) return heldOutcome(job, date, held);
+      // Files not there yet: wait for them (schedule.wait_for_data) outside a run slot, or fail as late.
+      const waited = await waitForData({ job: def, date, db: db.pool, config, log, signal: this.stopWaits.signal });
+      if (!waited.ready) return waited.outcome;
       // Checked again once a slot is free: a date queued behind another job's run must not start after SIGTERM.
       const stopping: SpawnedRun = { job, date, status: 'interrupted', note: 'scheduler stopping' };
       const run = await this.limit(async () =>
         this.stopping ? stopping : spawnRun({ job, date, config, dbUrl: db.url, log, signal: this.stopRuns.signal }),
       );
       if (run.status === 'busy') run.note = 'another process holds the run lock and is doing this date; left to it';
+      if (waited.seconds > 0 && run.runId !== undefined)
+        await addRunTiming(db.pool, run.runId, 'wait_for_data', Math.round(waited.seconds * 1000));
       const { result: _result, ...outcome } = run;
       return outcome;
     } finally {

@@ -9,11 +9,20 @@ export function scheduleCommand(program: Command): void {
     .description('run scheduled jobs on their cron expressions, catching up missed dates; stops cleanly on SIGTERM')
     .option('--job <name...>', 'only these jobs (default: every job in jobs/ with a "schedule")')
     .option('--once', 'run what is due now (catch-up included) and exit: for system cron or a Kubernetes CronJob')
+    .option('--dry-run', 'run nothing: list per job the dates due now (catch-up) and the next runs, with where the schedule starts')
     .option('--workers <n>', 'inference worker threads per run', int('--workers'))
     .option('--threads <n>', 'ONNX Runtime intra-op threads per worker', int('--threads'))
-    .action(async (opts: GlobalFlags & { job?: string[]; once?: boolean }) => {
-      const { failOnFailedDates, printDateOutcomes } = await import('../output/ledger.ts');
+    .action(async (opts: GlobalFlags & { job?: string[]; once?: boolean; dryRun?: boolean }) => {
       const ctx = await context(opts);
+      if (opts.dryRun) {
+        const [{ previewSchedule }, { printSchedulePreview }] = await Promise.all([
+          import('../../schedule/preview-schedule.ts'),
+          import('../output/schedule-preview.ts'),
+        ]);
+        printSchedulePreview(await withDb(ctx, (db) => previewSchedule({ config: ctx.config, db: db.pool, jobs: opts.job })), opts);
+        return;
+      }
+      const { failOnFailedDates, printDateOutcomes } = await import('../output/ledger.ts');
       const { signal } = stopOnSignals({ log: ctx.log, stopping: 'the scheduler' });
       const started = performance.now();
       const { runScheduler } = await import('../../schedule/scheduler.ts');
