@@ -24,6 +24,7 @@ import { type SpawnedRun, spawnRun } from './spawn-run.ts';
 import { startDateOf } from './start-date.ts';
 import { dueDates, latestTick, nextTick, type Schedule } from './ticks.ts';
 import { waitForData } from './wait-for-data.ts';
+import { alertOf, WebhookAlerts } from './webhook-alerts.ts';
 
 export interface Clock {
   now(): Date;
@@ -40,6 +41,8 @@ export interface SchedulerOptions {
   clock?: Clock;
   /** 'timers': node-cron and the watchdog wake the scheduler up; 'manual': only check() does */
   wake?: 'timers' | 'manual';
+  /** told of every held, failed and late date (config alerts.webhookUrl); never waited for */
+  alerts?: WebhookAlerts;
 }
 
 export interface PassResult {
@@ -200,6 +203,8 @@ export class Scheduler {
         (err): DateOutcome => ({ job: job.name, date, status: 'failed', exitCode: exitCodeOf(err), note: describeError(err) }),
       );
       result.outcomes.push(outcome);
+      const alert = alertOf(outcome);
+      if (alert) this.o.alerts?.send(alert);
       const fields = {
         date,
         status: outcome.status,
@@ -279,7 +284,8 @@ export interface RunSchedulerOptions extends SchedulerOptions {
 
 /** The `batchcast schedule` command: start, run until SIGTERM (or one pass with --once), stop gracefully. */
 export async function runScheduler(o: RunSchedulerOptions): Promise<DateOutcome[]> {
-  const scheduler = new Scheduler({ ...o, wake: o.once ? 'manual' : o.wake });
+  const alerts = o.alerts ?? WebhookAlerts.fromConfig(o.config, o.log);
+  const scheduler = new Scheduler({ ...o, alerts, wake: o.once ? 'manual' : o.wake });
   const outcomes: DateOutcome[] = [];
   const stopOnAbort = () => {
     void scheduler.stop();
@@ -293,6 +299,7 @@ export async function runScheduler(o: RunSchedulerOptions): Promise<DateOutcome[
   } finally {
     o.until?.removeEventListener('abort', stopOnAbort);
     await scheduler.stop();
+    await alerts?.flush(o.config.alerts.flushMs);
   }
   return outcomes;
 }
