@@ -11,6 +11,7 @@ import { jobGauges } from '../src/metrics/job-metrics.ts';
 import { exitCodeFor } from '../src/schedule/date-outcome.ts';
 import { Scheduler } from '../src/schedule/scheduler.ts';
 import { readJobFigures } from '../src/store/job-figures.ts';
+import { showRuns } from '../src/store/ledger.ts';
 import { migrate } from '../src/store/migrate.ts';
 import { type Fixture, makeFixture } from './fixtures.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';
@@ -68,6 +69,10 @@ describe('wait_for_data', () => {
     try {
       const pass = scheduler.start();
       const waiting = await until('a waiting row', async () => (await runsOf(d2)).find((r) => r.status === 'waiting'));
+      // `batchcast runs --status waiting` shows it
+      expect((await showRuns(t.db, { job: fx.job, status: 'waiting' })).map((r) => [r.prediction_date, r.status])).toEqual([
+        [d2, 'waiting'],
+      ]);
       // the metrics show it: batchcast_job_runs{status="waiting"} 1
       const registry = new client.Registry();
       jobGauges(registry, await readJobFigures(t.db.pool, { job: fx.job }), { lastSuccess: false });
