@@ -13,6 +13,7 @@ import { Scheduler } from '../src/schedule/scheduler.ts';
 import { readJobFigures } from '../src/store/job-figures.ts';
 import { showRuns } from '../src/store/ledger.ts';
 import { migrate } from '../src/store/migrate.ts';
+import { startWaiting } from '../src/store/waiting-runs.ts';
 import { type Fixture, makeFixture } from './fixtures.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';
 
@@ -98,6 +99,19 @@ describe('wait_for_data', () => {
       await scheduler.stop();
     }
   }, 120_000);
+
+  it('a waiting row left by a scheduler that died, for a date since run by hand, goes at the next pass', async () => {
+    const stale = await startWaiting(t.db.pool, fx.job, d1); // d1 succeeded in the test above
+    expect((await runsOf(d1)).map((r) => r.status)).toEqual(['succeeded', 'waiting']);
+    const config = loadConfig({ databaseUrl: t.url, root: fx.root, workers: 1, intraOpThreads: 1 }, {});
+    const scheduler = new Scheduler({ config, db: t.db, log, wake: 'manual', clock });
+    try {
+      await scheduler.start();
+    } finally {
+      await scheduler.stop();
+    }
+    expect((await runsOf(d1)).map((r) => Number(r.run_id))).not.toContain(stale.runId);
+  }, 60_000);
 
   it('past the timeout the date fails as late, with its own exit code', async () => {
     const d3 = '2026-11-22';

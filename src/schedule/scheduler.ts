@@ -18,7 +18,7 @@ import type { Logger } from '../log.ts';
 import { claimDate } from '../store/claim-date.ts';
 import { hasSucceeded, heldRun, lastSucceededDate } from '../store/date-statuses.ts';
 import { migrate } from '../store/migrate.ts';
-import { addRunTiming } from '../store/waiting-runs.ts';
+import { addRunTiming, clearStaleWaiting } from '../store/waiting-runs.ts';
 import { type DateOutcome, heldOutcome } from './date-outcome.ts';
 import { type SpawnedRun, spawnRun } from './spawn-run.ts';
 import { startDateOf } from './start-date.ts';
@@ -184,6 +184,7 @@ export class Scheduler {
     // A second wake-up for a tick already handled (node-cron and the watchdog, a repeated DST hour, a clock
     // stepped back) has nothing new to do. Start-up always looks: the ledger may have changed meanwhile.
     if (reason !== 'startup' && tick.at.getTime() <= job.handledTick) return result;
+    await clearStaleWaiting(this.o.db.pool, job.name);
     const last = await lastSucceededDate(this.o.db.pool, job.name);
     job.handledTick = Math.max(job.handledTick, tick.at.getTime()); // only once the ledger answered
     // Catch-up never goes before the job's start (schedule.start_date, else its first date with data).

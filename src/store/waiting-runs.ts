@@ -35,6 +35,20 @@ export async function markLate(db: Queryable, runId: number, error: string): Pro
   ]);
 }
 
+/**
+ * Waiting rows of dates that have succeeded meanwhile (a scheduler killed while it waited, then the date run
+ * by hand or by a backfill): nobody waits for them any more. Returns how many went.
+ */
+export async function clearStaleWaiting(db: Queryable, job: string): Promise<number> {
+  const { rowCount } = await db.query(
+    `delete from batchcast.runs w
+      where w.job = $1 and w.status = 'waiting'
+        and exists (select 1 from batchcast.runs s where s.job = w.job and s.prediction_date = w.prediction_date and s.status = 'succeeded')`,
+    [job],
+  );
+  return rowCount ?? 0;
+}
+
 /** Adds one timing (milliseconds, as every timing) to a finished run's timings, e.g. how long its date waited for data. */
 export async function addRunTiming(db: Queryable, runId: number, name: string, ms: number): Promise<void> {
   await db.query(
