@@ -3,6 +3,7 @@
 // written. Dates are relative to today: the CLI runs on the real clock. The cron fires at 00:00 UTC, so
 // its latest tick has always passed and scores yesterday.
 import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDays, dateRange } from '../src/dates.ts';
 import { type Fixture, makeFixture } from './fixtures.ts';
@@ -71,6 +72,23 @@ describe('schedule --dry-run', () => {
     expect(p.catchUp.find((d: { date: string }) => d.date === addDays(today, -2)).note).toBe(
       'no files yet: waits up to 3600 s, looking every 30 s',
     );
+  });
+
+  it('a job with no data on disk and no run yet catches nothing up: it starts at its latest tick', async () => {
+    const job = JSON.parse(readFileSync(fx.jobFile, 'utf8'));
+    writeFileSync(
+      path.join(fx.jobsDir, 'empty.json'),
+      JSON.stringify({
+        ...job,
+        features: { ...job.features, path: 'data/none/dt=*/*.parquet' },
+        schedule: { cron: '0 0 * * *', catchup_days: 10 },
+      }),
+    );
+    const r = await preview(['--job', 'empty']);
+    expect(r.code, r.stderr).toBe(0);
+    const [p] = JSON.parse(r.stdout);
+    expect(p.start).toEqual({ date: yesterday, from: 'first run' });
+    expect(p.catchUp).toEqual([{ date: yesterday, action: 'run', files: false, note: 'no files yet: would fail' }]);
   });
 
   it('prints a table a person can read', async () => {

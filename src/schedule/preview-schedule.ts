@@ -72,7 +72,7 @@ export async function previewSchedule(o: PreviewOptions): Promise<SchedulePrevie
 async function previewJob(job: JobDefinition, now: Date, o: PreviewOptions): Promise<SchedulePreview> {
   const schedule = job.schedule!;
   const [start, last, onDisk] = await Promise.all([
-    startDateOf(job, o.db, o.config),
+    startDateOf(job, o.db, o.config, now),
     lastSucceededDate(o.db, job.name).catch(emptyWhenUnmigrated(undefined)),
     withDuckDB(duckOptions(o.config), (conn) => partitionDates(conn, job)).catch(() => [] as string[]),
   ]);

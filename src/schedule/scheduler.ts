@@ -187,8 +187,8 @@ export class Scheduler {
     await clearStaleWaiting(this.o.db.pool, job.name);
     const last = await lastSucceededDate(this.o.db.pool, job.name);
     job.handledTick = Math.max(job.handledTick, tick.at.getTime()); // only once the ledger answered
-    // Catch-up never goes before the job's start (schedule.start_date, else its first date with data).
-    const start = await startDateOf(job.def, this.o.db.pool, this.o.config);
+    // Catch-up never goes before the job's start (schedule.start_date, else its first date with data, else its first run).
+    const start = await startDateOf(job.def, this.o.db.pool, this.o.config, now);
     const due = dueDates({ ...job.schedule, startDate: start.date }, now, last);
     const log = this.o.log.child({ job: job.name });
     if (due.length)

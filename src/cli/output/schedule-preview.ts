@@ -17,7 +17,7 @@ export function printSchedulePreview(previews: SchedulePreview[], flags: OutputF
   }
   const out: string[] = [];
   for (const p of previews) {
-    const start = p.start.date ? `starts ${p.start.date} (${FROM[p.start.from]})` : 'no start date (no data found, no run yet)';
+    const start = p.start.date ? `starts ${p.start.date} (${FROM[p.start.from]})` : 'no start date';
     out.push(
       `job ${p.job}: "${p.cron}" ${p.timezone}, catch-up ${p.catchupDays} day(s), ${start}, last succeeded ${p.lastSucceeded ?? 'never'}`,
     );
