@@ -2,10 +2,12 @@
 // inputs: `features` (every date of features.path, its partition column included) and `items`. To look
 // at an export, check a partition before a run, or rewrite one with COPY ... TO 'x.parquet' (FORMAT parquet).
 // With several jobs the views are `<job>_features` and `<job>_items`.
+
+import type { Config } from '../config/load-config.ts';
 import { BadInputError } from '../errors.ts';
-import type { JobDefinition } from '../jobs/load-job.ts';
+import { type JobDefinition, loadJob, projectJobs } from '../jobs/load-job.ts';
 import type { SqlResult } from '../store/run-sql.ts';
-import { type DuckOptions, sqlIdent, sqlString, withDuckDB } from './duckdb.ts';
+import { sqlIdent, sqlString, withDuckDB } from './duckdb.ts';
 import { readerFor } from './read-items.ts';
 
 const TOKEN = /\{(date|yyyymmdd|yyyy|mm|dd|m|d)\}/g;
@@ -14,9 +16,10 @@ const WIDE_INTEGER = /^(BIGINT|UBIGINT|HUGEINT|UHUGEINT)$/;
 const safeNumber = (v: unknown) => (typeof v === 'string' && Number.isSafeInteger(Number(v)) ? Number(v) : v);
 
 export interface DuckdbSqlOptions {
-  jobs: JobDefinition[];
+  config: Pick<Config, 'jobsDir' | 'root' | 'duckdb'>;
+  /** the jobs whose files to see; default: as `serve` and `schedule` (every job in jobs/) */
+  jobs?: string[];
   query: string;
-  duckdb: DuckOptions;
 }
 
 export interface DuckdbView {
@@ -40,9 +43,10 @@ export function jobViews(jobs: JobDefinition[]): DuckdbView[] {
 export async function runDuckdbSql(o: DuckdbSqlOptions): Promise<SqlResult> {
   if (!o.query.trim())
     throw new BadInputError('sql --duckdb: the query is empty; e.g. batchcast sql --duckdb "select count(*) from features"');
-  const views = jobViews(o.jobs);
+  const names = o.jobs?.length ? o.jobs : projectJobs(o.config.jobsDir);
+  const views = jobViews(names.map((n) => loadJob(o.config.jobsDir, n, o.config.root)));
   const named = views.map((v) => v.name).join(', ') || 'none (no job)';
-  return withDuckDB(o.duckdb, async (conn) => {
+  return withDuckDB({ threads: 2, ...o.config.duckdb }, async (conn) => {
     // Views are lazy: one whose files are missing fails only when a query uses it.
     for (const v of views) await conn.run(`CREATE VIEW ${sqlIdent(v.name)} AS SELECT * FROM ${v.source}`);
     try {

@@ -18,13 +18,8 @@ export function sqlCommand(program: Command): void {
       const { printSql } = await import('../output/setup.ts');
       const ctx = await context({ ...opts, quiet: opts.quiet ?? true }); // the rows are the output; say only what went wrong
       if (opts.duckdb) {
-        const [{ loadJob, projectJobs }, { runDuckdbSql }] = await Promise.all([
-          import('../../jobs/load-job.ts'),
-          import('../../read/run-duckdb-sql.ts'),
-        ]);
-        const names = opts.job?.length ? opts.job : projectJobs(ctx.config.jobsDir);
-        const jobs = names.map((n) => loadJob(ctx.config.jobsDir, n, ctx.config.root));
-        printSql(await runDuckdbSql({ jobs, query, duckdb: { threads: 2, ...ctx.config.duckdb } }), opts);
+        const { runDuckdbSql } = await import('../../read/run-duckdb-sql.ts');
+        printSql(await runDuckdbSql({ config: ctx.config, jobs: opts.job, query }), opts);
         return;
       }
       const { runSql } = await import('../../store/run-sql.ts');
