@@ -104,5 +104,11 @@ describe('schedule --dry-run', () => {
     expect(r.stdout).toMatch(new RegExp(`${addDays(today, -2)}\\s+run\\s+no\\s+no files yet: waits up to 3600 s`));
     expect(r.stdout).toContain(`${addDays(today, 1)} 00:00 UTC  scores ${today}`);
     expect(r.stdout).toContain('nothing was run: this is a preview');
+    const next = await runCli(['schedule', 'next', '--job', 'nightly'], {
+      DATABASE_URL: t.url,
+      BATCHCAST_ROOT: fx.root,
+      BATCHCAST_LOG_LEVEL: 'warn',
+    });
+    expect(next.stdout).toBe(r.stdout);
   });
 });
