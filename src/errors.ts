@@ -22,6 +22,11 @@ export const ExitCode = {
    * published, the previous generation is still served. A person decides: batchcast publish --run R --reason.
    */
   held: 6,
+  /**
+   * Late: a scheduled date's input files did not arrive within its job's schedule.wait_for_data timeout.
+   * Nothing ran; the upstream export is late or broken. The next scheduler pass looks again.
+   */
+  late: 7,
 } as const;
 
 export class BatchcastError extends Error {

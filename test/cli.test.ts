@@ -1,5 +1,5 @@
 // The CLI as cron and people use it: a child process, exit codes, one-line errors, and the embedded default.
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../src/db/embedded.ts';
 import { type Fixture, makeFixture } from './fixtures.ts';
 import { createTestDb, type TestDb } from './helpers.ts';
-import { repo, runCli } from './run-cli.ts';
+import { runCli } from './run-cli.ts';
 
 let t: TestDb;
 let fx: Fixture;
@@ -85,7 +85,6 @@ describe('batchcast demo on the embedded PostgreSQL', () => {
     const root = mkdtempSync(path.join(os.tmpdir(), 'batchcast-demo-'));
     chmodSync(root, 0o755);
     mkdirSync(path.join(root, 'jobs'));
-    copyFileSync(path.join(repo, 'jobs', 'demo.json'), path.join(root, 'jobs', 'demo.json'));
     const r = await runCli(
       ['demo', '--users', '3000', '--items', '400', '--days', '2', '--end-date', '2026-11-20'],
       { BATCHCAST_ROOT: root, BATCHCAST_PG_DIR: path.join(root, 'pg'), BATCHCAST_PG_PORT: String(await freePort()) },

@@ -148,6 +148,9 @@ describe('loadConfig', () => {
         .flatMap((s) => s.env ?? [])
         .sort(),
     ).toEqual([
+      'BATCHCAST_ALERT_AUTHORIZATION',
+      'BATCHCAST_ALERT_FORMAT',
+      'BATCHCAST_ALERT_WEBHOOK_URL',
       'BATCHCAST_CHUNK_ROWS',
       'BATCHCAST_COPY_CONNECTIONS',
       'BATCHCAST_DUCKDB_ALLOW_UNSIGNED_EXTENSIONS',

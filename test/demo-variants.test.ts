@@ -1,6 +1,6 @@
 // `batchcast demo --model int8`: the same data, another variant of the same model, published and shown.
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,7 +47,6 @@ describe('batchcast demo --model', () => {
   it('runs fp32, then int8 on the same data, and records which model made each run', async () => {
     const root = mkdtempSync(path.join(os.tmpdir(), 'batchcast-demo-variants-'));
     mkdirSync(path.join(root, 'jobs'));
-    copyFileSync(path.join(repo, 'jobs', 'demo.json'), path.join(root, 'jobs', 'demo.json'));
 
     const fp32 = await demo(root, t.url, []);
     expect(fp32.code, fp32.stderr).toBe(0);

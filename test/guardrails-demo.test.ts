@@ -19,7 +19,7 @@ beforeAll(async () => {
   t = await createTestDb('guard_demo');
   root = mkdtempSync(path.join(os.tmpdir(), 'batchcast-guard-demo-'));
   mkdirSync(path.join(root, 'jobs'));
-  copyFileSync(path.join(repo, 'jobs', 'demo.json'), path.join(root, 'jobs', 'demo.json'));
+  copyFileSync(path.join(repo, 'demo', 'demo.json'), path.join(root, 'jobs', 'demo.json'));
   ({ dates } = await generateDemo({
     outDir: path.join(root, 'data', 'demo'),
     users: 20_000,

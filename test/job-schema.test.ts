@@ -21,13 +21,16 @@ describe('job schema', () => {
     expect(committed, 'run `npm run schema` and commit schema/job.schema.json').toEqual(jobJsonSchema());
   });
 
-  it('validates every job in jobs/, each pointing editors at the schema', () => {
-    const jobs = listJobs(path.join(repo, 'jobs'));
-    expect(jobs.length).toBeGreaterThan(0);
-    for (const name of jobs) {
-      const file = JSON.parse(readFileSync(path.join(repo, 'jobs', `${name}.json`), 'utf8'));
-      expect(file.$schema, `jobs/${name}.json`).toBe('../schema/job.schema.json');
-      expect(loadJob(path.join(repo, 'jobs'), name, repo).name).toBe(name);
+  it('validates every job shipped (the demo job in demo/, any in jobs/), each pointing editors at the schema', () => {
+    const shipped = [
+      ...listJobs(path.join(repo, 'jobs')).map((n) => ['jobs', n]),
+      ...listJobs(path.join(repo, 'demo')).map((n) => ['demo', n]),
+    ];
+    expect(shipped).toContainEqual(['demo', 'demo']);
+    for (const [dir, name] of shipped) {
+      const file = JSON.parse(readFileSync(path.join(repo, dir, `${name}.json`), 'utf8'));
+      expect(file.$schema, `${dir}/${name}.json`).toBe('../schema/job.schema.json');
+      expect(loadJob(path.join(repo, dir), name, repo).name).toBe(name);
     }
   });
 

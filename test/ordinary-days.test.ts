@@ -35,7 +35,7 @@ beforeAll(async () => {
   t = await createTestDb('ordinary_days');
   root = mkdtempSync(path.join(os.tmpdir(), 'batchcast-ordinary-days-'));
   mkdirSync(path.join(root, 'jobs'));
-  copyFileSync(path.join(repo, 'jobs', 'demo.json'), path.join(root, 'jobs', 'demo.json'));
+  copyFileSync(path.join(repo, 'demo', 'demo.json'), path.join(root, 'jobs', 'demo.json'));
   ({ dates } = await generateDemo({
     outDir: path.join(root, 'data', 'demo'),
     users: 2_000,

@@ -1,14 +1,14 @@
 // SQL on the embedded default, as a newcomer meets it: `demo` (which stops its server when it exits), then
 // `sql` (which starts it again), then `db start` to keep it up for psql, and `db stop`.
 import { execFile } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, runningServer } from '../src/db/embedded.ts';
-import { repo, runCli } from './run-cli.ts';
+import { runCli } from './run-cli.ts';
 
 const date = '2026-11-20';
 let root: string;
@@ -18,7 +18,6 @@ beforeAll(async () => {
   root = mkdtempSync(path.join(os.tmpdir(), 'batchcast-sql-'));
   chmodSync(root, 0o755); // the postgres user must reach its data directory inside
   mkdirSync(path.join(root, 'jobs'));
-  copyFileSync(path.join(repo, 'jobs', 'demo.json'), path.join(root, 'jobs', 'demo.json'));
   env = { BATCHCAST_ROOT: root, BATCHCAST_PG_DIR: path.join(root, 'pg'), BATCHCAST_PG_PORT: String(await freePort()) };
   const demo = await runCli(['demo', '--users', '2000', '--items', '300', '--days', '1', '--end-date', date], env, 240_000);
   expect(demo.code, demo.stderr).toBe(0);

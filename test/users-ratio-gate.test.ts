@@ -122,7 +122,7 @@ it('30 ordinary demo days: the day-over-day users ratio stays inside both defaul
   });
   expect(counts).toHaveLength(dates.length);
   const ratios = counts.slice(1).map((n, i) => n / counts[i]);
-  const demo = parseJob('jobs/demo.json', readFileSync(path.join(import.meta.dirname, '..', 'jobs', 'demo.json'), 'utf8'), root);
+  const demo = parseJob('demo/demo.json', readFileSync(path.join(import.meta.dirname, '..', 'demo', 'demo.json'), 'utf8'), root);
   const [lo, hi] = [Math.min(...ratios), Math.max(...ratios)];
   expect(lo).toBeGreaterThanOrEqual(demo.gates.minUsersRatio!);
   expect(hi).toBeLessThanOrEqual(demo.gates.maxUsersRatio!);

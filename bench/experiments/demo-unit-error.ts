@@ -19,7 +19,7 @@ const factor = Number(process.argv[3] ?? 100);
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const root = mkdtempSync(path.join(os.tmpdir(), 'batchcast-unit-'));
 mkdirSync(path.join(root, 'jobs'));
-copyFileSync(path.join(repo, 'jobs', 'demo.json'), path.join(root, 'jobs', 'demo.json'));
+copyFileSync(path.join(repo, 'demo', 'demo.json'), path.join(root, 'jobs', 'demo.json'));
 const url = process.env.DATABASE_URL;
 if (!url) throw new Error('set DATABASE_URL to a server where a database of its own may be created');
 const name = `bc_demo_unit_${process.pid}`;

@@ -1,5 +1,5 @@
 // The unit-error gate on ordinary demo days: generates DAYS consecutive demo days (the src/demo generator,
-// seed SEED), runs each through the real pipeline with jobs/demo.json as it is, and prints every gate that
+// seed SEED), runs each through the real pipeline with demo/demo.json as it is, and prints every gate that
 // failed and the largest max_feature_scale_ratio seen, per feature. Not part of npm test (2-3 minutes).
 //   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npx tsx bench/experiments/ordinary-days-scale.ts [DAYS] [SEED]
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -20,7 +20,7 @@ const seed = Number(process.argv[3] ?? 7);
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const root = mkdtempSync(path.join(os.tmpdir(), 'batchcast-ordinary-'));
 mkdirSync(path.join(root, 'jobs'));
-copyFileSync(path.join(repo, 'jobs', 'demo.json'), path.join(root, 'jobs', 'demo.json'));
+copyFileSync(path.join(repo, 'demo', 'demo.json'), path.join(root, 'jobs', 'demo.json'));
 const url = process.env.DATABASE_URL;
 if (!url) throw new Error('set DATABASE_URL to a server where a database of its own may be created');
 const name = `bc_ordinary_scale_${process.pid}`;

@@ -217,6 +217,35 @@ export const metricsSettings = {
     }),
 };
 
+// The webhook URL (Slack's embeds its secret) and the Authorization header are credentials: set them in
+// the environment, not in a config file that is committed.
+export const alertsSettings = {
+  webhookUrl: matching(/^https?:\/\/[^/]/, 'must be an http:// or https:// URL', 'http:// or https:// URL')
+    .optional()
+    .meta({
+      env: 'BATCHCAST_ALERT_WEBHOOK_URL',
+      secret: true,
+      description:
+        '`schedule` POSTs an alert here when a date is held, fails, or is late (past its wait_for_data timeout). Unset: no alerts.',
+    }),
+  format: oneOf(['slack', 'json']).default('slack').meta({
+    env: 'BATCHCAST_ALERT_FORMAT',
+    description:
+      'slack: `{"text": ...}`, which Slack, Mattermost, Teams workflows and Discord (`/slack`) accept; json: the alert as fields.',
+  }),
+  authorization: text()
+    .optional()
+    .meta({ env: 'BATCHCAST_ALERT_AUTHORIZATION', secret: true, description: 'Sent as the Authorization header, e.g. `Bearer <token>`.' }),
+  // 2 s per attempt and 3 attempts (backoff 0.5 s, 1 s): a receiver down costs a delivery about 8 s, in the background.
+  timeoutMs: millis(1).default(2_000).meta({ description: 'One delivery attempt gives up after this long.' }),
+  attempts: int(1, 10)
+    .default(3)
+    .meta({ description: 'Attempts per alert, with exponential backoff between them (0.5 s, 1 s, 2 s, ...).' }),
+  flushMs: millis(0)
+    .default(5_000)
+    .meta({ description: 'At exit, how long alerts still being delivered may delay it; then they are dropped (and logged).' }),
+};
+
 export const embeddedSettings = {
   dataDir: text()
     .default('data/pg')
@@ -240,6 +269,7 @@ const configShape = {
   serve: section(serveSettings),
   schedule: section(scheduleSettings),
   metrics: section(metricsSettings),
+  alerts: section(alertsSettings),
   embedded: section(embeddedSettings),
 };
 
@@ -273,6 +303,12 @@ export const settingGroups: { title: string; about: string; section?: string; se
     settings: scheduleSettings,
   },
   { title: 'Metrics', section: 'metrics', about: 'Job metrics pushed after each run.', settings: metricsSettings },
+  {
+    title: 'Alerts',
+    section: 'alerts',
+    about: 'A webhook told when a scheduled date is held, fails or is late ([scheduling.md](scheduling.md#alerts)).',
+    settings: alertsSettings,
+  },
   {
     title: 'Embedded PostgreSQL',
     section: 'embedded',

@@ -187,6 +187,25 @@ export const scheduleSchema = section({
   cron: text().describe('five fields: minute hour day-of-month month day-of-week (node-cron syntax)'),
   timezone: text().default('UTC').describe('IANA time zone the cron expression is read in'),
   catchup_days: int(0, 3650).default(7).describe('how many days back the scheduler still catches up'),
+  start_date: z
+    .string({ error: 'must be a date YYYY-MM-DD' })
+    .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD, e.g. "2026-11-01"')
+    .refine(
+      (d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d),
+      'is not a calendar date',
+    )
+    .optional()
+    .describe(
+      "the first date the scheduler runs; catch-up never goes earlier (default: the earliest date with data on disk, else the job's first run)",
+    ),
+  wait_for_data: section({
+    timeout_seconds: int(1, 7 * 86_400).describe(
+      "how long a date waits for its files, from the scheduler's first look, before it fails as late",
+    ),
+    poll_seconds: int(1, 86_400).default(60).describe('how often the scheduler looks for the files meanwhile'),
+  })
+    .optional()
+    .describe("a date whose files are not there yet is 'waiting' instead of failed, until the timeout (then exit 7, late)"),
 });
 
 /** What an archive path template lacks, or undefined: without {job} two jobs' archives of one date share a path. */

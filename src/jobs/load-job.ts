@@ -2,6 +2,7 @@
 // every error names the file and the field. Adding a job means adding a file: nothing in src/ knows job names.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
 import { BadInputError } from '../errors.ts';
 import { JOB_NAME, type JobFile, jobFileSchema } from './job-schema.ts';
@@ -58,7 +59,7 @@ export interface JobDefinition {
   minRows: number;
   badRows: { mode: 'reject' | 'skip'; maxBadFraction: number };
   fallback: boolean;
-  schedule: { cron: string; timezone: string; catchupDays: number } | undefined;
+  schedule: JobSchedule | undefined;
   /** keep: generations per date; days: dates older than this are dropped; archive: path template before dropping */
   retention: {
     keep: number;
@@ -92,6 +93,16 @@ export interface ColumnExpectations {
 export interface JobExpectations {
   rowCount: Bounds | undefined;
   columns: ColumnExpectations[];
+}
+
+export interface JobSchedule {
+  cron: string;
+  timezone: string;
+  catchupDays: number;
+  /** the first date the scheduler runs; undefined: the earliest date with data, else the job's first run */
+  startDate: string | undefined;
+  /** wait for a date's files instead of failing it (undefined: fail at once) */
+  waitForData: { timeoutSeconds: number; pollSeconds: number } | undefined;
 }
 
 /** Thresholds for a run to be published. Value gates judge the run alone; change gates judge it against its reference. */
@@ -207,7 +218,16 @@ function toJobDefinition(name: string, file: string, j: JobFile, root: string): 
     minRows: j.min_rows,
     badRows: { mode: j.bad_rows?.mode ?? 'reject', maxBadFraction: j.bad_rows?.max_bad_fraction ?? 0 },
     fallback: j.fallback,
-    schedule: j.schedule && { cron: j.schedule.cron, timezone: j.schedule.timezone, catchupDays: j.schedule.catchup_days },
+    schedule: j.schedule && {
+      cron: j.schedule.cron,
+      timezone: j.schedule.timezone,
+      catchupDays: j.schedule.catchup_days,
+      startDate: j.schedule.start_date,
+      waitForData: j.schedule.wait_for_data && {
+        timeoutSeconds: j.schedule.wait_for_data.timeout_seconds,
+        pollSeconds: j.schedule.wait_for_data.poll_seconds,
+      },
+    },
     retention: {
       keep: j.retention?.keep ?? 3,
       days: j.retention?.days,
@@ -306,6 +326,21 @@ export function parseJob(file: string, text: string, root: string): JobDefinitio
   return Object.freeze(job);
 }
 
+/**
+ * The demo's job lives in the package's demo/ folder, not in jobs/: the user's jobs/ holds only the user's
+ * jobs. `--job demo` always finds it; `serve` and `schedule` take it only while jobs/ holds no job at all
+ * (a fresh clone, right after `batchcast demo`), so it never runs, serves or fails beside a user's job.
+ */
+export const DEMO_JOB = 'demo';
+export const DEMO_JOBS_DIR = fileURLToPath(new URL('../../demo', import.meta.url));
+
+/** The jobs `serve` and `schedule` act on: every job file in jobs/, or the demo's job while there is none. */
+export function projectJobs(jobsDir: string): string[] {
+  const names = listJobs(jobsDir);
+  return names.length ? names : [DEMO_JOB];
+}
+
+/** The job files in jobs/ (the user's jobs; the demo's job is not among them). */
 export function listJobs(jobsDir: string): string[] {
   if (!existsSync(jobsDir)) return [];
   return readdirSync(jobsDir)
@@ -320,6 +355,7 @@ export function loadJob(jobsDir: string, name: string, root = path.dirname(jobsD
     throw new BadInputError(`job name ${JSON.stringify(name)} is not valid: use lower-case letters, digits, - and _`);
   }
   const file = path.join(jobsDir, `${name}.json`);
+  if (!existsSync(file) && name === DEMO_JOB) return loadJob(DEMO_JOBS_DIR, name, root);
   if (!existsSync(file)) {
     const known = listJobs(jobsDir);
     throw new BadInputError(

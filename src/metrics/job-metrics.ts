@@ -51,7 +51,7 @@ const definitions: Definition[] = [
   },
   {
     name: 'batchcast_job_runs',
-    help: 'Runs of the job in the ledger, by status (held and failed: runs that did not publish)',
+    help: 'Runs of the job in the ledger, by status (held and failed: runs that did not publish; waiting: dates waiting for their files)',
     labels: ['status'],
     values: (f) => RUN_STATUSES.map((s): Series[number] => [{ status: s }, f.runs[s] ?? 0]),
   },

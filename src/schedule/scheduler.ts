@@ -13,14 +13,18 @@ import pLimit from 'p-limit';
 import type { Config } from '../config/load-config.ts';
 import type { Db } from '../db/connect.ts';
 import { BadInputError, describeError, exitCodeOf } from '../errors.ts';
-import { type JobDefinition, listJobs, loadJob } from '../jobs/load-job.ts';
+import { type JobDefinition, loadJob, projectJobs } from '../jobs/load-job.ts';
 import type { Logger } from '../log.ts';
 import { claimDate } from '../store/claim-date.ts';
 import { hasSucceeded, heldRun, lastSucceededDate } from '../store/date-statuses.ts';
 import { migrate } from '../store/migrate.ts';
+import { addRunTiming, clearStaleWaiting } from '../store/waiting-runs.ts';
 import { type DateOutcome, heldOutcome } from './date-outcome.ts';
 import { type SpawnedRun, spawnRun } from './spawn-run.ts';
+import { startDateOf } from './start-date.ts';
 import { dueDates, latestTick, nextTick, type Schedule } from './ticks.ts';
+import { waitForData } from './wait-for-data.ts';
+import { alertOf, WebhookAlerts } from './webhook-alerts.ts';
 
 export interface Clock {
   now(): Date;
@@ -31,12 +35,14 @@ export interface SchedulerOptions {
   config: Config;
   db: Db;
   log: Logger;
-  /** job names; default: every job in jobs/ that has a schedule */
+  /** job names; default: every job in jobs/ that has a schedule (the demo's only while jobs/ holds none) */
   jobs?: string[];
   /** tests pass a fake clock and call check() themselves */
   clock?: Clock;
   /** 'timers': node-cron and the watchdog wake the scheduler up; 'manual': only check() does */
   wake?: 'timers' | 'manual';
+  /** told of every held, failed and late date (config alerts.webhookUrl); never waited for */
+  alerts?: WebhookAlerts;
 }
 
 export interface PassResult {
@@ -55,6 +61,7 @@ const WATCHDOG_MAX_MS = 3_600_000;
 
 interface ScheduledJob {
   name: string;
+  def: JobDefinition;
   schedule: Schedule;
   handledTick: number;
   chain: Promise<unknown>;
@@ -66,6 +73,8 @@ export class Scheduler {
   private readonly tasks: ScheduledTask[] = [];
   private readonly limit: ReturnType<typeof pLimit>;
   private readonly stopRuns = new AbortController();
+  /** aborted as soon as stopping starts: a date waiting for its files stops waiting (its row stays) */
+  private readonly stopWaits = new AbortController();
   private readonly inFlight = new Set<Promise<unknown>>();
   private watchdog: NodeJS.Timeout | undefined;
   private stopping = false;
@@ -79,7 +88,7 @@ export class Scheduler {
   /** Loads the jobs, starts the wake-ups and runs the start-up pass (catch-up). */
   async start(): Promise<PassResult[]> {
     const { config, log } = this.o;
-    const names = this.o.jobs?.length ? this.o.jobs : listJobs(config.jobsDir);
+    const names = this.o.jobs?.length ? this.o.jobs : projectJobs(config.jobsDir);
     for (const name of names) {
       const job: JobDefinition = loadJob(config.jobsDir, name, config.root);
       if (!job.schedule) {
@@ -87,7 +96,7 @@ export class Scheduler {
           throw new BadInputError(`job ${name} has no "schedule" in ${job.file}; add one, e.g. { "cron": "0 2 * * *" }`);
         continue;
       }
-      this.jobs.set(name, { name, schedule: job.schedule, handledTick: -Infinity, chain: Promise.resolve() });
+      this.jobs.set(name, { name, def: job, schedule: job.schedule, handledTick: -Infinity, chain: Promise.resolve() });
     }
     if (!this.jobs.size) throw new BadInputError(`no job in ${config.jobsDir} has a "schedule"; nothing to do`);
     await migrate(this.o.db.pool);
@@ -126,6 +135,7 @@ export class Scheduler {
 
   private async drain(graceMs: number): Promise<void> {
     this.stopping = true;
+    this.stopWaits.abort();
     clearTimeout(this.watchdog);
     for (const task of this.tasks) await task.destroy();
     if (!this.inFlight.size) return;
@@ -174,18 +184,28 @@ export class Scheduler {
     // A second wake-up for a tick already handled (node-cron and the watchdog, a repeated DST hour, a clock
     // stepped back) has nothing new to do. Start-up always looks: the ledger may have changed meanwhile.
     if (reason !== 'startup' && tick.at.getTime() <= job.handledTick) return result;
+    await clearStaleWaiting(this.o.db.pool, job.name);
     const last = await lastSucceededDate(this.o.db.pool, job.name);
     job.handledTick = Math.max(job.handledTick, tick.at.getTime()); // only once the ledger answered
-    const due = dueDates(job.schedule, now, last);
+    // Catch-up never goes before the job's start (schedule.start_date, else its first date with data, else its first run).
+    const start = await startDateOf(job.def, this.o.db.pool, this.o.config, now);
+    const due = dueDates({ ...job.schedule, startDate: start.date }, now, last);
     const log = this.o.log.child({ job: job.name });
     if (due.length)
-      log.info(`${due.length} date(s) due: ${due.join(', ')}`, { reason, tick: tick.at.toISOString(), lastSucceeded: last ?? null });
+      log.info(`${due.length} date(s) due: ${due.join(', ')}`, {
+        reason,
+        tick: tick.at.toISOString(),
+        lastSucceeded: last ?? null,
+        startDate: start.date ?? null,
+      });
     for (const date of due) {
       if (this.stopping) break;
-      const outcome = await this.runDate(job.name, date).catch(
+      const outcome = await this.runDate(job.def, date).catch(
         (err): DateOutcome => ({ job: job.name, date, status: 'failed', exitCode: exitCodeOf(err), note: describeError(err) }),
       );
       result.outcomes.push(outcome);
+      const alert = alertOf(outcome);
+      if (alert) this.o.alerts?.send(alert);
       const fields = {
         date,
         status: outcome.status,
@@ -201,8 +221,9 @@ export class Scheduler {
     return result;
   }
 
-  private async runDate(job: string, date: string): Promise<DateOutcome> {
+  private async runDate(def: JobDefinition, date: string): Promise<DateOutcome> {
     const { config, db, log } = this.o;
+    const job = def.name;
     const claim = await claimDate(db.url, config, job, date);
     if (!claim) return { job, date, status: 'busy', note: 'another scheduler or backfill is on this date' };
     try {
@@ -210,12 +231,17 @@ export class Scheduler {
       // A held date needs a person: rerunning it every tick would hold it again (or, worse, not).
       const held = await heldRun(db.pool, job, date);
       if (held !== undefined) return heldOutcome(job, date, held);
+      // Files not there yet: wait for them (schedule.wait_for_data) outside a run slot, or fail as late.
+      const waited = await waitForData({ job: def, date, db: db.pool, config, log, signal: this.stopWaits.signal });
+      if (!waited.ready) return waited.outcome;
       // Checked again once a slot is free: a date queued behind another job's run must not start after SIGTERM.
       const stopping: SpawnedRun = { job, date, status: 'interrupted', note: 'scheduler stopping' };
       const run = await this.limit(async () =>
         this.stopping ? stopping : spawnRun({ job, date, config, dbUrl: db.url, log, signal: this.stopRuns.signal }),
       );
       if (run.status === 'busy') run.note = 'another process holds the run lock and is doing this date; left to it';
+      if (waited.seconds > 0 && run.runId !== undefined)
+        await addRunTiming(db.pool, run.runId, 'wait_for_data', Math.round(waited.seconds * 1000));
       const { result: _result, ...outcome } = run;
       return outcome;
     } finally {
@@ -259,7 +285,8 @@ export interface RunSchedulerOptions extends SchedulerOptions {
 
 /** The `batchcast schedule` command: start, run until SIGTERM (or one pass with --once), stop gracefully. */
 export async function runScheduler(o: RunSchedulerOptions): Promise<DateOutcome[]> {
-  const scheduler = new Scheduler({ ...o, wake: o.once ? 'manual' : o.wake });
+  const alerts = o.alerts ?? WebhookAlerts.fromConfig(o.config, o.log);
+  const scheduler = new Scheduler({ ...o, alerts, wake: o.once ? 'manual' : o.wake });
   const outcomes: DateOutcome[] = [];
   const stopOnAbort = () => {
     void scheduler.stop();
@@ -273,6 +300,7 @@ export async function runScheduler(o: RunSchedulerOptions): Promise<DateOutcome[
   } finally {
     o.until?.removeEventListener('abort', stopOnAbort);
     await scheduler.stop();
+    await alerts?.flush(o.config.alerts.flushMs);
   }
   return outcomes;
 }

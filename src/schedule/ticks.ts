@@ -14,6 +14,8 @@ export interface Schedule {
   cron: string;
   timezone: string;
   catchupDays: number;
+  /** no date before this one is ever due (schedule.start_date, or the first date with data) */
+  startDate?: string;
 }
 
 export interface Tick {
@@ -110,7 +112,7 @@ export function nextTick(s: Pick<Schedule, 'cron' | 'timezone'>, now: Date): Tic
 
 /**
  * The dates to run now, oldest first: the logical dates of the ticks up to `now`, after the last succeeded
- * date, and no older than catchupDays before the latest tick's date (0 = only the latest date).
+ * date, no older than catchupDays before the latest tick's date (0 = only the latest date), and none before startDate.
  * A clock that jumps backwards yields nothing new: those dates are at or before lastSucceeded.
  */
 export function dueDates(s: Schedule, now: Date, lastSucceeded: string | undefined): string[] {
@@ -118,6 +120,7 @@ export function dueDates(s: Schedule, now: Date, lastSucceeded: string | undefin
   if (!latest) return [];
   let oldest = addDays(latest.date, -s.catchupDays);
   if (lastSucceeded && addDays(lastSucceeded, 1) > oldest) oldest = addDays(lastSucceeded, 1);
+  if (s.startDate && s.startDate > oldest) oldest = s.startDate;
   if (oldest > latest.date) return [];
   // Ticks map to dates in order, so the ticks of the window's first date start at most a day (+DST) earlier.
   const from = new Date(latest.at.getTime() - (s.catchupDays + 2) * 86_400_000);

@@ -1,7 +1,7 @@
-// The jobs the API knows: every valid file in jobs/, read at start and re-read every few seconds, so a
+// The jobs the API knows: every valid file in jobs/ (the demo's job only while there is none), read at start and re-read every few seconds, so a
 // request never touches the file system (fuzzed job names cost a Map lookup, not a stat).
 import { describeError } from '../errors.ts';
-import { type JobDefinition, listJobs, loadJob } from '../jobs/load-job.ts';
+import { type JobDefinition, loadJob, projectJobs } from '../jobs/load-job.ts';
 import type { Logger } from '../log.ts';
 
 export class JobCatalogue {
@@ -47,7 +47,7 @@ export class JobCatalogue {
     const problems = new Map<string, string>();
     let names: string[] = [];
     try {
-      names = listJobs(this.jobsDir);
+      names = projectJobs(this.jobsDir);
     } catch (err) {
       this.log.warn(`cannot list job files in ${this.jobsDir}: ${describeError(err)}; keeping the jobs known so far`);
       return;

@@ -214,7 +214,7 @@ export async function prunableRuns(db: Queryable, f: { job?: string; date?: stri
                                  order by (p.run_id is not null) desc, (r.status = 'succeeded') desc, r.run_id desc) as n
          from batchcast.runs r
          left join batchcast.published p on p.run_id = r.run_id
-        where r.pruned_at is null
+        where r.pruned_at is null and r.status <> 'waiting'
           and ($1::text is null or r.job = $1) and ($2::date is null or r.prediction_date = $2))
      select run_id, job, prediction_date from ranked
       where not published

@@ -11,8 +11,11 @@
 //   batchcast.run_profiles, run_comparisons, gate_verdicts   the guardrails' records (004)
 // Only src/store/ writes SQL against the ledger and the pointer; everything else calls it.
 
-/** Every status a run can have. held: written but stopped by a gate; shadow: written to be compared, never published. */
-export const RUN_STATUSES = ['running', 'succeeded', 'failed', 'held', 'shadow'] as const;
+/**
+ * Every status a run can have. held: written but stopped by a gate; shadow: written to be compared, never
+ * published; waiting: a scheduled date waiting for its input files (schedule.wait_for_data, sql/009).
+ */
+export const RUN_STATUSES = ['running', 'succeeded', 'failed', 'held', 'shadow', 'waiting'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
 /** Every status one shard of a sharded run can have. */

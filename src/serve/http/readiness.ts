@@ -1,5 +1,5 @@
 // GET /readyz[?job=J]: ready when the database answers and the job (by default: every job file the
-// server knows) has a published generation. A load balancer should route to the API only then.
+// server knows, except one with no schedule that has never published) has a published generation. A load balancer should route to the API only then.
 // While the database is not reachable, a server that holds every asked-for job's published generation in
 // memory answers those lookups (200), so it says 200 "degraded": a Kubernetes readiness probe keeps it in
 // rotation, which is right, since taking every replica out during a database restart is the outage the
@@ -54,7 +54,10 @@ export async function answerReady(query: string, deps: ReadyDeps): Promise<Reply
   } catch (err) {
     return { ...fromMemory(jobs, deps, unavailable), cause: describeError(err) };
   }
-  const missing = jobs.filter((j) => !published.has(j));
+  // A job that has never published and has no schedule is not expected to have anything yet (a new job
+  // before its first `predict`): it does not make the server unready unless asked for by name.
+  const expected = (j: string) => only !== null || deps.catalogue.get(j)?.schedule !== undefined;
+  const missing = jobs.filter((j) => !published.has(j) && expected(j));
   const detail = Object.fromEntries(
     jobs
       .filter((j) => published.has(j))
