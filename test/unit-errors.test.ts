@@ -81,14 +81,16 @@ describe('a unit error on one feature is held by default', () => {
     }
   }, 60_000);
 
-  it('a day whose features move a little is published', async () => {
+  it('a day whose features move a little is not called a unit error', async () => {
     // +-20% on every feature: ordinary movement, far under the default 5
     await rewriteD2((f) => f.map((v, j) => v * (j % 2 ? 1.2 : 0.8)));
     try {
       const r = await predict({ job: fx.job, date: d2, config, db: t.db, log });
       const gate = r.guard.verdicts.find((v) => v.gate === 'max_feature_scale_ratio')!;
       expect(gate.passed).toBe(true);
-      expect(r.status).toBe('published');
+      // every feature's distribution moved, so the drift gate may hold the day (exact bins see a 20% shift);
+      // what this test asks is that no unit error is claimed
+      expect(r.guard.failed.map((v) => v.gate)).toEqual(['max_drifted_feature_share']);
       expect(gate.value).toBeGreaterThan(1.15);
       expect(gate.value).toBeLessThan(1.35);
     } finally {
