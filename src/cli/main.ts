@@ -13,6 +13,7 @@ import { exportCommand } from './commands/export.ts';
 import { generateCommand } from './commands/generate.ts';
 import { initCommand } from './commands/init.ts';
 import { installExtensionsCommand } from './commands/install-extensions.ts';
+import { keysCommand } from './commands/keys.ts';
 import { migrateCommand } from './commands/migrate.ts';
 import { predictCommand } from './commands/predict.ts';
 import { pruneCommand } from './commands/prune.ts';
@@ -33,6 +34,7 @@ const COMMANDS = [
   sqlCommand,
   dbCommand,
   serveCommand,
+  keysCommand,
   exportCommand,
   scheduleCommand,
   backfillCommand,

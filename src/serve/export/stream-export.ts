@@ -53,10 +53,7 @@ export async function streamExport(
     return badRequest('job', 'job is not valid percent-encoded UTF-8');
   }
   if (!deps.catalogue.get(job)) {
-    return badRequest(
-      'job',
-      `job ${JSON.stringify(job.slice(0, 64))} is not a job this server knows (known: ${deps.catalogue.names().join(', ') || 'none'})`,
-    );
+    return badRequest('job', `job ${JSON.stringify(job.slice(0, 64))} is not a job this server knows`); // never a list of jobs
   }
   const date = at.dateRaw;
   try {
