@@ -30,11 +30,11 @@ export async function streamExport(
   deps: ExportDeps,
 ): Promise<Reply | null> {
   const close = { connection: 'close' };
-  if (req.method !== 'GET')
+  if (req.method !== 'GET' && req.method !== 'HEAD')
     return json(
       405,
       { error: 'method_not_allowed', message: `${(req.method ?? '').slice(0, 16)} is not allowed; use GET` },
-      { allow: 'GET', ...close },
+      { allow: 'GET, HEAD', ...close },
     );
   if ((req.headers['content-length'] ?? '0') !== '0' || req.headers['transfer-encoding'] !== undefined) {
     return json(413, { error: 'body_not_allowed', message: 'this endpoint takes no request body' }, close);
@@ -78,7 +78,7 @@ export async function streamExport(
         'x-batchcast-run-id': String(g.runId),
         'cache-control': 'no-cache',
       });
-      await writeArrow(g, rows(), res);
+      if (req.method !== 'HEAD') await writeArrow(g, rows(), res); // HEAD: the headers only
       res.end();
       return null;
     });
