@@ -115,6 +115,37 @@ describe('with keys, every route but /healthz needs one', () => {
     }
   });
 
+  it('on one keep-alive connection, a proved key does not let a different header in, and a revoked one stops', async () => {
+    const agentless = await import('node:http');
+    const agent = new agentless.Agent({ keepAlive: true, maxSockets: 1 });
+    const target = `/v1/jobs/authjob/users/${user()}/recommendations`;
+    const on = (h: Record<string, string>) =>
+      new Promise<{ status: number; port: number }>((resolve, reject) => {
+        const u = new URL(server.url);
+        const req = agentless.request({ host: u.hostname, port: u.port, path: target, headers: h, agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, port: req.socket!.localPort! }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    try {
+      const k = await createApiKey(t.db.pool, { name: 'keepalive', scopes: ['lookup'] });
+      await new Promise((r) => setTimeout(r, REFRESH_MS * 3));
+      const first = await on(bearer(k.key));
+      expect(first.status).toBe(200);
+      const forged = await on(bearer(`${k.key.slice(0, -1)}${k.key.endsWith('A') ? 'B' : 'A'}`));
+      expect(forged).toEqual({ status: 401, port: first.port }); // same socket
+      expect(await on(bearer(keys.export.key))).toEqual({ status: 403, port: first.port });
+      expect(await on(bearer(k.key))).toEqual({ status: 200, port: first.port });
+      await revokeApiKey(t.db.pool, { name: 'keepalive' });
+      await new Promise((r) => setTimeout(r, REFRESH_MS * 3));
+      expect(await on(bearer(k.key))).toEqual({ status: 401, port: first.port });
+    } finally {
+      agent.destroy();
+    }
+  });
+
   it('a key with a body of its own is refused unread, and the connection is closed', async () => {
     const a = await post(server.url, '/v1/jobs/authjob/score', scoreBody(), bearer(keys.lookup.key));
     expectBareError(a, 403, 'forbidden');

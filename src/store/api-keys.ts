@@ -1,7 +1,7 @@
 // The API keys of `batchcast serve` (batchcast.api_keys, sql/008): made, listed and revoked by
 // `batchcast keys`, read by the server every auth.keysRefreshMs. A key is `bck_<key_id>_<secret>`; the
 // table keeps its SHA-256 only, so the key is shown once, when it is made.
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { BadInputError } from '../errors.ts';
 import { migrate } from './migrate.ts';
@@ -17,7 +17,7 @@ const KEY_SHAPE = /^bck_([0-9a-f]{12})_[A-Za-z0-9_-]{43}$/;
 const NAME_SHAPE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export function hashKey(key: string): Buffer {
-  return createHash('sha256').update(key).digest();
+  return hash('sha256', key, 'buffer'); // one-shot: ~2x faster than createHash for a 60-byte key
 }
 
 /** The key id of a string shaped like a key, else undefined (no database needed to refuse garbage). */
