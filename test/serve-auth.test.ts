@@ -253,3 +253,37 @@ describe('safe by default', () => {
     }
   });
 });
+
+describe('the read-only role', () => {
+  it('grant_lookup_access lets it read the keys; without that grant a loopback server stays closed and says what to run', async () => {
+    const role = `bc_auth_reader_${Math.random().toString(36).slice(2, 8)}`;
+    await t.db.pool.query(`create role ${role} login password 'pw'`);
+    const u = new URL(t.url);
+    u.username = role;
+    u.password = 'pw';
+    try {
+      await t.db.pool.query('select batchcast.grant_lookup_access($1)', [role]);
+      const granted = await startTestServer(u.toString(), pub.fx.root);
+      try {
+        expect((await get(granted.url, `/v1/jobs/authjob/users/${user()}/recommendations`)).status).toBe(401);
+        expect((await get(granted.url, `/v1/jobs/authjob/users/${user()}/recommendations`, bearer(keys.lookup.key))).status).toBe(200);
+      } finally {
+        await granted.stop();
+      }
+      await t.db.pool.query(`revoke select on batchcast.api_keys from ${role}`);
+      const lines = recordingLogger();
+      const blind = await startTestServer(u.toString(), pub.fx.root, {}, lines);
+      try {
+        expect((await get(blind.url, `/v1/jobs/authjob/users/${user()}/recommendations`, bearer(keys.lookup.key))).status).toBe(401);
+        expect((await get(blind.url, '/healthz')).status).toBe(200);
+        expect(lines.lines.some((l) => l.level === 'error' && /select batchcast\.grant_lookup_access/.test(l.msg))).toBe(true);
+      } finally {
+        await blind.stop();
+      }
+    } finally {
+      // its grants live in this database: drop them here, then the role
+      await t.db.pool.query(`drop owned by ${role}`);
+      await t.db.pool.query(`drop role ${role}`);
+    }
+  });
+});

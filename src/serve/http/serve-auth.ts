@@ -79,6 +79,8 @@ export class ServeAuth {
   private readonly proved = new WeakMap<Socket, Proved>();
   private loaded = false;
   private keysSeen = false;
+  /** The role may not read batchcast.api_keys (42501): keys may exist, so closed even on loopback. */
+  private forbiddenToRead = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly jwt: JwtVerifier | undefined;
   private readonly loopback: boolean;
@@ -94,6 +96,7 @@ export class ServeAuth {
     let readError: unknown;
     await auth.refresh().catch((err) => {
       readError = err;
+      auth.forbiddenToRead = (err as { code?: string }).code === '42501';
     });
     auth.announce(readError);
     auth.timer = setInterval(() => {
@@ -109,7 +112,7 @@ export class ServeAuth {
    */
   get required(): boolean {
     if (this.o.auth.insecureNoAuth) return false;
-    return !this.loopback || this.jwt !== undefined || this.keysSeen;
+    return !this.loopback || this.jwt !== undefined || this.keysSeen || this.forbiddenToRead;
   }
 
   stop(): void {
@@ -144,6 +147,12 @@ export class ServeAuth {
     if (auth.insecureNoAuth) {
       log.warn(
         `authentication is OFF (auth.insecureNoAuth / --insecure-no-auth): anyone who reaches ${host} can read every recommendation, export whole dates and score; use it only behind a gateway that authenticates`,
+      );
+      return;
+    }
+    if (this.forbiddenToRead) {
+      log.error(
+        `the API keys are not readable by this database role (${describeError(readError)}); every request but /healthz gets 401 until they are: as the schema owner, run select batchcast.grant_lookup_access('<this role>')`,
       );
       return;
     }
