@@ -65,6 +65,8 @@ export interface ServeAuthOptions {
   log: Logger;
   host: string;
   auth: Config['auth'];
+  /** serve.processes: a key's rate limit is shared out among them, like serve.rateLimitPerSecond. */
+  processes?: number;
 }
 
 /** The last header proved valid on a connection, and the key set it was proved against. */
@@ -132,11 +134,8 @@ export class ServeAuth {
     for (const r of rows) {
       // A key keeps its bucket across refreshes unless its limit changed.
       const before = this.keys.get(r.keyId)?.limit;
-      const limit = r.rateLimitPerSecond
-        ? before?.perSecond === r.rateLimitPerSecond
-          ? before
-          : new RateLimit(r.rateLimitPerSecond)
-        : undefined;
+      const perProcess = r.rateLimitPerSecond ? Math.ceil(r.rateLimitPerSecond / (this.o.processes ?? 1)) : 0;
+      const limit = perProcess ? (before?.perSecond === perProcess ? before : new RateLimit(perProcess)) : undefined;
       next.set(r.keyId, { sha256: r.sha256, scopes: new Set(r.scopes), limit });
     }
     return next;

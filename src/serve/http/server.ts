@@ -71,7 +71,7 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
   const serve = opts.config.serve;
   const timeoutMs = serve.statementTimeoutMs + 1000;
   // First: an unsafe bind refuses to start before anything else is opened.
-  const auth = await ServeAuth.start({ pool, timeoutMs, log, host: serve.host, auth: opts.config.auth });
+  const auth = await ServeAuth.start({ pool, timeoutMs, log, host: serve.host, auth: opts.config.auth, processes: serve.processes });
   const cors = new Cors(serve.corsOrigins);
   const catalogue = new JobCatalogue(opts.config.jobsDir, opts.config.root, log).watch();
   let batcher: LookupBatcher | undefined;
