@@ -1,12 +1,16 @@
 // `batchcast keys create|list|revoke` and serve's bind rule, through the CLI as people run them: a key is
 // printed once and stored only as its SHA-256; list never shows a key or a hash; revoke takes an id or a
 // name; `serve --host 0.0.0.0` with no key exits non-zero naming the command that makes one, and
-// `--insecure-no-auth` starts with a warning.
+// `--insecure-no-auth` starts with a warning; `demo` then `serve` still work with no set-up.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../src/db/embedded.ts';
 import { createTestDb, type TestDb } from './helpers.ts';
-import { bin, runCli } from './run-cli.ts';
+import { bin, repo, runCli } from './run-cli.ts';
 
 let t: TestDb;
 const env = () => ({ DATABASE_URL: t.url });
@@ -128,4 +132,40 @@ describe('serve on an address other than loopback', () => {
       await empty.drop();
     }
   }, 90_000);
+});
+
+describe('the demo with no set-up', () => {
+  it('demo, then serve: lookups answer on 127.0.0.1 without a key, and the log says so', async () => {
+    const db = await createTestDb('keys_cli_demo');
+    const root = mkdtempSync(path.join(os.tmpdir(), 'batchcast-demo-auth-'));
+    chmodSync(root, 0o755);
+    mkdirSync(path.join(root, 'jobs'));
+    copyFileSync(path.join(repo, 'jobs', 'demo.json'), path.join(root, 'jobs', 'demo.json'));
+    const env = { DATABASE_URL: db.url, BATCHCAST_ROOT: root };
+    const port = await freePort();
+    let child: ReturnType<typeof spawn> | undefined;
+    try {
+      const demo = await runCli(['demo', '--users', '500', '--items', '100', '--days', '1', '--end-date', '2026-11-20'], env, 180_000);
+      expect(demo.code, demo.stderr).toBe(0);
+      child = spawn(process.execPath, [bin, 'serve', '--port', String(port), '--json'], { env: { ...process.env, ...env } });
+      let err = '';
+      child.stderr!.on('data', (d) => {
+        err += d;
+      });
+      const until = Date.now() + 60_000;
+      while (!/serving lookups on/.test(err) && child.exitCode === null && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      expect(err).toMatch(/serving without authentication on 127\.0\.0\.1 \(loopback\) only/);
+      expect(err).toMatch(/serving lookups on http:\/\/127\.0\.0\.1:\d+ .*NO authentication/);
+      const a = await fetch(`http://127.0.0.1:${port}/v1/jobs/demo/users/1/recommendations?k=3`);
+      expect(a.status).toBe(200);
+      expect((await a.json()).items).toHaveLength(3);
+    } finally {
+      if (child && child.exitCode === null) {
+        const exited = new Promise((r) => child!.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      await db.drop();
+    }
+  }, 240_000);
 });

@@ -59,7 +59,8 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
-    return ExitCode.ok;
+    // a command that ends without throwing may still set a code (serve's cluster primary: 1 when its workers failed)
+    return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
   } catch (err) {
     if (err instanceof CommanderError) {
       // help and version exit 0; a usage error is bad input
