@@ -185,8 +185,8 @@ describe('keys change while serving', () => {
       if (status === 200) await new Promise((r) => setTimeout(r, 20));
     }
     expect(status).toBe(401);
-    // bound: the refresh period plus one query (the test box is shared: allow two periods and a margin)
-    expect(Date.now() - revokedAt).toBeLessThan(REFRESH_MS * 2 + 500);
+    // bound: the refresh period plus one query (the test box is shared: a generous margin for the query)
+    expect(Date.now() - revokedAt).toBeLessThan(REFRESH_MS + 2_000);
   });
 
   it("each key has its own rate limit: one key's 429 leaves another key's requests alone", async () => {
@@ -195,8 +195,9 @@ describe('keys change while serving', () => {
     const target = `/v1/jobs/authjob/users/${user()}/recommendations`;
     const answers = await Promise.all(Array.from({ length: 10 }, () => get(server.url, target, bearer(slow.key))));
     const limited = answers.filter((a) => a.status === 429);
-    expect(answers.filter((a) => a.status === 200).length).toBeLessThanOrEqual(3);
-    expect(limited.length).toBeGreaterThanOrEqual(7);
+    // a full bucket of 3, plus what refills while the 10 arrive on a busy box
+    expect(answers.filter((a) => a.status === 200).length).toBeLessThanOrEqual(4);
+    expect(limited.length).toBeGreaterThanOrEqual(6);
     expectBareError(limited[0], 429, 'rate_limited');
     expect(limited[0].headers['retry-after']).toBe('1');
     const others = await Promise.all(Array.from({ length: 10 }, () => get(server.url, target, bearer(keys.lookup.key))));
