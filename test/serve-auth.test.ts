@@ -240,6 +240,16 @@ describe('safe by default', () => {
     try {
       expect(lines.lines.some((l) => /serving without authentication on 127\.0\.0\.1 \(loopback\) only/.test(l.msg))).toBe(true);
       expect((await get(s.url, '/readyz')).status).not.toBe(401);
+      // open on loopback, it answers loopback host names only: a DNS-rebinding page gets nothing
+      const port = new URL(s.url).port;
+      for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, 'LOCALHOST'])
+        expect((await get(s.url, '/readyz', { host })).status, host).not.toBe(403);
+      for (const host of [`evil.example.com:${port}`, 'evil.example.com', `127.0.0.1.nip.io:${port}`]) {
+        const a = await get(s.url, '/readyz', { host });
+        expect(a.status, host).toBe(403);
+        expect(a.json).toMatchObject({ error: 'forbidden_host' });
+      }
+      expect((await get(s.url, '/healthz', { host: 'evil.example.com' })).status).toBe(200);
       const k = await createApiKey(fresh.db.pool, { name: 'first', scopes: ['metrics'] });
       await new Promise((r) => setTimeout(r, REFRESH_MS * 3));
       expect((await get(s.url, '/readyz')).status).toBe(401);

@@ -9,7 +9,9 @@
 //   proved it holds. A refresh makes a new key set, so a revoked key stops working on open connections too.
 // - Safe by default: with no key and no JWKS, only a loopback address is served without authentication,
 //   and any other address refuses to start (unless auth.insecureNoAuth). Once a key has been seen, the
-//   process stays authenticated: revoking the last key does not reopen it.
+//   process stays authenticated: revoking the last key does not reopen it. Open on loopback, it answers
+//   only requests whose Host is a loopback name: a web page that rebinds its own DNS name to 127.0.0.1
+//   (DNS rebinding) must not read the API through a developer's browser.
 import { timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type pg from 'pg';
@@ -182,8 +184,8 @@ export class ServeAuth {
    * undefined when a request needing `scope` (null: any valid credential) may go ahead, else the
    * 401/403/429 to answer. Synchronous for API keys, a promise only for a JWT.
    */
-  check(header: string | undefined, scope: Scope | null, socket?: Socket): Reply | undefined | Promise<Reply | undefined> {
-    if (!this.required) return undefined;
+  check(header: string | undefined, scope: Scope | null, socket?: Socket, host?: string): Reply | undefined | Promise<Reply | undefined> {
+    if (!this.required) return this.o.auth.insecureNoAuth || host === undefined || isLoopback(hostName(host)) ? undefined : foreignHost();
     const known = socket && this.proved.get(socket);
     if (known !== undefined && known.header === header && known.keys === this.keys) return this.allow(known.held, scope);
     const token = bearer(header);
@@ -238,6 +240,21 @@ export class ServeAuth {
   get state(): { keys: number; loaded: boolean } {
     return { keys: this.keys.size, loaded: this.loaded };
   }
+}
+
+/** The name in a Host header: `127.0.0.1:8080` -> 127.0.0.1, `[::1]:8080` -> ::1. */
+function hostName(host: string): string {
+  if (host.startsWith('[')) return host.slice(1, host.indexOf(']') >>> 0);
+  const colon = host.indexOf(':');
+  return (colon < 0 ? host : host.slice(0, colon)).toLowerCase();
+}
+
+function foreignHost(): Reply {
+  return json(403, {
+    error: 'forbidden_host',
+    message:
+      'this server answers without authentication on loopback only, and only to loopback host names (use http://127.0.0.1:<port>); make an API key to serve other names',
+  });
 }
 
 /** The token of `Bearer <token>` (scheme case-insensitive, spaces around tolerated), else undefined. */

@@ -213,7 +213,7 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     const preflight = method === 'OPTIONS' ? cors.preflight(req) : undefined;
     if (preflight) return send(res, m.route, method, t0, requestId, preflight);
     if (m.route === 'healthz') return dispatch(req, res, m, { method, t0, requestId, path, query });
-    const denied = auth.check(req.headers.authorization, SCOPE_OF[m.route], req.socket);
+    const denied = auth.check(req.headers.authorization, SCOPE_OF[m.route], req.socket, req.headers.host);
     if (denied instanceof Promise) {
       denied.then(
         (d) => (d ? refuse(req, res, m.route, d, method, t0, requestId) : dispatch(req, res, m, { method, t0, requestId, path, query })),
