@@ -1,6 +1,8 @@
 // deploy/kubernetes/ validated offline against the Kubernetes 1.33 API schemas (kubernetes-models, ajv
 // and strict fields; see kubernetes-schema.ts), plus what the schemas cannot say: the rules the API server
 // enforces on Indexed Jobs, and that the files agree with each other and with batchcast.
+
+import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,7 +10,10 @@ import { describe, expect, it } from 'vitest';
 import { buildProgram } from '../src/cli/main.ts';
 import { parseJob } from '../src/jobs/load-job.ts';
 import { parseShard } from '../src/read/shard.ts';
+import { createApiKey } from '../src/store/api-keys.ts';
+import { createTestDb } from './helpers.ts';
 import { type Manifest, parseManifests, validateManifests } from './kubernetes-schema.ts';
+import { publishFixture, startTestServer } from './serve-helpers.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dir = path.join(repo, 'deploy', 'kubernetes');
@@ -18,9 +23,9 @@ const files = readdirSync(dir)
   .sort();
 const manifests = files.flatMap((f) => parseManifests(path.join(dir, f), readFileSync(path.join(dir, f), 'utf8')));
 
-function find(kind: string): any {
-  const found = manifests.filter((m) => m.doc.kind === kind);
-  expect(found, `one ${kind} in deploy/kubernetes`).toHaveLength(1);
+function find(kind: string, name?: string): any {
+  const found = manifests.filter((m) => m.doc.kind === kind && (name === undefined || m.doc.metadata?.name === name));
+  expect(found, `one ${kind} ${name ?? ''} in deploy/kubernetes`).toHaveLength(1);
   return found[0].doc as any;
 }
 
@@ -29,19 +34,25 @@ const slow = 60_000;
 
 describe('deploy/kubernetes against the Kubernetes 1.33 schemas', () => {
   it('has the expected objects, each in a GA API version', () => {
-    expect(files).toEqual(['configmap-jobs.yaml', 'cronjob-predict.yaml', 'deployment-serve.yaml', 'secret-database.yaml.example']);
-    const ga: Record<string, string> = {
-      ConfigMap: 'v1',
-      CronJob: 'batch/v1',
-      Deployment: 'apps/v1',
-      Service: 'v1',
-      PodDisruptionBudget: 'policy/v1',
-      Secret: 'v1',
-    };
+    expect(files).toEqual([
+      'configmap-jobs.yaml',
+      'cronjob-predict.yaml',
+      'deployment-serve.yaml',
+      'networkpolicy-serve.yaml',
+      'secret-api-keys.yaml.example',
+      'secret-database.yaml.example',
+    ]);
     expect(manifests.map((m) => `${m.doc.apiVersion} ${m.doc.kind}`).sort()).toEqual(
-      Object.entries(ga)
-        .map(([k, v]) => `${v} ${k}`)
-        .sort(),
+      [
+        'v1 ConfigMap',
+        'batch/v1 CronJob',
+        'apps/v1 Deployment',
+        'v1 Service',
+        'policy/v1 PodDisruptionBudget',
+        'networking.k8s.io/v1 NetworkPolicy',
+        'v1 Secret',
+        'v1 Secret',
+      ].sort(),
     );
   });
 
@@ -162,7 +173,7 @@ describe('the manifests agree with each other and with batchcast', () => {
   const deployment = find('Deployment');
   const service = find('Service');
   const configMap = find('ConfigMap');
-  const secret = find('Secret');
+  const secrets = [find('Secret', 'batchcast-database'), find('Secret', 'batchcast-api-keys')];
   const pods = [cron.spec.jobTemplate.spec.template.spec, deployment.spec.template.spec];
 
   it('every job file in the ConfigMap is a valid job, with features read from object storage', () => {
@@ -180,7 +191,8 @@ describe('the manifests agree with each other and with batchcast', () => {
       for (const env of pod.containers[0].env) {
         const ref = env.valueFrom?.secretKeyRef;
         if (ref) {
-          expect(ref.name).toBe(secret.metadata.name);
+          const secret = secrets.find((x) => x.metadata.name === ref.name);
+          expect(secret, ref.name).toBeDefined();
           expect(Object.keys(secret.stringData)).toContain(ref.key);
         }
       }
@@ -194,7 +206,7 @@ describe('the manifests agree with each other and with batchcast', () => {
 
   it('serve: probes on /readyz and /healthz, the Service selects the pods, and the arguments are real options', () => {
     const c = deployment.spec.template.spec.containers[0];
-    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
+    expect(c.readinessProbe.exec.command.join(' ')).toMatch(/\/readyz.*BATCHCAST_PROBE_KEY/s);
     expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
     expect(c.ports).toEqual([{ name: 'http', containerPort: 8080 }]);
     expect(service.spec.selector).toEqual(deployment.spec.selector.matchLabels);
@@ -216,4 +228,58 @@ describe('the manifests agree with each other and with batchcast', () => {
     expect(dockerfile).toMatch(/^FROM node:20-/m);
     expect(JSON.parse(readFileSync(path.join(repo, 'package.json'), 'utf8')).engines.node).toMatch(/^>=20/);
   });
+});
+
+describe('serve with authentication on, as deployed', () => {
+  const deployment = find('Deployment');
+  const c = deployment.spec.template.spec.containers[0];
+  const env = (name: string) => c.env.find((e: any) => e.name === name);
+
+  it('binds 0.0.0.0, and the NetworkPolicy admits only labelled clients, the ingress and monitoring to its port', () => {
+    expect(env('BATCHCAST_SERVE_HOST').value).toBe('0.0.0.0');
+    const policy = find('NetworkPolicy');
+    expect(policy.spec.podSelector.matchLabels).toEqual(deployment.spec.selector.matchLabels);
+    expect(policy.spec.policyTypes).toEqual(['Ingress']);
+    expect(policy.spec.ingress).toHaveLength(1);
+    expect(policy.spec.ingress[0].ports).toEqual([{ protocol: 'TCP', port: 'http' }]);
+    expect(policy.spec.ingress[0].from).toContainEqual({ podSelector: { matchLabels: { 'batchcast.io/api-client': 'true' } } });
+  });
+
+  it(
+    "the readiness probe's exec command passes with the Secret's key, and fails without it, against a real serve",
+    async () => {
+      expect(env('BATCHCAST_PROBE_KEY').valueFrom.secretKeyRef).toEqual({ name: 'batchcast-api-keys', key: 'probe-key' });
+      const t = await createTestDb('k8s_probe');
+      try {
+        const pub = await publishFixture(t, { name: 'probe', users: 20 });
+        const probe = await createApiKey(t.db.pool, { name: 'k8s-probe', scopes: ['metrics'] });
+        const lookupOnly = await createApiKey(t.db.pool, { name: 'app', scopes: ['lookup'] });
+        const server = await startTestServer(t.url, pub.fx.root, { host: '0.0.0.0' });
+        const run = (key: string) =>
+          new Promise<number>((resolve) => {
+            const [cmd, ...args] = c.readinessProbe.exec.command;
+            expect(cmd).toBe('node');
+            execFile(
+              process.execPath,
+              args,
+              {
+                env: { BATCHCAST_SERVE_PORT: String(server.port), BATCHCAST_PROBE_KEY: key },
+                timeout: c.readinessProbe.timeoutSeconds * 1000,
+              },
+              (err) => resolve(err ? (typeof err.code === 'number' ? err.code : -1) : 0),
+            );
+          });
+        try {
+          expect(await run(probe.key)).toBe(0);
+          expect(await run(lookupOnly.key)).toBe(1); // 403: the probe key needs the metrics scope
+          expect(await run('')).toBe(1);
+        } finally {
+          await server.stop();
+        }
+      } finally {
+        await t.drop();
+      }
+    },
+    slow,
+  );
 });

@@ -166,7 +166,10 @@ describe('lookups', () => {
     expect(await rawStatus(server.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello')).toBe(413);
     expect(await rawStatus(server.port, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(10_000)}\r\n\r\n`)).toBe(431);
     expect(
-      await rawStatus(server.port, 'POST /v1/jobs/lookup/users/u1/recommendations HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n'),
+      await rawStatus(
+        server.port,
+        'POST /v1/jobs/lookup/users/u1/recommendations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n',
+      ),
     ).toBe(405);
     expect((await get(server.url, '/v2/whatever')).status).toBe(404);
     // Near misses of the lookup's path are no lookup: 404 not_found, not a 400 about a parameter.

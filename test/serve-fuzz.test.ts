@@ -1,7 +1,11 @@
 // Bad input never produces a 5xx: 1,500 seeded random user ids, job names, query strings and headers
-// through a normal HTTP client, and 300 requests of raw random bytes on the socket.
+// through a normal HTTP client, 300 requests of raw random bytes on the socket, and 600 random
+// Authorization headers (garbage, huge, UTF-8, many spaces, wrong scheme, a valid key cut or with a bad
+// tail) against a server with authentication on.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { rng } from '../src/demo/random.ts';
+import { createApiKey } from '../src/store/api-keys.ts';
+import { authorizationFuzzer } from './auth-header-fuzz.ts';
 import { createTestDb, type TestDb } from './helpers.ts';
 import { closeAgent, get, type Published, publishFixture, rawStatus, startTestServer, type TestServer } from './serve-helpers.ts';
 
@@ -135,7 +139,7 @@ it('300 requests of raw random bytes: answered below 500, and the server keeps s
     const request = Buffer.concat([
       Buffer.from(`${method} /v1/jobs/fuzz/users/`),
       bytes,
-      Buffer.from(`/recommendations${randomQuery()} HTTP/1.1\r\nHost: x\r\n\r\n`),
+      Buffer.from(`/recommendations${randomQuery()} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`),
     ]);
     const status = await rawStatus(server.port, request);
     expect(status, request.toString('latin1')).toBeLessThan(500);
@@ -144,3 +148,33 @@ it('300 requests of raw random bytes: answered below 500, and the server keeps s
   expect(ok.status).toBe(200);
   expect((await get(server.url, '/healthz')).status).toBe(200);
 });
+
+it('600 random Authorization headers with authentication on: never a 5xx, and only the valid key gets in', async () => {
+  // last in this file: the key turns authentication on for this database
+  const { key } = await createApiKey(t.db.pool, { name: 'fuzz', scopes: ['lookup'] });
+  const secured = await startTestServer(t.url, pub.fx.root, {}, undefined, { keysRefreshMs: 200 });
+  try {
+    const fuzz = authorizationFuzzer(next, key);
+    const user = encodeURIComponent(pub.fx.users.get(pub.date)!.ids[0]);
+    const statuses = new Map<number, number>();
+    for (let i = 0; i < 600; i++) {
+      const { value, valid } = fuzz();
+      const request = Buffer.concat([
+        Buffer.from(`GET /v1/jobs/fuzz/users/${user}/recommendations HTTP/1.1\r\nHost: x\r\nAuthorization: `),
+        value,
+        Buffer.from('\r\n\r\n'),
+      ]);
+      const status = await rawStatus(secured.port, request);
+      const shown = value.toString('latin1').slice(0, 120);
+      expect(status, shown).toBeLessThan(500);
+      if (valid) expect(status, shown).toBe(200);
+      else expect([400, 401, 431], shown).toContain(status);
+      statuses.set(status, (statuses.get(status) ?? 0) + 1);
+    }
+    expect(statuses.get(200)).toBeGreaterThan(40);
+    expect(statuses.get(401)).toBeGreaterThan(300);
+    expect((await get(secured.url, `/v1/jobs/fuzz/users/${user}/recommendations`, { authorization: `Bearer ${key}` })).status).toBe(200);
+  } finally {
+    await secured.stop();
+  }
+}, 60_000);

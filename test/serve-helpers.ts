@@ -46,14 +46,21 @@ export async function startTestServer(
   root: string,
   serve: ConfigOverrides['serve'] = {},
   logger: Logger = log,
+  auth: ConfigOverrides['auth'] = {},
 ): Promise<TestServer> {
-  const config = loadConfig({ databaseUrl: url, root, serve: { port: 0, ...serve } }, {});
+  const config = loadConfig({ databaseUrl: url, root, serve: { port: 0, ...serve }, auth }, {});
   const pool = createPool(url, config, {
     max: config.serve.poolSize,
     statementTimeoutMs: config.serve.statementTimeoutMs,
     applicationName: 'batchcast serve test',
   });
-  const server = await startServer({ pool, connections: Math.max(1, config.serve.poolSize - 1), config, log: logger });
+  let server: LookupServer;
+  try {
+    server = await startServer({ pool, connections: Math.max(1, config.serve.poolSize - 1), config, log: logger });
+  } catch (err) {
+    await pool.end();
+    throw err;
+  }
   return {
     ...server,
     pool,
@@ -76,11 +83,11 @@ export interface Answer {
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
-/** GET with a raw request target (sent as given, no normalisation). */
-export function get(base: string, target: string, headers: Record<string, string> = {}): Promise<Answer> {
+/** GET (or another method without a body) with a raw request target (sent as given, no normalisation). */
+export function get(base: string, target: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Answer> {
   const u = new URL(base);
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: u.hostname, port: u.port, path: target, method: 'GET', headers, agent }, (res) => {
+    const req = http.request({ host: u.hostname, port: u.port, path: target, method, headers, agent }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d) => {

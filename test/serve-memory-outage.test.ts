@@ -74,6 +74,8 @@ it('answers 200 from memory while the database is down, says degraded, and catch
     expect(a.body, u).toBe(body); // the same generation, named by its run id
     expect(a.json.run_id).toBe(pub.runId);
   }
+  // /readyz answers from state at most 1 s old (probes never cost a query each): degraded within ~1 s
+  await until('readyz degraded', async () => (await get(server.url, '/readyz')).json?.status === 'degraded', 3_000);
   const ready = await get(server.url, '/readyz');
   expect(ready.status).toBe(200);
   expect(ready.json).toMatchObject({
@@ -104,6 +106,7 @@ it('answers 200 from memory while the database is down, says degraded, and catch
   await until('the new generation answered', async () => (await get(server.url, target(users[0]))).json?.run_id === next);
   await until('the new generation in memory', () => server.served.current('outage', null)?.generation.runId === next);
   expect(server.served.databaseDown).toBe(false);
+  await until('readyz ready again', async () => (await get(server.url, '/readyz')).json?.status === 'ready', 3_000);
   expect((await get(server.url, '/readyz')).json).toMatchObject({ status: 'ready', jobs: { outage: { run_id: next } } });
   expect((await get(server.url, '/metrics')).body).toMatch(/batchcast_serve_degraded 0/);
 });

@@ -1,10 +1,13 @@
 // Bad input never produces a 5xx from the scoring endpoint: 1,000 seeded random bodies, built by mutating
 // valid ones (features dropped, added, retyped, huge, nested; user ids of every kind; broken JSON; raw
-// bytes), for a columns job and a list-column job, then valid requests are still answered.
+// bytes), for a columns job and a list-column job, then valid requests are still answered; and 400
+// random Authorization headers on scoring requests with authentication on.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { rng } from '../src/demo/random.ts';
+import { createApiKey } from '../src/store/api-keys.ts';
+import { authorizationFuzzer } from './auth-header-fuzz.ts';
 import { createTestDb, type TestDb } from './helpers.ts';
-import { closeAgent, type Published, post, publishFixture, startTestServer, type TestServer } from './serve-helpers.ts';
+import { closeAgent, type Published, post, publishFixture, rawStatus, startTestServer, type TestServer } from './serve-helpers.ts';
 
 let t: TestDb;
 let pub: Published;
@@ -129,4 +132,31 @@ it('1,000 random bodies: never a 5xx, and every refusal says why', async () => {
   expect(statuses.get(400)).toBeGreaterThan(400);
   const ok = await post(server.url, '/v1/jobs/sfuzz/score', JSON.stringify({ user_id: 'after', features: validFeatures() }));
   expect(ok.status).toBe(200);
+}, 60_000);
+
+it('400 random Authorization headers on scoring with authentication on: never a 5xx, and only the valid key scores', async () => {
+  // last in this file: the key turns authentication on for this database
+  const { key } = await createApiKey(t.db.pool, { name: 'fuzz', scopes: ['score'] });
+  const secured = await startTestServer(t.url, pub.fx.root, {}, undefined, { keysRefreshMs: 200 });
+  try {
+    const fuzz = authorizationFuzzer(next, key);
+    let scored = 0;
+    for (let i = 0; i < 400; i++) {
+      const { value, valid } = fuzz();
+      const body = next() < 0.7 ? JSON.stringify({ user_id: `u${i}`, features: validFeatures() }) : randomBody();
+      const request = Buffer.concat([
+        Buffer.from('POST /v1/jobs/sfuzz/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: '),
+        value,
+        Buffer.from(`\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`),
+      ]);
+      const status = await rawStatus(secured.port, request);
+      const shown = value.toString('latin1').slice(0, 120);
+      expect(status, shown).toBeLessThan(500);
+      if (!valid) expect([400, 401, 431], shown).toContain(status);
+      else if (status === 200) scored++;
+    }
+    expect(scored).toBeGreaterThan(20);
+  } finally {
+    await secured.stop();
+  }
 }, 60_000);

@@ -5,6 +5,8 @@
 //   node --import tsx bench/load/lookup-bench.ts [--users 1000000] [--duration 15] [--rounds 3] [--connections 32]
 //     [--memory-mb 1024 (default: lookups from memory) | 0 (every lookup reads PostgreSQL)]
 //     [--processes N (serve.processes; default 1)] [--paced 0.5,1,1.25 (fractions of the round's pgbench tps)]
+//     [--auth (every request sends an API key made for the run, scopes lookup and metrics; results file
+//      gets -auth; without it serve runs with --insecure-no-auth, so keys left in the database change nothing)]
 // DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test) must be a real server: the data stays
 // there between runs (two generations of job "bench"), so a rerun only measures.
 //     [--out DIR (default bench/results; `npm run bench` passes its own --out)]
@@ -18,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { createPool } from '../../src/db/connect.ts';
 import { freePort } from '../../src/db/embedded.ts';
+import { createApiKey, revokeApiKey } from '../../src/store/api-keys.ts';
 import { migrate } from '../../src/store/migrate.ts';
 import { publishRun } from '../../src/store/pointer.ts';
 import { median, runOutput } from '../harness/util.ts';
@@ -40,6 +43,8 @@ const { values: args } = parseArgs({
     // Also run wrk paced at these fractions of the round's pgbench tps (comma-separated; '' for none): the
     // p99 at a given load, where the steady round gives it at saturation (a closed loop, always queueing).
     paced: { type: 'string', default: '0.5,1,1.25' },
+    // Authentication on: issue 21 wants lookup throughput with it >= 0.9 x without (bench/README-lookup.md).
+    auth: { type: 'boolean', default: false },
     out: { type: 'string', default: path.join(repo, 'bench', 'results') },
   },
 });
@@ -54,13 +59,17 @@ const pacedFractions = args.paced
   .map(Number);
 const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const job = 'bench';
+const BENCH_KEY = 'lookup-bench';
 const date = '2026-01-01';
 const log = (m: string) => process.stderr.write(`${m}\n`);
+/** Sent by every request of the run when --auth: `Bearer <key>`. */
+let authorization: string | undefined;
+const authHeaders = () => (authorization ? { authorization } : undefined);
 
 async function waitReady(url: string, ms: number): Promise<void> {
   const until = Date.now() + ms;
   while (Date.now() < until) {
-    const ok = await fetch(`${url}/readyz?job=${job}`).then(
+    const ok = await fetch(`${url}/readyz?job=${job}`, { headers: authHeaders() }).then(
       (r) => r.ok,
       () => false,
     );
@@ -125,7 +134,7 @@ async function wrk(url: string, seconds: number, serverPid: number, during?: () 
   const done = runOutput(
     'wrk',
     ['-t2', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', path.join(here, 'lookup-random-user.lua'), url],
-    { ...process.env, USERS: String(users), JOB: job, DELAY_MS: String(delayMs) },
+    { ...process.env, USERS: String(users), JOB: job, DELAY_MS: String(delayMs), AUTHORIZATION: authorization ?? '' },
   );
   let publishing: Promise<void> | undefined;
   const timer =
@@ -152,6 +161,10 @@ async function main(): Promise<void> {
   let server: ReturnType<typeof spawn> | undefined;
   try {
     await migrate(pool);
+    if (args.auth) {
+      await revokeApiKey(pool, { name: BENCH_KEY }).catch(() => {}); // one left by an interrupted run
+      authorization = `Bearer ${(await createApiKey(pool, { name: BENCH_KEY, scopes: ['lookup', 'metrics'] })).key}`;
+    }
     const client = await pool.connect();
     let gens;
     try {
@@ -185,6 +198,7 @@ async function main(): Promise<void> {
           '--log-level',
           'warn',
           '--json',
+          ...(args.auth ? [] : ['--insecure-no-auth']),
         ];
     log(`server: ${args.server ?? 'batchcast serve'}`);
     const memoryMb = args['memory-mb'];
@@ -201,7 +215,7 @@ async function main(): Promise<void> {
     if (memoryMb !== '0' && !args.server) {
       const t0 = Date.now();
       const held = () =>
-        fetch(`${url}/metrics`)
+        fetch(`${url}/metrics`, { headers: authHeaders() })
           .then((r) => r.text())
           .then(
             (m) => new RegExp(`batchcast_memory_generation_bytes\\{job="${job}"\\} [1-9]`).test(m),
@@ -312,6 +326,7 @@ async function main(): Promise<void> {
       server: args.server ?? 'batchcast serve',
       processes,
       memory_mb: memoryMb ?? 'default',
+      auth: args.auth,
       users,
       duration_s: duration,
       connections,
@@ -321,7 +336,10 @@ async function main(): Promise<void> {
     result.ratio = Math.round((result.api_rps / result.pgbench_tps) * 1000) / 1000;
     mkdirSync(outDir, { recursive: true });
     writeFileSync(
-      path.join(outDir, `${memoryMb === undefined ? 'lookup' : `lookup-memory-${memoryMb}`}${processes > 1 ? `-p${processes}` : ''}.json`),
+      path.join(
+        outDir,
+        `${memoryMb === undefined ? 'lookup' : `lookup-memory-${memoryMb}`}${processes > 1 ? `-p${processes}` : ''}${args.auth ? '-auth' : ''}.json`,
+      ),
       `${JSON.stringify(result, null, 2)}\n`,
     );
     process.stdout.write(
@@ -329,6 +347,7 @@ async function main(): Promise<void> {
     );
   } finally {
     server?.kill('SIGTERM');
+    if (args.auth) await revokeApiKey(pool, { name: BENCH_KEY }).catch(() => {});
     await pool.end();
     rmSync(root, { recursive: true, force: true });
   }

@@ -28,8 +28,13 @@ function init(args)
   non200 = 0
 end
 
+-- AUTHORIZATION (e.g. "Bearer bck_..."), when set, is sent with every request (lookup-bench.ts --auth).
+local authorization = os.getenv("AUTHORIZATION") or ""
+local headers = nil
+if authorization ~= "" then headers = { ["Authorization"] = authorization } end
+
 request = function()
-  return wrk.format("GET", "/v1/jobs/" .. job .. "/users/" .. prefix .. math.random(first, first + users - 1) .. "/recommendations")
+  return wrk.format("GET", "/v1/jobs/" .. job .. "/users/" .. prefix .. math.random(first, first + users - 1) .. "/recommendations", headers)
 end
 
 response = function(status, headers, body)

@@ -13,6 +13,7 @@ import { exportCommand } from './commands/export.ts';
 import { generateCommand } from './commands/generate.ts';
 import { initCommand } from './commands/init.ts';
 import { installExtensionsCommand } from './commands/install-extensions.ts';
+import { keysCommand } from './commands/keys.ts';
 import { migrateCommand } from './commands/migrate.ts';
 import { predictCommand } from './commands/predict.ts';
 import { pruneCommand } from './commands/prune.ts';
@@ -33,6 +34,7 @@ const COMMANDS = [
   sqlCommand,
   dbCommand,
   serveCommand,
+  keysCommand,
   exportCommand,
   scheduleCommand,
   backfillCommand,
@@ -57,7 +59,8 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
-    return ExitCode.ok;
+    // a command that ends without throwing may still set a code (serve's cluster primary: 1 when its workers failed)
+    return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
   } catch (err) {
     if (err instanceof CommanderError) {
       // help and version exit 0; a usage error is bad input

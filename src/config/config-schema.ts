@@ -166,6 +166,13 @@ export const serveSettings = {
   scoreMaxQueued: int(1, 1_000_000)
     .default(1_000)
     .meta({ description: 'Online scoring: requests allowed to wait for a batch; past it, 503 with Retry-After.' }),
+  corsOrigins: list(
+    z.string().regex(/^https?:\/\/[^/\s]+$/, 'is not an origin like https://app.example.com (scheme and host, no path)'),
+    'must be a list of origins, e.g. ["https://app.example.com"]',
+    'origins',
+  )
+    .default([])
+    .meta({ env: 'BATCHCAST_SERVE_CORS_ORIGINS', description: 'Browser origins allowed to call the API (CORS); empty = none.' }),
   exports: bool().default(true).meta({ description: 'GET /v1/jobs/{job}/dates/{date}/export.arrow; false answers 403.' }),
   // A client that stops reading would otherwise hold the one export slot, a pool connection and a snapshot
   // (which also holds back retention's DROP) for as long as its socket stays open.
@@ -187,6 +194,34 @@ export const serveSettings = {
   heartbeatMs: int(1, 600_000).default(5_000).meta({
     description: 'The LISTEN connection is checked this often; a check unanswered within the same time counts it dead.',
   }),
+};
+
+// Who may call the API (docs/security.md). API keys live in the database (`batchcast keys`), not here.
+export const authSettings = {
+  insecureNoAuth: bool().default(false).meta({
+    env: 'BATCHCAST_INSECURE_NO_AUTH',
+    description:
+      'Serve every route without authentication, on any address (flag --insecure-no-auth); a warning is logged at every start. Only behind a gateway that authenticates.',
+  }),
+  // 5 s: a revoked key is refused within 5 s plus one query, at one small query per 5 s per process.
+  keysRefreshMs: int(100, 600_000)
+    .default(5_000)
+    .meta({ description: 'serve re-reads the active API keys this often: a revoked key is refused at most this long after.' }),
+  jwksUrl: matching(/^https?:\/\/[^/]/, 'must be an http:// or https:// URL of a JWKS document', 'http:// or https:// URL')
+    .optional()
+    .meta({
+      env: 'BATCHCAST_JWKS_URL',
+      description: "Also accept JWTs (Authorization: Bearer) signed by a key of this JWKS, e.g. your identity provider's jwks_uri.",
+    }),
+  jwtIssuer: text()
+    .optional()
+    .meta({ env: 'BATCHCAST_JWT_ISSUER', description: 'A JWT must carry this `iss` (recommended with jwksUrl).' }),
+  jwtAudience: text()
+    .optional()
+    .meta({ env: 'BATCHCAST_JWT_AUDIENCE', description: 'A JWT must carry this `aud` (recommended with jwksUrl).' }),
+  jwtScopeClaim: text()
+    .default('scope')
+    .meta({ description: 'The JWT claim holding the scopes: a space-separated string or an array (lookup, score, export, metrics).' }),
 };
 
 export const scheduleSettings = {
@@ -267,6 +302,7 @@ const configShape = {
   ...runSettings,
   duckdb: section(duckdbSettings),
   serve: section(serveSettings),
+  auth: section(authSettings),
   schedule: section(scheduleSettings),
   metrics: section(metricsSettings),
   alerts: section(alertsSettings),
@@ -296,6 +332,7 @@ export const settingGroups: { title: string; about: string; section?: string; se
     settings: duckdbSettings,
   },
   { title: 'Serve', section: 'serve', about: '`batchcast serve`: the lookup API and online scoring.', settings: serveSettings },
+  { title: 'Auth', section: 'auth', about: 'Who may call `batchcast serve`: API keys, JWTs, or nobody checked.', settings: authSettings },
   {
     title: 'Schedule',
     section: 'schedule',

@@ -71,9 +71,13 @@ export async function serveApi(opts: ServeOptions): Promise<void> {
     // one of serve.processes: /metrics shows all of them, gathered by the primary
     if (isClusterWorker()) server.metrics.render = workerMetrics(server.metrics.registry);
     try {
-      log.info(`serving lookups on ${server.url} (database ${db.where}, jobs ${server.catalogue.names().join(', ') || 'none yet'})`, {
-        url: server.url,
-      });
+      const auth = server.auth.required ? 'authentication on' : 'NO authentication';
+      log.info(
+        `serving lookups on ${server.url} (database ${db.where}, jobs ${server.catalogue.names().join(', ') || 'none yet'}, ${auth})`,
+        {
+          url: server.url,
+        },
+      );
       opts.onListening?.(server);
       await opts.until;
       log.info('stopping: no new connections; finishing requests in flight');

@@ -9,6 +9,7 @@
 //   batchcast.item_maps      item index -> item id, once per items file (006)
 //   batchcast.rejected_rows  rows a job skipped, with the reason (001)
 //   batchcast.run_profiles, run_comparisons, gate_verdicts   the guardrails' records (004)
+//   batchcast.api_keys       the lookup API's keys, as SHA-256 hashes, with scopes (008; api-keys.ts)
 // Only src/store/ writes SQL against the ledger and the pointer; everything else calls it.
 
 /**

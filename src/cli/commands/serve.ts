@@ -12,6 +12,7 @@ interface ServeFlags extends GlobalFlags {
   lookupDatabaseUrl?: string;
   poolSize?: number;
   processes?: number;
+  insecureNoAuth?: boolean;
 }
 
 export function serveCommand(program: Command): void {
@@ -22,13 +23,18 @@ export function serveCommand(program: Command): void {
     .option('--lookup-database-url <url>', 'read-only role for lookups (default: $LOOKUP_DATABASE_URL, else --database-url)')
     .option('--pool-size <n>', 'database connections per process (default: 4)', int('--pool-size'))
     .option('--processes <n>', 'processes answering on the port, one core each (default: 1, or config serve.processes)', int('--processes'))
+    .option('--insecure-no-auth', 'serve without authentication on any address (logs a warning at every start; config auth.insecureNoAuth)')
     .action(async (opts: ServeFlags) => {
       const serve: NonNullable<ConfigOverrides['serve']> = {};
       if (opts.port !== undefined) serve.port = opts.port;
       if (opts.host !== undefined) serve.host = opts.host;
       if (opts.poolSize !== undefined) serve.poolSize = opts.poolSize;
       if (opts.processes !== undefined) serve.processes = opts.processes;
-      const ctx = await context(opts, { serve, ...(opts.lookupDatabaseUrl ? { lookupDatabaseUrl: opts.lookupDatabaseUrl } : {}) });
+      const ctx = await context(opts, {
+        serve,
+        ...(opts.insecureNoAuth ? { auth: { insecureNoAuth: true } } : {}),
+        ...(opts.lookupDatabaseUrl ? { lookupDatabaseUrl: opts.lookupDatabaseUrl } : {}),
+      });
       const { isClusterWorker, runPrimary } = await import('../../serve/http/cluster.ts');
       const until = stopOnSignals().requested;
       if (ctx.config.serve.processes > 1 && !isClusterWorker()) {

@@ -32,11 +32,11 @@ export async function streamExport(
   deps: ExportDeps,
 ): Promise<Reply | null> {
   const close = { connection: 'close' };
-  if (req.method !== 'GET')
+  if (req.method !== 'GET' && req.method !== 'HEAD')
     return json(
       405,
       { error: 'method_not_allowed', message: `${(req.method ?? '').slice(0, 16)} is not allowed; use GET` },
-      { allow: 'GET', ...close },
+      { allow: 'GET, HEAD', ...close },
     );
   if ((req.headers['content-length'] ?? '0') !== '0' || req.headers['transfer-encoding'] !== undefined) {
     return json(413, { error: 'body_not_allowed', message: 'this endpoint takes no request body' }, close);
@@ -55,10 +55,7 @@ export async function streamExport(
     return badRequest('job', 'job is not valid percent-encoded UTF-8');
   }
   if (!deps.catalogue.get(job)) {
-    return badRequest(
-      'job',
-      `job ${JSON.stringify(job.slice(0, 64))} is not a job this server knows (known: ${deps.catalogue.names().join(', ') || 'none'})`,
-    );
+    return badRequest('job', `job ${JSON.stringify(job.slice(0, 64))} is not a job this server knows`); // never a list of jobs
   }
   const date = at.dateRaw;
   try {
@@ -93,7 +90,7 @@ export async function streamExport(
         'x-batchcast-run-id': String(g.runId),
         'cache-control': 'no-cache',
       });
-      await writeArrow(g, rows(), res);
+      if (req.method !== 'HEAD') await writeArrow(g, rows(), res); // HEAD: the headers only
       res.end();
       return null;
     });

@@ -11,6 +11,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { Config } from '../../config/load-config.ts';
 import { type Db, openDb } from '../../db/connect.ts';
+import { ExitCode } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 
 const ASK = 'batchcast:metrics-ask';
@@ -55,6 +56,13 @@ export async function runPrimary(o: { config: Config; log: Logger; until: Promis
     w.on('message', (m: Message) => void onMessage(w, m));
     w.on('exit', (code, signal) => {
       if (stopping) return;
+      // Bad input (exit 2: a refused bind, a bad setting) is the same in the next worker: stop at once.
+      if (code === ExitCode.badInput) {
+        log.error(`serve worker ${w.process.pid} refused to start (exit 2); stopping`);
+        failed = true;
+        stop();
+        return;
+      }
       deaths.push(Date.now());
       while (deaths[0] < Date.now() - 60_000) deaths.shift();
       if (deaths.length > MAX_DEATHS_PER_MINUTE) {

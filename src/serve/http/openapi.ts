@@ -18,8 +18,11 @@ export function openApiDocument(version: string): Record<string, unknown> {
       version,
       description:
         'Precomputed top-K recommendations per user, read from the published generation of a batchcast job. ' +
-        'Every answer comes from exactly one generation, also while a new one is being published.',
+        'Every answer comes from exactly one generation, also while a new one is being published. ' +
+        'Every route but /healthz needs `Authorization: Bearer <key>` once the server has an API key or a JWKS, and always on an address other than loopback (docs/security.md): ' +
+        '401 without a valid key, 403 without the scope the route needs.',
     },
+    security: [{ bearer: [] }],
     paths: {
       '/v1/jobs/{job}/users/{userId}/recommendations': {
         get: {
@@ -115,7 +118,8 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/healthz': {
         get: {
           operationId: 'health',
-          summary: 'The process is alive',
+          summary: 'The process is alive (needs no credential)',
+          security: [],
           responses: { 200: { description: 'Alive', content: { 'application/json': { example: { status: 'ok' } } } } },
         },
       },
@@ -161,6 +165,14 @@ export function openApiDocument(version: string): Record<string, unknown> {
       },
     },
     components: {
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description:
+            'An API key (`batchcast keys create`) or a JWT from the configured JWKS. Scopes: lookup (recommendations), score (online scoring), export (export.arrow), metrics (/metrics, /readyz); any valid credential reads /openapi.json.',
+        },
+      },
       schemas: {
         Recommendations: {
           type: 'object',
@@ -204,7 +216,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
             error: {
               type: 'string',
               description:
-                'bad_request, user_not_found, generation_not_found, rate_limited, database_unavailable, overloaded, not_found, internal',
+                'bad_request, unauthorized, forbidden, user_not_found, generation_not_found, rate_limited, database_unavailable, auth_unavailable, overloaded, not_found, internal',
             },
             message: { type: 'string' },
             parameter: { type: 'string', description: 'The bad parameter (400 only): job, user_id, date, k, include or query' },

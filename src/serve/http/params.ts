@@ -54,16 +54,10 @@ export function parseLookupParams(
   userRaw: string,
   query: string,
   knownJob: (name: string) => boolean,
-  knownJobs: () => string[],
 ): LookupParams | BadParameter {
   const job = decodeSegment(jobRaw);
-  if (job === undefined || !knownJob(job)) {
-    const known = knownJobs();
-    return new BadParameter(
-      'job',
-      `job ${shown(job ?? jobRaw)} is not a job this server knows${known.length ? ` (known: ${known.join(', ')})` : ' (no job files found in jobs/)'}`,
-    );
-  }
+  // The known jobs are not listed: an answer must not enumerate them to whoever asks (docs/security.md).
+  if (job === undefined || !knownJob(job)) return new BadParameter('job', `job ${shown(job ?? jobRaw)} is not a job this server knows`);
   const userId = decodeSegment(userRaw);
   if (userId === undefined) return new BadParameter('user_id', `user_id ${shown(userRaw)} is not valid percent-encoded UTF-8`);
   if (userId.length === 0 || userId.length > MAX_USER_ID_CHARS) {

@@ -1,11 +1,11 @@
-// A token bucket for the whole process: at most `perSecond` lookups per second, bursts up to one
-// second's worth. It protects the database behind the API; per-client fairness belongs to the gateway
-// in front, which sees the real client addresses. 0 turns it off.
+// A token bucket: at most `perSecond` requests per second, bursts up to one second's worth. One for the
+// whole process protects the database behind the API (serve.rateLimitPerSecond); each API key with a
+// rate limit has one of its own (serve-auth.ts). 0 turns it off.
 export class RateLimit {
   private tokens: number;
   private last = performance.now();
 
-  constructor(private readonly perSecond: number) {
+  constructor(readonly perSecond: number) {
     this.tokens = perSecond;
   }
 

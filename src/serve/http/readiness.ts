@@ -19,6 +19,8 @@ export interface ReadyDeps {
   metrics: ServeMetrics;
   timeoutMs: number;
   served?: Pick<ServedGenerations, 'current' | 'databaseDown' | 'reconnectNow'>;
+  /** refreshServed at most 1 s old and single-flight (server.ts), so a probe never costs a query of its own. */
+  published?: () => ReturnType<typeof refreshServed>;
 }
 
 /** Latest published generation per job, also copied into the served-generation gauges. */
@@ -40,17 +42,15 @@ export async function answerReady(query: string, deps: ReadyDeps): Promise<Reply
     if (name !== 'job') return badRequest('query', `unknown query parameter ${JSON.stringify(name.slice(0, 64))}; /readyz takes job`);
   const only = params.get('job');
   if (only !== null && !deps.catalogue.get(only)) {
-    return badRequest(
-      'job',
-      `job ${JSON.stringify(only.slice(0, 64))} is not a job this server knows (known: ${deps.catalogue.names().join(', ') || 'none'})`,
-    );
+    // The known jobs are not listed: an answer must not enumerate them (docs/security.md).
+    return badRequest('job', `job ${JSON.stringify(only.slice(0, 64))} is not a job this server knows`);
   }
   const jobs = only !== null ? [only] : deps.catalogue.names();
   const unavailable = (reason: string) => json(503, { status: 'not_ready', reason }, { 'retry-after': String(RETRY_AFTER_SECONDS) });
   if (jobs.length === 0) return unavailable('no job files found in jobs/: nothing to serve');
   let published;
   try {
-    published = await refreshServed(deps);
+    published = await (deps.published ? deps.published() : refreshServed(deps));
   } catch (err) {
     return { ...fromMemory(jobs, deps, unavailable), cause: describeError(err) };
   }

@@ -6,9 +6,11 @@ import type { Logger } from '../../log.ts';
 import { collectJobMetrics } from '../../metrics/job-metrics.ts';
 import { readJobFigures } from '../../store/job-figures.ts';
 import { withDeadline } from '../with-deadline.ts';
+import { freshWithin } from './fresh-within.ts';
 import type { ServeMetrics } from './serve-metrics.ts';
 
-export function serveJobMetrics(metrics: ServeMetrics, deps: { pool: pg.Pool; timeoutMs: number; log: Logger }): void {
+/** `freshMs`: a scrape reuses figures read this recently (or being read), so scrapes never cost a query each. */
+export function serveJobMetrics(metrics: ServeMetrics, deps: { pool: pg.Pool; timeoutMs: number; log: Logger; freshMs: number }): void {
   let driftWarned = false;
   let lastWarn = 0;
   const onDriftUnavailable = (reason: string) => {
@@ -18,7 +20,7 @@ export function serveJobMetrics(metrics: ServeMetrics, deps: { pool: pg.Pool; ti
       `/metrics: no drift figures (${reason}); grant the API's role SELECT on batchcast.run_comparisons, batchcast.run_profiles`,
     );
   };
-  collectJobMetrics(metrics.registry, async () => {
+  const read = freshWithin(deps.freshMs, async () => {
     try {
       return await withDeadline(deps.pool, deps.timeoutMs, 'job metrics', (c) => readJobFigures(c, { onDriftUnavailable }));
     } catch (err) {
@@ -30,4 +32,5 @@ export function serveJobMetrics(metrics: ServeMetrics, deps: { pool: pg.Pool; ti
       throw err;
     }
   });
+  collectJobMetrics(metrics.registry, read);
 }

@@ -19,13 +19,17 @@ import { ItemAttributes } from '../lookups/item-attributes.ts';
 import { LookupBatcher } from '../lookups/lookup-batcher.ts';
 import { answerScore } from '../scoring/answer-score.ts';
 import { OnlineScoring } from '../scoring/online-scoring.ts';
+import { Cors } from './cors.ts';
+import { freshWithin } from './fresh-within.ts';
 import { openApiDocument } from './openapi.ts';
 import { RateLimit } from './rate-limit.ts';
 import { answerReady, refreshServed } from './readiness.ts';
 import { failure, json, RETRY_AFTER_SECONDS, type Reply } from './replies.ts';
 import { type Matched, matchRoute, type Route } from './router.ts';
+import { SCOPE_OF, ServeAuth } from './serve-auth.ts';
 import { serveJobMetrics } from './serve-job-metrics.ts';
 import { ServeMetrics } from './serve-metrics.ts';
+import { throttled } from './throttled.ts';
 
 export interface ServerOptions {
   /** The lookup pool (read-only role when configured); the caller owns it and ends it after close(). */
@@ -34,7 +38,7 @@ export interface ServerOptions {
   connections: number;
   /** A new connection to the primary for LISTEN and the pointer (a standby refuses LISTEN); default: like the pool's. */
   connectPrimary?: () => Promise<pg.Client>;
-  config: Pick<Config, 'jobsDir' | 'root' | 'serve'>;
+  config: Pick<Config, 'jobsDir' | 'root' | 'serve' | 'auth'>;
   log: Logger;
   /** One log line per request (debug): ~200 bytes each, 4 MB/s at 20k lookups/s, so off by default. */
   logRequests?: boolean;
@@ -47,6 +51,8 @@ export interface LookupServer {
   catalogue: JobCatalogue;
   /** Memory-first lookups, the pointers and the LISTEN link (served-generations.ts). */
   served: ServedGenerations;
+  /** Who may call (API keys, JWTs), re-read every auth.keysRefreshMs. */
+  auth: ServeAuth;
   /** Stops accepting, lets requests in flight finish (up to serve.shutdownTimeoutMs), then resolves. */
   close(): Promise<void>;
 }
@@ -59,26 +65,16 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 
 const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-/** Warnings at most once a second, with a count of the ones held back: an outage must not flood the log. */
-function throttled(log: Logger) {
-  let last = 0;
-  let held = 0;
-  return (msg: string, fields: Record<string, unknown>) => {
-    const now = Date.now();
-    if (now - last < 1000) {
-      held++;
-      return;
-    }
-    last = now;
-    log.warn(msg, held ? { ...fields, similarSuppressed: held } : fields);
-    held = 0;
-  };
-}
+/** Probes and scrapes are answered from state at most this old (fresh-within.ts). */
+const PROBE_FRESH_MS = 1_000;
 
 export async function startServer(opts: ServerOptions): Promise<LookupServer> {
   const { pool, log } = opts;
   const serve = opts.config.serve;
   const timeoutMs = serve.statementTimeoutMs + 1000;
+  // First: an unsafe bind refuses to start before anything else is opened.
+  const auth = await ServeAuth.start({ pool, timeoutMs, log, host: serve.host, auth: opts.config.auth, processes: serve.processes });
+  const cors = new Cors(serve.corsOrigins);
   const catalogue = new JobCatalogue(opts.config.jobsDir, opts.config.root, log).watch();
   let batcher: LookupBatcher | undefined;
   const metrics = new ServeMetrics(() => ({
@@ -88,7 +84,7 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     inFlight: batcher?.stats.inFlight ?? 0,
     queued: batcher?.stats.queued ?? 0,
   }));
-  serveJobMetrics(metrics, { pool, timeoutMs, log });
+  serveJobMetrics(metrics, { pool, timeoutMs, log, freshMs: PROBE_FRESH_MS });
   batcher = new LookupBatcher(pool, {
     connections: Math.max(1, opts.connections),
     maxBatch: 64,
@@ -121,7 +117,8 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
   const attributes = new ItemAttributes(log);
   attributes.warm(catalogue.names().map((n) => catalogue.get(n)!));
   const lookupDeps = { lookups: served, catalogue, metrics, attributes, cacheMaxAgeSeconds: serve.cacheMaxAgeSeconds };
-  const readyDeps = { pool, catalogue, metrics, timeoutMs, served };
+  const readyDeps = { pool, catalogue, metrics, timeoutMs, served, published: (): ReturnType<typeof refreshServed> => published() };
+  const published = freshWithin(PROBE_FRESH_MS, () => refreshServed(readyDeps));
   const warn = throttled(log);
   const idPrefix = `${randomBytes(3).toString('hex')}-`;
   let seq = 0;
@@ -142,13 +139,13 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
       return;
     }
     const headers: http.OutgoingHttpHeaders = { 'x-request-id': requestId, ...reply.headers };
-    if (reply.status !== 304) {
+    if (reply.status !== 304 && reply.status !== 204) {
       headers['content-type'] = type;
       headers['content-length'] = Buffer.byteLength(reply.body);
     }
     if (stopping) headers.connection = 'close';
     res.writeHead(reply.status, headers);
-    res.end(reply.status === 304 ? undefined : reply.body);
+    res.end(reply.status === 304 || reply.status === 204 ? undefined : reply.body);
     const ms = performance.now() - t0;
     metrics.observe(route, method, reply.status, ms / 1000);
     if (reply.status >= 500) {
@@ -194,7 +191,7 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
         return { status: 200, body: openapi };
       case 'metrics':
         return (async () => {
-          await refreshServed(readyDeps).catch(() => {}); // metrics must render while the database is down
+          await published().catch(() => {}); // metrics must render while the database is down
           return { status: 200, body: await metrics.render() };
         })();
       default:
@@ -222,6 +219,36 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     const path = q < 0 ? url : url.slice(0, q);
     const query = q < 0 ? '' : url.slice(q + 1);
     const m = matchRoute(path);
+    const corsHeaders = cors.headers(req.headers.origin);
+    if (corsHeaders) for (const [name, value] of Object.entries(corsHeaders)) res.setHeader(name, value);
+    const preflight = method === 'OPTIONS' ? cors.preflight(req) : undefined;
+    if (preflight) return send(res, m.route, method, t0, requestId, preflight);
+    if (m.route === 'healthz') return dispatch(req, res, m, { method, t0, requestId, path, query });
+    const denied = auth.check(req.headers.authorization, SCOPE_OF[m.route], req.socket, req.headers.host);
+    if (denied instanceof Promise) {
+      denied.then(
+        (d) => (d ? refuse(req, res, m.route, d, method, t0, requestId) : dispatch(req, res, m, { method, t0, requestId, path, query })),
+        (err) => send(res, m.route, method, t0, requestId, failure(err, requestId)),
+      );
+      return;
+    }
+    if (denied) return refuse(req, res, m.route, denied, method, t0, requestId);
+    dispatch(req, res, m, { method, t0, requestId, path, query });
+  }
+
+  /** A 401, 403 or 429 before the handler: a body the request carries is left unread, so the connection closes. */
+  function refuse(req: http.IncomingMessage, res: http.ServerResponse, route: Route, reply: Reply, method: string, t0: number, id: string) {
+    const body = (req.headers['content-length'] ?? '0') !== '0' || req.headers['transfer-encoding'] !== undefined;
+    send(res, route, method, t0, id, body ? { ...reply, headers: { ...reply.headers, connection: 'close' } } : reply);
+  }
+
+  function dispatch(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    m: Matched,
+    at: { method: string; t0: number; requestId: string; path: string; query: string },
+  ): void {
+    const { method, t0, requestId, path, query } = at;
     // Scoring takes a body and exports stream: both answer for themselves (answer-score.ts, stream-export.ts).
     if (m.route === 'score' || m.route === 'export') {
       const route = m.route;
@@ -294,6 +321,7 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     });
   }).catch(async (err) => {
     catalogue.stop();
+    auth.stop();
     await served.stop();
     throw err;
   });
@@ -316,6 +344,7 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     } finally {
       clearTimeout(force);
       catalogue.stop();
+      auth.stop();
       await scoring.close();
       await served.stop();
     }
@@ -327,6 +356,7 @@ export async function startServer(opts: ServerOptions): Promise<LookupServer> {
     metrics,
     catalogue,
     served,
+    auth,
     close: () => (closing ??= close()),
   };
 }

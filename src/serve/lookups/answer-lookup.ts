@@ -44,13 +44,7 @@ function matches(ifNoneMatch: string | undefined, etag: string): boolean {
  */
 export function answerLookup(req: LookupRequest, deps: LookupDeps): Reply | Promise<Reply> {
   const { catalogue } = deps;
-  const params = parseLookupParams(
-    req.jobRaw,
-    req.userRaw,
-    req.query,
-    (name) => catalogue.get(name) !== undefined,
-    () => catalogue.names(),
-  );
+  const params = parseLookupParams(req.jobRaw, req.userRaw, req.query, (name) => catalogue.get(name) !== undefined);
   if (params instanceof BadParameter) return badRequest(params.parameter, params.message);
   const job = catalogue.get(params.job) as JobDefinition;
   if (params.attributes) return withAttributes(params, job, req, deps);

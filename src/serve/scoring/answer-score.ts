@@ -64,14 +64,8 @@ export async function answerScore(
   const name = decodeJob(jobRaw);
   const job = name === undefined ? undefined : deps.catalogue.get(name);
   if (!job) {
-    const known = deps.catalogue.names();
-    return {
-      ...badRequest(
-        'job',
-        `job ${JSON.stringify((name ?? jobRaw).slice(0, 64))} is not a job this server knows${known.length ? ` (known: ${known.join(', ')})` : ''}`,
-      ),
-      headers: close,
-    };
+    // never a list of the known jobs (docs/security.md)
+    return { ...badRequest('job', `job ${JSON.stringify((name ?? jobRaw).slice(0, 64))} is not a job this server knows`), headers: close };
   }
   if (query)
     return {
