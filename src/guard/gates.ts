@@ -6,7 +6,7 @@ import type { Comparison, FeatureProfile, GateVerdict, InputProfile, OutputProfi
 import { describeScaleRatios, scaleRatios } from './scale-ratio.ts';
 
 export interface GateResult extends GateVerdict {
-  /** which features gave the value (worst first), or an expectation's column, observed value and bound; stored since sql/011 */
+  /** which features gave the value (worst first), or an expectation's column, observed value and bound; stored since sql/010 */
   detail?: string;
 }
 

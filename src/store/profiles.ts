@@ -136,7 +136,7 @@ export interface GateVerdict {
   value: number | null;
   threshold: number;
   passed: boolean;
-  /** what the value is about: the features worst first, or an expectation's column, observed value and bound (sql/011) */
+  /** what the value is about: the features worst first, or an expectation's column, observed value and bound (sql/010) */
   detail?: string | null;
 }
 
