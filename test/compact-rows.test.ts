@@ -123,7 +123,7 @@ describe('a generation published before 006 (item ids as text[])', () => {
     const before = (await db.query(served)).rows;
     expect(before.length).toBe(50);
 
-    expect(await migrate(db)).toEqual(['006_compact_rows', '007_lookup_reads_drift']);
+    expect((await migrate(db)).slice(0, 2)).toEqual(['006_compact_rows', '007_lookup_reads_drift']); // and whatever came after
     expect((await db.query(served)).rows).toEqual(before);
     const want = users.map((u) => before.find((r) => r.user_id === u)?.item_ids ?? null);
     expect(want[1]).toEqual(['i0', 'é10', 'x']);

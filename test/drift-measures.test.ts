@@ -20,7 +20,7 @@ import { loadJob } from '../src/jobs/load-job.ts';
 import { withDuckDB } from '../src/read/duckdb.ts';
 import { predict } from '../src/run/predict.ts';
 import type { Comparison, InputProfile, OutputProfile } from '../src/store/profiles.ts';
-import { countOn, decilePsi, js, psi, readColumns } from './drift-reference.ts';
+import { decilePsi, js, judgedCounts, psi, readColumns } from './drift-reference.ts';
 import { type Fixture, makeFixture, writeFeatures } from './fixtures.ts';
 import { createTestDb, log, type TestDb } from './helpers.ts';
 
@@ -116,7 +116,7 @@ describe('through predict', () => {
     // day 2: the same users and features, so the same scores: 0 exactly; day 3: shifted features, other scores
     expect(stored.get(dates[1])!.comparison.top1Score).toEqual({ psi: 0, js: 0 });
     const shifted = stored.get(dates[2])!.comparison.top1Score!;
-    const [now, ref] = [countOn(kind, edges, await top1(runIds[2])), countOn(kind, edges, await top1(runIds[0]))];
+    const [now, ref] = judgedCounts(kind, edges, await top1(runIds[2]), await top1(runIds[0]));
     expect(shifted.psi).toBeCloseTo(psi(now, ref), 9);
     expect(shifted.js).toBeCloseTo(js(now, ref), 9);
     expect(shifted.psi).toBeGreaterThan(0);
@@ -146,8 +146,7 @@ describe('through predict', () => {
     expect(c.psiNote).toBeUndefined();
     fx.featureNames.forEach((name, j) => {
       const { kind, edges } = refProfile.features[j].bins!;
-      const expected = countOn(kind, edges, ref.get(name)!);
-      const actual = countOn(kind, edges, now.get(name)!);
+      const [actual, expected] = judgedCounts(kind, edges, now.get(name)!, ref.get(name)!);
       const got = c.psi[j];
       expect(got.feature).toBe(name);
       expect(got.psi, KINDS[j]).toBeCloseTo(psi(actual, expected), 9);
@@ -173,7 +172,7 @@ it('compare --run A --run B, B not the reference A was profiled on: A re-binned 
   ]);
   fx.featureNames.forEach((name, j) => {
     const { kind, edges } = rows[0].inputs.features[j].bins!;
-    expect(exact.psi[j].psi, KINDS[j]).toBeCloseTo(psi(countOn(kind, edges, now.get(name)!), countOn(kind, edges, ref.get(name)!)), 9);
+    expect(exact.psi[j].psi, KINDS[j]).toBeCloseTo(psi(...judgedCounts(kind, edges, now.get(name)!, ref.get(name)!)), 9);
   });
   // without its files, day 3 can only be estimated from its quantiles, and the comparison says so
   rmSync(path.join(fx.featuresDir, `dt=${dates[2]}`), { recursive: true });
@@ -219,8 +218,7 @@ it('all-NULL and all-constant features, and shifted copies: PSI and JS from prof
       const r = ref.features[j];
       const d = featureDrift(f, r, 1, 1)!;
       const values = (file: string) => new Array<number | null>(USERS).fill(file === files.nulls ? null : file === files.constant ? 3 : 4);
-      const actual = countOn(r.bins!.kind, r.bins!.edges, values(nowFile));
-      const expected = countOn(r.bins!.kind, r.bins!.edges, values(refFile));
+      const [actual, expected] = judgedCounts(r.bins!.kind, r.bins!.edges, values(nowFile), values(refFile));
       expect(d.exact).toBe(true);
       expect(d.psi).toBeCloseTo(psi(actual, expected), 9);
       expect(d.js).toBeCloseTo(js(actual, expected), 9);

@@ -28,6 +28,39 @@ export function countOn(kind: 'values' | 'ranges', edges: number[], values: (num
   return counts;
 }
 
+/**
+ * [actual, expected] counts on the bins a comparison is judged on, from their definition in
+ * docs/guardrails.md: values bins as counted; for ranges, an edge holding at least 1% (and at least 2) of
+ * the reference's finite values is a bin of its own, every other edge but the minimum and the maximum opens a
+ * range [e, next), and the ends are open. Bins are labelled by their lower bound, both sides counted by label.
+ */
+export function judgedCounts(
+  kind: 'values' | 'ranges',
+  edges: number[],
+  now: (number | null)[],
+  ref: (number | null)[],
+): [number[], number[]] {
+  if (kind === 'values') return [countOn(kind, edges, now), countOn(kind, edges, ref)];
+  const finite = ref.filter((v): v is number => v !== null && Number.isFinite(v));
+  const mass = edges.filter((e) => finite.filter((v) => v === e).length >= Math.max(2, 0.01 * finite.length));
+  const cuts = edges.filter((e, i) => !mass.includes(e) && i > 0 && i < edges.length - 1);
+  const label = (v: number | null) => {
+    if (v === null || !Number.isFinite(v)) return 'missing';
+    if (mass.includes(v)) return `=${v}`;
+    const cut = Math.max(-Infinity, ...cuts.filter((c) => c <= v));
+    const point = Math.max(-Infinity, ...mass.filter((m) => m < v));
+    return cut > point ? `[${cut}` : point > -Infinity ? `(${point}` : 'below';
+  };
+  const tally = (xs: (number | null)[]) => {
+    const m = new Map<string, number>();
+    for (const v of xs) m.set(label(v), (m.get(label(v)) ?? 0) + 1);
+    return m;
+  };
+  const [a, e] = [tally(now), tally(ref)];
+  const labels = [...new Set([...a.keys(), ...e.keys()])];
+  return [labels.map((l) => a.get(l) ?? 0), labels.map((l) => e.get(l) ?? 0)];
+}
+
 const sharesOf = (c: number[]) => {
   const t = c.reduce((a, b) => a + b, 0);
   return c.map((x) => (t ? x / t : 0));

@@ -52,7 +52,7 @@ const target = () => `/v1/jobs/${fx.job}/dates/${date}/export.arrow`;
 async function stalledClient(): Promise<net.Socket> {
   const socket = net.connect(Number(new URL(server.url).port), '127.0.0.1');
   socket.on('error', () => {});
-  socket.write(`GET ${target()} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  socket.write(`GET ${target()} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
   await new Promise<void>((resolve) =>
     socket.once('data', (d) => {
       expect(String(d)).toMatch(/^HTTP\/1\.1 200/);
@@ -105,7 +105,7 @@ it('a client that stops reading is cut after exportIdleTimeoutMs, and everything
 
 it('a client that reads slowly but steadily is not cut', async () => {
   const socket = net.connect(Number(new URL(server.url).port), '127.0.0.1');
-  socket.write(`GET ${target()} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+  socket.write(`GET ${target()} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
   let bytes = 0;
   // ~2 MB every 400 ms: the stream takes a few seconds, each pause shorter than the 700 ms timeout
   socket.on('data', (d: Buffer) => {

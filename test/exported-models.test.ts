@@ -61,14 +61,15 @@ describe('models exported without tuning', () => {
   it('a column typed differently in two files of a date (INT64 in one, DOUBLE in the other, as pandas writes) keeps every value', async () => {
     // part-0 comes first and holds "a" as INT64; part-1 holds fractional values of "a" as DOUBLE
     const day = '2026-11-21';
-    const rows = Array.from({ length: 200 }, (_, u) =>
-      columns.map((_, j) => (u < 100 && j === 0 ? Math.round(3 * Math.cos(u)) : Math.cos(u * (j + 2) + 0.5))),
+    // as many users as the date before (300), so the users-ratio gate has nothing to say
+    const rows = Array.from({ length: 300 }, (_, u) =>
+      columns.map((_, j) => (u < 150 && j === 0 ? Math.round(3 * Math.cos(u)) : Math.cos(u * (j + 2) + 0.5))),
     );
     const dir = path.join(root, 'features', `dt=${day}`);
     mkdirSync(dir, { recursive: true });
     for (const [part, from, to] of [
-      [0, 0, 100],
-      [1, 100, 200],
+      [0, 0, 150],
+      [1, 150, 300],
     ] as const) {
       parquetWriteFile({
         filename: path.join(dir, `part-${part}.parquet`),
@@ -88,7 +89,7 @@ describe('models exported without tuning', () => {
       ['m_dynamic', day],
     );
     const want = bruteForce(rows);
-    expect(got.length).toBe(200 * K);
+    expect(got.length).toBe(300 * K);
     for (const [user, w] of want)
       expect(
         got.filter((r) => r.user_id === user).map((r) => r.item_id),

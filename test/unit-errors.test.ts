@@ -88,9 +88,9 @@ describe('a unit error on one feature is held by default', () => {
       const r = await predict({ job: fx.job, date: d2, config, db: t.db, log });
       const gate = r.guard.verdicts.find((v) => v.gate === 'max_feature_scale_ratio')!;
       expect(gate.passed).toBe(true);
-      // every feature's distribution moved, so the drift gate may hold the day (exact bins see a 20% shift);
-      // what this test asks is that no unit error is claimed
-      expect(r.guard.failed.map((v) => v.gate)).toEqual(['max_drifted_feature_share']);
+      // every feature's distribution moved, so a drift gate may hold the day; what this test asks is that
+      // no unit error is claimed
+      expect(r.guard.failed.map((v) => v.gate)).not.toContain('max_feature_scale_ratio');
       expect(gate.value).toBeGreaterThan(1.15);
       expect(gate.value).toBeLessThan(1.35);
     } finally {

@@ -3,7 +3,7 @@
 // reference's own exact counts; the JS distance of two count vectors, and rank-biased overlap of two top-K
 // lists. No database here: compare-runs.ts feeds them.
 import type { Bins, FeatureProfile, OutputProfile } from '../store/profiles.ts';
-import { sameBins } from './feature-bins.ts';
+import { judgedCounts, judgedGroups, sameBins } from './feature-bins.ts';
 
 /** Sorted distinct decile cut points: the bins of profiles stored before exact bins existed. */
 function binEdges(deciles: number[]): number[] {
@@ -86,12 +86,7 @@ export interface FeatureDrift {
 export function featureDrift(now: FeatureProfile, ref: FeatureProfile, refRunId: number, nowRefRunId: number | null): FeatureDrift | null {
   const h = now.histogram;
   if (ref.bins && h?.kind && nowRefRunId === refRunId && sameBins(h, ref.bins)) {
-    return {
-      psi: psiOfShares(shares(h.counts), shares(ref.bins.counts)),
-      js: jsDistance(h.counts, ref.bins.counts),
-      kind: ref.bins.kind,
-      exact: true,
-    };
+    return { ...exactDrift(h, ref.bins), kind: ref.bins.kind, exact: true };
   }
   if (!ref.deciles.length) return null;
   const edges = binEdges(ref.deciles);
@@ -104,7 +99,15 @@ export function featureDrift(now: FeatureProfile, ref: FeatureProfile, refRunId:
 export function scoreDrift(now: OutputProfile, ref: OutputProfile, countedOnRef: boolean): { psi: number; js: number } | undefined {
   const h = now.top1Histogram;
   if (!countedOnRef || !ref.top1Bins || !h || !sameBins(h, ref.top1Bins)) return undefined;
-  return { psi: psiOfShares(shares(h.counts), shares(ref.top1Bins.counts)), js: jsDistance(h.counts, ref.top1Bins.counts) };
+  return exactDrift(h, ref.top1Bins);
+}
+
+/** PSI and JS distance of exact counts on the reference's bins, judged on judgedGroups (feature-bins.ts). */
+function exactDrift(now: Bins, ref: Bins): { psi: number; js: number } {
+  const groups = judgedGroups(ref);
+  const a = judgedCounts(now.counts, groups);
+  const e = judgedCounts(ref.counts, groups);
+  return { psi: psiOfShares(shares(a), shares(e)), js: jsDistance(a, e) };
 }
 
 /** Jensen–Shannon distance, base 2, in [0, 1], of two count vectors (padded to the same length). */

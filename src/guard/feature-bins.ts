@@ -70,3 +70,47 @@ export function ownBins(sorted: Float64Array, deciles: number[], maxValues: numb
 export function sameBins(a: Pick<Bins, 'kind' | 'edges'>, b: Pick<Bins, 'kind' | 'edges'>): boolean {
   return a.kind === b.kind && a.edges.length === b.edges.length && a.edges.every((e, i) => e === b.edges[i]);
 }
+
+/**
+ * A value holding at least this share of the reference's finite sample is a point mass (the zero of a
+ * mostly-zero feature, a common code): its edge keeps a bin of its own when runs are compared.
+ */
+export const POINT_MASS_SHARE = 0.01;
+
+/**
+ * The bins a comparison is judged on, as groups of `ref`'s bin indices. For ranges, an edge that is no point
+ * mass in the reference opens the range [e, next edge), and the minimum and the maximum close no range (the
+ * open ends join their neighbours): a continuous feature is judged on its deciles, so two samples of one
+ * distribution differ by sampling noise only. Counted apart, every edge of a continuous feature is a bin the
+ * reference holds once and a new sample almost never: two uniform samples of 200 rows gave PSI 0.33 (median
+ * of 20, max 0.50, over the 0.25 drift threshold) against 0.09 (max 0.20) judged on deciles; at 2,000 rows
+ * 0.020 against 0.009 (/tmp script, 20 pairs each). Values bins are judged as they are.
+ */
+export function judgedGroups(ref: Pick<Bins, 'kind' | 'edges' | 'counts'>): number[][] {
+  const n = ref.counts.length;
+  if (ref.kind !== 'ranges') return ref.counts.map((_, i) => [i]);
+  const finite = ref.counts.slice(0, -1).reduce((a, b) => a + b, 0);
+  const mass = Math.max(2, POINT_MASS_SHARE * finite);
+  const groups: number[][] = [];
+  let current = [0]; // (-inf, e0)
+  const last = ref.edges.length - 1;
+  ref.edges.forEach((_, i) => {
+    const [point, above] = [2 * i + 1, 2 * i + 2];
+    if (ref.counts[point] >= mass) {
+      groups.push(current, [point]);
+      current = [above];
+    } else if (i === 0 || i === last)
+      current.push(point, above); // the minimum and the maximum close no range
+    else {
+      groups.push(current);
+      current = [point, above]; // [e_i, e_i+1)
+    }
+  });
+  groups.push(current, [n - 1]); // the last range, then the missing values
+  return groups;
+}
+
+/** Counts summed over judgedGroups. */
+export function judgedCounts(counts: number[], groups: number[][]): number[] {
+  return groups.map((g) => g.reduce((s, i) => s + counts[i], 0));
+}
