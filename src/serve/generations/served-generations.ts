@@ -14,8 +14,10 @@
 //   new run loads in the background, one at a time, and then one Map.set switches to it. A lookup reads
 //   one MemoryGeneration object, so no answer mixes two generations.
 // - During a database outage lookups keep being answered from memory (200, naming the run); a lookup
-//   that had to go to the database falls back to the newest generation of that job and date still held.
-//   That is the one case a run the pointer no longer names may answer (docs/reliability.md).
+//   that had to go to the database falls back to the newest generation of that job and date still held,
+//   but only when the LISTEN link is down or the lookup lost its connection (08xxx, no SQLSTATE): a slow
+//   database (statement timeout, class 53, the client deadline) answers 503. That is the one case a run
+//   the pointer no longer names may answer (docs/reliability.md).
 // - Otherwise an older generation answers only while a load of exactly the pointer's run is in flight,
 //   only for lookups without ?date=, and only from an earlier date (never a superseded run of the same date).
 // - serve.memoryBudgetMb caps the bytes held; a generation that does not fit stays on PostgreSQL, said once.
@@ -28,7 +30,7 @@ import { describeError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import { generationRows, readGenerationMeta } from '../../store/generation.ts';
 import { type Pointers, readPointers, waitForReplay } from '../../store/pointer.ts';
-import { isUnavailable } from '../http/replies.ts';
+import { isConnectionLoss } from '../http/replies.ts';
 import type { ServeMetrics } from '../http/serve-metrics.ts';
 import type { JobCatalogue } from '../job-catalogue.ts';
 import type { Lookups, UserAnswer } from '../lookups/lookups.ts';
@@ -178,7 +180,11 @@ export class ServedGenerations implements Lookups {
         return answer;
       },
       (err) => {
-        const held = isUnavailable(err) && !(err instanceof OverloadedError) ? this.newest(job, date) : undefined;
+        // Memory stands in only in an outage: the link is down, or this lookup lost its connection. A slow
+        // database (statement timeout, class 53, the client deadline) answers 503: retrying reaches the run
+        // the pointer names, while a held generation may be one it no longer names.
+        const outage = this.down || isConnectionLoss(err);
+        const held = outage && !(err instanceof OverloadedError) ? this.newest(job, date) : undefined;
         if (!held) throw err;
         this.fromMemory++;
         return { generation: held.generation, user: held.lookup(userId) };

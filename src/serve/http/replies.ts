@@ -1,6 +1,6 @@
 // What the API answers, independent of the HTTP plumbing: a status, a JSON body and a few headers.
 // Error bodies are {"error": code, "message": text, ...}; they never carry connection strings or SQL.
-import { ExitCode, exitCodeOf } from '../../errors.ts';
+import { BatchcastError, ExitCode, exitCodeOf } from '../../errors.ts';
 import { OverloadedError } from '../overloaded-error.ts';
 
 export interface Reply {
@@ -36,6 +36,18 @@ export function isUnavailable(err: unknown): boolean {
   const code = (err as { code?: string } | undefined)?.code;
   if (code && UNAVAILABLE.test(code)) return true;
   return exitCodeOf(err) === ExitCode.infra;
+}
+
+/**
+ * The connection itself failed (08xxx, 57P0x server shutting down or starting, a socket error with no
+ * SQLSTATE), as opposed to a database that is up but slow or short of resources (57014, class 53, the
+ * client deadline): only then may a lookup be answered from a generation held in memory.
+ */
+export function isConnectionLoss(err: unknown): boolean {
+  if (err instanceof OverloadedError || err instanceof BatchcastError) return false;
+  const code = (err as { code?: string } | undefined)?.code;
+  if (!code) return err instanceof Error;
+  return /^(08|57P0|E[A-Z]+$)/.test(code);
 }
 
 /** A failure while answering: 503 + Retry-After when waiting may help, else a 500 naming the request id. */
