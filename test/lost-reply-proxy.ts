@@ -4,10 +4,15 @@
 // client sees its connection die, exactly as when a network cut falls between the two.
 import net from 'node:net';
 
-export async function lostReplyProxy(target: URL) {
+/** `refuseAfterCut`: once a reply is lost, new connections are closed at once (the pointer cannot be re-read either). */
+export async function lostReplyProxy(target: URL, opts: { refuseAfterCut?: boolean } = {}) {
   const sockets = new Set<net.Socket>();
   let cut = 0;
   const server = net.createServer((down) => {
+    if (opts.refuseAfterCut && cut > 0) {
+      down.destroy();
+      return;
+    }
     const up = net.connect(Number(target.port), target.hostname);
     sockets.add(down).add(up);
     let notified = false;

@@ -23,7 +23,7 @@ import { createRunTable, dropRunTable } from '../store/run-tables.ts';
 import { shardTotals, succeededShards } from '../store/shard-ledger.ts';
 import { dropShardTables, mergeShardTables } from '../store/shard-tables.ts';
 import type { PredictResult } from './predict.ts';
-import { resolvePublish } from './resolve-publish.ts';
+import { isPublishUnresolved, resolvePublish, sessionPid } from './resolve-publish.ts';
 import { checkMinRows, fallbackItems, indexAndAttach } from './score-partition.ts';
 
 export interface FinishRequest {
@@ -135,7 +135,9 @@ export async function finishGeneration(r: FinishRequest): Promise<PredictResult 
         if (n !== shards) throw new InfraError(`${where}: only ${n} of ${shards} shards are succeeded at publish; not publishing`);
         await markSucceeded(tx, runId, timings);
       },
-    ).catch((err) => resolvePublish({ dbUrl: db.url, config, job: job.name, date, runId, log }, err, tPublish));
+    ).catch((err) =>
+      resolvePublish({ dbUrl: db.url, config, job: job.name, date, runId, pid: sessionPid(lock.client), log }, err, tPublish),
+    );
     done = true;
     timings.publish = Math.round(pub.ms);
     await updateRun(db.pool, runId, { timings });
@@ -152,7 +154,8 @@ export async function finishGeneration(r: FinishRequest): Promise<PredictResult 
   } catch (err) {
     const message = describeError(err);
     log.error(`finishing run ${runId} failed: ${message}`, { runId });
-    if (!done) {
+    // An unresolved publish may have committed: nothing is marked failed or dropped (resolve-publish.ts).
+    if (!done && !isPublishUnresolved(err)) {
       if (tableCreated) await dropRunTable(write, runId).catch(() => {});
       // Bad input will not get better by retrying: the generation fails, and a new one starts on rerun.
       // Anything else leaves it in progress with every shard succeeded: rerunning any index finishes it.

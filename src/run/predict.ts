@@ -23,7 +23,7 @@ import { saveRejectedRows } from '../store/rejected-rows.ts';
 import { createRunTable, dropRunTable } from '../store/run-tables.ts';
 import { runTable } from '../store/tables.ts';
 import type { Progress } from './pipeline.ts';
-import { resolvePublish } from './resolve-publish.ts';
+import { isPublishUnresolved, resolvePublish, sessionPid } from './resolve-publish.ts';
 import { checkBadRows, checkMinRows, fallbackItems, indexAndAttach, scorePartition } from './score-partition.ts';
 
 export interface PredictOptions {
@@ -206,7 +206,9 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
       lock.client,
       { job: job.name, date, runId, action: 'publish', lockTimeoutMs: config.publishLockTimeoutMs },
       (tx) => markSucceeded(tx, runId!, { ...timings, publish: 0 }),
-    ).catch((err) => resolvePublish({ dbUrl: db.url, config, job: job.name, date, runId: runId!, log }, err, tPublish));
+    ).catch((err) =>
+      resolvePublish({ dbUrl: db.url, config, job: job.name, date, runId: runId!, pid: sessionPid(lock.client), log }, err, tPublish),
+    );
     published = true;
     timings.publish = Math.round(pub.ms);
     await updateRun(db.pool, runId, { timings });
@@ -220,7 +222,8 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
   } catch (err) {
     const message = describeError(err);
     log.error(`run ${runId ?? '(not started)'} failed: ${message}`, { runId });
-    if (runId !== undefined && !published) {
+    // An unresolved publish may have committed: nothing is marked failed or dropped (resolve-publish.ts).
+    if (runId !== undefined && !published && !isPublishUnresolved(err)) {
       timings.total = Math.round(performance.now() - t0);
       await markFailed(db.pool, runId, message, timings).catch((e) => log.error(`could not mark run ${runId} failed: ${describeError(e)}`));
       if (tableCreated && !kept)

@@ -9,7 +9,7 @@ import { migrate } from '../store/migrate.ts';
 import { publishedRunId, publishRun } from '../store/pointer.ts';
 import type { Queryable } from '../store/queryable.ts';
 import { runTable } from '../store/tables.ts';
-import { resolvePublish } from './resolve-publish.ts';
+import { resolvePublish, sessionPid } from './resolve-publish.ts';
 
 export interface PublishOutcome {
   job: string;
@@ -81,7 +81,7 @@ export async function publishGeneration(db: Db, config: Config, runId: number, r
         // once served, the date is done: the scheduler and backfill count it as succeeded
         if (override) await markOverridden(tx, runId);
       },
-    ).catch((err) => resolvePublish({ dbUrl: db.url, config, job, date, runId }, err, t0));
+    ).catch((err) => resolvePublish({ dbUrl: db.url, config, job, date, runId, pid: sessionPid(lock.client) }, err, t0));
     return { job, date, runId, previousRunId: pub.previousRunId, action, ms: pub.ms };
   } finally {
     await lock.release();
