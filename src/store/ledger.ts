@@ -2,7 +2,7 @@
 // and the statements that read it for people (runs, report), the guardrails and retention.
 import os from 'node:os';
 import type { Db } from '../db/connect.ts';
-import { RUN_LOCK_HELD } from './locks.ts';
+import { RUN_LOCK_HELD, shardLockHeld } from './locks.ts';
 import { migrate } from './migrate.ts';
 import type { Queryable } from './queryable.ts';
 import type { RunStatus } from './tables.ts';
@@ -204,12 +204,18 @@ export interface PrunableRun {
 /**
  * Runs whose tables prune may drop: per (job, date), all but the published generation and the newest others
  * up to `keep` in all, and every failed run. A run still marked running is left alone while a process holds
- * its (job, date) lock, and a sharded generation in progress always (its shards score without that lock).
+ * its (job, date) lock, and a sharded generation in progress too (its shards score without that lock),
+ * unless it is abandoned: a later run of its date is published and none of its shards is scoring (no shard
+ * lock held). Its missing shards would only publish over a newer generation; markPruned marks it failed.
  */
 export async function prunableRuns(db: Queryable, f: { job?: string; date?: string; keep: number }): Promise<PrunableRun[]> {
   const { rows } = await db.query<PrunableRun>(
     `with ranked as (
        select r.run_id, r.status, r.shards, r.job, r.prediction_date, (p.run_id is not null) as published,
+              (r.status = 'running' and r.shards is not null
+               and exists (select 1 from batchcast.published later
+                            where later.job = r.job and later.prediction_date = r.prediction_date and later.run_id > r.run_id)
+               and not exists (select 1 from pg_locks l where ${shardLockHeld('r.run_id')})) as abandoned,
               row_number() over (partition by r.job, r.prediction_date
                                  order by (p.run_id is not null) desc, (r.status = 'succeeded') desc, r.run_id desc) as n
          from batchcast.runs r
@@ -218,9 +224,9 @@ export async function prunableRuns(db: Queryable, f: { job?: string; date?: stri
           and ($1::text is null or r.job = $1) and ($2::date is null or r.prediction_date = $2))
      select run_id, job, prediction_date from ranked
       where not published
-        and (n > $3 or status = 'failed')
-        and not (status = 'running' and shards is not null)
-        and (status <> 'running' or not exists (
+        and (n > $3 or status = 'failed' or abandoned)
+        and (abandoned or not (status = 'running' and shards is not null))
+        and (status <> 'running' or abandoned or not exists (
               select 1 from pg_locks l
                where ${RUN_LOCK_HELD}))
       order by job, prediction_date, run_id`,

@@ -38,6 +38,13 @@ function runLockHeld(job: string, date: string): string {
                  and l.objid::int = (${date}::date - date '2000-01-01')`;
 }
 
+/** SQL: the pg_locks row `l` is a shard lock (any index) of the run whose id is the SQL expression `runId`. */
+export function shardLockHeld(runId: string): string {
+  return `l.locktype = 'advisory' and l.granted and l.objsubid = 2
+                 and l.database = (select oid from pg_database where datname = current_database())
+                 and l.classid::int = hashtext('batchcast:shard:' || (${runId})::text)`;
+}
+
 /** The run lock of the row `ranked` (job, prediction_date) is held: prune leaves its running runs alone. */
 export const RUN_LOCK_HELD = runLockHeld('ranked.job', 'ranked.prediction_date');
 
