@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { buildProgram } from '../src/cli/main.ts';
+import { loadConfig } from '../src/config/load-config.ts';
 import { parseJob } from '../src/jobs/load-job.ts';
 import { parseShard } from '../src/read/shard.ts';
 import { createApiKey } from '../src/store/api-keys.ts';
@@ -202,6 +203,19 @@ describe('the manifests agree with each other and with batchcast', () => {
       expect(pod.containers[0].volumeMounts.find((v: any) => v.name === jobs.name).mountPath).toBe(jobsDir);
     }
     expect(deployment.spec.template.spec.containers[0].env.map((e: any) => e.name)).not.toContain('DATABASE_URL');
+  });
+
+  it('serve LISTENs on the primary with the read-only role (LISTEN_DATABASE_URL), not on the replica nor as the writer', () => {
+    const env = deployment.spec.template.spec.containers[0].env;
+    const ref = (name: string) => env.find((e: any) => e.name === name)?.valueFrom?.secretKeyRef;
+    expect(ref('LISTEN_DATABASE_URL')).toEqual({ name: 'batchcast-database', key: 'listen-url' });
+    const secret = secrets.find((x) => x.metadata.name === 'batchcast-database');
+    const user = (key: string) => new URL(secret.stringData[key]).username;
+    expect(user('listen-url')).toBe(user('lookup-url'));
+    expect(user('listen-url')).not.toBe(user('url'));
+    // the manifest's name is the one serve reads
+    const listen = secret.stringData['listen-url'];
+    expect(loadConfig({ root: repo }, { LISTEN_DATABASE_URL: listen }).listenDatabaseUrl).toBe(listen);
   });
 
   it('serve: probes on /readyz and /healthz, the Service selects the pods, and the arguments are real options', () => {

@@ -1,5 +1,6 @@
-// `serve` with lookups on a real hot standby (LOOKUP_DATABASE_URL) and the primary on DATABASE_URL: a
-// standby refuses LISTEN, so serve LISTENs and re-reads the pointer on the primary, waits for the standby
+// `serve` with lookups on a real hot standby (LOOKUP_DATABASE_URL) and the primary on LISTEN_DATABASE_URL
+// (no DATABASE_URL: serve needs no writer credentials, as deployed by deploy/kubernetes): a standby refuses
+// LISTEN, so serve LISTENs and re-reads the pointer on the primary, waits for the standby
 // to replay that far, and reads lookups and loads from the standby. Measured: the first answer naming a
 // newly published run, against the primary's commit (replication included); /readyz stays "ready".
 // The pair is made by test/hot-standby.ts (initdb + pg_basebackup -R); skipped where no PostgreSQL
@@ -8,6 +9,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Config, loadConfig } from '../src/config/load-config.ts';
 import { type Db, openDb } from '../src/db/connect.ts';
+import type { Logger } from '../src/log.ts';
 import { predict } from '../src/run/predict.ts';
 import type { LookupServer } from '../src/serve/http/server.ts';
 import { serveApi } from '../src/serve/serve-api.ts';
@@ -50,7 +52,7 @@ describe.skipIf(!bin)('serve with lookups on a hot standby', () => {
     runA = (await predict({ job: fx.job, date: d1, config, db, log })).runId;
     runB = (await predict({ job: fx.job, date: d2, config, db, log, shadow: true })).runId;
     const serveConfig = loadConfig(
-      { databaseUrl: pair.primaryUrl, lookupDatabaseUrl: pair.standbyUrl, root: fx.root, serve: { port: 0, pointerPollMs: 600_000 } },
+      { listenDatabaseUrl: pair.primaryUrl, lookupDatabaseUrl: pair.standbyUrl, root: fx.root, serve: { port: 0, pointerPollMs: 600_000 } },
       {},
     );
     let listening: (s: LookupServer) => void = () => {};
@@ -123,8 +125,10 @@ describe.skipIf(!bin)('serve with lookups on a hot standby', () => {
     expect((await get(server.url, '/metrics')).body).toMatch(/^batchcast_serve_degraded 0$/m);
   }, 120_000);
 
-  it('given only the standby (LISTEN refused), serve still follows the pointer by its poll', async () => {
-    const only = await startTestServer(pair.standbyUrl, fx.root, { pointerPollMs: 200 });
+  it('given only the standby (LISTEN refused), serve still follows the pointer by its poll, and says once what to set', async () => {
+    const warned: string[] = [];
+    const logger: Logger = { debug: () => {}, info: () => {}, warn: (m) => warned.push(m), error: () => {}, child: () => logger };
+    const only = await startTestServer(pair.standbyUrl, fx.root, { pointerPollMs: 200 }, logger);
     try {
       const now = server.served.current(fx.job, null)!.generation.runId;
       for (const until = Date.now() + 10_000; only.served.current(fx.job, null)?.generation.runId !== now; await pause(20))
@@ -138,6 +142,11 @@ describe.skipIf(!bin)('serve with lookups on a hot standby', () => {
       }
       for (const until = Date.now() + 10_000; only.served.current(fx.job, null)?.generation.runId !== want; await pause(20))
         expect(Date.now()).toBeLessThan(until);
+      await pause(1_600); // LISTEN retried at 100, 200, 400, 800 ms...: refused each time, said once
+      const refused = warned.filter((m) => /LISTEN/.test(m));
+      expect(refused).toHaveLength(1);
+      expect(refused[0]).toMatch(/refuses LISTEN .*hot standby.*Set LISTEN_DATABASE_URL/);
+      expect(warned.filter((m) => /link to the database lost/.test(m))).toEqual([]);
     } finally {
       await only.stop();
     }

@@ -45,6 +45,12 @@ export const databaseSettings = {
     secret: true,
     description: 'Read-only role for the lookup API (batchcast serve); falls back to databaseUrl.',
   }),
+  listenDatabaseUrl: postgresUrl().optional().meta({
+    env: 'LISTEN_DATABASE_URL',
+    secret: true,
+    description:
+      "The primary, for batchcast serve's LISTEN and pointer re-reads when lookupDatabaseUrl is a hot standby (which refuses LISTEN); the read-only role on the primary will do. Default: databaseUrl when lookupDatabaseUrl is set, else the lookup database.",
+  }),
   connectTimeoutMs: millis(1).default(10_000).meta({ description: 'Connection timeout for every PostgreSQL connection.' }),
   statementTimeoutMs: millis(0)
     .default(60_000)

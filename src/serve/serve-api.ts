@@ -44,12 +44,13 @@ async function openLookupDb(config: Config, log: Logger): Promise<LookupDb> {
 }
 
 /**
- * With lookups on LOOKUP_DATABASE_URL (possibly a hot standby), LISTEN and the pointer re-reads go to
- * DATABASE_URL, the primary: a standby refuses LISTEN, and the pointer must be the primary's.
+ * With lookups on LOOKUP_DATABASE_URL (possibly a hot standby), LISTEN and the pointer re-reads go to the
+ * primary: a standby refuses LISTEN, and the pointer must be the primary's. LISTEN_DATABASE_URL names it
+ * (the read-only role on the primary: serve needs no writer credentials); else DATABASE_URL.
  */
 function primaryConnector(config: Config): (() => Promise<pg.Client>) | undefined {
-  const primary = config.databaseUrl;
-  if (!config.lookupDatabaseUrl || !primary) return undefined;
+  const primary = config.listenDatabaseUrl ?? (config.lookupDatabaseUrl ? config.databaseUrl : undefined);
+  if (!primary) return undefined;
   return () => connectClient(primary, config, { applicationName: 'batchcast serve listen', onError: () => {} });
 }
 

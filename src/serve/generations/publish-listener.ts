@@ -6,7 +6,8 @@
 //   a publish committed while the link was down is never missed, because the re-read starts after LISTEN.
 // - A notice is a hint, never an order: NOTIFY needs no privilege, so any role that can connect can send
 //   one. The caller re-reads the pointer on this connection (served-generations.ts).
-// - It connects to the primary: a hot standby refuses LISTEN ("cannot execute LISTEN during recovery").
+// - It connects to the primary: a hot standby refuses LISTEN ("cannot execute LISTEN during recovery"),
+//   said once (then every 10 minutes) with what to set (LISTEN_DATABASE_URL).
 // - The caller keeps a slow poll as a backstop (served-generations.ts); this module only listens.
 import type pg from 'pg';
 import { describeError } from '../../errors.ts';
@@ -32,6 +33,35 @@ export interface ListenOptions {
   heartbeatMs: number;
   log: Logger;
 }
+
+/** A server that refuses LISTEN (a standby in recovery: 25006 read_only_sql_transaction) will keep refusing it. */
+function isListenRefused(err: unknown): boolean {
+  const e = err as { code?: string; message?: string } | undefined;
+  return e?.code === '25006' || /cannot execute LISTEN/i.test(e?.message ?? '');
+}
+
+/** Log lines of one kind at most once per `everyMs`; the ones held back are counted into the next. */
+class Throttle {
+  private last = Number.NEGATIVE_INFINITY;
+  private held = 0;
+  constructor(private readonly everyMs: number) {}
+  /** undefined: hold this one back; else the number held back since the last one said. */
+  pass(): number | undefined {
+    const now = Date.now();
+    if (now - this.last < this.everyMs) {
+      this.held++;
+      return undefined;
+    }
+    this.last = now;
+    const held = this.held;
+    this.held = 0;
+    return held;
+  }
+}
+
+/** A refused LISTEN is said at once, then every 10 minutes; a malformed notice at most once a minute. */
+const REFUSED_EVERY_MS = 600_000;
+const MALFORMED_EVERY_MS = 60_000;
 
 /** A notice from another writer, checked field by field: a malformed one is logged and skipped, never trusted. */
 export function parseNotice(payload: string | undefined): PublishEvent | undefined {
@@ -68,6 +98,8 @@ export class PublishListener {
   private readonly dead = new WeakSet<pg.Client>();
   /** Reconnect backoff: 100 ms doubling to 5 s, so a database restart is noticed within ~5 s of its return. */
   private backoffMs = 100;
+  private readonly refused = new Throttle(REFUSED_EVERY_MS);
+  private readonly malformed = new Throttle(MALFORMED_EVERY_MS);
 
   constructor(private readonly opts: ListenOptions) {}
 
@@ -135,9 +167,14 @@ export class PublishListener {
       c.on('notification', (msg) => {
         if (msg.channel !== PUBLISH_CHANNEL) return;
         const event = parseNotice(msg.payload);
-        if (event) this.opts.onPublish(event);
-        else
-          this.opts.log.warn(`ignored a malformed ${PUBLISH_CHANNEL} notification: ${JSON.stringify(String(msg.payload).slice(0, 200))}`);
+        if (event) return this.opts.onPublish(event);
+        // Any role that can connect may NOTIFY: a flood of junk must not flood the log.
+        const held = this.malformed.pass();
+        if (held === undefined) return;
+        const more = held ? ` (${held} more since the last one said, not logged)` : '';
+        this.opts.log.warn(
+          `ignored a malformed ${PUBLISH_CHANNEL} notification: ${JSON.stringify(String(msg.payload).slice(0, 200))}${more}; at most one such line a minute`,
+        );
       });
       c.on('error', (err) => this.lost(c, err));
       c.on('end', () => this.lost(c, new Error('connection ended')));
@@ -183,9 +220,20 @@ export class PublishListener {
 
   private scheduleRetry(err: unknown): void {
     if (this.stopped || this.retry) return;
-    this.opts.log.warn(
-      `publish notifications: link to the database lost or not made (${describeError(err)}); retrying in ${this.backoffMs} ms, lookups answered from memory meanwhile`,
-    );
+    if (isListenRefused(err)) {
+      const held = this.refused.pass();
+      if (held !== undefined)
+        this.opts.log.warn(
+          `publish notifications: the server refuses LISTEN (${describeError(err)}): it is a hot standby. ` +
+            'Set LISTEN_DATABASE_URL (config listenDatabaseUrl) to the primary (the read-only lookup role will do): ' +
+            'until then a publish is seen only at the pointer poll (serve.pointerPollMs), and /readyz says degraded' +
+            (held ? ` (${held} refusals since the last line)` : '') +
+            `; said again in ${REFUSED_EVERY_MS / 60_000} minutes if it persists`,
+        );
+    } else
+      this.opts.log.warn(
+        `publish notifications: link to the database lost or not made (${describeError(err)}); retrying in ${this.backoffMs} ms, lookups answered from memory meanwhile`,
+      );
     this.retry = setTimeout(() => {
       this.retry = undefined;
       void this.connect();
