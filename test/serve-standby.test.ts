@@ -4,7 +4,7 @@
 // to replay that far, and reads lookups and loads from the standby. Measured: the first answer naming a
 // newly published run, against the primary's commit (replication included); /readyz stays "ready".
 // The pair is made by test/hot-standby.ts (initdb + pg_basebackup -R); skipped where no PostgreSQL
-// binaries with pg_basebackup are installed.
+// binaries with pg_basebackup are installed, a failure instead in CI.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Config, loadConfig } from '../src/config/load-config.ts';
@@ -33,6 +33,12 @@ let runB: number;
 let runB2: number; // a second run of d2
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// Skipped where no binaries exist, except in CI (the CI environment variable set, as .ci/run does): there
+// their absence fails, so the standby test cannot vanish silently.
+it.runIf(!bin && Boolean(process.env.CI))('CI has PostgreSQL server binaries with pg_basebackup for the standby test', () => {
+  expect(bin, 'no /usr/lib/postgresql/N/bin with initdb, pg_ctl, pg_basebackup and postgres: install postgresql').toBeDefined();
+});
 
 describe.skipIf(!bin)('serve with lookups on a hot standby', () => {
   beforeAll(async () => {

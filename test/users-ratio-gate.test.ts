@@ -97,6 +97,14 @@ describe('users ratio', () => {
     expect(() => parseJob('x/ratio.json', JSON.stringify({ ...job, gates: { max_users_ratio: 0.8 } }), fx.root)).toThrow(
       /gates\.max_users_ratio/,
     );
+    // min above max would hold every run: refused when the job is read, against a default bound too
+    const bounds = (gates: object) => () => parseJob('x/ratio.json', JSON.stringify({ ...job, gates }), fx.root);
+    expect(bounds({ min_users_ratio: 1.2, max_users_ratio: 1.1 })).toThrow(
+      /job file x\/ratio\.json: field "gates\.min_users_ratio" \(1\.2\) is above "gates\.max_users_ratio" \(1\.1\)/,
+    );
+    expect(bounds({ min_users_ratio: 2 })).toThrow(/\(2\) is above "gates\.max_users_ratio" \(1\.5\)/);
+    expect(bounds({ min_users_ratio: 2, max_users_ratio: null })).not.toThrow();
+    expect(bounds({ min_users_ratio: 1.5 })).not.toThrow();
   }, 120_000);
 });
 

@@ -318,6 +318,13 @@ export function parseJob(file: string, text: string, root: string): JobDefinitio
   const features = job.features.listColumn
     ? Array.from({ length: job.features.size }, (_, i) => `${job.features.listColumn}[${i + 1}]`)
     : job.features.columns;
+  // min above max would hold every run of the job, whatever its users: a typo, said now
+  const { minUsersRatio: lo, maxUsersRatio: hi } = job.gates;
+  if (lo !== null && hi !== null && lo > hi)
+    throw new BadInputError(
+      `job file ${file}: field "gates.min_users_ratio" (${lo}) is above "gates.max_users_ratio" (${hi}), so every run would be held; ` +
+        'make min_users_ratio at most max_users_ratio (defaults 0.9 and 1.5), or set one of them to null to turn it off',
+    );
   const unknown = job.gates.scaleRatioSkipFeatures.find((f) => !features.includes(f));
   if (unknown !== undefined)
     throw new BadInputError(
