@@ -106,10 +106,14 @@ it('under the default job configuration (no retention.days), a later publish of 
   // the date is run again without shards: published, and the prune after the publish finds the sharded one abandoned
   expect((await predict({ job: fx.job, date: d3, config, db: t.db, log })).status).toBe('published');
   expect(await shardTablesOf(half.runId)).toEqual([]);
-  const { rows } = await t.db.pool.query('select status, pruned_at is not null as pruned from batchcast.runs where run_id = $1', [
+  const { rows } = await t.db.pool.query('select status, pruned_at is not null as pruned, error from batchcast.runs where run_id = $1', [
     half.runId,
   ]);
-  expect(rows[0]).toEqual({ status: 'failed', pruned: true });
+  expect(rows[0]).toEqual({
+    status: 'failed',
+    pruned: true,
+    error: 'abandoned: a sharded generation whose missing shards never came (found by prune)',
+  });
 }, 120_000);
 
 it('a sharded generation with a shard still scoring (its shard lock held) is not abandoned, even once its date is published', async () => {

@@ -243,7 +243,10 @@ export async function markPruned(db: Queryable, runId: number, by: 'prune' | 're
   await db.query(
     `update batchcast.runs set pruned_at = now(), archived_to = $2,
             status = case when status = 'running' then 'failed' else status end,
-            error = case when status = 'running' then 'abandoned: its process died before finishing (found by ' || $3 || ')' else error end
+            error = case when status = 'running' and shards is not null
+                         then 'abandoned: a sharded generation whose missing shards never came (found by ' || $3 || ')'
+                         when status = 'running' then 'abandoned: its process died before finishing (found by ' || $3 || ')'
+                         else error end
       where run_id = $1`,
     [runId, archivedTo, by],
   );
