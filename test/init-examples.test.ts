@@ -12,6 +12,7 @@ import { DataType, writeModel } from '../src/demo/onnx-writer.ts';
 import { generaliseFeaturesPath } from '../src/init/generalise-glob.ts';
 import { createTestDb, type TestDb } from './helpers.ts';
 import { runCli } from './run-cli.ts';
+import { closeAgent, post, recordingLogger, startTestServer } from './serve-helpers.ts';
 
 const fileOrder = ['f00', 'f01', 'f02', 'f03', 'f04', 'f05'];
 const modelOrder = [...fileOrder].reverse();
@@ -154,6 +155,27 @@ describe('init binds the feature order to the model, and examples check it', () 
       `select r.status, p.run_id from batchcast.runs r left join batchcast.published p on p.job = r.job where r.job = 'edited'`,
     );
     expect(rows).toEqual([{ status: 'failed', run_id: null }]);
+  });
+
+  it('online scoring runs the examples too: a job with the wrong order answers 503 naming both orders, and logs it', async () => {
+    const logged = recordingLogger();
+    const server = await startTestServer(t.url, root, {}, logged, { insecureNoAuth: true });
+    try {
+      const body = JSON.stringify({ user_id: 'u3', features: rowOf(0, 3) });
+      const right = await post(server.url, '/v1/jobs/right/score', body);
+      expect(right.status, right.body).toBe(200);
+      const wrong = await post(server.url, '/v1/jobs/edited/score', body);
+      expect(wrong.status, wrong.body).toBe(503);
+      const answer = wrong.json as { error: string; message: string };
+      expect(answer.error).toBe('examples_mismatch');
+      expect(answer.message).toContain(`job edited cannot score`);
+      expect(answer.message).toContain(`column order ${modelOrder.join(',')}, not the job's ${fileOrder.join(',')}`);
+      expect(answer.message).not.toContain(root);
+      expect(logged.lines.some((l) => l.level === 'error' && l.msg.includes(`online scoring for job edited refuses to start`))).toBe(true);
+    } finally {
+      await server.stop();
+      closeAgent();
+    }
   });
 
   it('examples no order reproduces fail with the value that differs and the tolerance', async () => {

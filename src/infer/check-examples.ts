@@ -132,6 +132,20 @@ export async function compareExamples(
 
 const orderText = (o: string[]) => o.join(',');
 
+/** The job's order does not reproduce its examples: the orders, for callers that answer without the file paths (serve). */
+export class ExamplesMismatchError extends BadInputError {
+  override name = 'ExamplesMismatchError';
+  constructor(
+    message: string,
+    readonly job: string,
+    readonly jobOrder: string[],
+    /** the other order that reproduces the examples, when one does */
+    readonly matching: string[] | undefined,
+  ) {
+    super(message);
+  }
+}
+
 /**
  * The check stage's examples check (predict, every shard, --dry-run, init): passes when the job has no
  * examples or the model reproduces them; otherwise a BadInputError naming the job's order and, when one
@@ -147,13 +161,19 @@ export async function checkExamples(t: ExampleTarget, known: string[][] = []): P
       ? `set features.columns in ${t.file} to the model's order (or init again with --columns in that order)`
       : `the list column's values are not in the model's order: fix the export or the model`;
   if (matching) {
-    throw new BadInputError(
+    throw new ExamplesMismatchError(
       `job ${t.name}: the model's outputs on the job's ${n} match the column order ${orderText(matching)}, not the job's ${orderText(jobOrder(t))}; ${fix}`,
+      t.name,
+      jobOrder(t),
+      matching,
     );
   }
-  throw new BadInputError(
+  throw new ExamplesMismatchError(
     `job ${t.name}: the model does not reproduce example ${m.at + 1} of ${checked.examples}: output "${m.output}"[${m.index}] is ${m.got} where the example says ${m.want} ` +
       `(${TOLERANCE_TEXT}) with the job's column order ${orderText(jobOrder(t))}, and no other order tried matches either. ` +
       'Check features.columns against the order the training code fed the model, and that the examples were computed by this model file',
+    t.name,
+    jobOrder(t),
+    undefined,
   );
 }
