@@ -25,6 +25,14 @@ const W = new Float32Array(F * I).map((_, i) => Math.fround(Math.sin(i * 1.3 + 0
 /** a user's features by column name, per date */
 const value = (date: number, u: number, c: number) => Math.cos((u + 1) * (c + 1) * 0.7 + date);
 
+const graph = {
+  name: 'reversed',
+  nodes: [{ op: 'MatMul', inputs: ['x', 'W'], outputs: ['scores'] }],
+  inputs: [{ name: 'x', type: DataType.FLOAT, shape: ['batch', F] }],
+  outputs: [{ name: 'scores', type: DataType.FLOAT, shape: ['batch', I] }],
+  initializers: [{ name: 'W', type: DataType.FLOAT, dims: [F, I], data: W }],
+};
+
 let t: TestDb;
 let root: string;
 
@@ -53,13 +61,6 @@ beforeAll(async () => {
   }
   writeFileSync(path.join(root, 'items.csv'), `item_id\n${Array.from({ length: I }, (_, i) => `it${i}`).join('\n')}\n`);
   mkdirSync(path.join(root, 'models'));
-  const graph = {
-    name: 'reversed',
-    nodes: [{ op: 'MatMul', inputs: ['x', 'W'], outputs: ['scores'] }],
-    inputs: [{ name: 'x', type: DataType.FLOAT, shape: ['batch', F] }],
-    outputs: [{ name: 'scores', type: DataType.FLOAT, shape: ['batch', I] }],
-    initializers: [{ name: 'W', type: DataType.FLOAT, dims: [F, I], data: W }],
-  };
   writeFileSync(path.join(root, 'models', 'reversed.onnx'), writeModel(graph, { producer: 'pytorch', version: '2.5' }));
   writeFileSync(path.join(root, 'examples.json'), JSON.stringify(examples, null, 2));
 });
@@ -211,6 +212,29 @@ describe('init binds the feature order to the model, and examples check it', () 
     const job = JSON.parse(readFileSync(jobFile('carded'), 'utf8'));
     expect(job.features.columns).toEqual(modelOrder);
     expect(job.model.card).toBe('models/carded.card.json');
+
+    // a retrain ships a card with another order (and a new version): every run checks it, not only init
+    writeFileSync(path.join(root, 'models', 'carded.card.json'), JSON.stringify({ version: 'carded-2', feature_order: fileOrder }));
+    const dry = await runCli(['predict', '--job', 'carded', '--date', dates[1], '--dry-run'], env());
+    expect(dry.code).toBe(2);
+    expect(dry.stderr).toContain(
+      `models/carded.card.json (feature_order) gives the feature order ${fileOrder.join(',')}, but features.columns is ${modelOrder.join(',')}`,
+    );
+  });
+
+  it("a model whose metadata_props name its features in another order than the job's fails --dry-run, naming both", async () => {
+    writeFileSync(
+      path.join(root, 'models', 'named.onnx'),
+      writeModel(graph, { producer: 'pytorch', version: '2.5', metadata: { feature_names: JSON.stringify(fileOrder) } }),
+    );
+    const job = JSON.parse(readFileSync(jobFile('right'), 'utf8'));
+    job.model.path = 'models/named.onnx';
+    writeFileSync(jobFile('named'), JSON.stringify(job, null, 2));
+    const dry = await runCli(['predict', '--job', 'named', '--date', dates[1], '--dry-run'], env());
+    expect(dry.code).toBe(2);
+    expect(dry.stderr).toContain(
+      `models/named.onnx (its metadata_props) gives the feature order ${fileOrder.join(',')}, but features.columns is ${modelOrder.join(',')}`,
+    );
   });
 });
 

@@ -4,10 +4,10 @@
 import { readFileSync } from 'node:fs';
 import { BadInputError } from '../errors.ts';
 import { compareExamples } from '../infer/check-examples.ts';
+import { namesFromMetadata } from '../infer/feature-order.ts';
 import type { ModelDescription, TensorInfo } from '../infer/inspect-model.ts';
 import type { ModelExample } from '../jobs/load-job.ts';
 import { type FeatureFiles, NUMBER_TYPE } from '../read/inspect-files.ts';
-import { namesFromMetadata } from './choose-job.ts';
 
 /** The fields of a model card init reads (model-info.ts reads version, sha256 and items.count at run time). */
 export interface ModelCard {

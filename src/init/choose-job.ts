@@ -2,6 +2,7 @@
 // says what was found and which flag settles it.
 import path from 'node:path';
 import { BadInputError } from '../errors.ts';
+import { FEATURE_ORDER_KEYS, namesFromMetadata } from '../infer/feature-order.ts';
 import { formatTensor, type ModelDescription, type TensorInfo } from '../infer/inspect-model.ts';
 import { isRowShape, rowWidth } from '../infer/shapes.ts';
 import { type FeatureFiles, FLOAT_LIST, INT_TYPE, type ItemsFile, NUMBER_TYPE } from '../read/inspect-files.ts';
@@ -51,26 +52,6 @@ export interface ChosenFeatures {
 
 const ID_NAME = /(^|_)(id|uid|key)$/i;
 const ITEM_ID_NAME = /(^|_)(id|key|sku|code)$/i;
-const FEATURE_ORDER_KEYS = ['feature_order', 'feature_names', 'features', 'columns', 'input_columns'];
-
-/** Feature names the exporter stored in the model's metadata_props, as a JSON array or comma-separated. */
-export function namesFromMetadata(meta: Record<string, string>): string[] | undefined {
-  for (const key of FEATURE_ORDER_KEYS) {
-    const v = meta[key]?.trim();
-    if (!v) continue;
-    try {
-      const parsed = JSON.parse(v);
-      if (Array.isArray(parsed) && parsed.every((x) => typeof x === 'string')) return parsed;
-    } catch {
-      return v
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean);
-    }
-  }
-  return undefined;
-}
-
 /** The model card init looks for beside a model: models/x.onnx -> models/x.card.json (as the demo writes it). */
 export const cardBeside = (modelFile: string) => `${modelFile.replace(/\.onnx$/i, '')}.card.json`;
 

@@ -6,13 +6,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BadInputError } from '../errors.ts';
 import { checkExamples, TOLERANCE_TEXT } from '../infer/check-examples.ts';
+import { namesFromMetadata } from '../infer/feature-order.ts';
 import { formatTensor, inspectModel, type TensorInfo } from '../infer/inspect-model.ts';
 import { JOB_NAME } from '../jobs/job-schema.ts';
 import { type JobDefinition, parseJob } from '../jobs/load-job.ts';
 import { withDuckDB } from '../read/duckdb.ts';
 import { inspectFeatureFiles, inspectItemsFile } from '../read/inspect-files.ts';
 import { bindOrder, numberColumns, readCard, readExamples } from './bind-order.ts';
-import { cardBeside, chooseFeatures, chooseInput, chooseItems, chooseOutput, inputsPerColumn, namesFromMetadata } from './choose-job.ts';
+import { cardBeside, chooseFeatures, chooseInput, chooseItems, chooseOutput, inputsPerColumn } from './choose-job.ts';
 import { generaliseFeaturesPath } from './generalise-glob.ts';
 
 export interface InitOptions {

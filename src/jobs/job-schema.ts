@@ -150,7 +150,9 @@ export const modelSchema = section({
   output: modelOutputSchema,
   card: text()
     .optional()
-    .describe('model card JSON: version, sha256, items.count and feature_order, checked against the files (docs/jobs.md, "Model cards")'),
+    .describe(
+      'model card JSON: version, sha256, items.count and feature_order; every run checks sha256 against the model file, items.count against the items file and feature_order against features.columns (docs/jobs.md, "Model cards")',
+    ),
   examples: z
     .array(exampleSchema, { error: 'must be an array of {"inputs": {...}, "outputs": {...}}' })
     .min(1, 'must hold at least one example')
