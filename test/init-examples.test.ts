@@ -125,7 +125,7 @@ describe('init binds the feature order to the model, and examples check it', () 
 
     const dry = await runCli(['predict', '--job', 'right', '--date', dates[1], '--dry-run'], env());
     expect(dry.code, dry.stderr).toBe(0);
-    expect(dry.stdout).toContain('examples   3 reproduced (output scores; floats within 1e-4 + 1e-3 x |expected|');
+    expect(dry.stdout).toContain('examples   3 reproduced (output scores; floats within 1e-5 + 1e-4 x |expected|');
 
     const run = await runCli(['predict', '--job', 'right', '--date', dates[1], '--json'], env());
     expect(run.code, run.stderr).toBe(0);
@@ -186,7 +186,34 @@ describe('init binds the feature order to the model, and examples check it', () 
     const dry = await runCli(['predict', '--job', 'off', '--date', dates[1], '--dry-run'], env());
     expect(dry.code).toBe(2);
     expect(dry.stderr).toContain('the model does not reproduce example 2 of 3: output "scores"[2]');
-    expect(dry.stderr).toContain('floats within 1e-4 + 1e-3 x |expected|');
+    expect(dry.stderr).toContain('floats within 1e-5 + 1e-4 x |expected|');
+  });
+
+  it('examples off by 5e-4 relative no longer pass (rtol 1e-4)', async () => {
+    const job = JSON.parse(readFileSync(jobFile('right'), 'utf8'));
+    job.model.examples[0].outputs.scores = job.model.examples[0].outputs.scores.map((v: number) => v * (1 + 5e-4));
+    writeFileSync(jobFile('loose'), JSON.stringify(job, null, 2));
+    const dry = await runCli(['predict', '--job', 'loose', '--date', dates[1], '--dry-run'], env());
+    expect(dry.code, dry.stdout).toBe(2);
+    expect(dry.stderr).toContain('the model does not reproduce example 1 of 3');
+  });
+
+  it('examples that cannot tell two neighbouring columns apart: init says so (exit 2), or notes it when --columns gave the order', async () => {
+    // one row with f02 == f03: swapping them changes nothing the examples can see
+    const row = { ...rowOf(0, 5), f02: rowOf(0, 5).f03 };
+    writeFileSync(path.join(root, 'tied.json'), JSON.stringify([{ inputs: row, outputs: { scores: scoresOf(row) } }]));
+    const chosen = await init('tied', '--examples', 'tied.json');
+    expect(chosen.code, chosen.stdout).toBe(2);
+    expect(chosen.stderr).toContain('the examples are reproduced just as well with f03 and f02 swapped');
+    expect(chosen.stderr).toContain('cannot tell those orders apart');
+    expect(existsSync(jobFile('tied'))).toBe(false);
+
+    const given = await init('tied_given', '--columns', modelOrder.join(','), '--examples', 'tied.json');
+    expect(given.code, given.stderr).toBe(0);
+    expect(given.stdout).toContain('examples: the examples are reproduced just as well with f03 and f02 swapped');
+    const dry = await runCli(['predict', '--job', 'tied_given', '--date', dates[1], '--dry-run'], env());
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain('note       the examples are reproduced just as well with f03 and f02 swapped');
   });
 
   it('a model card beside the model gives the order, and the job names the card', async () => {

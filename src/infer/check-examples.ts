@@ -14,13 +14,21 @@ export interface ExampleTarget {
   model: Pick<JobDefinition['model'], 'path' | 'inputs' | 'examples'>;
 }
 
-/** numpy.allclose with rtol 1e-3, atol 1e-4: float32 models exported from float64 training code differ by ~1e-6 relative. */
-export const EXAMPLE_TOLERANCE = { absolute: 1e-4, relative: 1e-3 };
-export const TOLERANCE_TEXT = 'floats within 1e-4 + 1e-3 x |expected|, integers exactly';
+/**
+ * numpy.allclose with rtol 1e-4, atol 1e-5 (10x numpy's default rtol): float32 models exported from float64
+ * training code differ by ~1e-6 relative; a looser tolerance let two similar features swap unnoticed.
+ */
+export const EXAMPLE_TOLERANCE = { absolute: 1e-5, relative: 1e-4 };
+export const TOLERANCE_TEXT = 'floats within 1e-5 + 1e-4 x |expected|, integers exactly';
 
 export interface ExamplesChecked {
   examples: number;
   outputs: string[];
+  /**
+   * Orders next to the job's (its reverse, each two neighbours swapped) that reproduce the examples as well:
+   * the examples cannot tell them apart (e.g. "f01 and f02 swapped"); empty when they can.
+   */
+  indistinct: string[];
 }
 
 /** The job's feature row as names: its columns, or `list[i]` for a list column. */
@@ -59,6 +67,27 @@ function otherOrders(t: ExampleTarget, known: string[][]): string[][] {
     out.push(o);
   }
   return out;
+}
+
+/** The orders a wrong features.columns most often is: the reverse, and two neighbours swapped. */
+function neighbours(t: ExampleTarget, own: string[]): { order: string[]; what: string }[] {
+  if (t.features.listColumn !== undefined || own.length < 2) return [];
+  const out = own.length > 2 ? [{ order: [...own].reverse(), what: 'the reverse order' }] : [];
+  for (let i = 0; i + 1 < own.length; i++) {
+    const order = [...own];
+    [order[i], order[i + 1]] = [order[i + 1], order[i]];
+    out.push({ order, what: `${own[i]} and ${own[i + 1]} swapped` });
+  }
+  return out;
+}
+
+/** The note init and --dry-run print when the examples cannot tell the job's order from a neighbour of it. */
+export function indistinctNote(c: ExamplesChecked): string | undefined {
+  if (!c.indistinct.length) return undefined;
+  return (
+    `the examples are reproduced just as well with ${c.indistinct.slice(0, 5).join('; ')}${c.indistinct.length > 5 ? ` and ${c.indistinct.length - 5} more` : ''}, ` +
+    'so they cannot tell those orders apart: add example rows where those features have clearly different values (docs/jobs.md, "Examples")'
+  );
 }
 
 type Outcome = { ok: true } | { ok: false; at: number; output: string; index: number; got: number; want: number };
@@ -120,9 +149,12 @@ export async function compareExamples(
       }
       return { ok: true };
     };
-    const checked = { examples: examples.length, outputs };
+    const checked: ExamplesChecked = { examples: examples.length, outputs, indistinct: [] };
     const first = await run(own);
-    if (first.ok) return { checked, mismatch: undefined, matching: undefined };
+    if (first.ok) {
+      for (const n of neighbours(t, own)) if ((await run(n.order)).ok) checked.indistinct.push(n.what);
+      return { checked, mismatch: undefined, matching: undefined };
+    }
     for (const order of otherOrders(t, known)) if ((await run(order)).ok) return { checked, mismatch: first, matching: order };
     return { checked, mismatch: first, matching: undefined };
   } finally {

@@ -46,6 +46,10 @@ export function numberColumns(f: FeatureFiles, o: { userIdColumn?: string }): st
   return f.columns.filter((c) => NUMBER_TYPE.test(c.type) && c.name !== (o.userIdColumn ?? 'user_id')).map((c) => c.name);
 }
 
+/** The source bindOrder names when the examples alone chose the order. */
+export const EXAMPLES_SOURCE =
+  "the examples' outputs are reproduced with it (--examples; tried their own key order, the files' order and its reverse)";
+
 /**
  * The order from the card beside the model, or, when neither the card nor the model's metadata gives one,
  * the first of the examples' own key order, the files' order and its reverse that reproduces the examples.
@@ -73,7 +77,7 @@ export async function bindOrder(a: {
     features: { columns, listColumn: undefined, size: columns.length },
     model: { path: a.model.file, inputs: [{ name: a.input.name, columns: undefined }], examples: a.examples! },
   });
-  const source = "the examples' outputs are reproduced with it (--examples; tried their own key order, the files' order and its reverse)";
+  const source = EXAMPLES_SOURCE;
   for (const c of candidates) {
     try {
       const { mismatch, matching } = await compareExamples(target(c));

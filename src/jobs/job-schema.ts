@@ -158,7 +158,7 @@ export const modelSchema = section({
     .min(1, 'must hold at least one example')
     .optional()
     .describe(
-      'rows of inputs with the outputs the training code computed: predict and --dry-run run the model on them and fail when it answers otherwise (a wrong features.columns order); floats match within 1e-4 + 1e-3 x |expected|, integers exactly',
+      'rows of inputs with the outputs the training code computed: predict and --dry-run run the model on them and fail when it answers otherwise (a wrong features.columns order); floats match within 1e-5 + 1e-4 x |expected|, integers exactly',
     ),
   version: text().optional().describe("the version recorded with each run (default: the card's, else the file's sha256)"),
 });
