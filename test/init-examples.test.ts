@@ -110,7 +110,26 @@ describe('init binds the feature order to the model, and examples check it', () 
     const r = await init('wrong', '--columns', fileOrder.join(','), '--examples', 'examples.json');
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(bothOrders);
+    // the job file is not written yet: the fix is the flag
+    expect(r.stderr).toContain("pass --columns in the model's order");
+    expect(r.stderr).not.toContain('set features.columns in');
     expect(existsSync(jobFile('wrong'))).toBe(false);
+  });
+
+  it('examples no order reproduces: init says they were tried and with which orders, not to add --examples', async () => {
+    writeFileSync(
+      path.join(root, 'alien.json'),
+      JSON.stringify(examples.map((e) => ({ ...e, outputs: { scores: e.outputs.scores.map((v) => v + 1) } }))),
+    );
+    const r = await init('alien', '--examples', 'alien.json');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("the examples (--examples) were tried with their own key order, the files' order and its reverse");
+    expect(r.stderr).not.toContain("Neither the model's metadata nor a model card");
+    // bad JSON in the examples file: a line and column, the trailing comma named
+    writeFileSync(path.join(root, 'comma.json'), '[\n  {"inputs": {"f00": 1},\n  }\n]\n');
+    const bad = await init('comma', '--examples', 'comma.json');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/is not valid JSON: line 3, column 3: .*a trailing comma: JSON allows none; remove it/);
   });
 
   it('examples alone settle the order; they go into the job, and the dry run and predict check them', async () => {

@@ -12,6 +12,8 @@ export interface ExampleTarget {
   file: string;
   features: Pick<JobDefinition['features'], 'columns' | 'listColumn' | 'size'>;
   model: Pick<JobDefinition['model'], 'path' | 'inputs' | 'examples'>;
+  /** init checks a job it has not written yet: the fix is a flag, not an edit of the file */
+  duringInit?: boolean;
 }
 
 /**
@@ -190,7 +192,9 @@ export async function checkExamples(t: ExampleTarget, known: string[][] = []): P
   const n = `${checked.examples} example(s)`;
   const fix =
     t.features.listColumn === undefined
-      ? `set features.columns in ${t.file} to the model's order (or init again with --columns in that order)`
+      ? t.duringInit
+        ? "pass --columns in the model's order"
+        : `set features.columns in ${t.file} to the model's order (or init again with --columns in that order)`
       : `the list column's values are not in the model's order: fix the export or the model`;
   if (matching) {
     throw new ExamplesMismatchError(

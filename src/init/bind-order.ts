@@ -6,7 +6,7 @@ import { BadInputError } from '../errors.ts';
 import { compareExamples } from '../infer/check-examples.ts';
 import { namesFromMetadata } from '../infer/feature-order.ts';
 import type { ModelDescription, TensorInfo } from '../infer/inspect-model.ts';
-import type { ModelExample } from '../jobs/load-job.ts';
+import { jsonErrorAt, type ModelExample } from '../jobs/load-job.ts';
 import { type FeatureFiles, NUMBER_TYPE } from '../read/inspect-files.ts';
 
 /** The fields of a model card init reads (model-info.ts reads version, sha256 and items.count at run time). */
@@ -15,10 +15,17 @@ export interface ModelCard {
 }
 
 const parseJson = (file: string, what: string): unknown => {
+  let text: string;
   try {
-    return JSON.parse(readFileSync(file, 'utf8'));
+    text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new BadInputError(`${what} ${file} cannot be read as JSON (${(err as Error).message})`, { cause: err });
+    throw new BadInputError(`${what} ${file} cannot be read (${(err as Error).message})`, { cause: err });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    // the job loader's reader: a line and column, and the trailing comma named
+    throw new BadInputError(`${what} ${file} is not valid JSON: ${jsonErrorAt(text, (err as Error).message)}`, { cause: err });
   }
 };
 

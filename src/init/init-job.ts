@@ -93,7 +93,12 @@ export async function initJob(o: InitOptions): Promise<InitResult> {
     perColumn || o.columns ? undefined : await bindOrder({ features, model, input, card, cardFile: rel(cardFile), examples, o });
   const chosen = perColumn
     ? chooseFeatures(features, model, input, { columns: perColumn, userIdColumn: o.userIdColumn, perInput: true })
-    : chooseFeatures(features, model, input, { columns: o.columns, userIdColumn: o.userIdColumn, order });
+    : chooseFeatures(features, model, input, {
+        columns: o.columns,
+        userIdColumn: o.userIdColumn,
+        order,
+        examplesTried: !order && !!examples && !card?.feature_order && !namesFromMetadata(model.metadata),
+      });
   if (!model.probed) model = await inspectModel(abs(o.model), { inputWidth: chosen.width });
   // Output sizes the model leaves symbolic come from the probe run; the batch dimension keeps its name.
   const shapeOf = (t: TensorInfo) => t.shape.map((d, i) => (typeof d === 'string' && i > 0 ? (model.probed?.[t.name]?.[i] ?? d) : d));
@@ -150,7 +155,7 @@ export async function initJob(o: InitOptions): Promise<InitResult> {
     ) + '\n';
   const parsed = parseJob(file, text, o.root); // what we write must load
   // Examples settle the order: a wrong one fails here, naming the order that reproduces them when one does.
-  const checked = await checkExamples(parsed, [
+  const checked = await checkExamples({ ...parsed, duringInit: true }, [
     namesFromMetadata(model.metadata) ?? [],
     card?.feature_order ?? [],
     numberColumns(features, o),

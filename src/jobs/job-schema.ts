@@ -279,7 +279,7 @@ const bounds = (what: string, n: () => z.ZodNumber) =>
     else if (b.min !== undefined && b.max !== undefined && b.min > b.max)
       ctx.addIssue({ code: 'custom', message: `has min ${b.min} above max ${b.max}` });
   });
-const anyNumber = () => z.number({ error: (iss) => `must be a number ${got(iss.input)}` });
+const anyNumber = () => z.number({ error: (iss) => `must be a number ${gotNumber(iss.input)}` });
 
 /** Absolute checks on one column of a date's partition, in the manner of dbt tests (src/guard/check-expectations.ts). */
 export const columnExpectationsSchema = section({
