@@ -56,6 +56,18 @@ describe('a unit error on one feature is held by default', () => {
     60_000,
   );
 
+  it('a feature the gate cannot judge (all zero today) is named in the verdict beside the one it holds', async () => {
+    await rewriteD2((f) => f.map((v, j) => (j === F ? v * 100 : j === F + 1 ? 0 : v)));
+    try {
+      const r = await predict({ job: fx.job, date: d2, config, db: t.db, log });
+      expect(r.status).toBe('held');
+      const gate = r.guard.verdicts.find((v) => v.gate === 'max_feature_scale_ratio')!;
+      expect(gate.detail).toBe(`feature f3 x100; not judged: f${F + 1} (all zero)`);
+    } finally {
+      await rewriteD2((f) => f);
+    }
+  }, 60_000);
+
   it('the report banner names the feature before the output gates the error tripped', async () => {
     await rewriteD2((f) => f.map((v, j) => (j === F ? v * 1000 : v)));
     try {
