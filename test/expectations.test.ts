@@ -2,11 +2,12 @@
 // breaks it, naming job, date, column, expectation, the observed value and the bound, and passes a day that
 // keeps it; the verdicts are stored, shown by the report and by predict's output. The job's other gates are
 // off (gates.enabled false), so only expectations can hold a day here: they apply even then.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Config, loadConfig } from '../src/config/load-config.ts';
 import { loadJob } from '../src/jobs/load-job.ts';
+import { withDuckDB } from '../src/read/duckdb.ts';
 import { renderReportHtml } from '../src/report/html-report.ts';
 import { loadReport } from '../src/report/load-report.ts';
 import { reportTables } from '../src/report/report-tables.ts';
@@ -180,6 +181,26 @@ describe('predict --dry-run', () => {
     const good = await runCli(['predict', '--job', fx.job, '--date', date, '--dry-run'], env);
     expect(good.code).toBe(0);
     expect(good.stdout).toContain("expected   5 expectation(s) kept by the date's files");
+  }, 60_000);
+});
+
+describe('NaN counts as outside a between with one bound', () => {
+  it('min only and max only: a NaN holds the day (DuckDB orders NaN above every number)', async () => {
+    await writeDay();
+    // JSON has no NaN, so the fixture writer cannot: rewrite one user's f2 and f4 as float NaN
+    const part = path.join(fx.featuresDir, `dt=${date}`, 'part-0.parquet');
+    const nan = (c: string) => `CASE WHEN user_id = ${fx.users.get(date)!.ids[9]} THEN 'NaN'::FLOAT ELSE ${c} END AS ${c}`;
+    await withDuckDB({}, async (conn) => {
+      await conn.run(`COPY (SELECT * REPLACE (${nan('f2')}, ${nan('f4')}) FROM read_parquet('${part}')) TO '${part}.nan' (FORMAT parquet)`);
+    });
+    renameSync(`${part}.nan`, part);
+    const file = path.join(fx.jobsDir, 'expect_nan.json');
+    const columns = { f2: { between: { min: -1 } }, f4: { between: { max: 1e9 } } };
+    writeFileSync(file, JSON.stringify({ ...loadJobFile(), expectations: { columns } }));
+    const r = await predict({ job: 'expect_nan', date, config, db: t.db, log });
+    expect(r.status).toBe('held');
+    expect(r.guard.failed.map((v) => v.gate)).toEqual(['between(f2)', 'between(f4)']);
+    expect(r.guard.line).toContain('expectation between on column f2: 1 row of 200 outside [-1, inf]');
   }, 60_000);
 });
 

@@ -12,6 +12,7 @@ import { DataType, writeModel } from '../src/demo/onnx-writer.ts';
 import { generaliseFeaturesPath } from '../src/init/generalise-glob.ts';
 import { createTestDb, type TestDb } from './helpers.ts';
 import { runCli } from './run-cli.ts';
+import { closeAgent, post, recordingLogger, startTestServer } from './serve-helpers.ts';
 
 const fileOrder = ['f00', 'f01', 'f02', 'f03', 'f04', 'f05'];
 const modelOrder = [...fileOrder].reverse();
@@ -23,6 +24,14 @@ const dates = ['2026-11-19', '2026-11-20'];
 const W = new Float32Array(F * I).map((_, i) => Math.fround(Math.sin(i * 1.3 + 0.4)));
 /** a user's features by column name, per date */
 const value = (date: number, u: number, c: number) => Math.cos((u + 1) * (c + 1) * 0.7 + date);
+
+const graph = {
+  name: 'reversed',
+  nodes: [{ op: 'MatMul', inputs: ['x', 'W'], outputs: ['scores'] }],
+  inputs: [{ name: 'x', type: DataType.FLOAT, shape: ['batch', F] }],
+  outputs: [{ name: 'scores', type: DataType.FLOAT, shape: ['batch', I] }],
+  initializers: [{ name: 'W', type: DataType.FLOAT, dims: [F, I], data: W }],
+};
 
 let t: TestDb;
 let root: string;
@@ -52,13 +61,6 @@ beforeAll(async () => {
   }
   writeFileSync(path.join(root, 'items.csv'), `item_id\n${Array.from({ length: I }, (_, i) => `it${i}`).join('\n')}\n`);
   mkdirSync(path.join(root, 'models'));
-  const graph = {
-    name: 'reversed',
-    nodes: [{ op: 'MatMul', inputs: ['x', 'W'], outputs: ['scores'] }],
-    inputs: [{ name: 'x', type: DataType.FLOAT, shape: ['batch', F] }],
-    outputs: [{ name: 'scores', type: DataType.FLOAT, shape: ['batch', I] }],
-    initializers: [{ name: 'W', type: DataType.FLOAT, dims: [F, I], data: W }],
-  };
   writeFileSync(path.join(root, 'models', 'reversed.onnx'), writeModel(graph, { producer: 'pytorch', version: '2.5' }));
   writeFileSync(path.join(root, 'examples.json'), JSON.stringify(examples, null, 2));
 });
@@ -108,7 +110,26 @@ describe('init binds the feature order to the model, and examples check it', () 
     const r = await init('wrong', '--columns', fileOrder.join(','), '--examples', 'examples.json');
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(bothOrders);
+    // the job file is not written yet: the fix is the flag
+    expect(r.stderr).toContain("pass --columns in the model's order");
+    expect(r.stderr).not.toContain('set features.columns in');
     expect(existsSync(jobFile('wrong'))).toBe(false);
+  });
+
+  it('examples no order reproduces: init says they were tried and with which orders, not to add --examples', async () => {
+    writeFileSync(
+      path.join(root, 'alien.json'),
+      JSON.stringify(examples.map((e) => ({ ...e, outputs: { scores: e.outputs.scores.map((v) => v + 1) } }))),
+    );
+    const r = await init('alien', '--examples', 'alien.json');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("the examples (--examples) were tried with their own key order, the files' order and its reverse");
+    expect(r.stderr).not.toContain("Neither the model's metadata nor a model card");
+    // bad JSON in the examples file: a line and column, the trailing comma named
+    writeFileSync(path.join(root, 'comma.json'), '[\n  {"inputs": {"f00": 1},\n  }\n]\n');
+    const bad = await init('comma', '--examples', 'comma.json');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/is not valid JSON: line 3, column 3: .*a trailing comma: JSON allows none; remove it/);
   });
 
   it('examples alone settle the order; they go into the job, and the dry run and predict check them', async () => {
@@ -123,7 +144,7 @@ describe('init binds the feature order to the model, and examples check it', () 
 
     const dry = await runCli(['predict', '--job', 'right', '--date', dates[1], '--dry-run'], env());
     expect(dry.code, dry.stderr).toBe(0);
-    expect(dry.stdout).toContain('examples   3 reproduced (output scores; floats within 1e-4 + 1e-3 x |expected|');
+    expect(dry.stdout).toContain('examples   3 reproduced (output scores; floats within 1e-5 + 1e-4 x |expected|');
 
     const run = await runCli(['predict', '--job', 'right', '--date', dates[1], '--json'], env());
     expect(run.code, run.stderr).toBe(0);
@@ -156,6 +177,27 @@ describe('init binds the feature order to the model, and examples check it', () 
     expect(rows).toEqual([{ status: 'failed', run_id: null }]);
   });
 
+  it('online scoring runs the examples too: a job with the wrong order answers 503 naming both orders, and logs it', async () => {
+    const logged = recordingLogger();
+    const server = await startTestServer(t.url, root, {}, logged, { insecureNoAuth: true });
+    try {
+      const body = JSON.stringify({ user_id: 'u3', features: rowOf(0, 3) });
+      const right = await post(server.url, '/v1/jobs/right/score', body);
+      expect(right.status, right.body).toBe(200);
+      const wrong = await post(server.url, '/v1/jobs/edited/score', body);
+      expect(wrong.status, wrong.body).toBe(503);
+      const answer = wrong.json as { error: string; message: string };
+      expect(answer.error).toBe('examples_mismatch');
+      expect(answer.message).toContain(`job edited cannot score`);
+      expect(answer.message).toContain(`column order ${modelOrder.join(',')}, not the job's ${fileOrder.join(',')}`);
+      expect(answer.message).not.toContain(root);
+      expect(logged.lines.some((l) => l.level === 'error' && l.msg.includes(`online scoring for job edited refuses to start`))).toBe(true);
+    } finally {
+      await server.stop();
+      closeAgent();
+    }
+  });
+
   it('examples no order reproduces fail with the value that differs and the tolerance', async () => {
     const job = JSON.parse(readFileSync(jobFile('right'), 'utf8'));
     job.model.examples[1].outputs.scores[2] += 0.01;
@@ -163,7 +205,34 @@ describe('init binds the feature order to the model, and examples check it', () 
     const dry = await runCli(['predict', '--job', 'off', '--date', dates[1], '--dry-run'], env());
     expect(dry.code).toBe(2);
     expect(dry.stderr).toContain('the model does not reproduce example 2 of 3: output "scores"[2]');
-    expect(dry.stderr).toContain('floats within 1e-4 + 1e-3 x |expected|');
+    expect(dry.stderr).toContain('floats within 1e-5 + 1e-4 x |expected|');
+  });
+
+  it('examples off by 5e-4 relative no longer pass (rtol 1e-4)', async () => {
+    const job = JSON.parse(readFileSync(jobFile('right'), 'utf8'));
+    job.model.examples[0].outputs.scores = job.model.examples[0].outputs.scores.map((v: number) => v * (1 + 5e-4));
+    writeFileSync(jobFile('loose'), JSON.stringify(job, null, 2));
+    const dry = await runCli(['predict', '--job', 'loose', '--date', dates[1], '--dry-run'], env());
+    expect(dry.code, dry.stdout).toBe(2);
+    expect(dry.stderr).toContain('the model does not reproduce example 1 of 3');
+  });
+
+  it('examples that cannot tell two neighbouring columns apart: init says so (exit 2), or notes it when --columns gave the order', async () => {
+    // one row with f02 == f03: swapping them changes nothing the examples can see
+    const row = { ...rowOf(0, 5), f02: rowOf(0, 5).f03 };
+    writeFileSync(path.join(root, 'tied.json'), JSON.stringify([{ inputs: row, outputs: { scores: scoresOf(row) } }]));
+    const chosen = await init('tied', '--examples', 'tied.json');
+    expect(chosen.code, chosen.stdout).toBe(2);
+    expect(chosen.stderr).toContain('the examples are reproduced just as well with f03 and f02 swapped');
+    expect(chosen.stderr).toContain('cannot tell those orders apart');
+    expect(existsSync(jobFile('tied'))).toBe(false);
+
+    const given = await init('tied_given', '--columns', modelOrder.join(','), '--examples', 'tied.json');
+    expect(given.code, given.stderr).toBe(0);
+    expect(given.stdout).toContain('examples: the examples are reproduced just as well with f03 and f02 swapped');
+    const dry = await runCli(['predict', '--job', 'tied_given', '--date', dates[1], '--dry-run'], env());
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain('note       the examples are reproduced just as well with f03 and f02 swapped');
   });
 
   it('a model card beside the model gives the order, and the job names the card', async () => {
@@ -189,6 +258,29 @@ describe('init binds the feature order to the model, and examples check it', () 
     const job = JSON.parse(readFileSync(jobFile('carded'), 'utf8'));
     expect(job.features.columns).toEqual(modelOrder);
     expect(job.model.card).toBe('models/carded.card.json');
+
+    // a retrain ships a card with another order (and a new version): every run checks it, not only init
+    writeFileSync(path.join(root, 'models', 'carded.card.json'), JSON.stringify({ version: 'carded-2', feature_order: fileOrder }));
+    const dry = await runCli(['predict', '--job', 'carded', '--date', dates[1], '--dry-run'], env());
+    expect(dry.code).toBe(2);
+    expect(dry.stderr).toContain(
+      `models/carded.card.json (feature_order) gives the feature order ${fileOrder.join(',')}, but features.columns is ${modelOrder.join(',')}`,
+    );
+  });
+
+  it("a model whose metadata_props name its features in another order than the job's fails --dry-run, naming both", async () => {
+    writeFileSync(
+      path.join(root, 'models', 'named.onnx'),
+      writeModel(graph, { producer: 'pytorch', version: '2.5', metadata: { feature_names: JSON.stringify(fileOrder) } }),
+    );
+    const job = JSON.parse(readFileSync(jobFile('right'), 'utf8'));
+    job.model.path = 'models/named.onnx';
+    writeFileSync(jobFile('named'), JSON.stringify(job, null, 2));
+    const dry = await runCli(['predict', '--job', 'named', '--date', dates[1], '--dry-run'], env());
+    expect(dry.code).toBe(2);
+    expect(dry.stderr).toContain(
+      `models/named.onnx (its metadata_props) gives the feature order ${fileOrder.join(',')}, but features.columns is ${modelOrder.join(',')}`,
+    );
   });
 });
 

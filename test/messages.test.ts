@@ -69,6 +69,18 @@ describe('messages that point the right way', () => {
     );
   });
 
+  it('an expectation bound "0" in quotes gets the same plain words', async () => {
+    writeFileSync(
+      fx.jobFile,
+      withJob((j) => {
+        j.expectations = { columns: { f0: { between: { min: '0' } } } };
+      }),
+    );
+    const r = await dryRun();
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('must be a number (got the string "0": write the number without quotes)');
+  });
+
   it("a partition_column that disagrees with the glob names the glob's partition name, and does not blame the export", async () => {
     writeFileSync(
       fx.jobFile,

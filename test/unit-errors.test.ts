@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load-config.ts';
-import { scaleFactor } from '../src/guard/scale-ratio.ts';
+import { describeUnjudged, judgeScales, scaleFactor } from '../src/guard/scale-ratio.ts';
 import { renderReportHtml } from '../src/report/html-report.ts';
 import { loadReport } from '../src/report/load-report.ts';
 import { predict } from '../src/run/predict.ts';
@@ -55,6 +55,18 @@ describe('a unit error on one feature is held by default', () => {
     },
     60_000,
   );
+
+  it('a feature the gate cannot judge (all zero today) is named in the verdict beside the one it holds', async () => {
+    await rewriteD2((f) => f.map((v, j) => (j === F ? v * 100 : j === F + 1 ? 0 : v)));
+    try {
+      const r = await predict({ job: fx.job, date: d2, config, db: t.db, log });
+      expect(r.status).toBe('held');
+      const gate = r.guard.verdicts.find((v) => v.gate === 'max_feature_scale_ratio')!;
+      expect(gate.detail).toBe(`feature f3 x100; not judged: f${F + 1} (all zero)`);
+    } finally {
+      await rewriteD2((f) => f);
+    }
+  }, 60_000);
 
   it('the report banner names the feature before the output gates the error tripped', async () => {
     await rewriteD2((f) => f.map((v, j) => (j === F ? v * 1000 : v)));
@@ -159,10 +171,37 @@ describe('the scale measure', () => {
       ),
     ).toBe(1);
   });
-  it('judges a zero-heavy feature on its non-zero values, and skips it when its share of zeros moved', () => {
+  it('judges a zero-heavy feature on its non-zero values, also when its share of zeros moved (60% -> 63%, x100)', () => {
     const ref = profile({ zeroShare: 0.9, nonzero: { p10: 0.5, p50: 2, p90: 8.5 } });
     expect(scaleFactor(profile({ zeroShare: 0.9, nonzero: { p10: 50, p50: 200, p90: 850 } }), ref)).toBeCloseTo(100, 10);
-    expect(scaleFactor(profile({ zeroShare: 0.5, nonzero: { p10: 50, p50: 200, p90: 850 } }), ref)).toBeNull();
+    expect(scaleFactor(profile({ zeroShare: 0.5, nonzero: { p10: 50, p50: 200, p90: 850 } }), ref)).toBeCloseTo(100, 10);
+    const counts = profile({ zeroShare: 0.6, nonzero: { p10: 1, p50: 5, p90: 9 } });
+    expect(scaleFactor(profile({ zeroShare: 0.63, nonzero: { p10: 100, p50: 500, p90: 900 } }), counts)).toBe(100);
+    expect(scaleFactor(profile({ zeroShare: 0.63, nonzero: { p10: 1, p50: 5, p90: 9 } }), counts)).toBe(1);
+  });
+  it('no spread on one day (values 1 and 2): the magnitudes, so x100 is caught', () => {
+    const ones = profile({ zeroShare: 0, nonzero: { p10: 1, p50: 1, p90: 2 } });
+    expect(scaleFactor(profile({ zeroShare: 0, nonzero: { p10: 100, p50: 100, p90: 100 } }), ones)).toBe(100);
+    expect(scaleFactor(profile({ zeroShare: 0, nonzero: { p10: 1, p50: 1, p90: 1 } }), ones)).toBe(1);
+  });
+  it('one value on both days counts only near a power of ten, and the verdict lists what was not judged', () => {
+    const day = (v: number, name = 'x') => ({ ...profile({ zeroShare: 0, nonzero: { p10: v, p50: v, p90: v } }), name });
+    expect(scaleFactor(day(1), day(7))).toBeNull(); // Sunday 7 -> Monday 1: not a unit
+    expect(scaleFactor(day(2), day(12))).toBeNull(); // one city's temperature
+    expect(scaleFactor(day(1200), day(12))).toBe(100);
+    expect(scaleFactor(day(1.2), day(12))).toBeCloseTo(0.1, 10);
+    const { ratios, unjudged } = judgeScales(
+      [day(1, 'day_of_week'), { ...profile({ zeroShare: 1, nonzero: null }), name: 'promo' }],
+      new Map([
+        ['day_of_week', day(7, 'day_of_week')],
+        ['promo', { ...profile({ zeroShare: 0.5, nonzero: { p10: 1, p50: 2, p90: 3 } }), name: 'promo' }],
+      ]),
+      new Set(),
+    );
+    expect(ratios).toEqual([]);
+    expect(describeUnjudged(unjudged)).toBe(
+      '; not judged: day_of_week (one value each day, moved /7, not a power of ten), promo (all zero)',
+    );
   });
   it('a constant non-zero value (is_weekend on a weekend): the ratio of the values', () => {
     const one = profile({ zeroShare: 0, nonzero: { p10: 1, p50: 1, p90: 1 } });

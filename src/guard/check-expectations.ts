@@ -17,10 +17,13 @@ const rows = (n: number) => `${n} row${n === 1 ? '' : 's'}`;
 /** The SQL literal of an accepted value; strings compared as text, numbers as numbers. */
 const literal = (v: string | number) => (typeof v === 'number' ? String(v) : sqlString(v));
 
-/** A condition true for a non-NULL value outside the bounds (NaN compares above every number in DuckDB). */
+/**
+ * A condition true for a non-NULL value outside the bounds. NaN is outside: DuckDB orders it above every
+ * number, so `NaN >= min` alone is true; isnan catches it (TRY_CAST: NULL, so false, for a non-number column).
+ */
 function outside(c: string, b: Bounds): string {
   const inside = [b.min !== undefined ? `${c} >= ${b.min}` : '', b.max !== undefined ? `${c} <= ${b.max}` : ''].filter(Boolean);
-  return `(${c} IS NOT NULL AND NOT (${inside.join(' AND ')}))`;
+  return `(${c} IS NOT NULL AND (NOT (${inside.join(' AND ')}) OR coalesce(isnan(TRY_CAST(${c} AS DOUBLE)), false)))`;
 }
 
 /** A condition true for a non-NULL value not in the list: numbers compared as numbers, anything else as text. */

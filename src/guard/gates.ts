@@ -3,7 +3,7 @@
 // recorded with value null and passes: it was skipped, not failed.
 import type { JobGates } from '../jobs/load-job.ts';
 import type { Comparison, FeatureProfile, GateVerdict, InputProfile, OutputProfile } from '../store/profiles.ts';
-import { describeScaleRatios, scaleRatios } from './scale-ratio.ts';
+import { describeScaleRatios, describeUnjudged, judgeScales } from './scale-ratio.ts';
 
 export interface GateResult extends GateVerdict {
   /** which features gave the value (worst first), or an expectation's column, observed value and bound; stored since sql/010 */
@@ -82,11 +82,11 @@ export function evaluateGates(g: JobGates, facts: Facts): GateResult[] {
     kind: GateVerdict['kind'],
     bound: 'max' | 'min',
     threshold: number | null,
-    figure: { value: number; detail?: string } | null | undefined,
+    figure: { value: number | null; detail?: string } | null | undefined,
   ) => {
     if (threshold === null) return;
-    if (!figure) {
-      out.push({ gate, kind, value: null, threshold, passed: true });
+    if (!figure || figure.value === null) {
+      out.push({ gate, kind, value: null, threshold, passed: true, ...(figure?.detail ? { detail: figure.detail } : {}) });
       return;
     }
     const passed = bound === 'max' ? figure.value <= threshold : figure.value >= threshold;
@@ -125,8 +125,10 @@ export function evaluateGates(g: JobGates, facts: Facts): GateResult[] {
     'max',
     g.maxFeatureScaleRatio,
     ifRef(() => {
-      const ratios = scaleRatios(facts.inputs.features, refFeatures, new Set(g.scaleRatioSkipFeatures));
-      return ratios.length ? { value: ratios[0].ratio, detail: describeScaleRatios(ratios, g.maxFeatureScaleRatio ?? Infinity) } : null;
+      const { ratios, unjudged } = judgeScales(facts.inputs.features, refFeatures, new Set(g.scaleRatioSkipFeatures));
+      const rest = describeUnjudged(unjudged);
+      if (!ratios.length) return unjudged.length ? { value: null, detail: `no feature judged${rest}` } : null;
+      return { value: ratios[0].ratio, detail: describeScaleRatios(ratios, g.maxFeatureScaleRatio ?? Infinity) + rest };
     }),
   );
   check(

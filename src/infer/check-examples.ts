@@ -12,15 +12,25 @@ export interface ExampleTarget {
   file: string;
   features: Pick<JobDefinition['features'], 'columns' | 'listColumn' | 'size'>;
   model: Pick<JobDefinition['model'], 'path' | 'inputs' | 'examples'>;
+  /** init checks a job it has not written yet: the fix is a flag, not an edit of the file */
+  duringInit?: boolean;
 }
 
-/** numpy.allclose with rtol 1e-3, atol 1e-4: float32 models exported from float64 training code differ by ~1e-6 relative. */
-export const EXAMPLE_TOLERANCE = { absolute: 1e-4, relative: 1e-3 };
-export const TOLERANCE_TEXT = 'floats within 1e-4 + 1e-3 x |expected|, integers exactly';
+/**
+ * numpy.allclose with rtol 1e-4, atol 1e-5 (10x numpy's default rtol): float32 models exported from float64
+ * training code differ by ~1e-6 relative; a looser tolerance let two similar features swap unnoticed.
+ */
+export const EXAMPLE_TOLERANCE = { absolute: 1e-5, relative: 1e-4 };
+export const TOLERANCE_TEXT = 'floats within 1e-5 + 1e-4 x |expected|, integers exactly';
 
 export interface ExamplesChecked {
   examples: number;
   outputs: string[];
+  /**
+   * Orders next to the job's (its reverse, each two neighbours swapped) that reproduce the examples as well:
+   * the examples cannot tell them apart (e.g. "f01 and f02 swapped"); empty when they can.
+   */
+  indistinct: string[];
 }
 
 /** The job's feature row as names: its columns, or `list[i]` for a list column. */
@@ -59,6 +69,27 @@ function otherOrders(t: ExampleTarget, known: string[][]): string[][] {
     out.push(o);
   }
   return out;
+}
+
+/** The orders a wrong features.columns most often is: the reverse, and two neighbours swapped. */
+function neighbours(t: ExampleTarget, own: string[]): { order: string[]; what: string }[] {
+  if (t.features.listColumn !== undefined || own.length < 2) return [];
+  const out = own.length > 2 ? [{ order: [...own].reverse(), what: 'the reverse order' }] : [];
+  for (let i = 0; i + 1 < own.length; i++) {
+    const order = [...own];
+    [order[i], order[i + 1]] = [order[i + 1], order[i]];
+    out.push({ order, what: `${own[i]} and ${own[i + 1]} swapped` });
+  }
+  return out;
+}
+
+/** The note init and --dry-run print when the examples cannot tell the job's order from a neighbour of it. */
+export function indistinctNote(c: ExamplesChecked): string | undefined {
+  if (!c.indistinct.length) return undefined;
+  return (
+    `the examples are reproduced just as well with ${c.indistinct.slice(0, 5).join('; ')}${c.indistinct.length > 5 ? ` and ${c.indistinct.length - 5} more` : ''}, ` +
+    'so they cannot tell those orders apart: add example rows where those features have clearly different values (docs/jobs.md, "Examples")'
+  );
 }
 
 type Outcome = { ok: true } | { ok: false; at: number; output: string; index: number; got: number; want: number };
@@ -120,9 +151,12 @@ export async function compareExamples(
       }
       return { ok: true };
     };
-    const checked = { examples: examples.length, outputs };
+    const checked: ExamplesChecked = { examples: examples.length, outputs, indistinct: [] };
     const first = await run(own);
-    if (first.ok) return { checked, mismatch: undefined, matching: undefined };
+    if (first.ok) {
+      for (const n of neighbours(t, own)) if ((await run(n.order)).ok) checked.indistinct.push(n.what);
+      return { checked, mismatch: undefined, matching: undefined };
+    }
     for (const order of otherOrders(t, known)) if ((await run(order)).ok) return { checked, mismatch: first, matching: order };
     return { checked, mismatch: first, matching: undefined };
   } finally {
@@ -131,6 +165,20 @@ export async function compareExamples(
 }
 
 const orderText = (o: string[]) => o.join(',');
+
+/** The job's order does not reproduce its examples: the orders, for callers that answer without the file paths (serve). */
+export class ExamplesMismatchError extends BadInputError {
+  override name = 'ExamplesMismatchError';
+  constructor(
+    message: string,
+    readonly job: string,
+    readonly jobOrder: string[],
+    /** the other order that reproduces the examples, when one does */
+    readonly matching: string[] | undefined,
+  ) {
+    super(message);
+  }
+}
 
 /**
  * The check stage's examples check (predict, every shard, --dry-run, init): passes when the job has no
@@ -144,16 +192,24 @@ export async function checkExamples(t: ExampleTarget, known: string[][] = []): P
   const n = `${checked.examples} example(s)`;
   const fix =
     t.features.listColumn === undefined
-      ? `set features.columns in ${t.file} to the model's order (or init again with --columns in that order)`
+      ? t.duringInit
+        ? "pass --columns in the model's order"
+        : `set features.columns in ${t.file} to the model's order (or init again with --columns in that order)`
       : `the list column's values are not in the model's order: fix the export or the model`;
   if (matching) {
-    throw new BadInputError(
+    throw new ExamplesMismatchError(
       `job ${t.name}: the model's outputs on the job's ${n} match the column order ${orderText(matching)}, not the job's ${orderText(jobOrder(t))}; ${fix}`,
+      t.name,
+      jobOrder(t),
+      matching,
     );
   }
-  throw new BadInputError(
+  throw new ExamplesMismatchError(
     `job ${t.name}: the model does not reproduce example ${m.at + 1} of ${checked.examples}: output "${m.output}"[${m.index}] is ${m.got} where the example says ${m.want} ` +
       `(${TOLERANCE_TEXT}) with the job's column order ${orderText(jobOrder(t))}, and no other order tried matches either. ` +
       'Check features.columns against the order the training code fed the model, and that the examples were computed by this model file',
+    t.name,
+    jobOrder(t),
+    undefined,
   );
 }

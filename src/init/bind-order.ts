@@ -4,10 +4,10 @@
 import { readFileSync } from 'node:fs';
 import { BadInputError } from '../errors.ts';
 import { compareExamples } from '../infer/check-examples.ts';
+import { namesFromMetadata } from '../infer/feature-order.ts';
 import type { ModelDescription, TensorInfo } from '../infer/inspect-model.ts';
-import type { ModelExample } from '../jobs/load-job.ts';
+import { jsonErrorAt, type ModelExample } from '../jobs/load-job.ts';
 import { type FeatureFiles, NUMBER_TYPE } from '../read/inspect-files.ts';
-import { namesFromMetadata } from './choose-job.ts';
 
 /** The fields of a model card init reads (model-info.ts reads version, sha256 and items.count at run time). */
 export interface ModelCard {
@@ -15,10 +15,17 @@ export interface ModelCard {
 }
 
 const parseJson = (file: string, what: string): unknown => {
+  let text: string;
   try {
-    return JSON.parse(readFileSync(file, 'utf8'));
+    text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new BadInputError(`${what} ${file} cannot be read as JSON (${(err as Error).message})`, { cause: err });
+    throw new BadInputError(`${what} ${file} cannot be read (${(err as Error).message})`, { cause: err });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    // the job loader's reader: a line and column, and the trailing comma named
+    throw new BadInputError(`${what} ${file} is not valid JSON: ${jsonErrorAt(text, (err as Error).message)}`, { cause: err });
   }
 };
 
@@ -45,6 +52,10 @@ export function readExamples(file: string, flag: string): ModelExample[] {
 export function numberColumns(f: FeatureFiles, o: { userIdColumn?: string }): string[] {
   return f.columns.filter((c) => NUMBER_TYPE.test(c.type) && c.name !== (o.userIdColumn ?? 'user_id')).map((c) => c.name);
 }
+
+/** The source bindOrder names when the examples alone chose the order. */
+export const EXAMPLES_SOURCE =
+  "the examples' outputs are reproduced with it (--examples; tried their own key order, the files' order and its reverse)";
 
 /**
  * The order from the card beside the model, or, when neither the card nor the model's metadata gives one,
@@ -73,7 +84,7 @@ export async function bindOrder(a: {
     features: { columns, listColumn: undefined, size: columns.length },
     model: { path: a.model.file, inputs: [{ name: a.input.name, columns: undefined }], examples: a.examples! },
   });
-  const source = "the examples' outputs are reproduced with it (--examples; tried their own key order, the files' order and its reverse)";
+  const source = EXAMPLES_SOURCE;
   for (const c of candidates) {
     try {
       const { mismatch, matching } = await compareExamples(target(c));

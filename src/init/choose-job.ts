@@ -2,6 +2,7 @@
 // says what was found and which flag settles it.
 import path from 'node:path';
 import { BadInputError } from '../errors.ts';
+import { FEATURE_ORDER_KEYS, namesFromMetadata } from '../infer/feature-order.ts';
 import { formatTensor, type ModelDescription, type TensorInfo } from '../infer/inspect-model.ts';
 import { isRowShape, rowWidth } from '../infer/shapes.ts';
 import { type FeatureFiles, FLOAT_LIST, INT_TYPE, type ItemsFile, NUMBER_TYPE } from '../read/inspect-files.ts';
@@ -51,26 +52,6 @@ export interface ChosenFeatures {
 
 const ID_NAME = /(^|_)(id|uid|key)$/i;
 const ITEM_ID_NAME = /(^|_)(id|key|sku|code)$/i;
-const FEATURE_ORDER_KEYS = ['feature_order', 'feature_names', 'features', 'columns', 'input_columns'];
-
-/** Feature names the exporter stored in the model's metadata_props, as a JSON array or comma-separated. */
-export function namesFromMetadata(meta: Record<string, string>): string[] | undefined {
-  for (const key of FEATURE_ORDER_KEYS) {
-    const v = meta[key]?.trim();
-    if (!v) continue;
-    try {
-      const parsed = JSON.parse(v);
-      if (Array.isArray(parsed) && parsed.every((x) => typeof x === 'string')) return parsed;
-    } catch {
-      return v
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean);
-    }
-  }
-  return undefined;
-}
-
 /** The model card init looks for beside a model: models/x.onnx -> models/x.card.json (as the demo writes it). */
 export const cardBeside = (modelFile: string) => `${modelFile.replace(/\.onnx$/i, '')}.card.json`;
 
@@ -78,7 +59,14 @@ export function chooseFeatures(
   f: FeatureFiles,
   model: ModelDescription,
   input: TensorInfo,
-  flags: { columns?: string[]; userIdColumn?: string; perInput?: boolean; order?: { columns: string[]; source: string } },
+  flags: {
+    columns?: string[];
+    userIdColumn?: string;
+    perInput?: boolean;
+    order?: { columns: string[]; source: string };
+    /** --examples were given and none of the orders tried reproduced them (bind-order.ts) */
+    examplesTried?: boolean;
+  },
 ): ChosenFeatures {
   const type = new Map(f.columns.map((c) => [c.name, c.type]));
   const idTyped = f.columns.filter((c) => INT_TYPE.test(c.type) || c.type === 'VARCHAR').map((c) => c.name);
@@ -124,6 +112,13 @@ export function chooseFeatures(
     const wants = modelWidth !== undefined ? `takes ${modelWidth} value(s) per user` : `takes [${input.shape.join(', ')}]`;
     const cardHint = path.basename(cardBeside(model.file));
     // No list here: the files' order is the one list at hand, and it is as likely as any other to be wrong.
+    if (flags.examplesTried)
+      throw new BadInputError(
+        `the model's input "${input.name}" ${wants}; the examples (--examples) were tried with their own key order, the files' order and its reverse, ` +
+          'and the model reproduces them with none of these. Find the order the model was trained with (the columns of the DataFrame or tensor ' +
+          `given to fit() or torch.onnx.export, or a model card ${cardHint} with "feature_order") and pass --columns in that order: the examples ` +
+          'then check it. If that fails too, the examples were not computed by this model file (docs/jobs.md, "Examples")',
+      );
     throw new BadInputError(
       `the model's input "${input.name}" ${wants}; the files have ${numeric.length} number column(s)` +
         `${lists.length ? ` and list column(s) ${list(lists)}` : ''}. Neither the model's metadata nor a model card gives the model's feature order, ` +

@@ -5,14 +5,15 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BadInputError } from '../errors.ts';
-import { checkExamples, TOLERANCE_TEXT } from '../infer/check-examples.ts';
+import { checkExamples, indistinctNote, TOLERANCE_TEXT } from '../infer/check-examples.ts';
+import { namesFromMetadata } from '../infer/feature-order.ts';
 import { formatTensor, inspectModel, type TensorInfo } from '../infer/inspect-model.ts';
 import { JOB_NAME } from '../jobs/job-schema.ts';
 import { type JobDefinition, parseJob } from '../jobs/load-job.ts';
 import { withDuckDB } from '../read/duckdb.ts';
 import { inspectFeatureFiles, inspectItemsFile } from '../read/inspect-files.ts';
-import { bindOrder, numberColumns, readCard, readExamples } from './bind-order.ts';
-import { cardBeside, chooseFeatures, chooseInput, chooseItems, chooseOutput, inputsPerColumn, namesFromMetadata } from './choose-job.ts';
+import { bindOrder, EXAMPLES_SOURCE, numberColumns, readCard, readExamples } from './bind-order.ts';
+import { cardBeside, chooseFeatures, chooseInput, chooseItems, chooseOutput, inputsPerColumn } from './choose-job.ts';
 import { generaliseFeaturesPath } from './generalise-glob.ts';
 
 export interface InitOptions {
@@ -92,7 +93,12 @@ export async function initJob(o: InitOptions): Promise<InitResult> {
     perColumn || o.columns ? undefined : await bindOrder({ features, model, input, card, cardFile: rel(cardFile), examples, o });
   const chosen = perColumn
     ? chooseFeatures(features, model, input, { columns: perColumn, userIdColumn: o.userIdColumn, perInput: true })
-    : chooseFeatures(features, model, input, { columns: o.columns, userIdColumn: o.userIdColumn, order });
+    : chooseFeatures(features, model, input, {
+        columns: o.columns,
+        userIdColumn: o.userIdColumn,
+        order,
+        examplesTried: !order && !!examples && !card?.feature_order && !namesFromMetadata(model.metadata),
+      });
   if (!model.probed) model = await inspectModel(abs(o.model), { inputWidth: chosen.width });
   // Output sizes the model leaves symbolic come from the probe run; the batch dimension keeps its name.
   const shapeOf = (t: TensorInfo) => t.shape.map((d, i) => (typeof d === 'string' && i > 0 ? (model.probed?.[t.name]?.[i] ?? d) : d));
@@ -149,7 +155,7 @@ export async function initJob(o: InitOptions): Promise<InitResult> {
     ) + '\n';
   const parsed = parseJob(file, text, o.root); // what we write must load
   // Examples settle the order: a wrong one fails here, naming the order that reproduces them when one does.
-  const checked = await checkExamples(parsed, [
+  const checked = await checkExamples({ ...parsed, duringInit: true }, [
     namesFromMetadata(model.metadata) ?? [],
     card?.feature_order ?? [],
     numberColumns(features, o),
@@ -158,10 +164,16 @@ export async function initJob(o: InitOptions): Promise<InitResult> {
     notes.push(
       'examples: none, so nothing checks the column order against outputs the model is known to give; add --examples FILE (docs/jobs.md, "Examples")',
     );
-  else
+  else {
     notes.push(
       `examples: ${checked.examples} reproduced by the model with this column order (output ${checked.outputs.join(', ')}; ${TOLERANCE_TEXT})`,
     );
+    const indistinct = indistinctNote(checked);
+    // Examples that chose the order must tell it from its neighbours; an order you gave is kept, with the note.
+    if (indistinct && order?.source === EXAMPLES_SOURCE)
+      throw new BadInputError(`job ${parsed.name}: ${indistinct}; or pass --columns in the model's order`);
+    if (indistinct) notes.push(`examples: ${indistinct}`);
+  }
   mkdirSync(o.jobsDir, { recursive: true });
   writeFileSync(file, text);
   return { file, job: parsed, notes, latestDate: features.latest };

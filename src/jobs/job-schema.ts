@@ -150,13 +150,15 @@ export const modelSchema = section({
   output: modelOutputSchema,
   card: text()
     .optional()
-    .describe('model card JSON: version, sha256, items.count and feature_order, checked against the files (docs/jobs.md, "Model cards")'),
+    .describe(
+      'model card JSON: version, sha256, items.count and feature_order; every run checks sha256 against the model file, items.count against the items file and feature_order against features.columns (docs/jobs.md, "Model cards")',
+    ),
   examples: z
     .array(exampleSchema, { error: 'must be an array of {"inputs": {...}, "outputs": {...}}' })
     .min(1, 'must hold at least one example')
     .optional()
     .describe(
-      'rows of inputs with the outputs the training code computed: predict and --dry-run run the model on them and fail when it answers otherwise (a wrong features.columns order); floats match within 1e-4 + 1e-3 x |expected|, integers exactly',
+      'rows of inputs with the outputs the training code computed: predict and --dry-run run the model on them and fail when it answers otherwise (a wrong features.columns order); floats match within 1e-5 + 1e-4 x |expected|, integers exactly',
     ),
   version: text().optional().describe("the version recorded with each run (default: the card's, else the file's sha256)"),
 });
@@ -277,7 +279,7 @@ const bounds = (what: string, n: () => z.ZodNumber) =>
     else if (b.min !== undefined && b.max !== undefined && b.min > b.max)
       ctx.addIssue({ code: 'custom', message: `has min ${b.min} above max ${b.max}` });
   });
-const anyNumber = () => z.number({ error: (iss) => `must be a number ${got(iss.input)}` });
+const anyNumber = () => z.number({ error: (iss) => `must be a number ${gotNumber(iss.input)}` });
 
 /** Absolute checks on one column of a date's partition, in the manner of dbt tests (src/guard/check-expectations.ts). */
 export const columnExpectationsSchema = section({

@@ -9,7 +9,7 @@ import { parseDate } from '../dates.ts';
 import type { Db } from '../db/connect.ts';
 import { BadInputError } from '../errors.ts';
 import { checkExpectations } from '../guard/check-expectations.ts';
-import { checkExamples, TOLERANCE_TEXT } from '../infer/check-examples.ts';
+import { checkExamples, indistinctNote, TOLERANCE_TEXT } from '../infer/check-examples.ts';
 import { InferPool } from '../infer/infer-pool.ts';
 import { modelInfo } from '../infer/model-info.ts';
 import { type JobDefinition, loadJob } from '../jobs/load-job.ts';
@@ -39,7 +39,7 @@ export interface DryRunResult {
   items: number;
   modelVersion: string;
   /** the job's model.examples the model reproduced (0: the job has none) */
-  examples: { count: number; outputs: string[]; tolerance: string };
+  examples: { count: number; outputs: string[]; tolerance: string; note?: string };
   sample: { rows: number; scored: number; bad: number; ms: number };
   /** the job's expectations checked on the date's files (all kept: a broken one fails the dry run) */
   expectations: number;
@@ -99,7 +99,12 @@ export async function dryRun(o: DryRunOptions): Promise<DryRunResult> {
           idKind: partition.idKind,
           items: itemIds.length,
           modelVersion: model.version,
-          examples: { count: examples?.examples ?? 0, outputs: examples?.outputs ?? [], tolerance: TOLERANCE_TEXT },
+          examples: {
+            count: examples?.examples ?? 0,
+            outputs: examples?.outputs ?? [],
+            tolerance: TOLERANCE_TEXT,
+            note: examples && indistinctNote(examples),
+          },
           sample,
           expectations: expectations.length,
           database: o.db.where,

@@ -42,6 +42,7 @@ export function printDryRun(r: DryRunResult, flags: SetupFlags): void {
     r.examples.count
       ? `  examples   ${r.examples.count} reproduced (output ${r.examples.outputs.join(', ')}; ${r.examples.tolerance})`
       : '  examples   none in the job: its column order is not checked against known outputs (docs/jobs.md, "Examples")',
+    ...(r.examples.note ? [`  note       ${r.examples.note}`] : []),
     `  sample     ${r.sample.scored} of the first ${r.sample.rows} users scored in ${r.sample.ms.toFixed(0)} ms${r.sample.bad ? `, ${r.sample.bad} bad row(s) skipped` : ''}`,
     ...(r.expectations ? [`  expected   ${r.expectations} expectation(s) kept by the date's files`] : []),
     `  database   ${r.database}: reachable, schema up to date`,

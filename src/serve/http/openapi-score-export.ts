@@ -63,10 +63,13 @@ export function onlineAndExportPaths(): Record<string, unknown> {
             headers: retryAfter,
           },
           503: {
-            ...errorRef('The scoring queue is full (serve.scoreMaxQueued); retry after Retry-After seconds', {
-              error: 'overloaded',
-              message: '1000 scoring requests already waiting for the model (serve.scoreMaxQueued); retry in 1 s',
-            }),
+            ...errorRef(
+              "The scoring queue is full (serve.scoreMaxQueued; retry after Retry-After seconds), or error examples_mismatch: the job's column order does not reproduce its examples",
+              {
+                error: 'overloaded',
+                message: '1000 scoring requests already waiting for the model (serve.scoreMaxQueued); retry in 1 s',
+              },
+            ),
             headers: retryAfter,
           },
         },

@@ -1,6 +1,7 @@
 // POST /v1/jobs/{job}/score: one user's features -> the job's model (batched with other requests in a
 // worker thread) -> the top K, in the lookup's answer shape with "source": "online".
 import type http from 'node:http';
+import { ExamplesMismatchError } from '../../infer/check-examples.ts';
 import type { RateLimit } from '../http/rate-limit.ts';
 import { badRequest, failure, json, RETRY_AFTER_SECONDS, type Reply } from '../http/replies.ts';
 import type { JobCatalogue } from '../job-catalogue.ts';
@@ -44,6 +45,17 @@ function decodeJob(raw: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The answer's text names the job and the orders only (no file paths): the server log has the whole message. */
+function examplesMismatch(err: ExamplesMismatchError) {
+  const own = err.jobOrder.join(',');
+  return {
+    error: 'examples_mismatch',
+    message: err.matching
+      ? `job ${err.job} cannot score: its model reproduces the job's examples with the column order ${err.matching.join(',')}, not the job's ${own}; fix features.columns in the job file`
+      : `job ${err.job} cannot score: its model does not reproduce the job's examples with the column order ${own} (nor any other order tried); check features.columns and the examples`,
+  };
 }
 
 export async function answerScore(
@@ -111,6 +123,7 @@ export async function answerScore(
         cause: err,
       };
     }
+    if (err instanceof ExamplesMismatchError) return { ...json(503, examplesMismatch(err)), cause: err };
     return failure(err, requestId);
   }
   if (!scored.ok) {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import type pg from 'pg';
 import client from 'prom-client';
 import { describeError } from '../../errors.ts';
+import { checkExamples, ExamplesMismatchError } from '../../infer/check-examples.ts';
 import { InferPool } from '../../infer/infer-pool.ts';
 import { type ModelInfo, modelInfo } from '../../infer/model-info.ts';
 import type { JobDefinition } from '../../jobs/load-job.ts';
@@ -52,6 +53,8 @@ const MAX_DELAY_MS = 1;
 const MAX_BATCH = 64;
 /** The published generation is re-read at most this often per job (a query on a scoring request). */
 const PUBLISHED_MAX_AGE_MS = 5_000;
+/** A job whose examples the model does not reproduce is checked again after this long (or when its file changes). */
+const EXAMPLES_RETRY_MS = 30_000;
 
 interface Entry {
   key: string;
@@ -59,6 +62,8 @@ interface Entry {
   pool?: InferPool;
   checkedAt: number;
   checking: boolean;
+  /** when the scorer failed the examples check (the failure is kept, not retried on every request) */
+  failedAt?: number;
 }
 
 export class OnlineScoring {
@@ -105,16 +110,18 @@ export class OnlineScoring {
     let key = this.keys.get(job);
     if (key === undefined) this.keys.set(job, (key = JSON.stringify(job)));
     let entry = this.entries.get(job.name);
-    if (entry && entry.key !== key) {
+    if (entry && (entry.key !== key || (entry.failedAt !== undefined && Date.now() - entry.failedAt > EXAMPLES_RETRY_MS))) {
       this.retire(entry);
       entry = undefined;
     }
     if (!entry) {
       const e: Entry = { key, scorer: undefined as unknown as Promise<JobScorer>, checkedAt: 0, checking: false };
       e.scorer = this.start(job, e);
-      // A scorer that failed to start (bad model file) is retried on the next request, not cached.
-      e.scorer.catch(() => {
-        if (this.entries.get(job.name) === e) this.entries.delete(job.name);
+      // A scorer that failed to start (bad model file) is retried on the next request, not cached;
+      // one whose examples fail is kept for EXAMPLES_RETRY_MS (each check loads the model once more).
+      e.scorer.catch((err) => {
+        if (err instanceof ExamplesMismatchError) e.failedAt = Date.now();
+        else if (this.entries.get(job.name) === e) this.entries.delete(job.name);
       });
       this.entries.set(job.name, e);
       entry = e;
@@ -136,6 +143,12 @@ export class OnlineScoring {
   private async start(job: JobDefinition, entry: Entry): Promise<JobScorer> {
     const t0 = performance.now();
     const model = await modelInfo(job);
+    // The job's order against the model's known answers, as predict does: a wrong order would answer 200 with wrong scores.
+    await checkExamples(job).catch((err: unknown) => {
+      if (err instanceof ExamplesMismatchError)
+        this.opts.log.error(`online scoring for job ${job.name} refuses to start: ${err.message}`, { job: job.name });
+      throw err;
+    });
     const itemIds = await withDuckDB({ threads: 1, tempDirectory: path.join(os.tmpdir(), 'batchcast-duckdb') }, (conn) =>
       readItems(conn, job),
     );
