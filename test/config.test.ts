@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configReference } from '../src/config/config-reference.ts';
-import { listSettings } from '../src/config/config-schema.ts';
+import { listSettings } from '../src/config/list-settings.ts';
 import { loadConfig } from '../src/config/load-config.ts';
 import { BadInputError } from '../src/errors.ts';
 

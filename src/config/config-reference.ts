@@ -1,6 +1,7 @@
 // docs/configuration.md, generated from the schema in config-schema.ts by `npm run docs:config`
 // (scripts/write-config-docs.ts); test/config.test.ts fails when the committed file differs from this.
-import { listSettings, type Setting, settingGroups } from './config-schema.ts';
+import { settingGroups } from './config-schema.ts';
+import { listSettings, type Setting } from './list-settings.ts';
 
 const intro = `<!-- Generated from src/config/config-schema.ts by \`npm run docs:config\`; edit the schema, not this file. -->
 

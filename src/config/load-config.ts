@@ -7,7 +7,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { z } from 'zod';
 import { BadInputError } from '../errors.ts';
-import { configSchema, listSettings, type Setting, sectionShape } from './config-schema.ts';
+import { configSchema } from './config-schema.ts';
+import { listSettings, type Setting, sectionShape } from './list-settings.ts';
 
 /** The schema's output with every key present: an unset setting is `undefined`, not a missing key. */
 type Settled<T> = { [K in keyof Required<T>]: T[K] extends readonly unknown[] ? T[K] : T[K] extends object ? Settled<T[K]> : T[K] };
