@@ -179,6 +179,7 @@ describe('loadConfig', () => {
       'BATCHCAST_THREADS',
       'BATCHCAST_WORKERS',
       'DATABASE_URL',
+      'LISTEN_DATABASE_URL',
       'LOOKUP_DATABASE_URL',
     ]);
     const c = loadConfig(

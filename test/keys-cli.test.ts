@@ -140,7 +140,7 @@ describe('the demo with no set-up', () => {
     const root = mkdtempSync(path.join(os.tmpdir(), 'batchcast-demo-auth-'));
     chmodSync(root, 0o755);
     mkdirSync(path.join(root, 'jobs'));
-    copyFileSync(path.join(repo, 'jobs', 'demo.json'), path.join(root, 'jobs', 'demo.json'));
+    copyFileSync(path.join(repo, 'demo', 'demo.json'), path.join(root, 'jobs', 'demo.json'));
     const env = { DATABASE_URL: db.url, BATCHCAST_ROOT: root };
     const port = await freePort();
     let child: ReturnType<typeof spawn> | undefined;
