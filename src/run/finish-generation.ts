@@ -14,8 +14,7 @@ import type { JobDefinition } from '../jobs/load-job.ts';
 import type { Logger } from '../log.ts';
 import { withDuckDB } from '../read/duckdb.ts';
 import { readItems } from '../read/read-items.ts';
-import { pruneGenerations } from '../retention/prune-generations.ts';
-import { retainJobDates } from '../retention/retain-dates.ts';
+import { retainAfterPublish } from '../retention/retain-after-publish.ts';
 import { getRun, markFailed, markSucceeded, markUnpublished, updateRun } from '../store/ledger.ts';
 import { acquireRunLock } from '../store/locks.ts';
 import { publishRun } from '../store/pointer.ts';
@@ -147,9 +146,7 @@ export async function finishGeneration(r: FinishRequest): Promise<PredictResult 
       rows: totals.rowsWritten,
       previous: pub.previousRunId ?? null,
     });
-    await pruneGenerations(db, write, { job: job.name, date, keep: job.retention.keep, lockTimeoutMs: config.retentionLockTimeoutMs })
-      .then(() => retainJobDates(db, write, job, config, log))
-      .catch((err) => log.warn(`retention for ${where} failed (the run is published): ${describeError(err)}`));
+    await retainAfterPublish(db, write, { job, date, config, log, where });
     return result('published', pub.previousRunId);
   } catch (err) {
     const message = describeError(err);

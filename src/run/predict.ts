@@ -12,8 +12,7 @@ import { type GuardResult, guardRun, startGuard, withCandidateModel } from '../g
 import { modelInfo } from '../infer/model-info.ts';
 import { type JobDefinition, loadJob } from '../jobs/load-job.ts';
 import type { Logger } from '../log.ts';
-import { pruneGenerations } from '../retention/prune-generations.ts';
-import { retainJobDates } from '../retention/retain-dates.ts';
+import { retainAfterPublish } from '../retention/retain-after-publish.ts';
 import { saveItemMap } from '../store/item-maps.ts';
 import { failAbandonedRuns, markFailed, markSucceeded, markUnpublished, startRun, updateRun } from '../store/ledger.ts';
 import { acquireRunLock } from '../store/locks.ts';
@@ -214,9 +213,7 @@ export async function predict(opts: PredictOptions): Promise<PredictResult> {
     await updateRun(db.pool, runId, { timings });
     log.info(`run ${runId} published`, { runId, rows: piped.rowsWritten, previous: pub.previousRunId ?? null, publishMs: timings.publish });
 
-    await pruneGenerations(db, write, { job: job.name, date, keep: job.retention.keep, lockTimeoutMs: config.retentionLockTimeoutMs })
-      .then(() => retainJobDates(db, write, job, config, log))
-      .catch((err) => log.warn(`retention for ${where} failed (the run is published): ${describeError(err)}`));
+    await retainAfterPublish(db, write, { job, date, config, log, where });
 
     return done('published', pub.previousRunId);
   } catch (err) {
